@@ -1,0 +1,264 @@
+//! `baton bench`: `tools/call` round trips on a trivial read tool (`baton_info`), over stdio
+//! and Streamable HTTP, against Baton and a bare rmcp server serving the same tool, in the
+//! same run. Servers run as separate processes; the load generators are closed-loop (a new
+//! call as soon as the previous one is answered) and run in this process.
+
+mod bare;
+mod http_load;
+mod stats;
+mod stdio_load;
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub use bare::{BareArgs, serve_bare};
+pub use stats::Measured;
+
+/// Which MCP protocol era the load speaks over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2026-07-28: no session; each request carries its protocol version in `_meta`.
+    Stateless,
+    /// 2025-11-25: `initialize`, then requests on an `Mcp-Session-Id` session.
+    Session,
+}
+
+/// `baton bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Seconds measured per run (after a one-second warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Runs per server and scenario; the median run by calls/s is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrency levels to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub concurrency: Vec<usize>,
+    /// Only these transports (`http-2026`, `http-2025`, `stdio`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http-2026,http-2025,stdio"
+    )]
+    pub transports: Vec<String>,
+    /// Write the results into this Markdown file, between the spine-benchmark markers.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+/// One line of the results table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `HTTP 2026-07-28`, `HTTP 2025-11-25` or `stdio`.
+    pub transport: &'static str,
+    /// Calls in flight.
+    pub concurrency: usize,
+    /// The bare rmcp server.
+    pub bare: Measured,
+    /// Baton.
+    pub baton: Measured,
+}
+
+impl Row {
+    /// Baton's throughput cost against the bare server, in percent (negative: Baton faster).
+    pub fn cost_percent(&self) -> f64 {
+        (1.0 - self.baton.calls_per_s / self.bare.calls_per_s) * 100.0
+    }
+}
+
+/// Run the benchmark and print (and optionally write) the table.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locate the baton binary")?;
+    let home = tempfile_dir()?;
+    let warmup = Duration::from_secs(1);
+    let window = Duration::from_secs(args.seconds.max(1));
+    let mut rows = Vec::new();
+    for transport in &args.transports {
+        let (label, era) = match transport.as_str() {
+            "http-2026" => ("HTTP 2026-07-28", Some(Era::Stateless)),
+            "http-2025" => ("HTTP 2025-11-25", Some(Era::Session)),
+            "stdio" => ("stdio 2025-11-25", None),
+            other => bail!("unknown transport `{other}` (http-2026, http-2025, stdio)"),
+        };
+        for &concurrency in &args.concurrency {
+            let mut bare_runs = Vec::new();
+            let mut baton_runs = Vec::new();
+            for _ in 0..args.rounds.max(1) {
+                // Alternate servers within a round so drift on a noisy machine hits both.
+                for server in [Server::Bare, Server::Baton] {
+                    let samples = match era {
+                        Some(era) => {
+                            let (mut child, addr) = spawn_http(&exe, server, &home).await?;
+                            let result =
+                                http_load::run(addr, era, concurrency, warmup, window, None).await;
+                            let _ = child.kill().await;
+                            result?
+                        }
+                        None => {
+                            stdio_load::run(
+                                server.command(&exe, &home, None),
+                                concurrency,
+                                warmup,
+                                window,
+                            )
+                            .await?
+                        }
+                    };
+                    let measured = Measured::from_samples(samples, window);
+                    tracing::info!(
+                        label,
+                        concurrency,
+                        ?server,
+                        calls_per_s = measured.calls_per_s,
+                        "run"
+                    );
+                    match server {
+                        Server::Bare => bare_runs.push(measured),
+                        Server::Baton => baton_runs.push(measured),
+                    }
+                }
+            }
+            rows.push(Row {
+                transport: label,
+                concurrency,
+                bare: median(bare_runs),
+                baton: median(baton_runs),
+            });
+        }
+    }
+    let table = render(&rows, &args);
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(table.as_bytes())?;
+    }
+    if let Some(path) = &args.write {
+        write_section(path, &table)?;
+    }
+    let _ = std::fs::remove_dir_all(&home);
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    Bare,
+    Baton,
+}
+
+impl Server {
+    fn command(self, exe: &PathBuf, home: &PathBuf, http: Option<&str>) -> Command {
+        let mut command = Command::new(exe);
+        match self {
+            Server::Bare => command.arg("bench-bare"),
+            Server::Baton => command.arg("serve"),
+        };
+        if let Some(addr) = http {
+            command.args(["--http", addr]);
+        }
+        command
+            .env("BATON_HOME", home)
+            .env("BATON_LOG", "info")
+            .env_remove("BATON_CONFIG")
+            .current_dir(home);
+        command
+    }
+}
+
+async fn spawn_http(
+    exe: &PathBuf,
+    server: Server,
+    home: &PathBuf,
+) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut command = server.command(exe, home, Some("127.0.0.1:0"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().context("spawn server")?;
+    let stderr = child.stderr.take().context("server stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.trim_end_matches("/mcp").trim();
+                return addr.parse::<SocketAddr>().context("parse listen address");
+            }
+        }
+        bail!("server exited before listening")
+    })
+    .await
+    .context("server did not start within 30 s")??;
+    // Keep draining stderr so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
+}
+
+fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| a.calls_per_s.total_cmp(&b.calls_per_s));
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("baton-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+const START: &str = "<!-- bench:spine:start -->";
+const END: &str = "<!-- bench:spine:end -->";
+
+fn render(rows: &[Row], args: &BenchArgs) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Measured by `baton bench --seconds {} --rounds {}` on {cores} cores (load generator and server \
+         share them); median of {} runs per cell.\n",
+        args.seconds, args.rounds, args.rounds
+    );
+    out.push_str("| transport | concurrency | bare rmcp calls/s | Baton calls/s | Baton cost | bare p50 ms | Baton p50 ms | bare p99 ms | Baton p99 ms |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {:+.1} % | {} | {} | {} | {} |",
+            row.transport,
+            row.concurrency,
+            row.bare.calls_per_s,
+            row.baton.calls_per_s,
+            row.cost_percent(),
+            stats::ms(row.bare.p50),
+            stats::ms(row.baton.p50),
+            stats::ms(row.bare.p99),
+            stats::ms(row.baton.p99),
+        );
+    }
+    out
+}
+
+fn write_section(path: &PathBuf, table: &str) -> anyhow::Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let section = format!("{START}\n{table}{END}");
+    let updated = match (existing.find(START), existing.find(END)) {
+        (Some(start), Some(end)) if end > start => {
+            format!(
+                "{}{section}{}",
+                &existing[..start],
+                &existing[end + END.len()..]
+            )
+        }
+        _ => format!("{existing}\n{section}\n"),
+    };
+    std::fs::write(path, updated).with_context(|| format!("write {}", path.display()))
+}

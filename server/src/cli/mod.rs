@@ -1,0 +1,141 @@
+//! The `baton` command line.
+//!
+//! Exit codes: 0 success; 1 the tool or server failed; 2 bad usage or bad input (arguments
+//! that do not fit, an unknown tool, a config that does not parse).
+
+mod serve;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+/// Baton: an MCP server for audio DSP, product-image QA, prescription rules and repository
+/// orchestration, behind one policy gate with approvals and an audit log.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./baton.toml when present]
+    #[arg(long, global = true, env = "BATON_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdio (default) or Streamable HTTP.
+    Serve(serve::ServeArgs),
+    /// List or call tools through the same gate MCP clients use.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
+    /// Measure tools/call round trips against a bare rmcp server, in the same run.
+    Bench(crate::bench::BenchArgs),
+    /// Serve a bare rmcp server with the benchmark's tool (used by `baton bench`).
+    #[command(hide = true)]
+    BenchBare(crate::bench::BareArgs),
+}
+
+/// A failure the CLI reports: the message and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad usage or input: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A runtime failure: exit 1.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::ServerError> for Failure {
+    fn from(error: crate::ServerError) -> Self {
+        let code = match &error {
+            crate::ServerError::Config(_) => 2,
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Parse the command line, run it, and turn the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = !matches!(cli.command, Command::Serve(_) | Command::BenchBare(_));
+    init_tracing(if quiet { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(Failure::runtime(format!(
+                "cannot start the async runtime: {error}"
+            )));
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(failure),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let load = || {
+        Config::load(cli.config.as_deref()).map_err(|e| Failure::from(crate::ServerError::from(e)))
+    };
+    match cli.command {
+        Command::Serve(args) => serve::run(load()?, args).await,
+        Command::Tools(command) => tools::run(load()?, command).await,
+        Command::Bench(args) => crate::bench::run(args)
+            .await
+            .map_err(|e| Failure::runtime(format!("{e:#}"))),
+        Command::BenchBare(args) => crate::bench::serve_bare(args)
+            .await
+            .map_err(|e| Failure::runtime(format!("{e:#}"))),
+    }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the CLI's error message is for the person at the terminal"
+)]
+fn report(failure: Failure) -> ExitCode {
+    eprintln!("error: {}", failure.message);
+    ExitCode::from(failure.code)
+}
+
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // stdout is the MCP stream: every log line goes to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,280 @@
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use baton_kit::Role;
+use serde::Deserialize;
+
+/// Where the configuration came from and what it says.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file read, if any (`--config`, `BATON_CONFIG`, or `./baton.toml` when present).
+    pub path: Option<PathBuf>,
+    /// Relative paths in the file are relative to this folder.
+    pub base_dir: PathBuf,
+    /// The parsed contents.
+    pub file: ConfigFile,
+}
+
+/// `baton.toml`. Every section is optional; unknown keys are an error, so a typo never
+/// silently falls back to a default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where the store lives; `BATON_HOME` overrides it; default `./.baton`.
+    pub data_dir: Option<PathBuf>,
+    /// Settings common to all transports.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// The Streamable HTTP transport.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// The stdio transport.
+    #[serde(default)]
+    pub stdio: StdioSection,
+    /// The person at this machine's shell, as the `baton` command acts for them.
+    #[serde(default)]
+    pub cli: CliSection,
+    /// Knowledge packs.
+    #[serde(default)]
+    pub knowledge: KnowledgeSection,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Largest JSON-RPC message accepted, in bytes, on any transport.
+    pub max_message_bytes: usize,
+    /// Items per page in `tools/list`, `resources/list`, `prompts/list`.
+    pub page_size: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            max_message_bytes: 4 * 1024 * 1024,
+            page_size: 100,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser `Origin`s accepted besides loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Bearer tokens and the principals they stand for. With none, only loopback binds are
+    /// allowed and every caller is the anonymous local principal.
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// `[[http.tokens]]`: one bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// The principal this token authenticates.
+    pub principal: String,
+    /// Roles of that principal (default: `agent`).
+    #[serde(default = "default_roles")]
+    pub roles: BTreeSet<Role>,
+    /// SHA-256 of the token, hex; keeps the secret itself out of the file.
+    pub token_sha256: Option<String>,
+    /// Name of an environment variable holding the token.
+    pub token_env: Option<String>,
+}
+
+/// `[stdio]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StdioSection {
+    /// The principal a stdio client acts as.
+    pub principal: String,
+    /// Its roles.
+    pub roles: BTreeSet<Role>,
+}
+
+impl Default for StdioSection {
+    fn default() -> Self {
+        StdioSection {
+            principal: "stdio".into(),
+            roles: default_roles(),
+        }
+    }
+}
+
+/// `[cli]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CliSection {
+    /// The principal `baton tools call` and `baton approvals …` act as (default: `$USER`).
+    pub principal: String,
+    /// Its roles (default: `admin`).
+    pub roles: BTreeSet<Role>,
+}
+
+impl Default for CliSection {
+    fn default() -> Self {
+        CliSection {
+            principal: std::env::var("USER")
+                .ok()
+                .filter(|user| !user.is_empty())
+                .unwrap_or_else(|| "local".into()),
+            roles: BTreeSet::from([Role::Admin]),
+        }
+    }
+}
+
+/// `[knowledge]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeSection {
+    /// The knowledge root (one folder per pack).
+    pub root: Option<PathBuf>,
+}
+
+fn default_roles() -> BTreeSet<Role> {
+    BTreeSet::from([Role::Agent])
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config `{}`: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid `baton.toml`.
+    #[error("invalid config `{}`: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What and where (line, column, key), from the TOML parser.
+        message: String,
+    },
+    /// A value parses but cannot be used.
+    #[error("invalid config `{}`: {key}: {message}", path.display())]
+    Invalid {
+        /// The file (or `<defaults>`).
+        path: PathBuf,
+        /// Which key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Read `explicit` if given (it must exist), else `./baton.toml` if present, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let path = match explicit {
+            Some(path) => Some(path.to_owned()),
+            None => Some(cwd.join("baton.toml")).filter(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok(Config {
+                path: None,
+                base_dir: cwd,
+                file: ConfigFile::default(),
+            });
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file = Config::parse(&path, &text)?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| cwd.clone(), Path::to_owned);
+        Ok(Config {
+            path: Some(path),
+            base_dir,
+            file,
+        })
+    }
+
+    /// Parse and check `text` as the contents of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        };
+        if file.server.max_message_bytes < 1024 {
+            return Err(invalid(
+                "server.max_message_bytes".into(),
+                "must be at least 1024".into(),
+            ));
+        }
+        if file.server.page_size == 0 {
+            return Err(invalid(
+                "server.page_size".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        for (index, token) in file.http.tokens.iter().enumerate() {
+            let key = format!("http.tokens[{index}]");
+            match (&token.token_sha256, &token.token_env) {
+                (Some(hash), None) => {
+                    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(invalid(
+                            format!("{key}.token_sha256"),
+                            "must be 64 hex digits (sha256sum of the token)".into(),
+                        ));
+                    }
+                }
+                (None, Some(_)) => {}
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(invalid(
+                        key,
+                        "give exactly one of `token_sha256` or `token_env`".into(),
+                    ));
+                }
+            }
+            if token.principal.trim().is_empty() {
+                return Err(invalid(
+                    format!("{key}.principal"),
+                    "must not be empty".into(),
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    /// The data folder: `BATON_HOME`, else `data_dir` from the file, else `./.baton`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(home) = std::env::var_os("BATON_HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(home);
+        }
+        match &self.file.data_dir {
+            Some(dir) => self.base_dir.join(dir),
+            None => self.base_dir.join(".baton"),
+        }
+    }
+
+    /// The knowledge root: from the file; else `./knowledge` when it exists; else the
+    /// `knowledge/` folder of the source tree this binary was built from.
+    pub fn knowledge_root(&self) -> PathBuf {
+        if let Some(root) = &self.file.knowledge.root {
+            return self.base_dir.join(root);
+        }
+        let local = self.base_dir.join("knowledge");
+        if local.is_dir() {
+            return local;
+        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../knowledge")
+    }
+}

@@ -1,0 +1,383 @@
+use std::sync::Arc;
+
+use baton_kit::{Invocation, Outcome, Principal, ToolContext};
+#[allow(deprecated, reason = "SetLevelRequestParams: see set_level")]
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    CompletionInfo, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    Prompt, ReadResourceRequestParams, ReadResourceResponse, Reference, Resource,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::json;
+
+use super::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
+use super::knowledge;
+use super::page::page;
+use super::progress::ProgressRelay;
+use crate::app::App;
+use crate::conformance::Conformance;
+
+const INSTRUCTIONS: &str = "Baton: tool packs for audio DSP, product-image QA, Australian \
+    medicinal-cannabis prescription rules and repository orchestration, behind one policy gate \
+    with approvals and an audit log. Call `baton_info` to see the packs enabled here; \
+    `knowledge_search` finds documentation, also readable as `knowledge://` resources.";
+
+/// Baton's MCP server handler: every request is answered from the kit registry, the knowledge
+/// library, and (with `--conformance` only) the conformance fixtures.
+#[derive(Clone)]
+pub struct BatonMcp {
+    app: Arc<App>,
+    tools: Arc<Vec<Tool>>,
+    prompts: Arc<Vec<Prompt>>,
+    resources: Arc<Vec<Resource>>,
+    /// Who a call is from when the transport does not say (stdio).
+    default_principal: Option<Principal>,
+    conformance: Option<Arc<Conformance>>,
+}
+
+impl std::fmt::Debug for BatonMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatonMcp")
+            .field("tools", &self.tools.len())
+            .field("conformance", &self.conformance.is_some())
+            .finish()
+    }
+}
+
+impl BatonMcp {
+    /// A handler over `app`. `default_principal` is the caller on transports that carry no
+    /// identity (stdio); on HTTP the authentication layer supplies one per request.
+    pub fn new(
+        app: Arc<App>,
+        default_principal: Option<Principal>,
+        conformance: Option<Arc<Conformance>>,
+    ) -> BatonMcp {
+        let mut tools: Vec<Tool> = conformance
+            .as_ref()
+            .map(|c| c.tools().to_vec())
+            .unwrap_or_default();
+        tools.extend(app.gate.registry().descriptors().map(descriptor_to_tool));
+        let mut prompts = conformance
+            .as_ref()
+            .map(|c| c.prompts())
+            .unwrap_or_default();
+        prompts.extend(knowledge::prompts());
+        let mut resources = conformance
+            .as_ref()
+            .map(|c| c.resources())
+            .unwrap_or_default();
+        resources.extend(knowledge::resources(&app.knowledge));
+        BatonMcp {
+            app,
+            tools: Arc::new(tools),
+            prompts: Arc::new(prompts),
+            resources: Arc::new(resources),
+            default_principal,
+            conformance,
+        }
+    }
+
+    /// The app behind this handler.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+        let from_http = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>());
+        from_http
+            .or(self.default_principal.as_ref())
+            .cloned()
+            .ok_or_else(|| ErrorData::internal_error("request carries no principal", None))
+    }
+
+    fn page_size(&self) -> usize {
+        self.app.config.file.server.page_size
+    }
+}
+
+impl ServerHandler for BatonMcp {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = match &self.conformance {
+            Some(conformance) => conformance.capabilities(),
+            None => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .enable_completions()
+                .build(),
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("baton", env!("CARGO_PKG_VERSION")).with_title("Baton"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (tools, next) = page(&self.tools, request.as_ref(), self.page_size())?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = self.principal(&context)?;
+        if let Some(conformance) = &self.conformance
+            && conformance.has_tool(&request.name)
+        {
+            return conformance
+                .call(&self.app.gate, &principal, request, context)
+                .await;
+        }
+        if self.app.gate.registry().get(&request.name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{}`; tools/list names the tools offered",
+                    request.name
+                ),
+                Some(json!({ "kind": "not_found", "tool": request.name })),
+            ));
+        }
+        let relay = ProgressRelay::start(&context);
+        let mut tool_context = ToolContext::new(context.ct.clone());
+        if let Some(relay) = &relay {
+            tool_context = tool_context.with_progress(relay.sink());
+        }
+        let outcome = self
+            .app
+            .gate
+            .call(Invocation {
+                principal,
+                tool: request.name.to_string(),
+                args: request
+                    .arguments
+                    .map(serde_json::Value::Object)
+                    .unwrap_or(serde_json::Value::Null),
+                approval_id: None,
+                context: tool_context,
+            })
+            .await;
+        if let Some(relay) = relay {
+            relay.finish().await;
+        }
+        let result: Result<CallToolResult, ErrorData> = match outcome {
+            Ok(Outcome::Completed(output)) => Ok(output_to_result(output)),
+            Ok(Outcome::PendingApproval(pending)) => Ok(CallToolResult::structured(json!({
+                "pending_approval": pending,
+            }))),
+            Err(error) => error_to_mcp(error),
+        };
+        result.map(CallToolResponse::from)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!("method not found: `{}`", request.method),
+            Some(json!({ "method": request.method })),
+        ))
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (resources, next) = page(&self.resources, request.as_ref(), self.page_size())?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.conformance
+                .as_ref()
+                .map(|c| c.resource_templates())
+                .unwrap_or_default(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if let Some(result) = knowledge::read(&self.app.knowledge, &request.uri) {
+            return Ok(result.into());
+        }
+        if let Some(result) = self.conformance.as_ref().and_then(|c| c.read(&request.uri)) {
+            return Ok(result.into());
+        }
+        Err(ErrorData::resource_not_found(
+            format!(
+                "no resource `{}`; resources/list names the resources offered",
+                request.uri
+            ),
+            Some(json!({ "uri": request.uri })),
+        ))
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (prompts, next) = page(&self.prompts, request.as_ref(), self.page_size())?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name == knowledge::BRIEF {
+            return knowledge::brief(&self.app.knowledge, request.arguments.as_ref())
+                .map(Into::into);
+        }
+        if let Some(conformance) = &self.conformance
+            && let Some(response) = conformance.get_prompt(&request)
+        {
+            return response;
+        }
+        Err(ErrorData::invalid_params(
+            format!(
+                "unknown prompt `{}`; prompts/list names the prompts offered",
+                request.name
+            ),
+            Some(json!({ "prompt": request.name })),
+        ))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        if let Some(conformance) = &self.conformance
+            && let Some(result) = conformance.complete(&request)
+        {
+            return result;
+        }
+        let prefix = request.argument.value.to_lowercase();
+        let values: Vec<String> = match &request.r#ref {
+            Reference::Prompt(prompt) if prompt.name == knowledge::BRIEF => {
+                let documents = self.app.knowledge.documents();
+                let mut values: Vec<String> = match request.argument.name.as_str() {
+                    "pack" => documents.iter().map(|d| d.pack.clone()).collect(),
+                    "topic" => documents.iter().map(|d| d.title.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                values.retain(|value| value.to_lowercase().starts_with(&prefix));
+                values.dedup();
+                values
+            }
+            _ => Vec::new(),
+        };
+        let info = CompletionInfo::new(
+            values
+                .into_iter()
+                .take(CompletionInfo::MAX_VALUES)
+                .collect(),
+        )
+        .map_err(|error| ErrorData::internal_error(error, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
+    #[allow(
+        deprecated,
+        reason = "logging/setLevel is deprecated by SEP-2577 but 2025-11-25 clients send it"
+    )]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.conformance {
+            Some(conformance) => {
+                conformance.set_level(request.level);
+                Ok(())
+            }
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::SetLevelRequestMethod,
+            >()),
+        }
+    }
+
+    #[allow(deprecated, reason = "2025-11-25 clients still subscribe this way")]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.conformance {
+            Some(conformance) => conformance.subscribe(request.uri, true),
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::SubscribeRequestMethod,
+            >()),
+        }
+    }
+
+    #[allow(deprecated, reason = "2025-11-25 clients still subscribe this way")]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.conformance {
+            Some(conformance) => conformance.subscribe(request.uri, false),
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::UnsubscribeRequestMethod,
+            >()),
+        }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.conformance
+            .as_ref()
+            .map(|_| requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        match &self.conformance {
+            Some(conformance) => conformance.listen(context).await,
+            None => {
+                context.cancelled().await;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Helpers shared by the server's integration tests: a temporary Baton home with a known
+//! knowledge pack and config, and the real `baton` binary started as a child process.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod session;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A temporary folder with `baton.toml`, `knowledge/docs/*.md` and a data dir.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A home whose `baton.toml` holds `extra` after the knowledge root line.
+    pub fn new(extra: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("knowledge/docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(
+            docs.join("gate.md"),
+            "# The gate\n\nEvery tool call passes one gate.\n\n## Approvals\n\n\
+             An elevated call waits for a reviewer's approval before it runs.\n\n\
+             ## Audit\n\nEach call leaves a hash-chained audit record.\n",
+        )
+        .unwrap();
+        std::fs::write(
+            docs.join("packs.md"),
+            "# Tool packs\n\nDSP, vision, prescription rules and repository orchestration.\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("baton.toml"),
+            format!("[knowledge]\nroot = \"knowledge\"\n{extra}\n"),
+        )
+        .unwrap();
+        Home { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("baton.toml")
+    }
+
+    /// `baton ARGS` with this home's config, data dir and working directory.
+    pub fn baton(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+        command
+            .args(args)
+            .env("BATON_CONFIG", self.config())
+            .env("BATON_HOME", self.path().join(".baton"))
+            .env("BATON_LOG", "info")
+            .current_dir(self.path())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// The same as a blocking `std::process::Command` (for CLI tests).
+    pub fn baton_std(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+        command
+            .args(args)
+            .env("BATON_CONFIG", self.config())
+            .env("BATON_HOME", self.path().join(".baton"))
+            .env("BATON_LOG", "warn")
+            .env_remove("NO_COLOR")
+            .current_dir(self.path());
+        command
+    }
+}
+
+/// A `baton serve --http` child process.
+pub struct HttpServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl HttpServer {
+    pub async fn start(home: &Home, extra: &[&str]) -> HttpServer {
+        let mut args = vec!["serve", "--http", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = home
+            .baton(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.trim_end_matches("/mcp").trim().to_owned());
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("server did not start in 30 s")
+            .expect("server exited before listening");
+        HttpServer {
+            child,
+            addr: addr.parse().unwrap(),
+            stderr: log,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// Replace values that differ from machine to machine before snapshotting.
+pub fn redact(mut value: serde_json::Value, home: &Home) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value, prefix: &str) {
+        match value {
+            serde_json::Value::String(s) if s.contains(prefix) => {
+                *s = s.replace(prefix, "[HOME]");
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, prefix)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, prefix)),
+            _ => {}
+        }
+    }
+    let prefix = home.path().display().to_string();
+    walk(&mut value, &prefix);
+    value
+}
+
+/// Snapshot `value` under `name`, shared across test files: every transport and era must
+/// produce the snapshot its peers produce.
+pub fn assert_session_snapshot(name: &str, value: &serde_json::Value) {
+    insta::with_settings!({ prepend_module_to_snapshot => false, sort_maps => true }, {
+        insta::assert_json_snapshot!(name, value);
+    });
+}

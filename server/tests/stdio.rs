@@ -1,0 +1,51 @@
+//! A real rmcp client drives `baton serve` over stdio, in both protocol eras.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{Home, assert_session_snapshot, redact, session::exercise};
+use rmcp::model::ProtocolVersion;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+
+#[tokio::test]
+async fn legacy_client_2025_11_25() {
+    let home = Home::new("");
+    let (transport, _) = TokioChildProcess::builder(home.baton(&["serve"]))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = ().serve(transport).await.unwrap();
+    assert_eq!(
+        client
+            .peer_info()
+            .map(|info| info.protocol_version.to_string()),
+        Some("2025-11-25".to_owned())
+    );
+    let value = redact(exercise(client.peer()).await, &home);
+    assert_session_snapshot("session_2025_11_25", &value);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn stateless_client_2026_07_28() {
+    let home = Home::new("");
+    let (transport, _) = TokioChildProcess::builder(home.baton(&["serve"]))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let value = redact(exercise(client.peer()).await, &home);
+    assert_session_snapshot("session_2026_07_28", &value);
+    client.cancel().await.unwrap();
+}

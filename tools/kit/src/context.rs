@@ -1,0 +1,92 @@
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{Result, ToolError};
+
+/// One progress update: `progress` out of `total` (when known), with an optional message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Work done so far; must grow from one update to the next.
+    pub progress: f64,
+    /// Total work, when known.
+    pub total: Option<f64>,
+    /// What is happening now.
+    pub message: Option<String>,
+}
+
+/// Where progress updates go. Implementations must not block: a tool reports from its hot
+/// loop, and the transport delivers asynchronously.
+pub trait ProgressSink: Send + Sync {
+    /// Deliver one update.
+    fn report(&self, update: Progress);
+}
+
+/// What a running tool may use from its caller: a cancellation token it must honour, and a
+/// progress reporter it may use. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ToolContext {
+    cancel: CancellationToken,
+    progress: Option<Arc<dyn ProgressSink>>,
+}
+
+impl fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("reports_progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl ToolContext {
+    /// A context cancelled through `cancel`, reporting progress nowhere.
+    pub fn new(cancel: CancellationToken) -> Self {
+        ToolContext {
+            cancel,
+            progress: None,
+        }
+    }
+
+    /// This context, reporting progress to `sink`.
+    pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// The token that fires when the caller gives up on the call.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the caller has cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// `Err(ToolError::Cancelled)` once the caller has cancelled; call it between units of work.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(ToolError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether anyone listens to progress; lets a tool skip computing messages nobody reads.
+    pub fn reports_progress(&self) -> bool {
+        self.progress.is_some()
+    }
+
+    /// Report `progress` of `total` with a message.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: impl Into<String>) {
+        if let Some(sink) = &self.progress {
+            sink.report(Progress {
+                progress,
+                total,
+                message: Some(message.into()),
+            });
+        }
+    }
+}

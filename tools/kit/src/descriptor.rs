@@ -1,0 +1,23 @@
+use std::sync::Arc;
+
+use crate::{Effect, JsonObject};
+
+/// Everything a client, a policy or an audit record needs to know about a tool without
+/// calling it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDescriptor {
+    /// `pack_verb`, lowercase with underscores (OpenAI function names accept no dots).
+    pub name: String,
+    /// The pack the tool belongs to (`dsp`, `sop`, `baton`…).
+    pub pack: String,
+    /// A short human title, when the name alone is terse.
+    pub title: Option<String>,
+    /// What the tool does and when to use it; this is what a model reads.
+    pub description: String,
+    /// What the tool may touch.
+    pub effect: Effect,
+    /// JSON Schema of the arguments (root type `object`).
+    pub input_schema: Arc<JsonObject>,
+    /// JSON Schema of the structured result (root type `object`), when the tool has one.
+    pub output_schema: Option<Arc<JsonObject>>,
+}

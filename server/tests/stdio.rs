@@ -5,10 +5,9 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Home, assert_session_snapshot, redact, session::exercise};
-use rmcp::model::ProtocolVersion;
+use common::{Home, assert_session_snapshot, modern_client, redact, session::exercise};
+use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
 
 #[tokio::test]
 async fn legacy_client_2025_11_25() {
@@ -36,15 +35,7 @@ async fn stateless_client_2026_07_28() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = ()
-        .serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .unwrap();
+    let client = modern_client(transport).await;
     let value = redact(exercise(client.peer()).await, &home);
     assert_session_snapshot("session_2026_07_28", &value);
     client.cancel().await.unwrap();

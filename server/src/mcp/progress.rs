@@ -9,24 +9,69 @@ use tokio::task::JoinHandle;
 
 /// Forwards a tool's progress to the client as `notifications/progress`, in order, and makes
 /// sure every update is on the wire before the call's response.
+///
+/// Some clients (rmcp's among them) send a progress token with every request, so the forwarding
+/// task starts only when a tool first reports: most calls never do.
 #[derive(Debug)]
 pub struct ProgressRelay {
     sink: Arc<RelaySink>,
-    forwarder: JoinHandle<()>,
 }
 
 #[derive(Debug)]
 struct RelaySink {
-    sender: Mutex<Option<mpsc::UnboundedSender<Progress>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Nothing reported yet.
+    Idle {
+        peer: Peer<RoleServer>,
+        token: ProgressToken,
+    },
+    /// Forwarding.
+    Running {
+        sender: mpsc::UnboundedSender<Progress>,
+        forwarder: JoinHandle<()>,
+    },
+    /// The call has finished; late reports are dropped.
+    Closed,
 }
 
 impl ProgressSink for RelaySink {
     fn report(&self, update: Progress) {
-        if let Ok(sender) = self.sender.lock()
-            && let Some(sender) = sender.as_ref()
-        {
-            // A closed channel means the call finished; late updates have nowhere to go.
-            let _ = sender.send(update);
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if let State::Idle { peer, token } = &*state {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let forwarder = tokio::spawn(forward(peer.clone(), token.clone(), receiver));
+            *state = State::Running { sender, forwarder };
+        }
+        match &*state {
+            // A send error means the forwarder stopped (the client went away): nothing to do.
+            State::Running { sender, .. } => drop(sender.send(update)),
+            State::Idle { .. } | State::Closed => {}
+        }
+    }
+}
+
+async fn forward(
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    mut receiver: mpsc::UnboundedReceiver<Progress>,
+) {
+    while let Some(update) = receiver.recv().await {
+        let mut param = ProgressNotificationParam::new(token.clone(), update.progress);
+        if let Some(total) = update.total {
+            param = param.with_total(total);
+        }
+        if let Some(message) = update.message {
+            param = param.with_message(message);
+        }
+        if let Err(error) = peer.notify_progress(param).await {
+            tracing::debug!(%error, "progress notification not delivered");
+            break;
         }
     }
 }
@@ -35,32 +80,14 @@ impl ProgressRelay {
     /// A relay for the request, when the client asked for progress (sent a progress token).
     pub fn start(context: &RequestContext<RoleServer>) -> Option<ProgressRelay> {
         let token = context.meta.get_progress_token()?;
-        Some(ProgressRelay::to_peer(context.peer.clone(), token))
-    }
-
-    fn to_peer(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressRelay {
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Progress>();
-        let forwarder = tokio::spawn(async move {
-            while let Some(update) = receiver.recv().await {
-                let mut param = ProgressNotificationParam::new(token.clone(), update.progress);
-                if let Some(total) = update.total {
-                    param = param.with_total(total);
-                }
-                if let Some(message) = update.message {
-                    param = param.with_message(message);
-                }
-                if let Err(error) = peer.notify_progress(param).await {
-                    tracing::debug!(%error, "progress notification not delivered");
-                    break;
-                }
-            }
-        });
-        ProgressRelay {
+        Some(ProgressRelay {
             sink: Arc::new(RelaySink {
-                sender: Mutex::new(Some(sender)),
+                state: Mutex::new(State::Idle {
+                    peer: context.peer.clone(),
+                    token,
+                }),
             }),
-            forwarder,
-        }
+        })
     }
 
     /// The sink to hand to the tool.
@@ -70,9 +97,16 @@ impl ProgressRelay {
 
     /// Close the relay and wait until every update reported so far has been sent.
     pub async fn finish(self) {
-        if let Ok(mut sender) = self.sink.sender.lock() {
-            sender.take();
+        let state = match self.sink.state.lock() {
+            Ok(mut state) => std::mem::replace(&mut *state, State::Closed),
+            Err(_) => return,
+        };
+        match state {
+            State::Running { sender, forwarder } => {
+                drop(sender);
+                let _ = forwarder.await;
+            }
+            State::Idle { .. } | State::Closed => {}
         }
-        let _ = self.forwarder.await;
     }
 }

@@ -129,6 +129,87 @@ async fn authenticate(
     }
 }
 
+/// rmcp answers some bad requests with plain text (`415` for a body that is not JSON, `413` for
+/// one over the limit, `403` for a foreign Host or Origin). Clients expect JSON-RPC errors, so
+/// those answers are rewritten here; a body that does not parse is `400` + `-32700` (JSON-RPC's
+/// parse error). Successful responses pass untouched.
+async fn jsonrpc_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (status, code, message) = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if text.starts_with("fail to deserialize") => (
+            StatusCode::BAD_REQUEST,
+            -32700,
+            format!(
+                "parse error: {}",
+                text.trim_start_matches("fail to deserialize request body")
+                    .trim()
+            ),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            status,
+            -32600,
+            "invalid request: body exceeds the size limit (server.max_message_bytes)".to_owned(),
+        ),
+        other => (other, -32600, format!("invalid request: {text}")),
+    };
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Refuse a body whose declared length is over the limit before rmcp reads it. The rest of the
+/// body is read and thrown away first (at most [`DRAIN_BYTES`] over [`DRAIN_TIME`]): a server
+/// that answers and closes while the client is still uploading makes the client see a broken
+/// pipe instead of the answer.
+async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&length| length > limit as u64) else {
+        return next.run(request).await;
+    };
+    let mut body = request.into_body();
+    let mut drained = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while drained < DRAIN_BYTES {
+            match http_body_util::BodyExt::frame(&mut body).await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len()),
+                Some(Err(_)) | None => break,
+            }
+        }
+    })
+    .await;
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32600,
+            "message": format!(
+                "invalid request: body of {declared} bytes exceeds the {limit}-byte limit (server.max_message_bytes)"
+            ),
+        }
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Bind `addr`, then serve MCP at `/mcp` until `shutdown` fires. `on_ready` receives the bound
 /// address (useful with port 0).
 pub async fn serve(
@@ -137,7 +218,8 @@ pub async fn serve(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let config = &handler.app().config;
+    let app = handler.app().clone();
+    let config = &app.config;
     let auth = Authenticator::from_config(config)?;
     if auth.tokens.is_empty() && !addr.ip().is_loopback() {
         return Err(ServerError::Unauthenticated { addr });
@@ -174,7 +256,12 @@ pub async fn serve(
     );
     let router = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(auth, authenticate));
+        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(middleware::from_fn_with_state(
+            config.file.server.max_message_bytes,
+            limit_body,
+        ))
+        .layer(middleware::from_fn(jsonrpc_errors));
 
     on_ready(bound);
     // Nagle's algorithm would hold each small response ~40 ms waiting for the client's ACK.

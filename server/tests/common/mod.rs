@@ -88,10 +88,18 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub async fn start(home: &Home, extra: &[&str]) -> HttpServer {
+        HttpServer::start_with_env(home, extra, &[]).await
+    }
+
+    /// Start with extra environment variables (tokens for `token_env`).
+    pub async fn start_with_env(home: &Home, extra: &[&str], env: &[(&str, &str)]) -> HttpServer {
         let mut args = vec!["serve", "--http", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = home
-            .baton(&args)
+        let mut command = home.baton(&args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -157,4 +165,23 @@ pub fn assert_session_snapshot(name: &str, value: &serde_json::Value) {
     insta::with_settings!({ prepend_module_to_snapshot => false, sort_maps => true }, {
         insta::assert_json_snapshot!(name, value);
     });
+}
+
+/// A 2026-07-28 (stateless, `server/discover`) client over `transport`.
+pub async fn modern_client<T, E, A>(
+    transport: T,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()>
+where
+    T: rmcp::transport::IntoTransport<rmcp::RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use rmcp::ClientServiceExt;
+    ().serve_with_lifecycle(
+        transport,
+        rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .unwrap()
 }

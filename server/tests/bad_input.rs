@@ -1,0 +1,179 @@
+//! Bad input never crashes the server: each malformed message gets a JSON-RPC error, and the
+//! next good request is served. Raw bytes over the real `baton serve` pipes and over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Home, HttpServer};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+fn ten_megabyte_call() -> Vec<u8> {
+    let padding = "x".repeat(10 * 1024 * 1024);
+    format!(
+        r#"{{"jsonrpc":"2.0","id":99,"method":"tools/call","params":{{"name":"knowledge_search","arguments":{{"query":"{padding}"}}}}}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn stdio_answers_every_bad_line_and_keeps_serving() {
+    let home = Home::new("");
+    let mut child = home
+        .baton(&["serve"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
+            .await
+            .expect("no answer within 10 s")
+            .unwrap()
+            .expect("server closed stdout");
+        serde_json::from_str(&line).unwrap()
+    };
+
+    stdin
+        .write_all(format!("{INIT}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(next().await["id"], 0);
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed JSON", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".to_vec()),
+        ("invalid UTF-8", b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"\xff\xfe\"}".to_vec()),
+        ("not an object", b"[1, 2, 3]".to_vec()),
+        ("wrong jsonrpc version", br#"{"jsonrpc":"1.0","id":3,"method":"tools/list"}"#.to_vec()),
+        ("params not an object", br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":"baton_info"}"#.to_vec()),
+        ("unknown method", br#"{"jsonrpc":"2.0","id":5,"method":"tools/explode","params":{}}"#.to_vec()),
+        ("unknown tool", br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"dsp_explode"}}"#.to_vec()),
+        (
+            "args that fail the schema",
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"knowledge_search","arguments":{"query":["a"]}}}"#.to_vec(),
+        ),
+        ("a 10 MB line", ten_megabyte_call()),
+    ];
+    let mut answers = serde_json::Map::new();
+    for (name, mut bytes) in cases {
+        bytes.push(b'\n');
+        stdin.write_all(&bytes).await.unwrap();
+        stdin.flush().await.unwrap();
+        let answer = next().await;
+        assert!(answer.get("error").is_some(), "{name}: {answer}");
+        answers.insert(name.to_owned(), answer);
+    }
+
+    // A garbled notification gets no answer; the next request's answer comes first.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":[]}}\n")
+        .await
+        .unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":100,\"method\":\"tools/call\",\"params\":{\"name\":\"baton_info\"}}\n")
+        .await
+        .unwrap();
+    let good = next().await;
+    assert_eq!(good["id"], 100);
+    assert_eq!(good["result"]["structuredContent"]["name"], "baton");
+
+    insta::assert_json_snapshot!("stdio_errors", answers);
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "baton serve exited with {status} after stdin closed"
+    );
+}
+
+#[tokio::test]
+async fn http_answers_bad_requests_and_keeps_serving() {
+    let home = Home::new("");
+    let server = HttpServer::start(&home, &[]).await;
+    let client = reqwest::Client::new();
+    let post = |body: Vec<u8>, tool: Option<&str>| {
+        let mut request = client
+            .post(server.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28");
+        if let Some(tool) = tool {
+            request = request
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", tool);
+        }
+        request.body(body).send()
+    };
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let call = |id: u64, name: &str, args: Value| {
+        serde_json::to_vec(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": { "name": name, "arguments": args, "_meta": meta }
+        }))
+        .unwrap()
+    };
+
+    let mut statuses = Vec::new();
+    for (name, body, tool) in [
+        (
+            "malformed JSON",
+            b"{\"jsonrpc\": \"2.0\", \"id\": 1,".to_vec(),
+            None,
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"\xff\"}".to_vec(),
+            None,
+        ),
+        (
+            "unknown tool",
+            call(3, "dsp_explode", json!({})),
+            Some("dsp_explode"),
+        ),
+        (
+            "args that fail the schema",
+            call(4, "knowledge_search", json!({ "query": 5 })),
+            Some("knowledge_search"),
+        ),
+        (
+            "a 10 MB body",
+            ten_megabyte_call(),
+            Some("knowledge_search"),
+        ),
+    ] {
+        let response = post(body, tool).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let error = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").cloned());
+        statuses.push(json!({ "case": name, "status": status, "error_code": error.as_ref().map(|e| e["code"].clone()) }));
+    }
+    insta::assert_json_snapshot!("http_errors", statuses);
+
+    let response = post(call(5, "baton_info", json!({})), Some("baton_info"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let value: Value = response.json().await.unwrap();
+    assert_eq!(value["result"]["structuredContent"]["name"], "baton");
+}

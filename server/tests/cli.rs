@@ -1,0 +1,187 @@
+//! The `baton` command line: output people and scripts read, exit codes, configuration errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Home;
+use pretty_assertions::assert_eq;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(home: &Home, args: &[&str]) -> Run {
+    let output = home.baton_std(args).output().unwrap();
+    let clean = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes).replace(&home.path().display().to_string(), "[HOME]")
+    };
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: clean(&output.stdout),
+        stderr: clean(&output.stderr),
+    }
+}
+
+#[test]
+fn tools_list_prints_a_table_and_json() {
+    let home = Home::new("");
+    let table = run(&home, &["tools", "list"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    insta::assert_snapshot!("tools_list", table.stdout);
+
+    let json = run(&home, &["tools", "list", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let names: Vec<&str> = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["baton_info", "knowledge_search"]);
+    assert_eq!(value[1]["effect"], "read");
+    assert_eq!(
+        value[1]["input_schema"]["required"],
+        serde_json::json!(["query"])
+    );
+}
+
+#[test]
+fn tools_call_prints_the_structured_result() {
+    let home = Home::new("");
+    let search = run(
+        &home,
+        &[
+            "tools",
+            "call",
+            "knowledge_search",
+            "--args",
+            r#"{"query": "hash-chained audit"}"#,
+        ],
+    );
+    assert_eq!(search.code, 0, "{}", search.stderr);
+    insta::assert_snapshot!("tools_call_search", search.stdout);
+    assert!(search.stderr.is_empty(), "stderr: {}", search.stderr);
+
+    let info = run(&home, &["tools", "call", "baton_info"]);
+    assert_eq!(info.code, 0);
+    let value: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(value["data_dir"], "[HOME]/.baton");
+}
+
+#[test]
+fn tools_call_errors_exit_non_zero_with_a_clear_message() {
+    let home = Home::new("");
+    let cases = [
+        (
+            "bad JSON",
+            vec![
+                "tools",
+                "call",
+                "knowledge_search",
+                "--args",
+                "{\"query\": ",
+            ],
+        ),
+        (
+            "not an object",
+            vec!["tools", "call", "knowledge_search", "--args", "[\"gate\"]"],
+        ),
+        (
+            "args that fail the schema",
+            vec![
+                "tools",
+                "call",
+                "knowledge_search",
+                "--args",
+                r#"{"query": "x", "limit": -1}"#,
+            ],
+        ),
+        (
+            "unknown field",
+            vec![
+                "tools",
+                "call",
+                "knowledge_search",
+                "--args",
+                r#"{"query": "x", "top": 3}"#,
+            ],
+        ),
+        ("unknown tool", vec!["tools", "call", "dsp_nothing"]),
+        (
+            "unknown pack",
+            vec![
+                "tools",
+                "call",
+                "knowledge_search",
+                "--args",
+                r#"{"query": "x", "pack": "rx"}"#,
+            ],
+        ),
+    ];
+    let mut report = String::new();
+    for (name, args) in cases {
+        let result = run(&home, &args);
+        assert!(result.stdout.is_empty(), "{name}: stdout {}", result.stdout);
+        report.push_str(&format!(
+            "{name}: exit {}\n{}\n",
+            result.code, result.stderr
+        ));
+    }
+    insta::assert_snapshot!("tools_call_errors", report);
+}
+
+#[test]
+fn configuration_errors_name_the_file_and_key() {
+    let cases = [
+        ("unknown key", "[server]\npage_sise = 3\n"),
+        ("wrong type", "[server]\npage_size = \"ten\"\n"),
+        ("bad TOML", "[server\n"),
+        ("no secret", "[[http.tokens]]\nprincipal = \"ci\"\n"),
+        (
+            "bad hash",
+            "[[http.tokens]]\nprincipal = \"ci\"\ntoken_sha256 = \"abc\"\n",
+        ),
+        (
+            "unknown role",
+            "[[http.tokens]]\nprincipal = \"ci\"\nroles = [\"root\"]\ntoken_env = \"X\"\n",
+        ),
+    ];
+    let mut report = String::new();
+    for (name, toml) in cases {
+        let home = Home::new("");
+        std::fs::write(home.config(), toml).unwrap();
+        let result = run(&home, &["tools", "list"]);
+        report.push_str(&format!(
+            "{name}: exit {}\n{}\n",
+            result.code, result.stderr
+        ));
+    }
+    let home = Home::new("");
+    let result = run(&home, &["--config", "missing.toml", "tools", "list"]);
+    report.push_str(&format!(
+        "missing file: exit {}\n{}\n",
+        result.code, result.stderr
+    ));
+    insta::assert_snapshot!("config_errors", report);
+}
+
+#[test]
+fn help_everywhere() {
+    let home = Home::new("");
+    let mut report = String::new();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["tools", "--help"],
+        vec!["tools", "list", "--help"],
+        vec!["tools", "call", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let result = run(&home, &args);
+        assert_eq!(result.code, 0, "{args:?}");
+        report.push_str(&format!("$ baton {}\n{}\n", args.join(" "), result.stdout));
+    }
+    insta::assert_snapshot!("help", report);
+}

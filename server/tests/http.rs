@@ -1,0 +1,178 @@
+//! A real rmcp client drives `baton serve --http` in both protocol eras; authentication,
+//! DNS-rebinding protection and shutdown are checked on the real process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Home, HttpServer, assert_session_snapshot, modern_client, redact, session::exercise};
+use pretty_assertions::assert_eq;
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+// sha256("second-token")
+const SECOND_SHA: &str = "7a35833597e6687c599a0988b7a53b9b6a7ec18b88ca2a8e60f3265c8be6d527";
+
+fn token_home() -> Home {
+    Home::new(&format!(
+        "[[http.tokens]]\nprincipal = \"ci-bot\"\nroles = [\"agent\"]\ntoken_env = \"BATON_TEST_TOKEN\"\n\n\
+         [[http.tokens]]\nprincipal = \"rev\"\nroles = [\"reviewer\"]\ntoken_sha256 = \"{SECOND_SHA}\"\n"
+    ))
+}
+
+async fn start(home: &Home) -> HttpServer {
+    HttpServer::start_with_env(home, &[], &[("BATON_TEST_TOKEN", TOKEN)]).await
+}
+
+fn transport(server: &HttpServer) -> StreamableHttpClientTransport<reqwest::Client> {
+    StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.url()).auth_header(TOKEN),
+    )
+}
+
+#[tokio::test]
+async fn legacy_client_2025_11_25_with_a_bearer_token() {
+    let home = token_home();
+    let server = start(&home).await;
+    let client = ().serve(transport(&server)).await.unwrap();
+    let value = redact(exercise(client.peer()).await, &home);
+    assert_session_snapshot("session_2025_11_25", &value);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn stateless_client_2026_07_28_with_a_bearer_token() {
+    let home = token_home();
+    let server = start(&home).await;
+    let client = modern_client(transport(&server)).await;
+    let value = redact(exercise(client.peer()).await, &home);
+    assert_session_snapshot("session_2026_07_28", &value);
+    client.cancel().await.unwrap();
+}
+
+async fn raw(server: &HttpServer, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(server.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "baton_info");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "baton_info", "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        } }
+    });
+    let response = request.json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn authentication_and_dns_rebinding_protection() {
+    let home = token_home();
+    let server = start(&home).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("no token", vec![]),
+        ("wrong token", vec![("authorization", "Bearer nope")]),
+        (
+            "not bearer",
+            vec![("authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l")],
+        ),
+        ("good token", vec![("authorization", bearer.as_str())]),
+        (
+            "token configured by sha256",
+            vec![("authorization", "Bearer second-token")],
+        ),
+        (
+            "foreign Host",
+            vec![
+                ("authorization", bearer.as_str()),
+                ("host", "evil.example:80"),
+            ],
+        ),
+        (
+            "foreign Origin",
+            vec![
+                ("authorization", bearer.as_str()),
+                ("origin", "http://evil.example"),
+            ],
+        ),
+        (
+            "loopback Origin",
+            vec![
+                ("authorization", bearer.as_str()),
+                ("origin", "http://localhost:5173"),
+            ],
+        ),
+    ];
+    let mut results = serde_json::Map::new();
+    for (name, headers) in cases {
+        let (status, body) = raw(&server, &headers).await;
+        let summary = match body.get("error") {
+            Some(error) => {
+                json!({ "status": status, "code": error["code"], "message": error["message"] })
+            }
+            None => {
+                json!({ "status": status, "name": body.pointer("/result/structuredContent/name") })
+            }
+        };
+        results.insert(name.to_owned(), summary);
+    }
+    insta::assert_json_snapshot!("auth_and_origin", results);
+    assert!(
+        !server.log().contains(TOKEN),
+        "the token must never be logged"
+    );
+}
+
+#[tokio::test]
+async fn refuses_an_unauthenticated_public_bind() {
+    let home = Home::new("");
+    let output = home
+        .baton_std(&["serve", "--http", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to serve 0.0.0.0:0 without bearer tokens"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let home = Home::new("");
+    let mut server = HttpServer::start(&home, &[]).await;
+    let pid = server.child.id().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+        .await
+        .expect("server still running 10 s after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        server.log().contains("SIGTERM: shutting down"),
+        "{}",
+        server.log()
+    );
+}

@@ -102,7 +102,7 @@ async fn harness(extra_config: &str) -> Harness {
     .unwrap();
     let handler = BatonMcp::new(
         Arc::new(app),
-        Some(Principal::new("tester", [Role::Agent])),
+        Some(Arc::new(Principal::new("tester", [Role::Agent]))),
         None,
     );
     let (server_io, client_io) = tokio::io::duplex(1 << 16);

@@ -53,6 +53,18 @@ pub struct BenchArgs {
     /// Write the results into this Markdown file, between the spine-benchmark markers.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Only generate load against an already running server at this URL (HTTP transports
+    /// only; no comparison), e.g. to profile it.
+    #[arg(long, value_name = "URL", conflicts_with = "write")]
+    pub url: Option<String>,
+    /// Bearer token to send with `--url`.
+    #[arg(
+        long,
+        env = "BATON_BENCH_TOKEN",
+        requires = "url",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// One line of the results table.
@@ -77,6 +89,9 @@ impl Row {
 
 /// Run the benchmark and print (and optionally write) the table.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        return load_only(&args, url).await;
+    }
     let exe = std::env::current_exe().context("locate the baton binary")?;
     let home = tempfile_dir()?;
     let warmup = Duration::from_secs(1);
@@ -166,7 +181,7 @@ impl Server {
         }
         command
             .env("BATON_HOME", home)
-            .env("BATON_LOG", "info")
+            .env("BATON_LOG", "warn,baton_server=info")
             .env_remove("BATON_CONFIG")
             .current_dir(home);
         command
@@ -201,6 +216,50 @@ async fn spawn_http(
     // Keep draining stderr so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, addr))
+}
+
+async fn load_only(args: &BenchArgs, url: &str) -> anyhow::Result<()> {
+    let authority = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .context("--url must look like http://HOST:PORT/mcp")?;
+    let addr: SocketAddr = tokio::net::lookup_host(authority)
+        .await?
+        .next()
+        .with_context(|| format!("cannot resolve {authority}"))?;
+    let mut out = String::from(
+        "| transport | concurrency | calls/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n",
+    );
+    for transport in &args.transports {
+        let (label, era) = match transport.as_str() {
+            "http-2026" => ("HTTP 2026-07-28", Era::Stateless),
+            "http-2025" => ("HTTP 2025-11-25", Era::Session),
+            other => bail!("--url measures HTTP only, not `{other}`"),
+        };
+        for &concurrency in &args.concurrency {
+            let window = Duration::from_secs(args.seconds.max(1));
+            let samples = http_load::run(
+                addr,
+                era,
+                concurrency,
+                Duration::from_secs(1),
+                window,
+                args.token.clone(),
+            )
+            .await?;
+            let m = Measured::from_samples(samples, window);
+            let _ = writeln!(
+                out,
+                "| {label} | {concurrency} | {:.0} | {} | {} |",
+                m.calls_per_s,
+                stats::ms(m.p50),
+                stats::ms(m.p99)
+            );
+        }
+    }
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
 }
 
 fn median(mut runs: Vec<Measured>) -> Measured {

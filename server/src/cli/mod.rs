@@ -86,7 +86,9 @@ impl From<crate::ServerError> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = !matches!(cli.command, Command::Serve(_) | Command::BenchBare(_));
-    init_tracing(if quiet { "warn" } else { "info" });
+    // rmcp logs several lines per request at `info`; they are for debugging rmcp, not for
+    // someone running Baton.
+    init_tracing(if quiet { "warn" } else { "info,rmcp=warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -46,7 +46,10 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
         }
         None => {
             let stdio = &app.config.file.stdio;
-            let principal = Principal::new(stdio.principal.clone(), stdio.roles.iter().copied());
+            let principal = Arc::new(Principal::new(
+                stdio.principal.clone(),
+                stdio.roles.iter().copied(),
+            ));
             let max = app.config.file.server.max_message_bytes;
             let handler = BatonMcp::new(app, Some(principal), conformance);
             let transport = StdioTransport::new(tokio::io::stdin(), tokio::io::stdout(), max);

@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::sync::Arc;
 
 use baton_kit::{Invocation, Outcome, Principal, ToolContext, ToolDescriptor, ToolError};
 use clap::{Args, Subcommand};
@@ -122,7 +123,10 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
     let outcome = app
         .gate
         .call(Invocation {
-            principal: Principal::new(cli.principal.clone(), cli.roles.iter().copied()),
+            principal: Arc::new(Principal::new(
+                cli.principal.clone(),
+                cli.roles.iter().copied(),
+            )),
             tool: args.name.clone(),
             args: arguments,
             approval_id: None,

@@ -35,7 +35,9 @@ pub struct BatonMcp {
     prompts: Arc<Vec<Prompt>>,
     resources: Arc<Vec<Resource>>,
     /// Who a call is from when the transport does not say (stdio).
-    default_principal: Option<Principal>,
+    default_principal: Option<Arc<Principal>>,
+    /// Built once: rmcp asks for it on every stateless request.
+    info: Arc<ServerConfig>,
     conformance: Option<Arc<Conformance>>,
 }
 
@@ -53,7 +55,7 @@ impl BatonMcp {
     /// identity (stdio); on HTTP the authentication layer supplies one per request.
     pub fn new(
         app: Arc<App>,
-        default_principal: Option<Principal>,
+        default_principal: Option<Arc<Principal>>,
         conformance: Option<Arc<Conformance>>,
     ) -> BatonMcp {
         let mut tools: Vec<Tool> = conformance
@@ -71,8 +73,23 @@ impl BatonMcp {
             .map(|c| c.resources())
             .unwrap_or_default();
         resources.extend(knowledge::resources(&app.knowledge));
+        let capabilities = match &conformance {
+            Some(conformance) => conformance.capabilities(),
+            None => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .enable_completions()
+                .build(),
+        };
+        let info = ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("baton", env!("CARGO_PKG_VERSION")).with_title("Baton"),
+            )
+            .with_instructions(INSTRUCTIONS);
         BatonMcp {
             app,
+            info: Arc::new(info),
             tools: Arc::new(tools),
             prompts: Arc::new(prompts),
             resources: Arc::new(resources),
@@ -86,11 +103,11 @@ impl BatonMcp {
         &self.app
     }
 
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
         let from_http = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>());
+            .and_then(|parts| parts.extensions.get::<Arc<Principal>>());
         from_http
             .or(self.default_principal.as_ref())
             .cloned()
@@ -104,20 +121,7 @@ impl BatonMcp {
 
 impl ServerHandler for BatonMcp {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = match &self.conformance {
-            Some(conformance) => conformance.capabilities(),
-            None => ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_prompts()
-                .enable_completions()
-                .build(),
-        };
-        ServerConfig::new(capabilities)
-            .with_server_info(
-                Implementation::new("baton", env!("CARGO_PKG_VERSION")).with_title("Baton"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::clone(&self.info)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -162,10 +166,10 @@ impl ServerHandler for BatonMcp {
         if let Some(relay) = &relay {
             tool_context = tool_context.with_progress(relay.sink());
         }
-        let outcome = self
-            .app
-            .gate
-            .call(Invocation {
+        // Boxed: rmcp spawns one task per request holding the whole handler future, and an
+        // inline gate future would make every request's task (and its copies) larger.
+        let outcome = Box::pin(
+            self.app.gate.call(Invocation {
                 principal,
                 tool: request.name.to_string(),
                 args: request
@@ -174,8 +178,9 @@ impl ServerHandler for BatonMcp {
                     .unwrap_or(serde_json::Value::Null),
                 approval_id: None,
                 context: tool_context,
-            })
-            .await;
+            }),
+        )
+        .await;
         if let Some(relay) = relay {
             relay.finish().await;
         }

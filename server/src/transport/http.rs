@@ -27,9 +27,11 @@ use crate::mcp::BatonMcp;
 struct Authenticator {
     /// SHA-256 of each token → its principal. Hashing first keeps the comparison from leaking
     /// the token through timing, and the secrets out of memory dumps of the config.
-    tokens: Arc<HashMap<[u8; 32], Principal>>,
+    tokens: Arc<HashMap<[u8; 32], Arc<Principal>>>,
     /// The caller when no tokens are configured (loopback only).
-    anonymous: Principal,
+    anonymous: Arc<Principal>,
+    /// `server.max_message_bytes`.
+    limit: usize,
 }
 
 impl Authenticator {
@@ -55,20 +57,24 @@ impl Authenticator {
             };
             tokens.insert(
                 hash,
-                Principal::new(entry.principal.clone(), entry.roles.iter().copied()),
+                Arc::new(Principal::new(
+                    entry.principal.clone(),
+                    entry.roles.iter().copied(),
+                )),
             );
         }
         let stdio = &config.file.stdio;
         Ok(Authenticator {
             tokens: Arc::new(tokens),
-            anonymous: Principal::new(
+            anonymous: Arc::new(Principal::new(
                 format!("{}@http", stdio.principal),
                 stdio.roles.iter().copied(),
-            ),
+            )),
+            limit: config.file.server.max_message_bytes,
         })
     }
 
-    fn authenticate(&self, request: &Request) -> Result<Principal, &'static str> {
+    fn authenticate(&self, request: &Request) -> Result<Arc<Principal>, &'static str> {
         if self.tokens.is_empty() {
             return Ok(self.anonymous.clone());
         }
@@ -102,39 +108,11 @@ fn decode_hex(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-async fn authenticate(
-    State(auth): State<Authenticator>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match auth.authenticate(&request) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(reason) => {
-            tracing::warn!(reason, "rejected an HTTP request");
-            let body = json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": { "code": -32001, "message": format!("unauthorized: {reason}") }
-            });
-            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"baton\""),
-            );
-            response
-        }
-    }
-}
-
 /// rmcp answers some bad requests with plain text (`415` for a body that is not JSON, `413` for
 /// one over the limit, `403` for a foreign Host or Origin). Clients expect JSON-RPC errors, so
 /// those answers are rewritten here; a body that does not parse is `400` + `-32700` (JSON-RPC's
 /// parse error). Successful responses pass untouched.
-async fn jsonrpc_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn jsonrpc_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -170,20 +148,56 @@ async fn jsonrpc_errors(request: Request, next: Next) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Everything in front of rmcp, in one layer (each axum layer costs a boxed future per
+/// request): refuse an oversized body, authenticate, then turn rmcp's plain-text refusals
+/// into JSON-RPC errors.
+async fn front_door(
+    State(auth): State<Authenticator>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(response) = refuse_oversized(&mut request, auth.limit).await {
+        return response;
+    }
+    match auth.authenticate(&request) {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            jsonrpc_errors(next.run(request).await).await
+        }
+        Err(reason) => {
+            tracing::warn!(reason, "rejected an HTTP request");
+            let mut response = jsonrpc_error(
+                StatusCode::UNAUTHORIZED,
+                -32001,
+                format!("unauthorized: {reason}"),
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"baton\""),
+            );
+            response
+        }
+    }
+}
+
+fn jsonrpc_error(status: StatusCode, code: i32, message: String) -> Response {
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
 /// Refuse a body whose declared length is over the limit before rmcp reads it. The rest of the
 /// body is read and thrown away first (at most [`DRAIN_BYTES`] over [`DRAIN_TIME`]): a server
 /// that answers and closes while the client is still uploading makes the client see a broken
 /// pipe instead of the answer.
-async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn refuse_oversized(request: &mut Request, limit: usize) -> Option<Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let Some(declared) = declared.filter(|&length| length > limit as u64) else {
-        return next.run(request).await;
-    };
-    let mut body = request.into_body();
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&length| length > limit as u64)?;
+    let mut body = std::mem::take(request.body_mut());
     let mut drained = 0usize;
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         while drained < DRAIN_BYTES {
@@ -194,17 +208,13 @@ async fn limit_body(State(limit): State<usize>, request: Request, next: Next) ->
         }
     })
     .await;
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {
-            "code": -32600,
-            "message": format!(
-                "invalid request: body of {declared} bytes exceeds the {limit}-byte limit (server.max_message_bytes)"
-            ),
-        }
-    });
-    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+    Some(jsonrpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        -32600,
+        format!(
+            "invalid request: body of {declared} bytes exceeds the {limit}-byte limit (server.max_message_bytes)"
+        ),
+    ))
 }
 
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
@@ -256,12 +266,7 @@ pub async fn serve(
     );
     let router = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(auth, authenticate))
-        .layer(middleware::from_fn_with_state(
-            config.file.server.max_message_bytes,
-            limit_body,
-        ))
-        .layer(middleware::from_fn(jsonrpc_errors));
+        .layer(middleware::from_fn_with_state(auth, front_door));
 
     on_ready(bound);
     // Nagle's algorithm would hold each small response ~40 ms waiting for the client's ACK.

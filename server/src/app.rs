@@ -46,8 +46,8 @@ impl App {
         };
         let knowledge = Arc::new(knowledge);
         let status = Arc::new(Status {
-            data_dir: config.data_dir(),
-            knowledge_root,
+            data_dir: config.data_dir().display().to_string(),
+            knowledge_root: knowledge_root.display().to_string(),
             knowledge: knowledge_status,
             packs: Default::default(),
         });

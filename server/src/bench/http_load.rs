@@ -62,22 +62,30 @@ async fn connection(
         Era::Session => Some(initialize(&mut sender, &host, token.as_deref()).await?),
     };
     let mut samples = Vec::with_capacity(65_536);
-    let mut id: u64 = 1_000_000 * worker as u64;
+    // One request in flight per connection, so one id per connection is unique among them;
+    // building the body once keeps the load generator's own CPU out of the servers' way.
+    let id = worker + 1;
+    let body = Bytes::from(match era {
+        Era::Stateless => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        ),
+        Era::Session => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{}}}}}}"#
+        ),
+    });
     loop {
         let started = Instant::now();
         if started >= end {
             break;
         }
-        id += 1;
-        let body = match era {
-            Era::Stateless => format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
-            ),
-            Era::Session => format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{}}}}}}"#
-            ),
-        };
-        let request = request(&host, body, era, session.as_deref(), token.as_deref(), true)?;
+        let request = request(
+            &host,
+            body.clone(),
+            era,
+            session.as_deref(),
+            token.as_deref(),
+            true,
+        )?;
         let response = sender
             .send_request(request)
             .await
@@ -99,7 +107,7 @@ async fn connection(
 
 fn request(
     host: &str,
-    body: String,
+    body: impl Into<Bytes>,
     era: Era,
     session: Option<&str>,
     token: Option<&str>,
@@ -124,7 +132,7 @@ fn request(
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
-    Ok(builder.body(Full::new(Bytes::from(body)))?)
+    Ok(builder.body(Full::new(body.into()))?)
 }
 
 /// The 2025-11-25 handshake: `initialize`, then `notifications/initialized`. Returns the session id.
@@ -134,7 +142,7 @@ async fn initialize(
     token: Option<&str>,
 ) -> anyhow::Result<String> {
     let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"baton-bench","version":"1"}}}"#;
-    let mut init = request(host, body.into(), Era::Session, None, token, false)?;
+    let mut init = request(host, body, Era::Session, None, token, false)?;
     init.headers_mut().remove("mcp-protocol-version");
     let response = sender.send_request(init).await.context("initialize")?;
     let session = response
@@ -148,7 +156,7 @@ async fn initialize(
     let response = sender
         .send_request(request(
             host,
-            notify.into(),
+            notify,
             Era::Session,
             Some(&session),
             token,

@@ -74,10 +74,14 @@ pub struct Row {
     pub transport: &'static str,
     /// Calls in flight.
     pub concurrency: usize,
-    /// The bare rmcp server.
+    /// The bare rmcp server (median run).
     pub bare: Measured,
-    /// Baton.
+    /// Baton (median run).
     pub baton: Measured,
+    /// Lowest and highest calls/s over the bare server's runs.
+    pub bare_range: (f64, f64),
+    /// Lowest and highest calls/s over Baton's runs.
+    pub baton_range: (f64, f64),
 }
 
 impl Row {
@@ -145,6 +149,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             rows.push(Row {
                 transport: label,
                 concurrency,
+                bare_range: range(&bare_runs),
+                baton_range: range(&baton_runs),
                 bare: median(bare_runs),
                 baton: median(baton_runs),
             });
@@ -262,6 +268,13 @@ async fn load_only(args: &BenchArgs, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn range(runs: &[Measured]) -> (f64, f64) {
+    runs.iter()
+        .fold((f64::INFINITY, 0.0_f64), |(low, high), run| {
+            (low.min(run.calls_per_s), high.max(run.calls_per_s))
+        })
+}
+
 fn median(mut runs: Vec<Measured>) -> Measured {
     runs.sort_by(|a, b| a.calls_per_s.total_cmp(&b.calls_per_s));
     let middle = runs.len() / 2;
@@ -286,12 +299,12 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
          share them); median of {} runs per cell.\n",
         args.seconds, args.rounds, args.rounds
     );
-    out.push_str("| transport | concurrency | bare rmcp calls/s | Baton calls/s | Baton cost | bare p50 ms | Baton p50 ms | bare p99 ms | Baton p99 ms |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| transport | concurrency | bare rmcp calls/s | Baton calls/s | Baton cost | bare p50 ms | Baton p50 ms | bare p99 ms | Baton p99 ms | bare runs | Baton runs |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.0} | {:+.1} % | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:+.1} % | {} | {} | {} | {} | {:.0}–{:.0} | {:.0}–{:.0} |",
             row.transport,
             row.concurrency,
             row.bare.calls_per_s,
@@ -301,6 +314,10 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
             stats::ms(row.baton.p50),
             stats::ms(row.bare.p99),
             stats::ms(row.baton.p99),
+            row.bare_range.0,
+            row.bare_range.1,
+            row.baton_range.0,
+            row.baton_range.1,
         );
     }
     out

@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use baton_kit::{Effect, Tool, ToolContext};
@@ -6,13 +5,14 @@ use rmcp::model::ProtocolVersion;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// What `baton_info` reports; filled in as the server starts.
+/// What `baton_info` reports; filled in as the server starts. Paths are kept as display
+/// strings: formatting a path (lossy UTF-8) on every call showed up in profiles.
 #[derive(Debug)]
 pub struct Status {
-    /// The data folder.
-    pub data_dir: PathBuf,
-    /// The knowledge root.
-    pub knowledge_root: PathBuf,
+    /// The data folder, for display.
+    pub data_dir: String,
+    /// The knowledge root, for display.
+    pub knowledge_root: String,
     /// How many knowledge documents were loaded (or why none were).
     pub knowledge: Result<usize, String>,
     /// Packs and their tool counts, set once the registry is complete.
@@ -93,8 +93,8 @@ impl Tool for InfoTool {
                 .map(ToString::to_string)
                 .collect(),
             packs: status.packs.get().cloned().unwrap_or_default(),
-            data_dir: status.data_dir.display().to_string(),
-            knowledge_root: status.knowledge_root.display().to_string(),
+            data_dir: status.data_dir.clone(),
+            knowledge_root: status.knowledge_root.clone(),
             knowledge_documents,
             knowledge_error,
         })

@@ -85,7 +85,10 @@ impl From<crate::ServerError> for Failure {
 /// Parse the command line, run it, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Serve(_) | Command::BenchBare(_));
+    let quiet = !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Bench(_) | Command::BenchBare(_)
+    );
     // rmcp logs several lines per request at `info`; they are for debugging rmcp, not for
     // someone running Baton.
     init_tracing(if quiet { "warn" } else { "info,rmcp=warn" });

@@ -148,9 +148,7 @@ impl ServerHandler for BatonMcp {
         if let Some(conformance) = &self.conformance
             && conformance.has_tool(&request.name)
         {
-            return conformance
-                .call(&self.app.gate, &principal, request, context)
-                .await;
+            return Box::pin(conformance.call(&self.app.gate, &principal, request, context)).await;
         }
         if self.app.gate.registry().get(&request.name).is_none() {
             return Err(ErrorData::invalid_params(
@@ -378,7 +376,7 @@ impl ServerHandler for BatonMcp {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         match &self.conformance {
-            Some(conformance) => conformance.listen(context).await,
+            Some(conformance) => Box::pin(conformance.listen(context)).await,
             None => {
                 context.cancelled().await;
                 Ok(())

@@ -1,0 +1,291 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{corrupt, encode};
+use crate::store::by_prefix;
+use crate::time::rfc3339;
+use crate::{Result, RunsError, Store, new_id};
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waiting for a reviewer.
+    Pending,
+    /// Granted; the requester may re-call once.
+    Approved,
+    /// Refused.
+    Rejected,
+    /// Granted and used.
+    Consumed,
+    /// Its time ran out before it was decided or used.
+    Expired,
+}
+
+impl ApprovalState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+            ApprovalState::Consumed => "consumed",
+            ApprovalState::Expired => "expired",
+        }
+    }
+}
+
+/// A reviewer's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Let the call run (once).
+    Approve,
+    /// Refuse it.
+    Reject,
+}
+
+/// An elevated call waiting for, or decided by, a reviewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Time-ordered id.
+    pub id: String,
+    /// Who asked.
+    pub requester: String,
+    /// Which tool.
+    pub tool: String,
+    /// SHA-256 of the canonical, redacted arguments.
+    pub args_digest: String,
+    /// The arguments, secrets redacted, for the reviewer to read.
+    pub args: Value,
+    /// Why approval is needed.
+    pub reason: String,
+    /// The rule that asked for it.
+    pub rule: String,
+    /// Created, ms since the epoch.
+    pub created_ms: u64,
+    /// Expires, ms since the epoch.
+    pub expires_ms: u64,
+    /// Stored state (see [`Approval::state_at`] for expiry).
+    pub state: ApprovalState,
+    /// Who decided.
+    #[serde(default)]
+    pub decider: Option<String>,
+    /// The decider's note (a rejection's reason).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// When it was decided, ms since the epoch.
+    #[serde(default)]
+    pub decided_ms: Option<u64>,
+}
+
+/// What a new approval needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalDraft {
+    /// Who asks.
+    pub requester: String,
+    /// Which tool.
+    pub tool: String,
+    /// SHA-256 of the canonical, redacted arguments.
+    pub args_digest: String,
+    /// The redacted arguments.
+    pub args: Value,
+    /// Why.
+    pub reason: String,
+    /// Which rule.
+    pub rule: String,
+    /// How long it may wait and then be used, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+impl Approval {
+    /// The state at `now_ms`, expiry included.
+    pub fn state_at(&self, now_ms: u64) -> ApprovalState {
+        match self.state {
+            ApprovalState::Pending | ApprovalState::Approved if now_ms > self.expires_ms => {
+                ApprovalState::Expired
+            }
+            state => state,
+        }
+    }
+
+    /// `created` as RFC 3339.
+    pub fn created(&self) -> String {
+        rfc3339(self.created_ms)
+    }
+
+    /// `expires` as RFC 3339.
+    pub fn expires(&self) -> String {
+        rfc3339(self.expires_ms)
+    }
+}
+
+impl Store {
+    /// Record a new pending approval.
+    pub fn create_approval(&self, draft: ApprovalDraft, now_ms: u64) -> Result<Approval> {
+        let approval = Approval {
+            id: new_id(),
+            requester: draft.requester,
+            tool: draft.tool,
+            args_digest: draft.args_digest,
+            args: draft.args,
+            reason: draft.reason,
+            rule: draft.rule,
+            created_ms: now_ms,
+            expires_ms: now_ms.saturating_add(draft.ttl_ms),
+            state: ApprovalState::Pending,
+            decider: None,
+            note: None,
+            decided_ms: None,
+        };
+        let bytes = serde_json::to_vec(&approval).map_err(|e| encode("approval", e))?;
+        self.inner.approvals.insert(approval.id.as_bytes(), bytes)?;
+        self.inner.approvals.flush()?;
+        Ok(approval)
+    }
+
+    /// The approval with this id or unique id prefix.
+    pub fn approval(&self, id: &str) -> Result<Approval> {
+        let (_, value) = by_prefix(&self.inner.approvals, "approval", id)?;
+        serde_json::from_slice(&value).map_err(|e| corrupt("approval", e))
+    }
+
+    /// All approvals, newest first.
+    pub fn approvals(&self) -> Result<Vec<Approval>> {
+        let mut all = self
+            .inner
+            .approvals
+            .iter()
+            .map(|entry| {
+                let (_, value) = entry?;
+                serde_json::from_slice(&value).map_err(|e| corrupt("approval", e))
+            })
+            .collect::<Result<Vec<Approval>>>()?;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Decide approval `id` as `decider`. Refuses the requester deciding its own request, a
+    /// decided or used approval, and an expired one.
+    pub fn decide_approval(
+        &self,
+        id: &str,
+        decider: &str,
+        decision: Decision,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        let id = self.approval(id)?.id;
+        self.transition(&id, |approval| {
+            let refuse = |reason: String| {
+                Err(RunsError::Approval {
+                    id: approval.id.clone(),
+                    reason,
+                })
+            };
+            if approval.requester == decider {
+                return refuse(format!(
+                    "`{decider}` requested this call and cannot decide it; another reviewer must"
+                ));
+            }
+            match approval.state_at(now_ms) {
+                ApprovalState::Pending => {}
+                ApprovalState::Expired => {
+                    return refuse(format!("it expired at {}", approval.expires()));
+                }
+                state @ (ApprovalState::Approved
+                | ApprovalState::Rejected
+                | ApprovalState::Consumed) => {
+                    return refuse(format!("it is already {}", state.as_str()));
+                }
+            }
+            let mut next = approval.clone();
+            next.state = match decision {
+                Decision::Approve => ApprovalState::Approved,
+                Decision::Reject => ApprovalState::Rejected,
+            };
+            next.decider = Some(decider.to_owned());
+            next.note = note.clone();
+            next.decided_ms = Some(now_ms);
+            Ok(next)
+        })
+    }
+
+    /// Use approval `id` for a call by `requester` of `tool` with `args_digest`: succeeds once,
+    /// for exactly the call that was approved.
+    pub fn consume_approval(
+        &self,
+        id: &str,
+        requester: &str,
+        tool: &str,
+        args_digest: &str,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        let id = self.approval(id)?.id;
+        self.transition(&id, |approval| {
+            let refuse = |reason: String| {
+                Err(RunsError::Approval {
+                    id: approval.id.clone(),
+                    reason,
+                })
+            };
+            if approval.requester != requester {
+                return refuse(format!(
+                    "it was requested by `{}`, not `{requester}`",
+                    approval.requester
+                ));
+            }
+            if approval.tool != tool || approval.args_digest != args_digest {
+                return refuse(format!(
+                    "it approves `{}` with other arguments; an approval covers exactly one call",
+                    approval.tool
+                ));
+            }
+            match approval.state_at(now_ms) {
+                ApprovalState::Approved => {}
+                ApprovalState::Pending => {
+                    return refuse("it is still waiting for a reviewer".into());
+                }
+                ApprovalState::Rejected => {
+                    let note = approval.note.as_deref().unwrap_or("no reason given");
+                    return refuse(format!("it was rejected: {note}"));
+                }
+                ApprovalState::Consumed => return refuse("it was already used".into()),
+                ApprovalState::Expired => {
+                    return refuse(format!("it expired at {}", approval.expires()));
+                }
+            }
+            let mut next = approval.clone();
+            next.state = ApprovalState::Consumed;
+            Ok(next)
+        })
+    }
+
+    /// Apply `change` atomically (compare-and-swap, retried on a concurrent update).
+    fn transition(
+        &self,
+        id: &str,
+        change: impl Fn(&Approval) -> Result<Approval>,
+    ) -> Result<Approval> {
+        let tree = &self.inner.approvals;
+        loop {
+            let current = tree
+                .get(id.as_bytes())?
+                .ok_or_else(|| RunsError::NotFound {
+                    what: "approval",
+                    id: id.to_owned(),
+                })?;
+            let approval: Approval =
+                serde_json::from_slice(&current).map_err(|e| corrupt("approval", e))?;
+            let next = change(&approval)?;
+            let bytes = serde_json::to_vec(&next).map_err(|e| encode("approval", e))?;
+            if tree
+                .compare_and_swap(id.as_bytes(), Some(current), Some(bytes))?
+                .is_ok()
+            {
+                tree.flush()?;
+                return Ok(next);
+            }
+        }
+    }
+}

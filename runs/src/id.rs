@@ -1,0 +1,23 @@
+use crate::time::now_millis;
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A new ULID-style id: 48 bits of milliseconds then 80 random bits, as 26 Crockford base-32
+/// characters. Ids sort by creation time, never collide across processes or branches, and
+/// read well enough to type a prefix of.
+pub fn new_id() -> String {
+    let mut random = [0u8; 10];
+    // Without OS randomness the time part alone still orders ids; uniqueness then rests on
+    // the counter-free millisecond, which is logged.
+    if let Err(error) = getrandom::fill(&mut random) {
+        tracing::error!(%error, "no OS randomness for an id");
+    }
+    let mut value: u128 = u128::from(now_millis() & 0xFFFF_FFFF_FFFF) << 80;
+    for (index, byte) in random.iter().enumerate() {
+        value |= u128::from(*byte) << (8 * (9 - index));
+    }
+    (0..26)
+        .rev()
+        .map(|digit| char::from(CROCKFORD[((value >> (5 * digit)) & 31) as usize]))
+        .collect()
+}

@@ -1,0 +1,166 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{corrupt, encode};
+use crate::store::by_prefix;
+use crate::{Result, Store, new_id};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Working.
+    Running,
+    /// Paused until a reviewer decides an approval.
+    WaitingApproval,
+    /// Finished.
+    Done,
+    /// Stopped by an error.
+    Failed,
+}
+
+/// A unit of work with a journal: an agent working on a goal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Time-ordered id.
+    pub id: String,
+    /// What it is for.
+    pub goal: String,
+    /// Which agent runs it.
+    pub agent: String,
+    /// Where it stands.
+    pub state: RunState,
+    /// Created, ms since the epoch.
+    pub created_ms: u64,
+    /// Last changed, ms since the epoch.
+    pub updated_ms: u64,
+    /// Anything else the runner keeps (repository, branch…).
+    #[serde(default)]
+    pub meta: Value,
+}
+
+/// One journaled step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Position in the run, from 1.
+    pub seq: u32,
+    /// When, ms since the epoch.
+    pub time_ms: u64,
+    /// `model_call`, `tool_call`, `tool_result`, …
+    pub kind: String,
+    /// The step's content.
+    pub data: Value,
+}
+
+impl Store {
+    /// Start a run.
+    pub fn create_run(&self, goal: &str, agent: &str, meta: Value, now_ms: u64) -> Result<Run> {
+        let run = Run {
+            id: new_id(),
+            goal: goal.to_owned(),
+            agent: agent.to_owned(),
+            state: RunState::Running,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            meta,
+        };
+        self.put_run(&run)?;
+        Ok(run)
+    }
+
+    fn put_run(&self, run: &Run) -> Result<()> {
+        let bytes = serde_json::to_vec(run).map_err(|e| encode("run", e))?;
+        self.inner.runs.insert(run.id.as_bytes(), bytes)?;
+        self.inner.runs.flush()?;
+        Ok(())
+    }
+
+    /// Change a run's state.
+    pub fn set_run_state(&self, id: &str, state: RunState, now_ms: u64) -> Result<Run> {
+        let mut run = self.run(id)?;
+        run.state = state;
+        run.updated_ms = now_ms;
+        self.put_run(&run)?;
+        Ok(run)
+    }
+
+    /// The run with this id or unique id prefix.
+    pub fn run(&self, id: &str) -> Result<Run> {
+        let (_, value) = by_prefix(&self.inner.runs, "run", id)?;
+        serde_json::from_slice(&value).map_err(|e| corrupt("run", e))
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        let mut all = self
+            .inner
+            .runs
+            .iter()
+            .map(|entry| {
+                let (_, value) = entry?;
+                serde_json::from_slice(&value).map_err(|e| corrupt("run", e))
+            })
+            .collect::<Result<Vec<Run>>>()?;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Journal a step of run `id` and flush it before returning, so a resumed run never
+    /// repeats a step it recorded.
+    pub fn append_step(&self, id: &str, kind: &str, data: Value, now_ms: u64) -> Result<Step> {
+        let run = self.run(id)?;
+        let mut prefix = run.id.into_bytes();
+        prefix.push(0);
+        let mut seq = match self
+            .inner
+            .journal
+            .scan_prefix(&prefix)
+            .keys()
+            .next_back()
+            .transpose()?
+        {
+            Some(key) => key
+                .get(prefix.len()..)
+                .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| corrupt("journal key", "not run id, NUL, u32"))?
+                .saturating_add(1),
+            None => 1,
+        };
+        loop {
+            let step = Step {
+                seq,
+                time_ms: now_ms,
+                kind: kind.to_owned(),
+                data: data.clone(),
+            };
+            let bytes = serde_json::to_vec(&step).map_err(|e| encode("step", e))?;
+            let mut key = prefix.clone();
+            key.extend_from_slice(&seq.to_be_bytes());
+            // Insert only if the slot is free: two steps appended at once get two slots.
+            if self
+                .inner
+                .journal
+                .compare_and_swap(key, None as Option<&[u8]>, Some(bytes))?
+                .is_ok()
+            {
+                self.inner.journal.flush()?;
+                return Ok(step);
+            }
+            seq = seq.saturating_add(1);
+        }
+    }
+
+    /// The steps of run `id`, in order.
+    pub fn steps(&self, id: &str) -> Result<Vec<Step>> {
+        let run = self.run(id)?;
+        let mut prefix = run.id.into_bytes();
+        prefix.push(0);
+        self.inner
+            .journal
+            .scan_prefix(prefix)
+            .values()
+            .map(|value| serde_json::from_slice(&value?).map_err(|e| corrupt("step", e)))
+            .collect()
+    }
+}

@@ -1,0 +1,130 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::audit::AuditLog;
+use crate::{Result, RunsError};
+
+/// The store: one sled database under `<data dir>/store`, large artifacts beside it.
+///
+/// Cheap to clone. sled lets one process open a database at a time; a second `open` fails
+/// with [`RunsError::Locked`], which callers turn into "hand the work to the owner".
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: sled::Db,
+    pub(crate) root: PathBuf,
+    pub(crate) runs: sled::Tree,
+    pub(crate) journal: sled::Tree,
+    pub(crate) approvals: sled::Tree,
+    pub(crate) artifacts: sled::Tree,
+    pub(crate) audit: sled::Tree,
+    pub(crate) meta: sled::Tree,
+    pub(crate) audit_log: AuditLog,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|source| RunsError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join("store");
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|error| match error {
+                sled::Error::Io(io) if is_lock_error(&io) => RunsError::Locked(path.clone()),
+                other => RunsError::Sled(other),
+            })?;
+        let tree = |name: &str| db.open_tree(name);
+        let audit = tree("audit")?;
+        let meta = tree("meta")?;
+        let audit_log = AuditLog::start(db.clone(), audit.clone(), meta.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                runs: tree("runs")?,
+                journal: tree("journal")?,
+                approvals: tree("approvals")?,
+                artifacts: tree("artifacts")?,
+                audit,
+                meta,
+                audit_log,
+                root: data_dir.to_owned(),
+                db,
+            }),
+        })
+    }
+
+    /// The data folder.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The audit log (appends are group-committed).
+    pub fn audit(&self) -> &AuditLog {
+        &self.inner.audit_log
+    }
+
+    /// Flush everything to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer thread holds database handles: stop it so the database (and its lock)
+        // is released when the store is, not some time later.
+        self.audit_log.close();
+        if let Err(error) = self.db.flush() {
+            tracing::error!(%error, "flushing the store on close failed");
+        }
+    }
+}
+
+fn is_lock_error(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock
+        || error.raw_os_error() == Some(11)
+        || error.to_string().contains("lock")
+}
+
+/// A key's records by id or unique id prefix.
+pub(crate) fn by_prefix(
+    tree: &sled::Tree,
+    what: &'static str,
+    prefix: &str,
+) -> Result<(sled::IVec, sled::IVec)> {
+    if let Some(value) = tree.get(prefix.as_bytes())? {
+        return Ok((sled::IVec::from(prefix.as_bytes()), value));
+    }
+    let upper = prefix.to_ascii_uppercase();
+    let mut matches = tree.scan_prefix(upper.as_bytes());
+    let first = matches.next().transpose()?;
+    let count = 1 + matches.count();
+    match first {
+        None => Err(RunsError::NotFound {
+            what,
+            id: prefix.to_owned(),
+        }),
+        Some(found) if count == 1 => Ok(found),
+        Some(_) => Err(RunsError::Ambiguous {
+            what,
+            prefix: prefix.to_owned(),
+            count,
+        }),
+    }
+}

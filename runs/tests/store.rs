@@ -1,0 +1,385 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use baton_runs::{
+    ApprovalDecision, ApprovalDraft, ApprovalState, AuditDraft, DecisionRecord, OutcomeRecord,
+    RunState, RunsError, Store, args_digest, canonical_json, redact,
+};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+fn draft(n: u64) -> AuditDraft {
+    AuditDraft {
+        time_ms: 1_700_000_000_000 + n,
+        principal: format!("agent-{}", n % 3),
+        tool: "repo_write".into(),
+        args_digest: args_digest(&json!({ "path": format!("src/{n}.rs") })),
+        decision: DecisionRecord {
+            kind: "allow".into(),
+            rule: "approval.on-request".into(),
+            reason: None,
+        },
+        approval_id: None,
+        outcome: OutcomeRecord {
+            status: "ok".into(),
+            error_kind: None,
+            message: None,
+        },
+        duration_us: 42,
+    }
+}
+
+async fn store_with(records: u64) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let appends: Vec<_> = (1..=records)
+        .map(|n| store.append_audit(draft(n)))
+        .collect();
+    for receipt in futures_join(appends).await {
+        receipt.unwrap();
+    }
+    (dir, store)
+}
+
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for future in futures {
+        out.push(future.await);
+    }
+    out
+}
+
+#[test]
+fn canonical_json_sorts_keys_and_redacts_secrets() {
+    let a = json!({ "b": 1, "a": { "y": [true, null], "x": "é" } });
+    let b: serde_json::Value =
+        serde_json::from_str(r#"{"a":{"x":"é","y":[true,null]},"b":1}"#).unwrap();
+    assert_eq!(
+        canonical_json(&a),
+        r#"{"a":{"x":"é","y":[true,null]},"b":1}"#
+    );
+    assert_eq!(canonical_json(&a), canonical_json(&b));
+    let redacted = redact(&json!({ "path": "a", "api_key": "k", "nested": { "Auth-Token": "t" } }));
+    assert_eq!(
+        redacted,
+        json!({ "path": "a", "api_key": "[REDACTED]", "nested": { "Auth-Token": "[REDACTED]" } })
+    );
+    // A secret's value never changes the digest: it is not recoverable by guessing.
+    assert_eq!(
+        args_digest(&json!({ "token": "one" })),
+        args_digest(&json!({ "token": "two" }))
+    );
+    assert_ne!(
+        args_digest(&json!({ "path": "one" })),
+        args_digest(&json!({ "path": "two" }))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_appends_form_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut tasks = Vec::new();
+    for n in 1..=200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.append_audit(draft(n)).await.unwrap()
+        }));
+    }
+    let mut seqs: Vec<u64> = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    let report = store.verify_audit().unwrap();
+    assert_eq!((report.verified, report.problem), (200, None));
+}
+
+#[tokio::test]
+async fn records_survive_reopening() {
+    let (dir, store) = store_with(5).await;
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    store.append_audit(draft(6)).await.unwrap();
+    let records: Vec<_> = store.audit_records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 6);
+    assert_eq!(records[5].prev_hash, records[4].hash);
+    assert_eq!(store.verify_audit().unwrap().problem, None);
+}
+
+/// Tamper with the audit tree through sled itself, with Baton's store closed.
+fn tamper(dir: &std::path::Path, change: impl FnOnce(&sled::Tree)) {
+    let db = sled::open(dir.join("store")).unwrap();
+    let audit = db.open_tree("audit").unwrap();
+    change(&audit);
+    db.flush().unwrap();
+}
+
+fn problem(dir: &std::path::Path) -> (u64, String, String) {
+    let store = Store::open(dir).unwrap();
+    let problem = store
+        .verify_audit()
+        .unwrap()
+        .problem
+        .expect("tampering went unnoticed");
+    (problem.seq, problem.kind, problem.detail)
+}
+
+#[tokio::test]
+async fn verify_names_the_first_edited_dropped_or_reordered_record() {
+    // Edit one record's bytes.
+    let (dir, store) = store_with(10).await;
+    drop(store);
+    tamper(dir.path(), |audit| {
+        let key = 4u64.to_be_bytes();
+        let value = audit.get(key).unwrap().unwrap();
+        let edited = String::from_utf8(value.to_vec())
+            .unwrap()
+            .replace("agent-1", "mallory");
+        audit.insert(key, edited.as_bytes()).unwrap();
+    });
+    assert_eq!(
+        problem(dir.path()),
+        (
+            4,
+            "edited".into(),
+            "record 4 does not match its hash: it was edited".into()
+        )
+    );
+
+    // Delete one.
+    let (dir, store) = store_with(10).await;
+    drop(store);
+    tamper(dir.path(), |audit| {
+        audit.remove(6u64.to_be_bytes()).unwrap();
+    });
+    assert_eq!(
+        problem(dir.path()),
+        (
+            6,
+            "missing".into(),
+            "record 6 is missing: the record after 5 is 7".into()
+        )
+    );
+
+    // Swap two.
+    let (dir, store) = store_with(10).await;
+    drop(store);
+    tamper(dir.path(), |audit| {
+        let a = audit.get(3u64.to_be_bytes()).unwrap().unwrap();
+        let b = audit.get(8u64.to_be_bytes()).unwrap().unwrap();
+        audit.insert(3u64.to_be_bytes(), b).unwrap();
+        audit.insert(8u64.to_be_bytes(), a).unwrap();
+    });
+    assert_eq!(
+        problem(dir.path()),
+        (
+            3,
+            "reordered".into(),
+            "position 3 holds record 8: records were reordered".into()
+        )
+    );
+
+    // Drop the newest record: only the head anchor can tell.
+    let (dir, store) = store_with(10).await;
+    drop(store);
+    tamper(dir.path(), |audit| {
+        audit.remove(10u64.to_be_bytes()).unwrap();
+    });
+    assert_eq!(
+        problem(dir.path()),
+        (
+            10,
+            "truncated".into(),
+            "the log ends at record 9, but its head says 10".into()
+        )
+    );
+}
+
+#[test]
+fn a_second_process_sees_the_store_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    // sled's lock is per process (fcntl); a child process must be refused.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "open_in_child", "--ignored", "--nocapture"])
+        .env("BATON_RUNS_CHILD_DIR", dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child could not observe the lock");
+}
+
+#[test]
+#[ignore = "run by a_second_process_sees_the_store_locked in a child process"]
+fn open_in_child() {
+    let dir = std::env::var("BATON_RUNS_CHILD_DIR").unwrap();
+    match Store::open(std::path::Path::new(&dir)) {
+        Err(RunsError::Locked(path)) => assert!(path.ends_with("store")),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
+
+fn approval_draft(requester: &str) -> ApprovalDraft {
+    ApprovalDraft {
+        requester: requester.into(),
+        tool: "repo_write".into(),
+        args_digest: args_digest(&json!({ "path": "a.rs" })),
+        args: json!({ "path": "a.rs" }),
+        reason: "approval.untrusted: writes need a reviewer".into(),
+        rule: "approval.untrusted".into(),
+        ttl_ms: 60_000,
+    }
+}
+
+#[test]
+fn approvals_are_decided_once_by_someone_else_and_used_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = 1_000_000;
+    let approval = store.create_approval(approval_draft("agent"), now).unwrap();
+    let digest = approval.args_digest.clone();
+
+    let own = store.decide_approval(
+        &approval.id,
+        "agent",
+        ApprovalDecision::Approve,
+        None,
+        now + 1,
+    );
+    assert_eq!(
+        own.unwrap_err().to_string(),
+        format!(
+            "approval `{}`: `agent` requested this call and cannot decide it; another reviewer must",
+            approval.id
+        )
+    );
+    let early = store.consume_approval(&approval.id, "agent", "repo_write", &digest, now + 1);
+    assert!(
+        early
+            .unwrap_err()
+            .to_string()
+            .ends_with("it is still waiting for a reviewer")
+    );
+
+    // A unique prefix is enough.
+    let decided = store
+        .decide_approval(
+            &approval.id[..20],
+            "rev",
+            ApprovalDecision::Approve,
+            Some("fine".into()),
+            now + 2,
+        )
+        .unwrap();
+    assert_eq!(
+        (decided.state, decided.decider.as_deref()),
+        (ApprovalState::Approved, Some("rev"))
+    );
+    let again = store.decide_approval(
+        &approval.id,
+        "rev2",
+        ApprovalDecision::Reject,
+        None,
+        now + 3,
+    );
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .ends_with("it is already approved")
+    );
+
+    let other_args = store.consume_approval(&approval.id, "agent", "repo_write", "0000", now + 3);
+    assert!(
+        other_args
+            .unwrap_err()
+            .to_string()
+            .contains("an approval covers exactly one call")
+    );
+    let used = store
+        .consume_approval(&approval.id, "agent", "repo_write", &digest, now + 4)
+        .unwrap();
+    assert_eq!(used.state, ApprovalState::Consumed);
+    let twice = store.consume_approval(&approval.id, "agent", "repo_write", &digest, now + 5);
+    assert!(
+        twice
+            .unwrap_err()
+            .to_string()
+            .ends_with("it was already used")
+    );
+}
+
+#[test]
+fn expired_approvals_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let approval = store.create_approval(approval_draft("agent"), 0).unwrap();
+    assert_eq!(approval.state_at(60_001), ApprovalState::Expired);
+    let late = store.decide_approval(&approval.id, "rev", ApprovalDecision::Approve, None, 60_001);
+    assert!(
+        late.unwrap_err()
+            .to_string()
+            .contains("it expired at 1970-01-01T00:01:00.000Z")
+    );
+
+    let second = store.create_approval(approval_draft("agent"), 0).unwrap();
+    store
+        .decide_approval(&second.id, "rev", ApprovalDecision::Approve, None, 10)
+        .unwrap();
+    let late_use = store.consume_approval(
+        &second.id,
+        "agent",
+        "repo_write",
+        &second.args_digest,
+        60_001,
+    );
+    assert!(late_use.unwrap_err().to_string().contains("it expired"));
+}
+
+#[test]
+fn runs_journal_steps_in_order_and_artifacts_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let run = store
+        .create_run("add rate limiting", "manager", json!({ "repo": "/r" }), 5)
+        .unwrap();
+    for n in 0..3 {
+        store
+            .append_step(&run.id, "tool_call", json!({ "n": n }), 6 + n)
+            .unwrap();
+    }
+    let steps = store.steps(&run.id).unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        store
+            .set_run_state(&run.id, RunState::Done, 9)
+            .unwrap()
+            .state,
+        RunState::Done
+    );
+    assert_eq!(store.runs().unwrap().len(), 1);
+
+    let small = store
+        .put_artifact(b"diff --git a b", "text/x-diff")
+        .unwrap();
+    let again = store
+        .put_artifact(b"diff --git a b", "text/x-diff")
+        .unwrap();
+    assert_eq!(small, again);
+    let big = vec![7u8; 300 * 1024];
+    let large = store
+        .put_artifact(&big, "application/octet-stream")
+        .unwrap();
+    let (meta, bytes) = store.artifact(&large.sha256).unwrap();
+    assert_eq!((meta.size, bytes.len()), (big.len() as u64, big.len()));
+    assert!(
+        dir.path()
+            .join("artifacts")
+            .join(&large.sha256[..2])
+            .join(&large.sha256[2..])
+            .is_file()
+    );
+}

@@ -101,6 +101,8 @@ impl Conformance {
                 effect: Effect::Read,
                 input_schema: Arc::new(input_schema),
                 output_schema: None,
+                path_args: Vec::new(),
+                root_arg: None,
             };
             tools.push(descriptor_to_tool(&descriptor));
             descriptors.insert(fixture.name, descriptor);

@@ -20,4 +20,10 @@ pub struct ToolDescriptor {
     pub input_schema: Arc<JsonObject>,
     /// JSON Schema of the structured result (root type `object`), when the tool has one.
     pub output_schema: Option<Arc<JsonObject>>,
+    /// JSON pointers (`/path`, `/files`) to the arguments naming filesystem paths the tool
+    /// writes, or runs a process in; a policy confines them to writable roots.
+    pub path_args: Vec<String>,
+    /// JSON pointer to the argument that relative paths are relative to (e.g. `/repo`);
+    /// without one, the server's working directory.
+    pub root_arg: Option<String>,
 }

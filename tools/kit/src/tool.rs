@@ -28,6 +28,12 @@ pub trait Tool: Send + Sync + 'static {
     const EFFECT: Effect;
     /// A short human title.
     const TITLE: Option<&'static str> = None;
+    /// JSON pointers to the arguments that name paths the tool writes or runs a process in
+    /// (a string or an array of strings each). A `write` or `exec` tool that declares none
+    /// cannot run in a `workspace-write` sandbox: where it writes could not be checked.
+    const PATH_ARGS: &'static [&'static str] = &[];
+    /// JSON pointer to the argument relative paths are relative to.
+    const ROOT_ARG: Option<&'static str> = None;
 
     /// Run the tool.
     fn call(
@@ -100,6 +106,8 @@ impl<T: Tool> TypedTool<T> {
             effect: T::EFFECT,
             input_schema: Arc::new(generate::<T::Args>(Direction::Input)),
             output_schema: Some(Arc::new(generate::<T::Output>(Direction::Output))),
+            path_args: T::PATH_ARGS.iter().map(|p| (*p).to_owned()).collect(),
+            root_arg: T::ROOT_ARG.map(str::to_owned),
         };
         TypedTool { tool, descriptor }
     }

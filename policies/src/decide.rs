@@ -1,0 +1,244 @@
+use std::path::Path;
+
+use baton_kit::{Effect, Principal, Role, ToolDescriptor};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::paths::{normalize, paths_at, touches_git};
+use crate::{ApprovalPolicy, Policy, Rule, RuleAction, SandboxMode};
+
+/// What the policy says about one call. Every variant names the rule that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decision {
+    /// Run it.
+    Allow {
+        /// The rule that allowed it.
+        rule: String,
+    },
+    /// Ask a reviewer first.
+    NeedsApproval {
+        /// The rule that asks.
+        rule: String,
+        /// Why, for the reviewer and the caller.
+        reason: String,
+    },
+    /// Never run it.
+    Forbid {
+        /// The rule that forbids.
+        rule: String,
+        /// Why, for the caller.
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// The rule that decided.
+    pub fn rule(&self) -> &str {
+        match self {
+            Decision::Allow { rule }
+            | Decision::NeedsApproval { rule, .. }
+            | Decision::Forbid { rule, .. } => rule,
+        }
+    }
+
+    /// `allow`, `needs_approval` or `forbid`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Allow { .. } => "allow",
+            Decision::NeedsApproval { .. } => "needs_approval",
+            Decision::Forbid { .. } => "forbid",
+        }
+    }
+
+    /// The reason, when the decision is not a plain allow.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Decision::Allow { .. } => None,
+            Decision::NeedsApproval { reason, .. } | Decision::Forbid { reason, .. } => {
+                Some(reason)
+            }
+        }
+    }
+}
+
+/// The pack whose tools govern approvals themselves.
+const GOVERNANCE_PACK: &str = "approvals";
+
+impl Policy {
+    /// Decide a call of `tool` with `args` by `principal`.
+    pub fn decide(&self, principal: &Principal, tool: &ToolDescriptor, args: &Value) -> Decision {
+        // Deciding approvals changes Baton's own records, not the workspace: it is governed by
+        // role, under any sandbox. A reviewer approving is the point of the gate.
+        if tool.pack == GOVERNANCE_PACK && tool.effect != Effect::Read {
+            return if principal.has(Role::Reviewer) || principal.has(Role::Admin) {
+                Decision::Allow {
+                    rule: "approvals.reviewer".into(),
+                }
+            } else {
+                Decision::Forbid {
+                    rule: "approvals.reviewer".into(),
+                    reason: format!(
+                        "only a `reviewer` or `admin` principal may call `{}`; `{principal}` is neither",
+                        tool.name
+                    ),
+                }
+            };
+        }
+        if let Some(forbid) = self.sandbox_forbids(tool, args) {
+            return forbid;
+        }
+        let matching: Vec<&Rule> = self
+            .rules
+            .iter()
+            .filter(|rule| rule.matches(principal, tool))
+            .collect();
+        if let Some(rule) = matching
+            .iter()
+            .find(|rule| rule.action == RuleAction::Forbid)
+        {
+            return Decision::Forbid {
+                rule: format!("rules.{}", rule.id),
+                reason: rule.reason.clone(),
+            };
+        }
+        let asking = matching
+            .iter()
+            .find(|rule| rule.action == RuleAction::RequireApproval);
+        match (self.approval, asking) {
+            (ApprovalPolicy::Never, Some(rule)) => Decision::Forbid {
+                rule: format!("rules.{}", rule.id),
+                reason: format!(
+                    "{}; the approval policy is `never`, so it cannot run",
+                    rule.reason
+                ),
+            },
+            (ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest, Some(rule)) => {
+                Decision::NeedsApproval {
+                    rule: format!("rules.{}", rule.id),
+                    reason: rule.reason.clone(),
+                }
+            }
+            (ApprovalPolicy::Untrusted, None) => match tool.effect {
+                Effect::Read => Decision::Allow {
+                    rule: "approval.untrusted.read".into(),
+                },
+                Effect::Write | Effect::Exec | Effect::Network => Decision::NeedsApproval {
+                    rule: "approval.untrusted".into(),
+                    reason: format!(
+                        "the approval policy `untrusted` asks a reviewer before any `{}` call",
+                        tool.effect
+                    ),
+                },
+            },
+            (ApprovalPolicy::OnRequest, None) => Decision::Allow {
+                rule: "approval.on-request".into(),
+            },
+            (ApprovalPolicy::Never, None) => Decision::Allow {
+                rule: "approval.never".into(),
+            },
+        }
+    }
+
+    fn sandbox_forbids(&self, tool: &ToolDescriptor, args: &Value) -> Option<Decision> {
+        let forbid = |rule: &str, reason: String| {
+            Some(Decision::Forbid {
+                rule: rule.into(),
+                reason,
+            })
+        };
+        match (self.sandbox, tool.effect) {
+            (SandboxMode::DangerFullAccess, _) | (_, Effect::Read) => None,
+            (SandboxMode::ReadOnly, effect) => forbid(
+                "sandbox.read-only",
+                format!(
+                    "the sandbox is `read-only` and `{}` has effect `{effect}`",
+                    tool.name
+                ),
+            ),
+            (SandboxMode::WorkspaceWrite, Effect::Network) => forbid(
+                "sandbox.workspace-write.network",
+                format!(
+                    "the sandbox `workspace-write` allows no network access and `{}` reaches the network",
+                    tool.name
+                ),
+            ),
+            (SandboxMode::WorkspaceWrite, effect @ (Effect::Write | Effect::Exec)) => {
+                if tool.path_args.is_empty() {
+                    return forbid(
+                        "sandbox.workspace-write.undeclared",
+                        format!(
+                            "`{}` has effect `{effect}` but declares no path arguments, so where it writes cannot be checked",
+                            tool.name
+                        ),
+                    );
+                }
+                let base = tool
+                    .root_arg
+                    .as_deref()
+                    .and_then(|pointer| args.pointer(pointer))
+                    .and_then(Value::as_str)
+                    .map_or_else(
+                        || normalize(Path::new(".")),
+                        |root| normalize(Path::new(root)),
+                    );
+                for pointer in &tool.path_args {
+                    for named in paths_at(args, pointer) {
+                        let path = normalize(&base.join(named));
+                        if touches_git(&path) {
+                            return forbid(
+                                "sandbox.workspace-write.git",
+                                format!(
+                                    "`{}` would touch `{}`: `.git` is read-only in every sandbox but full access",
+                                    tool.name,
+                                    path.display()
+                                ),
+                            );
+                        }
+                        if !self
+                            .writable_roots
+                            .iter()
+                            .any(|root| path.starts_with(root))
+                        {
+                            let roots: Vec<String> = self
+                                .writable_roots
+                                .iter()
+                                .map(|r| r.display().to_string())
+                                .collect();
+                            return forbid(
+                                "sandbox.workspace-write.outside-roots",
+                                format!(
+                                    "`{}` would touch `{}` (argument `{pointer}`), outside the writable roots {}",
+                                    tool.name,
+                                    path.display(),
+                                    roots.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, principal: &Principal, tool: &ToolDescriptor) -> bool {
+        let tool_matches =
+            self.tool
+                .as_deref()
+                .is_none_or(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => tool.name.starts_with(prefix),
+                    None => tool.name == pattern,
+                });
+        tool_matches
+            && self.pack.as_deref().is_none_or(|pack| tool.pack == pack)
+            && self.effect.is_none_or(|effect| tool.effect == effect)
+            && self
+                .principal
+                .as_deref()
+                .is_none_or(|id| principal.id == id)
+            && self.role.is_none_or(|role| principal.has(role))
+    }
+}

@@ -1,0 +1,146 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use baton_kit::{Effect, Role};
+use serde::Deserialize;
+
+use crate::paths::normalize;
+use crate::{ApprovalPolicy, Policy, PolicyError, Result, Rule, RuleAction, SandboxMode};
+
+/// `policy.toml`, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default = "default_sandbox")]
+    sandbox: SandboxMode,
+    #[serde(default = "default_approval")]
+    approval: ApprovalPolicy,
+    #[serde(default)]
+    writable_roots: Vec<PathBuf>,
+    #[serde(default)]
+    approval_ttl: Option<String>,
+    #[serde(default)]
+    full_access_reason: Option<String>,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    id: Option<String>,
+    tool: Option<String>,
+    pack: Option<String>,
+    effect: Option<Effect>,
+    principal: Option<String>,
+    role: Option<Role>,
+    action: RuleAction,
+    reason: Option<String>,
+}
+
+fn default_sandbox() -> SandboxMode {
+    SandboxMode::ReadOnly
+}
+
+fn default_approval() -> ApprovalPolicy {
+    ApprovalPolicy::Untrusted
+}
+
+impl Policy {
+    /// Parse and check `text` as the policy file `path`. Relative writable roots are relative
+    /// to the file's folder. `allow_full_access` is the server's explicit opt-in to
+    /// `danger-full-access`.
+    pub fn parse(path: &Path, text: &str, allow_full_access: bool) -> Result<Policy> {
+        let file: PolicyFile = toml::from_str(text).map_err(|error| PolicyError::Parse {
+            path: path.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key: &str, message: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let writable_roots: Vec<PathBuf> = file
+            .writable_roots
+            .iter()
+            .map(|root| normalize(&base.join(root)))
+            .collect();
+        match file.sandbox {
+            SandboxMode::WorkspaceWrite if writable_roots.is_empty() => {
+                return Err(invalid(
+                    "writable_roots",
+                    "`workspace-write` needs at least one writable root".into(),
+                ));
+            }
+            SandboxMode::DangerFullAccess => {
+                let reason = file
+                    .full_access_reason
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or("");
+                if reason.is_empty() {
+                    return Err(invalid(
+                        "full_access_reason",
+                        "`danger-full-access` needs a recorded reason".into(),
+                    ));
+                }
+                if !allow_full_access {
+                    return Err(invalid(
+                        "sandbox",
+                        "`danger-full-access` also needs the server started with `baton serve --allow-full-access`".into(),
+                    ));
+                }
+            }
+            SandboxMode::ReadOnly | SandboxMode::WorkspaceWrite => {}
+        }
+        let approval_ttl = match &file.approval_ttl {
+            None => Duration::from_secs(3600),
+            Some(text) => humantime::parse_duration(text).map_err(|error| {
+                invalid(
+                    "approval_ttl",
+                    format!("`{text}`: {error} (e.g. \"30m\", \"2h\")"),
+                )
+            })?,
+        };
+        if approval_ttl.is_zero() {
+            return Err(invalid("approval_ttl", "must be longer than zero".into()));
+        }
+        let mut rules = Vec::with_capacity(file.rules.len());
+        for (index, rule) in file.rules.into_iter().enumerate() {
+            let id = rule.id.unwrap_or_else(|| format!("{index}"));
+            if rule
+                .tool
+                .as_deref()
+                .is_some_and(|tool| tool.trim().is_empty())
+            {
+                return Err(invalid(
+                    &format!("rules[{index}].tool"),
+                    "must not be empty".into(),
+                ));
+            }
+            let reason = rule.reason.unwrap_or_else(|| match rule.action {
+                RuleAction::RequireApproval => "this rule requires a reviewer's approval".into(),
+                RuleAction::Forbid => "this rule forbids the call".into(),
+            });
+            rules.push(Rule {
+                id,
+                tool: rule.tool,
+                pack: rule.pack,
+                effect: rule.effect,
+                principal: rule.principal,
+                role: rule.role,
+                action: rule.action,
+                reason,
+            });
+        }
+        Ok(Policy {
+            sandbox: file.sandbox,
+            approval: file.approval,
+            writable_roots,
+            approval_ttl,
+            full_access_reason: file.full_access_reason,
+            rules,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use baton_kit::{Effect, Role};
+use serde::{Deserialize, Serialize};
+
+/// What a call may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Only `read` tools run (the default).
+    ReadOnly,
+    /// `write` and `exec` tools run when every path they name is under a writable root and
+    /// outside `.git`; `network` tools do not run.
+    WorkspaceWrite,
+    /// Anything runs. Needs `baton serve --allow-full-access` and a recorded reason.
+    DangerFullAccess,
+}
+
+/// When a reviewer must approve a call the sandbox allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Only reads run without asking (the default).
+    Untrusted,
+    /// Calls run unless a rule asks for approval.
+    OnRequest,
+    /// Never ask: what would need approval is forbidden instead.
+    Never,
+}
+
+impl SandboxMode {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::ReadOnly => "read-only",
+            SandboxMode::WorkspaceWrite => "workspace-write",
+            SandboxMode::DangerFullAccess => "danger-full-access",
+        }
+    }
+}
+
+impl ApprovalPolicy {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalPolicy::Untrusted => "untrusted",
+            ApprovalPolicy::OnRequest => "on-request",
+            ApprovalPolicy::Never => "never",
+        }
+    }
+}
+
+impl fmt::Display for SandboxMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for ApprovalPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a matching rule does. Rules only tighten: there is no "allow".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleAction {
+    /// Ask a reviewer first.
+    RequireApproval,
+    /// Never run it.
+    Forbid,
+}
+
+/// A per-tool rule. Every given matcher must match; none given matches every call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Name used in decisions (`rules.<id>`).
+    pub id: String,
+    /// Tool name, or a prefix ending in `*` (`sop_*`).
+    pub tool: Option<String>,
+    /// Pack name.
+    pub pack: Option<String>,
+    /// Effect.
+    pub effect: Option<Effect>,
+    /// Principal id.
+    pub principal: Option<String>,
+    /// A role the caller holds.
+    pub role: Option<Role>,
+    /// What it does.
+    pub action: RuleAction,
+    /// Why, for the decision.
+    pub reason: String,
+}
+
+/// A complete policy, as loaded from a file or built in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// What calls may touch.
+    pub sandbox: SandboxMode,
+    /// When to ask.
+    pub approval: ApprovalPolicy,
+    /// Where `workspace-write` allows writes (absolute, normalised).
+    pub writable_roots: Vec<PathBuf>,
+    /// How long an approval may wait and then stay usable.
+    pub approval_ttl: Duration,
+    /// Why full access was granted (required with `danger-full-access`).
+    pub full_access_reason: Option<String>,
+    /// Per-tool rules, in file order.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Policy {
+    /// `read-only` + `untrusted`, no rules: reads run, nothing else does.
+    fn default() -> Self {
+        Policy {
+            sandbox: SandboxMode::ReadOnly,
+            approval: ApprovalPolicy::Untrusted,
+            writable_roots: Vec::new(),
+            approval_ttl: Duration::from_secs(3600),
+            full_access_reason: None,
+            rules: Vec::new(),
+        }
+    }
+}

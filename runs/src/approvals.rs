@@ -80,7 +80,7 @@ pub struct Approval {
 }
 
 /// What a new approval needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalDraft {
     /// Who asks.
     pub requester: String,

@@ -41,7 +41,7 @@ pub struct OutcomeRecord {
 }
 
 /// What a caller hands the audit log; the log adds `seq`, `prev_hash` and `hash`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditDraft {
     /// When the call started, milliseconds since the epoch.
     pub time_ms: u64,
@@ -100,7 +100,7 @@ impl AuditRecord {
 }
 
 /// Where an appended record landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReceipt {
     /// Its sequence number.
     pub seq: u64,
@@ -287,7 +287,7 @@ fn commit(
 }
 
 /// What is wrong with the log, at the first record where something is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The first bad record's sequence number.
     pub seq: u64,
@@ -298,7 +298,7 @@ pub struct Problem {
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// Records that verified before the first problem (all of them when there is none).
     pub verified: u64,

@@ -68,6 +68,21 @@ pub enum RunsError {
 /// `Result` with [`RunsError`].
 pub type Result<T, E = RunsError> = std::result::Result<T, E>;
 
+impl RunsError {
+    /// A short machine-readable kind, stable across processes (`not_found`, `approval`…).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunsError::Locked(_) => "locked",
+            RunsError::Sled(_) | RunsError::Io { .. } => "storage",
+            RunsError::Corrupt { .. } | RunsError::Encode { .. } => "corrupt",
+            RunsError::NotFound { .. } => "not_found",
+            RunsError::Ambiguous { .. } => "ambiguous",
+            RunsError::Approval { .. } => "approval",
+            RunsError::Closed => "closed",
+        }
+    }
+}
+
 pub(crate) fn corrupt(what: &'static str, error: impl std::fmt::Display) -> RunsError {
     RunsError::Corrupt {
         what,

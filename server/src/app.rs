@@ -1,15 +1,19 @@
 use std::sync::Arc;
 
-use baton_kit::Registry;
+use baton_kit::{Registry, RegistryError};
 use baton_knowledge::Library;
+use baton_policies::PolicyStore;
 
-use crate::builtin::{InfoTool, KnowledgeSearch, PackSummary, Status};
+use crate::builtin::{
+    ApprovalsDecide, ApprovalsList, InfoTool, KnowledgeSearch, PackSummary, Status,
+};
 use crate::config::Config;
 use crate::error::Result;
 use crate::gate::Gate;
+use crate::store::{Ownership, StoreHandle};
 
 /// Everything a running Baton shares between transports: configuration, the tools behind the
-/// gate, the knowledge library.
+/// gate, the policy, the store, the knowledge library.
 #[derive(Debug)]
 pub struct App {
     /// The configuration in force.
@@ -22,17 +26,57 @@ pub struct App {
     pub status: Arc<Status>,
 }
 
-impl App {
-    /// Load knowledge, register every pack, build the gate.
-    pub fn build(config: Config) -> Result<App> {
-        App::build_with(config, |_| Ok(()))
+type Extra = Box<dyn FnOnce(&mut Registry) -> std::result::Result<(), RegistryError>>;
+
+/// How to build an [`App`].
+pub struct AppBuilder {
+    config: Config,
+    allow_full_access: bool,
+    ownership: Ownership,
+    gate_off: bool,
+    extra: Option<Extra>,
+}
+
+impl std::fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppBuilder")
+            .field("ownership", &self.ownership)
+            .field("gate_off", &self.gate_off)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppBuilder {
+    /// Let the policy use `danger-full-access` (`baton serve --allow-full-access`).
+    pub fn allow_full_access(mut self, allow: bool) -> Self {
+        self.allow_full_access = allow;
+        self
     }
 
-    /// [`App::build`], then let `extra` register more tools (embedders and tests).
-    pub fn build_with(
-        config: Config,
-        extra: impl FnOnce(&mut Registry) -> std::result::Result<(), baton_kit::RegistryError>,
-    ) -> Result<App> {
+    /// Whether this process may own and serve the store (servers) or only borrow it.
+    pub fn ownership(mut self, ownership: Ownership) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Turn the gate off — benchmarks only.
+    pub fn gate_off(mut self, off: bool) -> Self {
+        self.gate_off = off;
+        self
+    }
+
+    /// Register more tools after the built-in ones (embedders, tests).
+    pub fn tools(
+        mut self,
+        extra: impl FnOnce(&mut Registry) -> std::result::Result<(), RegistryError> + 'static,
+    ) -> Self {
+        self.extra = Some(Box::new(extra));
+        self
+    }
+
+    /// Load knowledge and the policy, register every pack, build the gate.
+    pub fn build(self) -> Result<App> {
+        let config = self.config;
         let knowledge_root = config.knowledge_root();
         let (knowledge, knowledge_status) = match Library::load(&knowledge_root) {
             Ok(library) => {
@@ -45,17 +89,28 @@ impl App {
             }
         };
         let knowledge = Arc::new(knowledge);
+        let policy = Arc::new(PolicyStore::open(
+            Some(config.policy_file()),
+            self.allow_full_access,
+        )?);
+        let data_dir = config.data_dir();
+        let store = StoreHandle::new(data_dir.clone(), self.ownership);
         let status = Arc::new(Status {
-            data_dir: config.data_dir().display().to_string(),
+            data_dir: data_dir.display().to_string(),
             knowledge_root: knowledge_root.display().to_string(),
             knowledge: knowledge_status,
             packs: Default::default(),
+            policy: policy.clone(),
         });
 
         let mut registry = Registry::new();
         registry.register("baton", InfoTool::new(status.clone()))?;
         registry.register("knowledge", KnowledgeSearch::new(knowledge.clone()))?;
-        extra(&mut registry)?;
+        registry.register("approvals", ApprovalsList::new(store.clone()))?;
+        registry.register("approvals", ApprovalsDecide::new(store.clone()))?;
+        if let Some(extra) = self.extra {
+            extra(&mut registry)?;
+        }
 
         let packs = registry
             .packs()
@@ -65,11 +120,38 @@ impl App {
         // Set once, here, before anyone can call `baton_info`.
         let _ = status.packs.set(packs);
 
+        let mut gate = Gate::new(Arc::new(registry), policy, store);
+        if self.gate_off {
+            gate = gate.without_enforcement();
+        }
         Ok(App {
             config,
-            gate: Gate::new(Arc::new(registry)),
+            gate,
             knowledge,
             status,
         })
+    }
+}
+
+impl App {
+    /// A builder over `config`: default policy options, borrowing the store.
+    pub fn builder(config: Config) -> AppBuilder {
+        AppBuilder {
+            config,
+            allow_full_access: false,
+            ownership: Ownership::Borrow,
+            gate_off: false,
+            extra: None,
+        }
+    }
+
+    /// [`App::builder`] with every default.
+    pub fn build(config: Config) -> Result<App> {
+        App::builder(config).build()
+    }
+
+    /// The store the gate records in.
+    pub fn store(&self) -> &StoreHandle {
+        self.gate.store()
     }
 }

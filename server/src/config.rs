@@ -37,6 +37,36 @@ pub struct ConfigFile {
     /// Knowledge packs.
     #[serde(default)]
     pub knowledge: KnowledgeSection,
+    /// The policy file.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// How approvals are asked for.
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// The policy file, watched for changes (default: `policy.toml` beside this file).
+    pub file: Option<PathBuf>,
+}
+
+/// `[approvals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsSection {
+    /// Let the person using the MCP client decide an approval in the client (elicitation on
+    /// 2025-11-25 sessions, `InputRequiredResult` on 2026-07-28). With `false`, only a separate
+    /// reviewer can (`baton approvals approve`, or `approvals_decide` with a reviewer token).
+    pub ask_client: bool,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection { ask_client: true }
+    }
 }
 
 /// `[server]`
@@ -265,6 +295,15 @@ impl Config {
         }
     }
 
+    /// The policy file: `[policy] file`, else `policy.toml` beside the config (or in the
+    /// working directory without one). It need not exist: then the built-in policy applies.
+    pub fn policy_file(&self) -> PathBuf {
+        match &self.file.policy.file {
+            Some(file) => self.base_dir.join(file),
+            None => self.base_dir.join("policy.toml"),
+        }
+    }
+
     /// The knowledge root: from the file; else `./knowledge` when it exists; else the
     /// `knowledge/` folder of the source tree this binary was built from.
     pub fn knowledge_root(&self) -> PathBuf {
@@ -275,6 +314,7 @@ impl Config {
         if local.is_dir() {
             return local;
         }
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../knowledge")
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../knowledge");
+        std::fs::canonicalize(&built).unwrap_or(built)
     }
 }

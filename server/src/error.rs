@@ -40,6 +40,15 @@ pub enum ServerError {
     /// A bearer token's environment variable is not set.
     #[error("http.tokens: environment variable `{0}` (token_env) is not set or empty")]
     MissingTokenEnv(String),
+    /// The policy file is unusable at start-up.
+    #[error(transparent)]
+    Policy(#[from] baton_policies::PolicyError),
+    /// The store cannot be reached.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The key that seals multi-round request state could not be made.
+    #[error("cannot make the request-state key: {0}")]
+    Sealing(String),
     /// The MCP session ended abnormally.
     #[error("MCP session: {0}")]
     Session(String),

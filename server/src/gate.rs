@@ -3,9 +3,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use baton_kit::{
-    Invocation, Invoker, Outcome, Principal, Registry, Result, ToolDescriptor, ToolError,
+    Invocation, Invoker, Outcome, PendingApproval, Principal, Registry, Result, ToolDescriptor,
+    ToolError,
+};
+use baton_policies::{Decision, PolicyStore};
+use baton_runs::{
+    ApprovalDraft, AuditDraft, DecisionRecord, OutcomeRecord, args_digest, now_millis, redact,
 };
 use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::store::StoreHandle;
 
 /// The single path every tool call takes, from any transport or agent:
 /// resolve the tool → check its arguments → decide → (approve) → execute → audit.
@@ -16,17 +24,47 @@ use futures::future::BoxFuture;
 #[derive(Debug, Clone)]
 pub struct Gate {
     registry: Arc<Registry>,
+    policy: Arc<PolicyStore>,
+    store: StoreHandle,
+    enforce: bool,
 }
 
+/// Longest error message kept in an audit record: enough to tell what happened, short enough
+/// not to carry a payload.
+const AUDIT_MESSAGE_CHARS: usize = 200;
+
 impl Gate {
-    /// A gate over `registry`.
-    pub fn new(registry: Arc<Registry>) -> Gate {
-        Gate { registry }
+    /// A gate over `registry`, deciding with `policy` and recording in `store`.
+    pub fn new(registry: Arc<Registry>, policy: Arc<PolicyStore>, store: StoreHandle) -> Gate {
+        Gate {
+            registry,
+            policy,
+            store,
+            enforce: true,
+        }
+    }
+
+    /// A gate that decides nothing and records nothing: only for `baton bench` to measure
+    /// what the gate costs. Never reachable from configuration.
+    pub fn without_enforcement(mut self) -> Gate {
+        tracing::warn!("the gate is OFF: no policy, no approvals, no audit (benchmark only)");
+        self.enforce = false;
+        self
     }
 
     /// The tools behind the gate.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &PolicyStore {
+        &self.policy
+    }
+
+    /// The store the gate records in.
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
     }
 
     /// Call a registered tool.
@@ -42,6 +80,7 @@ impl Gate {
             return Err(ToolError::not_found(format!("tool `{tool}`")));
         };
         let bound = tool.clone().bind(&args)?;
+        let context = context.with_principal(principal.clone());
         self.run(
             &principal,
             tool.descriptor(),
@@ -53,28 +92,165 @@ impl Gate {
     }
 
     /// Run `execute` — a call of the tool `descriptor` with `args` — through the gate. The
-    /// future is only polled once the call is allowed.
+    /// future is polled only if the call is allowed.
     pub async fn run<T>(
         &self,
         principal: &Principal,
         descriptor: &ToolDescriptor,
-        args: &serde_json::Value,
+        args: &Value,
         approval_id: Option<&str>,
         execute: impl Future<Output = Result<T>> + Send,
     ) -> Result<Outcome<T>> {
-        let _ = (args, approval_id);
+        if !self.enforce {
+            return execute.await.map(Outcome::Completed);
+        }
         let started = Instant::now();
+        let time_ms = now_millis();
+        let digest = args_digest(args);
+        let decision = self.policy.current().decide(principal, descriptor, args);
+        let mut audit = AuditDraft {
+            time_ms,
+            principal: principal.id.clone(),
+            tool: descriptor.name.clone(),
+            args_digest: digest.clone(),
+            decision: DecisionRecord {
+                kind: decision.kind().into(),
+                rule: decision.rule().into(),
+                reason: decision.reason().map(str::to_owned),
+            },
+            approval_id: approval_id.map(str::to_owned),
+            outcome: outcome_ok(),
+            duration_us: 0,
+        };
+        match decision {
+            Decision::Forbid { rule, reason } => {
+                let error = ToolError::Denied { rule, reason };
+                audit.outcome = outcome_denied(&error);
+                self.record(audit, started).await?;
+                Err(error)
+            }
+            Decision::NeedsApproval { rule, reason } => match approval_id {
+                Some(id) => {
+                    let consumed = self
+                        .store
+                        .consume_approval(
+                            id,
+                            &principal.id,
+                            &descriptor.name,
+                            &digest,
+                            now_millis(),
+                        )
+                        .await;
+                    if let Err(refused) = consumed {
+                        let error = match refused.kind.as_str() {
+                            "approval" | "not_found" | "ambiguous" => ToolError::Denied {
+                                rule: "approval".into(),
+                                reason: refused.message,
+                            },
+                            _ => ToolError::failed(format!("approval store: {}", refused.message)),
+                        };
+                        audit.outcome = outcome_denied(&error);
+                        self.record(audit, started).await?;
+                        return Err(error);
+                    }
+                    self.execute(audit, started, execute).await
+                }
+                None => {
+                    let ttl = self.policy.current().approval_ttl;
+                    let approval = self
+                        .store
+                        .create_approval(
+                            ApprovalDraft {
+                                requester: principal.id.clone(),
+                                tool: descriptor.name.clone(),
+                                args_digest: digest,
+                                args: redact(args),
+                                reason: reason.clone(),
+                                rule: rule.clone(),
+                                ttl_ms: ttl.as_millis() as u64,
+                            },
+                            now_millis(),
+                        )
+                        .await
+                        .map_err(|e| {
+                            ToolError::failed(format!("cannot record the approval request: {e}"))
+                        })?;
+                    audit.approval_id = Some(approval.id.clone());
+                    audit.outcome = OutcomeRecord {
+                        status: "pending_approval".into(),
+                        error_kind: None,
+                        message: None,
+                    };
+                    self.record(audit, started).await?;
+                    Ok(Outcome::PendingApproval(PendingApproval {
+                        approval_id: approval.id,
+                        reason: format!("{rule}: {reason}"),
+                    }))
+                }
+            },
+            Decision::Allow { .. } => self.execute(audit, started, execute).await,
+        }
+    }
+
+    async fn execute<T>(
+        &self,
+        mut audit: AuditDraft,
+        started: Instant,
+        execute: impl Future<Output = Result<T>> + Send,
+    ) -> Result<Outcome<T>> {
         let result = execute.await;
-        tracing::debug!(
-            tool = %descriptor.name,
-            principal = %principal,
-            effect = %descriptor.effect,
-            ok = result.is_ok(),
-            micros = started.elapsed().as_micros() as u64,
-            "tool call"
-        );
+        audit.outcome = match &result {
+            Ok(_) => outcome_ok(),
+            Err(error) => OutcomeRecord {
+                status: "error".into(),
+                error_kind: Some(error.kind().as_str().into()),
+                message: Some(short(&error.to_string())),
+            },
+        };
+        self.record(audit, started).await?;
         result.map(Outcome::Completed)
     }
+
+    /// Append the audit record; a call whose record cannot be written fails, whatever it did:
+    /// nothing leaves the gate unaudited.
+    async fn record(&self, mut audit: AuditDraft, started: Instant) -> Result<()> {
+        audit.duration_us = started.elapsed().as_micros() as u64;
+        let tool = audit.tool.clone();
+        self.store
+            .append_audit(audit)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                tracing::error!(%error, %tool, "audit record not written; failing the call");
+                ToolError::failed(format!(
+                    "the audit log is unavailable ({error}); the call's result is withheld"
+                ))
+            })
+    }
+}
+
+fn outcome_ok() -> OutcomeRecord {
+    OutcomeRecord {
+        status: "ok".into(),
+        error_kind: None,
+        message: None,
+    }
+}
+
+fn outcome_denied(error: &ToolError) -> OutcomeRecord {
+    OutcomeRecord {
+        status: "denied".into(),
+        error_kind: Some(error.kind().as_str().into()),
+        message: Some(short(&error.to_string())),
+    }
+}
+
+fn short(message: &str) -> String {
+    if message.chars().count() <= AUDIT_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let cut: String = message.chars().take(AUDIT_MESSAGE_CHARS).collect();
+    format!("{cut}…")
 }
 
 impl Invoker for Gate {

@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod error;
 pub mod gate;
 pub mod mcp;
+pub mod store;
 pub mod transport;
 
 pub use app::App;

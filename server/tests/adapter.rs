@@ -96,15 +96,16 @@ async fn harness(extra_config: &str) -> Harness {
     let config = Config::load(Some(&home.config())).unwrap();
     let saw_cancel = Arc::new(AtomicBool::new(false));
     let flag = saw_cancel.clone();
-    let app = App::build_with(config, move |registry| {
-        registry.register("test", Slow { saw_cancel: flag })
-    })
-    .unwrap();
+    let app = App::builder(config)
+        .tools(move |registry| registry.register("test", Slow { saw_cancel: flag }))
+        .build()
+        .unwrap();
     let handler = BatonMcp::new(
         Arc::new(app),
         Some(Arc::new(Principal::new("tester", [Role::Agent]))),
         None,
-    );
+    )
+    .unwrap();
     let (server_io, client_io) = tokio::io::duplex(1 << 16);
     let (read, write) = tokio::io::split(server_io);
     tokio::spawn(async move {
@@ -208,7 +209,16 @@ async fn lists_paginate_and_foreign_cursors_are_refused() {
         .into_iter()
         .map(|tool| tool.name.to_string())
         .collect();
-    assert_eq!(names, vec!["baton_info", "knowledge_search", "test_slow"]);
+    assert_eq!(
+        names,
+        vec![
+            "baton_info",
+            "knowledge_search",
+            "approvals_list",
+            "approvals_decide",
+            "test_slow"
+        ]
+    );
 
     let error = h
         .client

@@ -39,7 +39,15 @@ fn tools_list_prints_a_table_and_json() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["baton_info", "knowledge_search"]);
+    assert_eq!(
+        names,
+        vec![
+            "baton_info",
+            "knowledge_search",
+            "approvals_list",
+            "approvals_decide"
+        ]
+    );
     assert_eq!(value[1]["effect"], "read");
     assert_eq!(
         value[1]["input_schema"]["required"],
@@ -178,6 +186,10 @@ fn help_everywhere() {
         vec!["tools", "list", "--help"],
         vec!["tools", "call", "--help"],
         vec!["bench", "--help"],
+        vec!["approvals", "--help"],
+        vec!["approvals", "reject", "--help"],
+        vec!["runs", "--help"],
+        vec!["audit", "--help"],
     ] {
         let result = run(&home, &args);
         assert_eq!(result.code, 0, "{args:?}");

@@ -15,7 +15,7 @@ use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 
-use crate::builtin::{Info, PackSummary};
+use crate::builtin::{Info, PackSummary, PolicyInfo};
 
 /// `baton bench-bare`
 #[derive(Debug, Args)]
@@ -56,6 +56,17 @@ impl Bare {
             knowledge_root: "/tmp/baton-bench/knowledge".into(),
             knowledge_documents: 3,
             knowledge_error: None,
+            policy: PolicyInfo {
+                sandbox: "read-only".into(),
+                approval: "untrusted".into(),
+                writable_roots: Vec::new(),
+                rules: 0,
+                approval_ttl: "1h".into(),
+                file: Some("/tmp/baton-bench/policy.toml".into()),
+                source: "built-in defaults".into(),
+                loaded_at: "2026-11-22T00:00:00Z".into(),
+                error: None,
+            },
         };
         Bare {
             info: Arc::new(info),

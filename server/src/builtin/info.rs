@@ -1,6 +1,7 @@
 use std::sync::{Arc, OnceLock};
 
 use baton_kit::{Effect, Tool, ToolContext};
+use baton_policies::PolicyStore;
 use rmcp::model::ProtocolVersion;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,8 @@ pub struct Status {
     pub knowledge: Result<usize, String>,
     /// Packs and their tool counts, set once the registry is complete.
     pub packs: OnceLock<Vec<PackSummary>>,
+    /// The policy in force.
+    pub policy: Arc<PolicyStore>,
 }
 
 /// Arguments of `baton_info`: none.
@@ -44,6 +47,32 @@ pub struct Info {
     /// Why the knowledge root could not be loaded, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub knowledge_error: Option<String>,
+    /// The policy in force and where it came from.
+    pub policy: PolicyInfo,
+}
+
+/// The policy in force, as `baton_info` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PolicyInfo {
+    /// `read-only`, `workspace-write` or `danger-full-access`.
+    pub sandbox: String,
+    /// `untrusted`, `on-request` or `never`.
+    pub approval: String,
+    /// Where `workspace-write` allows writes.
+    pub writable_roots: Vec<String>,
+    /// Per-tool rules in force.
+    pub rules: usize,
+    /// How long approvals wait and stay usable.
+    pub approval_ttl: String,
+    /// The policy file watched.
+    pub file: Option<String>,
+    /// `file`, or `built-in defaults` while the file does not exist.
+    pub source: String,
+    /// When the policy in force was loaded.
+    pub loaded_at: String,
+    /// Why the file's newest version is not in force (it is broken), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One pack in `baton_info`.
@@ -97,6 +126,20 @@ impl Tool for InfoTool {
             knowledge_root: status.knowledge_root.clone(),
             knowledge_documents,
             knowledge_error,
+            policy: {
+                let p = status.policy.status();
+                PolicyInfo {
+                    sandbox: p.sandbox,
+                    approval: p.approval,
+                    writable_roots: p.writable_roots,
+                    rules: p.rules,
+                    approval_ttl: p.approval_ttl,
+                    file: p.file,
+                    source: p.source,
+                    loaded_at: p.loaded_at,
+                    error: p.error,
+                }
+            },
         })
     }
 }

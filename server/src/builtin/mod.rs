@@ -1,7 +1,9 @@
-//! The pack every Baton serves: `baton_info` and `knowledge_search`.
+//! The packs every Baton serves: `baton_info`, `knowledge_search`, and the approval tools.
 
+mod approvals;
 mod info;
 mod knowledge;
 
-pub use info::{Info, InfoTool, PackSummary, Status};
+pub use approvals::{ApprovalView, ApprovalsDecide, ApprovalsList, DecideArgs, ListArgs, Verdict};
+pub use info::{Info, InfoTool, PackSummary, PolicyInfo, Status};
 pub use knowledge::{KnowledgeSearch, SearchArgs, SearchHit, SearchResult};

@@ -3,6 +3,9 @@
 //! Exit codes: 0 success; 1 the tool or server failed; 2 bad usage or bad input (arguments
 //! that do not fit, an unknown tool, a config that does not parse).
 
+mod approvals;
+mod audit;
+mod runs;
 mod serve;
 mod tools;
 
@@ -35,6 +38,15 @@ pub enum Command {
     /// List or call tools through the same gate MCP clients use.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Review elevated calls waiting for approval.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
+    /// Show agent runs and their journals.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Verify or export the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Measure tools/call round trips against a bare rmcp server, in the same run.
     Bench(crate::bench::BenchArgs),
     /// Serve a bare rmcp server with the benchmark's tool (used by `baton bench`).
@@ -116,6 +128,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve::run(load()?, args).await,
         Command::Tools(command) => tools::run(load()?, command).await,
+        Command::Approvals(command) => approvals::run(load()?, command).await,
+        Command::Runs(command) => runs::run(load()?, command).await,
+        Command::Audit(command) => audit::run(load()?, command).await,
         Command::Bench(args) => crate::bench::run(args)
             .await
             .map_err(|e| Failure::runtime(format!("{e:#}"))),
@@ -132,6 +147,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 fn report(failure: Failure) -> ExitCode {
     eprintln!("error: {}", failure.message);
     ExitCode::from(failure.code)
+}
+
+/// `value` as indented JSON with a final newline.
+pub(crate) fn pretty(value: &serde_json::Value) -> Result<String, Failure> {
+    serde_json::to_string_pretty(value)
+        .map(|mut text| {
+            text.push('\n');
+            text
+        })
+        .map_err(|e| Failure::runtime(format!("cannot render the result: {e}")))
+}
+
+/// Write `text` to stdout.
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }
 
 fn init_tracing(default: &str) {

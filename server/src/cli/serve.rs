@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::conformance::Conformance;
 use crate::mcp::BatonMcp;
+use crate::store::Ownership;
 use crate::transport::{http, stdio::StdioTransport};
 
 /// `baton serve`
@@ -23,10 +24,26 @@ pub struct ServeArgs {
     /// testing only; needs --http.
     #[arg(long, requires = "http")]
     pub conformance: bool,
+    /// Let the policy file grant `danger-full-access` (it must also record a reason).
+    #[arg(long)]
+    pub allow_full_access: bool,
+    /// Benchmark only: no policy, no approvals, no audit.
+    #[arg(long, hide = true)]
+    pub gate_off: bool,
 }
 
 pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> {
-    let app = Arc::new(App::build(config)?);
+    let app = App::builder(config)
+        .ownership(Ownership::Serve)
+        .allow_full_access(args.allow_full_access)
+        .gate_off(args.gate_off)
+        .build()?;
+    // Take (or find) the store now: a problem with it should stop the start, not a call.
+    app.store()
+        .connect()
+        .await
+        .map_err(crate::ServerError::from)?;
+    let app = Arc::new(app);
     let conformance = if args.conformance {
         Some(Conformance::new().map_err(|e| Failure::runtime(e.to_string()))?)
     } else {
@@ -36,7 +53,7 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
     tokio::spawn(watch_signals(shutdown.clone()));
     match args.http {
         Some(addr) => {
-            let handler = BatonMcp::new(app, None, conformance);
+            let handler = BatonMcp::new(app, None, conformance)?;
             http::serve(handler, addr, shutdown, |bound| {
                 tracing::info!("listening on http://{bound}/mcp");
             })
@@ -51,7 +68,7 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
                 stdio.roles.iter().copied(),
             ));
             let max = app.config.file.server.max_message_bytes;
-            let handler = BatonMcp::new(app, Some(principal), conformance);
+            let handler = BatonMcp::new(app, Some(principal), conformance)?;
             let transport = StdioTransport::new(tokio::io::stdin(), tokio::io::stdout(), max);
             let running = handler
                 .serve_with_ct(transport, shutdown.clone())

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::sync::Arc;
 
 use baton_kit::{Invocation, Outcome, Principal, ToolContext, ToolDescriptor, ToolError};
@@ -6,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::Failure;
+use super::{Failure, pretty, print};
 use crate::app::App;
 use crate::config::Config;
 
@@ -157,21 +156,4 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
             })
         }
     }
-}
-
-fn pretty(value: &Value) -> Result<String, Failure> {
-    serde_json::to_string_pretty(value)
-        .map(|mut text| {
-            text.push('\n');
-            text
-        })
-        .map_err(|e| Failure::runtime(format!("cannot render the result: {e}")))
-}
-
-fn print(text: &str) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }

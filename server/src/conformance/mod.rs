@@ -115,7 +115,8 @@ impl Conformance {
             resource_subscriptions: Mutex::new(HashSet::new()),
             listeners: Mutex::new(HashMap::new()),
             next_listener: AtomicU64::new(0),
-            request_state: RequestStateCodec::new(key.to_vec()),
+            request_state: RequestStateCodec::try_new(key.to_vec())
+                .map_err(|e| ConformanceError::Random(e.to_string()))?,
         }))
     }
 

@@ -1,25 +1,29 @@
 use std::sync::Arc;
 
-use baton_kit::{Invocation, Outcome, Principal, ToolContext};
+use baton_kit::{Invocation, Outcome, PendingApproval, Principal, ToolContext};
+use baton_runs::{ApprovalDecision, now_millis};
 #[allow(deprecated, reason = "SetLevelRequestParams: see set_level")]
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    CompletionInfo, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    Prompt, ReadResourceRequestParams, ReadResourceResponse, Reference, Resource,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    CompletionInfo, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, Prompt, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    RequestStateCodec, Resource, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 use serde_json::json;
 
+use super::approval;
 use super::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
 use super::knowledge;
 use super::page::page;
 use super::progress::ProgressRelay;
 use crate::app::App;
 use crate::conformance::Conformance;
+use crate::error::ServerError;
 
 const INSTRUCTIONS: &str = "Baton: tool packs for audio DSP, product-image QA, Australian \
     medicinal-cannabis prescription rules and repository orchestration, behind one policy gate \
@@ -38,6 +42,8 @@ pub struct BatonMcp {
     default_principal: Option<Arc<Principal>>,
     /// Built once: rmcp asks for it on every stateless request.
     info: Arc<ServerConfig>,
+    /// Seals approval state between an `InputRequiredResult` and the client's retry.
+    request_state: Arc<RequestStateCodec>,
     conformance: Option<Arc<Conformance>>,
 }
 
@@ -57,7 +63,7 @@ impl BatonMcp {
         app: Arc<App>,
         default_principal: Option<Arc<Principal>>,
         conformance: Option<Arc<Conformance>>,
-    ) -> BatonMcp {
+    ) -> crate::Result<BatonMcp> {
         let mut tools: Vec<Tool> = conformance
             .as_ref()
             .map(|c| c.tools().to_vec())
@@ -87,15 +93,21 @@ impl BatonMcp {
                 Implementation::new("baton", env!("CARGO_PKG_VERSION")).with_title("Baton"),
             )
             .with_instructions(INSTRUCTIONS);
-        BatonMcp {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| ServerError::Sealing(format!("no OS randomness for the key: {e}")))?;
+        let request_state = RequestStateCodec::try_new(key.to_vec())
+            .map_err(|e| ServerError::Sealing(e.to_string()))?;
+        Ok(BatonMcp {
             app,
             info: Arc::new(info),
+            request_state: Arc::new(request_state),
             tools: Arc::new(tools),
             prompts: Arc::new(prompts),
             resources: Arc::new(resources),
             default_principal,
             conformance,
-        }
+        })
     }
 
     /// The app behind this handler.
@@ -116,6 +128,158 @@ impl BatonMcp {
 
     fn page_size(&self) -> usize {
         self.app.config.file.server.page_size
+    }
+}
+
+/// An outcome of the gate as MCP sends it.
+fn finish(outcome: baton_kit::Result<Outcome>) -> Result<CallToolResponse, ErrorData> {
+    match outcome {
+        Ok(Outcome::Completed(output)) => Ok(output_to_result(output).into()),
+        Ok(Outcome::PendingApproval(pending)) => {
+            Ok(approval::pending_result(&pending.approval_id, &pending.reason, "the tool").into())
+        }
+        Err(error) => error_to_mcp(error).map(Into::into),
+    }
+}
+
+impl BatonMcp {
+    /// Run a registered tool through the gate, relaying progress.
+    async fn invoke(
+        &self,
+        principal: Arc<Principal>,
+        tool: &str,
+        args: Value,
+        approval_id: Option<String>,
+        context: &RequestContext<RoleServer>,
+    ) -> baton_kit::Result<Outcome> {
+        let relay = ProgressRelay::start(context);
+        let mut tool_context = ToolContext::new(context.ct.clone());
+        if let Some(relay) = &relay {
+            tool_context = tool_context.with_progress(relay.sink());
+        }
+        let outcome = self
+            .app
+            .gate
+            .call(Invocation {
+                principal,
+                tool: tool.to_owned(),
+                args,
+                approval_id,
+                context: tool_context,
+            })
+            .await;
+        if let Some(relay) = relay {
+            relay.finish().await;
+        }
+        outcome
+    }
+
+    /// The call needs approval: ask the client if it can answer, else report it pending.
+    async fn ask(
+        &self,
+        principal: Arc<Principal>,
+        tool: &str,
+        args: Value,
+        pending: PendingApproval,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let report =
+            || Ok(approval::pending_result(&pending.approval_id, &pending.reason, tool).into());
+        let message = approval::form_message(tool, &pending.reason, &args);
+        match approval::channel(context, self.app.config.file.approvals.ask_client) {
+            approval::Channel::Report => report(),
+            approval::Channel::Elicit => match approval::elicit(context, message).await? {
+                None => report(),
+                Some(answer) => {
+                    self.apply(principal, tool, args, &pending.approval_id, answer, context)
+                        .await
+                }
+            },
+            approval::Channel::InputRequired => {
+                let state = self
+                    .request_state
+                    .seal_json(&approval::Sealed {
+                        approval_id: pending.approval_id.clone(),
+                        tool: tool.to_owned(),
+                    })
+                    .map_err(|e| {
+                        ErrorData::internal_error(format!("sealing the approval: {e}"), None)
+                    })?;
+                Ok(approval::input_required(message, state)?.into())
+            }
+        }
+    }
+
+    /// A 2026-07-28 client retried with its answer to the approval form.
+    async fn resume(
+        &self,
+        principal: Arc<Principal>,
+        tool: &str,
+        args: Value,
+        state: &str,
+        responses: Option<&rmcp::model::InputResponses>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let sealed: approval::Sealed = self.request_state.open_json(state).map_err(|_| {
+            ErrorData::invalid_params("requestState failed integrity verification (or the server restarted); call the tool again", None)
+        })?;
+        if sealed.tool != tool {
+            return Err(ErrorData::invalid_params(
+                format!("requestState belongs to `{}`, not `{tool}`", sealed.tool),
+                None,
+            ));
+        }
+        let Some(response) = responses
+            .and_then(|r| r.get(approval::INPUT_KEY))
+            .filter(|v| v.is_object())
+        else {
+            // No usable answer: ask again, as the protocol recommends.
+            let message = approval::form_message(tool, "approval is still needed", &args);
+            return Ok(approval::input_required(message, state.to_owned())?.into());
+        };
+        let accepted = response.get("action").and_then(Value::as_str) == Some("accept");
+        let answer = approval::read_answer(accepted, response.get("content"));
+        self.apply(principal, tool, args, &sealed.approval_id, answer, context)
+            .await
+    }
+
+    /// Record the client's answer, then run the call if it was approved.
+    async fn apply(
+        &self,
+        principal: Arc<Principal>,
+        tool: &str,
+        args: Value,
+        approval_id: &str,
+        answer: approval::Answer,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let decider = format!("{}@client", principal.id);
+        let (decision, note) = match &answer {
+            approval::Answer::Approve(note) => (ApprovalDecision::Approve, note.clone()),
+            approval::Answer::Reject(note) => (ApprovalDecision::Reject, Some(note.clone())),
+        };
+        let store = self.app.store();
+        if let Err(error) = store
+            .decide_approval(approval_id, &decider, decision, note, now_millis())
+            .await
+        {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "denied: the approval could not be recorded: {error}"
+            ))])
+            .into());
+        }
+        match answer {
+            approval::Answer::Reject(note) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                format!("denied: approval {approval_id} was rejected: {note}"),
+            )])
+            .into()),
+            approval::Answer::Approve(_) => {
+                let outcome = self
+                    .invoke(principal, tool, args, Some(approval_id.to_owned()), context)
+                    .await;
+                finish(outcome)
+            }
+        }
     }
 }
 
@@ -159,37 +323,42 @@ impl ServerHandler for BatonMcp {
                 Some(json!({ "kind": "not_found", "tool": request.name })),
             ));
         }
-        let relay = ProgressRelay::start(&context);
-        let mut tool_context = ToolContext::new(context.ct.clone());
-        if let Some(relay) = &relay {
-            tool_context = tool_context.with_progress(relay.sink());
+        let CallToolRequestParams {
+            name,
+            mut arguments,
+            input_responses,
+            request_state,
+            ..
+        } = request;
+        let approval_id = approval::take_approval_id(&mut arguments, &context.meta);
+        let args = arguments.map(Value::Object).unwrap_or(Value::Null);
+        if let Some(state) = request_state {
+            return Box::pin(self.resume(
+                principal,
+                &name,
+                args,
+                &state,
+                input_responses.as_ref(),
+                &context,
+            ))
+            .await;
         }
         // Boxed: rmcp spawns one task per request holding the whole handler future, and an
         // inline gate future would make every request's task (and its copies) larger.
-        let outcome = Box::pin(
-            self.app.gate.call(Invocation {
-                principal,
-                tool: request.name.to_string(),
-                args: request
-                    .arguments
-                    .map(serde_json::Value::Object)
-                    .unwrap_or(serde_json::Value::Null),
-                approval_id: None,
-                context: tool_context,
-            }),
-        )
+        let outcome = Box::pin(self.invoke(
+            principal.clone(),
+            &name,
+            args.clone(),
+            approval_id,
+            &context,
+        ))
         .await;
-        if let Some(relay) = relay {
-            relay.finish().await;
+        match outcome {
+            Ok(Outcome::PendingApproval(pending)) => {
+                Box::pin(self.ask(principal, &name, args, pending, &context)).await
+            }
+            other => finish(other),
         }
-        let result: Result<CallToolResult, ErrorData> = match outcome {
-            Ok(Outcome::Completed(output)) => Ok(output_to_result(output)),
-            Ok(Outcome::PendingApproval(pending)) => Ok(CallToolResult::structured(json!({
-                "pending_approval": pending,
-            }))),
-            Err(error) => error_to_mcp(error),
-        };
-        result.map(CallToolResponse::from)
     }
 
     async fn on_custom_request(

@@ -142,12 +142,63 @@ impl HttpServer {
     }
 }
 
+/// `s` with every RFC 3339 UTC timestamp (`2026-11-22T05:04:06Z`, `…06.123Z`) replaced by
+/// `[TIME]`.
+pub fn mask_timestamps(s: &str) -> String {
+    let b = s.as_bytes();
+    let shape = |i: usize| -> Option<usize> {
+        let digits = |from: usize, to: usize| {
+            b.get(from..to)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        };
+        let at = |k: usize, c: u8| b.get(i + k) == Some(&c);
+        if !(digits(i, i + 4)
+            && at(4, b'-')
+            && digits(i + 5, i + 7)
+            && at(7, b'-')
+            && digits(i + 8, i + 10)
+            && at(10, b'T')
+            && digits(i + 11, i + 13)
+            && at(13, b':')
+            && digits(i + 14, i + 16)
+            && at(16, b':')
+            && digits(i + 17, i + 19))
+        {
+            return None;
+        }
+        let mut end = i + 19;
+        if b.get(end) == Some(&b'.') {
+            end += 1;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        (b.get(end) == Some(&b'Z')).then_some(end + 1)
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        match shape(i) {
+            Some(end) => {
+                out.push_str("[TIME]");
+                i = end;
+            }
+            None => {
+                let c = s[i..].chars().next().unwrap_or(' ');
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
+}
+
 /// Replace values that differ from machine to machine before snapshotting.
 pub fn redact(mut value: serde_json::Value, home: &Home) -> serde_json::Value {
     fn walk(value: &mut serde_json::Value, prefix: &str) {
         match value {
-            serde_json::Value::String(s) if s.contains(prefix) => {
-                *s = s.replace(prefix, "[HOME]");
+            serde_json::Value::String(s) => {
+                *s = mask_timestamps(&s.replace(prefix, "[HOME]"));
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, prefix)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, prefix)),

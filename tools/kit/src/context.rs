@@ -29,6 +29,7 @@ pub trait ProgressSink: Send + Sync {
 pub struct ToolContext {
     cancel: CancellationToken,
     progress: Option<Arc<dyn ProgressSink>>,
+    principal: Option<Arc<crate::Principal>>,
 }
 
 impl fmt::Debug for ToolContext {
@@ -46,7 +47,19 @@ impl ToolContext {
         ToolContext {
             cancel,
             progress: None,
+            principal: None,
         }
+    }
+
+    /// This context, on behalf of `principal` (the gate sets it before running a tool).
+    pub fn with_principal(mut self, principal: Arc<crate::Principal>) -> Self {
+        self.principal = Some(principal);
+        self
+    }
+
+    /// Who the call is for, once the gate has let it through.
+    pub fn principal(&self) -> Option<&crate::Principal> {
+        self.principal.as_deref()
     }
 
     /// This context, reporting progress to `sink`.

@@ -1,0 +1,89 @@
+//! The owner's side: serve the store on a Unix socket.
+
+use std::path::{Path, PathBuf};
+
+use baton_runs::Store;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use super::StoreError;
+use super::protocol::{Request, answer, dispatch};
+
+/// The running socket service; dropping it stops serving and removes the socket.
+pub(crate) struct Service {
+    path: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Service {
+    /// Serve `store` at `path`. The caller holds the store's lock, so a file already there is
+    /// a previous owner's leftover.
+    pub(crate) fn start(store: Store, path: &Path) -> Result<Service, StoreError> {
+        let failed = |e: std::io::Error| {
+            StoreError::new(
+                "storage",
+                format!("cannot serve the store at `{}`: {e}", path.display()),
+            )
+        };
+        if path.exists() {
+            std::fs::remove_file(path).map_err(failed)?;
+        }
+        let listener = UnixListener::bind(path).map_err(failed)?;
+        // The socket hands out the whole store: only this user may connect.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        tracing::info!(socket = %path.display(), "serving the store to other baton processes");
+        let task = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_connection(store.clone(), stream));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "store socket accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        Ok(Service {
+            path: path.to_owned(),
+            task,
+        })
+    }
+}
+
+async fn serve_connection(store: Store, stream: UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(%error, "store client went away");
+                return;
+            }
+        };
+        let result = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => dispatch(&store, request).await,
+            Err(error) => Err(StoreError::new(
+                "protocol",
+                format!("not a store request: {error}"),
+            )),
+        };
+        let mut bytes = answer(result).to_string().into_bytes();
+        bytes.push(b'\n');
+        if write.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}

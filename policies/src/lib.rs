@@ -19,4 +19,4 @@ mod watch;
 pub use decide::Decision;
 pub use error::{PolicyError, Result};
 pub use policy::{ApprovalPolicy, Policy, Rule, RuleAction, SandboxMode};
-pub use watch::{PolicyStatus, PolicyStore};
+pub use watch::{PolicyStatus, PolicyStore, SETTLE};

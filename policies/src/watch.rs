@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
@@ -39,13 +39,16 @@ pub struct PolicyStatus {
     pub error: Option<String>,
 }
 
+/// How long a policy file must be left alone before it is read. Writers truncate, then
+/// write: read in between, an empty file is a valid policy (the defaults, with no rules), and
+/// a rule would vanish for a moment. Editors finish well within this.
+pub const SETTLE: Duration = Duration::from_millis(25);
+
 struct Shared {
     path: Option<PathBuf>,
     allow_full_access: bool,
     current: RwLock<Arc<Policy>>,
     status: RwLock<PolicyStatus>,
-    /// Set by the watcher; the next decision reloads if the watcher has not yet.
-    dirty: AtomicBool,
     reloading: Mutex<()>,
 }
 
@@ -134,7 +137,6 @@ impl PolicyStore {
             allow_full_access,
             current: RwLock::new(Arc::new(policy)),
             status: RwLock::new(status),
-            dirty: AtomicBool::new(false),
             reloading: Mutex::new(()),
         });
         let watcher = match &path {
@@ -156,7 +158,6 @@ impl PolicyStore {
                 allow_full_access: false,
                 current: RwLock::new(Arc::new(policy)),
                 status: RwLock::new(status),
-                dirty: AtomicBool::new(false),
                 reloading: Mutex::new(()),
             }),
             _watcher: None,
@@ -165,9 +166,6 @@ impl PolicyStore {
 
     /// The policy in force now.
     pub fn current(&self) -> Arc<Policy> {
-        if self.shared.dirty.load(Ordering::Acquire) {
-            self.shared.reload();
-        }
         match self.shared.current.read() {
             Ok(policy) => policy.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -176,9 +174,6 @@ impl PolicyStore {
 
     /// Where the policy in force came from, and any error of a newer file.
     pub fn status(&self) -> PolicyStatus {
-        if self.shared.dirty.load(Ordering::Acquire) {
-            self.shared.reload();
-        }
         match self.shared.status.read() {
             Ok(status) => status.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -192,8 +187,6 @@ impl Shared {
         let Ok(_guard) = self.reloading.lock() else {
             return;
         };
-        // Cleared before reading, so an edit landing during the read marks it dirty again.
-        self.dirty.store(false, Ordering::Release);
         let (policy, digest) = match load(path, self.allow_full_access) {
             Ok(Loaded::File(policy, digest)) => (policy, Some(digest)),
             Ok(Loaded::Missing) => (Policy::default(), None),
@@ -227,6 +220,27 @@ fn watch(path: &Path, shared: Arc<Shared>) -> Result<notify::RecommendedWatcher>
         path: path.to_owned(),
         message: error.to_string(),
     };
+    let (changed, changes) = mpsc::channel::<()>();
+    // The reloader waits for the file to settle, then reads it once. It ends when the watcher
+    // (holding the sender) is dropped.
+    std::thread::Builder::new()
+        .name("baton-policy".into())
+        .spawn(move || {
+            while changes.recv().is_ok() {
+                loop {
+                    match changes.recv_timeout(SETTLE) {
+                        Ok(()) => continue,
+                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                shared.reload();
+            }
+        })
+        .map_err(|error| PolicyError::Watch {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })?;
     let name = path.file_name().map(ToOwned::to_owned);
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
@@ -236,8 +250,7 @@ fn watch(path: &Path, shared: Arc<Shared>) -> Result<notify::RecommendedWatcher>
                     .iter()
                     .any(|changed| changed.file_name() == name.as_deref());
                 if ours && !event.kind.is_access() {
-                    shared.dirty.store(true, Ordering::Release);
-                    shared.reload();
+                    let _ = changed.send(());
                 }
             }
             Err(error) => tracing::warn!(%error, "policy watcher error"),

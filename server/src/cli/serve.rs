@@ -50,7 +50,7 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
         None
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    watch_signals(shutdown.clone())?;
     match args.http {
         Some(addr) => {
             let handler = BatonMcp::new(app, None, conformance)?;
@@ -83,21 +83,21 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
     }
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "SIGTERM not watched");
-                std::future::pending::<()>().await;
-            }
-        }
+/// Register SIGINT and SIGTERM handlers now — before anything is served, so a signal that
+/// arrives early still shuts down gracefully — and cancel `shutdown` on the first.
+fn watch_signals(shutdown: CancellationToken) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let register = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Failure::runtime(format!("cannot watch {name}: {e}")))
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
-    shutdown.cancel();
+    let mut interrupt = register(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = register(SignalKind::terminate(), "SIGTERM")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
 }

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::path::Path;
 
 use baton_kit::{Effect, Principal, Role, ToolDescriptor};
@@ -14,19 +15,19 @@ pub enum Decision {
     /// Run it.
     Allow {
         /// The rule that allowed it.
-        rule: String,
+        rule: Cow<'static, str>,
     },
     /// Ask a reviewer first.
     NeedsApproval {
         /// The rule that asks.
-        rule: String,
+        rule: Cow<'static, str>,
         /// Why, for the reviewer and the caller.
         reason: String,
     },
     /// Never run it.
     Forbid {
         /// The rule that forbids.
-        rule: String,
+        rule: Cow<'static, str>,
         /// Why, for the caller.
         reason: String,
     },
@@ -39,6 +40,15 @@ impl Decision {
             Decision::Allow { rule }
             | Decision::NeedsApproval { rule, .. }
             | Decision::Forbid { rule, .. } => rule,
+        }
+    }
+
+    /// The rule that decided, as an owned value (free for the built-in rules).
+    pub fn rule_name(&self) -> Cow<'static, str> {
+        match self {
+            Decision::Allow { rule }
+            | Decision::NeedsApproval { rule, .. }
+            | Decision::Forbid { rule, .. } => rule.clone(),
         }
     }
 
@@ -98,7 +108,7 @@ impl Policy {
             .find(|rule| rule.action == RuleAction::Forbid)
         {
             return Decision::Forbid {
-                rule: format!("rules.{}", rule.id),
+                rule: format!("rules.{}", rule.id).into(),
                 reason: rule.reason.clone(),
             };
         }
@@ -107,7 +117,7 @@ impl Policy {
             .find(|rule| rule.action == RuleAction::RequireApproval);
         match (self.approval, asking) {
             (ApprovalPolicy::Never, Some(rule)) => Decision::Forbid {
-                rule: format!("rules.{}", rule.id),
+                rule: format!("rules.{}", rule.id).into(),
                 reason: format!(
                     "{}; the approval policy is `never`, so it cannot run",
                     rule.reason
@@ -115,7 +125,7 @@ impl Policy {
             },
             (ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest, Some(rule)) => {
                 Decision::NeedsApproval {
-                    rule: format!("rules.{}", rule.id),
+                    rule: format!("rules.{}", rule.id).into(),
                     reason: rule.reason.clone(),
                 }
             }
@@ -141,9 +151,9 @@ impl Policy {
     }
 
     fn sandbox_forbids(&self, tool: &ToolDescriptor, args: &Value) -> Option<Decision> {
-        let forbid = |rule: &str, reason: String| {
+        let forbid = |rule: &'static str, reason: String| {
             Some(Decision::Forbid {
-                rule: rule.into(),
+                rule: Cow::Borrowed(rule),
                 reason,
             })
         };

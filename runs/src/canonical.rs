@@ -22,8 +22,7 @@ pub fn redact(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(key, value)| {
-                    let lower = key.to_ascii_lowercase().replace('-', "_");
-                    if SECRET_WORDS.iter().any(|word| lower.contains(word)) {
+                    if is_secret(key) {
                         (key.clone(), Value::String("[REDACTED]".into()))
                     } else {
                         (key.clone(), redact(value))
@@ -40,11 +39,16 @@ pub fn redact(value: &Value) -> Value {
 /// values give equal bytes whatever order their keys arrived in.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
-    write(value, &mut out);
+    write(value, &mut out, false);
     out
 }
 
-fn write(value: &Value, out: &mut String) {
+fn is_secret(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase().replace('-', "_");
+    SECRET_WORDS.iter().any(|word| lower.contains(word))
+}
+
+fn write(value: &Value, out: &mut String, redacting: bool) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -56,7 +60,11 @@ fn write(value: &Value, out: &mut String) {
                 }
                 out.push_str(&Value::String(key.clone()).to_string());
                 out.push(':');
-                write(value, out);
+                if redacting && is_secret(key) {
+                    out.push_str("\"[REDACTED]\"");
+                } else {
+                    write(value, out, redacting);
+                }
             }
             out.push('}');
         }
@@ -66,7 +74,7 @@ fn write(value: &Value, out: &mut String) {
                 if index > 0 {
                     out.push(',');
                 }
-                write(item, out);
+                write(item, out, redacting);
             }
             out.push(']');
         }
@@ -79,7 +87,10 @@ fn write(value: &Value, out: &mut String) {
 /// SHA-256 (hex) of the canonical JSON of the redacted arguments: what audit records and
 /// approvals store instead of the arguments themselves.
 pub fn args_digest(args: &Value) -> String {
-    hex(&Sha256::digest(canonical_json(&redact(args)).as_bytes()))
+    // Redacting while writing: the same bytes as `canonical_json(&redact(args))`, no copy.
+    let mut out = String::new();
+    write(args, &mut out, true);
+    hex(&Sha256::digest(out.as_bytes()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

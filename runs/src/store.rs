@@ -52,7 +52,12 @@ impl Store {
         let tree = |name: &str| db.open_tree(name);
         let audit = tree("audit")?;
         let meta = tree("meta")?;
-        let audit_log = AuditLog::start(db.clone(), audit.clone(), meta.clone())?;
+        let audit_log = AuditLog::start(
+            db.clone(),
+            audit.clone(),
+            meta.clone(),
+            data_dir.join("audit.wal"),
+        )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 runs: tree("runs")?,

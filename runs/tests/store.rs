@@ -107,12 +107,38 @@ async fn records_survive_reopening() {
     assert_eq!(store.verify_audit().unwrap().problem, None);
 }
 
-/// Tamper with the audit tree through sled itself, with Baton's store closed.
-fn tamper(dir: &std::path::Path, change: impl FnOnce(&sled::Tree)) {
+/// Tamper with the audit records through sled itself, with Baton's store closed: `change`
+/// gets every stored record line, in order, and may edit, drop or reorder them.
+fn tamper(dir: &std::path::Path, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let db = sled::open(dir.join("store")).unwrap();
     let audit = db.open_tree("audit").unwrap();
-    change(&audit);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for entry in audit.iter() {
+        let (_, value) = entry.unwrap();
+        lines.extend(
+            value
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    change(&mut lines);
+    audit.clear().unwrap();
+    let mut chunk = Vec::new();
+    for line in lines {
+        chunk.extend_from_slice(&line);
+        chunk.push(b'\n');
+    }
+    audit.insert(1u64.to_be_bytes(), chunk).unwrap();
     db.flush().unwrap();
+}
+
+fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
+    let needle = format!("\"seq\":{seq},");
+    lines
+        .iter()
+        .position(|l| String::from_utf8_lossy(l).contains(&needle))
+        .unwrap()
 }
 
 fn problem(dir: &std::path::Path) -> (u64, String, String) {
@@ -130,13 +156,12 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Edit one record's bytes.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |audit| {
-        let key = 4u64.to_be_bytes();
-        let value = audit.get(key).unwrap().unwrap();
-        let edited = String::from_utf8(value.to_vec())
+    tamper(dir.path(), |lines| {
+        let at = line_of(lines, 4);
+        lines[at] = String::from_utf8(lines[at].clone())
             .unwrap()
-            .replace("agent-1", "mallory");
-        audit.insert(key, edited.as_bytes()).unwrap();
+            .replace("agent-1", "mallory")
+            .into_bytes();
     });
     assert_eq!(
         problem(dir.path()),
@@ -150,8 +175,9 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Delete one.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |audit| {
-        audit.remove(6u64.to_be_bytes()).unwrap();
+    tamper(dir.path(), |lines| {
+        let at = line_of(lines, 6);
+        lines.remove(at);
     });
     assert_eq!(
         problem(dir.path()),
@@ -165,26 +191,25 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Swap two.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |audit| {
-        let a = audit.get(3u64.to_be_bytes()).unwrap().unwrap();
-        let b = audit.get(8u64.to_be_bytes()).unwrap().unwrap();
-        audit.insert(3u64.to_be_bytes(), b).unwrap();
-        audit.insert(8u64.to_be_bytes(), a).unwrap();
+    tamper(dir.path(), |lines| {
+        let (a, b) = (line_of(lines, 3), line_of(lines, 8));
+        lines.swap(a, b);
     });
     assert_eq!(
         problem(dir.path()),
         (
             3,
             "reordered".into(),
-            "position 3 holds record 8: records were reordered".into()
+            "record 8 is stored where record 3 belongs: records were reordered".into()
         )
     );
 
-    // Drop the newest record: only the head anchor can tell.
+    // Drop the newest record: only the head can tell.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |audit| {
-        audit.remove(10u64.to_be_bytes()).unwrap();
+    tamper(dir.path(), |lines| {
+        let at = line_of(lines, 10);
+        lines.remove(at);
     });
     assert_eq!(
         problem(dir.path()),
@@ -382,4 +407,62 @@ fn runs_journal_steps_in_order_and_artifacts_dedupe() {
             .join(&large.sha256[2..])
             .is_file()
     );
+}
+
+#[test]
+fn records_only_in_the_write_ahead_file_are_recovered_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // The child appends, then aborts: no store close, no sled flush, no checkpoint.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "append_then_abort", "--ignored", "--nocapture"])
+        .env("BATON_RUNS_CHILD_DIR", dir.path())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child should have aborted");
+    let wal = std::fs::metadata(dir.path().join("audit.wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal > 0,
+        "the records were in the write-ahead file when the child died"
+    );
+    let store = Store::open(dir.path()).unwrap();
+    let report = store.verify_audit().unwrap();
+    assert_eq!((report.verified, report.problem), (25, None));
+    drop(store);
+    // Reopening finds nothing more to replay and the chain unchanged.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.verify_audit().unwrap().verified, 25);
+}
+
+#[test]
+#[ignore = "run by records_only_in_the_write_ahead_file_are_recovered_after_a_crash in a child"]
+fn append_then_abort() {
+    let dir = std::env::var("BATON_RUNS_CHILD_DIR").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    runtime.block_on(async {
+        for n in 1..=25 {
+            store.append_audit(draft(n)).await.unwrap();
+        }
+    });
+    std::process::abort();
+}
+
+#[tokio::test]
+async fn the_hash_covers_the_canonical_json_of_the_record() {
+    use sha2::Digest as _;
+    let (_dir, store) = store_with(3).await;
+    for record in store.audit_records() {
+        let record = record.unwrap();
+        let mut value = serde_json::to_value(&record).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        let digest: String = sha2::Sha256::digest(canonical_json(&value).as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(digest, record.hash, "record {}", record.seq);
+    }
 }

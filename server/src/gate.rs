@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -114,8 +115,8 @@ impl Gate {
             tool: descriptor.name.clone(),
             args_digest: digest.clone(),
             decision: DecisionRecord {
-                kind: decision.kind().into(),
-                rule: decision.rule().into(),
+                kind: Cow::Borrowed(decision.kind()),
+                rule: decision.rule_name(),
                 reason: decision.reason().map(str::to_owned),
             },
             approval_id: approval_id.map(str::to_owned),
@@ -124,7 +125,10 @@ impl Gate {
         };
         match decision {
             Decision::Forbid { rule, reason } => {
-                let error = ToolError::Denied { rule, reason };
+                let error = ToolError::Denied {
+                    rule: rule.into_owned(),
+                    reason,
+                };
                 audit.outcome = outcome_denied(&error);
                 self.record(audit, started).await?;
                 Err(error)
@@ -166,7 +170,7 @@ impl Gate {
                                 args_digest: digest,
                                 args: redact(args),
                                 reason: reason.clone(),
-                                rule: rule.clone(),
+                                rule: rule.to_string(),
                                 ttl_ms: ttl.as_millis() as u64,
                             },
                             now_millis(),
@@ -177,7 +181,7 @@ impl Gate {
                         })?;
                     audit.approval_id = Some(approval.id.clone());
                     audit.outcome = OutcomeRecord {
-                        status: "pending_approval".into(),
+                        status: Cow::Borrowed("pending_approval"),
                         error_kind: None,
                         message: None,
                     };
@@ -202,8 +206,8 @@ impl Gate {
         audit.outcome = match &result {
             Ok(_) => outcome_ok(),
             Err(error) => OutcomeRecord {
-                status: "error".into(),
-                error_kind: Some(error.kind().as_str().into()),
+                status: Cow::Borrowed("error"),
+                error_kind: Some(Cow::Borrowed(error.kind().as_str())),
                 message: Some(short(&error.to_string())),
             },
         };
@@ -231,7 +235,7 @@ impl Gate {
 
 fn outcome_ok() -> OutcomeRecord {
     OutcomeRecord {
-        status: "ok".into(),
+        status: Cow::Borrowed("ok"),
         error_kind: None,
         message: None,
     }
@@ -239,8 +243,8 @@ fn outcome_ok() -> OutcomeRecord {
 
 fn outcome_denied(error: &ToolError) -> OutcomeRecord {
     OutcomeRecord {
-        status: "denied".into(),
-        error_kind: Some(error.kind().as_str().into()),
+        status: Cow::Borrowed("denied"),
+        error_kind: Some(Cow::Borrowed(error.kind().as_str())),
         message: Some(short(&error.to_string())),
     }
 }

@@ -56,10 +56,38 @@ async fn home_with_records() -> Home {
     home
 }
 
-fn tamper(home: &Home, change: impl FnOnce(&sled::Tree)) {
+/// Edit the stored audit records through sled itself (the server is stopped): `change` gets
+/// every record line in stored order.
+fn tamper(home: &Home, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let db = sled::open(home.path().join(".baton/store")).unwrap();
-    change(&db.open_tree("audit").unwrap());
+    let audit = db.open_tree("audit").unwrap();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for entry in audit.iter() {
+        let (_, value) = entry.unwrap();
+        lines.extend(
+            value
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    change(&mut lines);
+    audit.clear().unwrap();
+    let mut chunk = Vec::new();
+    for line in lines {
+        chunk.extend_from_slice(&line);
+        chunk.push(b'\n');
+    }
+    audit.insert(1u64.to_be_bytes(), chunk).unwrap();
     db.flush().unwrap();
+}
+
+fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
+    let needle = format!("\"seq\":{seq},");
+    lines
+        .iter()
+        .position(|l| String::from_utf8_lossy(l).contains(&needle))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -108,12 +136,12 @@ async fn verify_passes_then_names_the_first_bad_record() {
     }
 
     // Edit one record's bytes.
-    tamper(&home, |audit| {
-        let value = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
-        let edited = String::from_utf8(value.to_vec())
+    tamper(&home, |lines| {
+        let at = line_of(lines, 2);
+        lines[at] = String::from_utf8(lines[at].clone())
             .unwrap()
-            .replace("knowledge_search", "knowledge_searcH");
-        audit.insert(2u64.to_be_bytes(), edited.as_bytes()).unwrap();
+            .replace("knowledge_search", "knowledge_searcH")
+            .into_bytes();
     });
     let (code, _, stderr) = cli(&home, &["audit", "verify"]);
     assert_eq!(
@@ -126,8 +154,9 @@ async fn verify_passes_then_names_the_first_bad_record() {
 
     // Delete one.
     let home = home_with_records().await;
-    tamper(&home, |audit| {
-        audit.remove(4u64.to_be_bytes()).unwrap();
+    tamper(&home, |lines| {
+        let at = line_of(lines, 4);
+        lines.remove(at);
     });
     let (code, _, stderr) = cli(&home, &["audit", "verify"]);
     assert_eq!(
@@ -140,18 +169,16 @@ async fn verify_passes_then_names_the_first_bad_record() {
 
     // Swap two.
     let home = home_with_records().await;
-    tamper(&home, |audit| {
-        let a = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
-        let b = audit.get(5u64.to_be_bytes()).unwrap().unwrap();
-        audit.insert(2u64.to_be_bytes(), b).unwrap();
-        audit.insert(5u64.to_be_bytes(), a).unwrap();
+    tamper(&home, |lines| {
+        let (a, b) = (line_of(lines, 2), line_of(lines, 5));
+        lines.swap(a, b);
     });
     let (code, _, stderr) = cli(&home, &["audit", "verify"]);
     assert_eq!(
         (code, stderr.trim()),
         (
             1,
-            "error: audit log FAILED verification at record 2 (reordered): position 2 holds record 5: records were reordered; the 1 records before it verify"
+            "error: audit log FAILED verification at record 2 (reordered): record 5 is stored where record 2 belongs: records were reordered; the 1 records before it verify"
         )
     );
 }

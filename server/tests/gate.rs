@@ -367,13 +367,7 @@ async fn read_only_denies_write_and_exec_naming_the_rule() {
         .unwrap();
     let denied: Vec<(&str, &str, &str)> = audit
         .iter()
-        .map(|r| {
-            (
-                r.tool.as_str(),
-                r.decision.rule.as_str(),
-                r.outcome.status.as_str(),
-            )
-        })
+        .map(|r| (r.tool.as_str(), &*r.decision.rule, &*r.outcome.status))
         .collect();
     assert_eq!(denied.len(), 4);
     assert!(

@@ -50,7 +50,7 @@ pub struct BenchArgs {
         default_value = "http-2026,http-2025,stdio"
     )]
     pub transports: Vec<String>,
-    /// Write the results into this Markdown file, between the spine-benchmark markers.
+    /// Write the results into this Markdown file, in the section of the comparison.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// Only generate load against an already running server at this URL (HTTP transports
@@ -65,6 +65,19 @@ pub struct BenchArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// What Baton is compared with: `bare` (a bare rmcp server: the adapter's cost) or `gate`
+    /// (Baton with the gate off: the cost of policy, approvals and durable audit).
+    #[arg(long, value_enum, default_value = "bare")]
+    pub compare: Compare,
+}
+
+/// The comparison point of a benchmark run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compare {
+    /// A bare rmcp server serving the same tool.
+    Bare,
+    /// Baton itself with `--gate-off` (no policy, approvals or audit).
+    Gate,
 }
 
 /// One line of the results table.
@@ -111,9 +124,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for &concurrency in &args.concurrency {
             let mut bare_runs = Vec::new();
             let mut baton_runs = Vec::new();
+            let reference = match args.compare {
+                Compare::Bare => Server::Bare,
+                Compare::Gate => Server::GateOff,
+            };
             for _ in 0..args.rounds.max(1) {
                 // Alternate servers within a round so drift on a noisy machine hits both.
-                for server in [Server::Bare, Server::Baton] {
+                for server in [reference, Server::Baton] {
                     let samples = match era {
                         Some(era) => {
                             let (mut child, addr) = spawn_http(&exe, server, &home).await?;
@@ -141,7 +158,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         "run"
                     );
                     match server {
-                        Server::Bare => bare_runs.push(measured),
+                        Server::Bare | Server::GateOff => bare_runs.push(measured),
                         Server::Baton => baton_runs.push(measured),
                     }
                 }
@@ -163,7 +180,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         stdout.write_all(table.as_bytes())?;
     }
     if let Some(path) = &args.write {
-        write_section(path, &table)?;
+        let section = match args.compare {
+            Compare::Bare => "spine",
+            Compare::Gate => "gate",
+        };
+        write_section(path, section, &table)?;
     }
     let _ = std::fs::remove_dir_all(&home);
     Ok(())
@@ -173,6 +194,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 enum Server {
     Bare,
     Baton,
+    GateOff,
 }
 
 impl Server {
@@ -181,6 +203,7 @@ impl Server {
         match self {
             Server::Bare => command.arg("bench-bare"),
             Server::Baton => command.arg("serve"),
+            Server::GateOff => command.args(["serve", "--gate-off"]),
         };
         if let Some(addr) = http {
             command.args(["--http", addr]);
@@ -287,9 +310,6 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-const START: &str = "<!-- bench:spine:start -->";
-const END: &str = "<!-- bench:spine:end -->";
-
 fn render(rows: &[Row], args: &BenchArgs) -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let mut out = String::new();
@@ -299,7 +319,14 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
          share them); median of {} runs per cell.\n",
         args.seconds, args.rounds, args.rounds
     );
-    out.push_str("| transport | concurrency | bare rmcp calls/s | Baton calls/s | Baton cost | bare p50 ms | Baton p50 ms | bare p99 ms | Baton p99 ms | bare runs | Baton runs |\n");
+    let (reference, subject) = match args.compare {
+        Compare::Bare => ("bare rmcp", "Baton"),
+        Compare::Gate => ("gate off", "gate on"),
+    };
+    let _ = writeln!(
+        out,
+        "| transport | concurrency | {reference} calls/s | {subject} calls/s | cost | {reference} p50 ms | {subject} p50 ms | {reference} p99 ms | {subject} p99 ms | {reference} runs | {subject} runs |"
+    );
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let _ = writeln!(
@@ -323,15 +350,17 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     out
 }
 
-fn write_section(path: &PathBuf, table: &str) -> anyhow::Result<()> {
+fn write_section(path: &PathBuf, name: &str, table: &str) -> anyhow::Result<()> {
+    let start_marker = format!("<!-- bench:{name}:start -->");
+    let end_marker = format!("<!-- bench:{name}:end -->");
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let section = format!("{START}\n{table}{END}");
-    let updated = match (existing.find(START), existing.find(END)) {
+    let section = format!("{start_marker}\n{table}{end_marker}");
+    let updated = match (existing.find(&start_marker), existing.find(&end_marker)) {
         (Some(start), Some(end)) if end > start => {
             format!(
                 "{}{section}{}",
                 &existing[..start],
-                &existing[end + END.len()..]
+                &existing[end + end_marker.len()..]
             )
         }
         _ => format!("{existing}\n{section}\n"),

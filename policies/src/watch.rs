@@ -131,6 +131,9 @@ impl PolicyStore {
             },
             None => (Policy::default(), None),
         };
+        if let Some(reason) = &policy.full_access_reason {
+            tracing::warn!(reason, "policy grants danger-full-access");
+        }
         let status = status_of(&policy, path.as_deref(), digest);
         let shared = Arc::new(Shared {
             path: path.clone(),
@@ -199,6 +202,9 @@ impl Shared {
             }
         };
         let status = status_of(&policy, Some(path), digest);
+        if let Some(reason) = &policy.full_access_reason {
+            tracing::warn!(reason, "policy grants danger-full-access");
+        }
         tracing::info!(
             sandbox = %policy.sandbox,
             approval = %policy.approval,

@@ -167,6 +167,17 @@ fn configuration_errors_name_the_file_and_key() {
         ));
     }
     let home = Home::new("");
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"danger-full-access\"\nfull_access_reason = \"demo\"\n",
+    )
+    .unwrap();
+    let result = run(&home, &["tools", "list"]);
+    report.push_str(&format!(
+        "full access without the flag: exit {}\n{}\n",
+        result.code, result.stderr
+    ));
+    let home = Home::new("");
     let result = run(&home, &["--config", "missing.toml", "tools", "list"]);
     report.push_str(&format!(
         "missing file: exit {}\n{}\n",

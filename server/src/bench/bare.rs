@@ -62,6 +62,7 @@ impl Bare {
                 writable_roots: Vec::new(),
                 rules: 0,
                 approval_ttl: "1h".into(),
+                full_access_reason: None,
                 file: Some("/tmp/baton-bench/policy.toml".into()),
                 source: "built-in defaults".into(),
                 loaded_at: "2026-11-22T00:00:00Z".into(),

@@ -64,6 +64,9 @@ pub struct PolicyInfo {
     pub rules: usize,
     /// How long approvals wait and stay usable.
     pub approval_ttl: String,
+    /// Why `danger-full-access` was granted, when it is in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_access_reason: Option<String>,
     /// The policy file watched.
     pub file: Option<String>,
     /// `file`, or `built-in defaults` while the file does not exist.
@@ -134,6 +137,7 @@ impl Tool for InfoTool {
                     writable_roots: p.writable_roots,
                     rules: p.rules,
                     approval_ttl: p.approval_ttl,
+                    full_access_reason: p.full_access_reason,
                     file: p.file,
                     source: p.source,
                     loaded_at: p.loaded_at,

@@ -84,7 +84,7 @@ impl Failure {
 impl From<crate::ServerError> for Failure {
     fn from(error: crate::ServerError) -> Self {
         let code = match &error {
-            crate::ServerError::Config(_) => 2,
+            crate::ServerError::Config(_) | crate::ServerError::Policy(_) => 2,
             _ => 1,
         };
         Failure {

@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::mpsc;
 use std::thread;
 
@@ -16,11 +17,12 @@ const HEAD_KEY: &[u8] = b"audit_head";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Largest batch one flush covers; beyond it the next flush takes the rest.
 const MAX_BATCH: usize = 4096;
-/// Under load (the previous batch held more than one record), how long the writer keeps
-/// collecting after the first record of a batch. Each flush costs a system call, a disk sync
-/// and a wake-up per waiting thread whatever its size; a short wait turns many small flushes
-/// into few large ones. A lone caller never waits: its batch of one ends the linger.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+/// Under load, the shortest time from one sync's start to the next. A sync costs the same
+/// whatever it carries (on this project's 2-core VM about 70 µs of CPU under load, and a
+/// wake-up per waiting thread), so back-to-back syncs of a few records each spend the CPU the
+/// calls need. The writer waits for this long only while fewer records are queued than the
+/// previous batch held: a lone caller, or callers who all came back, are written at once.
+const PACE: std::time::Duration = std::time::Duration::from_millis(1);
 /// Size of the write-ahead segment. It is written full of zeros once, so that a sync after
 /// each batch writes data only (a growing file also commits its new size: twice the cost).
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -152,8 +154,20 @@ struct Pending {
 /// project's machines, a sled flush per batch cost 4–8× the CPU, and a sled key per record
 /// 5.6× the CPU, of this design (docs/benchmarks.md).
 pub struct AuditLog {
-    sender: std::sync::Mutex<Option<mpsc::Sender<Pending>>>,
+    sender: std::sync::RwLock<Option<mpsc::Sender<Pending>>>,
     writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
+    gather: std::sync::Arc<Gather>,
+    writer_thread: thread::Thread,
+}
+
+/// How callers tell the writer that the batch it waits for has gathered: one wake-up per
+/// batch, not one per record.
+#[derive(Debug)]
+struct Gather {
+    /// Records sent and not yet taken by the writer.
+    queued: std::sync::atomic::AtomicUsize,
+    /// The count at which the sender that reaches it wakes the writer (`usize::MAX`: none).
+    wake_at: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -163,6 +177,7 @@ impl std::fmt::Debug for AuditLog {
 }
 
 struct Writer {
+    gather: std::sync::Arc<Gather>,
     db: sled::Db,
     audit: sled::Tree,
     meta: sled::Tree,
@@ -288,7 +303,12 @@ impl AuditLog {
     ) -> Result<AuditLog> {
         let head = recover(&db, &audit, &meta, &wal_path)?;
         let wal = open_segment(&wal_path)?;
+        let gather = std::sync::Arc::new(Gather {
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            wake_at: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        });
         let mut writer = Writer {
+            gather: gather.clone(),
             db,
             audit,
             meta,
@@ -307,28 +327,37 @@ impl AuditLog {
                 source,
             })?;
         Ok(AuditLog {
-            sender: std::sync::Mutex::new(Some(sender)),
+            sender: std::sync::RwLock::new(Some(sender)),
+            writer_thread: thread.thread().clone(),
             writer: std::sync::Mutex::new(Some(thread)),
+            gather,
         })
     }
 
     /// Append `draft`; returns once the record is on disk.
     pub async fn append(&self, draft: AuditDraft) -> Result<AuditReceipt> {
         let (done, wait) = oneshot::channel();
-        {
-            let sender = self.sender.lock().map_err(|_| RunsError::Closed)?;
-            sender
+        // Counted before it is sent, so the writer never takes more than the count says.
+        let queued = self.gather.queued.fetch_add(1, SeqCst) + 1;
+        let sent = match self.sender.read() {
+            Ok(sender) => sender
                 .as_ref()
-                .ok_or(RunsError::Closed)?
-                .send(Pending { draft, done })
-                .map_err(|_| RunsError::Closed)?;
+                .is_some_and(|sender| sender.send(Pending { draft, done }).is_ok()),
+            Err(_) => false,
+        };
+        if !sent {
+            self.gather.queued.fetch_sub(1, SeqCst);
+            return Err(RunsError::Closed);
+        }
+        if queued == self.gather.wake_at.load(SeqCst) {
+            self.writer_thread.unpark();
         }
         wait.await.map_err(|_| RunsError::Closed)?
     }
 
     /// Stop accepting records, let the writer finish what it has, and wait for it.
     pub(crate) fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
+        if let Ok(mut sender) = self.sender.write() {
             sender.take();
         }
         let writer = self.writer.lock().ok().and_then(|mut writer| writer.take());
@@ -342,26 +371,33 @@ impl AuditLog {
 
 impl Writer {
     fn run(&mut self, receiver: &mpsc::Receiver<Pending>) {
-        let mut loaded = false;
+        // As many records as the previous batch held: the callers it answered, when they
+        // come back, make a batch as large without waiting longer than `PACE` for them.
+        let mut target = 1usize;
+        let mut last_sync = std::time::Instant::now();
         while let Ok(first) = receiver.recv() {
-            let mut batch = vec![first];
-            let deadline = std::time::Instant::now() + LINGER;
-            while batch.len() < MAX_BATCH {
-                let next = match receiver.try_recv() {
-                    Ok(pending) => Some(pending),
-                    Err(mpsc::TryRecvError::Disconnected) => None,
-                    Err(mpsc::TryRecvError::Empty) if loaded => {
-                        let left = deadline.saturating_duration_since(std::time::Instant::now());
-                        receiver.recv_timeout(left).ok()
+            if target > 1 {
+                let deadline = last_sync + PACE;
+                self.gather.wake_at.store(target, SeqCst);
+                while self.gather.queued.load(SeqCst) < target {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
                     }
-                    Err(mpsc::TryRecvError::Empty) => None,
-                };
-                match next {
-                    Some(pending) => batch.push(pending),
-                    None => break,
+                    thread::park_timeout(left);
+                }
+                self.gather.wake_at.store(usize::MAX, SeqCst);
+            }
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(pending) => batch.push(pending),
+                    Err(_) => break,
                 }
             }
-            loaded = batch.len() > 1;
+            self.gather.queued.fetch_sub(batch.len(), SeqCst);
+            target = batch.len();
+            last_sync = std::time::Instant::now();
             let (drafts, waiting): (Vec<AuditDraft>, Vec<_>) = batch
                 .into_iter()
                 .map(|pending| (pending.draft, pending.done))

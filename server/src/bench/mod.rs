@@ -65,8 +65,9 @@ pub struct BenchArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// What Baton is compared with: `bare` (a bare rmcp server: the adapter's cost) or `gate`
-    /// (Baton with the gate off: the cost of policy, approvals and durable audit).
+    /// What is compared: `bare` — Baton with the gate off against a bare rmcp server (the
+    /// adapter's cost); `gate` — Baton against itself with the gate off (the cost of policy,
+    /// approvals and durable audit).
     #[arg(long, value_enum, default_value = "bare")]
     pub compare: Compare,
 }
@@ -124,13 +125,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for &concurrency in &args.concurrency {
             let mut bare_runs = Vec::new();
             let mut baton_runs = Vec::new();
-            let reference = match args.compare {
-                Compare::Bare => Server::Bare,
-                Compare::Gate => Server::GateOff,
+            // `bare`: the adapter alone (Baton with the gate off against bare rmcp);
+            // `gate`: the gate alone (Baton against itself with the gate off).
+            let (reference, subject) = match args.compare {
+                Compare::Bare => (Server::Bare, Server::GateOff),
+                Compare::Gate => (Server::GateOff, Server::Baton),
             };
             for _ in 0..args.rounds.max(1) {
                 // Alternate servers within a round so drift on a noisy machine hits both.
-                for server in [reference, Server::Baton] {
+                for server in [reference, subject] {
                     let samples = match era {
                         Some(era) => {
                             let (mut child, addr) = spawn_http(&exe, server, &home).await?;
@@ -157,9 +160,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         calls_per_s = measured.calls_per_s,
                         "run"
                     );
-                    match server {
-                        Server::Bare | Server::GateOff => bare_runs.push(measured),
-                        Server::Baton => baton_runs.push(measured),
+                    if server == reference {
+                        bare_runs.push(measured);
+                    } else {
+                        baton_runs.push(measured);
                     }
                 }
             }
@@ -190,7 +194,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Bare,
     Baton,
@@ -209,7 +213,9 @@ impl Server {
             command.args(["--http", addr]);
         }
         command
-            .env("BATON_HOME", home)
+            // The default layout (`./.baton` beside the config): the store's writes then
+            // stay out of the directory the policy watcher watches.
+            .env("BATON_HOME", home.join(".baton"))
             .env("BATON_LOG", "warn,baton_server=info")
             .env_remove("BATON_CONFIG")
             .current_dir(home);
@@ -320,7 +326,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
         args.seconds, args.rounds, args.rounds
     );
     let (reference, subject) = match args.compare {
-        Compare::Bare => ("bare rmcp", "Baton"),
+        Compare::Bare => ("bare rmcp", "Baton (gate off)"),
         Compare::Gate => ("gate off", "gate on"),
     };
     let _ = writeln!(

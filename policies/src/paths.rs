@@ -26,12 +26,15 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The paths an argument at `pointer` names: a string, or an array of strings.
+/// The paths an argument at `pointer` names: a string, or an array of strings. An absent
+/// path argument means the tool's default — the base folder itself — so it is checked as `.`
+/// rather than skipped: a tool cannot write outside the roots by leaving its path out.
 pub(crate) fn paths_at<'a>(args: &'a Value, pointer: &str) -> Vec<&'a str> {
     match args.pointer(pointer) {
         Some(Value::String(path)) => vec![path.as_str()],
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        Some(_) | None => Vec::new(),
+        Some(Value::Null) | None => vec!["."],
+        Some(_) => Vec::new(),
     }
 }
 

@@ -108,6 +108,7 @@ impl AppBuilder {
         registry.register("knowledge", KnowledgeSearch::new(knowledge.clone()))?;
         registry.register("approvals", ApprovalsList::new(store.clone()))?;
         registry.register("approvals", ApprovalsDecide::new(store.clone()))?;
+        baton_sop::register(&mut registry, "sop")?;
         if let Some(extra) = self.extra {
             extra(&mut registry)?;
         }

@@ -45,7 +45,26 @@ fn tools_list_prints_a_table_and_json() {
             "baton_info",
             "knowledge_search",
             "approvals_list",
-            "approvals_decide"
+            "approvals_decide",
+            "sop_status",
+            "sop_scaffold_check",
+            "sop_prd_create",
+            "sop_tasks_generate",
+            "sop_task_get",
+            "sop_task_next",
+            "sop_task_claim",
+            "sop_task_update",
+            "sop_spec_create",
+            "sop_plan_create",
+            "sop_advance",
+            "sop_spec_guard",
+            "sop_mirror",
+            "repo_diff",
+            "repo_read",
+            "repo_write",
+            "repo_exec",
+            "repo_worktree",
+            "patterns_harvest",
         ]
     );
     assert_eq!(value[1]["effect"], "read");

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod runs;
 mod serve;
+mod sop;
 mod tools;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Verify or export the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Repo-orchestration helpers for hooks and CI.
+    #[command(subcommand)]
+    Sop(sop::SopCommand),
     /// Measure tools/call round trips against a bare rmcp server, in the same run.
     Bench(crate::bench::BenchArgs),
     /// Serve a bare rmcp server with the benchmark's tool (used by `baton bench`).
@@ -131,6 +135,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Approvals(command) => approvals::run(load()?, command).await,
         Command::Runs(command) => runs::run(load()?, command).await,
         Command::Audit(command) => audit::run(load()?, command).await,
+        Command::Sop(command) => sop::run(command).await,
         Command::Bench(args) => crate::bench::run(args)
             .await
             .map_err(|e| Failure::runtime(format!("{e:#}"))),

@@ -1,0 +1,114 @@
+//! Running a command for `repo_exec`: argv without a shell unless asked, a time limit that
+//! kills the whole process group, output captured up to a bound.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt as _;
+
+use crate::{Result, SopError};
+
+/// Most output kept per stream; the rest is counted and dropped (the tail is kept).
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecOutcome {
+    /// The exit code; `None` when a signal ended it.
+    pub exit_code: Option<i32>,
+    /// Whether it exited with code 0.
+    pub success: bool,
+    /// Standard output (its last 64 KiB when longer).
+    pub stdout: String,
+    /// Standard error (its last 64 KiB when longer).
+    pub stderr: String,
+    /// Bytes of output dropped from the front of stdout and stderr.
+    pub truncated_bytes: u64,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+}
+
+async fn drain(mut from: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, u64) {
+    let mut kept = Vec::new();
+    let mut dropped = 0u64;
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&buffer[..n]);
+        if kept.len() > OUTPUT_LIMIT {
+            let cut = kept.len() - OUTPUT_LIMIT;
+            dropped += cut as u64;
+            kept.drain(..cut);
+        }
+    }
+    (kept, dropped)
+}
+
+/// Run `argv` in `cwd`, killing it (and everything it started) after `timeout`.
+pub async fn run(argv: &[String], cwd: &Path, timeout: Duration) -> Result<ExecOutcome> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| SopError::invalid("argv", "is empty; give the program and its arguments"))?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => SopError::NotFound(format!("program `{program}`")),
+            _ => SopError::invalid("argv", format!("cannot start `{program}`: {error}")),
+        })?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let collect = async {
+        // Both at once: a child blocked on a full stderr pipe never closes stdout.
+        let (out, err) = tokio::join!(
+            async {
+                match stdout {
+                    Some(f) => f.await,
+                    None => Default::default(),
+                }
+            },
+            async {
+                match stderr {
+                    Some(f) => f.await,
+                    None => Default::default(),
+                }
+            }
+        );
+        let status = child.wait().await;
+        (out, err, status)
+    };
+    match tokio::time::timeout(timeout, collect).await {
+        Ok(((out, out_dropped), (err, err_dropped), status)) => {
+            let status = status.map_err(SopError::io(cwd))?;
+            Ok(ExecOutcome {
+                exit_code: status.code(),
+                success: status.success(),
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr: String::from_utf8_lossy(&err).into_owned(),
+                truncated_bytes: out_dropped + err_dropped,
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+        }
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            Err(SopError::Timeout(timeout))
+        }
+    }
+}

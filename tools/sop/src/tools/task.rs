@@ -1,0 +1,676 @@
+use baton_kit::{Effect, Tool, ToolContext};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{TaskSummary, agent_of, blocking};
+use crate::gates::{check_spec, check_specs, move_feature, move_task};
+use crate::mirror::{Mirror, append_section};
+use crate::model::{Claim, Phase, Priority, Status, Task};
+use crate::runlog::RunMeta;
+use crate::spec::SpecMeta;
+use crate::time::now_rfc3339;
+use crate::{Repo, SopError, render};
+
+const REPO_PATH: &[&str] = &["/repo"];
+const DEFAULT_LEASE_MINUTES: u32 = 30;
+const MAX_LEASE_MINUTES: u32 = 24 * 60;
+
+/// Arguments of `sop_task_get`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    /// Repository root or task worktree (default: the server's working directory).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Task id, alias (`T-4K2M`) or an id prefix of 6 or more characters.
+    pub task: String,
+}
+
+/// A task in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GetOutput {
+    /// The task as the index holds it.
+    pub task: Task,
+    /// Its mini-spec's front matter, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<SpecMeta>,
+    /// Its runs with the size of the diff each recorded.
+    pub runs: Vec<RunDiff>,
+}
+
+/// A run and its recorded diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunDiff {
+    /// Run id.
+    pub run_id: String,
+    /// Bytes of `diff.patch` (0: none recorded).
+    pub diff_bytes: u64,
+}
+
+/// `sop_task_get`.
+#[derive(Debug)]
+pub struct TaskGet;
+
+impl Tool for TaskGet {
+    type Args = GetArgs;
+    type Output = GetOutput;
+
+    const NAME: &'static str = "sop_task_get";
+    const TITLE: Option<&'static str> = Some("Read one task");
+    const DESCRIPTION: &'static str = "One task in full: description, status, dependencies, \
+        claim, spec front matter, runs and the size of each run's recorded diff.";
+    const EFFECT: Effect = Effect::Read;
+
+    async fn call(&self, args: GetArgs, _ctx: ToolContext) -> baton_kit::Result<GetOutput> {
+        let repo = Repo::open(args.repo.as_deref()).await?;
+        let index = repo.read_index()?;
+        let task = index.tasks[index.find(&args.task)?].clone();
+        let spec = match &task.spec_ref {
+            Some(spec) if repo.state(spec).exists() => {
+                Some(crate::spec::read_meta(&repo.state(spec))?)
+            }
+            Some(_) | None => None,
+        };
+        let runs = task
+            .runs
+            .iter()
+            .map(|run| RunDiff {
+                run_id: run.clone(),
+                diff_bytes: repo.diff_bytes(run),
+            })
+            .collect();
+        Ok(GetOutput { task, spec, runs })
+    }
+}
+
+/// Arguments of `sop_task_next`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NextArgs {
+    /// Repository root or task worktree (default: the server's working directory).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Only this feature.
+    #[serde(default)]
+    pub feature: Option<String>,
+    /// The agent asking (default: the caller); its own claims count as available.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// The task to work on next, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NextOutput {
+    /// The task, if one is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSummary>,
+    /// Why this one, or why none.
+    pub reason: String,
+    /// Pending tasks waiting for dependencies.
+    pub waiting: usize,
+    /// Pending tasks claimed by someone else under a live lease.
+    pub claimed: usize,
+}
+
+/// `sop_task_next`.
+#[derive(Debug)]
+pub struct TaskNext;
+
+impl Tool for TaskNext {
+    type Args = NextArgs;
+    type Output = NextOutput;
+
+    const NAME: &'static str = "sop_task_next";
+    const TITLE: Option<&'static str> = Some("Pick the next task");
+    const DESCRIPTION: &'static str = "The next task to work on: pending, every dependency done, \
+        not claimed by another agent under a live lease; highest priority first, then oldest. \
+        Claim it with sop_task_claim before working on it.";
+    const EFFECT: Effect = Effect::Read;
+
+    async fn call(&self, args: NextArgs, ctx: ToolContext) -> baton_kit::Result<NextOutput> {
+        let agent = agent_of(args.agent, &ctx);
+        let repo = Repo::open(args.repo.as_deref()).await?;
+        let index = repo.read_index()?;
+        let now = jiff::Timestamp::now();
+        let pending: Vec<&Task> = index
+            .tasks
+            .iter()
+            .filter(|t| t.status == Status::Pending)
+            .filter(|t| args.feature.as_ref().is_none_or(|f| t.feature == *f))
+            .collect();
+        let ready_deps = |t: &Task| {
+            t.dependencies.iter().all(|d| {
+                index
+                    .tasks
+                    .iter()
+                    .any(|o| o.id == *d && o.status == Status::Done)
+            })
+        };
+        let free = |t: &Task| {
+            t.claimed_by
+                .as_ref()
+                .is_none_or(|c| c.agent == agent || !c.is_live(now))
+        };
+        let waiting = pending.iter().filter(|t| !ready_deps(t)).count();
+        let claimed = pending.iter().filter(|t| !free(t)).count();
+        // Stable: among equal priorities the index order (creation order) wins.
+        let mut candidates: Vec<&&Task> = pending
+            .iter()
+            .filter(|t| ready_deps(t) && free(t))
+            .collect();
+        candidates.sort_by_key(|t| t.priority);
+        let task = candidates.first().map(|t| TaskSummary::of(&index, t));
+        let reason = match &task {
+            Some(t) => format!(
+                "{} is pending, unblocked and unclaimed, priority {}",
+                t.alias,
+                t.priority.as_str()
+            ),
+            None if pending.is_empty() => "no pending tasks".into(),
+            None => format!(
+                "{} pending task(s): {waiting} wait for dependencies, {claimed} are claimed by others",
+                pending.len()
+            ),
+        };
+        Ok(NextOutput {
+            task,
+            reason,
+            waiting,
+            claimed,
+        })
+    }
+}
+
+/// Arguments of `sop_task_claim`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimArgs {
+    /// Repository root or task worktree (default: the server's working directory).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Task id or alias.
+    pub task: String,
+    /// The agent claiming (default: the caller).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Lease length in minutes, 1–1440 (default 30). Claim again to renew.
+    #[serde(default)]
+    pub lease_minutes: Option<u32>,
+}
+
+/// A claim held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClaimOutput {
+    /// The task.
+    pub task: TaskSummary,
+    /// The agent holding it.
+    pub agent: String,
+    /// When the lease ends (UTC).
+    pub lease_expires: String,
+    /// The run recording this work (`.runs/<run_id>/`).
+    pub run_id: String,
+    /// Whether this renewed the caller's own lease.
+    pub renewed: bool,
+}
+
+/// `sop_task_claim`.
+#[derive(Debug)]
+pub struct TaskClaim;
+
+impl Tool for TaskClaim {
+    type Args = ClaimArgs;
+    type Output = ClaimOutput;
+
+    const NAME: &'static str = "sop_task_claim";
+    const TITLE: Option<&'static str> = Some("Claim a task");
+    const DESCRIPTION: &'static str = "Claims a task for an agent under a lease (default 30 \
+        min; claim again to renew) and starts a run (.runs/<run_id>/). Refused while another \
+        agent's lease lives, before the feature has a plan, or while dependencies are open. \
+        Exactly one of many concurrent claimers wins.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = REPO_PATH;
+
+    async fn call(&self, args: ClaimArgs, ctx: ToolContext) -> baton_kit::Result<ClaimOutput> {
+        let agent = agent_of(args.agent, &ctx);
+        let minutes = args.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES);
+        if !(1..=MAX_LEASE_MINUTES).contains(&minutes) {
+            return Err(SopError::invalid(
+                "lease_minutes",
+                format!("{minutes} is not in 1–{MAX_LEASE_MINUTES}"),
+            )
+            .into());
+        }
+        let repo = Repo::open(args.repo.as_deref()).await?;
+        let base_ref = crate::git::head(&repo.root).await;
+        let run_id = ulid::Ulid::new().to_string();
+        let run = RunMeta {
+            run_id: run_id.clone(),
+            task: String::new(),
+            agent: agent.clone(),
+            base_ref,
+            head_ref: None,
+            worktree: None,
+            branch: None,
+            created: now_rfc3339(),
+            tool_versions: Default::default(),
+        };
+        let (out, new_run) = {
+            let repo = repo.clone();
+            let agent = agent.clone();
+            blocking(move || {
+                repo.update(|index| {
+                    let now = jiff::Timestamp::now();
+                    let at = index.find(&args.task)?;
+                    let task = &index.tasks[at];
+                    let feature = index.feature(&task.feature)?;
+                    if feature.phase < Phase::Plan {
+                        return Err(SopError::Gate {
+                            gate: "missing_plan",
+                            reason: format!(
+                                "feature `{}` is at `{}`; work starts after its plan (sop_plan_create)",
+                                task.feature,
+                                feature.phase.as_str()
+                            ),
+                        });
+                    }
+                    if task.status.is_closed() {
+                        return Err(SopError::Gate {
+                            gate: "invalid_transition",
+                            reason: format!("task {} is {}", task.alias, task.status.as_str()),
+                        });
+                    }
+                    if let Some(open) = task.dependencies.iter().find_map(|d| {
+                        index.tasks.iter().find(|t| t.id == *d && t.status != Status::Done)
+                    }) {
+                        return Err(SopError::Gate {
+                            gate: "dependencies_open",
+                            reason: format!("task {} waits for {}", task.alias, open.alias),
+                        });
+                    }
+                    let renewed = match &task.claimed_by {
+                        Some(claim) if claim.is_live(now) && claim.agent != agent => {
+                            return Err(SopError::Claimed {
+                                task: task.alias.clone(),
+                                agent: claim.agent.clone(),
+                                until: claim.lease_expires.clone(),
+                            });
+                        }
+                        Some(claim) => claim.agent == agent && claim.is_live(now),
+                        None => false,
+                    };
+                    let until = now
+                        .checked_add(jiff::SignedDuration::from_mins(i64::from(minutes)))
+                        .map_err(|e| SopError::invalid("lease_minutes", e.to_string()))?
+                        .round(jiff::Unit::Second)
+                        .map_err(|e| SopError::invalid("lease_minutes", e.to_string()))?
+                        .to_string();
+                    let previous = task.claimed_by.clone();
+                    let feature_slug = task.feature.clone();
+                    let task = &mut index.tasks[at];
+                    task.claimed_by = Some(Claim {
+                        agent: agent.clone(),
+                        worktree: previous.as_ref().filter(|_| renewed).and_then(|c| c.worktree.clone()),
+                        branch: previous.as_ref().filter(|_| renewed).and_then(|c| c.branch.clone()),
+                        lease_expires: until.clone(),
+                    });
+                    let new_run = !renewed || task.runs.is_empty();
+                    if new_run {
+                        task.runs.push(run_id.clone());
+                    }
+                    task.updated = now_rfc3339();
+                    let run_id = task.runs.last().cloned().unwrap_or_default();
+                    let task_id = task.id.clone();
+                    let alias = task.alias.clone();
+                    if let Some(feature) = index.features.get_mut(&feature_slug)
+                        && feature.phase == Phase::Plan
+                    {
+                        feature.phase = Phase::Impl;
+                    }
+                    crate::fsx::write_atomic(&repo.state(&format!("tasks/tasks-{feature_slug}.md")), render::tasks(index, &feature_slug).as_bytes())?;
+                    append_section(
+                        &repo,
+                        Mirror::ActionPlan,
+                        &feature_slug,
+                        &format!("{alias} claimed"),
+                        &format!("`{agent}` {} the lease until {until}; run `{run_id}`.", if renewed { "renewed" } else { "took" }),
+                        crate::state::INDEX,
+                    )?;
+                    Ok((
+                        ClaimOutput {
+                            task: TaskSummary::of(index, &index.tasks[at]),
+                            agent: agent.clone(),
+                            lease_expires: until,
+                            run_id,
+                            renewed,
+                        },
+                        new_run.then_some(task_id),
+                    ))
+                })
+            })
+            .await?
+        };
+        if let Some(task_id) = new_run {
+            repo.create_run(&RunMeta {
+                task: task_id,
+                ..run
+            })
+            .await?;
+        }
+        Ok(out)
+    }
+}
+
+/// Arguments of `sop_task_update`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    /// Repository root or task worktree (default: the server's working directory).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Task id or alias.
+    pub task: String,
+    /// The agent acting (default: the caller); status changes check its claim.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// New title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// New dependencies (ids or aliases), replacing the old ones.
+    #[serde(default)]
+    pub dependencies: Option<Vec<String>>,
+    /// Metadata to merge in; a key set to null is removed.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New status: passes the same gates as sop_advance.
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
+/// The task after the update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateOutput {
+    /// The task.
+    pub task: Task,
+    /// The fields that changed.
+    pub changed: Vec<String>,
+}
+
+/// `sop_task_update`.
+#[derive(Debug)]
+pub struct TaskUpdate;
+
+impl Tool for TaskUpdate {
+    type Args = UpdateArgs;
+    type Output = UpdateOutput;
+
+    const NAME: &'static str = "sop_task_update";
+    const TITLE: Option<&'static str> = Some("Update a task");
+    const DESCRIPTION: &'static str = "Changes a task's title, description, priority, \
+        dependencies or metadata (merged), or its status — a status change passes the same \
+        gates as sop_advance. Concurrent updates from many agents are serialized: none is lost.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = REPO_PATH;
+
+    async fn call(&self, args: UpdateArgs, ctx: ToolContext) -> baton_kit::Result<UpdateOutput> {
+        let agent = agent_of(args.agent.clone(), &ctx);
+        let repo = Repo::open(args.repo.as_deref()).await?;
+        let spec = match args.status {
+            Some(_) => {
+                let index = repo.read_index()?;
+                check_spec(&repo, &index.tasks[index.find(&args.task)?]).await?
+            }
+            None => Default::default(),
+        };
+        let out = blocking(move || {
+            repo.update(|index| {
+                let at = index.find(&args.task)?;
+                let mut changed = Vec::new();
+                let dependencies = match &args.dependencies {
+                    Some(keys) => {
+                        let mut ids = Vec::new();
+                        for key in keys {
+                            let dep = index.find(key)?;
+                            if dep == at {
+                                return Err(SopError::invalid(
+                                    "dependencies",
+                                    "a task cannot depend on itself",
+                                ));
+                            }
+                            ids.push(index.tasks[dep].id.clone());
+                        }
+                        Some(ids)
+                    }
+                    None => None,
+                };
+                let task = &mut index.tasks[at];
+                if let Some(title) = &args.title {
+                    if title.trim().is_empty() {
+                        return Err(SopError::invalid("title", "is empty"));
+                    }
+                    task.title = title.trim().to_owned();
+                    changed.push("title".to_owned());
+                }
+                if let Some(description) = &args.description {
+                    task.description.clone_from(description);
+                    changed.push("description".to_owned());
+                }
+                if let Some(priority) = args.priority {
+                    task.priority = priority;
+                    changed.push("priority".to_owned());
+                }
+                if let Some(ids) = dependencies {
+                    task.dependencies = ids;
+                    changed.push("dependencies".to_owned());
+                }
+                if let Some(metadata) = &args.metadata {
+                    for (key, value) in metadata {
+                        if value.is_null() {
+                            task.metadata.remove(key);
+                        } else {
+                            task.metadata.insert(key.clone(), value.clone());
+                        }
+                        changed.push(format!("metadata.{key}"));
+                    }
+                }
+                if !changed.is_empty() {
+                    task.updated = now_rfc3339();
+                }
+                if let Some(to) = args.status {
+                    let from =
+                        move_task(&repo, index, at, to, &agent, &spec, jiff::Timestamp::now())?;
+                    changed.push("status".to_owned());
+                    let task = &index.tasks[at];
+                    append_section(
+                        &repo,
+                        Mirror::ActionPlan,
+                        &task.feature,
+                        &format!("{}: {} → {}", task.alias, from.as_str(), to.as_str()),
+                        &format!("`{agent}` moved **{}** to `{}`.", task.title, to.as_str()),
+                        crate::state::INDEX,
+                    )?;
+                }
+                if changed.is_empty() {
+                    return Err(SopError::invalid(
+                        "task",
+                        "nothing to change: give at least one field",
+                    ));
+                }
+                let feature = index.tasks[at].feature.clone();
+                crate::fsx::write_atomic(
+                    &repo.state(&format!("tasks/tasks-{feature}.md")),
+                    render::tasks(index, &feature).as_bytes(),
+                )?;
+                Ok(UpdateOutput {
+                    task: index.tasks[at].clone(),
+                    changed,
+                })
+            })
+        })
+        .await?;
+        Ok(out)
+    }
+}
+
+/// Arguments of `sop_advance`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceArgs {
+    /// Repository root or task worktree (default: the server's working directory).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Move this feature to phase `to` (give `feature` or `task`, not both).
+    #[serde(default)]
+    pub feature: Option<String>,
+    /// Move this task (id or alias) to status `to`.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The phase (`scaffold`, `prd`, `tasks`, `spec`, `plan`, `impl`, `done`) or status
+    /// (`pending`, `in_progress`, `review`, `done`, `blocked`, `cancelled`) to move to.
+    pub to: String,
+    /// The agent acting (default: the caller).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Why (kept in the mirror).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A transition made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AdvanceOutput {
+    /// The feature slug or task alias.
+    pub subject: String,
+    /// Where it was.
+    pub from: String,
+    /// Where it is now.
+    pub to: String,
+}
+
+/// `sop_advance`.
+#[derive(Debug)]
+pub struct Advance;
+
+impl Tool for Advance {
+    type Args = AdvanceArgs;
+    type Output = AdvanceOutput;
+
+    const NAME: &'static str = "sop_advance";
+    const TITLE: Option<&'static str> = Some("Advance a feature's phase or a task's status");
+    const DESCRIPTION: &'static str = "Moves a feature to a phase or a task to a status through \
+        the SOP's gates, refusing with the failing gate named: missing_prd, no_tasks, \
+        spec_missing, spec_stale, missing_plan, unclaimed, dependencies_open, no_diff (done \
+        needs a recorded diff: no phantom completions), tasks_open, invalid_transition. Each \
+        verdict is recorded in the task's run.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = REPO_PATH;
+
+    async fn call(&self, args: AdvanceArgs, ctx: ToolContext) -> baton_kit::Result<AdvanceOutput> {
+        let agent = agent_of(args.agent.clone(), &ctx);
+        let repo = Repo::open(args.repo.as_deref()).await?;
+        let index = repo.read_index()?;
+        match (&args.feature, &args.task) {
+            (Some(slug), None) => {
+                let to: Phase = parse_state(&args.to, "phase")?;
+                let specs = check_specs(&repo, &index.tasks).await?;
+                let slug = slug.clone();
+                let note = args.note.clone();
+                let out = blocking(move || {
+                    repo.update(|index| {
+                        let from = move_feature(&repo, index, &slug, to, &specs)?;
+                        append_section(
+                            &repo,
+                            Mirror::ActionPlan,
+                            &slug,
+                            &format!("phase {} → {}", from.as_str(), to.as_str()),
+                            &format!(
+                                "`{agent}` advanced the feature.{}",
+                                note.map(|n| format!(" {n}")).unwrap_or_default()
+                            ),
+                            crate::state::INDEX,
+                        )?;
+                        Ok(AdvanceOutput {
+                            subject: slug.clone(),
+                            from: from.as_str().into(),
+                            to: to.as_str().into(),
+                        })
+                    })
+                })
+                .await?;
+                Ok(out)
+            }
+            (None, Some(key)) => {
+                let to: Status = parse_state(&args.to, "status")?;
+                let task = index.tasks[index.find(key)?].clone();
+                let spec = check_spec(&repo, &task).await?;
+                let key = key.clone();
+                let note = args.note.clone();
+                let verdict_repo = repo.clone();
+                let result = blocking(move || {
+                    repo.update(|index| {
+                        let at = index.find(&key)?;
+                        let from =
+                            move_task(&repo, index, at, to, &agent, &spec, jiff::Timestamp::now())?;
+                        let task = &index.tasks[at];
+                        append_section(
+                            &repo,
+                            Mirror::ActionPlan,
+                            &task.feature,
+                            &format!("{}: {} → {}", task.alias, from.as_str(), to.as_str()),
+                            &format!(
+                                "`{agent}` moved **{}** to `{}`.{}",
+                                task.title,
+                                to.as_str(),
+                                note.map(|n| format!(" {n}")).unwrap_or_default()
+                            ),
+                            crate::state::INDEX,
+                        )?;
+                        let feature = task.feature.clone();
+                        crate::fsx::write_atomic(
+                            &repo.state(&format!("tasks/tasks-{feature}.md")),
+                            render::tasks(index, &feature).as_bytes(),
+                        )?;
+                        Ok(AdvanceOutput {
+                            subject: index.tasks[at].alias.clone(),
+                            from: from.as_str().into(),
+                            to: to.as_str().into(),
+                        })
+                    })
+                })
+                .await;
+                if let Some(run) = task.runs.last() {
+                    let verdict = match &result {
+                        Ok(_) => {
+                            serde_json::json!({"time": now_rfc3339(), "to": to.as_str(), "verdict": "passed"})
+                        }
+                        Err(SopError::Gate { gate, reason }) => serde_json::json!({
+                            "time": now_rfc3339(), "to": to.as_str(), "verdict": "refused", "gate": gate, "reason": reason,
+                        }),
+                        Err(other) => serde_json::json!({
+                            "time": now_rfc3339(), "to": to.as_str(), "verdict": "error", "reason": other.to_string(),
+                        }),
+                    };
+                    if let Err(error) = verdict_repo.record_verdict(run, &verdict) {
+                        tracing::warn!(%error, run, "gate verdict not recorded");
+                    }
+                }
+                Ok(result?)
+            }
+            (Some(_), Some(_)) | (None, None) => Err(SopError::invalid(
+                "feature",
+                "give exactly one of `feature` (to move a phase) or `task` (to move a status)",
+            )
+            .into()),
+        }
+    }
+}
+
+fn parse_state<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result<T, SopError> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|_| SopError::invalid("to", format!("`{value}` is not a {what}")))
+}

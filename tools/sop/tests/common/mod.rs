@@ -1,0 +1,109 @@
+//! A real git repository in a temporary folder and the pack's tools called by name, with JSON
+//! arguments, as the server's gate calls them.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use baton_kit::{Principal, Registry, Role, ToolContext, ToolError};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug)]
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub registry: Registry,
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+impl Fixture {
+    /// A repository with one commit (`README.md`, `src/lib.rs`).
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("README.md"), "# demo\n").unwrap();
+        std::fs::write(root.join("src/lib.rs"), "pub fn hello() {}\n").unwrap();
+        std::fs::write(root.join(".gitignore"), ".runs/\n").unwrap();
+        git(root, &["add", "."]);
+        git(root, &["commit", "-q", "-m", "init"]);
+        let mut registry = Registry::new();
+        baton_sop::register(&mut registry, "sop").unwrap();
+        Fixture { dir, registry }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().canonicalize().unwrap()
+    }
+
+    pub fn repo(&self) -> String {
+        self.root().display().to_string()
+    }
+
+    /// Call `tool` with `args` (the repository is added unless `args` names one).
+    pub async fn try_call(&self, tool: &str, mut args: Value) -> Result<Value, ToolError> {
+        if args.get("repo").is_none() {
+            args["repo"] = Value::String(self.repo());
+        }
+        let tool = self
+            .registry
+            .get(tool)
+            .unwrap_or_else(|| panic!("no tool {tool}"))
+            .clone();
+        let principal = Arc::new(Principal::new("tester", [Role::Agent]));
+        let ctx = ToolContext::new(CancellationToken::new()).with_principal(principal);
+        let bound = tool.bind(&args)?;
+        bound.run(ctx).await.map(|out| out.structured)
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> Value {
+        match self.try_call(tool, args.clone()).await {
+            Ok(value) => value,
+            Err(error) => panic!("{tool} {args}: {error}"),
+        }
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.root().join(relative)).unwrap()
+    }
+
+    /// The `## ` section headings of a mirror.
+    pub fn sections(&self, mirror: &str) -> Vec<String> {
+        self.read(mirror)
+            .lines()
+            .filter(|l| l.starts_with("## "))
+            .map(|l| {
+                l.split_once(" · ")
+                    .map(|x| x.1)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+/// The gate named by a refusal, e.g. `sop.gate.no_diff`.
+pub fn rule(error: &ToolError) -> String {
+    match error {
+        ToolError::Denied { rule, .. } => rule.clone(),
+        other => panic!("expected a refusal, got {other}"),
+    }
+}

@@ -1,0 +1,55 @@
+use serde::Serialize;
+
+/// What a run is doing, streamed as it happens (the CLI prints these as live progress).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// An agent started (`path`: `manager`, `manager/builder`…).
+    AgentStarted {
+        /// Where it sits in the delegation.
+        path: String,
+    },
+    /// A model call is about to be made (or replayed from the journal).
+    ModelCall {
+        /// The agent.
+        path: String,
+        /// Its turn, from 1.
+        turn: u32,
+        /// Whether the response came from the journal.
+        replayed: bool,
+    },
+    /// A tool is being called.
+    ToolCall {
+        /// The agent.
+        path: String,
+        /// The tool.
+        tool: String,
+    },
+    /// A tool answered.
+    ToolResult {
+        /// The agent.
+        path: String,
+        /// The tool.
+        tool: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Whether the result came from the journal.
+        replayed: bool,
+    },
+    /// A call waits for a reviewer.
+    ApprovalWaiting {
+        /// The agent.
+        path: String,
+        /// The tool.
+        tool: String,
+        /// Give this to a reviewer.
+        approval_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An agent gave its final answer.
+    AgentFinished {
+        /// The agent.
+        path: String,
+    },
+}

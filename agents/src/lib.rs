@@ -1,0 +1,25 @@
+//! `baton-agents`: the agent runtime — agents, the runner's turn loop, model providers (any
+//! OpenAI-compatible endpoint through `async-openai`, and a replay of recorded responses).
+//!
+//! The key design choice: agents never touch a tool directly. The runner is handed a
+//! `baton-kit` [`baton_kit::Invoker`] — in Baton, the server's gate — so an agent's call is
+//! decided, approved, executed and audited exactly like an outside client's. An approval the
+//! gate asks for pauses the run; every model response and tool result is journaled under a
+//! key the same run reaches again, so running a paused or crashed run again replays what was
+//! done and continues, never repeating a call.
+
+mod agent;
+mod error;
+mod events;
+mod journal;
+mod message;
+mod provider;
+mod runner;
+
+pub use agent::{Agent, AgentSet, Guardrails};
+pub use error::{AgentError, Result};
+pub use events::RunEvent;
+pub use journal::{ApprovalState, Approvals, Journal, MemoryJournal};
+pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
+pub use provider::{ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, Usage};
+pub use runner::{Interruption, RunOutcome, Runner};

@@ -150,6 +150,25 @@ impl AgentSet {
         Ok(set)
     }
 
+    /// The four roles Baton ships (`agents/roles/*.toml`): manager, builder, tester, reviewer.
+    pub fn builtin() -> Result<AgentSet> {
+        let mut set = AgentSet::default();
+        for (file, text) in [
+            ("manager.toml", include_str!("../roles/manager.toml")),
+            ("builder.toml", include_str!("../roles/builder.toml")),
+            ("tester.toml", include_str!("../roles/tester.toml")),
+            ("reviewer.toml", include_str!("../roles/reviewer.toml")),
+        ] {
+            let agent: Agent = toml::from_str(text).map_err(|e| AgentError::Definition {
+                agent: file.into(),
+                message: e.to_string(),
+            })?;
+            set.insert(agent)?;
+        }
+        set.check_references()?;
+        Ok(set)
+    }
+
     /// Every sub-agent an agent names exists.
     pub fn check_references(&self) -> Result<()> {
         for agent in self.agents.values() {

@@ -356,6 +356,18 @@ impl Runner {
                 ApprovalState::Approved => {}
             }
         }
+        // Written before the call, so a run that stopped in the middle of it knows: the call
+        // may have had its effect, and is not made a second time on resume.
+        let intent_key = format!("{key}/intent");
+        if approval_id.is_none() && self.journal.recorded(run_id, &intent_key).await?.is_some() {
+            return answer(format!(
+                "error: this call of `{name}` was started before the run stopped and its outcome is unknown; check the state it would have changed before making it again"
+            ))
+            .await;
+        }
+        self.journal
+            .record(run_id, &intent_key, &json!({"tool": name, "args": args}))
+            .await?;
         let span = tracing::info_span!("tool_call", tool = name);
         let outcome = self
             .invoker

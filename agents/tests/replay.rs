@@ -113,8 +113,8 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
     assert_eq!(seen[0].tools[0].function.name, "agent_shouter");
     assert_eq!(
         journal.len("run-1"),
-        6,
-        "4 model responses and 2 tool results"
+        7,
+        "4 model responses, 2 tool results, the intent of the one gate call"
     );
 
     let mut first = Vec::new();
@@ -246,4 +246,17 @@ async fn bad_definitions_are_named() {
         error.to_string(),
         "agent `A B`: name must be lowercase letters, digits, `_` or `-`"
     );
+}
+
+#[test]
+fn the_four_roles_ship_and_load() {
+    let set = AgentSet::builtin().unwrap();
+    assert_eq!(set.names(), ["builder", "manager", "reviewer", "tester"]);
+    let manager = set.get("manager").unwrap();
+    assert_eq!(manager.agents, ["builder", "tester", "reviewer"]);
+    assert!(set.get("tester").unwrap().output_schema.is_some());
+    let from_files =
+        AgentSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("roles"))
+            .unwrap();
+    assert_eq!(from_files, set);
 }

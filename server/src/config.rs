@@ -43,6 +43,22 @@ pub struct ConfigFile {
     /// How approvals are asked for.
     #[serde(default)]
     pub approvals: ApprovalsSection,
+    /// The model endpoint agents use.
+    #[serde(default)]
+    pub model: ModelSection,
+}
+
+/// `[model]`: an OpenAI-compatible Chat Completions endpoint. `OPENAI_BASE_URL`,
+/// `OPENAI_API_KEY` and `OPENAI_MODEL` override it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Base URL, e.g. `https://api.openai.com/v1` or a local server's.
+    pub base_url: Option<String>,
+    /// Model name (default `gpt-4.1`).
+    pub model: Option<String>,
+    /// The environment variable holding the API key (default `OPENAI_API_KEY`).
+    pub api_key_env: Option<String>,
 }
 
 /// `[policy]`

@@ -6,6 +6,7 @@
 //! the MCP layer only translates, so a new tool pack never touches this crate beyond one
 //! registration line.
 
+pub mod agents;
 pub mod app;
 pub mod bench;
 pub mod builtin;

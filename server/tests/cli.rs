@@ -220,6 +220,9 @@ fn help_everywhere() {
         vec!["approvals", "reject", "--help"],
         vec!["runs", "--help"],
         vec!["audit", "--help"],
+        vec!["run", "--help"],
+        vec!["run", "resume", "--help"],
+        vec!["sop", "guard", "--help"],
     ] {
         let result = run(&home, &args);
         assert_eq!(result.code, 0, "{args:?}");

@@ -18,9 +18,9 @@ struct Cassette {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Interaction {
-    /// What the request must contain: every member of an object must match, and an array
+    /// What the request must contain: every member of an object must match, an array
     /// matches the same number of last elements of the request's array (so `messages` can
-    /// name just the latest ones).
+    /// name just the latest ones), and a string ending in `*` matches any string it begins.
     request: Value,
     /// The response to give.
     response: ModelResponse,
@@ -49,7 +49,10 @@ fn matches(pattern: &Value, actual: &Value) -> bool {
                     .zip(&have[have.len() - want.len()..])
                     .all(|(w, h)| matches(w, h))
         }
-        (Value::String(want), Value::String(have)) => want == have,
+        (Value::String(want), Value::String(have)) => match want.strip_suffix('*') {
+            Some(prefix) => have.starts_with(prefix),
+            None => want == have,
+        },
         (want, have) => want == have,
     }
 }

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod audit;
+mod run;
 mod runs;
 mod serve;
 mod sop;
@@ -48,6 +49,8 @@ pub enum Command {
     /// Verify or export the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Give a goal to the agents (the manager by default), or resume a run.
+    Run(run::RunArgs),
     /// Repo-orchestration helpers for hooks and CI.
     #[command(subcommand)]
     Sop(sop::SopCommand),
@@ -136,6 +139,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Runs(command) => runs::run(load()?, command).await,
         Command::Audit(command) => audit::run(load()?, command).await,
         Command::Sop(command) => sop::run(command).await,
+        Command::Run(args) => run::run(load()?, args).await,
         Command::Bench(args) => crate::bench::run(args)
             .await
             .map_err(|e| Failure::runtime(format!("{e:#}"))),

@@ -1,0 +1,133 @@
+//! The agent runtime's ties to this server: a journal and approval states kept in the store,
+//! so runs survive the process and reviewers decide from anywhere.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use baton_agents::{AgentError, ApprovalState, Approvals, Journal};
+use baton_runs::now_millis;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use crate::store::StoreHandle;
+
+/// A run's journal in the store's `journal` tree: each entry `{key, value}`, appended and
+/// flushed before the runner goes on. Read once per run, then kept in memory.
+#[derive(Debug)]
+pub struct StoreJournal {
+    store: StoreHandle,
+    loaded: Mutex<HashMap<String, HashMap<String, Value>>>,
+}
+
+impl StoreJournal {
+    /// A journal in `store`.
+    pub fn new(store: StoreHandle) -> StoreJournal {
+        StoreJournal {
+            store,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn journal_error(error: impl std::fmt::Display) -> AgentError {
+    AgentError::Journal(error.to_string())
+}
+
+/// The kind of step a key names, for `baton runs show`.
+fn kind(key: &str) -> &'static str {
+    if key.ends_with("/model") {
+        "model_call"
+    } else if key.ends_with("/intent") {
+        "tool_call"
+    } else if key.ends_with("/approval") {
+        "approval_wait"
+    } else {
+        "tool_result"
+    }
+}
+
+impl Journal for StoreJournal {
+    fn recorded<'a>(
+        &'a self,
+        run_id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, baton_agents::Result<Option<Value>>> {
+        Box::pin(async move {
+            let cached = self
+                .loaded
+                .lock()
+                .map_err(journal_error)?
+                .get(run_id)
+                .map(|steps| steps.get(key).cloned());
+            if let Some(found) = cached {
+                return Ok(found);
+            }
+            let steps = self.store.steps(run_id).await.map_err(journal_error)?;
+            let mut map = HashMap::new();
+            for step in steps {
+                if let (Some(Value::String(key)), Some(value)) =
+                    (step.data.get("key"), step.data.get("value"))
+                {
+                    map.insert(key.clone(), value.clone());
+                }
+            }
+            let found = map.get(key).cloned();
+            self.loaded
+                .lock()
+                .map_err(journal_error)?
+                .insert(run_id.to_owned(), map);
+            Ok(found)
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        run_id: &'a str,
+        key: &'a str,
+        value: &'a Value,
+    ) -> BoxFuture<'a, baton_agents::Result<()>> {
+        Box::pin(async move {
+            self.store
+                .append_step(
+                    run_id,
+                    kind(key),
+                    json!({"key": key, "value": value}),
+                    now_millis(),
+                )
+                .await
+                .map_err(journal_error)?;
+            self.loaded
+                .lock()
+                .map_err(journal_error)?
+                .entry(run_id.to_owned())
+                .or_default()
+                .insert(key.to_owned(), value.clone());
+            Ok(())
+        })
+    }
+}
+
+/// Approval states from the store.
+#[derive(Debug, Clone)]
+pub struct StoreApprovals(pub StoreHandle);
+
+impl Approvals for StoreApprovals {
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, baton_agents::Result<ApprovalState>> {
+        Box::pin(async move {
+            let approval = self.0.approval(id).await.map_err(journal_error)?;
+            Ok(match approval.state_at(now_millis()) {
+                baton_runs::ApprovalState::Pending => ApprovalState::Pending,
+                baton_runs::ApprovalState::Approved | baton_runs::ApprovalState::Consumed => {
+                    ApprovalState::Approved
+                }
+                baton_runs::ApprovalState::Rejected => ApprovalState::Rejected(
+                    approval
+                        .note
+                        .clone()
+                        .unwrap_or_else(|| "no reason given".into()),
+                ),
+                baton_runs::ApprovalState::Expired => ApprovalState::Expired,
+            })
+        })
+    }
+}

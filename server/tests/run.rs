@@ -1,0 +1,233 @@
+//! `baton run` with the replay provider and the real gate: an elevated tool call pauses the
+//! run, a reviewer decides from another process, and the run goes on by itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Home;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+fn call(id: &str, name: &str, args: Value) -> Value {
+    json!({"message": {"role": "assistant", "tool_calls": [{"id": id, "type": "function",
+        "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": "tool_calls"})
+}
+
+fn answer(text: &str) -> Value {
+    json!({"message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+}
+
+/// A home whose policy asks a reviewer before any write, one `writer` agent, and a cassette
+/// for two runs: one approved, one rejected.
+fn setup() -> (Home, PathBuf, PathBuf, PathBuf) {
+    let home = Home::new("");
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let agents = home.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        agents.join("writer.toml"),
+        "name = \"writer\"\ninstructions = \"Write NOTE.md with repo_write.\"\ntools = [\"repo_write\"]\n",
+    )
+    .unwrap();
+    let write = call(
+        "w1",
+        "repo_write",
+        json!({"path": "NOTE.md", "content": "hi"}),
+    );
+    let cassette = home.path().join("writer.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: write the note*"}]}, "response": write},
+        {"request": {"messages": [{"role": "user", "content": "Goal: write the note*"}]}, "response": write},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "w1",
+            "content": "{\"bytes\":2,\"created\":true,\"path\":\"NOTE.md\"}"}]},
+         "response": answer("NOTE.md written.")},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "w1",
+            "content": "error: a reviewer rejected this call: not in this repository"}]},
+         "response": answer("A reviewer said no: not in this repository. Nothing written.")}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    (home, repo, agents, cassette)
+}
+
+fn run_command(
+    home: &Home,
+    repo: &Path,
+    agents: &Path,
+    cassette: &Path,
+) -> tokio::process::Command {
+    let mut command = home.baton(&[
+        "run",
+        "write the note",
+        "--agent",
+        "writer",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--cassette",
+        cassette.to_str().unwrap(),
+    ]);
+    command
+        .current_dir(repo)
+        .env("BATON_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Wait until one approval is pending; its id.
+async fn pending(home: &Home) -> Value {
+    for _ in 0..200 {
+        let output = home
+            .baton(&["approvals", "list", "--json"])
+            .output()
+            .await
+            .unwrap();
+        if output.status.success() {
+            let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+            if let Some(first) = list["approvals"].as_array().and_then(|a| a.first()) {
+                return first.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no approval appeared");
+}
+
+#[tokio::test]
+async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
+    let (home, repo, agents, cassette) = setup();
+
+    // Approved.
+    let child = run_command(&home, &repo, &agents, &cassette)
+        .spawn()
+        .unwrap();
+    let approval = pending(&home).await;
+    let id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(approval["requester"], "agent:writer");
+    assert_eq!(approval["tool"], "repo_write");
+    assert!(
+        !repo.join("NOTE.md").exists(),
+        "nothing is written before the approval"
+    );
+
+    // The requesting agent cannot approve its own call.
+    std::fs::write(
+        home.path().join("as-agent.toml"),
+        "[knowledge]\nroot = \"knowledge\"\n[cli]\nprincipal = \"agent:writer\"\nroles = [\"reviewer\"]\n",
+    )
+    .unwrap();
+    let own = home
+        .baton(&["approvals", "approve", &id])
+        .env("BATON_CONFIG", home.path().join("as-agent.toml"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(own.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&own.stderr);
+    assert!(
+        message.contains("`agent:writer` requested this call and cannot decide it"),
+        "{message}"
+    );
+
+    let approve = home
+        .baton(&["approvals", "approve", &id])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+    let done = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let progress = String::from_utf8_lossy(&done.stderr).to_string();
+    assert!(done.status.success(), "{progress}");
+    let out: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(out["output"], "NOTE.md written.");
+    assert_eq!(std::fs::read_to_string(repo.join("NOTE.md")).unwrap(), "hi");
+    assert!(
+        progress.contains(&format!("[writer] repo_write waits for approval {id}")),
+        "{progress}"
+    );
+    assert!(
+        progress.contains(&format!("approval {id} decided; resuming")),
+        "{progress}"
+    );
+    std::fs::remove_file(repo.join("NOTE.md")).unwrap();
+
+    // Rejected: the agent gets the reviewer's reason and nothing is written.
+    let child = run_command(&home, &repo, &agents, &cassette)
+        .spawn()
+        .unwrap();
+    let id = loop {
+        let approval = pending(&home).await;
+        if approval["state"] == "pending" {
+            break approval["id"].as_str().unwrap().to_owned();
+        }
+    };
+    let reject = home
+        .baton(&[
+            "approvals",
+            "reject",
+            &id,
+            "--reason",
+            "not in this repository",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        reject.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reject.stderr)
+    );
+    let done = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let out: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(
+        out["output"],
+        "A reviewer said no: not in this repository. Nothing written."
+    );
+    assert!(!repo.join("NOTE.md").exists());
+
+    // The journal and the audit log hold every step.
+    let runs = home
+        .baton(&["runs", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "done"),
+        "{runs:#}"
+    );
+    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

@@ -231,3 +231,131 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
+    let home = Home::new("");
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let agents = home.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        agents.join("logger.toml"),
+        "name = \"logger\"\ninstructions = \"Append to log.txt with repo_exec, then report.\"\ntools = [\"repo_exec\"]\n",
+    )
+    .unwrap();
+    let append = call(
+        "e1",
+        "repo_exec",
+        json!({"argv": ["sh -c 'echo once >> log.txt'"], "shell": true}),
+    );
+    let cassette = home.path().join("logger.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: log once*"}]}, "response": append},
+        // The second model call is slow: the run is killed while it waits.
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "e1"}]},
+         "response": answer("Logged."), "delay_ms": 60000}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    let fast = home.path().join("logger-fast.json");
+    let mut quick = body.clone();
+    quick["interactions"][1]["delay_ms"] = json!(0);
+    std::fs::write(&fast, serde_json::to_vec_pretty(&quick).unwrap()).unwrap();
+
+    let mut command = home.baton(&[
+        "run",
+        "log once",
+        "--agent",
+        "logger",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--cassette",
+        cassette.to_str().unwrap(),
+    ]);
+    command
+        .current_dir(&repo)
+        .env("BATON_LOG", "warn")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut run_id = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::AsyncBufReadExt::read_line(&mut stderr, &mut line),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(n > 0, "the run ended before the tool ran");
+        if let Some(rest) = line.strip_prefix("run ") {
+            run_id = rest.split_whitespace().next().unwrap().to_owned();
+        }
+        if line.contains("← repo_exec ok") {
+            break;
+        }
+    }
+    // kill -9 while the model "thinks".
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "once\n"
+    );
+
+    // Resume (with the cassette's delay gone): the command already ran, it is not run again.
+    let runs = home
+        .baton(&["runs", "show", &run_id, "--json"])
+        .output()
+        .await
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(shown["run"]["state"], "running", "{shown:#}");
+    std::fs::copy(&fast, &cassette).unwrap();
+    let resumed = home
+        .baton(&["run", "resume", &run_id])
+        .current_dir(&repo)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let out: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(out["output"], "Logged.");
+    let progress = String::from_utf8_lossy(&resumed.stderr);
+    assert!(progress.contains("← repo_exec ok (replayed)"), "{progress}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "once\n",
+        "the side effect happened once"
+    );
+
+    // The audit log has exactly one repo_exec call and verifies.
+    let export = home
+        .baton(&["audit", "export", "--jsonl"])
+        .output()
+        .await
+        .unwrap();
+    let calls = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter(|l| l.contains("\"tool\":\"repo_exec\""))
+        .count();
+    assert_eq!(calls, 1);
+    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

@@ -24,6 +24,9 @@ struct Interaction {
     request: Value,
     /// The response to give.
     response: ModelResponse,
+    /// Wait this long before answering (a slow model, for demos and crash tests).
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 /// Plays recorded model responses: tests, demos and evals with no key and no network. Each
@@ -101,37 +104,41 @@ impl Provider for ReplayProvider {
                 provider: self.name.clone(),
                 message: e.to_string(),
             })?;
-            let mut used = self.used.lock().map_err(|_| AgentError::Provider {
-                provider: self.name.clone(),
-                message: "the cassette's state is poisoned".into(),
-            })?;
-            let found = self
-                .interactions
-                .iter()
-                .enumerate()
-                .find(|(at, interaction)| !used[*at] && matches(&interaction.request, &body));
-            match found {
-                Some((at, interaction)) => {
+            let found = {
+                let mut used = self.used.lock().map_err(|_| AgentError::Provider {
+                    provider: self.name.clone(),
+                    message: "the cassette's state is poisoned".into(),
+                })?;
+                let found = self
+                    .interactions
+                    .iter()
+                    .enumerate()
+                    .find(|(at, interaction)| !used[*at] && matches(&interaction.request, &body));
+                if let Some((at, _)) = found {
                     used[at] = true;
-                    Ok(interaction.response.clone())
                 }
-                None => {
-                    let last = request
-                        .messages
-                        .last()
-                        .and_then(|m| serde_json::to_string(m).ok())
-                        .unwrap_or_default();
-                    Err(AgentError::NoRecording {
-                        cassette: self.name.clone(),
-                        detail: format!(
-                            "model `{}`, {} message(s), the last: {}",
-                            request.model,
-                            request.messages.len(),
-                            last.chars().take(300).collect::<String>()
-                        ),
-                    })
-                }
+                found.map(|(_, interaction)| (interaction.response.clone(), interaction.delay_ms))
+            };
+            let Some((response, delay_ms)) = found else {
+                let last = request
+                    .messages
+                    .last()
+                    .and_then(|m| serde_json::to_string(m).ok())
+                    .unwrap_or_default();
+                return Err(AgentError::NoRecording {
+                    cassette: self.name.clone(),
+                    detail: format!(
+                        "model `{}`, {} message(s), the last: {}",
+                        request.model,
+                        request.messages.len(),
+                        last.chars().take(300).collect::<String>()
+                    ),
+                });
+            };
+            if delay_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
             }
+            Ok(response)
         })
     }
 }

@@ -314,7 +314,14 @@ impl Runner {
             };
             let sub_agent = self.agents.get(sub)?.clone();
             return match self
-                .run_agent(run_id, format!("{path}/{sub}"), sub_agent, task.to_owned())
+                // Each delegation is its own conversation, named by the call that made it, so
+                // a second call of the same agent is journaled apart from the first.
+                .run_agent(
+                    run_id,
+                    format!("{path}/{sub}@{}", call.id),
+                    sub_agent,
+                    task.to_owned(),
+                )
                 .await?
             {
                 Step::Answer(text) => answer(text).await,

@@ -137,30 +137,30 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
                 tool: "agent_shouter".into()
             },
             RunEvent::AgentStarted {
-                path: "manager/shouter".into()
+                path: "manager/shouter@c1".into()
             },
             RunEvent::ModelCall {
-                path: "manager/shouter".into(),
+                path: "manager/shouter@c1".into(),
                 turn: 1,
                 replayed: false
             },
             RunEvent::ToolCall {
-                path: "manager/shouter".into(),
+                path: "manager/shouter@c1".into(),
                 tool: "text_upper".into()
             },
             RunEvent::ToolResult {
-                path: "manager/shouter".into(),
+                path: "manager/shouter@c1".into(),
                 tool: "text_upper".into(),
                 ok: true,
                 replayed: false
             },
             RunEvent::ModelCall {
-                path: "manager/shouter".into(),
+                path: "manager/shouter@c1".into(),
                 turn: 2,
                 replayed: false
             },
             RunEvent::AgentFinished {
-                path: "manager/shouter".into()
+                path: "manager/shouter@c1".into()
             },
             RunEvent::ToolResult {
                 path: "manager".into(),

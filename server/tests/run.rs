@@ -359,3 +359,199 @@ async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// The fixture repository: a README and a check the tester runs.
+fn fixture_repo(home: &Home) -> PathBuf {
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(
+        repo.join("README.md"),
+        "# gateway\n\nTests: `sh check.sh`.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("check.sh"),
+        "grep -qx 'burst = 100' src/limit.txt\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("src/main.txt"), "gateway\n").unwrap();
+    std::fs::write(repo.join(".gitignore"), ".runs/\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "init"]);
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    repo
+}
+
+/// Run the built-in roles on `cassette` (from `fixtures/cassettes/`); the audit records as
+/// `(principal, tool)`.
+async fn run_roles(home: &Home, repo: &Path, cassette: &str) -> (Value, Vec<(String, String)>) {
+    let cassette = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/cassettes")
+        .join(cassette);
+    let output = home
+        .baton(&[
+            "run",
+            "add a rate limit",
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ])
+        .current_dir(repo)
+        .env("BATON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let progress = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{progress}");
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let export = home
+        .baton(&["audit", "export", "--jsonl"])
+        .output()
+        .await
+        .unwrap();
+    let records = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["principal"].as_str().unwrap().to_owned(),
+                r["tool"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    (out, records)
+}
+
+fn count(records: &[(String, String)], principal: &str, tool: &str) -> usize {
+    records
+        .iter()
+        .filter(|(p, t)| p == principal && t == tool)
+        .count()
+}
+
+fn task_of(repo: &Path) -> Value {
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("tasks/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(index["tasks"].as_array().unwrap().len(), 1);
+    index["tasks"][0].clone()
+}
+
+#[tokio::test]
+async fn the_four_roles_take_a_goal_to_a_done_task() {
+    let home = Home::new("");
+    let repo = fixture_repo(&home);
+    let (out, records) = run_roles(&home, &repo, "sop-feature.json").await;
+    let task = task_of(&repo);
+    let alias = task["alias"].as_str().unwrap();
+    assert_eq!(
+        out["output"],
+        format!(
+            "Done: {alias} (burst limit of 100) passed its check, was approved by the reviewer and is done."
+        )
+    );
+    assert_eq!(task["status"], "done");
+    let worktree = repo.join(".worktrees").join(alias);
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("src/limit.txt")).unwrap(),
+        "burst = 100\n"
+    );
+    assert!(
+        !repo.join("src/limit.txt").exists(),
+        "the builder worked in its worktree only"
+    );
+    let run = task["runs"][0].as_str().unwrap();
+    let patch = std::fs::read_to_string(repo.join(".runs").join(run).join("diff.patch")).unwrap();
+    assert!(patch.contains("+burst = 100"), "{patch}");
+
+    // Every step is in the audit log, under the agent that took it.
+    let expected = [
+        ("agent:manager", "sop_prd_create", 1),
+        ("agent:manager", "sop_tasks_generate", 1),
+        ("agent:manager", "sop_plan_create", 1),
+        ("agent:manager", "sop_task_next", 2),
+        ("agent:builder", "sop_task_claim", 1),
+        ("agent:builder", "repo_worktree", 1),
+        ("agent:builder", "sop_advance", 2),
+        ("agent:builder", "repo_write", 1),
+        ("agent:builder", "repo_diff", 1),
+        ("agent:tester", "sop_task_get", 1),
+        ("agent:tester", "repo_exec", 1),
+        ("agent:reviewer", "sop_task_get", 1),
+        ("agent:manager", "sop_advance", 1),
+    ];
+    for (principal, tool, n) in expected {
+        assert_eq!(
+            count(&records, principal, tool),
+            n,
+            "{principal} {tool}: {records:?}"
+        );
+    }
+    assert_eq!(records.len(), expected.iter().map(|e| e.2).sum::<usize>());
+}
+
+#[tokio::test]
+async fn a_failing_test_sends_the_task_back_to_the_builder() {
+    let home = Home::new("");
+    let repo = fixture_repo(&home);
+    let (out, records) = run_roles(&home, &repo, "sop-feature-retry.json").await;
+    let task = task_of(&repo);
+    assert_eq!(task["status"], "done");
+    assert!(out["output"].as_str().unwrap().starts_with("Done: "));
+    let alias = task["alias"].as_str().unwrap();
+    let worktree = repo.join(".worktrees").join(alias);
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("src/limit.txt")).unwrap(),
+        "burst = 100\n"
+    );
+    assert_eq!(
+        count(&records, "agent:builder", "repo_write"),
+        2,
+        "the builder wrote twice"
+    );
+    assert_eq!(count(&records, "agent:builder", "repo_diff"), 2);
+    assert_eq!(
+        count(&records, "agent:tester", "repo_exec"),
+        2,
+        "tested twice"
+    );
+    assert_eq!(
+        count(&records, "agent:builder", "sop_task_claim"),
+        2,
+        "claimed, then renewed"
+    );
+    let run = task["runs"][0].as_str().unwrap();
+    assert_eq!(
+        task["runs"].as_array().unwrap().len(),
+        1,
+        "a renewed claim keeps its run"
+    );
+    let patch = std::fs::read_to_string(repo.join(".runs").join(run).join("diff.patch")).unwrap();
+    assert!(
+        patch.contains("+burst = 100") && !patch.contains("+burst = 10\n"),
+        "{patch}"
+    );
+}

@@ -93,6 +93,97 @@ impl ReplayProvider {
     }
 }
 
+impl ReplayProvider {
+    fn broken(&self, error: impl std::fmt::Display) -> AgentError {
+        AgentError::Definition {
+            agent: self.name.clone(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Fill the `{{…}}` placeholders of a recorded response from the request it answers:
+/// `{{user}}` is the latest user message; `{{CALL_ID:/json/pointer}}` is a value from the
+/// result of tool call `CALL_ID` in the conversation (ids and paths only known at run time,
+/// such as a task's alias or a worktree's path).
+fn fill(value: &Value, request: &ModelRequest) -> std::result::Result<Value, String> {
+    Ok(match value {
+        Value::String(text) => Value::String(fill_text(text, request)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| fill(v, request))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| fill(v, request).map(|v| (k.clone(), v)))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn fill_text(text: &str, request: &ModelRequest) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{text}`"))?;
+        out.push_str(&resolve(&after[..end], request)?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve(placeholder: &str, request: &ModelRequest) -> std::result::Result<String, String> {
+    use crate::Message;
+    if placeholder == "user" {
+        return request
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                Message::User { content } => Some(content.clone()),
+                Message::System { .. } | Message::Assistant { .. } | Message::Tool { .. } => None,
+            })
+            .ok_or_else(|| "`{{user}}`: the request has no user message".to_owned());
+    }
+    let (call, pointer) = placeholder.split_once(':').ok_or_else(|| {
+        format!("`{{{{{placeholder}}}}}` is neither `user` nor `CALL_ID:/pointer`")
+    })?;
+    let content = request
+        .messages
+        .iter()
+        .find_map(|m| match m {
+            Message::Tool {
+                tool_call_id,
+                content,
+            } if tool_call_id == call => Some(content),
+            Message::System { .. }
+            | Message::User { .. }
+            | Message::Assistant { .. }
+            | Message::Tool { .. } => None,
+        })
+        .ok_or_else(|| {
+            format!("`{{{{{placeholder}}}}}`: no result of tool call `{call}` in the request")
+        })?;
+    let parsed: Value = serde_json::from_str(content).map_err(|_| {
+        format!("`{{{{{placeholder}}}}}`: the result of `{call}` is not JSON: {content}")
+    })?;
+    match parsed.pointer(pointer) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(format!(
+            "`{{{{{placeholder}}}}}`: the result of `{call}` has nothing at `{pointer}`: {content}"
+        )),
+    }
+}
+
 impl Provider for ReplayProvider {
     fn name(&self) -> &str {
         &self.name
@@ -135,6 +226,13 @@ impl Provider for ReplayProvider {
                     ),
                 });
             };
+            let response = fill(
+                &serde_json::to_value(&response).map_err(|e| self.broken(e))?,
+                request,
+            )
+            .map_err(|e| self.broken(e))?;
+            let response: ModelResponse =
+                serde_json::from_value(response).map_err(|e| self.broken(e))?;
             if delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
             }

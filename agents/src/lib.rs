@@ -22,4 +22,4 @@ pub use events::RunEvent;
 pub use journal::{ApprovalState, Approvals, Journal, MemoryJournal};
 pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
 pub use provider::{ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, Usage};
-pub use runner::{Interruption, RunOutcome, Runner};
+pub use runner::{Interruption, RunOutcome, Runner, Timing};

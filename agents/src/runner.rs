@@ -23,6 +23,29 @@ pub struct Runner {
     default_model: String,
     events: Option<UnboundedSender<RunEvent>>,
     cancel: CancellationToken,
+    timing: Arc<Clock>,
+}
+
+/// Where a runner's time went: model calls, tool calls (through the gate), and the rest —
+/// the runtime's own work (journal, scheduling, delegation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Timing {
+    /// Time waiting for the model, in microseconds (replayed responses cost none).
+    pub model_us: u64,
+    /// Time inside tool calls, gate included, in microseconds.
+    pub tool_us: u64,
+    /// Model calls made (not replayed).
+    pub model_calls: u64,
+    /// Tool calls made through the gate (not replayed).
+    pub tool_calls: u64,
+}
+
+#[derive(Debug, Default)]
+struct Clock {
+    model_us: std::sync::atomic::AtomicU64,
+    tool_us: std::sync::atomic::AtomicU64,
+    model_calls: std::sync::atomic::AtomicU64,
+    tool_calls: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Runner {
@@ -81,6 +104,18 @@ impl Runner {
             default_model: default_model.into(),
             events: None,
             cancel: CancellationToken::new(),
+            timing: Arc::new(Clock::default()),
+        }
+    }
+
+    /// Where this runner's time went so far (all its runs together).
+    pub fn timing(&self) -> Timing {
+        use std::sync::atomic::Ordering::Relaxed;
+        Timing {
+            model_us: self.timing.model_us.load(Relaxed),
+            tool_us: self.timing.tool_us.load(Relaxed),
+            model_calls: self.timing.model_calls.load(Relaxed),
+            tool_calls: self.timing.tool_calls.load(Relaxed),
         }
     }
 
@@ -201,10 +236,18 @@ impl Runner {
                             true,
                         ),
                         None => {
+                            let started = std::time::Instant::now();
                             let response = tokio::select! {
                                 response = self.provider.complete(&request) => response?,
                                 () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
                             };
+                            self.timing.model_us.fetch_add(
+                                started.elapsed().as_micros() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            self.timing
+                                .model_calls
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let value = serde_json::to_value(&response)
                                 .map_err(|e| AgentError::Journal(e.to_string()))?;
                             self.journal.record(run_id, &key, &value).await?;
@@ -376,6 +419,7 @@ impl Runner {
             .record(run_id, &intent_key, &json!({"tool": name, "args": args}))
             .await?;
         let span = tracing::info_span!("tool_call", tool = name);
+        let started = std::time::Instant::now();
         let outcome = self
             .invoker
             .invoke(Invocation {
@@ -387,6 +431,13 @@ impl Runner {
             })
             .instrument(span)
             .await;
+        self.timing.tool_us.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.timing
+            .tool_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match outcome {
             Ok(Outcome::Completed(output)) => answer(output.structured.to_string()).await,
             Ok(Outcome::PendingApproval(pending)) => {

@@ -555,3 +555,75 @@ async fn a_failing_test_sends_the_task_back_to_the_builder() {
         "{patch}"
     );
 }
+
+#[tokio::test]
+async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
+    let home = Home::new("");
+    let repo = fixture_repo(&home);
+    let goals: String = (1..=10)
+        .map(|n| format!("[[goals]]\ngoal = \"goal {n} of ten\"\n\n"))
+        .collect();
+    std::fs::write(home.path().join("goals.toml"), goals).unwrap();
+    let cassette =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cassettes/sop-feature-x10.json");
+    let output = home
+        .baton(&[
+            "run",
+            "--goals",
+            home.path().join("goals.toml").to_str().unwrap(),
+            "--parallel",
+            "10",
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ])
+        .current_dir(&repo)
+        .env("BATON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let progress = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{progress}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 10);
+    assert!(runs.iter().all(|r| r["state"] == "done"), "{summary:#}");
+    // Each goal had its own worktree and branch.
+    let mut worktrees: Vec<&str> = runs
+        .iter()
+        .map(|r| r["worktree"].as_str().unwrap())
+        .collect();
+    worktrees.sort();
+    worktrees.dedup();
+    assert_eq!(worktrees.len(), 10);
+
+    // One shared index: ten features, ten tasks, all done, no claim left, none lost.
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("tasks/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(index["features"].as_object().unwrap().len(), 10);
+    let tasks = index["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 10);
+    for task in tasks {
+        assert_eq!(task["status"], "done", "{task:#}");
+        assert!(task["claimed_by"].is_null());
+        assert_eq!(task["runs"].as_array().unwrap().len(), 1);
+    }
+    let export = home
+        .baton(&["audit", "export", "--jsonl"])
+        .output()
+        .await
+        .unwrap();
+    let done = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter(|l| {
+            l.contains("\"tool\":\"sop_advance\"") && l.contains("\"principal\":\"agent:manager\"")
+        })
+        .count();
+    assert_eq!(done, 10);
+    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

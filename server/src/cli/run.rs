@@ -70,6 +70,31 @@ pub struct RunOptions {
     /// Do not wait for approvals: exit with code 3 while one is pending (resume later).
     #[arg(long)]
     pub no_wait: bool,
+    /// A TOML file of goals (`[[goals]] goal = "…"`): each runs in its own git worktree and
+    /// branch of the repository.
+    #[arg(long, conflicts_with = "goal")]
+    pub goals: Option<PathBuf>,
+    /// How many goals of `--goals` run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+}
+
+/// `--goals` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GoalsFile {
+    goals: Vec<GoalEntry>,
+}
+
+/// One goal of a `--goals` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GoalEntry {
+    /// The goal, in words.
+    goal: String,
+    /// The agent that takes it (default: `--agent`).
+    #[serde(default)]
+    agent: Option<String>,
 }
 
 /// Model providers.
@@ -159,10 +184,131 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
             )
             .await
         }
-        (None, None) => Err(Failure::usage(
-            "give a goal (baton run \"…\") or `baton run resume RUN_ID`",
-        )),
+        (None, None) => match args.options.goals.clone() {
+            Some(file) => parallel(config, args.options, &file).await,
+            None => Err(Failure::usage(
+                "give a goal (baton run \"…\"), --goals FILE, or `baton run resume RUN_ID`",
+            )),
+        },
     }
+}
+
+/// `--goals FILE --parallel N`: each goal in its own worktree and branch, N at a time, one
+/// shared model provider (a cassette's recordings are shared out among the goals).
+async fn parallel(
+    config: Config,
+    options: RunOptions,
+    file: &std::path::Path,
+) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::usage(format!("--goals {}: {e}", file.display())))?;
+    let goals: GoalsFile = toml::from_str(&text)
+        .map_err(|e| Failure::usage(format!("--goals {}: {}", file.display(), e.message())))?;
+    if goals.goals.is_empty() {
+        return Err(Failure::usage(format!(
+            "--goals {}: no [[goals]]",
+            file.display()
+        )));
+    }
+    let repo = match &options.repo {
+        Some(repo) => repo.clone(),
+        None => std::env::current_dir().map_err(|e| Failure::runtime(e.to_string()))?,
+    }
+    .canonicalize()
+    .map_err(|e| Failure::usage(format!("--repo: {e}")))?;
+    let kind = match (options.provider, &options.cassette) {
+        (Some(kind), _) => kind,
+        (None, Some(_)) => ProviderKind::Replay,
+        (None, None) => ProviderKind::Openai,
+    };
+    let template = Setup {
+        repo: repo.clone(),
+        provider: kind,
+        cassette: options
+            .cassette
+            .clone()
+            .map(|c| c.canonicalize().unwrap_or(c)),
+        agents: options.agents.clone(),
+        input: String::new(),
+    };
+    let (shared, model) = provider(&config, &template)?;
+    let app = App::builder(config.clone())
+        .ownership(Ownership::Serve)
+        .build()?;
+    let stamp = now_millis();
+    let mut planned = Vec::new();
+    for (n, entry) in goals.goals.iter().enumerate() {
+        let name = format!("goal-{stamp}-{}", n + 1);
+        let worktree = repo.join(".worktrees").join(&name);
+        let ignore = repo.join(".worktrees/.gitignore");
+        if !ignore.exists() {
+            std::fs::create_dir_all(repo.join(".worktrees"))
+                .and_then(|()| std::fs::write(&ignore, "# Worktrees made by Baton.\n*\n"))
+                .map_err(|e| Failure::runtime(format!("{}: {e}", ignore.display())))?;
+        }
+        let added = tokio::process::Command::new("git")
+            .args(["worktree", "add", "-q", "-b", &format!("goal/{name}")])
+            .arg(&worktree)
+            .arg("HEAD")
+            .current_dir(&repo)
+            .output()
+            .await
+            .map_err(|e| Failure::runtime(format!("git: {e}")))?;
+        if !added.status.success() {
+            return Err(Failure::runtime(format!(
+                "cannot make a worktree for goal {}: {}",
+                n + 1,
+                String::from_utf8_lossy(&added.stderr).trim()
+            )));
+        }
+        let setup = Setup {
+            input: format!(
+                "Goal: {}\n\nRepository: {} (pass it as `repo` to every tool).",
+                entry.goal,
+                worktree.display()
+            ),
+            repo: worktree,
+            ..template.clone()
+        };
+        let agent = entry.agent.clone().unwrap_or_else(|| options.agent.clone());
+        let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
+        let run = app
+            .store()
+            .create_run(&entry.goal, &agent, meta, now_millis())
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot start a run: {e}")))?;
+        say(&format!(
+            "run {} started (goal {}): {}\n",
+            run.id,
+            n + 1,
+            entry.goal
+        ));
+        planned.push((n + 1, run.id, agent, setup, entry.goal.clone()));
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(usize::from(options.parallel)));
+    let results = futures::future::join_all(planned.iter().map(|(n, run_id, agent, setup, goal)| {
+        let gate = gate.clone();
+        let shared = shared.clone();
+        let (app, model) = (&app, &model);
+        async move {
+            let _slot = gate.acquire().await;
+            let result = execute(app, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]"))).await;
+            match result {
+                Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "done", "output": done["output"], "timing": done["timing"]}),
+                Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
+            }
+        }
+    }))
+    .await;
+    let failed = results.iter().filter(|r| r["state"] != "done").count();
+    print(&pretty(&json!({"runs": results}))?)?;
+    if failed > 0 {
+        return Err(Failure::runtime(format!(
+            "{failed} of {} goals did not finish",
+            results.len()
+        )));
+    }
+    Ok(())
 }
 
 fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
@@ -246,6 +392,27 @@ async fn drive(
     no_wait: bool,
 ) -> Result<(), Failure> {
     let (provider, model) = provider(config, setup)?;
+    let mut done = execute(app, provider, &model, run_id, agent, setup, no_wait, None).await?;
+    done["run_id"] = json!(run_id);
+    print(&pretty(&done)?)
+}
+
+/// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
+/// prefixes its progress lines when several runs share the terminal.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site each; a struct would only rename them"
+)]
+async fn execute(
+    app: &App,
+    provider: Arc<dyn Provider>,
+    model: &str,
+    run_id: &str,
+    agent: &str,
+    setup: &Setup,
+    no_wait: bool,
+    label: Option<String>,
+) -> Result<serde_json::Value, Failure> {
     let agents = match &setup.agents {
         Some(dir) => AgentSet::load_dir(dir),
         None => AgentSet::builtin(),
@@ -254,10 +421,12 @@ async fn drive(
     let store = app.store().clone();
     let approvals = Arc::new(StoreApprovals(store.clone()));
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let started = std::time::Instant::now();
+    let prefix = label.map(|l| format!("{l} ")).unwrap_or_default();
     let printer = tokio::spawn(async move {
         while let Some(event) = received.recv().await {
             if let Some(line) = describe(&event) {
-                say(&format!("{line}\n"));
+                say(&format!("{prefix}{line}\n"));
             }
         }
     });
@@ -266,7 +435,7 @@ async fn drive(
         Arc::new(app.gate.clone()),
         Arc::new(agents),
         Arc::new(StoreJournal::new(store.clone())),
-        &model,
+        model,
     )
     .with_approvals(approvals.clone())
     .with_events(events);
@@ -317,8 +486,22 @@ async fn drive(
             }
         }
     };
+    let timing = runner.timing();
     drop(runner);
     let _ = printer.await;
-    let output = result?;
-    print(&pretty(&json!({"run_id": run_id, "output": output}))?)
+    let wall_us = started.elapsed().as_micros() as u64;
+    let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us);
+    result.map(|output| {
+        json!({
+            "output": output,
+            "timing": {
+                "wall_ms": wall_us as f64 / 1000.0,
+                "model_ms": timing.model_us as f64 / 1000.0,
+                "tool_ms": timing.tool_us as f64 / 1000.0,
+                "runtime_ms": overhead_us as f64 / 1000.0,
+                "model_calls": timing.model_calls,
+                "tool_calls": timing.tool_calls,
+            }
+        })
+    })
 }

@@ -46,6 +46,48 @@ pub struct ConfigFile {
     /// The model endpoint agents use.
     #[serde(default)]
     pub model: ModelSection,
+    /// What agents may use besides Baton's own tools.
+    #[serde(default)]
+    pub agents: AgentsSection,
+}
+
+/// `[agents]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsSection {
+    /// MCP servers whose tools agents may call (each call still passes Baton's gate).
+    pub mcp: Vec<McpSource>,
+}
+
+/// `[[agents.mcp]]`: an MCP server over stdio (`command`) or Streamable HTTP (`url`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSource {
+    /// Short name; its tools appear as `<name>_<tool>`.
+    pub name: String,
+    /// Program and arguments of a stdio server, e.g. `["codex", "mcp-server"]`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// URL of a Streamable HTTP server.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding a bearer token for `url`.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// Only these tools (default: all the server lists).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// What the gate treats its tools as doing (default `exec`: foreign tools are assumed to act).
+    #[serde(default = "exec")]
+    pub effect: baton_kit::Effect,
+    /// JSON pointers to arguments naming the paths its tools act on, so `workspace-write` can
+    /// check them (e.g. `["/cwd"]` for `codex`).
+    #[serde(default)]
+    pub path_args: Vec<String>,
+}
+
+fn exec() -> baton_kit::Effect {
+    baton_kit::Effect::Exec
 }
 
 /// `[model]`: an OpenAI-compatible Chat Completions endpoint. `OPENAI_BASE_URL`,

@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod error;
 pub mod gate;
 pub mod mcp;
+pub mod mcp_sources;
 pub mod store;
 pub mod transport;
 

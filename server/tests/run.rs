@@ -627,3 +627,79 @@ async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[tokio::test]
+async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
+    // The other server is a second Baton over stdio; its knowledge_search is offered to agents
+    // as `inner_knowledge_search`.
+    let home = Home::new(&format!(
+        "[[agents.mcp]]\nname = \"inner\"\ncommand = [\"{}\", \"serve\"]\ntools = [\"knowledge_search\"]\neffect = \"read\"\n",
+        env!("CARGO_BIN_EXE_baton")
+    ));
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let agents = home.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(
+        agents.join("researcher.toml"),
+        "name = \"researcher\"\ninstructions = \"Search Baton's knowledge.\"\ntools = [\"inner_knowledge_search\"]\n",
+    )
+    .unwrap();
+    let cassette = home.path().join("researcher.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: find the approval doc*"}],
+                     "tools": [{"function": {"name": "inner_knowledge_search"}}]},
+         "response": call("k1", "inner_knowledge_search", json!({"query": "reviewer approval"}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "k1", "content": "{\"documents\":2,*"}]},
+         "response": answer("The gate doc, section {{k1:/hits/0/heading}}.")}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    let output = home
+        .baton(&[
+            "run",
+            "find the approval doc",
+            "--agent",
+            "researcher",
+            "--agents",
+            agents.to_str().unwrap(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ])
+        .current_dir(&repo)
+        .env("BATON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let progress = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{progress}");
+    assert!(
+        progress.contains("MCP server `inner`: 1 tool(s) for agents"),
+        "{progress}"
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["output"], "The gate doc, section Approvals.");
+    // Both gates recorded the call: this run's (the agent) and the inner server's (stdio).
+    let export = home
+        .baton(&["audit", "export", "--jsonl"])
+        .output()
+        .await
+        .unwrap();
+    let records: Vec<(String, String)> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["principal"].as_str().unwrap().to_owned(),
+                r["tool"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        records.contains(&("agent:researcher".into(), "inner_knowledge_search".into())),
+        "{records:?}"
+    );
+    assert!(
+        records.contains(&("stdio".into(), "knowledge_search".into())),
+        "{records:?}"
+    );
+}

@@ -16,6 +16,7 @@ use super::{Failure, pretty, print};
 use crate::agents::{StoreApprovals, StoreJournal};
 use crate::app::App;
 use crate::config::Config;
+use crate::mcp_sources::{Connection, connect};
 use crate::store::Ownership;
 
 /// `baton run`
@@ -122,10 +123,7 @@ const POLL: Duration = Duration::from_millis(250);
 pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
     match (args.command, args.goal) {
         (Some(RunCommand::Resume(resume)), _) => {
-            // A run lasts: it serves the store, so reviewers' commands reach it meanwhile.
-            let app = App::builder(config.clone())
-                .ownership(Ownership::Serve)
-                .build()?;
+            let (app, _sources) = build_app(&config).await?;
             let run = app
                 .store()
                 .run(&resume.run_id)
@@ -163,10 +161,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 cassette: options.cassette.map(|c| c.canonicalize().unwrap_or(c)),
                 agents: options.agents,
             };
-            // A run lasts: it serves the store, so reviewers' commands reach it meanwhile.
-            let app = App::builder(config.clone())
-                .ownership(Ownership::Serve)
-                .build()?;
+            let (app, _sources) = build_app(&config).await?;
             let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
             let run = app
                 .store()
@@ -232,9 +227,7 @@ async fn parallel(
         input: String::new(),
     };
     let (shared, model) = provider(&config, &template)?;
-    let app = App::builder(config.clone())
-        .ownership(Ownership::Serve)
-        .build()?;
+    let (app, _sources) = build_app(&config).await?;
     let stamp = now_millis();
     let mut planned = Vec::new();
     for (n, entry) in goals.goals.iter().enumerate() {
@@ -309,6 +302,36 @@ async fn parallel(
         )));
     }
     Ok(())
+}
+
+/// The app a run uses: it serves the store (a run lasts; reviewers' commands reach it
+/// meanwhile), and the tools of `[[agents.mcp]]` servers are registered behind its gate. The
+/// connections live as long as the returned handles.
+async fn build_app(config: &Config) -> Result<(App, Vec<Connection>), Failure> {
+    let mut connections = Vec::new();
+    let mut foreign = Vec::new();
+    for source in &config.file.agents.mcp {
+        let (connection, tools) = connect(source)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        say(&format!(
+            "MCP server `{}`: {} tool(s) for agents\n",
+            source.name,
+            tools.len()
+        ));
+        connections.push(connection);
+        foreign.extend(tools);
+    }
+    let app = App::builder(config.clone())
+        .ownership(Ownership::Serve)
+        .tools(move |registry| {
+            for tool in foreign {
+                registry.register_dyn(tool)?;
+            }
+            Ok(())
+        })
+        .build()?;
+    Ok((app, connections))
 }
 
 fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {

@@ -406,13 +406,31 @@ async fn run_roles(home: &Home, repo: &Path, cassette: &str) -> (Value, Vec<(Str
     let cassette = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/cassettes")
         .join(cassette);
-    let output = home
-        .baton(&[
+    let (out, _) = baton_in(
+        home,
+        repo,
+        &[
             "run",
             "add a rate limit",
             "--cassette",
             cassette.to_str().unwrap(),
-        ])
+        ],
+    )
+    .await;
+    let records = audit_records(home).await;
+    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    (out, records)
+}
+
+/// `baton ARGS` in `repo`, which must succeed: its stdout as JSON and its progress (stderr).
+async fn baton_in(home: &Home, repo: &Path, args: &[&str]) -> (Value, String) {
+    let output = home
+        .baton(args)
         .current_dir(repo)
         .env("BATON_LOG", "warn")
         .output()
@@ -420,13 +438,17 @@ async fn run_roles(home: &Home, repo: &Path, cassette: &str) -> (Value, Vec<(Str
         .unwrap();
     let progress = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(output.status.success(), "{progress}");
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    (serde_json::from_slice(&output.stdout).unwrap(), progress)
+}
+
+/// Every audit record as `(principal, tool)`.
+async fn audit_records(home: &Home) -> Vec<(String, String)> {
     let export = home
         .baton(&["audit", "export", "--jsonl"])
         .output()
         .await
         .unwrap();
-    let records = String::from_utf8_lossy(&export.stdout)
+    String::from_utf8_lossy(&export.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .map(|r| {
@@ -435,14 +457,7 @@ async fn run_roles(home: &Home, repo: &Path, cassette: &str) -> (Value, Vec<(Str
                 r["tool"].as_str().unwrap().to_owned(),
             )
         })
-        .collect();
-    let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    (out, records)
+        .collect()
 }
 
 fn count(records: &[(String, String)], principal: &str, tool: &str) -> usize {
@@ -566,8 +581,10 @@ async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
     std::fs::write(home.path().join("goals.toml"), goals).unwrap();
     let cassette =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cassettes/sop-feature-x10.json");
-    let output = home
-        .baton(&[
+    let (summary, _) = baton_in(
+        &home,
+        &repo,
+        &[
             "run",
             "--goals",
             home.path().join("goals.toml").to_str().unwrap(),
@@ -575,15 +592,9 @@ async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
             "10",
             "--cassette",
             cassette.to_str().unwrap(),
-        ])
-        .current_dir(&repo)
-        .env("BATON_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    let progress = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "{progress}");
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+        ],
+    )
+    .await;
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 10);
     assert!(runs.iter().all(|r| r["state"] == "done"), "{summary:#}");
@@ -654,8 +665,10 @@ async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
          "response": answer("The gate doc, section {{k1:/hits/0/heading}}.")}
     ]});
     std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
-    let output = home
-        .baton(&[
+    let (out, progress) = baton_in(
+        &home,
+        &repo,
+        &[
             "run",
             "find the approval doc",
             "--agent",
@@ -664,36 +677,16 @@ async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
             agents.to_str().unwrap(),
             "--cassette",
             cassette.to_str().unwrap(),
-        ])
-        .current_dir(&repo)
-        .env("BATON_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    let progress = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "{progress}");
+        ],
+    )
+    .await;
     assert!(
         progress.contains("MCP server `inner`: 1 tool(s) for agents"),
         "{progress}"
     );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(out["output"], "The gate doc, section Approvals.");
     // Both gates recorded the call: this run's (the agent) and the inner server's (stdio).
-    let export = home
-        .baton(&["audit", "export", "--jsonl"])
-        .output()
-        .await
-        .unwrap();
-    let records: Vec<(String, String)> = String::from_utf8_lossy(&export.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|r| {
-            (
-                r["principal"].as_str().unwrap().to_owned(),
-                r["tool"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let records = audit_records(&home).await;
     assert!(
         records.contains(&("agent:researcher".into(), "inner_knowledge_search".into())),
         "{records:?}"

@@ -515,6 +515,7 @@ async fn the_four_roles_take_a_goal_to_a_done_task() {
         ("agent:builder", "repo_diff", 1),
         ("agent:tester", "sop_task_get", 1),
         ("agent:tester", "repo_exec", 1),
+        ("agent:tester", "sop_task_update", 1),
         ("agent:reviewer", "sop_task_get", 1),
         ("agent:manager", "sop_advance", 1),
     ];

@@ -156,6 +156,32 @@ pub fn move_task(
             if !has_diff(repo, task) {
                 return Err(no_diff(task));
             }
+            let required = index
+                .features
+                .get(&task.feature)
+                .is_some_and(|f| f.require_tests);
+            match repo.latest_test_report(&task.runs) {
+                Some(report) if !report.passed => {
+                    return Err(refuse(
+                        "tests_failing",
+                        format!(
+                            "task {}: the latest test report ({}) failed: {}",
+                            task.alias, report.command, report.summary
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None if required => {
+                    return Err(refuse(
+                        "tests_missing",
+                        format!(
+                            "task {}: feature `{}` requires a passing test report; record one with sop_task_update (test_report)",
+                            task.alias, task.feature
+                        ),
+                    ));
+                }
+                None => {}
+            }
         }
     }
     let task = &mut index.tasks[at];

@@ -34,7 +34,7 @@ pub use exec::ExecOutcome;
 pub use guard::{Finding, GuardReport, guard, sarif};
 pub use mirror::Mirror;
 pub use model::{
-    Claim, Feature, Index, Phase, Priority, SCHEMA_VERSION, SpecTrigger, Status, Task,
+    Claim, Feature, Index, Phase, Priority, SCHEMA_VERSION, SpecTrigger, Status, Task, TestReport,
 };
 pub use repo::{Access, Repo, confine};
 pub use runlog::RunMeta;

@@ -33,10 +33,26 @@ pub struct Feature {
     /// The structured brief the PRD was written from, kept so tasks can be generated from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brief: Option<crate::Brief>,
+    /// Whether a task is done only with a passing test report (`sop_task_update`'s
+    /// `test_report`) besides its diff.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_tests: bool,
     /// When it was created (UTC, RFC 3339).
     pub created: String,
     /// When it last changed (UTC, RFC 3339).
     pub updated: String,
+}
+
+/// A task's test result, recorded in its latest run (`test-report.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestReport {
+    /// Whether the tests passed.
+    pub passed: bool,
+    /// The command that ran them.
+    pub command: String,
+    /// Counts and the first failures.
+    pub summary: String,
 }
 
 /// The phases a feature passes, in order.

@@ -90,6 +90,29 @@ impl Repo {
         )
     }
 
+    /// Record a test report in a run (`test-report.json`, replacing an earlier one).
+    pub fn write_test_report(&self, run_id: &str, report: &crate::TestReport) -> Result<()> {
+        let path = self.state(&format!("{}/test-report.json", dir(run_id)));
+        let mut bytes = serde_json::to_vec_pretty(report)
+            .map_err(|e| SopError::invalid("test_report", e.to_string()))?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes)?;
+        self.log_run(
+            run_id,
+            "test_report",
+            serde_json::json!({"passed": report.passed, "command": report.command}),
+        )
+    }
+
+    /// The newest test report among `runs` (latest run first), if any.
+    pub fn latest_test_report(&self, runs: &[String]) -> Option<crate::TestReport> {
+        runs.iter().rev().find_map(|run| {
+            let bytes =
+                std::fs::read(self.state(&format!("{}/test-report.json", dir(run)))).ok()?;
+            serde_json::from_slice(&bytes).ok()
+        })
+    }
+
     /// The size of a run's `diff.patch`, 0 when it has none.
     pub fn diff_bytes(&self, run_id: &str) -> u64 {
         std::fs::metadata(self.state(&format!("{}/diff.patch", dir(run_id)))).map_or(0, |m| m.len())

@@ -384,3 +384,58 @@ async fn rendered_documents() {
     let today = baton_sop::today().to_string();
     insta::assert_snapshot!(text.replace(&today, "YYYY-MM-DD"));
 }
+
+#[tokio::test]
+async fn a_feature_that_requires_tests_needs_a_passing_report_to_finish_a_task() {
+    let f = Fixture::new();
+    f.call(
+        "sop_prd_create",
+        json!({"feature": "t", "require_tests": true, "brief": {"title": "T", "requirements": [{"title": "Add a file"}]}}),
+    )
+    .await;
+    let tasks = f.call("sop_tasks_generate", json!({"feature": "t"})).await;
+    let alias = tasks["created"][0]["alias"].as_str().unwrap().to_owned();
+    f.call("sop_plan_create", json!({"feature": "t"})).await;
+    f.call("sop_task_claim", json!({"task": alias, "agent": "a"}))
+        .await;
+    f.call(
+        "sop_advance",
+        json!({"task": alias, "to": "in_progress", "agent": "a"}),
+    )
+    .await;
+    f.call("repo_write", json!({"path": "added.txt", "content": "x\n"}))
+        .await;
+    f.call("repo_diff", json!({"task": alias})).await;
+    let done = json!({"task": alias, "to": "done", "agent": "a"});
+    let missing = f.try_call("sop_advance", done.clone()).await.unwrap_err();
+    assert_eq!(rule(&missing), "sop.gate.tests_missing");
+    let failing =
+        json!({"passed": false, "command": "make test", "summary": "1 of 3 failed: test_added"});
+    let updated = f
+        .call(
+            "sop_task_update",
+            json!({"task": alias, "test_report": failing}),
+        )
+        .await;
+    assert_eq!(updated["changed"], json!(["test_report"]));
+    let refused = f.try_call("sop_advance", done.clone()).await.unwrap_err();
+    assert_eq!(rule(&refused), "sop.gate.tests_failing");
+    assert!(
+        refused
+            .to_string()
+            .contains("(make test) failed: 1 of 3 failed: test_added"),
+        "{refused}"
+    );
+    let passing = json!({"passed": true, "command": "make test", "summary": "3 passed"});
+    f.call(
+        "sop_task_update",
+        json!({"task": alias, "test_report": passing}),
+    )
+    .await;
+    let finished = f.call("sop_advance", done).await;
+    assert_eq!(finished["to"], "done");
+    let run = updated["task"]["runs"][0].as_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&f.read(&format!(".runs/{run}/test-report.json"))).unwrap();
+    assert_eq!(report["passed"], true);
+}

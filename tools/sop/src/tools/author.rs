@@ -30,6 +30,9 @@ pub struct PrdArgs {
     /// A free-text brief (an issue body, notes), used when `brief` is absent.
     #[serde(default)]
     pub text: Option<String>,
+    /// Require a passing test report (besides a diff) before any task of the feature is done.
+    #[serde(default)]
+    pub require_tests: Option<bool>,
 }
 
 /// A written PRD.
@@ -98,6 +101,7 @@ impl Tool for PrdCreate {
         };
         let repo = Repo::open(args.repo.as_deref()).await?;
         let slug = args.feature;
+        let require_tests = args.require_tests;
         let out = blocking(move || {
             repo.update(|index| {
                 let date = today().to_string();
@@ -112,11 +116,15 @@ impl Tool for PrdCreate {
                         title: brief.title.clone(),
                         phase: Phase::Scaffold,
                         brief: None,
+                        require_tests: false,
                         created: now.clone(),
                         updated: now.clone(),
                     });
                 feature.title.clone_from(&brief.title);
                 feature.brief = Some(brief.clone());
+                if let Some(require) = require_tests {
+                    feature.require_tests = require;
+                }
                 feature.phase = feature.phase.max(Phase::Prd);
                 feature.updated = now;
                 let clarifications = markdown.matches(render::NEEDS_CLARIFICATION).count();

@@ -390,6 +390,10 @@ pub struct UpdateArgs {
     /// New status: passes the same gates as sop_advance.
     #[serde(default)]
     pub status: Option<Status>,
+    /// The result of running the task's tests, recorded in its latest run; a failing one
+    /// blocks `done` (gate `tests_failing`).
+    #[serde(default)]
+    pub test_report: Option<crate::TestReport>,
 }
 
 /// The task after the update.
@@ -412,8 +416,9 @@ impl Tool for TaskUpdate {
     const NAME: &'static str = "sop_task_update";
     const TITLE: Option<&'static str> = Some("Update a task");
     const DESCRIPTION: &'static str = "Changes a task's title, description, priority, \
-        dependencies or metadata (merged), or its status — a status change passes the same \
-        gates as sop_advance. Concurrent updates from many agents are serialized: none is lost.";
+        dependencies or metadata (merged), records a test report, or changes its status — a \
+        status change passes the same gates as sop_advance. Concurrent updates from many \
+        agents are serialized: none is lost.";
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
@@ -477,6 +482,19 @@ impl Tool for TaskUpdate {
                         }
                         changed.push(format!("metadata.{key}"));
                     }
+                }
+                if let Some(report) = &args.test_report {
+                    let run = task.runs.last().ok_or_else(|| {
+                        SopError::invalid(
+                            "test_report",
+                            format!(
+                                "task {} has no run to record it in: claim it first",
+                                task.alias
+                            ),
+                        )
+                    })?;
+                    repo.write_test_report(run, report)?;
+                    changed.push("test_report".to_owned());
                 }
                 if !changed.is_empty() {
                     task.updated = now_rfc3339();
@@ -565,8 +583,8 @@ impl Tool for Advance {
     const DESCRIPTION: &'static str = "Moves a feature to a phase or a task to a status through \
         the SOP's gates, refusing with the failing gate named: missing_prd, no_tasks, \
         spec_missing, spec_stale, missing_plan, unclaimed, dependencies_open, no_diff (done \
-        needs a recorded diff: no phantom completions), tasks_open, invalid_transition. Each \
-        verdict is recorded in the task's run.";
+        needs a recorded diff: no phantom completions), tests_failing, tests_missing, \
+        tasks_open, invalid_transition. Each verdict is recorded in the task's run.";
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 

@@ -35,6 +35,10 @@ pub struct Agent {
     /// caller's conversation.
     #[serde(default)]
     pub agents: Vec<String>,
+    /// Agents it may hand the conversation over to (`transfer_to_<name>`): the other agent
+    /// takes over the whole conversation and answers in its place.
+    #[serde(default)]
+    pub handoffs: Vec<String>,
     /// JSON Schema its final answer must fit (a JSON object); absent: free text.
     #[serde(default)]
     pub output_schema: Option<serde_json::Value>,
@@ -71,6 +75,7 @@ impl Agent {
             max_turns: DEFAULT_MAX_TURNS,
             tools: Vec::new(),
             agents: Vec::new(),
+            handoffs: Vec::new(),
             output_schema: None,
             guardrails: Guardrails::default(),
         }
@@ -172,7 +177,12 @@ impl AgentSet {
     /// Every sub-agent an agent names exists.
     pub fn check_references(&self) -> Result<()> {
         for agent in self.agents.values() {
-            if let Some(missing) = agent.agents.iter().find(|a| !self.agents.contains_key(*a)) {
+            if let Some(missing) = agent
+                .agents
+                .iter()
+                .chain(&agent.handoffs)
+                .find(|a| !self.agents.contains_key(*a))
+            {
                 return Err(AgentError::Definition {
                     agent: agent.name.clone(),
                     message: format!("calls agent `{missing}`, which is not defined"),

@@ -178,6 +178,17 @@ impl Runner {
                 Value::Object((*descriptor.input_schema).clone()),
             ));
         }
+        for name in &agent.handoffs {
+            let target = self.agents.get(name)?;
+            specs.push(ToolSpec::function(
+                &format!("transfer_to_{name}"),
+                &format!(
+                    "Hand the conversation over to the {name} agent for good. {}",
+                    target.description
+                ),
+                json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+            ));
+        }
         for name in &agent.agents {
             let sub = self.agents.get(name)?;
             specs.push(ToolSpec::function(
@@ -203,19 +214,24 @@ impl Runner {
         let span = tracing::info_span!("agent", %path, run_id);
         Box::pin(
             async move {
+                let (mut path, mut agent) = (path, agent);
                 self.emit(RunEvent::AgentStarted { path: path.clone() });
-                let principal = Arc::new(Principal::new(
+                let mut principal = Arc::new(Principal::new(
                     format!("agent:{}", agent.name),
                     [Role::Agent],
                 ));
-                let tools = self.specs(&agent, &principal)?;
+                let mut tools = self.specs(&agent, &principal)?;
                 let mut messages = vec![
                     Message::System {
                         content: agent.instructions.clone(),
                     },
                     Message::User { content: input },
                 ];
-                for turn in 1..=agent.max_turns {
+                let mut turn = 0;
+                let mut turns_left = agent.max_turns;
+                while turns_left > 0 {
+                    turn += 1;
+                    turns_left -= 1;
                     if self.cancel.is_cancelled() {
                         return Err(AgentError::Cancelled);
                     }
@@ -275,13 +291,37 @@ impl Runner {
                         self.emit(RunEvent::AgentFinished { path: path.clone() });
                         return Ok(Step::Answer(answer));
                     }
-                    let steps =
-                        futures::future::join_all(tool_calls.iter().map(|call| {
-                            self.tool_call(run_id, &path, &agent, &principal, turn, call)
-                        }))
-                        .await;
+                    // A handoff is decided by the model's own response, so a replay takes it
+                    // again; the other calls of the turn still run.
+                    let handoff = tool_calls.iter().find_map(|call| {
+                        call.function
+                            .name
+                            .strip_prefix("transfer_to_")
+                            .filter(|target| agent.handoffs.iter().any(|h| h == target))
+                            .map(|target| (call.id.clone(), target.to_owned()))
+                    });
+                    let steps = futures::future::join_all(
+                        tool_calls
+                            .iter()
+                            .filter(|call| handoff.as_ref().is_none_or(|(id, _)| *id != call.id))
+                            .map(|call| {
+                                self.tool_call(run_id, &path, &agent, &principal, turn, call)
+                            }),
+                    )
+                    .await;
                     let mut paused = None;
-                    for (call, step) in tool_calls.iter().zip(steps) {
+                    let mut steps = steps.into_iter();
+                    for call in &tool_calls {
+                        if let Some((id, target)) = &handoff
+                            && *id == call.id
+                        {
+                            messages.push(Message::Tool {
+                                tool_call_id: call.id.clone(),
+                                content: format!("Transferred to {target}."),
+                            });
+                            continue;
+                        }
+                        let Some(step) = steps.next() else { break };
                         match step? {
                             Step::Answer(content) => messages.push(Message::Tool {
                                 tool_call_id: call.id.clone(),
@@ -294,6 +334,23 @@ impl Runner {
                     }
                     if let Some(interruption) = paused {
                         return Ok(Step::Paused(interruption));
+                    }
+                    if let Some((_, target)) = handoff {
+                        // The new agent takes over the conversation under its own instructions,
+                        // tools, identity and turn budget.
+                        agent = self.agents.get(&target)?.clone();
+                        path = format!("{path}>{target}");
+                        principal = Arc::new(Principal::new(
+                            format!("agent:{}", agent.name),
+                            [Role::Agent],
+                        ));
+                        tools = self.specs(&agent, &principal)?;
+                        messages[0] = Message::System {
+                            content: agent.instructions.clone(),
+                        };
+                        turn = 0;
+                        turns_left = agent.max_turns;
+                        self.emit(RunEvent::AgentStarted { path: path.clone() });
                     }
                 }
                 Err(AgentError::MaxTurns {

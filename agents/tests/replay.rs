@@ -260,3 +260,55 @@ fn the_four_roles_ship_and_load() {
             .unwrap();
     assert_eq!(from_files, set);
 }
+
+#[tokio::test]
+async fn a_handoff_gives_the_conversation_to_another_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handoff.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "system", "content": "Route requests.*"}, {"role": "user", "content": "make it loud"}]},
+         "response": call("h1", "transfer_to_shouter", json!({"reason": "shouting needed"}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "h1", "content": "Transferred to shouter."}]},
+         "response": call("c2", "text_upper", json!({"text": "make it loud"}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "c2"}]},
+         "response": answer("MAKE IT LOUD")}
+    ]});
+    std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+    let provider = Arc::new(Watching {
+        inner: ReplayProvider::load(&path).unwrap(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let mut triage = Agent::new("triage", "Route requests.");
+    triage.handoffs = vec!["shouter".into()];
+    let mut shouter = Agent::new("shouter", "Upper-case with text_upper.");
+    shouter.tools = vec!["text_upper".into()];
+    let mut set = AgentSet::default();
+    set.insert(triage).unwrap();
+    set.insert(shouter).unwrap();
+    set.check_references().unwrap();
+    let upper = TextUpper::default();
+    let runner = Runner::new(
+        provider.clone(),
+        invoker(&upper),
+        Arc::new(set),
+        Arc::new(MemoryJournal::default()),
+        "replay",
+    );
+    let outcome = runner.run("h", "triage", "make it loud").await.unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("MAKE IT LOUD".into()))
+    );
+    let seen = provider.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].tools[0].function.name, "transfer_to_shouter");
+    // After the handoff the shouter has the whole conversation, under its own instructions
+    // and with its own tools.
+    let after = serde_json::to_value(&seen[1].messages).unwrap();
+    assert_eq!(
+        after[0],
+        json!({"role": "system", "content": "Upper-case with text_upper."})
+    );
+    assert_eq!(after[1], json!({"role": "user", "content": "make it loud"}));
+    assert_eq!(after.as_array().unwrap().len(), 4);
+    assert_eq!(seen[1].tools[0].function.name, "text_upper");
+}

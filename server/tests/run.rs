@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::Home;
+use common::{Home, git};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -21,24 +21,37 @@ fn answer(text: &str) -> Value {
     json!({"message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
 }
 
-/// A home whose policy asks a reviewer before any write, one `writer` agent, and a cassette
-/// for two runs: one approved, one rejected.
-fn setup() -> (Home, PathBuf, PathBuf, PathBuf) {
-    let home = Home::new("");
+/// A home with `repo/`, a policy (`approval`, writes inside `repo/`) and one agent
+/// definition in `agents/`; returns the home, the repo and the agents folder.
+fn home_with_agent(
+    extra: &str,
+    approval: &str,
+    agent: &str,
+    definition: &str,
+) -> (Home, PathBuf, PathBuf) {
+    let home = Home::new(extra);
     let repo = home.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(
         home.path().join("policy.toml"),
-        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+        format!("sandbox = \"workspace-write\"\napproval = \"{approval}\"\nwritable_roots = [\"repo\"]\n"),
     )
     .unwrap();
     let agents = home.path().join("agents");
     std::fs::create_dir_all(&agents).unwrap();
-    std::fs::write(
-        agents.join("writer.toml"),
+    std::fs::write(agents.join(format!("{agent}.toml")), definition).unwrap();
+    (home, repo, agents)
+}
+
+/// A home whose policy asks a reviewer before any write, one `writer` agent, and a cassette
+/// for two runs: one approved, one rejected.
+fn setup() -> (Home, PathBuf, PathBuf, PathBuf) {
+    let (home, repo, agents) = home_with_agent(
+        "",
+        "untrusted",
+        "writer",
         "name = \"writer\"\ninstructions = \"Write NOTE.md with repo_write.\"\ntools = [\"repo_write\"]\n",
-    )
-    .unwrap();
+    );
     let write = call(
         "w1",
         "repo_write",
@@ -234,21 +247,12 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
 
 #[tokio::test]
 async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
-    let home = Home::new("");
-    let repo = home.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(
-        home.path().join("policy.toml"),
-        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\"]\n",
-    )
-    .unwrap();
-    let agents = home.path().join("agents");
-    std::fs::create_dir_all(&agents).unwrap();
-    std::fs::write(
-        agents.join("logger.toml"),
+    let (home, repo, agents) = home_with_agent(
+        "",
+        "never",
+        "logger",
         "name = \"logger\"\ninstructions = \"Append to log.txt with repo_exec, then report.\"\ntools = [\"repo_exec\"]\n",
-    )
-    .unwrap();
+    );
     let append = call(
         "e1",
         "repo_exec",
@@ -358,19 +362,6 @@ async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
         "{}",
         String::from_utf8_lossy(&verify.stderr)
     );
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 /// The fixture repository: a README and a check the tester runs.
@@ -644,19 +635,15 @@ async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
 async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
     // The other server is a second Baton over stdio; its knowledge_search is offered to agents
     // as `inner_knowledge_search`.
-    let home = Home::new(&format!(
-        "[[agents.mcp]]\nname = \"inner\"\ncommand = [\"{}\", \"serve\"]\ntools = [\"knowledge_search\"]\neffect = \"read\"\n",
-        env!("CARGO_BIN_EXE_baton")
-    ));
-    let repo = home.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let agents = home.path().join("agents");
-    std::fs::create_dir_all(&agents).unwrap();
-    std::fs::write(
-        agents.join("researcher.toml"),
+    let (home, repo, agents) = home_with_agent(
+        &format!(
+            "[[agents.mcp]]\nname = \"inner\"\ncommand = [\"{}\", \"serve\"]\ntools = [\"knowledge_search\"]\neffect = \"read\"\n",
+            env!("CARGO_BIN_EXE_baton")
+        ),
+        "never",
+        "researcher",
         "name = \"researcher\"\ninstructions = \"Search Baton's knowledge.\"\ntools = [\"inner_knowledge_search\"]\n",
-    )
-    .unwrap();
+    );
     let cassette = home.path().join("researcher.json");
     let body = json!({"interactions": [
         {"request": {"messages": [{"role": "user", "content": "Goal: find the approval doc*"}],

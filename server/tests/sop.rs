@@ -6,27 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::Home;
+use common::{Home, git};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// A Baton home whose policy lets tools write inside `repo/` (a fresh git repository).
 fn setup(sandbox: &str) -> (Home, PathBuf) {

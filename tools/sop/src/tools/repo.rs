@@ -568,6 +568,10 @@ impl Tool for RepoWorktree {
         let relative = format!(".worktrees/{}", task.alias);
         let branch = format!("task/{}", task.alias.to_ascii_lowercase());
         let path = repo.home.join(&relative);
+        // git takes its own locks (branch refs, `.git/worktrees`) and fails rather than waits
+        // when another `git worktree` holds them: agents on parallel goals take turns here.
+        let lock_path = repo.state(".worktrees/.lock");
+        let _turn = blocking(move || crate::fsx::lock(&lock_path)).await?;
         let base_ref = match args.action {
             WorktreeAction::Create => {
                 if path.exists() {

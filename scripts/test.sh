@@ -41,6 +41,9 @@ step "Python MCP SDK from PyPI (.cache/venv)"
 [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
 "$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 
+step "eval cases are what their scripts write"
+python3 evals/rx/make.py --check
+
 step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,6 +1,8 @@
-/// One Markdown document of a pack.
+/// One document of a pack: Markdown prose, or a TOML rule table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
+    /// Media type: `text/markdown` or `application/toml`.
+    pub mime: &'static str,
     /// `knowledge://<pack>/<path>`.
     pub uri: String,
     /// The pack (top-level folder) it belongs to.
@@ -80,6 +82,7 @@ impl Document {
             }
         }
         Document {
+            mime: MARKDOWN,
             uri: format!("knowledge://{pack}/{path}"),
             pack: pack.to_owned(),
             path: path.to_owned(),
@@ -88,7 +91,46 @@ impl Document {
             sections,
         }
     }
+
+    /// A TOML rule table `pack`/`path`: one section (the table is read whole by the pack that
+    /// owns it), titled by its first `#` comment line, else the file stem.
+    pub fn table(pack: &str, path: &str, text: String) -> Document {
+        let title = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix('#'))
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty())
+            .unwrap_or_else(|| {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                name.trim_end_matches(".toml").to_owned()
+            });
+        Document {
+            mime: TOML,
+            uri: format!("knowledge://{pack}/{path}"),
+            pack: pack.to_owned(),
+            path: path.to_owned(),
+            sections: vec![Section {
+                heading: title.clone(),
+                anchor: String::new(),
+                line: 1,
+                text: text.clone(),
+            }],
+            title,
+            text,
+        }
+    }
+
+    /// Whether this is a TOML rule table.
+    pub fn is_table(&self) -> bool {
+        self.mime == TOML
+    }
 }
+
+/// Media type of Markdown documents.
+pub const MARKDOWN: &str = "text/markdown";
+/// Media type of TOML rule tables.
+pub const TOML: &str = "application/toml";
 
 fn push_section(sections: &mut Vec<Section>, section: Section) {
     let empty = section.text.trim().is_empty();

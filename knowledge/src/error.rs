@@ -28,6 +28,14 @@ pub enum KnowledgeError {
         /// The limit.
         limit: u64,
     },
+    /// The file watcher could not start.
+    #[error("cannot watch knowledge root `{}`: {message}", path.display())]
+    Watch {
+        /// The root.
+        path: PathBuf,
+        /// The watcher's error.
+        message: String,
+    },
 }
 
 /// `Result` with [`KnowledgeError`].

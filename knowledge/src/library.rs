@@ -10,7 +10,7 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
 
 /// Folders of a knowledge root that hold code, not knowledge (the root doubles as the
 /// `baton-knowledge` crate folder).
-const NOT_PACKS: &[&str] = &["src", "tests", "benches", "target"];
+pub(crate) const NOT_PACKS: &[&str] = &["src", "tests", "benches", "target"];
 
 /// An immutable snapshot of every document under a knowledge root.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +21,7 @@ pub struct Library {
 }
 
 impl Library {
-    /// Load every Markdown document of every pack under `root`.
+    /// Load every Markdown document and TOML table of every pack under `root`.
     pub fn load(root: &Path) -> Result<Library> {
         if !root.is_dir() {
             return Err(KnowledgeError::NoRoot(root.to_owned()));
@@ -33,7 +33,7 @@ impl Library {
                 continue;
             }
             let mut files = Vec::new();
-            collect_markdown(&entry, &mut files)?;
+            collect_files(&entry, &mut files)?;
             for file in files {
                 let relative = file
                     .strip_prefix(&entry)
@@ -42,7 +42,12 @@ impl Library {
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                documents.push(Document::parse(name, &relative, read_document(&file)?));
+                let text = read_document(&file)?;
+                documents.push(if relative.ends_with(".toml") {
+                    Document::table(name, &relative, text)
+                } else {
+                    Document::parse(name, &relative, text)
+                });
             }
         }
         let index = Index::build(&documents);
@@ -61,6 +66,13 @@ impl Library {
     /// Every document, by pack then path.
     pub fn documents(&self) -> &[Document] {
         &self.documents
+    }
+
+    /// The TOML tables of `pack`, by path.
+    pub fn tables<'a>(&'a self, pack: &'a str) -> impl Iterator<Item = &'a Document> + 'a {
+        self.documents
+            .iter()
+            .filter(move |document| document.pack == pack && document.is_table())
     }
 
     /// The document at `uri` (`knowledge://<pack>/<path>`).
@@ -88,7 +100,13 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Whether `path` is a file a knowledge pack is made of.
+pub(crate) fn is_knowledge_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "md" || ext == "toml")
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for path in sorted_entries(dir)? {
         let hidden = path
             .file_name()
@@ -98,8 +116,8 @@ fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         if path.is_dir() {
-            collect_markdown(&path, out)?;
-        } else if path.extension().is_some_and(|ext| ext == "md") {
+            collect_files(&path, out)?;
+        } else if is_knowledge_file(&path) {
             out.push(path);
         }
     }

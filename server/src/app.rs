@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use baton_kit::{Registry, RegistryError};
-use baton_knowledge::Library;
+use baton_knowledge::Shelf;
 use baton_policies::PolicyStore;
 
 use crate::builtin::{
@@ -20,8 +20,9 @@ pub struct App {
     pub config: Config,
     /// The gate every call passes.
     pub gate: Gate,
-    /// Knowledge documents (also served as MCP resources).
-    pub knowledge: Arc<Library>,
+    /// Knowledge documents and rule tables in force (also served as MCP resources), reloaded
+    /// when their files change.
+    pub knowledge: Arc<Shelf>,
     /// What `baton_info` reports.
     pub status: Arc<Status>,
 }
@@ -78,17 +79,7 @@ impl AppBuilder {
     pub fn build(self) -> Result<App> {
         let config = self.config;
         let knowledge_root = config.knowledge_root();
-        let (knowledge, knowledge_status) = match Library::load(&knowledge_root) {
-            Ok(library) => {
-                let count = library.documents().len();
-                (library, Ok(count))
-            }
-            Err(error) => {
-                tracing::warn!(%error, "knowledge packs not loaded");
-                (Library::default(), Err(error.to_string()))
-            }
-        };
-        let knowledge = Arc::new(knowledge);
+        let knowledge = Arc::new(Shelf::watch(&knowledge_root)?);
         let policy = Arc::new(PolicyStore::open(
             Some(config.policy_file()),
             self.allow_full_access,
@@ -98,7 +89,7 @@ impl AppBuilder {
         let status = Arc::new(Status {
             data_dir: data_dir.display().to_string(),
             knowledge_root: knowledge_root.display().to_string(),
-            knowledge: knowledge_status,
+            knowledge: knowledge.clone(),
             packs: Default::default(),
             policy: policy.clone(),
         });
@@ -109,6 +100,11 @@ impl AppBuilder {
         registry.register("approvals", ApprovalsList::new(store.clone()))?;
         registry.register("approvals", ApprovalsDecide::new(store.clone()))?;
         baton_sop::register(&mut registry, "sop")?;
+        baton_rx::register(
+            &mut registry,
+            "rx",
+            Arc::new(baton_rx::Rules::new(knowledge.clone())),
+        )?;
         if let Some(extra) = self.extra {
             extra(&mut registry)?;
         }

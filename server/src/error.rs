@@ -43,6 +43,9 @@ pub enum ServerError {
     /// The policy file is unusable at start-up.
     #[error(transparent)]
     Policy(#[from] baton_policies::PolicyError),
+    /// The knowledge root cannot be watched.
+    #[error(transparent)]
+    Knowledge(#[from] baton_knowledge::KnowledgeError),
     /// The store cannot be reached.
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),

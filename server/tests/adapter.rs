@@ -235,6 +235,10 @@ async fn lists_paginate_and_foreign_cursors_are_refused() {
             "repo_exec",
             "repo_worktree",
             "patterns_harvest",
+            "rx_validate",
+            "rx_validate_batch",
+            "rx_classify_product",
+            "rx_rules",
             "test_slow"
         ]
     );

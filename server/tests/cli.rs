@@ -65,6 +65,10 @@ fn tools_list_prints_a_table_and_json() {
             "repo_exec",
             "repo_worktree",
             "patterns_harvest",
+            "rx_validate",
+            "rx_validate_batch",
+            "rx_classify_product",
+            "rx_rules",
         ]
     );
     assert_eq!(value[1]["effect"], "read");

@@ -1,6 +1,7 @@
 use std::sync::{Arc, OnceLock};
 
 use baton_kit::{Effect, Tool, ToolContext};
+use baton_knowledge::Shelf;
 use baton_policies::PolicyStore;
 use rmcp::model::ProtocolVersion;
 use schemars::JsonSchema;
@@ -14,8 +15,8 @@ pub struct Status {
     pub data_dir: String,
     /// The knowledge root, for display.
     pub knowledge_root: String,
-    /// How many knowledge documents were loaded (or why none were).
-    pub knowledge: Result<usize, String>,
+    /// The knowledge in force.
+    pub knowledge: Arc<Shelf>,
     /// Packs and their tool counts, set once the registry is complete.
     pub packs: OnceLock<Vec<PackSummary>>,
     /// The policy in force.
@@ -113,10 +114,8 @@ impl Tool for InfoTool {
 
     async fn call(&self, _args: InfoArgs, _ctx: ToolContext) -> baton_kit::Result<Info> {
         let status = &self.status;
-        let (knowledge_documents, knowledge_error) = match &status.knowledge {
-            Ok(count) => (*count, None),
-            Err(error) => (0, Some(error.clone())),
-        };
+        let knowledge_documents = status.knowledge.current().documents().len();
+        let knowledge_error = status.knowledge.error();
         Ok(Info {
             name: "baton".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use baton_kit::{Effect, Tool, ToolContext, ToolError};
-use baton_knowledge::Library;
+use baton_knowledge::Shelf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -51,13 +51,13 @@ const MAX_LIMIT: u32 = 20;
 /// `knowledge_search`.
 #[derive(Debug)]
 pub struct KnowledgeSearch {
-    library: Arc<Library>,
+    shelf: Arc<Shelf>,
 }
 
 impl KnowledgeSearch {
-    /// Search `library`.
-    pub fn new(library: Arc<Library>) -> Self {
-        KnowledgeSearch { library }
+    /// Search the library in force on `shelf`.
+    pub fn new(shelf: Arc<Shelf>) -> Self {
+        KnowledgeSearch { shelf }
     }
 }
 
@@ -67,12 +67,13 @@ impl Tool for KnowledgeSearch {
 
     const NAME: &'static str = "knowledge_search";
     const TITLE: Option<&'static str> = Some("Search Baton's knowledge packs");
-    const DESCRIPTION: &'static str = "Full-text search (BM25) over the Markdown documents of \
+    const DESCRIPTION: &'static str = "Full-text search (BM25) over the Markdown documents and rule tables of \
         Baton's knowledge packs. Returns the best-matching sections with their document URI, \
         heading and a snippet; read a whole document with resources/read on its URI.";
     const EFFECT: Effect = Effect::Read;
 
     async fn call(&self, args: SearchArgs, _ctx: ToolContext) -> baton_kit::Result<SearchResult> {
+        let library = self.shelf.current();
         if args.query.trim().is_empty() {
             return Err(ToolError::invalid_args(
                 "query",
@@ -87,10 +88,9 @@ impl Tool for KnowledgeSearch {
             ));
         }
         if let Some(pack) = &args.pack
-            && !self.library.documents().iter().any(|d| &d.pack == pack)
+            && !library.documents().iter().any(|d| &d.pack == pack)
         {
-            let mut packs: Vec<&str> = self
-                .library
+            let mut packs: Vec<&str> = library
                 .documents()
                 .iter()
                 .map(|d| d.pack.as_str())
@@ -101,8 +101,7 @@ impl Tool for KnowledgeSearch {
                 format!("no pack `{pack}`; packs: {}", packs.join(", ")),
             ));
         }
-        let hits = self
-            .library
+        let hits = library
             .search(&args.query, args.pack.as_deref(), limit as usize)
             .into_iter()
             .map(|hit| SearchHit {
@@ -116,7 +115,7 @@ impl Tool for KnowledgeSearch {
             .collect();
         Ok(SearchResult {
             hits,
-            documents: self.library.documents().len(),
+            documents: library.documents().len(),
         })
     }
 }

@@ -5,8 +5,10 @@
 
 mod approvals;
 mod audit;
+mod eval;
 mod run;
 mod runs;
+mod rx;
 mod serve;
 mod sop;
 mod tools;
@@ -51,6 +53,11 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Give a goal to the agents (the manager by default), or resume a run.
     Run(run::RunArgs),
+    /// Validate medicinal-cannabis prescriptions against the rule tables.
+    #[command(subcommand)]
+    Rx(rx::RxCommand),
+    /// Score a pack against its labelled eval cases.
+    Eval(eval::EvalArgs),
     /// Repo-orchestration helpers for hooks and CI.
     #[command(subcommand)]
     Sop(sop::SopCommand),
@@ -139,6 +146,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Runs(command) => runs::run(load()?, command).await,
         Command::Audit(command) => audit::run(load()?, command).await,
         Command::Sop(command) => sop::run(command).await,
+        Command::Rx(command) => rx::run(load()?, command).await,
+        Command::Eval(args) => eval::run(load()?, args).await,
         Command::Run(args) => run::run(load()?, args).await,
         Command::Bench(args) => crate::bench::run(args)
             .await

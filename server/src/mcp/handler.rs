@@ -74,11 +74,10 @@ impl BatonMcp {
             .map(|c| c.prompts())
             .unwrap_or_default();
         prompts.extend(knowledge::prompts());
-        let mut resources = conformance
+        let resources = conformance
             .as_ref()
             .map(|c| c.resources())
             .unwrap_or_default();
-        resources.extend(knowledge::resources(&app.knowledge));
         let capabilities = match &conformance {
             Some(conformance) => conformance.capabilities(),
             None => ServerCapabilities::builder()
@@ -378,7 +377,10 @@ impl ServerHandler for BatonMcp {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let (resources, next) = page(&self.resources, request.as_ref(), self.page_size())?;
+        // Knowledge is listed as it is now: a table added or edited since start-up shows.
+        let mut all = self.resources.as_ref().clone();
+        all.extend(knowledge::resources(&self.app.knowledge.current()));
+        let (resources, next) = page(&all, request.as_ref(), self.page_size())?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
         Ok(result)
@@ -402,7 +404,7 @@ impl ServerHandler for BatonMcp {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if let Some(result) = knowledge::read(&self.app.knowledge, &request.uri) {
+        if let Some(result) = knowledge::read(&self.app.knowledge.current(), &request.uri) {
             return Ok(result.into());
         }
         if let Some(result) = self.conformance.as_ref().and_then(|c| c.read(&request.uri)) {
@@ -434,7 +436,7 @@ impl ServerHandler for BatonMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         if request.name == knowledge::BRIEF {
-            return knowledge::brief(&self.app.knowledge, request.arguments.as_ref())
+            return knowledge::brief(&self.app.knowledge.current(), request.arguments.as_ref())
                 .map(Into::into);
         }
         if let Some(conformance) = &self.conformance
@@ -464,7 +466,8 @@ impl ServerHandler for BatonMcp {
         let prefix = request.argument.value.to_lowercase();
         let values: Vec<String> = match &request.r#ref {
             Reference::Prompt(prompt) if prompt.name == knowledge::BRIEF => {
-                let documents = self.app.knowledge.documents();
+                let library = self.app.knowledge.current();
+                let documents = library.documents();
                 let mut values: Vec<String> = match request.argument.name.as_str() {
                     "pack" => documents.iter().map(|d| d.pack.clone()).collect(),
                     "topic" => documents.iter().map(|d| d.title.clone()).collect(),

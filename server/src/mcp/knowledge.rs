@@ -28,7 +28,7 @@ pub(crate) fn resources(library: &Library) -> Vec<Resource> {
             )
             .with_title(document.title.clone())
             .with_description(format!("Knowledge pack `{}`", document.pack))
-            .with_mime_type(MARKDOWN)
+            .with_mime_type(document.mime)
             .with_size(document.text.len() as u64)
         })
         .collect()
@@ -38,7 +38,7 @@ pub(crate) fn resources(library: &Library) -> Vec<Resource> {
 pub(crate) fn read(library: &Library, uri: &str) -> Option<ReadResourceResult> {
     let document = library.get(uri)?;
     Some(ReadResourceResult::new(vec![
-        ResourceContents::text(document.text.clone(), uri).with_mime_type(MARKDOWN),
+        ResourceContents::text(document.text.clone(), uri).with_mime_type(document.mime),
     ]))
 }
 

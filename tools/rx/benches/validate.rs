@@ -1,0 +1,43 @@
+//! `rx_validate` throughput on one core: the committed sample prescriptions, parsed and checked
+//! against the committed rule tables (the work one `rx_validate` call does behind the gate).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use baton_knowledge::Library;
+use baton_rx::{Day, RuleBook, parse_bytes, validate, validate_bytes};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn load(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/rx")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+    let library = Library::load(&root).unwrap_or_else(|e| panic!("{e}"));
+    let book = RuleBook::from_library(&library).unwrap_or_else(|e| panic!("{e}"));
+    let today = Day::parse("2026-11-22").unwrap_or_else(|| panic!("date"));
+    let mut group = c.benchmark_group("rx_validate");
+    group.throughput(Throughput::Elements(1));
+    for (label, file) in [
+        ("simple_json", "nsw-cat2-sas-b.json"),
+        ("fhir_bundle", "nsw-cat2-sas-b.fhir.json"),
+        ("simple_json_invalid", "act-no-cho.json"),
+    ] {
+        let bytes = load(file);
+        group.bench_function(label, |b| {
+            b.iter(|| validate_bytes(black_box(&book), black_box(&bytes), today))
+        });
+    }
+    let (parsed, _) = parse_bytes(&load("nsw-cat2-sas-b.json")).unwrap_or_else(|e| panic!("{e}"));
+    group.bench_function("rules_only", |b| {
+        b.iter(|| validate(black_box(&book), black_box(&parsed), today))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

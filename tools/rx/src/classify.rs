@@ -1,0 +1,266 @@
+//! Product classification: cannabinoid shares → TGA category → schedule.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::input::InputError;
+use crate::model::{Day, Product, Schedule, filled};
+use crate::rules::{Check, Family, RuleBook};
+
+/// Anything above this many mg of cannabinoid per mL, per g or per dose unit is not a
+/// strength but a typo (pure cannabinoid is about 1,000 mg/g).
+const MAX_MG_PER_BASIS: f64 = 1000.0;
+
+/// Cannabinoid content, normalised to mg per one basis unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Shares {
+    /// mg of CBD (acids converted) per `per`.
+    pub cbd_mg: f64,
+    /// mg of THC (acids converted) per `per`.
+    pub thc_mg: f64,
+    /// mg of all cannabinoids per `per`.
+    pub total_mg: f64,
+    /// The basis: mL, g, capsule…
+    pub per: String,
+    /// CBD share of total cannabinoids, percent.
+    pub cbd_pct: f64,
+    /// THC share of total cannabinoids, percent.
+    pub thc_pct: f64,
+}
+
+/// What the strengths say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strength {
+    /// Cannabinoid content worked out.
+    Known(Shares),
+    /// A required part of a strength is missing (`path` names it).
+    Missing {
+        /// Where.
+        path: String,
+        /// What.
+        message: String,
+    },
+}
+
+fn unit_to_mg(unit: &str) -> Option<f64> {
+    match unit {
+        "mg" => Some(1.0),
+        "g" => Some(1000.0),
+        "mcg" | "ug" | "µg" => Some(0.001),
+        _ => None,
+    }
+}
+
+/// The basis a strength is per, normalised (`ml` → `mL`, UCUM `{capsule}` → `capsule`).
+pub(crate) fn basis(per: &str) -> String {
+    let per = per.trim().trim_start_matches('{').trim_end_matches('}');
+    match per.to_ascii_lowercase().as_str() {
+        "ml" => "mL".into(),
+        other => other.to_owned(),
+    }
+}
+
+const BASES: &[&str] = &[
+    "mL",
+    "g",
+    "capsule",
+    "tablet",
+    "wafer",
+    "spray",
+    "actuation",
+    "cartridge",
+    "each",
+];
+
+/// Work out the cannabinoid content of `product`. Absurd or unreadable strengths are input
+/// errors; missing parts are [`Strength::Missing`].
+pub fn strength(book: &RuleBook, product: &Product) -> Result<Strength, InputError> {
+    let mut cbd = 0.0;
+    let mut thc = 0.0;
+    let mut total = 0.0;
+    let mut common: Option<String> = None;
+    let mut any = false;
+    for (index, ingredient) in product.ingredients.iter().enumerate() {
+        let at = |field: &str| format!("product.ingredients[{index}].{field}");
+        let Some(&(family, factor)) = book
+            .cannabinoids
+            .get(&ingredient.name.trim().to_lowercase())
+        else {
+            // Carriers and terpenes (MCT oil, limonene) carry no cannabinoid.
+            continue;
+        };
+        any = true;
+        let Some(amount) = ingredient.amount else {
+            return Ok(Strength::Missing {
+                path: at("amount"),
+                message: format!("{} has no amount", ingredient.name),
+            });
+        };
+        if !amount.is_finite() || amount < 0.0 {
+            return Err(InputError::new(
+                at("amount"),
+                format!("{amount} is not a strength: amounts are zero or more"),
+            ));
+        }
+        let Some(unit) = ingredient.unit.as_deref().filter(|u| filled(Some(u))) else {
+            return Ok(Strength::Missing {
+                path: at("unit"),
+                message: format!("{} has no unit", ingredient.name),
+            });
+        };
+        let unit = unit.trim();
+        let (mg, per) = if unit == "%" {
+            let per = ingredient
+                .per
+                .as_deref()
+                .map_or_else(|| "g".to_owned(), basis);
+            if per != "g" {
+                return Err(InputError::new(
+                    at("per"),
+                    format!("a % strength is w/w, per g; got per `{per}`"),
+                ));
+            }
+            if amount > 100.0 {
+                return Err(InputError::new(
+                    at("amount"),
+                    format!("{amount} % is more than the whole product"),
+                ));
+            }
+            // % w/w: 1 % is 10 mg per g.
+            (amount * 10.0, per)
+        } else {
+            let Some(scale) = unit_to_mg(unit) else {
+                return Err(InputError::new(
+                    at("unit"),
+                    format!("unknown unit `{unit}`; use mg, g, mcg or %"),
+                ));
+            };
+            let Some(per) = ingredient.per.as_deref().filter(|p| filled(Some(p))) else {
+                return Ok(Strength::Missing {
+                    path: at("per"),
+                    message: format!(
+                        "{} {amount} {unit} per what (mL, g, capsule…)?",
+                        ingredient.name
+                    ),
+                });
+            };
+            let per = basis(per);
+            if !BASES.contains(&per.as_str()) {
+                return Err(InputError::new(
+                    at("per"),
+                    format!("unknown basis `{per}`; use one of {}", BASES.join(", ")),
+                ));
+            }
+            (amount * scale, per)
+        };
+        if mg > MAX_MG_PER_BASIS {
+            return Err(InputError::new(
+                at("amount"),
+                format!(
+                    "{amount} {unit} per {per} is not a possible strength (more than \
+                     {MAX_MG_PER_BASIS} mg per {per})"
+                ),
+            ));
+        }
+        match &common {
+            Some(first) if *first != per => {
+                return Err(InputError::new(
+                    at("per"),
+                    format!(
+                        "strengths are per `{first}` and per `{per}`: give all per the same basis"
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => common = Some(per),
+        }
+        let mg = mg * factor;
+        total += mg;
+        match family {
+            Family::Cbd => cbd += mg,
+            Family::Thc => thc += mg,
+            Family::Other => {}
+        }
+    }
+    if !any || total <= 0.0 {
+        return Ok(Strength::Missing {
+            path: "product.ingredients".into(),
+            message: if any {
+                "every cannabinoid strength is zero".into()
+            } else {
+                "no cannabinoid with a strength (CBD, THC…) is listed".into()
+            },
+        });
+    }
+    Ok(Strength::Known(Shares {
+        cbd_mg: cbd,
+        thc_mg: thc,
+        total_mg: total,
+        per: common.unwrap_or_default(),
+        cbd_pct: cbd * 100.0 / total,
+        thc_pct: thc * 100.0 / total,
+    }))
+}
+
+/// Whether `part` is at least `pct` percent of `total`, exactly at the boundary (the shares
+/// are compared as products, so 98 mg of 100 is 98 % and not 97.999…).
+fn at_least(part: f64, total: f64, pct: f64) -> bool {
+    part * 100.0 >= pct * total - total * 1e-12
+}
+
+/// The category the first matching `category` rule in force gives.
+pub fn category<'a>(book: &'a RuleBook, shares: &Shares, day: Day) -> Option<(u8, &'a str)> {
+    book.rules
+        .iter()
+        .filter(|rule| rule.in_force(day))
+        .find_map(|rule| match &rule.check {
+            Check::Category {
+                category,
+                cbd_min_pct,
+                thc_above_pct,
+            } => {
+                let cbd_ok =
+                    cbd_min_pct.is_none_or(|pct| at_least(shares.cbd_mg, shares.total_mg, pct));
+                let thc_ok = thc_above_pct.is_none_or(|pct| {
+                    shares.thc_mg * 100.0 > pct * shares.total_mg + shares.total_mg * 1e-12
+                });
+                (cbd_ok && thc_ok).then_some((*category, rule.id.as_str()))
+            }
+            _ => None,
+        })
+}
+
+/// The schedule of a product of `category`: S3 where an `s3_limits` rule admits it, else the
+/// `schedule` rule for the category.
+pub fn schedule(
+    book: &RuleBook,
+    category: u8,
+    shares: &Shares,
+    product: &Product,
+    day: Day,
+) -> Option<Schedule> {
+    let in_force = || book.rules.iter().filter(|rule| rule.in_force(day));
+    let s3 = in_force().any(|rule| match &rule.check {
+        Check::S3Limits {
+            categories,
+            thc_max_pct,
+            forms,
+        } => {
+            product.artg
+                && categories.contains(&category)
+                && shares.thc_mg * 100.0 <= thc_max_pct * shares.total_mg + shares.total_mg * 1e-12
+                && product.form.is_some_and(|form| forms.contains(&form))
+        }
+        _ => false,
+    });
+    if s3 {
+        return Some(Schedule::S3);
+    }
+    in_force().find_map(|rule| match &rule.check {
+        Check::Schedule {
+            categories,
+            schedule,
+        } if categories.contains(&category) => Some(*schedule),
+        _ => None,
+    })
+}

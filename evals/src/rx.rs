@@ -28,6 +28,16 @@ pub struct RxCase {
     pub input: Input,
 }
 
+impl RxCase {
+    /// The report `book` gives this case's input.
+    pub fn report(&self, book: &RuleBook, today: Day) -> baton_rx::Report {
+        match &self.input {
+            Input::Json(value) => validate_value(book, value.clone(), today),
+            Input::Text(text) => validate_bytes(book, text.as_bytes(), today),
+        }
+    }
+}
+
 /// A case's input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -336,10 +346,7 @@ pub fn run_rx(book: &RuleBook, cases: &[RxCase], today: Day) -> RxScores {
     };
     for case in cases {
         *scores.by_format.entry(case.format.clone()).or_insert(0) += 1;
-        let report = match &case.input {
-            Input::Json(value) => validate_value(book, value.clone(), today),
-            Input::Text(text) => validate_bytes(book, text.as_bytes(), today),
-        };
+        let report = case.report(book, today);
         let codes: BTreeSet<Code> = report.codes().into_iter().collect();
         if case.valid {
             scores.valid_cases += 1;

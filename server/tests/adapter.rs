@@ -209,39 +209,7 @@ async fn lists_paginate_and_foreign_cursors_are_refused() {
         .into_iter()
         .map(|tool| tool.name.to_string())
         .collect();
-    assert_eq!(
-        names,
-        vec![
-            "baton_info",
-            "knowledge_search",
-            "approvals_list",
-            "approvals_decide",
-            "sop_status",
-            "sop_scaffold_check",
-            "sop_prd_create",
-            "sop_tasks_generate",
-            "sop_task_get",
-            "sop_task_next",
-            "sop_task_claim",
-            "sop_task_update",
-            "sop_spec_create",
-            "sop_plan_create",
-            "sop_advance",
-            "sop_spec_guard",
-            "sop_mirror",
-            "repo_diff",
-            "repo_read",
-            "repo_write",
-            "repo_exec",
-            "repo_worktree",
-            "patterns_harvest",
-            "rx_validate",
-            "rx_validate_batch",
-            "rx_classify_product",
-            "rx_rules",
-            "test_slow"
-        ]
-    );
+    assert_eq!(names, [common::BATON_TOOLS, &["test_slow"]].concat());
 
     let error = h
         .client

@@ -39,38 +39,7 @@ fn tools_list_prints_a_table_and_json() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        vec![
-            "baton_info",
-            "knowledge_search",
-            "approvals_list",
-            "approvals_decide",
-            "sop_status",
-            "sop_scaffold_check",
-            "sop_prd_create",
-            "sop_tasks_generate",
-            "sop_task_get",
-            "sop_task_next",
-            "sop_task_claim",
-            "sop_task_update",
-            "sop_spec_create",
-            "sop_plan_create",
-            "sop_advance",
-            "sop_spec_guard",
-            "sop_mirror",
-            "repo_diff",
-            "repo_read",
-            "repo_write",
-            "repo_exec",
-            "repo_worktree",
-            "patterns_harvest",
-            "rx_validate",
-            "rx_validate_batch",
-            "rx_classify_product",
-            "rx_rules",
-        ]
-    );
+    assert_eq!(names, common::BATON_TOOLS.to_vec());
     assert_eq!(value[1]["effect"], "read");
     assert_eq!(
         value[1]["input_schema"]["required"],

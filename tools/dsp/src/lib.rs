@@ -1,0 +1,37 @@
+//! `baton-dsp`: the audio pack. Measures files (peaks, BS.1770 loudness, spectrum), filters
+//! them through RBJ biquads, separates harmonic and percussive stems, and checks DSP code
+//! against a real-time budget.
+//!
+//! The key design choice: everything that would run inside a host's audio callback — the
+//! biquad [`Chain`] — is built up front and then processes blocks in place with no
+//! allocation, lock or system call; `dsp_filter` runs files through it block by block exactly
+//! as a callback would, and `dsp_latency` proves the budget and the zero allocations with a
+//! [`CountingAllocator`]. Analyses follow their reference implementations' conventions
+//! (librosa's centred STFT and median filters, BS.1770-4 gating) so results can be checked
+//! against them number for number.
+
+mod analyze;
+mod audio;
+mod biquad;
+mod counting;
+mod error;
+mod hpss;
+mod latency;
+mod loudness;
+mod monitor;
+mod spectrum;
+mod stft;
+mod tools;
+
+pub use analyze::{Analysis, CLIP_LEVEL, analyze, integrated_loudness};
+pub use audio::{Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, read_wav, write_wav};
+pub use biquad::{Chain, Coefficients, FilterSpec, FilterType, MAX_STAGES};
+pub use counting::{CountingAllocator, allocations};
+pub use error::{DspError, Result};
+pub use hpss::{HpssParams, hpss};
+pub use latency::{LatencyReport, measure};
+pub use loudness::Loudness;
+pub use monitor::{Monitor, Unwatched};
+pub use spectrum::{Peak, SpectrumResult, average_spectrum, spectrum};
+pub use stft::{Spectrogram, Stft, Window};
+pub use tools::*;

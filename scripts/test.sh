@@ -46,6 +46,9 @@ step "Python MCP SDK and reference implementations from PyPI (.cache/venv)"
 step "dsp reference fixtures (pyloudnorm, scipy, librosa) are what fixtures/dsp/make.py writes"
 "$CACHE/venv/bin/python" fixtures/dsp/make.py --check
 
+step "vision fixtures (synthetic shots, OpenCV blur scores) are what fixtures/vision/make.py writes"
+"$CACHE/venv/bin/python" fixtures/vision/make.py --check
+
 step "eval cases are what their scripts write"
 python3 evals/rx/make.py --check
 

@@ -106,6 +106,11 @@ impl AppBuilder {
             "rx",
             Arc::new(baton_rx::Rules::new(knowledge.clone())),
         )?;
+        baton_vision::register(
+            &mut registry,
+            "vision",
+            baton_vision::Thresholds::new(knowledge.clone()),
+        )?;
         if let Some(extra) = self.extra {
             extra(&mut registry)?;
         }

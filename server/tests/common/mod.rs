@@ -49,6 +49,11 @@ pub const BATON_TOOLS: &[&str] = &[
     "rx_validate_batch",
     "rx_classify_product",
     "rx_rules",
+    "vision_qa",
+    "vision_segment",
+    "vision_tag",
+    "vision_process",
+    "vision_batch",
 ];
 
 /// A temporary folder with `baton.toml`, `knowledge/docs/*.md` and a data dir.

@@ -1,0 +1,26 @@
+//! `baton-vision`: the product-image pack. Checks photos against marketplace rules, removes
+//! backdrops, names a product's colours, and prepares single photos or whole folders for
+//! listing.
+//!
+//! The key design choice: classical computer vision does the work — fast, deterministic, no
+//! model — and matches the tools sellers and marketplaces already use where a number is shared:
+//! `blur_score` is exactly OpenCV's variance of the Laplacian (OpenCV's fixed-point BT.601
+//! grayscale, reflect-101 borders), so a threshold tuned with `cv2` means the same here.
+
+mod color;
+mod error;
+mod gray;
+mod load;
+mod qa;
+mod segment;
+mod tag;
+mod tools;
+
+pub use color::{Lab, PALETTE, ToLab, delta_e};
+pub use error::{Result, VisionError};
+pub use gray::{gray, laplacian_variance};
+pub use load::{MAX_PIXELS, MAX_SIDE, decode, load};
+pub use qa::{Background, Exposure, Issue, IssueCode, QaConfig, QaReport, Subject, qa};
+pub use segment::{BBox, Backdrop as BackdropModel, Segmentation, backdrop, segment};
+pub use tag::{DominantColor, dominant_colors};
+pub use tools::*;

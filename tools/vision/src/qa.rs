@@ -1,0 +1,278 @@
+//! Marketplace QA: is the photo sharp, big enough, well exposed, on a clean backdrop, with the
+//! product filling and centred in the frame. Thresholds come from a TOML file
+//! (`knowledge/vision/qa.toml`); every one has a documented default.
+
+use image::RgbImage;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::color::hex;
+use crate::gray::{gray, laplacian_variance};
+use crate::segment::{BBox, Segmentation};
+
+/// QA thresholds. Missing keys take the defaults shown in `docs/vision.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct QaConfig {
+    /// Below this variance of the Laplacian a photo is blurry (default 8: a product on a
+    /// seamless backdrop is mostly flat, so the 100 often used for scenes flags sharp shots).
+    pub blur_threshold: f64,
+    /// Shortest side a listing needs, pixels (default 1000).
+    pub min_side: u32,
+    /// Share of the product's pixels at 250 or brighter above which the product is washed
+    /// out: overexposed (default 0.25). The backdrop is meant to be bright and is not counted.
+    pub bright_clip_max: f64,
+    /// Image mean luma below which the photo is underexposed (default 60).
+    pub underexposed_mean: f64,
+    /// Share of the image at 5 or darker above which the photo is underexposed (default 0.25).
+    pub dark_clip_max: f64,
+    /// A backdrop whose border pixels spread more than this (ΔE, 90th percentile) is not
+    /// uniform (default 12).
+    pub uniform_spread_max: f64,
+    /// Share of the image in stray foreground beyond which the backdrop is cluttered
+    /// (default 0.0005: about 650 px of a 1.3 MP photo; clean shots measure 0).
+    pub clutter_max: f64,
+    /// The subject must span at least this share of the frame along its longer extent
+    /// (`max(box width / width, box height / height)`, default 0.35).
+    pub min_subject_fill: f64,
+    /// The subject's centre may sit at most this share of the width/height from the image
+    /// centre (default 0.12).
+    pub max_center_offset: f64,
+}
+
+impl Default for QaConfig {
+    fn default() -> Self {
+        QaConfig {
+            blur_threshold: 8.0,
+            min_side: 1000,
+            bright_clip_max: 0.25,
+            underexposed_mean: 60.0,
+            dark_clip_max: 0.25,
+            uniform_spread_max: 12.0,
+            clutter_max: 0.0005,
+            min_subject_fill: 0.35,
+            max_center_offset: 0.12,
+        }
+    }
+}
+
+/// Issue codes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IssueCode {
+    /// Shortest side below `min_side`.
+    LowRes,
+    /// Variance of the Laplacian below `blur_threshold`.
+    Blurry,
+    /// The subject is washed out.
+    Overexposed,
+    /// The subject is too dark.
+    Underexposed,
+    /// The backdrop is uneven or has other things on it.
+    ClutteredBackground,
+    /// The subject fills too little of the frame.
+    SubjectTooSmall,
+    /// The subject is far from the centre.
+    OffCenter,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Issue {
+    /// What kind of problem.
+    pub code: IssueCode,
+    /// What was measured against what.
+    pub message: String,
+}
+
+/// Exposure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Exposure {
+    /// Mean luma of the whole image, 0–255.
+    pub mean: f64,
+    /// Share of the image at 5 or darker.
+    pub dark_clip: f64,
+    /// Share of the product's pixels at 250 or brighter (of the whole image when no product
+    /// stands out).
+    pub bright_clip: f64,
+}
+
+/// The backdrop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Background {
+    /// Whether it is one even colour.
+    pub uniform: bool,
+    /// Its median colour.
+    pub color_hex: String,
+}
+
+/// The product in the frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Subject {
+    /// Bounding box (`null` when nothing stands out from the backdrop).
+    pub bbox: Option<BBox>,
+    /// Share of the image the subject's pixels cover.
+    pub coverage: f64,
+    /// Whether the box's centre is near the image centre.
+    pub centered: bool,
+}
+
+/// What `vision_qa` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QaReport {
+    /// Width, pixels (after EXIF orientation).
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Variance of the Laplacian of OpenCV's BT.601 grayscale (as `cv2.Laplacian(gray,
+    /// cv2.CV_64F).var()`); higher is sharper.
+    pub blur_score: f64,
+    /// `blur_score` below the threshold.
+    pub is_blurry: bool,
+    /// Shortest side at least `min_side`.
+    pub min_size_ok: bool,
+    /// Exposure.
+    pub exposure: Exposure,
+    /// The backdrop.
+    pub background: Background,
+    /// Share of the image in stray foreground outside the subject (other objects, dirt).
+    pub clutter_score: f64,
+    /// The subject.
+    pub subject: Subject,
+    /// Problems, in a fixed order (LOW_RES, BLURRY, OVEREXPOSED, UNDEREXPOSED,
+    /// CLUTTERED_BACKGROUND, SUBJECT_TOO_SMALL, OFF_CENTER).
+    pub issues: Vec<Issue>,
+}
+
+/// Check a photo against the thresholds, given its segmentation.
+pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> QaReport {
+    let (width, height) = image.dimensions();
+    let luma = gray(image);
+    let blur_score = laplacian_variance(&luma);
+
+    let use_mask = segmentation.bbox.is_some();
+    let (mut sum, mut dark, mut bright, mut subject) = (0u64, 0u64, 0u64, 0u64);
+    for (&value, &m) in luma.as_raw().iter().zip(segmentation.mask.as_raw()) {
+        sum += u64::from(value);
+        dark += u64::from(value <= 5);
+        if !use_mask || m >= 128 {
+            bright += u64::from(value >= 250);
+            subject += 1;
+        }
+    }
+    let n = luma.as_raw().len().max(1) as f64;
+    let exposure = Exposure {
+        mean: sum as f64 / n,
+        dark_clip: dark as f64 / n,
+        bright_clip: bright as f64 / subject.max(1) as f64,
+    };
+    let uniform = f64::from(segmentation.backdrop.spread) <= config.uniform_spread_max;
+    let (share, offset) = match segmentation.bbox {
+        Some(b) => {
+            let share = (f64::from(b.width) / f64::from(width))
+                .max(f64::from(b.height) / f64::from(height));
+            let cx = (f64::from(b.x) + f64::from(b.width) / 2.0) / f64::from(width) - 0.5;
+            let cy = (f64::from(b.y) + f64::from(b.height) / 2.0) / f64::from(height) - 0.5;
+            (share, cx.abs().max(cy.abs()))
+        }
+        None => (0.0, 0.0),
+    };
+    let centered = segmentation.bbox.is_some() && offset <= config.max_center_offset;
+    let min_size_ok = width.min(height) >= config.min_side;
+    let is_blurry = blur_score < config.blur_threshold;
+
+    let mut issues = Vec::new();
+    let mut flag = |code: IssueCode, message: String| issues.push(Issue { code, message });
+    if !min_size_ok {
+        flag(
+            IssueCode::LowRes,
+            format!(
+                "{width} × {height}: the shortest side is below {} px",
+                config.min_side
+            ),
+        );
+    }
+    if is_blurry {
+        flag(
+            IssueCode::Blurry,
+            format!(
+                "blur score {blur_score:.1} is below {}",
+                config.blur_threshold
+            ),
+        );
+    }
+    if exposure.bright_clip > config.bright_clip_max {
+        flag(
+            IssueCode::Overexposed,
+            format!(
+                "{:.0} % of the product is at 250 or brighter (at most {:.0} %)",
+                exposure.bright_clip * 100.0,
+                config.bright_clip_max * 100.0
+            ),
+        );
+    }
+    if exposure.mean < config.underexposed_mean || exposure.dark_clip > config.dark_clip_max {
+        flag(
+            IssueCode::Underexposed,
+            format!(
+                "mean luma {:.0} (at least {} wanted), {:.0} % at 5 or darker",
+                exposure.mean,
+                config.underexposed_mean,
+                exposure.dark_clip * 100.0
+            ),
+        );
+    }
+    if !uniform || segmentation.stray > config.clutter_max {
+        flag(
+            IssueCode::ClutteredBackground,
+            format!(
+                "backdrop spread ΔE {:.1} (limit {}), stray foreground {:.2} % of the image (limit {:.2} %)",
+                segmentation.backdrop.spread,
+                config.uniform_spread_max,
+                segmentation.stray * 100.0,
+                config.clutter_max * 100.0
+            ),
+        );
+    }
+    if segmentation.bbox.is_some() && share < config.min_subject_fill {
+        flag(
+            IssueCode::SubjectTooSmall,
+            format!(
+                "the subject spans {:.0} % of the frame (at least {:.0} % wanted)",
+                share * 100.0,
+                config.min_subject_fill * 100.0
+            ),
+        );
+    }
+    if segmentation.bbox.is_some() && !centered {
+        flag(
+            IssueCode::OffCenter,
+            format!(
+                "the subject's centre is {:.0} % of the frame from the centre (at most {:.0} %)",
+                offset * 100.0,
+                config.max_center_offset * 100.0
+            ),
+        );
+    }
+    QaReport {
+        width,
+        height,
+        blur_score,
+        is_blurry,
+        min_size_ok,
+        exposure,
+        background: Background {
+            uniform,
+            color_hex: hex(segmentation.backdrop.rgb),
+        },
+        clutter_score: segmentation.stray,
+        subject: Subject {
+            bbox: segmentation.bbox,
+            coverage: segmentation.coverage,
+            centered,
+        },
+        issues,
+    }
+}

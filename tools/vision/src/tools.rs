@@ -1,0 +1,612 @@
+//! The `vision` pack's MCP-neutral tools. Image work runs off the async runtime; batches use
+//! every core and report progress between images.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use baton_kit::{Effect, Registry, RegistryError, Tool, ToolContext, ToolError};
+use baton_knowledge::Shelf;
+use image::{GrayImage, ImageFormat, RgbImage, RgbaImage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::color::{hex, parse_hex};
+use crate::qa::{IssueCode, QaConfig, QaReport, qa};
+use crate::segment::{BBox, segment};
+use crate::tag::{DominantColor, dominant_colors};
+use crate::{Result, VisionError, load};
+
+/// Where QA thresholds are read from in the knowledge root.
+pub const THRESHOLDS_URI: &str = "knowledge://vision/qa.toml";
+/// Most images one batch call takes.
+pub const MAX_BATCH: usize = 10_000;
+
+/// QA thresholds: `knowledge/vision/qa.toml` when present (re-read when the shelf reloads),
+/// the documented defaults otherwise.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    shelf: Option<Arc<Shelf>>,
+}
+
+impl Thresholds {
+    /// Thresholds read from `shelf`.
+    pub fn new(shelf: Arc<Shelf>) -> Thresholds {
+        Thresholds { shelf: Some(shelf) }
+    }
+
+    /// The defaults, whatever is on disk.
+    pub fn defaults() -> Thresholds {
+        Thresholds { shelf: None }
+    }
+
+    /// The thresholds in force now.
+    pub fn config(&self) -> Result<QaConfig> {
+        let Some(shelf) = &self.shelf else {
+            return Ok(QaConfig::default());
+        };
+        let library = shelf.current();
+        match library.get(THRESHOLDS_URI) {
+            None => Ok(QaConfig::default()),
+            Some(document) => toml::from_str(&document.text).map_err(|error| VisionError::Config {
+                file: THRESHOLDS_URI.into(),
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// Register every tool of the pack under `pack` (normally `vision`).
+pub fn register(
+    registry: &mut Registry,
+    pack: &str,
+    thresholds: Thresholds,
+) -> std::result::Result<(), RegistryError> {
+    registry.register(pack, VisionQa(thresholds.clone()))?;
+    registry.register(pack, VisionSegment)?;
+    registry.register(pack, VisionTag)?;
+    registry.register(pack, VisionProcess(thresholds.clone()))?;
+    registry.register(pack, VisionBatch(thresholds))?;
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> baton_kit::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ToolError::failed(format!("image worker stopped: {error}")))?
+        .map_err(ToolError::from)
+}
+
+/// Backdrops a cut-out can be put on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backdrop {
+    /// Alpha channel.
+    Transparent,
+    /// A solid colour.
+    Solid([u8; 3]),
+}
+
+/// Parse `white`, `transparent` or `#rrggbb`.
+pub fn parse_backdrop(text: &str) -> Result<Backdrop> {
+    match text {
+        "white" => Ok(Backdrop::Solid([255, 255, 255])),
+        "transparent" => Ok(Backdrop::Transparent),
+        other => {
+            parse_hex(other)
+                .map(Backdrop::Solid)
+                .ok_or_else(|| VisionError::InvalidParameter {
+                    name: "background".into(),
+                    message: format!("`{other}` is not white, transparent or #rrggbb"),
+                })
+        }
+    }
+}
+
+/// The subject composited on `backdrop` through the soft mask, as PNG bytes.
+pub fn cutout(image: &RgbImage, mask: &GrayImage, backdrop: Backdrop) -> Result<Vec<u8>> {
+    let (width, height) = image.dimensions();
+    let mut bytes = Vec::new();
+    let encode = |error: image::ImageError| VisionError::Io {
+        action: "encode",
+        path: "cut-out.png".into(),
+        source: std::io::Error::other(error.to_string()),
+    };
+    match backdrop {
+        Backdrop::Transparent => {
+            let mut out = RgbaImage::new(width, height);
+            for ((o, p), m) in out.pixels_mut().zip(image.pixels()).zip(mask.pixels()) {
+                *o = image::Rgba([p[0], p[1], p[2], m[0]]);
+            }
+            out.write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Png)
+                .map_err(encode)?;
+        }
+        Backdrop::Solid(colour) => {
+            let mut out = RgbImage::new(width, height);
+            for ((o, p), m) in out.pixels_mut().zip(image.pixels()).zip(mask.pixels()) {
+                let alpha = u32::from(m[0]);
+                for c in 0..3 {
+                    let mixed =
+                        (u32::from(p[c]) * alpha + u32::from(colour[c]) * (255 - alpha) + 127)
+                            / 255;
+                    o[c] = mixed as u8;
+                }
+            }
+            out.write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Png)
+                .map_err(encode)?;
+        }
+    }
+    Ok(bytes)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| VisionError::Io {
+        action: "write",
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn png(mask: &GrayImage) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    mask.write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Png)
+        .map_err(|error| VisionError::Io {
+            action: "encode",
+            path: "mask.png".into(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+    Ok(bytes)
+}
+
+/// `vision_qa` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QaArgs {
+    /// The photo (JPEG, PNG or WebP).
+    pub path: String,
+}
+
+/// `vision_qa`.
+#[derive(Debug)]
+pub struct VisionQa(pub Thresholds);
+
+impl Tool for VisionQa {
+    type Args = QaArgs;
+    type Output = QaReport;
+
+    const NAME: &'static str = "vision_qa";
+    const TITLE: Option<&'static str> = Some("Check a product photo");
+    const DESCRIPTION: &'static str = "Check a product photo against marketplace rules: \
+        sharpness (variance of the Laplacian, as OpenCV scores it), size, exposure of the \
+        product, a clean uniform backdrop, and the product filling and centred in the frame. \
+        Returns the measurements and issues LOW_RES, BLURRY, OVEREXPOSED, UNDEREXPOSED, \
+        CLUTTERED_BACKGROUND, SUBJECT_TOO_SMALL, OFF_CENTER.";
+    const EFFECT: Effect = Effect::Read;
+
+    async fn call(&self, args: QaArgs, _: ToolContext) -> baton_kit::Result<QaReport> {
+        let config = self.0.config()?;
+        blocking(move || {
+            let image = load(Path::new(&args.path))?;
+            Ok(qa(&image, &segment(&image), &config))
+        })
+        .await
+    }
+}
+
+/// Segmentation methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentMethod {
+    /// Backdrop colour model from the border, colour distance with a soft-shadow test,
+    /// morphology, largest parts, feathered edge. Fast and deterministic; no model needed.
+    #[default]
+    Classic,
+}
+
+/// `vision_segment` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentArgs {
+    /// The photo.
+    pub path: String,
+    /// Where to write the cut-out PNG; the mask goes beside it as `<name>.mask.png`.
+    pub out: String,
+    /// `white`, `transparent` (default) or `#rrggbb`.
+    #[serde(default = "transparent")]
+    pub background: String,
+    /// Method (default classic).
+    #[serde(default)]
+    pub method: SegmentMethod,
+}
+
+fn transparent() -> String {
+    "transparent".into()
+}
+
+fn white() -> String {
+    "white".into()
+}
+
+/// `vision_segment` result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SegmentOutput {
+    /// The cut-out written.
+    pub out: String,
+    /// The mask written (8-bit, 255 = product, feathered edge).
+    pub mask: String,
+    /// Share of the image that is product.
+    pub coverage: f64,
+    /// The product's bounding box (`null` when nothing stands out).
+    pub bbox: Option<BBox>,
+    /// The backdrop colour that was removed.
+    pub removed_background_hex: String,
+}
+
+/// `vision_segment`.
+#[derive(Debug)]
+pub struct VisionSegment;
+
+impl Tool for VisionSegment {
+    type Args = SegmentArgs;
+    type Output = SegmentOutput;
+
+    const NAME: &'static str = "vision_segment";
+    const TITLE: Option<&'static str> = Some("Remove a photo's background");
+    const DESCRIPTION: &'static str = "Cut the product out of its backdrop (soft shadows \
+        included in the backdrop) and write the cut-out PNG on white, transparent or a colour, \
+        plus the foreground mask. Returns coverage and bounding box.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = &["/out"];
+
+    async fn call(&self, args: SegmentArgs, _: ToolContext) -> baton_kit::Result<SegmentOutput> {
+        let backdrop = parse_backdrop(&args.background)?;
+        blocking(move || {
+            let image = load(Path::new(&args.path))?;
+            let segmentation = segment(&image);
+            let out = PathBuf::from(&args.out);
+            let mask_path = out.with_extension("mask.png");
+            write(&out, &cutout(&image, &segmentation.mask, backdrop)?)?;
+            write(&mask_path, &png(&segmentation.mask)?)?;
+            Ok(SegmentOutput {
+                out: args.out,
+                mask: mask_path.display().to_string(),
+                coverage: segmentation.coverage,
+                bbox: segmentation.bbox,
+                removed_background_hex: hex(segmentation.backdrop.rgb),
+            })
+        })
+        .await
+    }
+}
+
+/// `vision_tag` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagArgs {
+    /// The photo.
+    pub path: String,
+}
+
+/// `vision_tag` result.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TagOutput {
+    /// The product's main colours (its pixels only, not the backdrop), largest first.
+    pub dominant_colors: Vec<DominantColor>,
+}
+
+/// `vision_tag`.
+#[derive(Debug)]
+pub struct VisionTag;
+
+impl Tool for VisionTag {
+    type Args = TagArgs;
+    type Output = TagOutput;
+
+    const NAME: &'static str = "vision_tag";
+    const TITLE: Option<&'static str> = Some("Describe a product's colours");
+    const DESCRIPTION: &'static str = "Name the product's dominant colours (k-means in CIELAB \
+        over the product's pixels only, named against a fixed palette) with their shares.";
+    const EFFECT: Effect = Effect::Read;
+
+    async fn call(&self, args: TagArgs, _: ToolContext) -> baton_kit::Result<TagOutput> {
+        blocking(move || {
+            let image = load(Path::new(&args.path))?;
+            let segmentation = segment(&image);
+            Ok(TagOutput {
+                dominant_colors: dominant_colors(&image, &segmentation.mask),
+            })
+        })
+        .await
+    }
+}
+
+/// Everything `vision_process` learns about one photo (also written as `<name>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessOutput {
+    /// The photo read.
+    pub source: String,
+    /// The ready-to-list PNG written.
+    pub image: String,
+    /// The metadata file written.
+    pub metadata: String,
+    /// QA measurements and issues (on the original photo).
+    pub qa: QaReport,
+    /// The product's colours.
+    pub dominant_colors: Vec<DominantColor>,
+}
+
+/// Segment → QA → tag one photo and write `<name>.png` and `<name>.json` into `out_dir`.
+pub fn process_one(
+    path: &Path,
+    out_dir: &Path,
+    backdrop: Backdrop,
+    config: &QaConfig,
+) -> Result<ProcessOutput> {
+    let image = load(path)?;
+    let segmentation = segment(&image);
+    let report = qa(&image, &segmentation, config);
+    let colors = dominant_colors(&image, &segmentation.mask);
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let image_path = out_dir.join(format!("{stem}.png"));
+    let metadata_path = out_dir.join(format!("{stem}.json"));
+    write(&image_path, &cutout(&image, &segmentation.mask, backdrop)?)?;
+    let output = ProcessOutput {
+        source: path.display().to_string(),
+        image: image_path.display().to_string(),
+        metadata: metadata_path.display().to_string(),
+        qa: report,
+        dominant_colors: colors,
+    };
+    let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
+        action: "encode",
+        path: metadata_path.display().to_string(),
+        source: std::io::Error::other(error.to_string()),
+    })?;
+    write(&metadata_path, &json)?;
+    Ok(output)
+}
+
+fn out_dir(path: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(path).map_err(|source| VisionError::Io {
+        action: "create",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(PathBuf::from(path))
+}
+
+/// `vision_process` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessArgs {
+    /// The photo.
+    pub path: String,
+    /// Folder for `<name>.png` and `<name>.json`; created if missing.
+    pub out_dir: String,
+    /// Backdrop of the ready-to-list image: `white` (default), `transparent` or `#rrggbb`.
+    #[serde(default = "white")]
+    pub background: String,
+}
+
+/// `vision_process`.
+#[derive(Debug)]
+pub struct VisionProcess(pub Thresholds);
+
+impl Tool for VisionProcess {
+    type Args = ProcessArgs;
+    type Output = ProcessOutput;
+
+    const NAME: &'static str = "vision_process";
+    const TITLE: Option<&'static str> = Some("Prepare a photo for listing");
+    const DESCRIPTION: &'static str = "Remove the backdrop, check the photo (QA) and name its \
+        colours, then write `<name>.png` (ready to list) and `<name>.json` (all metadata) into \
+        `out_dir`.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
+
+    async fn call(&self, args: ProcessArgs, _: ToolContext) -> baton_kit::Result<ProcessOutput> {
+        let backdrop = parse_backdrop(&args.background)?;
+        let config = self.0.config()?;
+        blocking(move || {
+            let dir = out_dir(&args.out_dir)?;
+            process_one(Path::new(&args.path), &dir, backdrop, &config)
+        })
+        .await
+    }
+}
+
+/// `vision_batch` arguments: `paths`, or every JPEG/PNG/WebP in `dir`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// Photos to process.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// A folder whose `.jpg`, `.jpeg`, `.png` and `.webp` files are processed (not recursive).
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Folder for the outputs and `batch.json`; created if missing.
+    pub out_dir: String,
+    /// Backdrop of the ready-to-list images (default white).
+    #[serde(default = "white")]
+    pub background: String,
+}
+
+/// One photo of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BatchItem {
+    /// The photo.
+    pub source: String,
+    /// The ready-to-list PNG, when it was processed.
+    pub image: Option<String>,
+    /// QA issue codes found.
+    pub issues: Vec<IssueCode>,
+    /// Why it could not be processed, when it could not.
+    pub error: Option<String>,
+}
+
+/// `vision_batch` result (also written as `batch.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BatchOutput {
+    /// Photos processed.
+    pub processed: usize,
+    /// Photos that could not be processed.
+    pub failed: usize,
+    /// Photos with no QA issue.
+    pub ready: usize,
+    /// Worker threads used.
+    pub workers: usize,
+    /// Throughput of this batch.
+    pub images_per_second: f64,
+    /// One entry per photo, in input order.
+    pub items: Vec<BatchItem>,
+    /// The summary written.
+    pub summary: String,
+}
+
+/// `vision_batch`.
+#[derive(Debug)]
+pub struct VisionBatch(pub Thresholds);
+
+fn listed(dir: &str) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| VisionError::Io {
+        action: "read",
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "jpg" | "jpeg" | "png" | "webp"
+                )
+            })
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+impl Tool for VisionBatch {
+    type Args = BatchArgs;
+    type Output = BatchOutput;
+
+    const NAME: &'static str = "vision_batch";
+    const TITLE: Option<&'static str> = Some("Prepare many photos");
+    const DESCRIPTION: &'static str = "Run vision_process on many photos (a list, or every \
+        JPEG/PNG/WebP in a folder) in parallel on every core, reporting progress; writes each \
+        photo's PNG and JSON and a `batch.json` summary into `out_dir`.";
+    const EFFECT: Effect = Effect::Write;
+    const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
+
+    async fn call(&self, args: BatchArgs, ctx: ToolContext) -> baton_kit::Result<BatchOutput> {
+        let backdrop = parse_backdrop(&args.background)?;
+        let config = self.0.config()?;
+        let mut paths = args.paths.clone();
+        if let Some(dir) = &args.dir {
+            paths.extend(listed(dir)?);
+        }
+        if paths.is_empty() {
+            return Err(ToolError::invalid_args(
+                "paths",
+                "no photos: give `paths` or a `dir` holding some",
+            ));
+        }
+        if paths.len() > MAX_BATCH {
+            return Err(ToolError::invalid_args(
+                "paths",
+                format!("{} photos; at most {MAX_BATCH} per call", paths.len()),
+            ));
+        }
+        blocking(move || {
+            let dir = out_dir(&args.out_dir)?;
+            let workers = std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(paths.len());
+            let next = AtomicUsize::new(0);
+            let done = AtomicUsize::new(0);
+            let stop = AtomicBool::new(false);
+            let results: Mutex<Vec<Option<BatchItem>>> = Mutex::new(vec![None; paths.len()]);
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        loop {
+                            if stop.load(Ordering::Relaxed) || ctx.is_cancelled() {
+                                stop.store(true, Ordering::Relaxed);
+                                return;
+                            }
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(source) = paths.get(index) else {
+                                return;
+                            };
+                            let item = match process_one(Path::new(source), &dir, backdrop, &config)
+                            {
+                                Ok(output) => BatchItem {
+                                    source: source.clone(),
+                                    image: Some(output.image),
+                                    issues: output.qa.issues.iter().map(|i| i.code).collect(),
+                                    error: None,
+                                },
+                                Err(error) => BatchItem {
+                                    source: source.clone(),
+                                    image: None,
+                                    issues: Vec::new(),
+                                    error: Some(error.to_string()),
+                                },
+                            };
+                            if let Ok(mut results) = results.lock() {
+                                results[index] = Some(item);
+                            }
+                            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            ctx.progress(
+                                finished as f64,
+                                Some(paths.len() as f64),
+                                format!("{finished} of {} photos", paths.len()),
+                            );
+                        }
+                    });
+                }
+            });
+            if stop.load(Ordering::Relaxed) {
+                return Err(VisionError::Cancelled);
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            let items: Vec<BatchItem> = results
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .into_iter()
+                .flatten()
+                .collect();
+            let failed = items.iter().filter(|i| i.error.is_some()).count();
+            let summary = dir.join("batch.json");
+            let output = BatchOutput {
+                processed: items.len() - failed,
+                failed,
+                ready: items
+                    .iter()
+                    .filter(|i| i.error.is_none() && i.issues.is_empty())
+                    .count(),
+                workers,
+                images_per_second: items.len() as f64 / elapsed.max(1e-9),
+                items,
+                summary: summary.display().to_string(),
+            };
+            let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
+                action: "encode",
+                path: summary.display().to_string(),
+                source: std::io::Error::other(error.to_string()),
+            })?;
+            write(&summary, &json)?;
+            Ok(output)
+        })
+        .await
+    }
+}

@@ -1,0 +1,267 @@
+//! The pack's tools as the gate calls them, on images the test draws, and on files that are
+//! not what they claim to be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use baton_kit::{Tool, ToolContext};
+use baton_vision::{
+    BatchArgs, IssueCode, ProcessArgs, QaArgs, SegmentArgs, TagArgs, Thresholds, VisionBatch,
+    VisionProcess, VisionQa, VisionSegment, VisionTag,
+};
+use image::{GenericImageView, ImageFormat, Rgb, RgbImage};
+use pretty_assertions::assert_eq;
+use tokio_util::sync::CancellationToken;
+
+fn ctx() -> ToolContext {
+    ToolContext::new(CancellationToken::new())
+}
+
+/// A red disc on a light grey backdrop, with a little deterministic noise.
+fn product(width: u32, height: u32) -> RgbImage {
+    let (cx, cy, r) = (
+        width as f64 / 2.0,
+        height as f64 / 2.0,
+        height as f64 * 0.35,
+    );
+    RgbImage::from_fn(width, height, |x, y| {
+        let noise = ((x * 7 + y * 13) % 5) as u8;
+        let inside = (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) <= r * r;
+        if inside {
+            Rgb([200 + noise, 30 + noise, 40])
+        } else {
+            Rgb([235 + noise, 235 + noise, 235 + noise])
+        }
+    })
+}
+
+fn save(dir: &Path, name: &str, image: &RgbImage) -> String {
+    let path = dir.join(name);
+    image.save(&path).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn qa_segment_tag_and_process_agree_on_a_clean_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(dir.path(), "disc.png", &product(1200, 1000));
+    let report = VisionQa(Thresholds::defaults())
+        .call(QaArgs { path: path.clone() }, ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.issues, vec![]);
+    assert_eq!((report.width, report.height), (1200, 1000));
+    assert!(report.background.uniform);
+    assert!(report.subject.centered);
+    let bbox = report.subject.bbox.unwrap();
+    assert!(
+        (bbox.width as i64 - 700).abs() <= 4 && (bbox.height as i64 - 700).abs() <= 4,
+        "{bbox:?}"
+    );
+
+    let out = dir.path().join("cut.png").display().to_string();
+    let segmented = VisionSegment
+        .call(
+            serde_json::from_value::<SegmentArgs>(
+                serde_json::json!({"path": path, "out": out, "background": "#00ff00"}),
+            )
+            .unwrap(),
+            ctx(),
+        )
+        .await
+        .unwrap();
+    assert!(segmented.mask.ends_with("cut.mask.png"));
+    let cut = image::open(&out).unwrap().into_rgb8();
+    assert_eq!(
+        cut.get_pixel(5, 5),
+        &Rgb([0, 255, 0]),
+        "the backdrop is replaced"
+    );
+    assert_eq!(cut.get_pixel(600, 500)[0] >= 200, true, "the product stays");
+    assert!((segmented.coverage - std::f64::consts::PI * 350.0 * 350.0 / 1.2e6).abs() < 0.005);
+
+    let tags = VisionTag
+        .call(TagArgs { path: path.clone() }, ctx())
+        .await
+        .unwrap();
+    assert_eq!(tags.dominant_colors[0].name, "red");
+    assert!(tags.dominant_colors[0].share > 0.9, "{tags:?}");
+
+    let processed = VisionProcess(Thresholds::defaults())
+        .call(
+            ProcessArgs {
+                path,
+                out_dir: dir.path().join("out").display().to_string(),
+                background: "white".into(),
+            },
+            ctx(),
+        )
+        .await
+        .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&processed.metadata).unwrap()).unwrap();
+    assert_eq!(written["qa"]["issues"], serde_json::json!([]));
+    assert_eq!(written["dominant_colors"][0]["name"], "red");
+    assert_eq!(
+        image::open(&processed.image).unwrap().get_pixel(3, 3).0,
+        [255, 255, 255, 255]
+    );
+}
+
+#[tokio::test]
+async fn batch_processes_a_folder_in_parallel_and_reports_failures_per_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for i in 0..5 {
+        save(&photos, &format!("p{i}.jpg"), &product(800 + i * 10, 700));
+    }
+    std::fs::write(photos.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    std::fs::write(photos.join("notes.txt"), b"ignored").unwrap();
+    let out = VisionBatch(Thresholds::defaults())
+        .call(
+            BatchArgs {
+                paths: vec![],
+                dir: Some(photos.display().to_string()),
+                out_dir: dir.path().join("out").display().to_string(),
+                background: "white".into(),
+            },
+            ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.processed, out.failed), (5, 1));
+    assert!(
+        out.items[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("broken.png"),
+        "{:?}",
+        out.items[0]
+    );
+    for item in &out.items[1..] {
+        assert_eq!(item.issues, vec![IssueCode::LowRes], "{item:?}");
+        assert!(Path::new(item.image.as_ref().unwrap()).exists());
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out.summary).unwrap()).unwrap();
+    assert_eq!(summary["processed"], 5);
+}
+
+/// A PNG header declaring `width × height` with nothing after it.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    bytes.extend(13u32.to_be_bytes());
+    bytes.extend(&ihdr);
+    let crc = crc(&ihdr);
+    bytes.extend(crc.to_be_bytes());
+    bytes
+}
+
+fn crc(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn bad_files_get_a_clear_invalid_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jpeg = Vec::new();
+    product(400, 300)
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+        .unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.jpg", Vec::new(), "the file is empty (0 bytes)"),
+        (
+            "notes.jpg",
+            b"just some words, not pixels".to_vec(),
+            "not an image Baton reads",
+        ),
+        ("cut.jpg", jpeg[..jpeg.len() / 3].to_vec(), "cannot decode"),
+        (
+            "bomb.png",
+            png_header(50_000, 50_000),
+            "larger than Baton decodes",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = VisionQa(Thresholds::defaults())
+            .call(
+                QaArgs {
+                    path: path.display().to_string(),
+                },
+                ctx(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("invalid input") && error.contains(name) && error.contains(expected),
+            "{name}: {error}"
+        );
+    }
+    let bad_backdrop = VisionSegment
+        .call(
+            serde_json::from_value::<SegmentArgs>(serde_json::json!({
+                "path": "x.png", "out": "y.png", "background": "mauve"
+            }))
+            .unwrap(),
+            ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        bad_backdrop,
+        "invalid arguments at `background`: `mauve` is not white, transparent or #rrggbb"
+    );
+}
+
+#[test]
+fn the_committed_thresholds_file_states_the_defaults_and_edits_take_effect() {
+    use std::sync::Arc;
+
+    use baton_knowledge::{Library, Shelf};
+    use baton_vision::QaConfig;
+
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge/vision/qa.toml");
+    let parsed: QaConfig = toml::from_str(&std::fs::read_to_string(&committed).unwrap()).unwrap();
+    assert_eq!(parsed, QaConfig::default());
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("vision")).unwrap();
+    std::fs::write(root.path().join("vision/qa.toml"), "min_side = 500\n").unwrap();
+    let thresholds = Thresholds::new(Arc::new(Shelf::fixed(Library::load(root.path()).unwrap())));
+    assert_eq!(
+        thresholds.config().unwrap(),
+        QaConfig {
+            min_side: 500,
+            ..QaConfig::default()
+        }
+    );
+    std::fs::write(root.path().join("vision/qa.toml"), "min_sides = 500\n").unwrap();
+    let thresholds = Thresholds::new(Arc::new(Shelf::fixed(Library::load(root.path()).unwrap())));
+    let error = thresholds.config().unwrap_err().to_string();
+    assert!(
+        error.starts_with("QA thresholds `knowledge://vision/qa.toml`: ")
+            && error.contains("unknown field `min_sides`"),
+        "{error}"
+    );
+}

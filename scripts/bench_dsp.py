@@ -18,6 +18,9 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docsection import replace_section  # noqa: E402
 import pyloudnorm
 import scipy.signal
 
@@ -112,15 +115,8 @@ def main():
         f"block at 48 kHz (target < 1 % — {'met' if share < 1 else 'NOT met'}), both channels included.",
         END,
     ]
-    doc = ROOT / "docs/benchmarks.md"
-    text = doc.read_text()
     block = "\n".join(lines)
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Audio: the dsp pack against librosa, pyloudnorm and scipy (issue 7)\n\n" + block + "\n"
-    doc.write_text(text)
+    replace_section(ROOT / "docs/benchmarks.md", START, END, "## Audio: the dsp pack against librosa, pyloudnorm and scipy (issue 7)", block)
     print(block)
 
 

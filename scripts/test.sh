@@ -48,6 +48,12 @@ step "dsp reference fixtures (pyloudnorm, scipy, librosa) are what fixtures/dsp/
 
 step "vision fixtures (synthetic shots, OpenCV blur scores) are what fixtures/vision/make.py writes"
 "$CACHE/venv/bin/python" fixtures/vision/make.py --check
+"$CACHE/venv/bin/python" fixtures/models/make.py --check
+
+# ONNX Runtime comes from the onnxruntime==1.31.1 wheel just installed; ort loads it at run time.
+ORT_DYLIB_PATH=$("$CACHE/venv/bin/python" -c 'import onnxruntime, pathlib; print(pathlib.Path(onnxruntime.__file__).parent / "capi" / "libonnxruntime.so.1.31.1")')
+export ORT_DYLIB_PATH
+[ -f "$ORT_DYLIB_PATH" ] || fail "ONNX Runtime library missing at $ORT_DYLIB_PATH"
 
 step "eval cases are what their scripts write"
 python3 evals/rx/make.py --check

@@ -36,6 +36,9 @@ pub enum VisionError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// ONNX Runtime or the configured model cannot be used.
+    #[error("{0}")]
+    Onnx(String),
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
@@ -53,7 +56,8 @@ impl From<VisionError> for baton_kit::ToolError {
             VisionError::Cancelled => baton_kit::ToolError::Cancelled,
             VisionError::InvalidInput { .. }
             | VisionError::Config { .. }
-            | VisionError::Io { .. } => baton_kit::ToolError::failed(error.to_string()),
+            | VisionError::Io { .. }
+            | VisionError::Onnx(_) => baton_kit::ToolError::failed(error.to_string()),
         }
     }
 }

@@ -140,11 +140,20 @@ pub fn segment(image: &RgbImage) -> Segmentation {
     fill_small_holes(&mut mask, w, h, subject / 50);
 
     // Feather: a 3×3 box blur of the hard mask.
-    let hard = mask;
-    let soft = blur(&hard, w, h);
+    let soft = blur(&mask, w, h);
+    let area = (w * h).max(1) as f64;
+    let soft =
+        GrayImage::from_raw(width, height, soft).unwrap_or_else(|| GrayImage::new(width, height));
+    measure(soft, backdrop, stray as f64 / area)
+}
+
+/// A segmentation from a soft mask: the share of the image at 128 or more, and its box.
+pub fn measure(mask: GrayImage, backdrop: Backdrop, stray: f64) -> Segmentation {
+    let (width, height) = mask.dimensions();
+    let w = width as usize;
     let mut count = 0usize;
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (i, &value) in soft.iter().enumerate() {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, &value) in mask.as_raw().iter().enumerate() {
         if value >= 128 {
             count += 1;
             let (x, y) = (i % w, i / w);
@@ -160,14 +169,13 @@ pub fn segment(image: &RgbImage) -> Segmentation {
         width: (x1 - x0 + 1) as u32,
         height: (y1 - y0 + 1) as u32,
     });
-    let area = (w * h).max(1) as f64;
+    let area = (u64::from(width) * u64::from(height)).max(1) as f64;
     Segmentation {
-        mask: GrayImage::from_raw(width, height, soft)
-            .unwrap_or_else(|| GrayImage::new(width, height)),
+        mask,
         backdrop,
         coverage: count as f64 / area,
         bbox,
-        stray: stray as f64 / area,
+        stray,
     }
 }
 

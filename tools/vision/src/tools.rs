@@ -16,7 +16,7 @@ use crate::color::{hex, parse_hex};
 use crate::qa::{IssueCode, QaConfig, QaReport, qa};
 use crate::segment::{BBox, segment};
 use crate::tag::{DominantColor, dominant_colors};
-use crate::{Result, VisionError, load};
+use crate::{Onnx, Result, VisionError, load};
 
 /// Where QA thresholds are read from in the knowledge root.
 pub const THRESHOLDS_URI: &str = "knowledge://vision/qa.toml";
@@ -62,9 +62,10 @@ pub fn register(
     registry: &mut Registry,
     pack: &str,
     thresholds: Thresholds,
+    onnx: Arc<Onnx>,
 ) -> std::result::Result<(), RegistryError> {
     registry.register(pack, VisionQa(thresholds.clone()))?;
-    registry.register(pack, VisionSegment)?;
+    registry.register(pack, VisionSegment(onnx))?;
     registry.register(pack, VisionTag)?;
     registry.register(pack, VisionProcess(thresholds.clone()))?;
     registry.register(pack, VisionBatch(thresholds))?;
@@ -203,6 +204,9 @@ pub enum SegmentMethod {
     /// morphology, largest parts, feathered edge. Fast and deterministic; no model needed.
     #[default]
     Classic,
+    /// The user's salient-object / matting model (ISNet, U²-Net) through ONNX Runtime, when
+    /// one is configured (`ORT_DYLIB_PATH`, `BATON_SEGMENTATION_MODEL`).
+    Onnx,
 }
 
 /// `vision_segment` arguments.
@@ -246,7 +250,7 @@ pub struct SegmentOutput {
 
 /// `vision_segment`.
 #[derive(Debug)]
-pub struct VisionSegment;
+pub struct VisionSegment(pub Arc<Onnx>);
 
 impl Tool for VisionSegment {
     type Args = SegmentArgs;
@@ -262,9 +266,13 @@ impl Tool for VisionSegment {
 
     async fn call(&self, args: SegmentArgs, _: ToolContext) -> baton_kit::Result<SegmentOutput> {
         let backdrop = parse_backdrop(&args.background)?;
+        let onnx = self.0.clone();
         blocking(move || {
             let image = load(Path::new(&args.path))?;
-            let segmentation = segment(&image);
+            let segmentation = match args.method {
+                SegmentMethod::Classic => segment(&image),
+                SegmentMethod::Onnx => onnx.segmenter()?.segment(&image)?,
+            };
             let out = PathBuf::from(&args.out);
             let mask_path = out.with_extension("mask.png");
             write(&out, &cutout(&image, &segmentation.mask, backdrop)?)?;

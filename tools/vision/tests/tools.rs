@@ -60,7 +60,7 @@ async fn qa_segment_tag_and_process_agree_on_a_clean_shot() {
     );
 
     let out = dir.path().join("cut.png").display().to_string();
-    let segmented = VisionSegment
+    let segmented = VisionSegment(std::sync::Arc::default())
         .call(
             serde_json::from_value::<SegmentArgs>(
                 serde_json::json!({"path": path, "out": out, "background": "#00ff00"}),
@@ -217,7 +217,7 @@ async fn bad_files_get_a_clear_invalid_input_error() {
             "{name}: {error}"
         );
     }
-    let bad_backdrop = VisionSegment
+    let bad_backdrop = VisionSegment(std::sync::Arc::default())
         .call(
             serde_json::from_value::<SegmentArgs>(serde_json::json!({
                 "path": "x.png", "out": "y.png", "background": "mauve"

@@ -1,0 +1,260 @@
+//! Segmentation with a user's ONNX model (U²-Net / ISNet shape: `[1, 3, H, W]` RGB in,
+//! `[1, 1, H, W]` saliency out) through ONNX Runtime, loaded at run time from the library the
+//! user points at (`ORT_DYLIB_PATH`) — nothing is downloaded. Without a runtime or a model,
+//! `method: onnx` says so and the classic path keeps working.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use image::imageops::{FilterType, resize};
+use image::{GrayImage, ImageBuffer, Luma, RgbImage};
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::color::ToLab;
+use crate::segment::{Segmentation, backdrop, measure};
+use crate::{Result, VisionError};
+
+/// How a model wants its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    /// `(x − 128) / 256` per channel (ISNet as `@imgly/background-removal` ships it).
+    Isnet,
+    /// `(x / 255 − mean) / std` with ImageNet's mean and std (U²-Net).
+    Imagenet,
+}
+
+/// Where the runtime and the model are. Read from the environment: `ORT_DYLIB_PATH` (the
+/// `libonnxruntime.so` of the `onnxruntime==1.31.1` wheel), `BATON_SEGMENTATION_MODEL` (an
+/// `.onnx` file) and `BATON_SEGMENTATION_NORMALIZE` (`isnet`, the default, or `imagenet`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OnnxConfig {
+    /// The ONNX Runtime shared library.
+    pub runtime: Option<PathBuf>,
+    /// The segmentation model.
+    pub model: Option<PathBuf>,
+    /// Its input normalisation (`None`: ISNet's).
+    pub normalize: Option<Normalize>,
+}
+
+impl OnnxConfig {
+    /// The configuration the environment gives.
+    pub fn from_env() -> OnnxConfig {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        OnnxConfig {
+            runtime: path("ORT_DYLIB_PATH"),
+            model: path("BATON_SEGMENTATION_MODEL"),
+            normalize: match std::env::var("BATON_SEGMENTATION_NORMALIZE").as_deref() {
+                Ok("imagenet") => Some(Normalize::Imagenet),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The process's ONNX Runtime environment: the library can be loaded once per process.
+static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+
+fn unavailable(why: impl std::fmt::Display) -> VisionError {
+    VisionError::Onnx(format!("ONNX Runtime not available: {why}"))
+}
+
+fn environment(runtime: &Path) -> Result<&'static Environment> {
+    let environment = ENVIRONMENT.get_or_init(|| {
+        if !runtime.exists() {
+            return Err(format!("`{}` does not exist", runtime.display()));
+        }
+        ort::init_from(runtime)
+            .map_err(|error| format!("cannot load `{}`: {error}", runtime.display()))?
+            .with_name("baton")
+            .build()
+            .map_err(|error| format!("`{}` did not start: {error}", runtime.display()))
+    });
+    environment.as_ref().map_err(unavailable)
+}
+
+/// A loaded segmentation model.
+pub struct OnnxSegmenter {
+    session: Mutex<Session>,
+    input: String,
+    output: String,
+    width: u32,
+    height: u32,
+    normalize: Normalize,
+}
+
+impl std::fmt::Debug for OnnxSegmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxSegmenter")
+            .field("input", &self.input)
+            .field("size", &(self.width, self.height))
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxSegmenter {
+    /// Load the configured model.
+    pub fn load(config: &OnnxConfig) -> Result<OnnxSegmenter> {
+        let runtime = config.runtime.as_deref().ok_or_else(|| {
+            unavailable("no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)")
+        })?;
+        let model = config.model.as_deref().ok_or_else(|| {
+            VisionError::Onnx("no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file".into())
+        })?;
+        let environment = environment(runtime)?;
+        let failed = |error: ort::Error| {
+            VisionError::Onnx(format!("segmentation model `{}`: {error}", model.display()))
+        };
+        let session = Session::builder(environment)
+            .map_err(failed)?
+            .commit_from_file(model)
+            .map_err(failed)?;
+        let (input, shape) = match session.inputs().first() {
+            Some(outlet) => (
+                outlet.name().to_owned(),
+                outlet
+                    .dtype()
+                    .tensor_shape()
+                    .map(|s| s.to_vec())
+                    .unwrap_or_default(),
+            ),
+            None => {
+                return Err(VisionError::Onnx(format!(
+                    "`{}` has no input",
+                    model.display()
+                )));
+            }
+        };
+        let output = session
+            .outputs()
+            .first()
+            .map(|outlet| outlet.name().to_owned())
+            .ok_or_else(|| VisionError::Onnx(format!("`{}` has no output", model.display())))?;
+        // Dynamic sides (−1) get ISNet's 1024.
+        let side = |i: usize| match shape.get(i) {
+            Some(&n) if n > 0 => u32::try_from(n).unwrap_or(1024),
+            _ => 1024,
+        };
+        if shape.len() != 4 || shape.get(1).is_some_and(|&c| c != 3 && c != -1) {
+            return Err(VisionError::Onnx(format!(
+                "`{}` takes {shape:?}; Baton feeds segmentation models [1, 3, H, W]",
+                model.display()
+            )));
+        }
+        Ok(OnnxSegmenter {
+            session: Mutex::new(session),
+            input,
+            output,
+            width: side(3),
+            height: side(2),
+            normalize: config.normalize.unwrap_or(Normalize::Isnet),
+        })
+    }
+
+    /// Segment `image`: resize to the model's input, normalise, run, rescale the saliency to
+    /// 0–1 (min–max, as U²-Net's reference code does) and back to the image's size.
+    pub fn segment(&self, image: &RgbImage) -> Result<Segmentation> {
+        let (width, height) = image.dimensions();
+        let small = resize(image, self.width, self.height, FilterType::Triangle);
+        let plane = (self.width * self.height) as usize;
+        let mut data = vec![0.0f32; 3 * plane];
+        for (i, pixel) in small.pixels().enumerate() {
+            for c in 0..3 {
+                let x = f32::from(pixel[c]);
+                data[c * plane + i] = match self.normalize {
+                    Normalize::Isnet => (x - 128.0) / 256.0,
+                    Normalize::Imagenet => {
+                        const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+                        const STD: [f32; 3] = [0.229, 0.224, 0.225];
+                        (x / 255.0 - MEAN[c]) / STD[c]
+                    }
+                };
+            }
+        }
+        let failed =
+            |error: ort::Error| VisionError::Onnx(format!("segmentation model failed: {error}"));
+        let tensor =
+            Tensor::from_array(([1usize, 3, self.height as usize, self.width as usize], data))
+                .map_err(failed)?;
+        let mut session = self.session.lock().map_err(|_| {
+            VisionError::Onnx("segmentation model poisoned by an earlier failure".into())
+        })?;
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(failed)?;
+        let value = &outputs[self.output.as_str()];
+        let (shape, saliency) = value.try_extract_tensor::<f32>().map_err(failed)?;
+        let (out_h, out_w) = match shape.len() {
+            4 => (shape[2], shape[3]),
+            3 => (shape[1], shape[2]),
+            _ => {
+                return Err(VisionError::Onnx(format!(
+                    "the model's output has shape {shape:?}; expected [1, 1, H, W]"
+                )));
+            }
+        };
+        let (out_w, out_h) = (
+            u32::try_from(out_w).unwrap_or(0),
+            u32::try_from(out_h).unwrap_or(0),
+        );
+        let count = (out_w * out_h) as usize;
+        if count == 0 || saliency.len() < count {
+            return Err(VisionError::Onnx(format!(
+                "the model's output has shape {shape:?}"
+            )));
+        }
+        let (low, high) = saliency[..count]
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let span = (high - low).max(1e-6);
+        let scaled: Vec<f32> = saliency[..count].iter().map(|v| (v - low) / span).collect();
+        let map: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(out_w, out_h, scaled)
+            .ok_or_else(|| VisionError::Onnx("the model's output does not fit its shape".into()))?;
+        let full = resize(&map, width, height, FilterType::Triangle);
+        let mask = GrayImage::from_raw(
+            width,
+            height,
+            full.as_raw()
+                .iter()
+                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect(),
+        )
+        .unwrap_or_else(|| GrayImage::new(width, height));
+        Ok(measure(mask, backdrop(image, &ToLab::default()), 0.0))
+    }
+}
+
+/// The configured segmenter, loaded on first use and kept.
+#[derive(Debug, Default)]
+pub struct Onnx {
+    config: OnnxConfig,
+    loaded: Mutex<Option<Arc<OnnxSegmenter>>>,
+}
+
+impl Onnx {
+    /// Segmentation with the model `config` names.
+    pub fn new(config: OnnxConfig) -> Onnx {
+        Onnx {
+            config,
+            loaded: Mutex::new(None),
+        }
+    }
+
+    /// The segmenter, loading it the first time.
+    pub fn segmenter(&self) -> Result<Arc<OnnxSegmenter>> {
+        let mut loaded = self.loaded.lock().map_err(|_| {
+            VisionError::Onnx("segmentation model poisoned by an earlier failure".into())
+        })?;
+        if let Some(segmenter) = loaded.as_ref() {
+            return Ok(segmenter.clone());
+        }
+        let segmenter = Arc::new(OnnxSegmenter::load(&self.config)?);
+        *loaded = Some(segmenter.clone());
+        Ok(segmenter)
+    }
+}

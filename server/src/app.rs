@@ -110,7 +110,7 @@ impl AppBuilder {
             &mut registry,
             "vision",
             baton_vision::Thresholds::new(knowledge.clone()),
-            Arc::new(baton_vision::Onnx::new(baton_vision::OnnxConfig::from_env())),
+            Arc::new(baton_vision::Onnx::new(config.onnx()?)),
         )?;
         if let Some(extra) = self.extra {
             extra(&mut registry)?;

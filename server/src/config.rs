@@ -49,6 +49,32 @@ pub struct ConfigFile {
     /// What agents may use besides Baton's own tools.
     #[serde(default)]
     pub agents: AgentsSection,
+    /// The vision pack's models.
+    #[serde(default)]
+    pub vision: VisionSection,
+}
+
+/// `[vision]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionSection {
+    /// ONNX Runtime's shared library (`libonnxruntime.so.1.31.1`); `ORT_DYLIB_PATH` overrides it.
+    pub onnx_runtime: Option<PathBuf>,
+    /// The segmentation model for `method: onnx`; `BATON_SEGMENTATION_MODEL` overrides it.
+    pub segmentation_model: Option<PathBuf>,
+    /// `isnet` ((x − 128) / 256, the default) or `imagenet`; `BATON_SEGMENTATION_NORMALIZE`
+    /// overrides it.
+    pub segmentation_normalize: Option<Normalization>,
+}
+
+/// How a segmentation model wants its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalization {
+    /// `(x − 128) / 256`.
+    Isnet,
+    /// ImageNet mean and standard deviation.
+    Imagenet,
 }
 
 /// `[agents]`
@@ -360,6 +386,34 @@ impl Config {
             Some(file) => self.base_dir.join(file),
             None => self.base_dir.join("policy.toml"),
         }
+    }
+
+    /// The vision pack's ONNX settings: the environment over `[vision]` (paths in the file are
+    /// relative to it).
+    pub fn onnx(&self) -> Result<baton_vision::OnnxConfig, ConfigError> {
+        let from_env =
+            baton_vision::OnnxConfig::from_env().map_err(|error| ConfigError::Invalid {
+                path: "<environment>".into(),
+                key: "BATON_SEGMENTATION_NORMALIZE".into(),
+                message: error.to_string(),
+            })?;
+        let section = &self.file.vision;
+        Ok(baton_vision::OnnxConfig {
+            runtime: from_env
+                .runtime
+                .or_else(|| section.onnx_runtime.as_ref().map(|p| self.base_dir.join(p))),
+            model: from_env.model.or_else(|| {
+                section
+                    .segmentation_model
+                    .as_ref()
+                    .map(|p| self.base_dir.join(p))
+            }),
+            normalize: from_env.normalize.or(match section.segmentation_normalize {
+                Some(Normalization::Isnet) => Some(baton_vision::Normalize::Isnet),
+                Some(Normalization::Imagenet) => Some(baton_vision::Normalize::Imagenet),
+                None => None,
+            }),
+        })
     }
 
     /// The knowledge root: from the file; else `./knowledge` when it exists; else the

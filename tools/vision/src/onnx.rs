@@ -39,21 +39,31 @@ pub struct OnnxConfig {
 }
 
 impl OnnxConfig {
-    /// The configuration the environment gives.
-    pub fn from_env() -> OnnxConfig {
+    /// The configuration the environment gives; an unknown normalisation is an error.
+    pub fn from_env() -> Result<OnnxConfig> {
         let path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        OnnxConfig {
+        let normalize = match std::env::var_os("BATON_SEGMENTATION_NORMALIZE") {
+            None => None,
+            Some(value) => Some(match value.to_str() {
+                Some("isnet") => Normalize::Isnet,
+                Some("imagenet") => Normalize::Imagenet,
+                _ => {
+                    return Err(VisionError::InvalidParameter {
+                        name: "BATON_SEGMENTATION_NORMALIZE".into(),
+                        message: format!("{value:?} is not `isnet` or `imagenet`"),
+                    });
+                }
+            }),
+        };
+        Ok(OnnxConfig {
             runtime: path("ORT_DYLIB_PATH"),
             model: path("BATON_SEGMENTATION_MODEL"),
-            normalize: match std::env::var("BATON_SEGMENTATION_NORMALIZE").as_deref() {
-                Ok("imagenet") => Some(Normalize::Imagenet),
-                _ => None,
-            },
-        }
+            normalize,
+        })
     }
 }
 

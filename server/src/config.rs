@@ -65,6 +65,10 @@ pub struct VisionSection {
     /// `isnet` ((x − 128) / 256, the default) or `imagenet`; `BATON_SEGMENTATION_NORMALIZE`
     /// overrides it.
     pub segmentation_normalize: Option<Normalization>,
+    /// An image classifier for `vision_tag`'s `category`; `BATON_CLASSIFIER_MODEL` overrides it.
+    pub classifier_model: Option<PathBuf>,
+    /// Its labels, one per line; `BATON_CLASSIFIER_LABELS` overrides it.
+    pub classifier_labels: Option<PathBuf>,
 }
 
 /// How a segmentation model wants its pixels.
@@ -412,6 +416,18 @@ impl Config {
                 Some(Normalization::Isnet) => Some(baton_vision::Normalize::Isnet),
                 Some(Normalization::Imagenet) => Some(baton_vision::Normalize::Imagenet),
                 None => None,
+            }),
+            classifier: from_env.classifier.or_else(|| {
+                section
+                    .classifier_model
+                    .as_ref()
+                    .map(|p| self.base_dir.join(p))
+            }),
+            classifier_labels: from_env.classifier_labels.or_else(|| {
+                section
+                    .classifier_labels
+                    .as_ref()
+                    .map(|p| self.base_dir.join(p))
             }),
         })
     }

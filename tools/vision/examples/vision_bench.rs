@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use baton_kit::{Tool, ToolContext};
 use baton_vision::{
-    Backdrop, BatchArgs, QaConfig, Thresholds, VisionBatch, load, process_one, qa, segment,
+    Backdrop, BatchArgs, Onnx, QaConfig, Thresholds, VisionBatch, load, process_one, qa, segment,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +35,14 @@ fn main() {
     for _ in 0..3 {
         for photo in &photos {
             let start = Instant::now();
-            process_one(photo, out.path(), Backdrop::Solid([255, 255, 255]), &config).unwrap();
+            process_one(
+                photo,
+                out.path(),
+                Backdrop::Solid([255, 255, 255]),
+                &config,
+                &Onnx::default(),
+            )
+            .unwrap();
             process_times.push(start.elapsed().as_secs_f64());
         }
     }
@@ -44,15 +51,17 @@ fn main() {
         .flat_map(|_| photos.iter().map(|p| p.display().to_string()))
         .collect();
     let batch = runtime
-        .block_on(VisionBatch(Thresholds::defaults()).call(
-            BatchArgs {
-                paths: many,
-                dir: None,
-                out_dir: out.path().join("batch").display().to_string(),
-                background: "white".into(),
-            },
-            ToolContext::new(CancellationToken::new()),
-        ))
+        .block_on(
+            VisionBatch(Thresholds::defaults(), std::sync::Arc::default()).call(
+                BatchArgs {
+                    paths: many,
+                    dir: None,
+                    out_dir: out.path().join("batch").display().to_string(),
+                    background: "white".into(),
+                },
+                ToolContext::new(CancellationToken::new()),
+            ),
+        )
         .unwrap();
     println!(
         "{}",

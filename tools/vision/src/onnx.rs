@@ -11,6 +11,8 @@ use image::{GrayImage, ImageBuffer, Luma, RgbImage};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::color::ToLab;
 use crate::segment::{Segmentation, backdrop, measure};
@@ -25,9 +27,10 @@ pub enum Normalize {
     Imagenet,
 }
 
-/// Where the runtime and the model are. Read from the environment: `ORT_DYLIB_PATH` (the
+/// Where the runtime and the models are. Read from the environment: `ORT_DYLIB_PATH` (the
 /// `libonnxruntime.so` of the `onnxruntime==1.31.1` wheel), `BATON_SEGMENTATION_MODEL` (an
-/// `.onnx` file) and `BATON_SEGMENTATION_NORMALIZE` (`isnet`, the default, or `imagenet`).
+/// `.onnx` file), `BATON_SEGMENTATION_NORMALIZE` (`isnet`, the default, or `imagenet`),
+/// `BATON_CLASSIFIER_MODEL` and `BATON_CLASSIFIER_LABELS`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OnnxConfig {
     /// The ONNX Runtime shared library.
@@ -36,6 +39,10 @@ pub struct OnnxConfig {
     pub model: Option<PathBuf>,
     /// Its input normalisation (`None`: ISNet's).
     pub normalize: Option<Normalize>,
+    /// An image classifier for `vision_tag`'s `category` (ImageNet normalisation).
+    pub classifier: Option<PathBuf>,
+    /// Its labels, one per line, in output order.
+    pub classifier_labels: Option<PathBuf>,
 }
 
 impl OnnxConfig {
@@ -63,6 +70,8 @@ impl OnnxConfig {
             runtime: path("ORT_DYLIB_PATH"),
             model: path("BATON_SEGMENTATION_MODEL"),
             normalize,
+            classifier: path("BATON_CLASSIFIER_MODEL"),
+            classifier_labels: path("BATON_CLASSIFIER_LABELS"),
         })
     }
 }
@@ -88,37 +97,21 @@ fn environment(runtime: &Path) -> Result<&'static Environment> {
     environment.as_ref().map_err(unavailable)
 }
 
-/// A loaded segmentation model.
-pub struct OnnxSegmenter {
+/// An ONNX model taking one `[1, 3, H, W]` RGB image.
+struct Model {
     session: Mutex<Session>,
     input: String,
     output: String,
     width: u32,
     height: u32,
-    normalize: Normalize,
 }
 
-impl std::fmt::Debug for OnnxSegmenter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxSegmenter")
-            .field("input", &self.input)
-            .field("size", &(self.width, self.height))
-            .finish_non_exhaustive()
-    }
-}
-
-impl OnnxSegmenter {
-    /// Load the configured model.
-    pub fn load(config: &OnnxConfig) -> Result<OnnxSegmenter> {
-        let runtime = config.runtime.as_deref().ok_or_else(|| {
-            unavailable("no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)")
-        })?;
-        let model = config.model.as_deref().ok_or_else(|| {
-            VisionError::Onnx("no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file".into())
-        })?;
+impl Model {
+    /// Open `model` (a `what` model) on the runtime at `runtime`; a dynamic side gets `side`.
+    fn open(runtime: &Path, model: &Path, what: &str, side: u32) -> Result<Model> {
         let environment = environment(runtime)?;
         let failed = |error: ort::Error| {
-            VisionError::Onnx(format!("segmentation model `{}`: {error}", model.display()))
+            VisionError::Onnx(format!("{what} model `{}`: {error}", model.display()))
         };
         let session = Session::builder(environment)
             .map_err(failed)?
@@ -145,38 +138,34 @@ impl OnnxSegmenter {
             .first()
             .map(|outlet| outlet.name().to_owned())
             .ok_or_else(|| VisionError::Onnx(format!("`{}` has no output", model.display())))?;
-        // Dynamic sides (−1) get ISNet's 1024.
-        let side = |i: usize| match shape.get(i) {
-            Some(&n) if n > 0 => u32::try_from(n).unwrap_or(1024),
-            _ => 1024,
-        };
         if shape.len() != 4 || shape.get(1).is_some_and(|&c| c != 3 && c != -1) {
             return Err(VisionError::Onnx(format!(
-                "`{}` takes {shape:?}; Baton feeds segmentation models [1, 3, H, W]",
+                "`{}` takes {shape:?}; Baton feeds {what} models [1, 3, H, W]",
                 model.display()
             )));
         }
-        Ok(OnnxSegmenter {
+        let dimension = |i: usize| match shape.get(i) {
+            Some(&n) if n > 0 => u32::try_from(n).unwrap_or(side),
+            _ => side,
+        };
+        Ok(Model {
             session: Mutex::new(session),
             input,
             output,
-            width: side(3),
-            height: side(2),
-            normalize: config.normalize.unwrap_or(Normalize::Isnet),
+            width: dimension(3),
+            height: dimension(2),
         })
     }
 
-    /// Segment `image`: resize to the model's input, normalise, run, rescale the saliency to
-    /// 0–1 (min–max, as U²-Net's reference code does) and back to the image's size.
-    pub fn segment(&self, image: &RgbImage) -> Result<Segmentation> {
-        let (width, height) = image.dimensions();
+    /// Resize `image` to the input, normalise, run: the first output's shape and values.
+    fn run(&self, image: &RgbImage, normalize: Normalize) -> Result<(Vec<i64>, Vec<f32>)> {
         let small = resize(image, self.width, self.height, FilterType::Triangle);
         let plane = (self.width * self.height) as usize;
         let mut data = vec![0.0f32; 3 * plane];
         for (i, pixel) in small.pixels().enumerate() {
             for c in 0..3 {
                 let x = f32::from(pixel[c]);
-                data[c * plane + i] = match self.normalize {
+                data[c * plane + i] = match normalize {
                     Normalize::Isnet => (x - 128.0) / 256.0,
                     Normalize::Imagenet => {
                         const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -186,19 +175,65 @@ impl OnnxSegmenter {
                 };
             }
         }
-        let failed =
-            |error: ort::Error| VisionError::Onnx(format!("segmentation model failed: {error}"));
+        let failed = |error: ort::Error| VisionError::Onnx(format!("the model failed: {error}"));
         let tensor =
             Tensor::from_array(([1usize, 3, self.height as usize, self.width as usize], data))
                 .map_err(failed)?;
         let mut session = self.session.lock().map_err(|_| {
-            VisionError::Onnx("segmentation model poisoned by an earlier failure".into())
+            VisionError::Onnx("the model was poisoned by an earlier failure".into())
         })?;
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(failed)?;
-        let value = &outputs[self.output.as_str()];
-        let (shape, saliency) = value.try_extract_tensor::<f32>().map_err(failed)?;
+        let (shape, values) = outputs[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(failed)?;
+        Ok((shape.to_vec(), values.to_vec()))
+    }
+}
+
+fn runtime_of(config: &OnnxConfig) -> Result<&Path> {
+    config.runtime.as_deref().ok_or_else(|| {
+        unavailable(
+            "no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)",
+        )
+    })
+}
+
+/// A loaded segmentation model.
+pub struct OnnxSegmenter {
+    model: Model,
+    normalize: Normalize,
+}
+
+impl std::fmt::Debug for OnnxSegmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxSegmenter")
+            .field("input", &self.model.input)
+            .field("size", &(self.model.width, self.model.height))
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxSegmenter {
+    /// Load the configured model.
+    pub fn load(config: &OnnxConfig) -> Result<OnnxSegmenter> {
+        let runtime = runtime_of(config)?;
+        let model = config.model.as_deref().ok_or_else(|| {
+            VisionError::Onnx("no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file".into())
+        })?;
+        // Dynamic sides get ISNet's 1024.
+        Ok(OnnxSegmenter {
+            model: Model::open(runtime, model, "segmentation", 1024)?,
+            normalize: config.normalize.unwrap_or(Normalize::Isnet),
+        })
+    }
+
+    /// Segment `image`: resize to the model's input, normalise, run, rescale the saliency to
+    /// 0–1 (min–max, as U²-Net's reference code does) and back to the image's size.
+    pub fn segment(&self, image: &RgbImage) -> Result<Segmentation> {
+        let (width, height) = image.dimensions();
+        let (shape, saliency) = self.model.run(image, self.normalize)?;
         let (out_h, out_w) = match shape.len() {
             4 => (shape[2], shape[3]),
             3 => (shape[1], shape[2]),
@@ -239,26 +274,110 @@ impl OnnxSegmenter {
     }
 }
 
-/// The configured segmenter, loaded on first use and kept.
+/// A product category and the classifier's confidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Category {
+    /// The label (a line of the labels file).
+    pub label: String,
+    /// Softmax probability, 0–1.
+    pub score: f64,
+}
+
+/// A loaded image classifier: `[1, 3, H, W]` (ImageNet normalisation) → `[1, N]` logits, with
+/// one label per line in a text file.
+pub struct OnnxClassifier {
+    model: Model,
+    labels: Vec<String>,
+}
+
+impl std::fmt::Debug for OnnxClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxClassifier")
+            .field("labels", &self.labels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxClassifier {
+    /// Load the configured classifier, or `None` when none is configured.
+    pub fn load(config: &OnnxConfig) -> Result<Option<OnnxClassifier>> {
+        let Some(model) = config.classifier.as_deref() else {
+            return Ok(None);
+        };
+        let labels_path = config.classifier_labels.as_deref().ok_or_else(|| {
+            VisionError::Onnx("a classifier needs its labels: set BATON_CLASSIFIER_LABELS to a text file with one label per line".into())
+        })?;
+        let text = std::fs::read_to_string(labels_path).map_err(|source| VisionError::Io {
+            action: "read",
+            path: labels_path.display().to_string(),
+            source,
+        })?;
+        let labels: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if labels.is_empty() {
+            return Err(VisionError::Onnx(format!(
+                "`{}` holds no labels",
+                labels_path.display()
+            )));
+        }
+        // Dynamic sides get the usual 224.
+        Ok(Some(OnnxClassifier {
+            model: Model::open(runtime_of(config)?, model, "classifier", 224)?,
+            labels,
+        }))
+    }
+
+    /// The most likely category of `image` (the product crop on white, ideally).
+    pub fn classify(&self, image: &RgbImage) -> Result<Category> {
+        let (_, logits) = self.model.run(image, Normalize::Imagenet)?;
+        if logits.len() != self.labels.len() {
+            return Err(VisionError::Onnx(format!(
+                "the classifier gives {} scores for {} labels",
+                logits.len(),
+                self.labels.len()
+            )));
+        }
+        let top = logits.iter().copied().fold(f32::MIN, f32::max);
+        let exps: Vec<f64> = logits.iter().map(|&l| f64::from(l - top).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        let (best, weight) = exps
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or((0, 0.0), |(i, w)| (i, *w));
+        Ok(Category {
+            label: self.labels[best].clone(),
+            score: weight / total,
+        })
+    }
+}
+
+/// The configured models, each loaded on first use and kept.
 #[derive(Debug, Default)]
 pub struct Onnx {
     config: OnnxConfig,
-    loaded: Mutex<Option<Arc<OnnxSegmenter>>>,
+    segmenter: Mutex<Option<Arc<OnnxSegmenter>>>,
+    classifier: Mutex<Option<Option<Arc<OnnxClassifier>>>>,
 }
 
 impl Onnx {
-    /// Segmentation with the model `config` names.
+    /// The models `config` names.
     pub fn new(config: OnnxConfig) -> Onnx {
         Onnx {
             config,
-            loaded: Mutex::new(None),
+            segmenter: Mutex::new(None),
+            classifier: Mutex::new(None),
         }
     }
 
     /// The segmenter, loading it the first time.
     pub fn segmenter(&self) -> Result<Arc<OnnxSegmenter>> {
-        let mut loaded = self.loaded.lock().map_err(|_| {
-            VisionError::Onnx("segmentation model poisoned by an earlier failure".into())
+        let mut loaded = self.segmenter.lock().map_err(|_| {
+            VisionError::Onnx("the segmentation model was poisoned by an earlier failure".into())
         })?;
         if let Some(segmenter) = loaded.as_ref() {
             return Ok(segmenter.clone());
@@ -266,5 +385,18 @@ impl Onnx {
         let segmenter = Arc::new(OnnxSegmenter::load(&self.config)?);
         *loaded = Some(segmenter.clone());
         Ok(segmenter)
+    }
+
+    /// The classifier, loading it the first time; `None` when none is configured.
+    pub fn classifier(&self) -> Result<Option<Arc<OnnxClassifier>>> {
+        let mut loaded = self.classifier.lock().map_err(|_| {
+            VisionError::Onnx("the classifier was poisoned by an earlier failure".into())
+        })?;
+        if let Some(classifier) = loaded.as_ref() {
+            return Ok(classifier.clone());
+        }
+        let classifier = OnnxClassifier::load(&self.config)?.map(Arc::new);
+        *loaded = Some(classifier.clone());
+        Ok(classifier)
     }
 }

@@ -13,8 +13,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::color::{hex, parse_hex};
+use crate::onnx::Category;
 use crate::qa::{IssueCode, QaConfig, QaReport, qa};
-use crate::segment::{BBox, segment};
+use crate::segment::{BBox, Segmentation, segment};
 use crate::tag::{DominantColor, dominant_colors};
 use crate::{Onnx, Result, VisionError, load};
 
@@ -65,10 +66,10 @@ pub fn register(
     onnx: Arc<Onnx>,
 ) -> std::result::Result<(), RegistryError> {
     registry.register(pack, VisionQa(thresholds.clone()))?;
-    registry.register(pack, VisionSegment(onnx))?;
-    registry.register(pack, VisionTag)?;
-    registry.register(pack, VisionProcess(thresholds.clone()))?;
-    registry.register(pack, VisionBatch(thresholds))?;
+    registry.register(pack, VisionSegment(onnx.clone()))?;
+    registry.register(pack, VisionTag(onnx.clone()))?;
+    registry.register(pack, VisionProcess(thresholds.clone(), onnx.clone()))?;
+    registry.register(pack, VisionBatch(thresholds, onnx))?;
     Ok(())
 }
 
@@ -302,11 +303,43 @@ pub struct TagArgs {
 pub struct TagOutput {
     /// The product's main colours (its pixels only, not the backdrop), largest first.
     pub dominant_colors: Vec<DominantColor>,
+    /// The product's category, when a classifier model is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+}
+
+/// The product's box cut out onto white: what a classifier sees.
+fn product_crop(image: &RgbImage, segmentation: &Segmentation) -> RgbImage {
+    let Some(b) = segmentation.bbox else {
+        return image.clone();
+    };
+    RgbImage::from_fn(b.width, b.height, |x, y| {
+        let (px, py) = (b.x + x, b.y + y);
+        let p = image.get_pixel(px, py);
+        let alpha = u32::from(segmentation.mask.get_pixel(px, py)[0]);
+        image::Rgb(
+            [0, 1, 2].map(|c| ((u32::from(p[c]) * alpha + 255 * (255 - alpha) + 127) / 255) as u8),
+        )
+    })
+}
+
+/// The category of the segmented product, when a classifier is configured.
+fn categorise(
+    onnx: &Onnx,
+    image: &RgbImage,
+    segmentation: &Segmentation,
+) -> Result<Option<Category>> {
+    match onnx.classifier()? {
+        Some(classifier) => Ok(Some(
+            classifier.classify(&product_crop(image, segmentation))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// `vision_tag`.
 #[derive(Debug)]
-pub struct VisionTag;
+pub struct VisionTag(pub Arc<Onnx>);
 
 impl Tool for VisionTag {
     type Args = TagArgs;
@@ -315,15 +348,18 @@ impl Tool for VisionTag {
     const NAME: &'static str = "vision_tag";
     const TITLE: Option<&'static str> = Some("Describe a product's colours");
     const DESCRIPTION: &'static str = "Name the product's dominant colours (k-means in CIELAB \
-        over the product's pixels only, named against a fixed palette) with their shares.";
+        over the product's pixels only, named against a fixed palette) with their shares, and \
+        its category with a score when a classifier model is configured.";
     const EFFECT: Effect = Effect::Read;
 
     async fn call(&self, args: TagArgs, _: ToolContext) -> baton_kit::Result<TagOutput> {
+        let onnx = self.0.clone();
         blocking(move || {
             let image = load(Path::new(&args.path))?;
             let segmentation = segment(&image);
             Ok(TagOutput {
                 dominant_colors: dominant_colors(&image, &segmentation.mask),
+                category: categorise(&onnx, &image, &segmentation)?,
             })
         })
         .await
@@ -343,6 +379,9 @@ pub struct ProcessOutput {
     pub qa: QaReport,
     /// The product's colours.
     pub dominant_colors: Vec<DominantColor>,
+    /// The product's category, when a classifier model is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
 }
 
 /// Segment → QA → tag one photo and write `<name>.png` and `<name>.json` into `out_dir`.
@@ -351,11 +390,13 @@ pub fn process_one(
     out_dir: &Path,
     backdrop: Backdrop,
     config: &QaConfig,
+    onnx: &Onnx,
 ) -> Result<ProcessOutput> {
     let image = load(path)?;
     let segmentation = segment(&image);
     let report = qa(&image, &segmentation, config);
     let colors = dominant_colors(&image, &segmentation.mask);
+    let category = categorise(onnx, &image, &segmentation)?;
     let stem = path
         .file_stem()
         .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
@@ -368,6 +409,7 @@ pub fn process_one(
         metadata: metadata_path.display().to_string(),
         qa: report,
         dominant_colors: colors,
+        category,
     };
     let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
         action: "encode",
@@ -402,7 +444,7 @@ pub struct ProcessArgs {
 
 /// `vision_process`.
 #[derive(Debug)]
-pub struct VisionProcess(pub Thresholds);
+pub struct VisionProcess(pub Thresholds, pub Arc<Onnx>);
 
 impl Tool for VisionProcess {
     type Args = ProcessArgs;
@@ -419,9 +461,10 @@ impl Tool for VisionProcess {
     async fn call(&self, args: ProcessArgs, _: ToolContext) -> baton_kit::Result<ProcessOutput> {
         let backdrop = parse_backdrop(&args.background)?;
         let config = self.0.config()?;
+        let onnx = self.1.clone();
         blocking(move || {
             let dir = out_dir(&args.out_dir)?;
-            process_one(Path::new(&args.path), &dir, backdrop, &config)
+            process_one(Path::new(&args.path), &dir, backdrop, &config, &onnx)
         })
         .await
     }
@@ -478,7 +521,7 @@ pub struct BatchOutput {
 
 /// `vision_batch`.
 #[derive(Debug)]
-pub struct VisionBatch(pub Thresholds);
+pub struct VisionBatch(pub Thresholds, pub Arc<Onnx>);
 
 fn listed(dir: &str) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|source| VisionError::Io {
@@ -517,6 +560,7 @@ impl Tool for VisionBatch {
     async fn call(&self, args: BatchArgs, ctx: ToolContext) -> baton_kit::Result<BatchOutput> {
         let backdrop = parse_backdrop(&args.background)?;
         let config = self.0.config()?;
+        let onnx = self.1.clone();
         let mut paths = args.paths.clone();
         if let Some(dir) = &args.dir {
             paths.extend(listed(dir)?);
@@ -555,8 +599,13 @@ impl Tool for VisionBatch {
                             let Some(source) = paths.get(index) else {
                                 return;
                             };
-                            let item = match process_one(Path::new(source), &dir, backdrop, &config)
-                            {
+                            let item = match process_one(
+                                Path::new(source),
+                                &dir,
+                                backdrop,
+                                &config,
+                                &onnx,
+                            ) {
                                 Ok(output) => BatchItem {
                                     source: source.clone(),
                                     image: Some(output.image),

@@ -25,6 +25,7 @@ fn isnet_finds_the_products_in_the_synthetic_shots() {
         runtime: Some(env_path("ORT_DYLIB_PATH")),
         model: Some(env_path("BATON_ISNET_MODEL")),
         normalize: Some(Normalize::Isnet),
+        ..OnnxConfig::default()
     })
     .unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/vision/shots");

@@ -59,6 +59,7 @@ async fn a_model_segments_through_onnx_runtime() {
         runtime: Some(runtime()),
         model: Some(model()),
         normalize: None,
+        ..OnnxConfig::default()
     }));
     let out = dir.path().join("cut.png");
     let result = VisionSegment(onnx.clone())
@@ -98,6 +99,7 @@ fn a_missing_model_is_named() {
         runtime: Some(runtime()),
         model: None,
         normalize: None,
+        ..OnnxConfig::default()
     })
     .segmenter()
     .unwrap_err()
@@ -106,4 +108,51 @@ fn a_missing_model_is_named() {
         error,
         "no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file"
     );
+}
+
+#[tokio::test]
+async fn a_classifier_names_the_product_category() {
+    use baton_vision::{TagArgs, VisionTag};
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models");
+    let onnx = Arc::new(Onnx::new(OnnxConfig {
+        runtime: Some(runtime()),
+        classifier: Some(models.join("colours.onnx")),
+        classifier_labels: Some(models.join("colours.labels")),
+        ..OnnxConfig::default()
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, colour) in [
+        ("red", Rgb([210, 35, 40])),
+        ("blue", Rgb([30, 60, 200])),
+        ("green", Rgb([40, 170, 60])),
+    ] {
+        let image = RgbImage::from_fn(600, 500, |x, y| {
+            if (x as i32 - 300).pow(2) + (y as i32 - 250).pow(2) < 170 * 170 {
+                colour
+            } else {
+                Rgb([240, 240, 240])
+            }
+        });
+        let path = dir.path().join(format!("{name}.png"));
+        image.save(&path).unwrap();
+        let tags = VisionTag(onnx.clone())
+            .call(
+                TagArgs {
+                    path: path.display().to_string(),
+                },
+                ToolContext::new(CancellationToken::new()),
+            )
+            .await
+            .unwrap();
+        let category = tags.category.unwrap();
+        assert_eq!(category.label, name);
+        assert!(category.score > 0.8, "{category:?}");
+    }
+    // Without a classifier there is no category.
+    let path = dir.path().join("red.png").display().to_string();
+    let plain = VisionTag(Arc::default())
+        .call(TagArgs { path }, ToolContext::new(CancellationToken::new()))
+        .await
+        .unwrap();
+    assert_eq!(plain.category, None);
 }

@@ -44,6 +44,7 @@ async fn onnx_without_a_runtime_is_a_clear_error_and_classic_still_works() {
         runtime: Some(PathBuf::from("/nowhere/libonnxruntime.so.1.31.1")),
         model: Some(PathBuf::from("model.onnx")),
         normalize: None,
+        ..OnnxConfig::default()
     }));
     let error = call("onnx", missing).await.unwrap_err().to_string();
     assert_eq!(

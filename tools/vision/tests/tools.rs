@@ -80,14 +80,14 @@ async fn qa_segment_tag_and_process_agree_on_a_clean_shot() {
     assert_eq!(cut.get_pixel(600, 500)[0] >= 200, true, "the product stays");
     assert!((segmented.coverage - std::f64::consts::PI * 350.0 * 350.0 / 1.2e6).abs() < 0.005);
 
-    let tags = VisionTag
+    let tags = VisionTag(std::sync::Arc::default())
         .call(TagArgs { path: path.clone() }, ctx())
         .await
         .unwrap();
     assert_eq!(tags.dominant_colors[0].name, "red");
     assert!(tags.dominant_colors[0].share > 0.9, "{tags:?}");
 
-    let processed = VisionProcess(Thresholds::defaults())
+    let processed = VisionProcess(Thresholds::defaults(), std::sync::Arc::default())
         .call(
             ProcessArgs {
                 path,
@@ -118,7 +118,7 @@ async fn batch_processes_a_folder_in_parallel_and_reports_failures_per_photo() {
     }
     std::fs::write(photos.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     std::fs::write(photos.join("notes.txt"), b"ignored").unwrap();
-    let out = VisionBatch(Thresholds::defaults())
+    let out = VisionBatch(Thresholds::defaults(), std::sync::Arc::default())
         .call(
             BatchArgs {
                 paths: vec![],

@@ -6,7 +6,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stft::{Stft, Window};
+use crate::stft::{Spectrogram, Stft, Window};
 use crate::{Audio, DspError, Monitor, Result};
 
 /// Spectrogram images are at most this many columns wide (frames are pooled to fit).
@@ -24,18 +24,23 @@ pub fn average_spectrum(
     monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     let stft = Stft::new(n_fft, n_fft / 2, window)?;
-    average(&stft, signal, monitor)
+    average(&stft, &stft.forward(signal), signal.len(), monitor)
 }
 
-fn average(stft: &Stft, signal: &[f32], monitor: &dyn Monitor) -> Result<Vec<f64>> {
-    let spectrogram = stft.forward(signal);
+/// The average of `spectrogram` (of a `len`-sample signal) over its frames.
+fn average(
+    stft: &Stft,
+    spectrogram: &Spectrogram,
+    len: usize,
+    monitor: &dyn Monitor,
+) -> Result<Vec<f64>> {
     let gain = stft.window_gain();
     // Frames that hang over either end (half zero padding) read low: leave them out when any
     // frame lies wholly inside the signal.
     let (half, hop) = (stft.n_fft() / 2, stft.hop());
     let first = half.div_ceil(hop);
-    let last = signal.len().saturating_sub(half) / hop;
-    let frames = if signal.len() >= stft.n_fft() && first <= last {
+    let last = len.saturating_sub(half) / hop;
+    let frames = if len >= stft.n_fft() && first <= last {
         first..last + 1
     } else {
         0..spectrogram.frames
@@ -108,7 +113,9 @@ pub fn spectrum(
 ) -> Result<SpectrumResult> {
     let stft = Stft::new(n_fft, hop, window)?;
     let mono = audio.mono();
-    let average = average(&stft, &mono, monitor)?;
+    // One STFT serves both the average and the picture.
+    let spectrogram = stft.forward(&mono);
+    let average = average(&stft, &spectrogram, mono.len(), monitor)?;
     let resolution_hz = f64::from(audio.sample_rate) / n_fft as f64;
     let floor = 10f64.powf(FLOOR_DB / 20.0);
     let mut candidates: Vec<usize> = (1..average.len().saturating_sub(1))
@@ -130,24 +137,22 @@ pub fn spectrum(
             }
         })
         .collect();
-    let frames = stft.frames_for(mono.len());
     let image = if image {
         monitor.progress(0.5, 1.0, "drawing the spectrogram");
-        Some(render(&stft, &mono)?)
+        Some(render(&stft, &spectrogram)?)
     } else {
         None
     };
     Ok(SpectrumResult {
         resolution_hz,
-        frames,
+        frames: spectrogram.frames,
         peaks,
         image,
     })
 }
 
 /// Draw a spectrogram: time left to right, frequency bottom to top, −120..0 dB.
-fn render(stft: &Stft, signal: &[f32]) -> Result<(Vec<u8>, usize, usize)> {
-    let spectrogram = stft.forward(signal);
+fn render(stft: &Stft, spectrogram: &Spectrogram) -> Result<(Vec<u8>, usize, usize)> {
     let gain = stft.window_gain();
     let width = spectrogram.frames.clamp(1, MAX_WIDTH);
     let height = spectrogram.bins.clamp(1, MAX_HEIGHT);

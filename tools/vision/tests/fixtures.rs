@@ -2,6 +2,8 @@
 //! that `fixtures/vision/make.py` writes (the test command runs it first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use baton_vision::{IssueCode, QaConfig, gray, laplacian_variance, load, qa, segment};
@@ -80,18 +82,7 @@ fn segmentation_iou_is_at_least_095_on_every_shot() {
         let image = load(&path(&shot.file)).unwrap();
         let truth = load(&path(&format!("{}.mask.png", shot.name))).unwrap();
         let ours = segment(&image);
-        let (mut both, mut either) = (0u64, 0u64);
-        for (m, t) in ours
-            .mask
-            .as_raw()
-            .iter()
-            .zip(truth.as_raw().chunks_exact(3))
-        {
-            let (a, b) = (*m >= 128, t[0] >= 128);
-            both += u64::from(a && b);
-            either += u64::from(a || b);
-        }
-        let iou = both as f64 / either.max(1) as f64;
+        let iou = common::iou(&ours.mask, &truth);
         eprintln!("{}: IoU {iou:.4}", shot.name);
         lowest = lowest.min(iou);
         assert!(iou >= 0.95, "{}: IoU {iou}", shot.name);

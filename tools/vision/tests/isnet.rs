@@ -3,6 +3,8 @@
 //! committed), run on synthetic shots whose true masks are known.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use baton_vision::{Normalize, OnnxConfig, OnnxSegmenter, load};
@@ -34,18 +36,7 @@ fn isnet_finds_the_products_in_the_synthetic_shots() {
         let truth = load(&shots.join(format!("{name}.mask.png"))).unwrap();
         let start = std::time::Instant::now();
         let segmentation = segmenter.segment(&image).unwrap();
-        let (mut both, mut either) = (0u64, 0u64);
-        for (m, t) in segmentation
-            .mask
-            .as_raw()
-            .iter()
-            .zip(truth.as_raw().chunks_exact(3))
-        {
-            let (a, b) = (*m >= 128, t[0] >= 128);
-            both += u64::from(a && b);
-            either += u64::from(a || b);
-        }
-        let iou = both as f64 / either as f64;
+        let iou = common::iou(&segmentation.mask, &truth);
         eprintln!(
             "{name}: ISNet IoU {iou:.4} in {:.1} s",
             start.elapsed().as_secs_f64()

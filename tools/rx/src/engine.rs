@@ -2,6 +2,7 @@
 //! prescription. Every number, place and code comes from the tables; this file only knows what
 //! each kind of check means.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use jiff::{Span, ToSpan, Unit};
@@ -102,12 +103,13 @@ fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, Input
         approval: None,
         used_authorities: Vec::new(),
     };
-    let in_force: Vec<(usize, &Rule)> = book
-        .rules
-        .iter()
-        .enumerate()
-        .filter(|(_, rule)| applies(rule, &ctx))
-        .collect();
+    let mut in_force: Vec<(usize, &Rule)> = Vec::with_capacity(book.rules.len());
+    in_force.extend(
+        book.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| applies(rule, &ctx)),
+    );
     ctx.expiry = expiry(&in_force, &ctx);
     ctx.approval = best_approval(&in_force, &ctx);
 
@@ -935,7 +937,12 @@ fn simple_check(
             let Some(value) = value.filter(|v| filled(Some(v))) else {
                 return;
             };
-            let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+            // Spaces people type inside numbers do not count; most values have none.
+            let compact: Cow<'_, str> = if value.contains(char::is_whitespace) {
+                Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
+            } else {
+                Cow::Borrowed(value)
+            };
             if let Err(why) = crate::ident::check(
                 &compact,
                 *letters,

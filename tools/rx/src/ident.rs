@@ -31,27 +31,27 @@ pub(crate) fn check(
     {
         return Err(format!("should start with {prefix}"));
     }
-    let numbers: Vec<u32> = tail.chars().filter_map(|c| c.to_digit(10)).collect();
-    if luhn && !luhn_ok(&numbers) {
+    // All ASCII digits, checked above.
+    let numbers = || tail.bytes().map(|b| u32::from(b - b'0'));
+    if luhn && !luhn_ok(numbers()) {
         return Err("fails its Luhn check digit".into());
     }
     if medicare {
-        let first_ok = numbers.first().is_some_and(|d| (2..=6).contains(d));
+        let first_ok = numbers().next().is_some_and(|d| (2..=6).contains(&d));
         let weights = [1, 3, 7, 9, 1, 3, 7, 9];
-        let sum: u32 = numbers.iter().zip(weights).map(|(d, w)| d * w).sum();
-        if !first_ok || numbers.get(8) != Some(&(sum % 10)) {
+        let sum: u32 = numbers().zip(weights).map(|(d, w)| d * w).sum();
+        if !first_ok || numbers().nth(8) != Some(sum % 10) {
             return Err("fails the Medicare check digit".into());
         }
     }
     Ok(())
 }
 
-fn luhn_ok(digits: &[u32]) -> bool {
+fn luhn_ok(digits: impl DoubleEndedIterator<Item = u32>) -> bool {
     let sum: u32 = digits
-        .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| {
+        .map(|(i, d)| {
             if !i.is_multiple_of(2) {
                 let doubled = d * 2;
                 if doubled > 9 { doubled - 9 } else { doubled }

@@ -7,9 +7,10 @@
 //! source. The engine only knows what each *kind* of check means; thresholds, places, codes
 //! and dates all come from the tables, so a change in the law is a reviewed data change, and a
 //! running server picks it up when the knowledge shelf reloads. FHIR input is mapped onto
-//! the simple format's model, so both formats meet the same rules: a fast reader builds it from
-//! borrowed typed structs, and anything it does not expect goes to the exact reader, which
-//! rewrites the Bundle into the simple format and names the FHIR element at fault.
+//! the simple format's model, so both formats meet the same rules: a fast road reads the text
+//! once with its own pull reader into borrowed structs, and anything it does not expect goes to
+//! the exact reader, which rewrites the Bundle into the simple format and names the FHIR
+//! element at fault.
 
 mod book;
 mod classify;
@@ -20,6 +21,7 @@ mod fhir_fast;
 mod ident;
 mod input;
 mod model;
+mod pull;
 mod report;
 mod rules;
 mod tools;

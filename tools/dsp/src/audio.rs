@@ -1,11 +1,13 @@
-//! Reading and writing audio. WAV only (PCM 8/16/24/32-bit integer and 32-bit float, plain or
-//! `WAVE_FORMAT_EXTENSIBLE`), checked before anything is allocated: a header may claim any
-//! length, so the claim is held against the file's real size and a hard sample limit.
+//! Reading and writing audio. WAV (PCM 8/16/24/32-bit integer and 32-bit float, plain or
+//! `WAVE_FORMAT_EXTENSIBLE`) is checked before anything is allocated: a header may claim any
+//! length, so the claim is held against the file's real size and a hard sample limit. FLAC,
+//! Ogg Vorbis and MP3, told by their first bytes, are decoded in `decode.rs`.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
+use crate::decode::{Compressed, read_compressed};
 use crate::{DspError, Result};
 
 /// Lowest sample rate accepted.
@@ -60,6 +62,48 @@ pub fn check_rate(name: &str, rate: u32) -> Result<()> {
             name,
             format!("{rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"),
         ))
+    }
+}
+
+/// Read an audio file: WAV, FLAC, Ogg Vorbis or MP3, whatever its name says.
+pub fn read_audio(path: &Path) -> Result<Audio> {
+    let shown = path.display().to_string();
+    let io = |source| DspError::Io {
+        action: "read",
+        path: shown.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let mut head = [0u8; 12];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]).map_err(io)? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    let head = &head[..filled];
+    // RIFF, and RF64 so hound names it as the WAV flavour Baton does not read.
+    if head.is_empty() || head.starts_with(b"RIFF") || head.starts_with(b"RF64") {
+        return read_wav(path);
+    }
+    match Compressed::sniff(head) {
+        Some(kind) => {
+            let file = File::open(path).map_err(io)?;
+            read_compressed(&shown, file, kind)
+        }
+        None => Err(DspError::InvalidInput {
+            path: shown.clone(),
+            message: format!(
+                "not an audio file Baton reads (WAV, FLAC, Ogg Vorbis or MP3): it starts with \
+                 {}",
+                head.iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        }),
     }
 }
 

@@ -14,6 +14,7 @@ mod analyze;
 mod audio;
 mod biquad;
 mod counting;
+mod decode;
 mod error;
 mod hpss;
 mod latency;
@@ -24,7 +25,9 @@ mod stft;
 mod tools;
 
 pub use analyze::{Analysis, CLIP_LEVEL, analyze, integrated_loudness};
-pub use audio::{Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, read_wav, write_wav};
+pub use audio::{
+    Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, read_audio, read_wav, write_wav,
+};
 pub use biquad::{Chain, Coefficients, FilterSpec, FilterType, MAX_STAGES};
 pub use counting::{CountingAllocator, allocations};
 pub use error::{DspError, Result};

@@ -14,7 +14,7 @@ use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
 use crate::spectrum::{Peak, spectrum, write_png};
 use crate::stft::Window;
-use crate::{Audio, DspError, Monitor, read_wav, write_wav};
+use crate::{Audio, DspError, Monitor, read_audio, write_wav};
 
 /// Register every tool of the pack under `pack` (normally `dsp`).
 pub fn register(registry: &mut Registry, pack: &str) -> Result<(), RegistryError> {
@@ -69,7 +69,7 @@ async fn blocking<T: Send + 'static>(
 
 /// A file read as audio.
 fn load(path: &str) -> crate::Result<Audio> {
-    read_wav(Path::new(path))
+    read_audio(Path::new(path))
 }
 
 fn out_dir(path: &str) -> crate::Result<PathBuf> {
@@ -86,7 +86,7 @@ fn out_dir(path: &str) -> crate::Result<PathBuf> {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeArgs {
-    /// The audio file (WAV: PCM 8/16/24/32-bit or 32-bit float, 8–384 kHz).
+    /// The audio file: WAV (PCM or float), FLAC, Ogg Vorbis or MP3, 8–384 kHz.
     pub path: String,
 }
 

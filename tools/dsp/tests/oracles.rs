@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_dsp::{FilterSpec, HpssParams, Unwatched, analyze, hpss, read_wav, response};
+use baton_dsp::{FilterSpec, HpssParams, Unwatched, analyze, hpss, read_audio, read_wav, response};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -12,6 +12,16 @@ struct Expected {
     loudness: std::collections::BTreeMap<String, Option<f64>>,
     filters: Vec<FilterCase>,
     hpss: Vec<HpssCase>,
+    compressed: Vec<CompressedCase>,
+}
+
+#[derive(Deserialize)]
+struct CompressedCase {
+    file: String,
+    source: String,
+    lossless: bool,
+    frames: usize,
+    lufs: f64,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +80,95 @@ fn integrated_loudness_is_within_a_tenth_of_a_lu_of_pyloudnorm() {
         }
     }
     eprintln!("largest difference {worst:.4} LU");
+}
+
+/// FLAC comes back sample for sample; Ogg Vorbis and MP3 as long as libsndfile decodes them
+/// (encoder delay and padding trimmed) and within a tenth of a LU of their loudness.
+#[test]
+fn compressed_files_decode_like_libsndfile_and_flac_exactly() {
+    let expected = expected();
+    let suffixes: std::collections::BTreeSet<&str> = expected
+        .compressed
+        .iter()
+        .filter_map(|case| case.file.rsplit('.').next())
+        .collect();
+    assert_eq!(suffixes, ["flac", "mp3", "ogg"].into());
+    for case in &expected.compressed {
+        let decoded = read_audio(&dir().join("audio").join(&case.file)).unwrap();
+        let source = audio(&case.source);
+        assert_eq!(decoded.sample_rate, source.sample_rate, "{}", case.file);
+        assert_eq!(
+            decoded.channels.len(),
+            source.channels.len(),
+            "{}",
+            case.file
+        );
+        assert_eq!(decoded.frames(), case.frames, "{}: frames", case.file);
+        if case.lossless {
+            assert!(decoded == source, "{}: not the WAV's samples", case.file);
+        }
+        let lufs = analyze(&decoded, &Unwatched)
+            .unwrap()
+            .integrated_lufs
+            .unwrap();
+        let difference = (lufs - case.lufs).abs();
+        eprintln!(
+            "{}: {} frames, {lufs:.3} LUFS vs libsndfile + pyloudnorm {:.3} (Δ {difference:.4})",
+            case.file, case.frames, case.lufs
+        );
+        assert!(difference <= 0.1, "{}: {lufs} vs {}", case.file, case.lufs);
+    }
+}
+
+/// Damaged compressed files are refused with what is wrong, never read as shorter audio.
+#[test]
+fn damaged_compressed_files_are_refused_naming_the_problem() {
+    let dir_out = tempfile::tempdir().unwrap();
+    for suffix in ["flac", "mp3", "ogg"] {
+        let bytes = std::fs::read(
+            dir()
+                .join("audio")
+                .join(format!("music-48k-mono-16.{suffix}")),
+        )
+        .unwrap();
+        let mut flipped = bytes.clone();
+        let middle = flipped.len() / 2;
+        for byte in &mut flipped[middle..middle + 400] {
+            *byte ^= 0x5a;
+        }
+        let (cut, scrambled) = match suffix {
+            "flac" => (
+                "the stream is damaged after 3.50 s",
+                "declares 288000 frames but",
+            ),
+            "mp3" => ("declares 288000 frames but", "declares 288000 frames but"),
+            _ => (
+                "the stream is damaged after 3.23 s",
+                "the stream jumps after 3.10 s",
+            ),
+        };
+        for (damage, damaged, expected) in [
+            ("cut", bytes[..bytes.len() * 6 / 10].to_vec(), cut),
+            ("flipped", flipped, scrambled),
+            (
+                "header-only",
+                bytes[..40].to_vec(),
+                "but cannot be read as it",
+            ),
+        ] {
+            let name = format!("{damage}.{suffix}");
+            let path = dir_out.path().join(&name);
+            std::fs::write(&path, damaged).unwrap();
+            let message = read_audio(&path).unwrap_err().to_string();
+            eprintln!("{message}");
+            assert!(
+                message.starts_with("invalid input")
+                    && message.contains(&name)
+                    && message.contains(expected),
+                "{name}: {message}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -274,7 +274,8 @@ async fn bad_files_get_a_clear_invalid_input_error_and_no_allocation_of_their_cl
         (
             "text.wav",
             b"these are not the samples you are looking for".to_vec(),
-            "not a WAV file",
+            "not an audio file Baton reads (WAV, FLAC, Ogg Vorbis or MP3): it starts with 74 68 \
+             65 73 65 20 61 72",
         ),
         ("cut.wav", good[..20].to_vec(), "invalid input"),
         (

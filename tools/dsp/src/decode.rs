@@ -1,0 +1,201 @@
+//! Compressed audio — FLAC, Ogg Vorbis, MP3 — decoded with Symphonia's pure-Rust decoders.
+//!
+//! Decoding is strict: a damaged packet, a stream that changes its rate or channel count, or
+//! more samples than [`MAX_SAMPLES`] is an error naming where it happened, never a silent gap
+//! or a cut-off analysis. Encoder delay and padding are trimmed (gapless), so an MP3 has the
+//! length of the audio that was encoded.
+
+use std::fs::File;
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use crate::audio::{Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE};
+use crate::{DspError, Result};
+
+/// A compressed format Baton reads, told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compressed {
+    Flac,
+    Ogg,
+    Mp3,
+}
+
+impl Compressed {
+    /// The format whose signature `head` starts with.
+    pub(crate) fn sniff(head: &[u8]) -> Option<Compressed> {
+        match head {
+            [b'f', b'L', b'a', b'C', ..] => Some(Compressed::Flac),
+            [b'O', b'g', b'g', b'S', ..] => Some(Compressed::Ogg),
+            // An ID3v2 tag, or an MPEG audio frame's sync word (layer III).
+            [b'I', b'D', b'3', ..] => Some(Compressed::Mp3),
+            [0xFF, second, ..] if second & 0xE6 == 0xE2 => Some(Compressed::Mp3),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compressed::Flac => "FLAC",
+            Compressed::Ogg => "Ogg",
+            Compressed::Mp3 => "MP3",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Compressed::Flac => "flac",
+            Compressed::Ogg => "ogg",
+            Compressed::Mp3 => "mp3",
+        }
+    }
+}
+
+/// Decode a whole compressed file into planar `f32`.
+pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Result<Audio> {
+    let invalid = |message: String| DspError::InvalidInput {
+        path: shown.to_owned(),
+        message,
+    };
+    let mut hint = Hint::new();
+    hint.with_extension(kind.extension());
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|error| {
+            invalid(format!(
+                "looks like {} but cannot be read as it: {error}",
+                kind.name()
+            ))
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| invalid(format!("the {} file holds no audio track", kind.name())))?;
+    let track_id = track.id;
+    // FLAC's STREAMINFO and MP3's LAME/Xing header say how long the audio is: frames lost in
+    // between (a decoder skips what fails its checks) are caught against it.
+    let declared = track.num_frames;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|params| params.audio())
+        .ok_or_else(|| invalid("its audio track has no codec parameters".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|error| invalid(format!("a codec Baton does not read: {error}")))?;
+
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let mut rate = 0;
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut next_pts: Option<i64> = None;
+    let seconds = |channels: &[Vec<f32>], rate: u32| {
+        channels.first().map_or(0.0, |c| c.len() as f64) / f64::from(rate.max(1))
+    };
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(error) => {
+                return Err(invalid(format!(
+                    "the stream is damaged after {:.2} s: {error}",
+                    seconds(&channels, rate)
+                )));
+            }
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        // Each Ogg packet starts where the last one ended; a jump means pages were lost or
+        // skipped (the reader drops a page that fails its checksum without a word, and an Ogg
+        // stream declares no length to hold the total against). FLAC and MP3 declare theirs.
+        let pts = packet.pts.get();
+        if let Some(expected) = next_pts
+            && pts != expected
+            && kind == Compressed::Ogg
+        {
+            return Err(invalid(format!(
+                "the stream jumps after {:.2} s (from tick {expected} to {pts}): pages or \
+                 frames are missing or damaged",
+                seconds(&channels, rate)
+            )));
+        }
+        let span = packet.trim_start.get() + packet.dur.get() + packet.trim_end.get();
+        next_pts = Some(pts.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)));
+        let decoded = decoder.decode(&packet).map_err(|error| {
+            let at = seconds(&channels, rate);
+            invalid(match error {
+                SymphoniaError::DecodeError(why) => {
+                    format!("the audio data is damaged at {at:.2} s: {why}")
+                }
+                other => format!("decoding stopped at {at:.2} s: {other}"),
+            })
+        })?;
+        let spec = decoded.spec();
+        let count = spec.channels().count();
+        if channels.is_empty() {
+            if count == 0 || count > usize::from(MAX_CHANNELS) {
+                return Err(invalid(format!(
+                    "{count} channels; Baton reads 1 to {MAX_CHANNELS}"
+                )));
+            }
+            if !(MIN_RATE..=MAX_RATE).contains(&spec.rate()) {
+                return Err(invalid(format!(
+                    "sample rate {} Hz is outside {MIN_RATE}–{MAX_RATE} Hz",
+                    spec.rate()
+                )));
+            }
+            rate = spec.rate();
+            channels = vec![Vec::new(); count];
+        } else if count != channels.len() || spec.rate() != rate {
+            return Err(invalid(format!(
+                "the stream changes from {} channels at {rate} Hz to {count} at {} Hz after \
+                 {:.2} s; Baton reads one format per file",
+                channels.len(),
+                spec.rate(),
+                seconds(&channels, rate)
+            )));
+        }
+        let held = channels.first().map_or(0, Vec::len) + decoded.frames();
+        if (held as u64).saturating_mul(count as u64) > MAX_SAMPLES {
+            return Err(invalid(format!(
+                "more than {MAX_SAMPLES} samples, more than Baton reads at once"
+            )));
+        }
+        interleaved.resize(decoded.samples_interleaved(), 0.0);
+        decoded.copy_to_slice_interleaved(&mut interleaved);
+        for frame in interleaved.chunks_exact(count) {
+            for (channel, &sample) in channels.iter_mut().zip(frame) {
+                channel.push(sample);
+            }
+        }
+    }
+    if channels.first().is_none_or(Vec::is_empty) {
+        return Err(invalid(format!(
+            "the {} stream holds no audio",
+            kind.name()
+        )));
+    }
+    let decoded = channels.first().map_or(0, Vec::len) as u64;
+    if let Some(declared) = declared
+        && declared != decoded
+    {
+        return Err(invalid(format!(
+            "the {} file declares {declared} frames but its stream holds {decoded}: \
+             truncated or corrupt",
+            kind.name()
+        )));
+    }
+    Ok(Audio {
+        sample_rate: rate,
+        channels,
+    })
+}

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use baton_kit::{
-    Invocation, Invoker, Outcome, PendingApproval, Principal, Registry, Result, ToolDescriptor,
-    ToolError,
+    ArtifactSink, Invocation, Invoker, Outcome, PendingApproval, Principal, Registry, Result,
+    StoredArtifact, ToolDescriptor, ToolError,
 };
 use baton_policies::{Decision, PolicyStore};
 use baton_runs::{
@@ -81,7 +81,9 @@ impl Gate {
             return Err(ToolError::not_found(format!("tool `{tool}`")));
         };
         let bound = tool.clone().bind(&args)?;
-        let context = context.with_principal(principal.clone());
+        let context = context
+            .with_principal(principal.clone())
+            .with_artifacts(Arc::new(StoreArtifacts(self.store.clone())));
         self.run(
             &principal,
             tool.descriptor(),
@@ -230,6 +232,26 @@ impl Gate {
                     "the audit log is unavailable ({error}); the call's result is withheld"
                 ))
             })
+    }
+}
+
+/// A call's artifacts, kept in the store the gate records in.
+struct StoreArtifacts(StoreHandle);
+
+impl ArtifactSink for StoreArtifacts {
+    fn put(
+        &self,
+        bytes: Vec<u8>,
+        media_type: String,
+    ) -> BoxFuture<'static, Result<StoredArtifact>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let kept = store
+                .put_artifact(&bytes, &media_type)
+                .await
+                .map_err(|e| ToolError::failed(format!("cannot keep the artifact: {e}")))?;
+            Ok(StoredArtifact::new(kept.sha256, kept.size, kept.media_type))
+        })
     }
 }
 

@@ -62,3 +62,93 @@ async fn onnx_paths_come_from_the_config_and_are_named_when_wrong() {
         "{stderr}"
     );
 }
+
+/// A seller's batch over MCP: the report is kept in the store and read back by the client as
+/// the resource the tool named, byte for byte what `batch.json` holds.
+#[tokio::test]
+async fn a_batch_report_is_kept_and_read_back_as_a_resource() {
+    use rmcp::ServiceExt;
+    use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams, ResourceContents};
+    use rmcp::transport::StreamableHttpClientTransport;
+
+    let home = Home::new("");
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"out\"]\n",
+    )
+    .unwrap();
+    for (name, colour) in [("red.png", [200, 30, 30]), ("blue.png", [30, 30, 200])] {
+        let mut photo = image::RgbImage::from_pixel(160, 120, image::Rgb([250, 250, 250]));
+        for y in 30..90 {
+            for x in 50..110 {
+                photo.put_pixel(x, y, image::Rgb(colour));
+            }
+        }
+        photo.save(home.path().join(name)).unwrap();
+    }
+    let server = common::HttpServer::start(&home, &[]).await;
+    let client = ().serve(StreamableHttpClientTransport::from_uri(server.url())).await.unwrap();
+
+    let templates = client.list_resource_templates(None).await.unwrap();
+    assert!(
+        templates
+            .resource_templates
+            .iter()
+            .any(|t| t.uri_template == "baton://artifacts/{sha256}"),
+        "{templates:?}"
+    );
+
+    let mut params = CallToolRequestParams::new("vision_batch");
+    params.arguments = serde_json::json!({
+        "paths": [home.path().join("red.png"), home.path().join("blue.png")],
+        "out_dir": home.path().join("out"),
+    })
+    .as_object()
+    .cloned();
+    let result = client.call_tool(params).await.unwrap();
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    let output = result.structured_content.unwrap();
+    assert_eq!(output["processed"], serde_json::json!(2), "{output}");
+    let stored = &output["stored"];
+    let uri = stored["uri"].as_str().unwrap();
+    let on_disk = std::fs::read_to_string(home.path().join("out/batch.json")).unwrap();
+    assert_eq!(stored["size"], serde_json::json!(on_disk.len()));
+    assert_eq!(
+        uri,
+        format!("baton://artifacts/{}", stored["sha256"].as_str().unwrap())
+    );
+
+    let read = client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .unwrap();
+    match &read.contents[..] {
+        [
+            ResourceContents::TextResourceContents {
+                text, mime_type, ..
+            },
+        ] => {
+            assert_eq!(text, &on_disk);
+            assert_eq!(mime_type.as_deref(), Some("application/json"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let missing = format!("baton://artifacts/{}", "0".repeat(64));
+    let error = client
+        .read_resource(ReadResourceRequestParams::new(missing))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no artifact"), "{error}");
+    let error = client
+        .read_resource(ReadResourceRequestParams::new(
+            "baton://artifacts/../../etc/passwd",
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("64 lowercase hex digits"),
+        "{error}"
+    );
+    client.cancel().await.unwrap();
+}

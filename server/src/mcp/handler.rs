@@ -16,11 +16,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 use serde_json::json;
 
-use super::approval;
 use super::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
 use super::knowledge;
 use super::page::page;
 use super::progress::ProgressRelay;
+use super::{approval, artifacts};
 use crate::app::App;
 use crate::conformance::Conformance;
 use crate::error::ServerError;
@@ -391,12 +391,11 @@ impl ServerHandler for BatonMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
-            self.conformance
-                .as_ref()
-                .map(|c| c.resource_templates())
-                .unwrap_or_default(),
-        ))
+        let mut templates = vec![artifacts::template()];
+        if let Some(conformance) = &self.conformance {
+            templates.extend(conformance.resource_templates());
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
@@ -409,6 +408,9 @@ impl ServerHandler for BatonMcp {
         }
         if let Some(result) = self.conformance.as_ref().and_then(|c| c.read(&request.uri)) {
             return Ok(result.into());
+        }
+        if let Some(result) = artifacts::read(self.app.gate.store(), &request.uri).await {
+            return result.map(Into::into);
         }
         Err(ErrorData::resource_not_found(
             format!(

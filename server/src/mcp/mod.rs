@@ -2,6 +2,7 @@
 //! Adding a tool to a pack never means editing this module.
 
 mod approval;
+mod artifacts;
 mod convert;
 mod handler;
 mod knowledge;

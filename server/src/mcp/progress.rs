@@ -4,6 +4,7 @@ use baton_kit::{Progress, ProgressSink};
 use rmcp::RoleServer;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -20,6 +21,9 @@ pub struct ProgressRelay {
 #[derive(Debug)]
 struct RelaySink {
     state: Mutex<State>,
+    /// The server's runtime: tools report from their own worker threads (a batch's scoped
+    /// threads, `spawn_blocking`), where there is no runtime to spawn the forwarder on.
+    runtime: Handle,
 }
 
 #[derive(Debug)]
@@ -45,7 +49,9 @@ impl ProgressSink for RelaySink {
         };
         if let State::Idle { peer, token } = &*state {
             let (sender, receiver) = mpsc::unbounded_channel();
-            let forwarder = tokio::spawn(forward(peer.clone(), token.clone(), receiver));
+            let forwarder = self
+                .runtime
+                .spawn(forward(peer.clone(), token.clone(), receiver));
             *state = State::Running { sender, forwarder };
         }
         match &*state {
@@ -78,14 +84,17 @@ async fn forward(
 
 impl ProgressRelay {
     /// A relay for the request, when the client asked for progress (sent a progress token).
+    /// Called from the request's handler, so on the server's runtime.
     pub fn start(context: &RequestContext<RoleServer>) -> Option<ProgressRelay> {
         let token = context.meta.get_progress_token()?;
+        let runtime = Handle::try_current().ok()?;
         Some(ProgressRelay {
             sink: Arc::new(RelaySink {
                 state: Mutex::new(State::Idle {
                     peer: context.peer.clone(),
                     token,
                 }),
+                runtime,
             }),
         })
     }

@@ -18,15 +18,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use baton_runs::{
-    Approval, ApprovalDecision, ApprovalDraft, AuditDraft, AuditReceipt, AuditRecord, Run,
-    RunState, RunsError, Step, Store, VerifyReport,
+    Approval, ApprovalDecision, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord,
+    Run, RunState, RunsError, Step, Store, VerifyReport,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use protocol::Request;
-use protocol::dispatch;
+use protocol::{ArtifactBytes, dispatch};
 
 /// How long an operation waits for the store before giving up.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -344,6 +346,32 @@ impl StoreHandle {
             now_ms,
         })
         .await
+    }
+
+    /// Keep `bytes` as an artifact (content-addressed: the same bytes are kept once).
+    pub async fn put_artifact(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<ArtifactRef, StoreError> {
+        self.call(Request::PutArtifact {
+            data: BASE64.encode(bytes),
+            media_type: media_type.into(),
+        })
+        .await
+    }
+
+    /// An artifact and its bytes.
+    pub async fn artifact(&self, sha256: &str) -> Result<(ArtifactRef, Vec<u8>), StoreError> {
+        let answer: ArtifactBytes = self
+            .call(Request::Artifact {
+                sha256: sha256.into(),
+            })
+            .await?;
+        let bytes = BASE64.decode(answer.data.as_bytes()).map_err(|e| {
+            StoreError::new("protocol", format!("artifact bytes are not base64: {e}"))
+        })?;
+        Ok((answer.artifact, bytes))
     }
 
     /// Journal a step.

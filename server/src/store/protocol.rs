@@ -1,7 +1,9 @@
 //! The store's operations, as they travel over the owner's socket: one JSON object per line
 //! each way. `{"op": …}` in; `{"ok": …}` or `{"error": {"kind", "message"}}` out.
 
-use baton_runs::{ApprovalDecision, ApprovalDraft, AuditDraft, RunState, Store};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use baton_runs::{ApprovalDecision, ApprovalDraft, ArtifactRef, AuditDraft, RunState, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -97,6 +99,18 @@ pub enum Request {
         /// Now, ms since the epoch.
         now_ms: u64,
     },
+    /// Keep an artifact.
+    PutArtifact {
+        /// The bytes, base64 (standard alphabet, padded).
+        data: String,
+        /// MIME type.
+        media_type: String,
+    },
+    /// An artifact's bytes.
+    Artifact {
+        /// SHA-256, hex.
+        sha256: String,
+    },
     /// Journal a step.
     AppendStep {
         /// Id or unique prefix.
@@ -182,7 +196,29 @@ fn blocking(store: &Store, request: Request) -> Result<Value, StoreError> {
             data,
             now_ms,
         } => encode(store.append_step(&id, &kind, data, now_ms)?),
+        Request::PutArtifact { data, media_type } => {
+            let bytes = BASE64.decode(data.as_bytes()).map_err(|e| {
+                StoreError::new("protocol", format!("artifact bytes are not base64: {e}"))
+            })?;
+            encode(store.put_artifact(&bytes, &media_type)?)
+        }
+        Request::Artifact { sha256 } => {
+            let (artifact, bytes) = store.artifact(&sha256)?;
+            encode(ArtifactBytes {
+                artifact,
+                data: BASE64.encode(bytes),
+            })
+        }
     }
+}
+
+/// An artifact and its bytes, as they travel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactBytes {
+    /// What it is.
+    pub artifact: ArtifactRef,
+    /// The bytes, base64.
+    pub data: String,
 }
 
 /// One answer line.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{Result, ToolError};
+use crate::{ArtifactSink, Result, StoredArtifact, ToolError};
 
 /// One progress update: `progress` out of `total` (when known), with an optional message.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,7 @@ pub struct ToolContext {
     cancel: CancellationToken,
     progress: Option<Arc<dyn ProgressSink>>,
     principal: Option<Arc<crate::Principal>>,
+    artifacts: Option<Arc<dyn ArtifactSink>>,
 }
 
 impl fmt::Debug for ToolContext {
@@ -37,6 +38,7 @@ impl fmt::Debug for ToolContext {
         f.debug_struct("ToolContext")
             .field("cancelled", &self.cancel.is_cancelled())
             .field("reports_progress", &self.progress.is_some())
+            .field("stores_artifacts", &self.artifacts.is_some())
             .finish()
     }
 }
@@ -48,6 +50,7 @@ impl ToolContext {
             cancel,
             progress: None,
             principal: None,
+            artifacts: None,
         }
     }
 
@@ -60,6 +63,26 @@ impl ToolContext {
     /// Who the call is for, once the gate has let it through.
     pub fn principal(&self) -> Option<&crate::Principal> {
         self.principal.as_deref()
+    }
+
+    /// This context, keeping artifacts in `sink` (the gate sets it before running a tool).
+    pub fn with_artifacts(mut self, sink: Arc<dyn ArtifactSink>) -> Self {
+        self.artifacts = Some(sink);
+        self
+    }
+
+    /// Keep `bytes` as an artifact of this call. `Ok(None)` when the call has no store behind
+    /// it (a tool run directly, outside the gate); a store that fails is an error, so nothing
+    /// a tool meant to keep is dropped in silence.
+    pub async fn store_artifact(
+        &self,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<Option<StoredArtifact>> {
+        match &self.artifacts {
+            Some(sink) => sink.put(bytes, media_type.to_owned()).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// This context, reporting progress to `sink`.

@@ -10,6 +10,7 @@
 //! (`serde_path_to_error`), not a separate JSON Schema engine. The published schema and the
 //! validator are derived from the same type, so they cannot drift apart.
 
+mod artifact;
 mod attachment;
 mod context;
 mod descriptor;
@@ -21,6 +22,7 @@ mod registry;
 mod schema;
 mod tool;
 
+pub use artifact::{ARTIFACT_URI_PREFIX, ArtifactSink, StoredArtifact};
 pub use attachment::Attachment;
 pub use context::{Progress, ProgressSink, ToolContext};
 pub use descriptor::ToolDescriptor;

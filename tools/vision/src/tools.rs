@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use baton_kit::{Effect, Registry, RegistryError, Tool, ToolContext, ToolError};
+use baton_kit::{Effect, Registry, RegistryError, StoredArtifact, Tool, ToolContext, ToolError};
 use baton_knowledge::Shelf;
 use image::{GrayImage, ImageFormat, RgbImage, RgbaImage};
 use schemars::JsonSchema;
@@ -517,6 +517,9 @@ pub struct BatchOutput {
     pub items: Vec<BatchItem>,
     /// The summary written.
     pub summary: String,
+    /// The same summary kept in Baton's store, readable by an MCP client at its `uri`; absent
+    /// only when the tool runs outside the gate (a library call).
+    pub stored: Option<StoredArtifact>,
 }
 
 /// `vision_batch`.
@@ -577,7 +580,8 @@ impl Tool for VisionBatch {
                 format!("{} photos; at most {MAX_BATCH} per call", paths.len()),
             ));
         }
-        blocking(move || {
+        let keeper = ctx.clone();
+        let done = blocking(move || {
             let dir = out_dir(&args.out_dir)?;
             let workers = std::thread::available_parallelism()
                 .map_or(1, usize::from)
@@ -655,6 +659,7 @@ impl Tool for VisionBatch {
                 images_per_second: items.len() as f64 / elapsed.max(1e-9),
                 items,
                 summary: summary.display().to_string(),
+                stored: None,
             };
             let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
                 action: "encode",
@@ -662,8 +667,11 @@ impl Tool for VisionBatch {
                 source: std::io::Error::other(error.to_string()),
             })?;
             write(&summary, &json)?;
-            Ok(output)
+            Ok((output, json))
         })
-        .await
+        .await?;
+        let (mut output, json) = done;
+        output.stored = keeper.store_artifact(json, "application/json").await?;
+        Ok(output)
     }
 }

@@ -6,6 +6,7 @@
 //! length of the audio that was encoded.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
@@ -56,10 +57,27 @@ impl Compressed {
 }
 
 /// Decode a whole compressed file into planar `f32`.
-pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Result<Audio> {
+pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> Result<Audio> {
     let invalid = |message: String| DspError::InvalidInput {
         path: shown.to_owned(),
         message,
+    };
+    let declares_length = match kind {
+        Compressed::Flac => true,
+        Compressed::Ogg => false,
+        Compressed::Mp3 => {
+            let tagged = mp3_length_tag(&mut file).map_err(|source| DspError::Io {
+                action: "read",
+                path: shown.to_owned(),
+                source,
+            })?;
+            file.rewind().map_err(|source| DspError::Io {
+                action: "read",
+                path: shown.to_owned(),
+                source,
+            })?;
+            tagged
+        }
     };
     let mut hint = Hint::new();
     hint.with_extension(kind.extension());
@@ -81,16 +99,22 @@ pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Resu
         .default_track(TrackType::Audio)
         .ok_or_else(|| invalid(format!("the {} file holds no audio track", kind.name())))?;
     let track_id = track.id;
-    // FLAC's STREAMINFO and MP3's LAME/Xing header say how long the audio is: frames lost in
-    // between (a decoder skips what fails its checks) are caught against it.
-    let declared = track.num_frames;
+    // FLAC's STREAMINFO and an MP3's Xing/Info/VBRI tag say how long the audio is: frames lost
+    // in between (a decoder skips what fails its checks) are caught against it. Without a tag
+    // Symphonia estimates an MP3's length from its bitrate, which proves nothing.
+    let declared = track.num_frames.filter(|_| declares_length);
     let params = track
         .codec_params
         .as_ref()
         .and_then(|params| params.audio())
         .ok_or_else(|| invalid("its audio track has no codec parameters".into()))?;
     let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(params, &AudioDecoderOptions::default().gapless(true))
+        // Gapless trimming follows the container's length; an untagged MP3's is only an
+        // estimate, and trimming to it would cut real audio.
+        .make_audio_decoder(
+            params,
+            &AudioDecoderOptions::default().gapless(kind != Compressed::Mp3 || declares_length),
+        )
         .map_err(|error| invalid(format!("a codec Baton does not read: {error}")))?;
 
     let mut channels: Vec<Vec<f32>> = Vec::new();
@@ -198,4 +222,27 @@ pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Resu
         sample_rate: rate,
         channels,
     })
+}
+
+/// Whether an MP3's first frame holds a Xing, Info or VBRI tag (which counts its frames).
+fn mp3_length_tag(file: &mut File) -> std::io::Result<bool> {
+    let mut head = [0u8; 10];
+    let read = file.read(&mut head)?;
+    // An ID3v2 tag first: its size is four 7-bit bytes, plus a footer when flagged.
+    let start = if read == head.len() && head.starts_with(b"ID3") {
+        let size = head[6..10]
+            .iter()
+            .fold(0u64, |size, &byte| (size << 7) | u64::from(byte & 0x7F));
+        let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
+        10 + size + footer
+    } else {
+        0
+    };
+    file.seek(SeekFrom::Start(start))?;
+    // The tag sits after the frame header and side information: within the first 64 bytes.
+    let mut frame = Vec::with_capacity(64);
+    file.take(64).read_to_end(&mut frame)?;
+    Ok([b"Xing", b"Info", b"VBRI"]
+        .iter()
+        .any(|tag| frame.windows(4).any(|window| window == *tag)))
 }

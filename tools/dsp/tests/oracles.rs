@@ -171,6 +171,44 @@ fn damaged_compressed_files_are_refused_naming_the_problem() {
     }
 }
 
+/// An MP3 without a Xing/Info tag (plain CBR from many encoders) declares no length: Symphonia
+/// estimates one from the bitrate, and trimming to that estimate would cut real audio (it cut
+/// this file to 245,376 samples). Every frame must come back.
+#[test]
+fn an_mp3_without_a_length_tag_is_read_whole() {
+    let bytes = std::fs::read(dir().join("audio/music-48k-mono-16.mp3")).unwrap();
+    // MPEG-1 layer III frames: 144 × bitrate / rate bytes (+ 1 when padded), 1152 samples.
+    const KBPS: [u32; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
+    const RATES: [u32; 3] = [44_100, 48_000, 32_000];
+    let frame_len = |at: usize| {
+        assert_eq!(
+            (bytes[at], bytes[at + 1] & 0xFE),
+            (0xFF, 0xFA),
+            "no frame at {at}"
+        );
+        let header = bytes[at + 2];
+        let bitrate = KBPS[usize::from(header >> 4)] * 1000;
+        let rate = RATES[usize::from((header >> 2) & 3)];
+        (144 * bitrate / rate + u32::from((header >> 1) & 1)) as usize
+    };
+    // The first frame is the Xing tag: drop it.
+    assert_eq!(&bytes[0x15..0x19], b"Xing");
+    let first = frame_len(0);
+    let (mut at, mut frames) = (first, 0);
+    while at < bytes.len() {
+        at += frame_len(at);
+        frames += 1;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("tagless.mp3");
+    std::fs::write(&path, &bytes[first..]).unwrap();
+    let audio = read_audio(&path).unwrap();
+    eprintln!("{frames} MPEG frames, {} samples", audio.frames());
+    assert_eq!(audio.frames(), frames * 1152);
+}
+
 #[test]
 fn every_filter_type_matches_scipy_freqz_within_a_hundredth_of_a_db() {
     let expected = expected();

@@ -100,7 +100,11 @@ impl AppBuilder {
         registry.register("approvals", ApprovalsList::new(store.clone()))?;
         registry.register("approvals", ApprovalsDecide::new(store.clone()))?;
         baton_sop::register(&mut registry, "sop")?;
-        baton_dsp::register(&mut registry, "dsp")?;
+        baton_dsp::register(
+            &mut registry,
+            "dsp",
+            Arc::new(baton_dsp::Separator::new(config.separation()?)),
+        )?;
         baton_rx::register(
             &mut registry,
             "rx",

@@ -52,6 +52,22 @@ pub struct ConfigFile {
     /// The vision pack's models.
     #[serde(default)]
     pub vision: VisionSection,
+    /// The dsp pack's separation model.
+    #[serde(default)]
+    pub dsp: DspSection,
+}
+
+/// `[dsp]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DspSection {
+    /// An ONNX mask model for `dsp_separate`'s `method: onnx` (`[1, bins, frames]` magnitude in,
+    /// `[1, stems, bins, frames]` masks out); `BATON_SEPARATION_MODEL` overrides it. It runs on
+    /// the runtime of `[vision] onnx_runtime` / `ORT_DYLIB_PATH`.
+    pub separation_model: Option<PathBuf>,
+    /// Its stems' names, in output order (`["vocals", "accompaniment"]`);
+    /// `BATON_SEPARATION_STEMS` (comma-separated) overrides them.
+    pub separation_stems: Vec<String>,
 }
 
 /// `[vision]`
@@ -429,6 +445,38 @@ impl Config {
                     .as_ref()
                     .map(|p| self.base_dir.join(p))
             }),
+        })
+    }
+
+    /// The separation model for `dsp_separate`, on the vision pack's ONNX runtime.
+    pub fn separation(&self) -> Result<baton_dsp::SeparationConfig, ConfigError> {
+        let section = &self.file.dsp;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let stems = match env("BATON_SEPARATION_STEMS") {
+            Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
+            None => section.separation_stems.clone(),
+        };
+        if let Some(blank) = stems
+            .iter()
+            .position(|s| s.is_empty() || s.contains(['/', '\\']))
+        {
+            return Err(ConfigError::Invalid {
+                path: "[dsp] separation_stems / BATON_SEPARATION_STEMS".into(),
+                key: format!("separation_stems[{blank}]"),
+                message: "a stem name is a file-name part: not empty, no `/` or `\\`".into(),
+            });
+        }
+        Ok(baton_dsp::SeparationConfig {
+            runtime: self.onnx()?.runtime,
+            model: env("BATON_SEPARATION_MODEL")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    section
+                        .separation_model
+                        .as_ref()
+                        .map(|p| self.base_dir.join(p))
+                }),
+            stems,
         })
     }
 

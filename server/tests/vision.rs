@@ -1,5 +1,6 @@
 //! The vision pack's ONNX settings come from `[vision]` in baton.toml, the environment
-//! overriding them; a bad setting is named.
+//! overriding them (and the dsp pack's separation model runs on the same runtime); a bad
+//! setting is named.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -48,17 +49,26 @@ async fn onnx_paths_come_from_the_config_and_are_named_when_wrong() {
         "{stderr}"
     );
 
-    let output = home
-        .baton(&["tools", "list"])
-        .env("BATON_SEGMENTATION_NORMALIZE", "imagenette")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A setting that cannot work stops the server (exit 2) with the setting named.
+    let refused = |name: &'static str, value: &'static str| {
+        let mut command = home.baton(&["tools", "list"]);
+        command.env(name, value);
+        async move {
+            let output = command.output().await.unwrap();
+            assert_eq!(output.status.code(), Some(2), "{name}={value}");
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        }
+    };
+    let stderr = refused("BATON_SEGMENTATION_NORMALIZE", "imagenette").await;
     assert!(
         stderr.contains("BATON_SEGMENTATION_NORMALIZE")
             && stderr.contains("\"imagenette\" is not `isnet` or `imagenet`"),
+        "{stderr}"
+    );
+    // The dsp pack's separation model shares the runtime; its stem names become file names.
+    let stderr = refused("BATON_SEPARATION_STEMS", "vocals,../drums").await;
+    assert!(
+        stderr.contains("separation_stems[1]") && stderr.contains("no `/`"),
         "{stderr}"
     );
 }

@@ -29,6 +29,9 @@ pub enum DspError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The separation model is missing, will not load, or returned what it should not.
+    #[error("separation model: {0}")]
+    Model(String),
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
@@ -54,7 +57,7 @@ impl From<DspError> for baton_kit::ToolError {
                 baton_kit::ToolError::invalid_args(name, message)
             }
             DspError::Cancelled => baton_kit::ToolError::Cancelled,
-            DspError::InvalidInput { .. } | DspError::Io { .. } => {
+            DspError::InvalidInput { .. } | DspError::Io { .. } | DspError::Model(_) => {
                 baton_kit::ToolError::failed(error.to_string())
             }
         }

@@ -2,6 +2,7 @@
 //! (`spawn_blocking`), reports progress and stops when the caller cancels.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use baton_kit::{Attachment, Effect, Registry, RegistryError, Tool, ToolContext, ToolError};
@@ -14,15 +15,19 @@ use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
 use crate::spectrum::{Peak, spectrum, write_png};
 use crate::stft::Window;
-use crate::{Audio, DspError, Monitor, read_audio, write_wav};
+use crate::{Audio, DspError, Monitor, Separator, read_audio, write_wav};
 
 /// Register every tool of the pack under `pack` (normally `dsp`).
-pub fn register(registry: &mut Registry, pack: &str) -> Result<(), RegistryError> {
+pub fn register(
+    registry: &mut Registry,
+    pack: &str,
+    separator: Arc<Separator>,
+) -> Result<(), RegistryError> {
     registry.register(pack, DspAnalyze)?;
     registry.register(pack, DspSpectrum)?;
     registry.register(pack, DspFilter)?;
     registry.register(pack, DspResponse)?;
-    registry.register(pack, DspSeparate)?;
+    registry.register(pack, DspSeparate(separator))?;
     registry.register(pack, DspLatency)?;
     Ok(())
 }
@@ -512,12 +517,14 @@ impl Tool for DspResponse {
 }
 
 /// Separation methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeparationMethod {
     /// Median-filter harmonic–percussive separation on the STFT, with soft masks.
     #[default]
     Hpss,
+    /// The configured ONNX mask model (`[dsp] separation_model`): its stems, by its masks.
+    Onnx,
 }
 
 /// `dsp_separate` arguments.
@@ -526,8 +533,8 @@ pub enum SeparationMethod {
 pub struct SeparateArgs {
     /// The audio file to separate.
     pub path: String,
-    /// Folder for the stems (`<name>.harmonic.wav`, `<name>.percussive.wav`); created if
-    /// missing.
+    /// Folder for the stems (`<name>.<stem>.wav`: `harmonic` and `percussive` for hpss, the
+    /// model's stem names for onnx); created if missing.
     pub out_dir: String,
     /// Method (default hpss).
     #[serde(default)]
@@ -565,39 +572,50 @@ fn default_separate_hop() -> usize {
     512
 }
 
+/// One stem written by `dsp_separate`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Stem {
+    /// `harmonic`, `percussive`, or the model's stem name.
+    pub name: String,
+    /// The 32-bit float WAV written.
+    pub path: String,
+    /// Share of the input's energy in this stem, 0–1.
+    pub share: f64,
+}
+
 /// `dsp_separate` result.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SeparateOutput {
-    /// The harmonic stem written.
-    pub harmonic: String,
-    /// The percussive stem written.
-    pub percussive: String,
+    /// The method used.
+    pub method: SeparationMethod,
+    /// The stems, in the method's order.
+    pub stems: Vec<Stem>,
     /// Frames per second.
     pub sample_rate: u32,
     /// Channels.
     pub channels: usize,
     /// Samples per channel.
     pub frames: usize,
-    /// Share of the input's energy in the harmonic stem, 0–1.
-    pub harmonic_share: f64,
-    /// Level of (harmonic + percussive − input) relative to the input, dB; below −60 means
-    /// the stems add back up to the input (margin 1). `null` for a silent input.
+    /// Level of (sum of stems − input) relative to the input, dB; below −60 means the stems
+    /// add back up to the input (hpss with margin 1, a model whose masks sum to 1). `null`
+    /// for a silent input.
     pub reconstruction_error_db: Option<f64>,
 }
 
-/// `dsp_separate`.
+/// `dsp_separate`, with the separation model it may use.
 #[derive(Debug)]
-pub struct DspSeparate;
+pub struct DspSeparate(pub Arc<Separator>);
 
 impl Tool for DspSeparate {
     type Args = SeparateArgs;
     type Output = SeparateOutput;
 
     const NAME: &'static str = "dsp_separate";
-    const TITLE: Option<&'static str> = Some("Separate harmonic and percussive stems");
-    const DESCRIPTION: &'static str = "Split an audio file into harmonic (sustained: voice, \
-        pads, bass) and percussive (drums, transients) stems by median-filter HPSS with soft \
-        masks, and write both as 32-bit float WAV.";
+    const TITLE: Option<&'static str> = Some("Separate an audio file into stems");
+    const DESCRIPTION: &'static str = "Split an audio file into stems and write each as 32-bit \
+        float WAV: `hpss` (default) gives harmonic (sustained: voice, pads, bass) and \
+        percussive (drums, transients) stems by median-filter soft masks; `onnx` runs the \
+        configured mask model (`[dsp] separation_model`) and writes its stems.";
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
@@ -614,45 +632,69 @@ impl Tool for DspSeparate {
             hop: args.hop,
         };
         params.check()?;
+        let separator = self.0.clone();
         let monitor = Watched::new(ctx);
         blocking(move || {
             let audio = load(&args.path)?;
             let dir = out_dir(&args.out_dir)?;
-            let mut harmonic = Audio {
-                sample_rate: audio.sample_rate,
-                channels: Vec::new(),
-            };
-            let mut percussive = harmonic.clone();
-            let (mut error, mut total, mut harmonic_energy) = (0.0f64, 0.0f64, 0.0f64);
+            // stems[s][c]: stem s of channel c.
+            let mut stems: Vec<Vec<Vec<f32>>> = Vec::new();
             for channel in &audio.channels {
-                let (h, p) = hpss(channel, &params, &monitor)?;
-                for ((&x, &h), &p) in channel.iter().zip(&h).zip(&p) {
-                    let residual = f64::from(h) + f64::from(p) - f64::from(x);
-                    error += residual * residual;
-                    total += f64::from(x) * f64::from(x);
-                    harmonic_energy += f64::from(h) * f64::from(h);
+                let parts = match args.method {
+                    SeparationMethod::Hpss => {
+                        let (h, p) = hpss(channel, &params, &monitor)?;
+                        vec![h, p]
+                    }
+                    SeparationMethod::Onnx => {
+                        separator.separate(channel, args.fft_size, args.hop, &monitor)?
+                    }
+                };
+                stems.resize_with(parts.len(), Vec::new);
+                for (stem, part) in stems.iter_mut().zip(parts) {
+                    stem.push(part);
                 }
-                harmonic.channels.push(h);
-                percussive.channels.push(p);
             }
-            let stem = Path::new(&args.path)
+            let names: Vec<String> = match args.method {
+                SeparationMethod::Hpss => vec!["harmonic".into(), "percussive".into()],
+                SeparationMethod::Onnx => {
+                    (0..stems.len()).map(|i| separator.stem_name(i)).collect()
+                }
+            };
+            let energy = |signal: &[f32]| signal.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+            let total: f64 = audio.channels.iter().map(|c| energy(c)).sum();
+            let mut error = 0.0f64;
+            for (index, channel) in audio.channels.iter().enumerate() {
+                for (frame, &x) in channel.iter().enumerate() {
+                    let sum: f64 = stems.iter().map(|s| f64::from(s[index][frame])).sum();
+                    error += (sum - f64::from(x)).powi(2);
+                }
+            }
+            let base = Path::new(&args.path)
                 .file_stem()
                 .map_or_else(|| "audio".into(), |s| s.to_string_lossy().into_owned());
-            let harmonic_path = dir.join(format!("{stem}.harmonic.wav"));
-            let percussive_path = dir.join(format!("{stem}.percussive.wav"));
-            write_wav(&harmonic_path, &harmonic)?;
-            write_wav(&percussive_path, &percussive)?;
+            let mut written = Vec::with_capacity(stems.len());
+            for (name, channels) in names.into_iter().zip(stems) {
+                let path = dir.join(format!("{base}.{name}.wav"));
+                let share = channels.iter().map(|c| energy(c)).sum::<f64>();
+                write_wav(
+                    &path,
+                    &Audio {
+                        sample_rate: audio.sample_rate,
+                        channels,
+                    },
+                )?;
+                written.push(Stem {
+                    name,
+                    path: path.display().to_string(),
+                    share: if total > 0.0 { share / total } else { 0.0 },
+                });
+            }
             Ok(SeparateOutput {
-                harmonic: harmonic_path.display().to_string(),
-                percussive: percussive_path.display().to_string(),
+                method: args.method,
+                stems: written,
                 sample_rate: audio.sample_rate,
                 channels: audio.channels.len(),
                 frames: audio.frames(),
-                harmonic_share: if total > 0.0 {
-                    harmonic_energy / total
-                } else {
-                    0.0
-                },
                 reconstruction_error_db: (total > 0.0)
                     .then(|| 10.0 * (error / total).max(1e-30).log10()),
             })

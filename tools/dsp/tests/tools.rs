@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use baton_dsp::{
     AnalyzeArgs, Audio, DspAnalyze, DspFilter, DspResponse, DspSeparate, DspSpectrum, FilterArgs,
-    ResponseArgs, SeparateArgs, SpectrumArgs, write_wav,
+    ResponseArgs, SeparateArgs, Separator, SpectrumArgs, write_wav,
 };
 use baton_kit::{Attachment, Tool, ToolContext, ToolError};
 use pretty_assertions::assert_eq;
@@ -217,7 +218,7 @@ async fn separate_writes_stems_that_add_back_up() {
             channels: vec![music],
         },
     );
-    let out = DspSeparate
+    let out = DspSeparate(Arc::new(Separator::default()))
         .call(
             serde_json::from_value::<SeparateArgs>(json!({
                 "path": path,
@@ -229,16 +230,35 @@ async fn separate_writes_stems_that_add_back_up() {
         .await
         .unwrap();
     assert!(out.reconstruction_error_db.unwrap() < -60.0, "{out:?}");
-    assert!(
-        out.harmonic_share > 0.5 && out.harmonic_share < 1.0,
-        "{out:?}"
-    );
-    assert!(out.harmonic.ends_with("beat.harmonic.wav"));
+    let names: Vec<&str> = out.stems.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["harmonic", "percussive"]);
+    let harmonic_share = out.stems[0].share;
+    assert!(harmonic_share > 0.5 && harmonic_share < 1.0, "{out:?}");
+    assert!(out.stems[0].path.ends_with("beat.harmonic.wav"));
     assert_eq!(
-        baton_dsp::read_wav(Path::new(&out.percussive))
+        baton_dsp::read_wav(Path::new(&out.stems[1].path))
             .unwrap()
             .frames(),
         44_100
+    );
+
+    // No model configured: `onnx` says what to set.
+    let error = DspSeparate(Arc::new(Separator::default()))
+        .call(
+            serde_json::from_value::<SeparateArgs>(json!({
+                "path": path,
+                "out_dir": dir.path().join("stems").display().to_string(),
+                "method": "onnx"
+            }))
+            .unwrap(),
+            ctx(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("no separation model configured")
+            && error.to_string().contains("BATON_SEPARATION_MODEL"),
+        "{error}"
     );
 }
 

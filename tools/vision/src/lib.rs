@@ -21,7 +21,7 @@ pub use color::{Lab, PALETTE, ToLab, delta_e};
 pub use error::{Result, VisionError};
 pub use gray::{gray, laplacian_variance};
 pub use load::{MAX_PIXELS, MAX_SIDE, decode, load};
-pub use onnx::{Category, Normalize, Onnx, OnnxClassifier, OnnxConfig, OnnxSegmenter};
+pub use onnx::{Category, Normalize, Onnx, OnnxClassifier, OnnxConfig, OnnxSegmenter, TensorModel};
 pub use qa::{Background, Exposure, Issue, IssueCode, QaConfig, QaReport, Subject, qa};
 pub use segment::{BBox, Backdrop as BackdropModel, Segmentation, backdrop, measure, segment};
 pub use tag::{DominantColor, dominant_colors};

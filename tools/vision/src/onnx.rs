@@ -99,9 +99,7 @@ fn environment(runtime: &Path) -> Result<&'static Environment> {
 
 /// An ONNX model taking one `[1, 3, H, W]` RGB image.
 struct Model {
-    session: Mutex<Session>,
-    input: String,
-    output: String,
+    tensor: TensorModel,
     width: u32,
     height: u32,
 }
@@ -109,35 +107,8 @@ struct Model {
 impl Model {
     /// Open `model` (a `what` model) on the runtime at `runtime`; a dynamic side gets `side`.
     fn open(runtime: &Path, model: &Path, what: &str, side: u32) -> Result<Model> {
-        let environment = environment(runtime)?;
-        let failed = |error: ort::Error| {
-            VisionError::Onnx(format!("{what} model `{}`: {error}", model.display()))
-        };
-        let session = Session::builder(environment)
-            .map_err(failed)?
-            .commit_from_file(model)
-            .map_err(failed)?;
-        let (input, shape) = match session.inputs().first() {
-            Some(outlet) => (
-                outlet.name().to_owned(),
-                outlet
-                    .dtype()
-                    .tensor_shape()
-                    .map(|s| s.to_vec())
-                    .unwrap_or_default(),
-            ),
-            None => {
-                return Err(VisionError::Onnx(format!(
-                    "`{}` has no input",
-                    model.display()
-                )));
-            }
-        };
-        let output = session
-            .outputs()
-            .first()
-            .map(|outlet| outlet.name().to_owned())
-            .ok_or_else(|| VisionError::Onnx(format!("`{}` has no output", model.display())))?;
+        let tensor = TensorModel::open(Some(runtime), model, what)?;
+        let shape = tensor.input_shape()?;
         if shape.len() != 4 || shape.get(1).is_some_and(|&c| c != 3 && c != -1) {
             return Err(VisionError::Onnx(format!(
                 "`{}` takes {shape:?}; Baton feeds {what} models [1, 3, H, W]",
@@ -149,9 +120,7 @@ impl Model {
             _ => side,
         };
         Ok(Model {
-            session: Mutex::new(session),
-            input,
-            output,
+            tensor,
             width: dimension(3),
             height: dimension(2),
         })
@@ -175,10 +144,75 @@ impl Model {
                 };
             }
         }
+        self.tensor
+            .run(&[1, 3, self.height as usize, self.width as usize], data)
+    }
+}
+
+/// Any ONNX model with one float input and one float output, on the process's one ONNX
+/// Runtime (a process may load the library once, so other packs — dsp's separation models —
+/// run theirs through here).
+pub struct TensorModel {
+    session: Mutex<Session>,
+    input: String,
+    output: String,
+}
+
+impl std::fmt::Debug for TensorModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorModel")
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TensorModel {
+    /// Open `model` (a `what` model) on the runtime library at `runtime`.
+    pub fn open(runtime: Option<&Path>, model: &Path, what: &str) -> Result<TensorModel> {
+        let runtime = runtime.ok_or_else(|| {
+            unavailable(
+                "no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)",
+            )
+        })?;
+        let environment = environment(runtime)?;
+        let failed = |error: ort::Error| {
+            VisionError::Onnx(format!("{what} model `{}`: {error}", model.display()))
+        };
+        let session = Session::builder(environment)
+            .map_err(failed)?
+            .commit_from_file(model)
+            .map_err(failed)?;
+        let named = |outlets: Option<&str>, side: &str| {
+            outlets.map(str::to_owned).ok_or_else(|| {
+                VisionError::Onnx(format!("{what} model `{}` has no {side}", model.display()))
+            })
+        };
+        let input = named(session.inputs().first().map(|o| o.name()), "input")?;
+        let output = named(session.outputs().first().map(|o| o.name()), "output")?;
+        Ok(TensorModel {
+            session: Mutex::new(session),
+            input,
+            output,
+        })
+    }
+
+    /// The input's declared shape (`-1` for a dynamic side).
+    pub fn input_shape(&self) -> Result<Vec<i64>> {
+        let session = self.session.lock().map_err(|_| {
+            VisionError::Onnx("the model was poisoned by an earlier failure".into())
+        })?;
+        Ok(session
+            .inputs()
+            .first()
+            .and_then(|outlet| outlet.dtype().tensor_shape().map(|s| s.to_vec()))
+            .unwrap_or_default())
+    }
+
+    /// Run on `data` of `shape` (row-major): the first output's shape and values.
+    pub fn run(&self, shape: &[usize], data: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>)> {
         let failed = |error: ort::Error| VisionError::Onnx(format!("the model failed: {error}"));
-        let tensor =
-            Tensor::from_array(([1usize, 3, self.height as usize, self.width as usize], data))
-                .map_err(failed)?;
+        let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(failed)?;
         let mut session = self.session.lock().map_err(|_| {
             VisionError::Onnx("the model was poisoned by an earlier failure".into())
         })?;
@@ -209,7 +243,7 @@ pub struct OnnxSegmenter {
 impl std::fmt::Debug for OnnxSegmenter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxSegmenter")
-            .field("input", &self.model.input)
+            .field("input", &self.model.tensor.input)
             .field("size", &(self.model.width, self.model.height))
             .finish_non_exhaustive()
     }

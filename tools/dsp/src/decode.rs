@@ -101,8 +101,11 @@ pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> 
     let track_id = track.id;
     // FLAC's STREAMINFO and an MP3's Xing/Info/VBRI tag say how long the audio is: frames lost
     // in between (a decoder skips what fails its checks) are caught against it. Without a tag
-    // Symphonia estimates an MP3's length from its bitrate, which proves nothing.
-    let declared = track.num_frames.filter(|_| declares_length);
+    // Symphonia estimates an MP3's length from its bitrate, which proves nothing; a streamed
+    // FLAC may declare 0 (unknown).
+    let declared = track
+        .num_frames
+        .filter(|&frames| declares_length && frames > 0);
     let params = track
         .codec_params
         .as_ref()

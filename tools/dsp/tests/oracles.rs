@@ -171,6 +171,20 @@ fn damaged_compressed_files_are_refused_naming_the_problem() {
     }
 }
 
+/// A FLAC written by a streaming encoder declares 0 samples ("unknown"): it is read whole.
+#[test]
+fn a_flac_of_unknown_length_is_read_whole() {
+    let mut bytes = std::fs::read(dir().join("audio/music-48k-mono-16.flac")).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // STREAMINFO's data starts at 8; its 36-bit sample count ends at byte 17 of it.
+    bytes[8 + 13] &= 0xF0;
+    bytes[8 + 14..8 + 18].fill(0);
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("streamed.flac");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(read_audio(&path).unwrap().frames(), 288_000);
+}
+
 /// An MP3 without a Xing/Info tag (plain CBR from many encoders) declares no length: Symphonia
 /// estimates one from the bitrate, and trimming to that estimate would cut real audio (it cut
 /// this file to 245,376 samples). Every frame must come back.

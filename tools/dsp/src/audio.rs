@@ -88,10 +88,7 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
         return read_wav(path);
     }
     match Compressed::sniff(head) {
-        Some(kind) => {
-            let file = File::open(path).map_err(io)?;
-            read_compressed(&shown, file, kind)
-        }
+        Some(kind) => read_compressed(&shown, file, kind),
         None => Err(DspError::InvalidInput {
             path: shown.clone(),
             message: format!(

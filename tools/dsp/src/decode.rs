@@ -56,29 +56,24 @@ impl Compressed {
     }
 }
 
-/// Decode a whole compressed file into planar `f32`.
+/// Decode a whole compressed file (read from its start, whatever was read before) into
+/// planar `f32`.
 pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> Result<Audio> {
     let invalid = |message: String| DspError::InvalidInput {
         path: shown.to_owned(),
         message,
     };
+    let io = |source| DspError::Io {
+        action: "read",
+        path: shown.to_owned(),
+        source,
+    };
     let declares_length = match kind {
         Compressed::Flac => true,
         Compressed::Ogg => false,
-        Compressed::Mp3 => {
-            let tagged = mp3_length_tag(&mut file).map_err(|source| DspError::Io {
-                action: "read",
-                path: shown.to_owned(),
-                source,
-            })?;
-            file.rewind().map_err(|source| DspError::Io {
-                action: "read",
-                path: shown.to_owned(),
-                source,
-            })?;
-            tagged
-        }
+        Compressed::Mp3 => mp3_length_tag(&mut file).map_err(io)?,
     };
+    file.rewind().map_err(io)?;
     let mut hint = Hint::new();
     hint.with_extension(kind.extension());
     let stream = MediaSourceStream::new(Box::new(file), Default::default());

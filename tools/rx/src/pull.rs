@@ -389,7 +389,8 @@ pub(crate) mod mutate {
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;
             let wide = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
-            usize::try_from(wide).unwrap() % n.max(1)
+            // Below n, so it fits a usize.
+            (wide % n.max(1) as u64) as usize
         }
     }
 

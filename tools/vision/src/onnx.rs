@@ -170,12 +170,7 @@ impl std::fmt::Debug for TensorModel {
 impl TensorModel {
     /// Open `model` (a `what` model) on the runtime library at `runtime`.
     pub fn open(runtime: Option<&Path>, model: &Path, what: &str) -> Result<TensorModel> {
-        let runtime = runtime.ok_or_else(|| {
-            unavailable(
-                "no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)",
-            )
-        })?;
-        let environment = environment(runtime)?;
+        let environment = environment(required(runtime)?)?;
         let failed = |error: ort::Error| {
             VisionError::Onnx(format!("{what} model `{}`: {error}", model.display()))
         };
@@ -227,7 +222,12 @@ impl TensorModel {
 }
 
 fn runtime_of(config: &OnnxConfig) -> Result<&Path> {
-    config.runtime.as_deref().ok_or_else(|| {
+    required(config.runtime.as_deref())
+}
+
+/// The runtime library, or why there is none.
+fn required(runtime: Option<&Path>) -> Result<&Path> {
+    runtime.ok_or_else(|| {
         unavailable(
             "no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)",
         )

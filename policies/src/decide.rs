@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use baton_kit::{Effect, Principal, Role, ToolDescriptor};
+use baton_kit::{Effect, Principal, Role, Sandbox, ToolDescriptor};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,6 +76,28 @@ impl Decision {
 const GOVERNANCE_PACK: &str = "approvals";
 
 impl Policy {
+    /// What a call of `tool` by `principal` may touch while it runs: the sandbox mode, the
+    /// writable roots, and whether a `grant-network` rule lets its commands reach the network.
+    pub fn sandbox_for(&self, principal: &Principal, tool: &ToolDescriptor) -> Sandbox {
+        let network = match self.sandbox {
+            SandboxMode::DangerFullAccess => true,
+            SandboxMode::ReadOnly | SandboxMode::WorkspaceWrite => self.rules.iter().any(|rule| {
+                rule.action == RuleAction::GrantNetwork && rule.matches(principal, tool)
+            }),
+        };
+        Sandbox {
+            mode: self.sandbox,
+            writable_roots: match self.sandbox {
+                SandboxMode::ReadOnly => Vec::new(),
+                SandboxMode::WorkspaceWrite | SandboxMode::DangerFullAccess => {
+                    self.writable_roots.clone()
+                }
+            },
+            network,
+            env: self.command_env.clone(),
+        }
+    }
+
     /// Decide a call of `tool` with `args` by `principal`.
     pub fn decide(&self, principal: &Principal, tool: &ToolDescriptor, args: &Value) -> Decision {
         // Deciding approvals changes Baton's own records, not the workspace: it is governed by
@@ -101,7 +123,7 @@ impl Policy {
         let matching: Vec<&Rule> = self
             .rules
             .iter()
-            .filter(|rule| rule.matches(principal, tool))
+            .filter(|rule| rule.action != RuleAction::GrantNetwork && rule.matches(principal, tool))
             .collect();
         if let Some(rule) = matching
             .iter()

@@ -23,6 +23,8 @@ struct PolicyFile {
     full_access_reason: Option<String>,
     #[serde(default)]
     rules: Vec<RuleFile>,
+    #[serde(default)]
+    command_env: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +108,16 @@ impl Policy {
         if approval_ttl.is_zero() {
             return Err(invalid("approval_ttl", "must be longer than zero".into()));
         }
+        if let Some(bad) = file
+            .command_env
+            .iter()
+            .position(|name| name.is_empty() || name.contains(['=', '\0']))
+        {
+            return Err(invalid(
+                &format!("command_env[{bad}]"),
+                "an environment variable name: not empty, no `=`".into(),
+            ));
+        }
         let mut rules = Vec::with_capacity(file.rules.len());
         for (index, rule) in file.rules.into_iter().enumerate() {
             let id = rule.id.unwrap_or_else(|| format!("{index}"));
@@ -122,6 +134,7 @@ impl Policy {
             let reason = rule.reason.unwrap_or_else(|| match rule.action {
                 RuleAction::RequireApproval => "this rule requires a reviewer's approval".into(),
                 RuleAction::Forbid => "this rule forbids the call".into(),
+                RuleAction::GrantNetwork => "this rule lets the call's commands reach the network".into(),
             });
             rules.push(Rule {
                 id,
@@ -141,6 +154,7 @@ impl Policy {
             approval_ttl,
             full_access_reason: file.full_access_reason,
             rules,
+            command_env: file.command_env,
         })
     }
 }

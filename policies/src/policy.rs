@@ -2,21 +2,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use baton_kit::SandboxMode;
 use baton_kit::{Effect, Role};
 use serde::{Deserialize, Serialize};
-
-/// What a call may touch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SandboxMode {
-    /// Only `read` tools run (the default).
-    ReadOnly,
-    /// `write` and `exec` tools run when every path they name is under a writable root and
-    /// outside `.git`; `network` tools do not run.
-    WorkspaceWrite,
-    /// Anything runs. Needs `baton serve --allow-full-access` and a recorded reason.
-    DangerFullAccess,
-}
 
 /// When a reviewer must approve a call the sandbox allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,17 +18,6 @@ pub enum ApprovalPolicy {
     Never,
 }
 
-impl SandboxMode {
-    /// The kebab-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SandboxMode::ReadOnly => "read-only",
-            SandboxMode::WorkspaceWrite => "workspace-write",
-            SandboxMode::DangerFullAccess => "danger-full-access",
-        }
-    }
-}
-
 impl ApprovalPolicy {
     /// The kebab-case name.
     pub fn as_str(self) -> &'static str {
@@ -52,19 +29,15 @@ impl ApprovalPolicy {
     }
 }
 
-impl fmt::Display for SandboxMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl fmt::Display for ApprovalPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// What a matching rule does. Rules only tighten: there is no "allow".
+/// What a matching rule does. Rules only tighten the decision: there is no "allow". The one
+/// grant, `grant-network`, opens no call: it lets the commands of a call the policy already
+/// allows reach the network under `workspace-write`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleAction {
@@ -72,6 +45,9 @@ pub enum RuleAction {
     RequireApproval,
     /// Never run it.
     Forbid,
+    /// Let the commands this call starts reach the network (they never do otherwise under
+    /// `workspace-write`).
+    GrantNetwork,
 }
 
 /// A per-tool rule. Every given matcher must match; none given matches every call.
@@ -110,6 +86,8 @@ pub struct Policy {
     pub full_access_reason: Option<String>,
     /// Per-tool rules, in file order.
     pub rules: Vec<Rule>,
+    /// Environment variables passed to commands besides the built-in allowlist.
+    pub command_env: Vec<String>,
 }
 
 impl Default for Policy {
@@ -122,6 +100,7 @@ impl Default for Policy {
             approval_ttl: Duration::from_secs(3600),
             full_access_reason: None,
             rules: Vec::new(),
+            command_env: Vec::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct ToolContext {
     progress: Option<Arc<dyn ProgressSink>>,
     principal: Option<Arc<crate::Principal>>,
     artifacts: Option<Arc<dyn ArtifactSink>>,
+    sandbox: Option<Arc<crate::Sandbox>>,
 }
 
 impl fmt::Debug for ToolContext {
@@ -51,6 +52,7 @@ impl ToolContext {
             progress: None,
             principal: None,
             artifacts: None,
+            sandbox: None,
         }
     }
 
@@ -63,6 +65,17 @@ impl ToolContext {
     /// Who the call is for, once the gate has let it through.
     pub fn principal(&self) -> Option<&crate::Principal> {
         self.principal.as_deref()
+    }
+
+    /// This context, confined to `sandbox` (the gate sets it before running a tool).
+    pub fn with_sandbox(mut self, sandbox: Arc<crate::Sandbox>) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// What the call may touch; `None` for a tool run directly, outside the gate.
+    pub fn sandbox(&self) -> Option<&crate::Sandbox> {
+        self.sandbox.as_deref()
     }
 
     /// This context, keeping artifacts in `sink` (the gate sets it before running a tool).

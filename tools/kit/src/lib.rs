@@ -19,6 +19,7 @@ mod error;
 mod invoker;
 mod principal;
 mod registry;
+mod sandbox;
 mod schema;
 mod tool;
 
@@ -31,5 +32,6 @@ pub use error::{Result, ToolError, ToolErrorKind};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
 pub use principal::{Principal, Role};
 pub use registry::{Registry, RegistryError};
+pub use sandbox::{Sandbox, SandboxMode};
 pub use schema::{JsonObject, schema_for};
 pub use tool::{BoundCall, DynTool, Tool, ToolOutput};

@@ -95,6 +95,7 @@ impl Policy {
             },
             network,
             env: self.command_env.clone(),
+            protected: Vec::new(),
         }
     }
 

@@ -134,7 +134,9 @@ impl Policy {
             let reason = rule.reason.unwrap_or_else(|| match rule.action {
                 RuleAction::RequireApproval => "this rule requires a reviewer's approval".into(),
                 RuleAction::Forbid => "this rule forbids the call".into(),
-                RuleAction::GrantNetwork => "this rule lets the call's commands reach the network".into(),
+                RuleAction::GrantNetwork => {
+                    "this rule lets the call's commands reach the network".into()
+                }
             });
             rules.push(Rule {
                 id,

@@ -128,7 +128,15 @@ impl AppBuilder {
         // Set once, here, before anyone can call `baton_info`.
         let _ = status.packs.set(packs);
 
-        let mut gate = Gate::new(Arc::new(registry), policy, store);
+        // What no tool may write, even inside a writable root: a call that rewrote the policy,
+        // the config or the store could grant itself anything.
+        let mut protected = vec![config.policy_file(), config.data_dir()];
+        protected.extend(config.path.clone());
+        let protected = protected
+            .into_iter()
+            .map(|path| std::path::absolute(&path).unwrap_or(path))
+            .collect();
+        let mut gate = Gate::new(Arc::new(registry), policy, store).protecting(protected);
         if self.gate_off {
             gate = gate.without_enforcement();
         }

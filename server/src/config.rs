@@ -218,6 +218,12 @@ pub struct TokenEntry {
     pub token_sha256: Option<String>,
     /// Name of an environment variable holding the token.
     pub token_env: Option<String>,
+    /// Whether the person using this token's client may answer Baton's approval form there
+    /// (elicitation, or an `InputRequiredResult`). Only for tokens whose client is known to
+    /// show the form to a person: an agent holding the token could otherwise approve its own
+    /// calls. Default `false`: its approvals wait for a reviewer.
+    #[serde(default)]
+    pub approve_in_client: bool,
 }
 
 /// `[stdio]`
@@ -228,6 +234,10 @@ pub struct StdioSection {
     pub principal: String,
     /// Its roles.
     pub roles: BTreeSet<Role>,
+    /// Whether the person at the stdio client (Codex, Claude Desktop) may answer Baton's
+    /// approval form there. A stdio client is started by the person who uses it, so this is
+    /// on by default; turn it off when the client is itself an unattended agent.
+    pub approve_in_client: bool,
 }
 
 impl Default for StdioSection {
@@ -235,30 +245,55 @@ impl Default for StdioSection {
         StdioSection {
             principal: "stdio".into(),
             roles: default_roles(),
+            approve_in_client: true,
         }
     }
 }
 
-/// `[cli]`
+/// `[cli]`: the person at this machine's shell. Who that is comes from the operating system
+/// (the process's user id → user name), never from the environment or this file: `USER` and
+/// the config are the caller's to set, so neither may decide whose approval is whose.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CliSection {
-    /// The principal `baton tools call` and `baton approvals …` act as (default: `$USER`).
-    pub principal: String,
-    /// Its roles (default: `admin`).
+    /// No longer accepted: present only to refuse it with a clear message.
+    principal: Option<String>,
+    /// The roles of the person at the shell (default: `admin`).
     pub roles: BTreeSet<Role>,
 }
 
 impl Default for CliSection {
     fn default() -> Self {
         CliSection {
-            principal: std::env::var("USER")
-                .ok()
-                .filter(|user| !user.is_empty())
-                .unwrap_or_else(|| "local".into()),
+            principal: None,
             roles: BTreeSet::from([Role::Admin]),
         }
     }
+}
+
+impl CliSection {
+    /// The principal `baton tools call` and `baton approvals …` act as: the OS user running
+    /// this process.
+    pub fn principal(&self) -> baton_kit::Principal {
+        baton_kit::Principal::new(os_user(), self.roles.iter().copied())
+    }
+}
+
+/// The name of the user this process runs as, from its real user id and `/etc/passwd`
+/// (`uid:<n>` when the id has no entry there).
+pub fn os_user() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    let named = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?;
+                (id.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_owned())
+            })
+        });
+    named.unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// `[knowledge]`
@@ -347,6 +382,14 @@ impl Config {
             key,
             message,
         };
+        if file.cli.principal.is_some() {
+            return Err(invalid(
+                "cli.principal".into(),
+                "is not configurable: the CLI acts as the operating-system user running it \
+                 (so nobody can decide an approval under another name); remove the key"
+                    .into(),
+            ));
+        }
         if file.server.max_message_bytes < 1024 {
             return Err(invalid(
                 "server.max_message_bytes".into(),

@@ -28,6 +28,8 @@ pub struct Gate {
     policy: Arc<PolicyStore>,
     store: StoreHandle,
     enforce: bool,
+    /// Paths no tool may write and commands never see (config, policy, data).
+    protected: Arc<Vec<std::path::PathBuf>>,
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -42,10 +44,17 @@ impl Gate {
             policy,
             store,
             enforce: true,
+            protected: Arc::new(Vec::new()),
         }
     }
 
-    /// A gate that decides nothing and records nothing: only for `baton bench` to measure
+    /// This gate, keeping `paths` read-only (and hidden from commands) for every call.
+    pub fn protecting(mut self, paths: Vec<std::path::PathBuf>) -> Gate {
+        self.protected = Arc::new(paths);
+        self
+    }
+
+    /// A gate that decides nothing and records nothing: only for `baton-bench` to measure
     /// what the gate costs. Never reachable from configuration.
     pub fn without_enforcement(mut self) -> Gate {
         tracing::warn!("the gate is OFF: no policy, no approvals, no audit (benchmark only)");
@@ -81,8 +90,14 @@ impl Gate {
             return Err(ToolError::not_found(format!("tool `{tool}`")));
         };
         let bound = tool.clone().bind(&args)?;
+        let mut sandbox = self
+            .policy
+            .current()
+            .sandbox_for(&principal, tool.descriptor());
+        sandbox.protected = self.protected.to_vec();
         let context = context
             .with_principal(principal.clone())
+            .with_sandbox(Arc::new(sandbox))
             .with_artifacts(Arc::new(StoreArtifacts(self.store.clone())));
         self.run(
             &principal,

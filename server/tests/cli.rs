@@ -188,7 +188,6 @@ fn help_everywhere() {
         vec!["tools", "--help"],
         vec!["tools", "list", "--help"],
         vec!["tools", "call", "--help"],
-        vec!["bench", "--help"],
         vec!["approvals", "--help"],
         vec!["approvals", "reject", "--help"],
         vec!["runs", "--help"],
@@ -202,4 +201,137 @@ fn help_everywhere() {
         report.push_str(&format!("$ baton {}\n{}\n", args.join(" "), result.stdout));
     }
     insta::assert_snapshot!("help", report);
+}
+
+/// The shipped binary has no way around the gate: no `--gate-off`, no bench commands (they
+/// live in the separate `baton-bench` binary).
+#[test]
+fn the_shipped_binary_cannot_turn_the_gate_off() {
+    let home = Home::new("");
+    let gate_off = run(&home, &["serve", "--gate-off"]);
+    assert_eq!(gate_off.code, 2, "{}", gate_off.stderr);
+    assert!(
+        gate_off
+            .stderr
+            .contains("unexpected argument '--gate-off' found"),
+        "{}",
+        gate_off.stderr
+    );
+    for hidden in ["bench", "bench-bare"] {
+        let result = run(&home, &[hidden]);
+        assert_eq!(result.code, 2, "{}", result.stderr);
+        assert!(
+            result
+                .stderr
+                .contains(&format!("unrecognized subcommand '{hidden}'")),
+            "{}",
+            result.stderr
+        );
+    }
+    let help = run(&home, &["--help"]);
+    assert!(!help.stdout.contains("bench"), "{}", help.stdout);
+}
+
+/// The CLI acts as the operating-system user: `USER=someone-else` does not make one's own
+/// request someone else's to approve. An approved call runs with `--approval ID`.
+#[test]
+fn the_cli_principal_is_the_os_user_whatever_user_says() {
+    let home = Home::new("");
+    std::fs::create_dir_all(home.path().join("repo")).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let args = serde_json::json!({
+        "repo": home.path().join("repo"),
+        "path": "NOTE.md",
+        "content": "hi"
+    })
+    .to_string();
+    let asked = run(&home, &["tools", "call", "repo_write", "--args", &args]);
+    assert_eq!(asked.code, 3, "{}", asked.stderr);
+    let pending: serde_json::Value = serde_json::from_str(&asked.stdout).unwrap();
+    let id = pending["pending_approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        asked.stderr.contains(&format!("--approval {id}")),
+        "{}",
+        asked.stderr
+    );
+    let me = baton_server::config::os_user();
+
+    let spoofed = home
+        .baton_std(&["approvals", "approve", &id])
+        .env("USER", "someone-else")
+        .env("LOGNAME", "someone-else")
+        .output()
+        .unwrap();
+    assert_eq!(spoofed.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&spoofed.stderr);
+    assert!(
+        message.contains(&format!("`{me}` requested this call and cannot decide it")),
+        "{message}"
+    );
+    assert!(!home.path().join("repo/NOTE.md").exists());
+
+    // Another person (a reviewer principal, through the same gate) approves; the CLI then
+    // runs exactly that call once.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = baton_server::Config::load(Some(&home.config())).unwrap();
+        let app = baton_server::App::build(config).unwrap();
+        let decided = app
+            .gate
+            .call(baton_kit::Invocation {
+                principal: std::sync::Arc::new(baton_kit::Principal::new(
+                    "rev",
+                    [baton_kit::Role::Reviewer],
+                )),
+                tool: "approvals_decide".into(),
+                args: serde_json::json!({ "id": id, "decision": "approve" }),
+                approval_id: None,
+                context: baton_kit::ToolContext::new(Default::default()),
+            })
+            .await;
+        assert!(decided.is_ok(), "{decided:?}");
+    });
+    drop(runtime);
+    let ran = run(
+        &home,
+        &[
+            "tools",
+            "call",
+            "repo_write",
+            "--args",
+            &args,
+            "--approval",
+            &id,
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("repo/NOTE.md")).unwrap(),
+        "hi"
+    );
+    let again = run(
+        &home,
+        &[
+            "tools",
+            "call",
+            "repo_write",
+            "--args",
+            &args,
+            "--approval",
+            &id,
+        ],
+    );
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("it was already used"),
+        "{}",
+        again.stderr
+    );
 }

@@ -127,6 +127,8 @@ impl Tool for TestExec {
 const AGENT: &str = "agent-token";
 const REVIEWER: &str = "reviewer-token";
 const BOTH: &str = "alice-token";
+/// An agent's token whose client is not trusted to show approval forms to a person.
+const BOT: &str = "bot-token";
 
 fn sha(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -142,17 +144,25 @@ struct Server {
     _shutdown: tokio_util::sync::DropGuard,
 }
 
-/// An in-process Baton owning its store, on HTTP (tokens for `codex`, `rev`, `alice`) and
-/// ready to serve stdio, with `policy` as its policy file.
+/// An in-process Baton owning its store, on HTTP (tokens for `codex` — whose client may
+/// answer approval forms —, `rev`, `alice`, `bot`) and ready to serve stdio, with `policy` as
+/// its policy file.
 async fn server(policy: &str) -> Server {
+    server_with(policy, "").await
+}
+
+/// [`server`] with `stdio` appended to the `[stdio]` section of its config.
+async fn server_with(policy: &str, stdio: &str) -> Server {
     let home = Home::new(&format!(
-        "[[http.tokens]]\nprincipal = \"codex\"\nroles = [\"agent\"]\ntoken_sha256 = \"{}\"\n\n\
+        "[[http.tokens]]\nprincipal = \"codex\"\nroles = [\"agent\"]\ntoken_sha256 = \"{}\"\napprove_in_client = true\n\n\
          [[http.tokens]]\nprincipal = \"rev\"\nroles = [\"reviewer\"]\ntoken_sha256 = \"{}\"\n\n\
          [[http.tokens]]\nprincipal = \"alice\"\nroles = [\"agent\", \"reviewer\"]\ntoken_sha256 = \"{}\"\n\n\
-         [stdio]\nprincipal = \"codex\"\n\n[cli]\nprincipal = \"human\"\nroles = [\"reviewer\"]\n",
+         [[http.tokens]]\nprincipal = \"bot\"\nroles = [\"agent\"]\ntoken_sha256 = \"{}\"\n\n\
+         [stdio]\nprincipal = \"codex\"\n{stdio}\n",
         sha(AGENT),
         sha(REVIEWER),
-        sha(BOTH)
+        sha(BOTH),
+        sha(BOT)
     ));
     std::fs::create_dir_all(home.path().join("repo")).unwrap();
     std::fs::write(home.path().join("policy.toml"), policy).unwrap();
@@ -528,17 +538,80 @@ async fn approval_by_elicitation_on_2025_11_25_sessions() {
     }
     assert_eq!(file(&server), "elicited\nelicited\n");
     let approvals = server.handler.app().store().approvals().await.unwrap();
-    let deciders: Vec<(String, Option<String>)> = approvals
-        .iter()
-        .map(|a| (a.state_at(0).as_str().to_owned(), a.decider.clone()))
-        .collect();
-    assert_eq!(deciders.len(), 4);
-    assert!(
-        deciders
-            .iter()
-            .all(|(_, d)| d.as_deref() == Some("codex@client")),
-        "{deciders:?}"
+    let mut deciders: Vec<String> = approvals.iter().filter_map(|a| a.decider.clone()).collect();
+    deciders.sort();
+    assert_eq!(
+        deciders,
+        [
+            "codex@client:http",
+            "codex@client:http",
+            "codex@client:stdio",
+            "codex@client:stdio"
+        ]
     );
+    // Each answer was decided through the gate: the audit log names the person at the client
+    // and the channel.
+    let audited: Vec<String> = server
+        .handler
+        .app()
+        .store()
+        .audit_records(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.tool == "approvals_decide")
+        .map(|r| r.principal)
+        .collect();
+    assert_eq!(audited.len(), 4, "{audited:?}");
+    assert!(audited.iter().all(|p| p.starts_with("codex@client:")));
+}
+
+/// The attack: an agent holding an HTTP token declares elicitation and answers the approval
+/// form itself. Its token is not trusted to reach a person, so no form is offered (either
+/// era): the call waits for a reviewer and nothing is written. Over stdio the same holds when
+/// `[stdio] approve_in_client = false`.
+#[tokio::test]
+async fn an_agent_cannot_answer_its_own_approval_form() {
+    let server = server_with(WORKSPACE, "approve_in_client = false\n").await;
+    for (wire, era) in [
+        (Wire::Http, Era::Legacy),
+        (Wire::Http, Era::Modern),
+        (Wire::Stdio, Era::Legacy),
+        (Wire::Stdio, Era::Modern),
+    ] {
+        let bot = connect(
+            &server,
+            wire,
+            era,
+            BOT,
+            Client {
+                answer: Some(("approve", "self-approved")),
+            },
+        )
+        .await;
+        let result = bot
+            .call_tool(params("test_write", write_args(&server, "escaped")))
+            .await
+            .unwrap();
+        let id = pending_id(&result);
+        assert!(!id.is_empty(), "{wire:?} {era:?}: {}", text(&result));
+        let state = server.handler.app().store().approval(&id).await.unwrap();
+        assert_eq!(state.state_at(0).as_str(), "pending", "{wire:?} {era:?}");
+        assert_eq!(state.decider, None);
+        bot.cancel().await.unwrap();
+    }
+    assert_eq!(file(&server), "", "nothing was written");
+    let decided = server
+        .handler
+        .app()
+        .store()
+        .audit_records(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.tool == "approvals_decide")
+        .count();
+    assert_eq!(decided, 0);
 }
 
 #[tokio::test]

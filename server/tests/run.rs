@@ -132,7 +132,8 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         "nothing is written before the approval"
     );
 
-    // The requesting agent cannot approve its own call.
+    // The agent principal cannot be claimed from the shell: the CLI acts as the OS user, and
+    // a config naming another CLI principal is refused, naming the key.
     std::fs::write(
         home.path().join("as-agent.toml"),
         "[knowledge]\nroot = \"knowledge\"\n[cli]\nprincipal = \"agent:writer\"\nroles = [\"reviewer\"]\n",
@@ -144,10 +145,10 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         .output()
         .await
         .unwrap();
-    assert_eq!(own.status.code(), Some(1));
+    assert_eq!(own.status.code(), Some(2));
     let message = String::from_utf8_lossy(&own.stderr);
     assert!(
-        message.contains("`agent:writer` requested this call and cannot decide it"),
+        message.contains("cli.principal: is not configurable"),
         "{message}"
     );
 

@@ -12,7 +12,12 @@ use serde_json::{Value, json};
 
 /// A Baton home whose policy lets tools write inside `repo/` (a fresh git repository).
 fn setup(sandbox: &str) -> (Home, PathBuf) {
-    let home = Home::new("");
+    setup_with(sandbox, "")
+}
+
+/// [`setup`] with `extra` in the config.
+fn setup_with(sandbox: &str, extra: &str) -> (Home, PathBuf) {
+    let home = Home::new(extra);
     let repo = home.path().join("repo");
     std::fs::create_dir_all(repo.join("src")).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -75,19 +80,78 @@ async fn planned(home: &Home, repo: &Path) -> (String, String) {
     (plain, secure)
 }
 
+/// Call `tool` over Streamable HTTP at `url` as the principal of `token`.
+async fn call_http(url: &str, token: &str, tool: &str, args: &Value) -> Result<Value, String> {
+    use rmcp::ServiceExt as _;
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            url.to_owned(),
+        )
+        .auth_header(token.to_owned()),
+    );
+    let client = ().serve(transport).await.unwrap();
+    let mut params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
+    params.arguments = args.as_object().cloned();
+    let result = client.call_tool(params).await.unwrap();
+    let _ = client.cancel().await;
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .collect();
+    match (result.is_error, result.structured_content) {
+        (Some(false) | None, Some(value)) => Ok(value),
+        _ => Err(text),
+    }
+}
+
+fn sha(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[tokio::test]
-async fn thirty_two_processes_claim_once_and_lose_no_update() {
-    let (home, repo) = setup("workspace-write");
+async fn thirty_two_agents_claim_once_and_processes_lose_no_update() {
+    let tokens: String = (0..32)
+        .map(|n| {
+            format!(
+                "[[http.tokens]]\nprincipal = \"agent-{n}\"\nroles = [\"agent\"]\ntoken_sha256 = \"{}\"\n",
+                sha(&format!("token-{n}"))
+            )
+        })
+        .collect();
+    let (home, repo) = setup_with("workspace-write", &tokens);
     let (task, _) = planned(&home, &repo).await;
     let repo_arg = repo.display().to_string();
 
-    // 32 processes race for one task: exactly one claim wins.
+    // 32 agents (each its own principal) race for one task: exactly one claim wins. A claim
+    // belongs to the caller: naming another agent is refused.
+    let server = common::HttpServer::start(&home, &[]).await;
+    let url = server.url();
+    let impostor = call_http(
+        &url,
+        "token-1",
+        "sop_task_claim",
+        &json!({"repo": repo_arg, "task": task, "agent": "agent-0"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        impostor.contains("`agent-0` is not the caller: the SOP acts as `agent-1`"),
+        "{impostor}"
+    );
     let claims = (0..32).map(|n| {
-        let args = json!({"repo": repo_arg, "task": task, "agent": format!("agent-{n}")});
-        let home = &home;
-        async move { call(home, "sop_task_claim", &args).await }
+        let args = json!({"repo": repo_arg, "task": task});
+        let url = &url;
+        async move { call_http(url, &format!("token-{n}"), "sop_task_claim", &args).await }
     });
     let results = futures::future::join_all(claims).await;
+    let mut server = server;
+    server.child.kill().await.unwrap();
     let winners: Vec<&Value> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:#?}");
     for refused in results.iter().filter_map(|r| r.as_ref().err()) {

@@ -17,7 +17,7 @@ use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 
 use crate::builtin::{Info, PackSummary, PolicyInfo};
 
-/// `baton bench-bare`
+/// `baton-bench bare`
 #[derive(Debug, Args)]
 pub struct BareArgs {
     /// Serve Streamable HTTP on ADDR instead of stdio.

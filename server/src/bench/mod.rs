@@ -1,7 +1,10 @@
-//! `baton bench`: `tools/call` round trips on a trivial read tool (`baton_info`), over stdio
+//! `baton-bench`: `tools/call` round trips on a trivial read tool (`baton_info`), over stdio
 //! and Streamable HTTP, against Baton and a bare rmcp server serving the same tool, in the
 //! same run. Servers run as separate processes; the load generators are closed-loop (a new
 //! call as soon as the previous one is answered) and run in this process.
+//!
+//! Its own binary, never part of `baton`: the comparison points it starts — a bare rmcp
+//! server and Baton with the gate off — must not exist in the binary users run.
 
 mod bare;
 mod http_load;
@@ -31,7 +34,65 @@ pub enum Era {
     Session,
 }
 
-/// `baton bench`
+/// `baton-bench`: measure, or serve one of the comparison points.
+#[derive(Debug, clap::Parser)]
+#[command(name = "baton-bench", version)]
+pub struct BenchCli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// `baton-bench` commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Measure tools/call round trips against a comparison point, in the same run.
+    Run(BenchArgs),
+    /// Serve a bare rmcp server with the benchmark's tool.
+    Bare(BareArgs),
+    /// Serve Baton with its gate off (no policy, approvals or audit): the comparison point.
+    ServeGateOff(crate::cli::serve::ServeArgs),
+}
+
+/// The `baton-bench` binary.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser as _;
+    let cli = BenchCli::parse();
+    crate::cli::init_tracing("info,rmcp=warn");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return crate::cli::report(crate::cli::Failure::runtime(format!(
+                "cannot start the async runtime: {error}"
+            )));
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            BenchCommand::Run(args) => run(args)
+                .await
+                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::Bare(args) => serve_bare(args)
+                .await
+                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::ServeGateOff(args) => {
+                let config = crate::config::Config::load(None)
+                    .map_err(|e| crate::cli::Failure::from(crate::ServerError::from(e)))?;
+                crate::cli::serve::serve(crate::app::App::builder(config).gate_off(true), args)
+                    .await
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(failure) => crate::cli::report(failure),
+    }
+}
+
+/// `baton-bench run`
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Seconds measured per run (after a one-second warm-up).
@@ -77,7 +138,7 @@ pub struct BenchArgs {
 pub enum Compare {
     /// A bare rmcp server serving the same tool.
     Bare,
-    /// Baton itself with `--gate-off` (no policy, approvals or audit).
+    /// Baton itself with the gate off (`baton-bench serve-gate-off`) (no policy, approvals or audit).
     Gate,
 }
 
@@ -110,7 +171,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         return load_only(&args, url).await;
     }
-    let exe = std::env::current_exe().context("locate the baton binary")?;
+    let exe = std::env::current_exe().context("locate the baton-bench binary")?;
     let home = tempfile_dir()?;
     let warmup = Duration::from_secs(1);
     let window = Duration::from_secs(args.seconds.max(1));
@@ -202,12 +263,24 @@ enum Server {
 }
 
 impl Server {
+    /// `exe` is this benchmark's binary; Baton itself is the `baton` beside it.
     fn command(self, exe: &PathBuf, home: &PathBuf, http: Option<&str>) -> Command {
-        let mut command = Command::new(exe);
-        match self {
-            Server::Bare => command.arg("bench-bare"),
-            Server::Baton => command.arg("serve"),
-            Server::GateOff => command.args(["serve", "--gate-off"]),
+        let mut command = match self {
+            Server::Bare => {
+                let mut command = Command::new(exe);
+                command.arg("bare");
+                command
+            }
+            Server::Baton => {
+                let mut command = Command::new(exe.with_file_name("baton"));
+                command.arg("serve");
+                command
+            }
+            Server::GateOff => {
+                let mut command = Command::new(exe);
+                command.arg("serve-gate-off");
+                command
+            }
         };
         if let Some(addr) = http {
             command.args(["--http", addr]);
@@ -321,7 +394,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Measured by `baton bench --seconds {} --rounds {}` on {cores} cores (load generator and server \
+        "Measured by `baton-bench run --seconds {} --rounds {}` on {cores} cores (load generator and server \
          share them); median of {} runs per cell.\n",
         args.seconds, args.rounds, args.rounds
     );

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use baton_kit::{Invocation, Outcome, Principal, ToolContext, ToolErrorKind};
+use baton_kit::{Invocation, Outcome, ToolContext, ToolErrorKind};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -116,10 +116,7 @@ async fn call(app: &App, tool: &str, args: Value) -> Result<Value, Failure> {
     let outcome = app
         .gate
         .call(Invocation {
-            principal: Arc::new(Principal::new(
-                cli.principal.clone(),
-                cli.roles.iter().copied(),
-            )),
+            principal: Arc::new(cli.principal()),
             tool: tool.into(),
             args,
             approval_id: None,

@@ -9,7 +9,7 @@ mod eval;
 mod run;
 mod runs;
 mod rx;
-mod serve;
+pub(crate) mod serve;
 mod sop;
 mod tools;
 
@@ -61,11 +61,6 @@ pub enum Command {
     /// Repo-orchestration helpers for hooks and CI.
     #[command(subcommand)]
     Sop(sop::SopCommand),
-    /// Measure tools/call round trips against a bare rmcp server, in the same run.
-    Bench(crate::bench::BenchArgs),
-    /// Serve a bare rmcp server with the benchmark's tool (used by `baton bench`).
-    #[command(hide = true)]
-    BenchBare(crate::bench::BareArgs),
 }
 
 /// A failure the CLI reports: the message and the exit code.
@@ -111,10 +106,7 @@ impl From<crate::ServerError> for Failure {
 /// Parse the command line, run it, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(
-        cli.command,
-        Command::Serve(_) | Command::Bench(_) | Command::BenchBare(_)
-    );
+    let quiet = !matches!(cli.command, Command::Serve(_));
     // rmcp logs several lines per request at `info`; they are for debugging rmcp, not for
     // someone running Baton.
     init_tracing(if quiet { "warn" } else { "info,rmcp=warn" });
@@ -149,12 +141,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rx(command) => rx::run(load()?, command).await,
         Command::Eval(args) => eval::run(load()?, args).await,
         Command::Run(args) => run::run(load()?, args).await,
-        Command::Bench(args) => crate::bench::run(args)
-            .await
-            .map_err(|e| Failure::runtime(format!("{e:#}"))),
-        Command::BenchBare(args) => crate::bench::serve_bare(args)
-            .await
-            .map_err(|e| Failure::runtime(format!("{e:#}"))),
     }
 }
 
@@ -162,7 +148,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     clippy::print_stderr,
     reason = "the CLI's error message is for the person at the terminal"
 )]
-fn report(failure: Failure) -> ExitCode {
+pub(crate) fn report(failure: Failure) -> ExitCode {
     eprintln!("error: {}", failure.message);
     ExitCode::from(failure.code)
 }
@@ -187,7 +173,7 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }
 
-fn init_tracing(default: &str) {
+pub(crate) fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // stdout is the MCP stream: every log line goes to stderr.
     let _ = tracing_subscriber::fmt()

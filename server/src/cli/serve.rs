@@ -27,16 +27,18 @@ pub struct ServeArgs {
     /// Let the policy file grant `danger-full-access` (it must also record a reason).
     #[arg(long)]
     pub allow_full_access: bool,
-    /// Benchmark only: no policy, no approvals, no audit.
-    #[arg(long, hide = true)]
-    pub gate_off: bool,
 }
 
 pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> {
-    let app = App::builder(config)
+    serve(App::builder(config), args).await
+}
+
+/// Serve `app` as `args` say. `baton-bench` calls it with the gate turned off; `baton` never
+/// can.
+pub(crate) async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), Failure> {
+    let app = app
         .ownership(Ownership::Serve)
         .allow_full_access(args.allow_full_access)
-        .gate_off(args.gate_off)
         .build()?;
     // Take (or find) the store now: a problem with it should stop the start, not a call.
     app.store()

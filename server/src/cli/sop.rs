@@ -43,9 +43,10 @@ pub(super) async fn run(command: SopCommand) -> Result<(), Failure> {
     match command {
         SopCommand::Guard(args) => {
             let repo_arg = args.repo.as_ref().map(|p| p.display().to_string());
-            let repo = baton_sop::Repo::open(repo_arg.as_deref())
-                .await
-                .map_err(|e| Failure::usage(e.to_string()))?;
+            let repo =
+                baton_sop::Repo::open(repo_arg.as_deref(), &baton_kit::ToolContext::default())
+                    .await
+                    .map_err(|e| Failure::usage(e.to_string()))?;
             let report = baton_sop::guard(&repo, i64::from(args.max_age_days), baton_sop::today())
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;

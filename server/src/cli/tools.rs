@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use baton_kit::{Invocation, Outcome, Principal, ToolContext, ToolDescriptor, ToolError};
+use baton_kit::{Invocation, Outcome, ToolContext, ToolDescriptor, ToolError};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,10 @@ pub struct CallArgs {
     /// The arguments as a JSON object.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub args: String,
+    /// Run a call a reviewer approved: the approval's id (the call's arguments must be the
+    /// ones approved).
+    #[arg(long, value_name = "ID")]
+    pub approval: Option<String>,
 }
 
 pub(super) async fn run(config: Config, command: ToolsCommand) -> Result<(), Failure> {
@@ -122,13 +126,10 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
     let outcome = app
         .gate
         .call(Invocation {
-            principal: Arc::new(Principal::new(
-                cli.principal.clone(),
-                cli.roles.iter().copied(),
-            )),
+            principal: Arc::new(cli.principal()),
             tool: args.name.clone(),
             args: arguments,
-            approval_id: None,
+            approval_id: args.approval.clone(),
             context: ToolContext::new(cancel),
         })
         .await;
@@ -139,8 +140,9 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
             Err(Failure {
                 code: 3,
                 message: format!(
-                    "`{}` waits for approval {}: {}",
-                    args.name, pending.approval_id, pending.reason
+                    "`{}` waits for approval {}: {}; once a reviewer approves it, run the same \
+                     command with `--approval {}`",
+                    args.name, pending.approval_id, pending.reason, pending.approval_id
                 ),
             })
         }

@@ -8,8 +8,12 @@
 //!   (`baton approvals approve`, or `approvals_decide`), and the caller re-calls the tool with
 //!   the id in the reserved argument `_baton_approval` (or `_meta["baton.dev/approval"]`).
 //!
-//! Answers given in the client are recorded as decided by `<principal>@client`: the person
-//! using the client, never the agent principal that asked.
+//! The form is offered only where the configuration trusts the channel to reach a person:
+//! stdio sessions by default (`[stdio] approve_in_client`), HTTP only for tokens marked
+//! `approve_in_client`. Anywhere else an agent holding the connection could answer the form
+//! itself, so its calls wait for a reviewer. An answer is decided through the gate as
+//! `approvals_decide` by `<principal>@client:<transport>` — the person at that client, with
+//! the channel in the audit record — never as the agent principal that asked.
 
 use rmcp::model::{
     CallToolResult, ContentBlock, ElicitRequestParams, ElicitationAction, ElicitationSchema,
@@ -43,6 +47,11 @@ pub fn take_approval_id(
     })
 }
 
+/// Whether a request's client may answer approval forms: set per bearer token by the HTTP
+/// front door (`approve_in_client`); stdio requests take `[stdio] approve_in_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientApproves(pub bool);
+
 /// How this request's client can be asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -54,9 +63,9 @@ pub enum Channel {
     Report,
 }
 
-/// Pick the channel for `context`.
-pub fn channel(context: &RequestContext<RoleServer>, ask_client: bool) -> Channel {
-    if !ask_client {
+/// Pick the channel for `context`; `trusted` says whether its client may answer at all.
+pub fn channel(context: &RequestContext<RoleServer>, trusted: bool) -> Channel {
+    if !trusted {
         return Channel::Report;
     }
     let modern = context
@@ -174,6 +183,8 @@ pub struct Sealed {
     pub approval_id: String,
     /// The tool it is for.
     pub tool: String,
+    /// Who asked: only the same caller may answer with this state.
+    pub principal: String,
 }
 
 /// The `InputRequiredResult` asking for approval `sealed`.

@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
-use baton_kit::{Invocation, Outcome, PendingApproval, Principal, ToolContext};
-use baton_runs::{ApprovalDecision, now_millis};
+use baton_kit::{Invocation, Outcome, PendingApproval, Principal, Role, ToolContext};
 #[allow(deprecated, reason = "SetLevelRequestParams: see set_level")]
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
@@ -125,6 +124,24 @@ impl BatonMcp {
             .ok_or_else(|| ErrorData::internal_error("request carries no principal", None))
     }
 
+    /// Whether this request's client may answer approval forms, and over which transport.
+    fn client_channel(&self, context: &RequestContext<RoleServer>) -> (bool, &'static str) {
+        let asking = self.app.config.file.approvals.ask_client;
+        match context.extensions.get::<http::request::Parts>() {
+            Some(parts) => {
+                let trusted = parts
+                    .extensions
+                    .get::<approval::ClientApproves>()
+                    .is_some_and(|approves| approves.0);
+                (asking && trusted, "http")
+            }
+            None => (
+                asking && self.app.config.file.stdio.approve_in_client,
+                "stdio",
+            ),
+        }
+    }
+
     fn page_size(&self) -> usize {
         self.app.config.file.server.page_size
     }
@@ -185,7 +202,8 @@ impl BatonMcp {
         let report =
             || Ok(approval::pending_result(&pending.approval_id, &pending.reason, tool).into());
         let message = approval::form_message(tool, &pending.reason, &args);
-        match approval::channel(context, self.app.config.file.approvals.ask_client) {
+        let (trusted, _) = self.client_channel(context);
+        match approval::channel(context, trusted) {
             approval::Channel::Report => report(),
             approval::Channel::Elicit => match approval::elicit(context, message).await? {
                 None => report(),
@@ -200,6 +218,7 @@ impl BatonMcp {
                     .seal_json(&approval::Sealed {
                         approval_id: pending.approval_id.clone(),
                         tool: tool.to_owned(),
+                        principal: principal.id.clone(),
                     })
                     .map_err(|e| {
                         ErrorData::internal_error(format!("sealing the approval: {e}"), None)
@@ -228,6 +247,13 @@ impl BatonMcp {
                 None,
             ));
         }
+        if sealed.principal != principal.id || !self.client_channel(context).0 {
+            return Err(ErrorData::invalid_params(
+                "requestState was not issued to this caller, or its client may not answer \
+                 approval forms; a reviewer decides the approval",
+                Some(json!({ "approval_id": sealed.approval_id })),
+            ));
+        }
         let Some(response) = responses
             .and_then(|r| r.get(approval::INPUT_KEY))
             .filter(|v| v.is_object())
@@ -242,7 +268,8 @@ impl BatonMcp {
             .await
     }
 
-    /// Record the client's answer, then run the call if it was approved.
+    /// Record the client's answer — through the gate, as `approvals_decide` by the person at
+    /// this client — then run the call if it was approved.
     async fn apply(
         &self,
         principal: Arc<Principal>,
@@ -252,16 +279,33 @@ impl BatonMcp {
         answer: approval::Answer,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let decider = format!("{}@client", principal.id);
-        let (decision, note) = match &answer {
-            approval::Answer::Approve(note) => (ApprovalDecision::Approve, note.clone()),
-            approval::Answer::Reject(note) => (ApprovalDecision::Reject, Some(note.clone())),
+        let (trusted, transport) = self.client_channel(context);
+        if !trusted {
+            return Err(ErrorData::invalid_params(
+                "this client may not answer approval forms; a reviewer decides the approval",
+                Some(json!({ "approval_id": approval_id })),
+            ));
+        }
+        let person = Arc::new(Principal::new(
+            format!("{}@client:{transport}", principal.id),
+            [Role::Reviewer],
+        ));
+        let (verdict, note) = match &answer {
+            approval::Answer::Approve(note) => ("approve", note.clone()),
+            approval::Answer::Reject(note) => ("reject", Some(note.clone())),
         };
-        let store = self.app.store();
-        if let Err(error) = store
-            .decide_approval(approval_id, &decider, decision, note, now_millis())
-            .await
-        {
+        let decided = self
+            .app
+            .gate
+            .call(Invocation {
+                principal: person,
+                tool: "approvals_decide".to_owned(),
+                args: json!({ "id": approval_id, "decision": verdict, "note": note }),
+                approval_id: None,
+                context: ToolContext::new(context.ct.clone()),
+            })
+            .await;
+        if let Err(error) = decided {
             return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "denied: the approval could not be recorded: {error}"
             ))])

@@ -9,7 +9,7 @@ mod knowledge;
 mod page;
 mod progress;
 
-pub use approval::{APPROVAL_ARG, APPROVAL_META};
+pub use approval::{APPROVAL_ARG, APPROVAL_META, ClientApproves};
 pub use convert::{descriptor_to_tool, error_to_mcp, output_to_result};
 pub use handler::BatonMcp;
 pub use progress::ProgressRelay;

@@ -20,14 +20,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::{Result, ServerError};
-use crate::mcp::BatonMcp;
+use crate::mcp::{BatonMcp, ClientApproves};
 
 /// Who the bearer tokens stand for.
 #[derive(Debug, Clone)]
 struct Authenticator {
     /// SHA-256 of each token → its principal. Hashing first keeps the comparison from leaking
     /// the token through timing, and the secrets out of memory dumps of the config.
-    tokens: Arc<HashMap<[u8; 32], Arc<Principal>>>,
+    tokens: Arc<HashMap<[u8; 32], (Arc<Principal>, ClientApproves)>>,
     /// The caller when no tokens are configured (loopback only).
     anonymous: Arc<Principal>,
     /// `server.max_message_bytes`.
@@ -57,10 +57,13 @@ impl Authenticator {
             };
             tokens.insert(
                 hash,
-                Arc::new(Principal::new(
-                    entry.principal.clone(),
-                    entry.roles.iter().copied(),
-                )),
+                (
+                    Arc::new(Principal::new(
+                        entry.principal.clone(),
+                        entry.roles.iter().copied(),
+                    )),
+                    ClientApproves(entry.approve_in_client),
+                ),
             );
         }
         let stdio = &config.file.stdio;
@@ -74,9 +77,14 @@ impl Authenticator {
         })
     }
 
-    fn authenticate(&self, request: &Request) -> Result<Arc<Principal>, &'static str> {
+    /// The caller, and whether its client may answer approval forms. The anonymous loopback
+    /// caller may not: any local process can be it.
+    fn authenticate(
+        &self,
+        request: &Request,
+    ) -> Result<(Arc<Principal>, ClientApproves), &'static str> {
         if self.tokens.is_empty() {
-            return Ok(self.anonymous.clone());
+            return Ok((self.anonymous.clone(), ClientApproves(false)));
         }
         let header = request
             .headers()
@@ -160,8 +168,9 @@ async fn front_door(
         return response;
     }
     match auth.authenticate(&request) {
-        Ok(principal) => {
+        Ok((principal, approves)) => {
             request.extensions_mut().insert(principal);
+            request.extensions_mut().insert(approves);
             jsonrpc_errors(next.run(request).await).await
         }
         Err(reason) => {

@@ -194,17 +194,26 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
 
 /// Write audio as a 32-bit float WAV (no clipping, whatever the processing did to the level).
 pub fn write_wav(path: &Path, audio: &Audio) -> Result<()> {
-    let shown = path.display().to_string();
-    let io = |action: &'static str| {
-        let shown = shown.clone();
-        move |error: hound::Error| DspError::Io {
-            action,
-            path: shown,
-            source: match error {
-                hound::Error::IoError(error) => error,
-                other => std::io::Error::other(other.to_string()),
-            },
-        }
+    let file = std::fs::File::create(path).map_err(|source| DspError::Io {
+        action: "create",
+        path: path.display().to_string(),
+        source,
+    })?;
+    encode_wav(std::io::BufWriter::new(file), audio).map_err(|source| DspError::Io {
+        action: "write",
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Encode audio as a 32-bit float WAV into `writer` (a file a sandbox opened, say).
+pub fn encode_wav(
+    writer: impl std::io::Write + std::io::Seek,
+    audio: &Audio,
+) -> std::io::Result<()> {
+    let io = |error: hound::Error| match error {
+        hound::Error::IoError(error) => error,
+        other => std::io::Error::other(other.to_string()),
     };
     let spec = hound::WavSpec {
         channels: u16::try_from(audio.channels.len()).unwrap_or(u16::MAX),
@@ -212,11 +221,11 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<()> {
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut writer = hound::WavWriter::create(path, spec).map_err(io("create"))?;
+    let mut writer = hound::WavWriter::new(writer, spec).map_err(io)?;
     for frame in 0..audio.frames() {
         for channel in &audio.channels {
-            writer.write_sample(channel[frame]).map_err(io("write"))?;
+            writer.write_sample(channel[frame]).map_err(io)?;
         }
     }
-    writer.finalize().map_err(io("write"))
+    writer.finalize().map_err(io)
 }

@@ -29,6 +29,9 @@ pub enum DspError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The sandbox refused an output path (outside the writable roots, through a symlink…).
+    #[error(transparent)]
+    Confined(#[from] baton_kit::ConfineError),
     /// The separation model is missing, will not load, or returned what it should not.
     #[error("separation model: {0}")]
     Model(String),
@@ -57,6 +60,7 @@ impl From<DspError> for baton_kit::ToolError {
                 baton_kit::ToolError::invalid_args(name, message)
             }
             DspError::Cancelled => baton_kit::ToolError::Cancelled,
+            DspError::Confined(error) => error.into(),
             DspError::InvalidInput { .. } | DspError::Io { .. } | DspError::Model(_) => {
                 baton_kit::ToolError::failed(error.to_string())
             }

@@ -1,7 +1,6 @@
 //! Spectra: the long-term average spectrum and its peaks, and spectrogram images.
 
 use std::io::BufWriter;
-use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -217,13 +216,4 @@ fn colour(t: f64) -> [u8; 3] {
         }
     }
     out.map(|v| v.round().clamp(0.0, 255.0) as u8)
-}
-
-/// Write PNG bytes to `path`.
-pub fn write_png(path: &Path, png: &[u8]) -> Result<()> {
-    std::fs::write(path, png).map_err(|source| DspError::Io {
-        action: "write",
-        path: path.display().to_string(),
-        source,
-    })
 }

@@ -1,7 +1,8 @@
 //! The `dsp` pack's MCP-neutral tools. Each reads its file off the async runtime
 //! (`spawn_blocking`), reports progress and stops when the caller cancels.
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,9 +14,16 @@ use crate::analyze::{Analysis, analyze};
 use crate::biquad::{Chain, Coefficients, FilterSpec};
 use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
-use crate::spectrum::{Peak, spectrum, write_png};
+use crate::spectrum::{Peak, spectrum};
 use crate::stft::Window;
-use crate::{Audio, DspError, Monitor, Separator, read_audio, write_wav};
+use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio};
+
+/// What the call may write: the gate's sandbox (unconfined for a tool run directly).
+fn sandbox_of(ctx: &ToolContext) -> baton_kit::Sandbox {
+    ctx.sandbox()
+        .cloned()
+        .unwrap_or_else(baton_kit::Sandbox::unconfined)
+}
 
 /// Register every tool of the pack under `pack` (normally `dsp`).
 pub fn register(
@@ -75,16 +83,6 @@ async fn blocking<T: Send + 'static>(
 /// A file read as audio.
 fn load(path: &str) -> crate::Result<Audio> {
     read_audio(Path::new(path))
-}
-
-fn out_dir(path: &str) -> crate::Result<PathBuf> {
-    let dir = PathBuf::from(path);
-    std::fs::create_dir_all(&dir).map_err(|source| DspError::Io {
-        action: "create",
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(dir)
 }
 
 /// `dsp_analyze` arguments.
@@ -209,6 +207,7 @@ impl Tool for DspSpectrum {
                 format!("{} peaks; at most 100", args.max_peaks),
             ));
         }
+        let sandbox = sandbox_of(&ctx);
         let monitor = Watched::new(ctx);
         blocking(move || {
             let audio = load(&args.path)?;
@@ -224,7 +223,7 @@ impl Tool for DspSpectrum {
             )?;
             let (spectrogram, png) = match (args.spectrogram, result.image) {
                 (Some(path), Some((png, width, height))) => {
-                    write_png(Path::new(&path), &png)?;
+                    sandbox.write_file(Path::new(&path), |file| file.write_all(&png))?;
                     (
                         Some(SpectrogramFile {
                             path,
@@ -339,6 +338,7 @@ impl Tool for DspFilter {
                 ),
             ));
         }
+        let sandbox = sandbox_of(&ctx);
         let monitor = Watched::new(ctx);
         blocking(move || {
             let mut audio = load(&args.path)?;
@@ -360,7 +360,9 @@ impl Tool for DspFilter {
                 }
                 monitor.progress((index + 1) as f64, count + 1.0, "filtering");
             }
-            write_wav(Path::new(&args.out), &audio)?;
+            sandbox.write_file(Path::new(&args.out), |file| {
+                encode_wav(std::io::BufWriter::new(file), &audio)
+            })?;
             Ok(FilterOutput {
                 out: args.out,
                 sample_rate: audio.sample_rate,
@@ -633,10 +635,11 @@ impl Tool for DspSeparate {
         };
         params.check()?;
         let separator = self.0.clone();
+        let sandbox = sandbox_of(&ctx);
         let monitor = Watched::new(ctx);
         blocking(move || {
             let audio = load(&args.path)?;
-            let dir = out_dir(&args.out_dir)?;
+            let dir = sandbox.create_dir(Path::new(&args.out_dir))?;
             // stems[s][c]: stem s of channel c.
             let mut stems: Vec<Vec<Vec<f32>>> = Vec::new();
             for channel in &audio.channels {
@@ -674,15 +677,16 @@ impl Tool for DspSeparate {
                 .map_or_else(|| "audio".into(), |s| s.to_string_lossy().into_owned());
             let mut written = Vec::with_capacity(stems.len());
             for (name, channels) in names.into_iter().zip(stems) {
-                let path = dir.join(format!("{base}.{name}.wav"));
+                let file = format!("{base}.{name}.wav");
+                let path = Path::new(&args.out_dir).join(&file);
                 let share = channels.iter().map(|c| energy(c)).sum::<f64>();
-                write_wav(
-                    &path,
-                    &Audio {
-                        sample_rate: audio.sample_rate,
-                        channels,
-                    },
-                )?;
+                let stem = Audio {
+                    sample_rate: audio.sample_rate,
+                    channels,
+                };
+                dir.write_with(Path::new(&file), |out| {
+                    encode_wav(std::io::BufWriter::new(out), &stem)
+                })?;
                 written.push(Stem {
                     name,
                     path: path.display().to_string(),

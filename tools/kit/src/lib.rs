@@ -12,6 +12,7 @@
 
 mod artifact;
 mod attachment;
+mod confine;
 mod context;
 mod descriptor;
 mod effect;
@@ -25,6 +26,7 @@ mod tool;
 
 pub use artifact::{ARTIFACT_URI_PREFIX, ArtifactSink, StoredArtifact};
 pub use attachment::Attachment;
+pub use confine::{ConfineError, ConfineResult, Confined};
 pub use context::{Progress, ProgressSink, ToolContext};
 pub use descriptor::ToolDescriptor;
 pub use effect::Effect;

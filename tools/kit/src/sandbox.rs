@@ -49,6 +49,10 @@ pub struct Sandbox {
     /// Names of environment variables passed to commands besides the built-in allowlist
     /// (`PATH`, `HOME`, `LANG`, …); never the server's secrets unless named here.
     pub env: Vec<String>,
+    /// Paths that stay read-only even inside a writable root, and hidden from commands:
+    /// Baton's own configuration, policy file and data folder (a call that could rewrite the
+    /// policy or the store could grant itself anything).
+    pub protected: Vec<PathBuf>,
 }
 
 impl Sandbox {
@@ -60,6 +64,7 @@ impl Sandbox {
             writable_roots: Vec::new(),
             network: true,
             env: Vec::new(),
+            protected: Vec::new(),
         }
     }
 }

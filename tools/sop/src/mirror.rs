@@ -60,5 +60,5 @@ pub fn append_section(
         "\n## {} · {feature} · {step}\n\n{summary}\n\nSource: [{source}](../{source})\n",
         crate::time::now_rfc3339()
     ));
-    append(&path, &text)
+    append(repo.files()?, &path, &text)
 }

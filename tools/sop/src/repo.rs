@@ -1,16 +1,21 @@
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use baton_kit::{Confined, SandboxMode, ToolContext};
 
 use crate::git::git;
 use crate::{Result, SopError};
 
 /// The repository a call works in, and where the SOP state of that repository lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Repo {
     /// The folder the call works in: the repository root or a task worktree (canonical).
     pub root: PathBuf,
     /// The main checkout, which holds `tasks/`, `docs/` mirrors and `.runs/` for every
     /// worktree of the repository: agents on worktrees share one index, never a copy each.
     pub home: PathBuf,
+    /// How this call may write here: `Err` says why it may not.
+    files: std::result::Result<Arc<Confined>, String>,
 }
 
 /// What a resolved path will be used for.
@@ -23,8 +28,11 @@ pub enum Access {
 }
 
 impl Repo {
-    /// The repository at `repo`, or at the working directory when `None`.
-    pub async fn open(repo: Option<&str>) -> Result<Repo> {
+    /// The repository at `repo`, or at the working directory when `None`, for a call confined
+    /// to `ctx`'s sandbox. Under `workspace-write` the repository (after every symlink is
+    /// resolved) must lie in a writable root for the call to write anything; every write then
+    /// goes through [`Repo::files`], which follows no symlink.
+    pub async fn open(repo: Option<&str>, ctx: &ToolContext) -> Result<Repo> {
         let given = match repo {
             Some(path) if path.trim().is_empty() => {
                 return Err(SopError::invalid("repo", "is empty"));
@@ -58,7 +66,20 @@ impl Repo {
             }
             Err(_) => root.clone(),
         };
-        Ok(Repo { root, home })
+        let files = writable(&root, &home, ctx)?;
+        Ok(Repo { root, home, files })
+    }
+
+    /// Where this call writes: the file system with no symlink followed (every path the SOP
+    /// writes is under the canonical root or home), or why it may not write here.
+    pub fn files(&self) -> Result<&Confined> {
+        match &self.files {
+            Ok(files) => Ok(files),
+            Err(why) => Err(SopError::PathRefused {
+                path: self.root.display().to_string(),
+                reason: why.clone(),
+            }),
+        }
     }
 
     /// Whether the call works in a worktree rather than the main checkout.
@@ -76,6 +97,43 @@ impl Repo {
     pub fn state(&self, relative: &str) -> PathBuf {
         self.home.join(relative)
     }
+}
+
+/// Whether a call confined to `ctx` may write in `root` (and its state `home`).
+fn writable(
+    root: &Path,
+    home: &Path,
+    ctx: &ToolContext,
+) -> Result<std::result::Result<Arc<Confined>, String>> {
+    let refusal = match ctx.sandbox() {
+        None => None,
+        Some(sandbox) => match sandbox.mode {
+            SandboxMode::DangerFullAccess => None,
+            SandboxMode::ReadOnly => Some("the sandbox is `read-only`".to_owned()),
+            SandboxMode::WorkspaceWrite => {
+                let roots: Vec<PathBuf> = sandbox
+                    .writable_roots
+                    .iter()
+                    .map(|r| r.canonicalize().unwrap_or_else(|_| r.clone()))
+                    .collect();
+                let inside = |path: &Path| roots.iter().any(|r| path.starts_with(r));
+                if inside(root) && inside(home) {
+                    None
+                } else {
+                    Some(format!(
+                        "the repository resolves to `{}`, outside the writable roots",
+                        root.display()
+                    ))
+                }
+            }
+        },
+    };
+    Ok(match refusal {
+        Some(why) => Err(why),
+        None => Ok(Arc::new(Confined::filesystem().map_err(|e| {
+            SopError::invalid("repo", format!("cannot open the file system: {e}"))
+        })?)),
+    })
 }
 
 /// See [`Repo::resolve`].

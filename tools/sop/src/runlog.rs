@@ -69,7 +69,7 @@ impl Repo {
         let mut bytes =
             serde_json::to_vec_pretty(meta).map_err(|e| SopError::invalid("run", e.to_string()))?;
         bytes.push(b'\n');
-        write_atomic(&path, &bytes)
+        write_atomic(self.files()?, &path, &bytes)
     }
 
     /// Append an event to a run's `log.jsonl`.
@@ -77,6 +77,7 @@ impl Repo {
         let line =
             serde_json::json!({"time": crate::time::now_rfc3339(), "event": event, "data": data});
         append(
+            self.files()?,
             &self.state(&format!("{}/log.jsonl", dir(run_id))),
             &format!("{line}\n"),
         )
@@ -85,6 +86,7 @@ impl Repo {
     /// Append a gate verdict to a run's `verdicts.jsonl`.
     pub fn record_verdict(&self, run_id: &str, verdict: &serde_json::Value) -> Result<()> {
         append(
+            self.files()?,
             &self.state(&format!("{}/verdicts.jsonl", dir(run_id))),
             &format!("{verdict}\n"),
         )
@@ -96,7 +98,7 @@ impl Repo {
         let mut bytes = serde_json::to_vec_pretty(report)
             .map_err(|e| SopError::invalid("test_report", e.to_string()))?;
         bytes.push(b'\n');
-        write_atomic(&path, &bytes)?;
+        write_atomic(self.files()?, &path, &bytes)?;
         self.log_run(
             run_id,
             "test_report",

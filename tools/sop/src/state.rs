@@ -12,7 +12,10 @@ pub const INDEX: &str = "tasks/index.json";
 const LOCK: &str = "tasks/.index.lock";
 
 impl Repo {
-    /// The index as it is now (an empty one if the repository has none yet).
+    /// The index as it is now (an empty one if the repository has none yet). Reading never
+    /// writes: a corrupt index is refused and left where it is (read tools run under the
+    /// read-only sandbox, anywhere `repo` points); a write tool's [`Repo::update`] sets it
+    /// aside.
     pub fn read_index(&self) -> Result<Index> {
         let path = self.state(INDEX);
         match load(&path)? {
@@ -21,15 +24,13 @@ impl Repo {
                 refuse_after_corruption(&path)?;
                 Ok(Index::default())
             }
-            Loaded::Invalid(_) => {
-                // Move it aside under the lock, so a writer is not mid-rename.
-                let _guard = lock(&self.state(LOCK))?;
-                match load(&path)? {
-                    Loaded::Valid(index) => Ok(index),
-                    Loaded::Missing => Ok(Index::default()),
-                    Loaded::Invalid(detail) => Err(set_aside(&path, &detail)),
-                }
-            }
+            Loaded::Invalid(detail) => Err(SopError::Corrupt {
+                file: path,
+                detail: format!(
+                    "{detail}. Nothing was changed: repair it (the next write through the SOP \
+                     moves it aside and starts over)"
+                ),
+            }),
         }
     }
 
@@ -38,7 +39,7 @@ impl Repo {
     /// with it; when it fails, nothing is written.
     pub fn update<T>(&self, change: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         let path = self.state(INDEX);
-        let _guard = lock(&self.state(LOCK))?;
+        let _guard = lock(self.files()?, &self.state(LOCK))?;
         let mut index = match load(&path)? {
             Loaded::Valid(index) => index,
             Loaded::Missing => {
@@ -57,7 +58,7 @@ impl Repo {
             detail: format!("does not serialize: {e}"),
         })?;
         bytes.push(b'\n');
-        write_atomic(&path, &bytes)?;
+        write_atomic(self.files()?, &path, &bytes)?;
         Ok(result)
     }
 }

@@ -185,3 +185,199 @@ async fn a_command_past_its_limit_is_killed_with_everything_it_started() {
     assert_eq!(out["stdout"], "out\n");
     assert_eq!(out["stderr"], "err\n");
 }
+
+/// A read tool never writes, whatever `repo` points at: a corrupt index is refused and left
+/// exactly as it was (no copy set aside, no lock file made).
+#[tokio::test]
+async fn a_read_tool_leaves_a_corrupt_index_untouched() {
+    let f = Fixture::new();
+    f.call(
+        "sop_prd_create",
+        json!({"feature": "a", "brief": {"title": "A", "requirements": [{"title": "One"}]}}),
+    )
+    .await;
+    f.call("sop_tasks_generate", json!({"feature": "a"})).await;
+    let tasks = f.root().join("tasks");
+    let _ = std::fs::remove_file(tasks.join(".index.lock"));
+    let index = tasks.join("index.json");
+    std::fs::write(&index, "{ not json").unwrap();
+    let before: Vec<_> = std::fs::read_dir(&tasks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for (tool, args) in [
+        ("sop_task_get", json!({"task": "T-0000"})),
+        ("sop_status", json!({})),
+        ("sop_task_next", json!({})),
+    ] {
+        let error = f.try_call(tool, args).await.unwrap_err().to_string();
+        assert!(
+            error.contains("tasks/index.json is corrupt"),
+            "{tool}: {error}"
+        );
+        assert!(error.contains("Nothing was changed"), "{tool}: {error}");
+    }
+    let after: Vec<_> = std::fs::read_dir(&tasks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "nothing created, renamed or removed");
+    assert_eq!(std::fs::read_to_string(&index).unwrap(), "{ not json");
+}
+
+/// A claim belongs to the calling principal: one agent cannot claim, advance or update a task
+/// in another's name.
+#[tokio::test]
+async fn an_agent_cannot_act_under_another_agents_name() {
+    let f = Fixture::new();
+    f.call(
+        "sop_prd_create",
+        json!({"feature": "a", "brief": {"title": "A", "requirements": [{"title": "One"}]}}),
+    )
+    .await;
+    let tasks = f.call("sop_tasks_generate", json!({"feature": "a"})).await;
+    let alias = tasks["created"][0]["alias"].as_str().unwrap().to_owned();
+    f.call("sop_plan_create", json!({"feature": "a"})).await;
+    f.call("sop_task_claim", json!({"task": alias, "agent": "a"}))
+        .await;
+    for (tool, args) in [
+        ("sop_task_claim", json!({"task": alias, "agent": "a"})),
+        (
+            "sop_advance",
+            json!({"task": alias, "to": "in_progress", "agent": "a"}),
+        ),
+        (
+            "repo_worktree",
+            json!({"action": "create", "task": alias, "agent": "a"}),
+        ),
+    ] {
+        let error = f
+            .try_call_as("b", tool, args)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`a` is not the caller: the SOP acts as `b`"),
+            "{tool}: {error}"
+        );
+    }
+    // Without naming anyone, `b` acts as itself: the claim is `a`'s, so it is refused.
+    let error = f
+        .try_call_as(
+            "b",
+            "sop_advance",
+            json!({"task": alias, "to": "in_progress"}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("claim"), "{error}");
+    let task = f.call("sop_task_get", json!({"task": alias})).await;
+    assert_eq!(task["task"]["claimed_by"]["agent"], "a");
+    assert_eq!(task["task"]["status"], "pending");
+}
+
+fn workspace(root: &std::path::Path) -> baton_kit::Sandbox {
+    baton_kit::Sandbox {
+        mode: baton_kit::SandboxMode::WorkspaceWrite,
+        writable_roots: vec![root.to_owned()],
+        network: false,
+        env: Vec::new(),
+        protected: Vec::new(),
+    }
+}
+
+/// `repo` given as a symlink inside the writable root that leads elsewhere: the policy's
+/// lexical check passes (`root/link_out/…` is under the root), but the repository resolves
+/// outside it, so nothing is written there.
+#[tokio::test]
+async fn a_symlinked_repo_outside_the_roots_is_never_written() {
+    let f = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    let allowed = tempfile::tempdir().unwrap();
+    let link = allowed.path().join("link_out");
+    std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+    let error = f
+        .try_call_in(
+            Some(workspace(allowed.path())),
+            "tester",
+            "repo_write",
+            json!({"repo": link, "path": "escaped.txt", "content": "x"}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("outside the writable roots"), "{error}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    // The fixture's own repository, as a root, is writable.
+    let ok = f
+        .try_call_in(
+            Some(workspace(&f.root())),
+            "tester",
+            "repo_write",
+            json!({"path": "inside.txt", "content": "x"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok["created"], true);
+}
+
+/// A process swaps a folder for a symlink to outside the repository, over and over, while
+/// `repo_write` writes into it: thousands of attempts, zero files outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_swapped_for_a_symlink_mid_write_never_leads_outside() {
+    let f = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    let root = f.root();
+    let dir = root.join("d");
+    let parked = root.join("d.real");
+    std::fs::create_dir(&dir).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (dir, parked, target, stop) = (
+            dir.clone(),
+            parked.clone(),
+            outside.path().to_owned(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // real folder → symlink to outside → real folder again
+                if std::fs::rename(&dir, &parked).is_ok() {
+                    let _ = std::os::unix::fs::symlink(&target, &dir);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&dir);
+                    let _ = std::fs::rename(&parked, &dir);
+                    swaps += 1;
+                }
+            }
+            swaps
+        })
+    };
+    let sandbox = workspace(&root);
+    let (mut written, mut refused) = (0u32, 0u32);
+    for i in 0..3000 {
+        let result = f
+            .try_call_in(
+                Some(sandbox.clone()),
+                "tester",
+                "repo_write",
+                json!({"path": format!("d/f{i}.txt"), "content": "x"}),
+            )
+            .await;
+        match result {
+            Ok(_) => written += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let escaped = std::fs::read_dir(outside.path()).unwrap().count();
+    assert!(swaps > 100, "the swapper raced: {swaps} swaps");
+    assert!(written > 0, "{written} written, {refused} refused");
+    assert_eq!(
+        escaped, 0,
+        "{written} written, {refused} refused, {swaps} swaps"
+    );
+}

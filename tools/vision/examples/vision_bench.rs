@@ -37,6 +37,7 @@ fn main() {
             let start = Instant::now();
             process_one(
                 photo,
+                &baton_kit::Confined::open(out.path()).unwrap(),
                 out.path(),
                 Backdrop::Solid([255, 255, 255]),
                 &config,

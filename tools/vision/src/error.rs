@@ -26,7 +26,10 @@ pub enum VisionError {
         /// What is wrong, with the TOML path.
         message: String,
     },
-    /// A file could not be read or written.
+    /// The sandbox refused an output path (outside the writable roots, through a symlink…).
+    #[error(transparent)]
+    Confined(#[from] baton_kit::ConfineError),
+    /// A file could not be read, written or encoded.
     #[error("cannot {action} `{path}`: {source}")]
     Io {
         /// `read`, `write`, `create`, `encode`.
@@ -54,6 +57,7 @@ impl From<VisionError> for baton_kit::ToolError {
                 baton_kit::ToolError::invalid_args(name, message)
             }
             VisionError::Cancelled => baton_kit::ToolError::Cancelled,
+            VisionError::Confined(error) => error.into(),
             VisionError::InvalidInput { .. }
             | VisionError::Config { .. }
             | VisionError::Io { .. }

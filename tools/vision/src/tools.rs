@@ -1,12 +1,15 @@
 //! The `vision` pack's MCP-neutral tools. Image work runs off the async runtime; batches use
 //! every core and report progress between images.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use baton_kit::{Effect, Registry, RegistryError, StoredArtifact, Tool, ToolContext, ToolError};
+use baton_kit::{
+    Confined, Effect, Registry, RegistryError, StoredArtifact, Tool, ToolContext, ToolError,
+};
 use baton_knowledge::Shelf;
 use image::{GrayImage, ImageFormat, RgbImage, RgbaImage};
 use schemars::JsonSchema;
@@ -143,12 +146,11 @@ pub fn cutout(image: &RgbImage, mask: &GrayImage, backdrop: Backdrop) -> Result<
     Ok(bytes)
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| VisionError::Io {
-        action: "write",
-        path: path.display().to_string(),
-        source,
-    })
+/// What the call may write: the gate's sandbox (unconfined for a tool run directly).
+fn sandbox_of(ctx: &ToolContext) -> baton_kit::Sandbox {
+    ctx.sandbox()
+        .cloned()
+        .unwrap_or_else(baton_kit::Sandbox::unconfined)
 }
 
 fn png(mask: &GrayImage) -> Result<Vec<u8>> {
@@ -265,9 +267,10 @@ impl Tool for VisionSegment {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = &["/out"];
 
-    async fn call(&self, args: SegmentArgs, _: ToolContext) -> baton_kit::Result<SegmentOutput> {
+    async fn call(&self, args: SegmentArgs, ctx: ToolContext) -> baton_kit::Result<SegmentOutput> {
         let backdrop = parse_backdrop(&args.background)?;
         let onnx = self.0.clone();
+        let sandbox = sandbox_of(&ctx);
         blocking(move || {
             let image = load(Path::new(&args.path))?;
             let segmentation = match args.method {
@@ -276,8 +279,10 @@ impl Tool for VisionSegment {
             };
             let out = PathBuf::from(&args.out);
             let mask_path = out.with_extension("mask.png");
-            write(&out, &cutout(&image, &segmentation.mask, backdrop)?)?;
-            write(&mask_path, &png(&segmentation.mask)?)?;
+            let cut = cutout(&image, &segmentation.mask, backdrop)?;
+            sandbox.write_file(&out, |file| file.write_all(&cut))?;
+            let mask = png(&segmentation.mask)?;
+            sandbox.write_file(&mask_path, |file| file.write_all(&mask))?;
             Ok(SegmentOutput {
                 out: args.out,
                 mask: mask_path.display().to_string(),
@@ -384,9 +389,11 @@ pub struct ProcessOutput {
     pub category: Option<Category>,
 }
 
-/// Segment → QA → tag one photo and write `<name>.png` and `<name>.json` into `out_dir`.
+/// Segment → QA → tag one photo and write `<name>.png` and `<name>.json` into `out` (the
+/// folder `out_dir`, opened confined to the call's sandbox).
 pub fn process_one(
     path: &Path,
+    out: &Confined,
     out_dir: &Path,
     backdrop: Backdrop,
     config: &QaConfig,
@@ -402,7 +409,10 @@ pub fn process_one(
         .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
     let image_path = out_dir.join(format!("{stem}.png"));
     let metadata_path = out_dir.join(format!("{stem}.json"));
-    write(&image_path, &cutout(&image, &segmentation.mask, backdrop)?)?;
+    let cut = cutout(&image, &segmentation.mask, backdrop)?;
+    out.write_with(Path::new(&format!("{stem}.png")), |file| {
+        file.write_all(&cut)
+    })?;
     let output = ProcessOutput {
         source: path.display().to_string(),
         image: image_path.display().to_string(),
@@ -416,17 +426,10 @@ pub fn process_one(
         path: metadata_path.display().to_string(),
         source: std::io::Error::other(error.to_string()),
     })?;
-    write(&metadata_path, &json)?;
-    Ok(output)
-}
-
-fn out_dir(path: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(path).map_err(|source| VisionError::Io {
-        action: "create",
-        path: path.to_owned(),
-        source,
+    out.write_with(Path::new(&format!("{stem}.json")), |file| {
+        file.write_all(&json)
     })?;
-    Ok(PathBuf::from(path))
+    Ok(output)
 }
 
 /// `vision_process` arguments.
@@ -458,13 +461,22 @@ impl Tool for VisionProcess {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
-    async fn call(&self, args: ProcessArgs, _: ToolContext) -> baton_kit::Result<ProcessOutput> {
+    async fn call(&self, args: ProcessArgs, ctx: ToolContext) -> baton_kit::Result<ProcessOutput> {
         let backdrop = parse_backdrop(&args.background)?;
         let config = self.0.config()?;
         let onnx = self.1.clone();
+        let sandbox = sandbox_of(&ctx);
         blocking(move || {
-            let dir = out_dir(&args.out_dir)?;
-            process_one(Path::new(&args.path), &dir, backdrop, &config, &onnx)
+            let out_dir = Path::new(&args.out_dir);
+            let dir = sandbox.create_dir(out_dir)?;
+            process_one(
+                Path::new(&args.path),
+                &dir,
+                out_dir,
+                backdrop,
+                &config,
+                &onnx,
+            )
         })
         .await
     }
@@ -581,8 +593,10 @@ impl Tool for VisionBatch {
             ));
         }
         let keeper = ctx.clone();
+        let sandbox = sandbox_of(&ctx);
         let done = blocking(move || {
-            let dir = out_dir(&args.out_dir)?;
+            let out_dir = Path::new(&args.out_dir);
+            let dir = sandbox.create_dir(out_dir)?;
             let workers = std::thread::available_parallelism()
                 .map_or(1, usize::from)
                 .min(paths.len());
@@ -606,6 +620,7 @@ impl Tool for VisionBatch {
                             let item = match process_one(
                                 Path::new(source),
                                 &dir,
+                                out_dir,
                                 backdrop,
                                 &config,
                                 &onnx,
@@ -647,7 +662,7 @@ impl Tool for VisionBatch {
                 .flatten()
                 .collect();
             let failed = items.iter().filter(|i| i.error.is_some()).count();
-            let summary = dir.join("batch.json");
+            let summary = out_dir.join("batch.json");
             let output = BatchOutput {
                 processed: items.len() - failed,
                 failed,
@@ -666,7 +681,7 @@ impl Tool for VisionBatch {
                 path: summary.display().to_string(),
                 source: std::io::Error::other(error.to_string()),
             })?;
-            write(&summary, &json)?;
+            dir.write_with(Path::new("batch.json"), |file| file.write_all(&json))?;
             Ok((output, json))
         })
         .await?;

@@ -67,7 +67,7 @@ impl Tool for PrdCreate {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
-    async fn call(&self, args: PrdArgs, _ctx: ToolContext) -> baton_kit::Result<PrdOutput> {
+    async fn call(&self, args: PrdArgs, ctx: ToolContext) -> baton_kit::Result<PrdOutput> {
         check_slug(&args.feature)?;
         let brief = match (args.brief, args.text) {
             (Some(mut brief), text) => {
@@ -99,7 +99,7 @@ impl Tool for PrdCreate {
                 .into());
             }
         };
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let slug = args.feature;
         let require_tests = args.require_tests;
         let out = blocking(move || {
@@ -107,7 +107,7 @@ impl Tool for PrdCreate {
                 let date = today().to_string();
                 let markdown = render::prd(&slug, &brief, &date);
                 let prd = format!("tasks/prd-{slug}.md");
-                write_atomic(&repo.state(&prd), markdown.as_bytes())?;
+                write_atomic(repo.files()?, &repo.state(&prd), markdown.as_bytes())?;
                 let now = now_rfc3339();
                 let feature = index
                     .features
@@ -198,9 +198,9 @@ impl Tool for TasksGenerate {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
-    async fn call(&self, args: TasksArgs, _ctx: ToolContext) -> baton_kit::Result<TasksOutput> {
+    async fn call(&self, args: TasksArgs, ctx: ToolContext) -> baton_kit::Result<TasksOutput> {
         check_slug(&args.feature)?;
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let slug = args.feature;
         let given = args.tasks;
         let out = blocking(move || {
@@ -264,7 +264,7 @@ impl Tool for TasksGenerate {
                     feature.updated = now;
                 }
                 let tasks_doc = format!("tasks/tasks-{slug}.md");
-                write_atomic(&repo.state(&tasks_doc), render::tasks(index, &slug).as_bytes())?;
+                write_atomic(repo.files()?, &repo.state(&tasks_doc), render::tasks(index, &slug).as_bytes())?;
                 let summaries: Vec<TaskSummary> =
                     created.iter().map(|&at| TaskSummary::of(index, &index.tasks[at])).collect();
                 let lines: Vec<String> = summaries
@@ -346,11 +346,11 @@ impl Tool for SpecCreate {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
-    async fn call(&self, args: SpecArgs, _ctx: ToolContext) -> baton_kit::Result<SpecOutput> {
+    async fn call(&self, args: SpecArgs, ctx: ToolContext) -> baton_kit::Result<SpecOutput> {
         if args.summary.trim().is_empty() {
             return Err(SopError::invalid("summary", "is empty").into());
         }
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         for file in &args.files {
             crate::repo::confine(&repo.home, file, Access::Read)?;
         }
@@ -399,6 +399,7 @@ impl Tool for SpecCreate {
                 }
                 let spec = format!("tasks/specs/{}.md", task.id);
                 write_atomic(
+                    repo.files()?,
                     &repo.state(&spec),
                     crate::spec::render(&meta, &body)?.as_bytes(),
                 )?;
@@ -413,6 +414,7 @@ impl Tool for SpecCreate {
                     feature.updated = now;
                 }
                 write_atomic(
+                    repo.files()?,
                     &repo.state(&format!("tasks/tasks-{}.md", task.feature)),
                     render::tasks(index, &task.feature).as_bytes(),
                 )?;
@@ -490,9 +492,9 @@ impl Tool for PlanCreate {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
-    async fn call(&self, args: PlanArgs, _ctx: ToolContext) -> baton_kit::Result<PlanOutput> {
+    async fn call(&self, args: PlanArgs, ctx: ToolContext) -> baton_kit::Result<PlanOutput> {
         check_slug(&args.feature)?;
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let before = repo.read_index()?;
         let specs = check_specs(&repo, &before.tasks).await?;
         let slug = args.feature;
@@ -523,7 +525,7 @@ impl Tool for PlanCreate {
                 }
                 let date = today().to_string();
                 let plan = format!("tasks/plan-{slug}.md");
-                write_atomic(&repo.state(&plan), render::plan(index, &slug, args.notes.as_deref(), &date).as_bytes())?;
+                write_atomic(repo.files()?, &repo.state(&plan), render::plan(index, &slug, args.notes.as_deref(), &date).as_bytes())?;
                 let order: Vec<String> = render::plan_order(index, &slug).iter().map(|t| t.alias.clone()).collect();
                 if let Some(feature) = index.features.get_mut(&slug) {
                     feature.phase = feature.phase.max(Phase::Plan);
@@ -591,9 +593,9 @@ impl Tool for MirrorTool {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
-    async fn call(&self, args: MirrorArgs, _ctx: ToolContext) -> baton_kit::Result<MirrorOutput> {
+    async fn call(&self, args: MirrorArgs, ctx: ToolContext) -> baton_kit::Result<MirrorOutput> {
         check_slug(&args.feature)?;
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let out = blocking(move || {
             repo.update(|index| {
                 let feature = index.feature(&args.feature)?;

@@ -57,8 +57,8 @@ impl Tool for SpecGuard {
         runs as `baton sop guard` in a pre-commit hook.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: GuardArgs, _ctx: ToolContext) -> baton_kit::Result<GuardOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: GuardArgs, ctx: ToolContext) -> baton_kit::Result<GuardOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let max_age = args.max_age_days.map_or(SPEC_MAX_AGE_DAYS, i64::from);
         let report = guard(&repo, max_age, crate::time::today()).await?;
         let sarif = match args.format {

@@ -94,12 +94,22 @@ impl TaskSummary {
     }
 }
 
-/// The agent a call acts for: the one it names, else the calling principal.
-pub(crate) fn agent_of(named: Option<String>, ctx: &ToolContext) -> String {
-    named
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| ctx.principal().map(|p| p.id.clone()))
-        .unwrap_or_else(|| "local".into())
+/// The agent a call acts for: the calling principal. A claim belongs to a principal, not to
+/// a name in the arguments, so `agent` may only repeat the caller's own id; it names someone
+/// else only for a tool run directly as a library, with no principal.
+pub(crate) fn agent_of(named: Option<String>, ctx: &ToolContext) -> Result<String> {
+    let named = named.filter(|a| !a.trim().is_empty());
+    match (ctx.principal(), named) {
+        (Some(caller), Some(named)) if named != caller.id => Err(SopError::invalid(
+            "agent",
+            format!(
+                "`{named}` is not the caller: the SOP acts as `{}`, who may not act for another agent",
+                caller.id
+            ),
+        )),
+        (Some(caller), _) => Ok(caller.id.clone()),
+        (None, named) => Ok(named.unwrap_or_else(|| "local".into())),
+    }
 }
 
 /// Run file work (locks, fsyncs) off the async workers.

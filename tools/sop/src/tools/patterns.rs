@@ -43,15 +43,15 @@ impl Tool for PatternsHarvest {
     const EFFECT: Effect = Effect::Write;
     const PATH_ARGS: &'static [&'static str] = &["/repo"];
 
-    async fn call(&self, args: HarvestArgs, _ctx: ToolContext) -> baton_kit::Result<HarvestOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: HarvestArgs, ctx: ToolContext) -> baton_kit::Result<HarvestOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let out = blocking(move || {
             let patterns = harvest(&repo.home)?;
             let catalog = "patterns/catalog.json".to_owned();
             let body = serde_json::json!({"generated": crate::time::now_rfc3339(), "patterns": patterns});
             let mut bytes = serde_json::to_vec_pretty(&body).map_err(|e| crate::SopError::invalid("repo", e.to_string()))?;
             bytes.push(b'\n');
-            write_atomic(&repo.state(&catalog), &bytes)?;
+            write_atomic(repo.files()?, &repo.state(&catalog), &bytes)?;
             let mut kinds: Vec<&str> = patterns.iter().map(|p| p.kind.as_str()).collect();
             kinds.dedup();
             let mut adapters = Vec::new();
@@ -65,7 +65,7 @@ impl Tool for PatternsHarvest {
                     text.push('\n');
                 }
                 let path = format!("adapters/{kind}.md");
-                write_atomic(&repo.state(&path), text.as_bytes())?;
+                write_atomic(repo.files()?, &repo.state(&path), text.as_bytes())?;
                 adapters.push(path);
             }
             Ok(HarvestOutput { catalog, adapters, patterns })

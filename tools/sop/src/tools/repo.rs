@@ -65,11 +65,15 @@ impl Tool for RepoRead {
         and symlinks leading outside are refused.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: ReadArgs, _ctx: ToolContext) -> baton_kit::Result<ReadOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: ReadArgs, ctx: ToolContext) -> baton_kit::Result<ReadOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let path = repo.resolve(&args.path, Access::Read)?;
-        let meta = std::fs::metadata(&path)
+        // Opened beneath the root by the kernel: a folder swapped for a symlink since the
+        // check above cannot lead the read outside.
+        let mut file = baton_kit::Confined::open(&repo.root)
+            .and_then(|root| root.read(&path))
             .map_err(|_| SopError::NotFound(format!("file `{}`", args.path)))?;
+        let meta = file.metadata().map_err(SopError::io(&path))?;
         if !meta.is_file() {
             return Err(SopError::invalid("path", format!("`{}` is not a file", args.path)).into());
         }
@@ -84,7 +88,8 @@ impl Tool for RepoRead {
             )
             .into());
         }
-        let bytes = std::fs::read(&path).map_err(SopError::io(&path))?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(SopError::io(&path))?;
         if bytes.contains(&0) {
             return Err(SopError::invalid("path", format!("`{}` is binary", args.path)).into());
         }
@@ -147,15 +152,15 @@ impl Tool for RepoWrite {
     const PATH_ARGS: &'static [&'static str] = &["/path"];
     const ROOT_ARG: Option<&'static str> = Some("/repo");
 
-    async fn call(&self, args: WriteArgs, _ctx: ToolContext) -> baton_kit::Result<WriteOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: WriteArgs, ctx: ToolContext) -> baton_kit::Result<WriteOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let path = repo.resolve(&args.path, Access::Write)?;
         if path.is_dir() {
             return Err(SopError::invalid("path", format!("`{}` is a folder", args.path)).into());
         }
         let created = !path.exists();
         let bytes = args.content.len();
-        blocking(move || write_atomic(&path, args.content.as_bytes())).await?;
+        blocking(move || write_atomic(repo.files()?, &path, args.content.as_bytes())).await?;
         Ok(WriteOutput {
             path: args.path,
             bytes,
@@ -202,7 +207,7 @@ impl Tool for RepoExec {
     const ROOT_ARG: Option<&'static str> = Some("/repo");
 
     async fn call(&self, args: ExecArgs, ctx: ToolContext) -> baton_kit::Result<ExecOutcome> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let cwd = match &args.cwd {
             Some(cwd) => repo.resolve(cwd, Access::Read)?,
             None => repo.root.clone(),
@@ -302,7 +307,7 @@ impl Tool for RepoDiff {
     const PATH_ARGS: &'static [&'static str] = &["/repo"];
 
     async fn call(&self, args: DiffArgs, ctx: ToolContext) -> baton_kit::Result<DiffOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         let task = match &args.task {
             Some(key) => Some(index.tasks[index.find(key)?].clone()),
@@ -398,7 +403,7 @@ impl Tool for RepoDiff {
             }));
         }
         let head_ref = crate::git::head(&workdir).await;
-        let agent = agent_of(None, &ctx);
+        let agent = agent_of(None, &ctx)?;
         let run_id = existing
             .clone()
             .unwrap_or_else(|| ulid::Ulid::new().to_string());
@@ -429,7 +434,7 @@ impl Tool for RepoDiff {
         };
         let summary = out.clone();
         blocking(move || {
-            write_atomic(&repo.state(&patch_rel), patch.as_bytes())?;
+            write_atomic(repo.files()?, &repo.state(&patch_rel), patch.as_bytes())?;
             repo.write_run_meta(&meta)?;
             repo.log_run(&run_id, "diff", serde_json::json!({"bytes": bytes, "files": summary.files.len(), "head_ref": summary.head_ref}))?;
             if let Some(task) = task {
@@ -504,7 +509,7 @@ pub struct WorktreeArgs {
     pub action: WorktreeAction,
     /// Task id or alias; the caller must hold its claim.
     pub task: String,
-    /// The agent acting (default: the caller).
+    /// The agent acting (must be the caller, if given).
     #[serde(default)]
     pub agent: Option<String>,
     /// Commit to branch from (default: HEAD of the main checkout).
@@ -550,8 +555,8 @@ impl Tool for RepoWorktree {
         args: WorktreeArgs,
         ctx: ToolContext,
     ) -> baton_kit::Result<WorktreeOutput> {
-        let agent = agent_of(args.agent.clone(), &ctx);
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let agent = agent_of(args.agent.clone(), &ctx)?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         let task = index.tasks[index.find(&args.task)?].clone();
         let now = jiff::Timestamp::now();
@@ -571,7 +576,8 @@ impl Tool for RepoWorktree {
         // git takes its own locks (branch refs, `.git/worktrees`) and fails rather than waits
         // when another `git worktree` holds them: agents on parallel goals take turns here.
         let lock_path = repo.state(".worktrees/.lock");
-        let _turn = blocking(move || crate::fsx::lock(&lock_path)).await?;
+        let locker = repo.clone();
+        let _turn = blocking(move || crate::fsx::lock(locker.files()?, &lock_path)).await?;
         let base_ref = match args.action {
             WorktreeAction::Create => {
                 if path.exists() {
@@ -594,6 +600,7 @@ impl Tool for RepoWorktree {
                 let ignore = repo.state(".worktrees/.gitignore");
                 if !ignore.exists() {
                     write_atomic(
+                        repo.files()?,
                         &ignore,
                         b"# Task worktrees made by Baton; not part of the repository.\n*\n",
                     )?;

@@ -76,8 +76,8 @@ impl Tool for SopStatus {
         page of tasks (filter by feature or status; pass next_cursor for more). Start here.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: StatusArgs, _ctx: ToolContext) -> baton_kit::Result<StatusOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: StatusArgs, ctx: ToolContext) -> baton_kit::Result<StatusOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -187,9 +187,9 @@ impl Tool for ScaffoldCheck {
     async fn call(
         &self,
         args: ScaffoldArgs,
-        _ctx: ToolContext,
+        ctx: ToolContext,
     ) -> baton_kit::Result<ScaffoldOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let mut checks = Vec::new();
         let mut check = |name: &str, ok: bool, required: bool, detail: String| {
             checks.push(Check {

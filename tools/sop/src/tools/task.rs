@@ -61,8 +61,8 @@ impl Tool for TaskGet {
         claim, spec front matter, runs and the size of each run's recorded diff.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: GetArgs, _ctx: ToolContext) -> baton_kit::Result<GetOutput> {
-        let repo = Repo::open(args.repo.as_deref()).await?;
+    async fn call(&self, args: GetArgs, ctx: ToolContext) -> baton_kit::Result<GetOutput> {
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         let task = index.tasks[index.find(&args.task)?].clone();
         let spec = match &task.spec_ref {
@@ -93,7 +93,7 @@ pub struct NextArgs {
     /// Only this feature.
     #[serde(default)]
     pub feature: Option<String>,
-    /// The agent asking (default: the caller); its own claims count as available.
+    /// The agent asking (must be the caller, if given); its own claims count as available.
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -128,8 +128,8 @@ impl Tool for TaskNext {
     const EFFECT: Effect = Effect::Read;
 
     async fn call(&self, args: NextArgs, ctx: ToolContext) -> baton_kit::Result<NextOutput> {
-        let agent = agent_of(args.agent, &ctx);
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let agent = agent_of(args.agent, &ctx)?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         let now = jiff::Timestamp::now();
         let pending: Vec<&Task> = index
@@ -190,7 +190,7 @@ pub struct ClaimArgs {
     pub repo: Option<String>,
     /// Task id or alias.
     pub task: String,
-    /// The agent claiming (default: the caller).
+    /// The agent claiming (must be the caller, if given).
     #[serde(default)]
     pub agent: Option<String>,
     /// Lease length in minutes, 1–1440 (default 30). Claim again to renew.
@@ -231,7 +231,7 @@ impl Tool for TaskClaim {
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
     async fn call(&self, args: ClaimArgs, ctx: ToolContext) -> baton_kit::Result<ClaimOutput> {
-        let agent = agent_of(args.agent, &ctx);
+        let agent = agent_of(args.agent, &ctx)?;
         let minutes = args.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES);
         if !(1..=MAX_LEASE_MINUTES).contains(&minutes) {
             return Err(SopError::invalid(
@@ -240,7 +240,7 @@ impl Tool for TaskClaim {
             )
             .into());
         }
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let base_ref = crate::git::head(&repo.root).await;
         let run_id = ulid::Ulid::new().to_string();
         let run = RunMeta {
@@ -326,7 +326,7 @@ impl Tool for TaskClaim {
                     {
                         feature.phase = Phase::Impl;
                     }
-                    crate::fsx::write_atomic(&repo.state(&format!("tasks/tasks-{feature_slug}.md")), render::tasks(index, &feature_slug).as_bytes())?;
+                    crate::fsx::write_atomic(repo.files()?, &repo.state(&format!("tasks/tasks-{feature_slug}.md")), render::tasks(index, &feature_slug).as_bytes())?;
                     append_section(
                         &repo,
                         Mirror::ActionPlan,
@@ -369,7 +369,7 @@ pub struct UpdateArgs {
     pub repo: Option<String>,
     /// Task id or alias.
     pub task: String,
-    /// The agent acting (default: the caller); status changes check its claim.
+    /// The agent acting (must be the caller, if given); status changes check its claim.
     #[serde(default)]
     pub agent: Option<String>,
     /// New title.
@@ -423,8 +423,8 @@ impl Tool for TaskUpdate {
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
     async fn call(&self, args: UpdateArgs, ctx: ToolContext) -> baton_kit::Result<UpdateOutput> {
-        let agent = agent_of(args.agent.clone(), &ctx);
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let agent = agent_of(args.agent.clone(), &ctx)?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let spec = match args.status {
             Some(_) => {
                 let index = repo.read_index()?;
@@ -521,6 +521,7 @@ impl Tool for TaskUpdate {
                 }
                 let feature = index.tasks[at].feature.clone();
                 crate::fsx::write_atomic(
+                    repo.files()?,
                     &repo.state(&format!("tasks/tasks-{feature}.md")),
                     render::tasks(index, &feature).as_bytes(),
                 )?;
@@ -551,7 +552,7 @@ pub struct AdvanceArgs {
     /// The phase (`scaffold`, `prd`, `tasks`, `spec`, `plan`, `impl`, `done`) or status
     /// (`pending`, `in_progress`, `review`, `done`, `blocked`, `cancelled`) to move to.
     pub to: String,
-    /// The agent acting (default: the caller).
+    /// The agent acting (must be the caller, if given).
     #[serde(default)]
     pub agent: Option<String>,
     /// Why (kept in the mirror).
@@ -589,8 +590,8 @@ impl Tool for Advance {
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
     async fn call(&self, args: AdvanceArgs, ctx: ToolContext) -> baton_kit::Result<AdvanceOutput> {
-        let agent = agent_of(args.agent.clone(), &ctx);
-        let repo = Repo::open(args.repo.as_deref()).await?;
+        let agent = agent_of(args.agent.clone(), &ctx)?;
+        let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
         match (&args.feature, &args.task) {
             (Some(slug), None) => {
@@ -650,6 +651,7 @@ impl Tool for Advance {
                         )?;
                         let feature = task.feature.clone();
                         crate::fsx::write_atomic(
+                            repo.files()?,
                             &repo.state(&format!("tasks/tasks-{feature}.md")),
                             render::tasks(index, &feature).as_bytes(),
                         )?;

@@ -58,8 +58,35 @@ impl Fixture {
         self.root().display().to_string()
     }
 
-    /// Call `tool` with `args` (the repository is added unless `args` names one).
-    pub async fn try_call(&self, tool: &str, mut args: Value) -> Result<Value, ToolError> {
+    /// Call `tool` with `args` (the repository is added unless `args` names one), as the
+    /// agent `args` names (each agent is its own principal), else as `tester`.
+    pub async fn try_call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let caller = args
+            .get("agent")
+            .and_then(Value::as_str)
+            .unwrap_or("tester")
+            .to_owned();
+        self.try_call_as(&caller, tool, args).await
+    }
+
+    /// Call `tool` with `args` as the principal `caller`.
+    pub async fn try_call_as(
+        &self,
+        caller: &str,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        self.try_call_in(None, caller, tool, args).await
+    }
+
+    /// Call `tool` with `args` as `caller`, confined to `sandbox` as the gate would.
+    pub async fn try_call_in(
+        &self,
+        sandbox: Option<baton_kit::Sandbox>,
+        caller: &str,
+        tool: &str,
+        mut args: Value,
+    ) -> Result<Value, ToolError> {
         if args.get("repo").is_none() {
             args["repo"] = Value::String(self.repo());
         }
@@ -68,8 +95,11 @@ impl Fixture {
             .get(tool)
             .unwrap_or_else(|| panic!("no tool {tool}"))
             .clone();
-        let principal = Arc::new(Principal::new("tester", [Role::Agent]));
-        let ctx = ToolContext::new(CancellationToken::new()).with_principal(principal);
+        let principal = Arc::new(Principal::new(caller, [Role::Agent]));
+        let mut ctx = ToolContext::new(CancellationToken::new()).with_principal(principal);
+        if let Some(sandbox) = sandbox {
+            ctx = ctx.with_sandbox(Arc::new(sandbox));
+        }
         let bound = tool.bind(&args)?;
         bound.run(ctx).await.map(|out| out.structured)
     }

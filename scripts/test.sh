@@ -30,6 +30,7 @@ need() {
 step "tools"
 need npm npm
 need python3 python3
+need bwrap bubblewrap
 python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
 cargo --version
 

@@ -69,6 +69,10 @@ pub enum SopError {
         /// The error.
         source: std::io::Error,
     },
+    /// A command cannot run as the sandbox requires (no kernel confinement on this host under
+    /// `workspace-write`, or a `read-only` call).
+    #[error("{0}")]
+    Sandbox(String),
     /// A command run by `repo_exec` ran past its time limit.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -105,6 +109,10 @@ impl From<SopError> for ToolError {
             SopError::Claimed { .. } => ToolError::Denied {
                 rule: "sop.claim".into(),
                 reason: error.to_string(),
+            },
+            SopError::Sandbox(reason) => ToolError::Denied {
+                rule: "sop.sandbox".into(),
+                reason,
             },
             SopError::NotFound(what) => ToolError::not_found(what),
             SopError::Invalid { field, message } => ToolError::invalid_args(field, message),

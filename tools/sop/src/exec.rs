@@ -1,9 +1,11 @@
-//! Running a command for `repo_exec`: argv without a shell unless asked, a time limit that
-//! kills the whole process group, output captured up to a bound.
+//! Running a command for `repo_exec`: argv without a shell unless asked, confined by the
+//! kernel under `workspace-write` (see [`crate::confinement`]), a scrubbed environment always,
+//! a time limit that kills everything it started, output captured up to a bound.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use baton_kit::Sandbox;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt as _;
@@ -28,7 +30,21 @@ pub struct ExecOutcome {
     pub truncated_bytes: u64,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// How the command was confined (backend, writable roots, network, environment).
+    pub confinement: String,
 }
+
+/// The host as seen by calls that need no backend (never probed for them).
+static UNPROBED: crate::confinement::HostConfinement = crate::confinement::HostConfinement {
+    backend: None,
+    version: None,
+    program: None,
+    files: false,
+    network: false,
+    process_tree: false,
+    env_scrubbed: true,
+    unavailable: None,
+};
 
 async fn drain(mut from: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, u64) {
     let mut kept = Vec::new();
@@ -48,14 +64,49 @@ async fn drain(mut from: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, u64) {
     (kept, dropped)
 }
 
-/// Run `argv` in `cwd`, killing it (and everything it started) after `timeout`.
-pub async fn run(argv: &[String], cwd: &Path, timeout: Duration) -> Result<ExecOutcome> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| SopError::invalid("argv", "is empty; give the program and its arguments"))?;
+/// Run `argv` in `cwd` under `sandbox` (`None`: a tool run as a library, outside the gate),
+/// killing it and everything it started after `timeout`.
+///
+/// Under `workspace-write` the command runs under bubblewrap (see
+/// [`crate::confinement::host_confinement`]); where this host has no backend it is refused
+/// with [`SopError::Sandbox`], never run bare. Under `read-only` it is refused. Under
+/// `danger-full-access`, or with no sandbox, it runs unconfined. The environment is scrubbed
+/// to an allowlist in every case.
+pub async fn run(
+    argv: &[String],
+    cwd: &Path,
+    timeout: Duration,
+    sandbox: Option<&Sandbox>,
+) -> Result<ExecOutcome> {
+    let host = match sandbox.map(|s| s.mode) {
+        Some(baton_kit::SandboxMode::WorkspaceWrite) => {
+            tokio::task::spawn_blocking(crate::confinement::host_confinement)
+                .await
+                .map_err(|e| SopError::invalid("call", format!("the worker stopped: {e}")))?
+        }
+        _ => &UNPROBED,
+    };
+    let launch = crate::confinement::launch(argv, cwd, sandbox, host)?;
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    // Found here, not by the spawn (bwrap would only exit 1), so a missing program reads the
+    // same confined or not.
+    if !program.contains('/') {
+        let path = launch
+            .env
+            .iter()
+            .find(|(name, _)| name == "PATH")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        if crate::confinement::find_program(program, &path).is_none() {
+            return Err(SopError::NotFound(format!("program `{program}`")));
+        }
+    }
+    tracing::debug!(confinement = %launch.confinement, ?argv, "starting a command");
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
+    let mut child = tokio::process::Command::new(&launch.program)
+        .args(&launch.args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -102,9 +153,11 @@ pub async fn run(argv: &[String], cwd: &Path, timeout: Duration) -> Result<ExecO
                 stderr: String::from_utf8_lossy(&err).into_owned(),
                 truncated_bytes: out_dropped + err_dropped,
                 duration_ms: started.elapsed().as_millis() as u64,
+                confinement: launch.confinement,
             })
         }
         Err(_) => {
+            // The group is bwrap's (its PID namespace dies with it) or the command's own.
             if let Some(group) = group {
                 let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             }

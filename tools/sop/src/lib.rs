@@ -11,8 +11,9 @@
 //! tools, and the server's gate decides whether they may run.
 
 mod brief;
+pub mod confinement;
 mod error;
-mod exec;
+pub mod exec;
 mod fsx;
 mod gates;
 mod git;
@@ -29,6 +30,7 @@ mod time;
 mod tools;
 
 pub use brief::{Brief, Requirement};
+pub use confinement::{HostConfinement, host_confinement};
 pub use error::{Result, SopError};
 pub use exec::ExecOutcome;
 pub use guard::{Finding, GuardReport, guard, sarif};

@@ -240,7 +240,7 @@ impl Tool for RepoExec {
             args.argv
         };
         tokio::select! {
-            outcome = crate::exec::run(&argv, &cwd, Duration::from_secs(timeout)) => Ok(outcome?),
+            outcome = crate::exec::run(&argv, &cwd, Duration::from_secs(timeout), ctx.sandbox()) => Ok(outcome?),
             () = ctx.cancellation().cancelled() => Err(baton_kit::ToolError::Cancelled),
         }
     }

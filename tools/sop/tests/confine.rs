@@ -1,0 +1,367 @@
+//! Commands are confined by the kernel, not only checked: `repo_exec` under `workspace-write`
+//! with root R writes only inside R (never R/.git) and a private /tmp, reaches no network
+//! unless a rule grants it, and sees none of the server's secrets; what it starts dies with
+//! it. Baton's own git runs nothing the repository controls. Real processes, real folders.
+//! These tests need bubblewrap and fail (never skip) without it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_kit::{Principal, Registry, Role, Sandbox, SandboxMode, ToolContext, ToolError};
+use common::{Fixture, git, rule};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// A parent folder outside /tmp (inside the sandbox /tmp is private, which would hide a
+/// sibling and prove nothing) holding the repository R and its sibling.
+struct Place {
+    _parent: tempfile::TempDir,
+    root: PathBuf,
+    sibling: PathBuf,
+    registry: Registry,
+}
+
+impl Place {
+    fn new() -> Place {
+        assert!(
+            baton_sop::host_confinement().backend.is_some(),
+            "these tests need bubblewrap (apt-get install bubblewrap): {:?}",
+            baton_sop::host_confinement().unavailable
+        );
+        let parent = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let base = parent.path().canonicalize().unwrap();
+        let root = base.join("repo");
+        let sibling = base.join("sibling");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&sibling).unwrap();
+        git(&root, &["init", "-q", "-b", "main"]);
+        std::fs::write(root.join("README.md"), "# demo\n").unwrap();
+        git(&root, &["add", "."]);
+        git(&root, &["commit", "-q", "-m", "init"]);
+        let mut registry = Registry::new();
+        baton_sop::register(&mut registry, "sop").unwrap();
+        Place {
+            _parent: parent,
+            root,
+            sibling,
+            registry,
+        }
+    }
+
+    fn sandbox(&self, network: bool, env: &[&str]) -> Sandbox {
+        Sandbox {
+            mode: SandboxMode::WorkspaceWrite,
+            writable_roots: vec![self.root.clone()],
+            network,
+            env: env.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    /// `repo_exec` of a shell script in R, under `sandbox`.
+    async fn sh(&self, script: &str, sandbox: Option<Sandbox>) -> Result<Value, ToolError> {
+        exec(
+            &self.registry,
+            json!({"repo": self.root, "argv": [script], "shell": true, "timeout_s": 10}),
+            sandbox,
+        )
+        .await
+    }
+}
+
+async fn exec(
+    registry: &Registry,
+    args: Value,
+    sandbox: Option<Sandbox>,
+) -> Result<Value, ToolError> {
+    let tool = registry.get("repo_exec").unwrap().clone();
+    let principal = Arc::new(Principal::new("tester", [Role::Agent]));
+    let mut ctx = ToolContext::new(CancellationToken::new()).with_principal(principal);
+    if let Some(sandbox) = sandbox {
+        ctx = ctx.with_sandbox(Arc::new(sandbox));
+    }
+    tool.bind(&args)?.run(ctx).await.map(|out| out.structured)
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new())
+}
+
+fn ls(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn writes_stay_inside_the_root_and_out_of_its_git() {
+    let p = Place::new();
+    let sandbox = p.sandbox(false, &[]);
+    let inside = p
+        .sh("echo ok > inside.txt", Some(sandbox.clone()))
+        .await
+        .unwrap();
+    assert_eq!(inside["exit_code"], 0, "{inside}");
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("inside.txt")).unwrap(),
+        "ok\n"
+    );
+    let confinement = inside["confinement"].as_str().unwrap();
+    assert!(confinement.starts_with("bubblewrap:"), "{confinement}");
+    assert!(confinement.contains("no network"), "{confinement}");
+
+    let home = PathBuf::from(std::env::var("HOME").unwrap()).join(unique(".baton-escape"));
+    let tmp = PathBuf::from("/tmp").join(unique("baton-escape"));
+    std::os::unix::fs::symlink(&p.sibling, p.root.join("out")).unwrap();
+    let config = std::fs::read(p.root.join(".git/config")).unwrap();
+    let sibling = p.sibling.display();
+    let cases = [
+        format!("echo x > {sibling}/direct"),
+        "echo x > ../sibling/relative".to_owned(),
+        format!("echo x > {}", home.display()),
+        "echo '[core] hooksPath = /tmp' >> .git/config".to_owned(),
+        "echo 'touch /pwned' > .git/hooks/pre-commit".to_owned(),
+        "echo x > out/through-symlink".to_owned(),
+        "(sleep 0.1; echo x > ../sibling/grandchild) & wait $!".to_owned(),
+        "setsid -w sh -c 'echo x > ../sibling/new-session'".to_owned(),
+        "mount -o remount,rw / 2>&1; echo x > ../sibling/remounted".to_owned(),
+    ];
+    // Inside, /tmp is private: the write works there and never reaches the host's.
+    let private = p
+        .sh(
+            &format!("echo x > {}", tmp.display()),
+            Some(sandbox.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(private["exit_code"], 0, "{private}");
+    for script in &cases {
+        let out = p.sh(script, Some(sandbox.clone())).await.unwrap();
+        assert_ne!(out["exit_code"], 0, "`{script}` ran: {out}");
+    }
+    assert_eq!(
+        ls(&p.sibling),
+        Vec::<String>::new(),
+        "nothing in the sibling"
+    );
+    assert!(!home.exists(), "{} written", home.display());
+    assert!(!tmp.exists(), "{} written", tmp.display());
+    assert_eq!(std::fs::read(p.root.join(".git/config")).unwrap(), config);
+    assert!(!p.root.join(".git/hooks/pre-commit").exists());
+    // The same scripts in R itself work: the refusals above are the confinement's.
+    let ok = p
+        .sh(
+            "(sleep 0.1; echo x > grandchild) & wait $! && setsid -w sh -c 'echo x > session' \
+             && echo x > /tmp/private && cat /tmp/private",
+            Some(sandbox),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok["stdout"], "x\n", "{ok}");
+    assert!(p.root.join("grandchild").exists() && p.root.join("session").exists());
+}
+
+#[tokio::test]
+async fn no_network_unless_a_rule_grants_it() {
+    let p = Place::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!("echo hi > /dev/tcp/127.0.0.1/{port}");
+    let argv = json!(["bash", "-c", script]);
+    let denied = exec(
+        &p.registry,
+        json!({"repo": p.root, "argv": argv}),
+        Some(p.sandbox(false, &[])),
+    )
+    .await
+    .unwrap();
+    assert_ne!(denied["exit_code"], 0, "{denied}");
+    let granted = exec(
+        &p.registry,
+        json!({"repo": p.root, "argv": argv}),
+        Some(p.sandbox(true, &[])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(granted["exit_code"], 0, "{granted}");
+    assert!(
+        granted["confinement"]
+            .as_str()
+            .unwrap()
+            .contains("network granted"),
+        "{granted}"
+    );
+    listener.set_nonblocking(true).unwrap();
+    let (mut stream, _) = listener.accept().expect("the granted connection arrived");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
+    assert_eq!(text, "hi\n");
+}
+
+/// Run by `the_servers_secrets_never_reach_a_command` in a child process whose environment
+/// holds the secrets (setting them here would need `unsafe`); a no-op otherwise.
+#[tokio::test]
+async fn secrets_child() {
+    if std::env::var("BATON_CONFINE_CHILD").is_err() {
+        return;
+    }
+    let p = Place::new();
+    let danger = Sandbox {
+        mode: SandboxMode::DangerFullAccess,
+        ..Sandbox::unconfined()
+    };
+    for sandbox in [Some(p.sandbox(false, &[])), Some(danger), None] {
+        let out = p.sh("env", sandbox.clone()).await.unwrap();
+        let env = out["stdout"].as_str().unwrap();
+        for secret in ["OPENAI_API_KEY", "BATON_REVIEWER_TOKEN", "sk-test-secret"] {
+            assert!(!env.contains(secret), "{sandbox:?}: {env}");
+        }
+        assert!(env.contains("PATH="), "{env}");
+    }
+    // Only a variable the policy names gets through.
+    let named = p
+        .sh("env", Some(p.sandbox(false, &["BATON_REVIEWER_TOKEN"])))
+        .await
+        .unwrap();
+    let env = named["stdout"].as_str().unwrap();
+    assert!(env.contains("BATON_REVIEWER_TOKEN=rv-token"), "{env}");
+    assert!(!env.contains("OPENAI_API_KEY"), "{env}");
+    println!("secrets-child-checked");
+}
+
+#[test]
+fn the_servers_secrets_never_reach_a_command() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "secrets_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("BATON_CONFINE_CHILD", "1")
+        .env("OPENAI_API_KEY", "sk-test-secret")
+        .env("BATON_REVIEWER_TOKEN", "rv-token")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("secrets-child-checked"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_kills_what_the_command_started_even_in_a_new_session() {
+    let p = Place::new();
+    let started = std::time::Instant::now();
+    let error = exec(
+        &p.registry,
+        json!({"repo": p.root, "argv": ["setsid sh -c 'sleep 2; echo late > late.txt' & sleep 60"],
+               "shell": true, "timeout_s": 1}),
+        Some(p.sandbox(false, &[])),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, ToolError::Timeout(_)), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !p.root.join("late.txt").exists(),
+        "the grandchild outlived the call"
+    );
+}
+
+#[tokio::test]
+async fn read_only_never_runs_a_command() {
+    let p = Place::new();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.mode = SandboxMode::ReadOnly;
+    let error = p.sh("echo x > ran", Some(sandbox)).await.unwrap_err();
+    assert_eq!(rule(&error), "sop.sandbox");
+    assert!(!p.root.join("ran").exists());
+}
+
+/// A repository whose `.git/config` names programs (fsmonitor, a filter, a textconv driver)
+/// and whose hooks would write markers: Baton's diff and worktree run none of them.
+#[tokio::test]
+async fn batons_git_runs_nothing_the_repository_controls() {
+    let f = Fixture::new();
+    let root = f.root();
+    let markers = tempfile::tempdir().unwrap();
+    let marker = |name: &str| markers.path().join(name).display().to_string();
+    // Attributes first (committed before any driver exists), then the hostile configuration.
+    std::fs::write(root.join(".gitattributes"), "*.rs filter=evil diff=evil\n").unwrap();
+    git(&root, &["add", ".gitattributes"]);
+    git(&root, &["commit", "-q", "-m", "attrs"]);
+    let config = [
+        ("core.fsmonitor", format!("touch {}", marker("fsmonitor"))),
+        (
+            "filter.evil.clean",
+            format!("touch {}; cat", marker("clean")),
+        ),
+        (
+            "filter.evil.smudge",
+            format!("touch {}; cat", marker("smudge")),
+        ),
+        ("filter.evil.required", "true".to_owned()),
+        (
+            "diff.evil.textconv",
+            format!("touch {}; cat", marker("textconv")),
+        ),
+    ];
+    for (key, value) in &config {
+        git(&root, &["config", key, value]);
+    }
+    for hook in ["post-checkout", "pre-commit", "reference-transaction"] {
+        let path = root.join(".git/hooks").join(hook);
+        std::fs::write(&path, format!("#!/bin/sh\ntouch {}\n", marker(hook))).unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&path, executable).unwrap();
+    }
+    // `git config` runs nothing; from here on any marker is Baton's doing.
+    assert_eq!(ls(markers.path()), Vec::<String>::new());
+    std::fs::write(root.join("src/lib.rs"), "pub fn hello() { changed() }\n").unwrap();
+
+    f.call(
+        "sop_prd_create",
+        json!({"feature": "demo", "brief": {"title": "Demo", "problem": "None.",
+               "requirements": [{"title": "Say hello", "priority": "low"}]}}),
+    )
+    .await;
+    let tasks = f
+        .call("sop_tasks_generate", json!({"feature": "demo"}))
+        .await;
+    let alias = tasks["created"][0]["alias"].as_str().unwrap().to_owned();
+    f.call("sop_plan_create", json!({"feature": "demo"})).await;
+    f.call(
+        "sop_task_claim",
+        json!({"task": alias, "agent": "builder-1"}),
+    )
+    .await;
+    let wt = f
+        .call(
+            "repo_worktree",
+            json!({"action": "create", "task": alias, "agent": "builder-1"}),
+        )
+        .await;
+    let wt = PathBuf::from(wt["path"].as_str().unwrap());
+    assert!(
+        wt.join("src/lib.rs").exists(),
+        "the worktree is checked out"
+    );
+    std::fs::write(wt.join("src/lib.rs"), "pub fn hello() { worktree() }\n").unwrap();
+    let diff = f.call("repo_diff", json!({"task": alias})).await;
+    assert!(diff["bytes"].as_u64().unwrap() > 0, "{diff}");
+    let main = f.call("repo_diff", json!({})).await;
+    assert!(main["bytes"].as_u64().unwrap() > 0, "{main}");
+    assert_eq!(
+        ls(markers.path()),
+        Vec::<String>::new(),
+        "a repository program ran"
+    );
+}

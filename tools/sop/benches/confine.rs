@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
         writable_roots: vec![root.clone()],
         network,
         env: Vec::new(),
+        protected: Vec::new(),
     };
     let variants = [
         ("unconfined", None),

@@ -299,6 +299,19 @@ fn workspace_args(sandbox: &Sandbox, cwd: &Path, env: &str) -> (Vec<OsString>, S
     for git in &protected {
         args.extend(["--ro-bind".into(), git.into(), git.into()]);
     }
+    // Baton's own config, policy and data (its store socket among them) are hidden: a command
+    // that could reach the store or rewrite the policy could grant itself anything.
+    for hidden in sandbox
+        .protected
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+    {
+        if hidden.is_dir() {
+            args.extend(["--tmpfs".into(), hidden.into()]);
+        } else {
+            args.extend(["--ro-bind".into(), "/dev/null".into(), hidden.into()]);
+        }
+    }
     args.push("--clearenv".into());
     let list = |paths: &[PathBuf]| {
         paths
@@ -337,6 +350,7 @@ mod tests {
             writable_roots: vec![root.to_path_buf()],
             network: false,
             env: Vec::new(),
+            protected: Vec::new(),
         }
     }
 

@@ -58,6 +58,7 @@ impl Place {
             writable_roots: vec![self.root.clone()],
             network,
             env: env.iter().map(|e| (*e).to_owned()).collect(),
+            protected: vec![self.root.join(".baton"), self.root.join("policy.toml")],
         }
     }
 
@@ -364,4 +365,39 @@ async fn batons_git_runs_nothing_the_repository_controls() {
         Vec::<String>::new(),
         "a repository program ran"
     );
+}
+
+/// Baton's own data (its store socket), config and policy are hidden from commands even when
+/// they sit inside a writable root: a command that reached the store or rewrote the policy
+/// could grant itself anything.
+#[tokio::test]
+async fn batons_own_files_are_hidden_from_commands() {
+    let p = Place::new();
+    std::fs::create_dir_all(p.root.join(".baton")).unwrap();
+    std::fs::write(p.root.join(".baton/secret"), "store bytes").unwrap();
+    std::fs::write(
+        p.root.join("policy.toml"),
+        "sandbox = \"workspace-write\"\n",
+    )
+    .unwrap();
+    let out = p
+        .sh(
+            "ls -A .baton; cat .baton/secret; cat policy.toml; \
+             echo 'approval = \"never\"' >> policy.toml; echo x > .baton/new; echo done",
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.ends_with("done\n"), "{out}");
+    assert!(
+        !stdout.contains("store bytes") && !stdout.contains("secret"),
+        "{out}"
+    );
+    assert!(!stdout.contains("workspace-write"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("policy.toml")).unwrap(),
+        "sandbox = \"workspace-write\"\n"
+    );
+    assert_eq!(ls(&p.root.join(".baton")), ["secret"]);
 }

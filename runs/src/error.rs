@@ -63,6 +63,21 @@ pub enum RunsError {
     /// The audit writer has stopped (the store was closed).
     #[error("the audit log is closed")]
     Closed,
+    /// The audit log found itself damaged at open and takes no records until an operator
+    /// recovers it (`baton audit recover --accept-loss --reason TEXT`).
+    #[error("the audit log refuses new records: {0}")]
+    AuditRefused(Box<crate::Problem>),
+    /// A recovery was asked for, but the audit log is not refusing anything.
+    #[error("the audit log has nothing to recover: it takes records")]
+    AuditIntact,
+    /// The checkpoint signing key cannot be used.
+    #[error("audit checkpoint key `{}`: {reason}", path.display())]
+    CheckpointKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// `Result` with [`RunsError`].
@@ -79,6 +94,9 @@ impl RunsError {
             RunsError::Ambiguous { .. } => "ambiguous",
             RunsError::Approval { .. } => "approval",
             RunsError::Closed => "closed",
+            RunsError::AuditRefused(_) => "audit_refused",
+            RunsError::AuditIntact => "audit_intact",
+            RunsError::CheckpointKey { .. } => "checkpoint_key",
         }
     }
 }

@@ -330,6 +330,9 @@ fn continue_segment(
     trusted_from: u64,
 ) -> Result<std::result::Result<Ready, Problem>> {
     let scan = wal::scan(bytes, &head);
+    if scan.flushed > head.seq {
+        return Ok(Err(lost_flushed(parts, &head, scan.flushed)));
+    }
     // What precedes damage is sound: keep it, so the refusal names the first lost record.
     let head = index(parts, &scan.records, head)?;
     if let Some(problem) = scan.damage {
@@ -348,6 +351,36 @@ fn continue_segment(
         wal,
         offset: scan.end as u64,
     }))
+}
+
+/// The store's head is below what it had flushed: sled dropped records (its files were edited
+/// or damaged — sled treats a bad checksum as the end of its log). Name the first record of
+/// which the raw files hold a damaged copy, else the first one dropped.
+fn lost_flushed(parts: &Parts, head: &Head, flushed: u64) -> Problem {
+    let damaged = parts
+        .wal_path
+        .parent()
+        .and_then(|dir| crate::salvage::salvage_audit(dir).ok())
+        .and_then(|report| report.problem)
+        .filter(|p| {
+            p.seq <= flushed && matches!(p.kind, ProblemKind::Edited | ProblemKind::Unreadable)
+        });
+    let dropped = format!(
+        "the store holds records up to {} only, but had flushed records up to {flushed}: its files were edited or damaged (audit.wal still holds the records)",
+        head.seq
+    );
+    match damaged {
+        Some(problem) => Problem {
+            seq: problem.seq,
+            kind: problem.kind,
+            detail: format!("{dropped}; {}", problem.detail),
+        },
+        None => Problem {
+            seq: head.seq + 1,
+            kind: ProblemKind::Truncated,
+            detail: dropped,
+        },
+    }
 }
 
 impl AuditLog {
@@ -398,6 +431,7 @@ impl AuditLog {
             marker: ready.marker,
             checkpointer: self.parts.checkpoints.clone().map(Checkpointer::new),
         };
+        writer.note_flushed()?;
         let (sender, receiver) = mpsc::channel::<Pending>();
         let thread = thread::Builder::new()
             .name("baton-audit".into())
@@ -626,7 +660,13 @@ impl Writer {
         if let Some(checkpointer) = &mut self.checkpointer {
             checkpointer.maybe_sign(&self.head, true);
         }
-        if let Err(error) = self.parts.db.flush() {
+        if let Err(error) = self
+            .parts
+            .db
+            .flush()
+            .map_err(RunsError::from)
+            .and_then(|_| self.note_flushed())
+        {
             tracing::error!(%error, "audit flush on close failed; the next open replays");
             return;
         }
@@ -634,6 +674,19 @@ impl Writer {
         if let Err(error) = wal::write_marker(&self.parts.db, &self.parts.meta, &self.marker) {
             tracing::error!(%error, "the audit segment could not be marked closed");
         }
+    }
+
+    /// Record in the segment that sled holds everything up to the head (synced).
+    fn note_flushed(&mut self) -> Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let path = &self.parts.wal_path;
+        let line = wal::flushed_line(self.head.seq);
+        self.wal
+            .write_all_at(&line, self.offset)
+            .map_err(wal::io_error(path))?;
+        self.wal.sync_data().map_err(wal::io_error(path))?;
+        self.offset += line.len() as u64;
+        Ok(())
     }
 
     fn commit(&mut self, drafts: Vec<AuditDraft>) -> Result<Vec<AuditReceipt>> {
@@ -668,15 +721,17 @@ impl Writer {
             };
         }
         let first = self.head.seq + 1;
-        let path = &self.parts.wal_path;
-        if self.offset + lines.len() as u64 > wal::SEGMENT_BYTES {
+        if self.offset + lines.len() as u64 + 32 > wal::SEGMENT_BYTES {
             // The segment is full: make sled durable, zero the segment (so no older record can
             // be mistaken for damage), then reuse it from the start.
             self.parts.db.flush()?;
+            let path = &self.parts.wal_path;
             wal::zero(&self.wal, path, wal::HEADER_BYTES as u64, self.offset)?;
             self.wal.sync_data().map_err(wal::io_error(path))?;
             self.offset = wal::HEADER_BYTES as u64;
+            self.note_flushed()?;
         }
+        let path = &self.parts.wal_path;
         // Durable first: once this returns, the batch survives a crash.
         self.wal
             .write_all_at(&lines, self.offset)

@@ -7,6 +7,15 @@ pub enum RunsError {
     /// Another process holds the store (sled allows one at a time).
     #[error("the store at `{}` is in use by another process", .0.display())]
     Locked(PathBuf),
+    /// The database does not open: its files fail sled's own checks (edited or damaged).
+    /// `salvage_audit` can still name the audit records that were damaged.
+    #[error("the store at `{}` is damaged and does not open ({detail}); `baton audit verify` names the damaged records", path.display())]
+    Damaged {
+        /// The database folder.
+        path: PathBuf,
+        /// sled's message.
+        detail: String,
+    },
     /// The database failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
@@ -94,6 +103,7 @@ impl RunsError {
             RunsError::Ambiguous { .. } => "ambiguous",
             RunsError::Approval { .. } => "approval",
             RunsError::Closed => "closed",
+            RunsError::Damaged { .. } => "damaged",
             RunsError::AuditRefused(_) => "audit_refused",
             RunsError::AuditIntact => "audit_intact",
             RunsError::CheckpointKey { .. } => "checkpoint_key",

@@ -54,6 +54,10 @@ impl Store {
             .open()
             .map_err(|error| match error {
                 sled::Error::Io(io) if is_lock_error(&io) => RunsError::Locked(path.clone()),
+                sled::Error::Corruption { .. } => RunsError::Damaged {
+                    path: path.clone(),
+                    detail: "sled reports corruption".into(),
+                },
                 other => RunsError::Sled(other),
             })?;
         let tree = |name: &str| db.open_tree(name);

@@ -160,6 +160,23 @@ pub(crate) struct Scan {
     pub torn_end: Option<usize>,
     /// The first damage found.
     pub damage: Option<Problem>,
+    /// The highest head the segment says sled had flushed (see [`flushed_line`]).
+    pub flushed: u64,
+}
+
+/// A line saying sled was flushed with the head at `seq`: written when a writer starts, when
+/// the segment wraps and when the writer stops. A store whose head is below it at the next
+/// open lost records it had flushed: its files were edited or damaged.
+#[derive(Debug, Serialize, Deserialize)]
+struct Flushed {
+    flushed: u64,
+}
+
+/// The line recording that sled holds everything up to `seq`.
+pub(crate) fn flushed_line(seq: u64) -> Vec<u8> {
+    let mut line = format!("{{\"flushed\":{seq}}}").into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// Read the records of a segment written with a header. `head` is what sled holds.
@@ -194,6 +211,12 @@ pub(crate) fn scan(bytes: &[u8], head: &Head) -> Scan {
             return out;
         }
         let line = &rest[..newline.unwrap_or(0)];
+        if let Ok(Flushed { flushed }) = serde_json::from_slice::<Flushed>(line) {
+            out.flushed = out.flushed.max(flushed);
+            pos += line.len() + 1;
+            out.end = pos;
+            continue;
+        }
         if let Err(problem) = take(line, head, &mut tip, &mut out.records, pos) {
             out.damage = Some(problem);
             return out;

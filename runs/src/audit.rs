@@ -318,6 +318,7 @@ fn new_marker(id: String, head: &Head, trusted_from: u64) -> Marker {
         clean: false,
         head_at_open: head.seq,
         trusted_from,
+        checked: None,
     }
 }
 
@@ -397,13 +398,25 @@ impl AuditLog {
             refused: std::sync::Mutex::new(None),
             parts,
         };
+        // Where the previous open's check ended: only what came since is walked again.
+        let checked_before = wal::read_marker(&log.parts.meta)
+            .ok()
+            .flatten()
+            .and_then(|marker| marker.checked);
         let problem = match replay(&log.parts)? {
-            Ok(ready) => {
+            Ok(mut ready) => {
                 parts_flush(&log.parts)?;
-                let checked =
-                    verify::walk(&log.parts.audit, &log.parts.meta, ready.marker.trusted_from);
-                match checked.problem {
+                let trusted = ready.marker.trusted_from;
+                let (from, previous) = match checked_before {
+                    Some(checked) if checked.seq + 1 > trusted => {
+                        (checked.seq + 1, Some(checked.hash))
+                    }
+                    _ => (trusted, None),
+                };
+                let report = verify::walk(&log.parts.audit, &log.parts.meta, from, previous);
+                match report.problem {
                     None => {
+                        ready.marker.checked = Some(ready.head.clone());
                         log.spawn(ready)?;
                         return Ok(log);
                     }

@@ -120,12 +120,18 @@ fn lines(audit: &sled::Tree, from: u64) -> impl Iterator<Item = std::result::Res
     })
 }
 
-/// Walk the chain in `audit` from record `from` (whose predecessor is taken as given; 1: from
-/// the genesis) and compare its end with the head in `meta`.
-pub(crate) fn walk(audit: &sled::Tree, meta: &sled::Tree, from: u64) -> VerifyReport {
+/// Walk the chain in `audit` from record `from` (1: from the genesis) and compare its end with
+/// the head in `meta`. `previous` is the hash record `from` must chain to; `None` takes it as
+/// given.
+pub(crate) fn walk(
+    audit: &sled::Tree,
+    meta: &sled::Tree,
+    from: u64,
+    previous: Option<String>,
+) -> VerifyReport {
     let from = from.max(1);
     let mut expected = from;
-    let mut previous = (from == 1).then(|| GENESIS.to_owned());
+    let mut previous = previous.or_else(|| (from == 1).then(|| GENESIS.to_owned()));
     let report = |expected: u64, previous: Option<String>, kind, detail: String| VerifyReport {
         verified: expected - 1,
         head_hash: previous.unwrap_or_default(),
@@ -259,7 +265,7 @@ impl Store {
     /// dropped, reordered or cannot be read; then, if the chain is whole, what the audit log
     /// found wrong with its write-ahead segment at open (records answered but lost).
     pub fn verify_audit(&self) -> Result<VerifyReport> {
-        let mut report = walk(&self.inner.audit, &self.inner.meta, 1);
+        let mut report = walk(&self.inner.audit, &self.inner.meta, 1, None);
         if report.problem.is_none() {
             report.problem = self.inner.audit_log.refusal();
         }

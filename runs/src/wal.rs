@@ -42,6 +42,12 @@ pub(crate) struct Marker {
     /// at open starts here (0: from the first record).
     #[serde(default)]
     pub trusted_from: u64,
+    /// The head as the check at open found it whole: the next open walks only what follows.
+    /// Older records are guarded by sled's own checksums (an edit there fails the open or
+    /// drops records, which the segment's `flushed` lines catch), by `verify`, which walks
+    /// everything, and by signed checkpoints.
+    #[serde(default)]
+    pub checked: Option<Head>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -181,59 +187,55 @@ pub(crate) fn flushed_line(seq: u64) -> Vec<u8> {
 
 /// Read the records of a segment written with a header. `head` is what sled holds.
 pub(crate) fn scan(bytes: &[u8], head: &Head) -> Scan {
+    let start = HEADER_BYTES.min(bytes.len());
     let mut out = Scan {
-        end: HEADER_BYTES.min(bytes.len()),
+        end: start,
         ..Scan::default()
     };
+    // Records are contiguous from the header on; the first zero ends them.
+    let data_end = bytes[start..]
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(bytes.len(), |n| start + n);
     let mut tip: Option<Head> = None;
-    let mut pos = out.end;
-    while pos < bytes.len() && bytes[pos] != 0 {
-        let rest = &bytes[pos..];
-        let newline = rest.iter().position(|&b| b == b'\n');
-        let nul = rest.iter().position(|&b| b == 0);
-        let complete = match (newline, nul) {
-            (Some(newline), Some(nul)) => newline < nul,
-            (Some(_), None) => true,
-            (None, _) => false,
+    let mut pos = start;
+    let expected = |tip: &Option<Head>| tip.as_ref().map_or(head.seq + 1, |tip| tip.seq + 1);
+    while pos < data_end {
+        let Some(newline) = bytes[pos..data_end].iter().position(|&b| b == b'\n') else {
+            // An incomplete last line: a torn write, if only zeros follow.
+            out.torn_end = Some(data_end);
+            break;
         };
-        let expected = tip.as_ref().map_or(head.seq + 1, |tip| tip.seq + 1);
-        if !complete {
-            let torn_end = pos + nul.unwrap_or(rest.len());
-            if bytes[torn_end..].iter().any(|&b| b != 0) {
-                out.damage = Some(damaged(expected, rest, pos, "is cut short by zeros"));
-            } else {
-                tracing::warn!(
-                    offset = pos,
-                    "audit.wal ends in a torn write (a batch that was never answered)"
-                );
-                out.torn_end = Some(torn_end);
-            }
-            return out;
-        }
-        let line = &rest[..newline.unwrap_or(0)];
+        let line = &bytes[pos..pos + newline];
         if let Ok(Flushed { flushed }) = serde_json::from_slice::<Flushed>(line) {
             out.flushed = out.flushed.max(flushed);
-            pos += line.len() + 1;
-            out.end = pos;
-            continue;
-        }
-        if let Err(problem) = take(line, head, &mut tip, &mut out.records, pos) {
+        } else if let Err(problem) = take(line, head, &mut tip, &mut out.records, pos) {
             out.damage = Some(problem);
             return out;
         }
-        pos += line.len() + 1;
+        pos += newline + 1;
         out.end = pos;
     }
-    if let Some(at) = bytes[pos.min(bytes.len())..].iter().position(|&b| b != 0) {
-        let expected = tip.as_ref().map_or(head.seq + 1, |tip| tip.seq + 1);
-        out.damage = Some(Problem {
-            seq: expected,
-            kind: ProblemKind::WalDamaged,
-            detail: format!(
-                "audit.wal has bytes at offset {} after the end of its records at {pos}: record {expected} or a later one was zeroed or damaged",
-                pos + at
-            ),
+    if let Some(at) = bytes[data_end..].iter().position(|&b| b != 0) {
+        let seq = expected(&tip);
+        out.torn_end = None;
+        out.damage = Some(if pos < data_end {
+            damaged(seq, &bytes[pos..data_end], pos, "is cut short by zeros")
+        } else {
+            Problem {
+                seq,
+                kind: ProblemKind::WalDamaged,
+                detail: format!(
+                    "audit.wal has bytes at offset {} after the end of its records at {pos}: record {seq} or a later one was zeroed or damaged",
+                    data_end + at
+                ),
+            }
         });
+    } else if out.torn_end.is_some() {
+        tracing::warn!(
+            offset = pos,
+            "audit.wal ends in a torn write (a batch that was never answered)"
+        );
     }
     out
 }

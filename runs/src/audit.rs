@@ -7,14 +7,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use crate::canonical::hex;
+use crate::checkpoint::{CheckpointConfig, Checkpointer};
 use crate::error::{corrupt, encode};
 use crate::time::rfc3339;
+use crate::verify::{self, Problem, ProblemKind};
+use crate::wal::{self, Marker};
 use crate::{Result, RunsError, Store};
 
 /// Key of the chain's head in the `meta` tree.
-const HEAD_KEY: &[u8] = b"audit_head";
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const HEAD_KEY: &[u8] = b"audit_head";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Largest batch one flush covers; beyond it the next flush takes the rest.
 const MAX_BATCH: usize = 4096;
 /// Under load, the shortest time from one sync's start to the next. A sync costs the same
@@ -23,9 +29,6 @@ const MAX_BATCH: usize = 4096;
 /// calls need. The writer waits for this long only while fewer records are queued than the
 /// previous batch held: a lone caller, or callers who all came back, are written at once.
 const PACE: std::time::Duration = std::time::Duration::from_millis(1);
-/// Size of the write-ahead segment. It is written full of zeros once, so that a sync after
-/// each batch writes data only (a growing file also commits its new size: twice the cost).
-const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The policy decision behind a call, as audited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +110,7 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// The hash this record should carry: SHA-256 of its canonical JSON without `hash`.
-    fn digest(&self) -> Result<String> {
+    pub(crate) fn digest(&self) -> Result<String> {
         if self.hash.is_empty() {
             return self.digest_unhashed();
         }
@@ -133,31 +136,50 @@ pub struct AuditReceipt {
     pub hash: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Head {
-    seq: u64,
-    hash: String,
+/// The chain's last record: its sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Head {
+    pub seq: u64,
+    pub hash: String,
 }
 
-struct Pending {
+pub(crate) struct Pending {
     draft: AuditDraft,
     done: oneshot::Sender<Result<AuditReceipt>>,
+}
+
+/// What the audit log works on: the store's database and trees, the segment's path, and the
+/// checkpoint signer if one is configured.
+#[derive(Clone)]
+pub(crate) struct Parts {
+    pub db: sled::Db,
+    pub audit: sled::Tree,
+    pub meta: sled::Tree,
+    pub wal_path: PathBuf,
+    pub checkpoints: Option<CheckpointConfig>,
 }
 
 /// Appends to the audit log through a single writer thread that group-commits. Owned by the
 /// [`Store`]; closing the store stops the writer after it has written what it was given.
 ///
-/// Durability comes from a write-ahead segment (`audit.wal`): each batch is written there and
-/// `fdatasync`ed before anyone is answered, then indexed in the sled `audit` tree as one entry
-/// per batch (key: its first sequence number; value: its records as JSON lines), which sled
-/// flushes in the background. Opening the store replays what sled lacks. Measured on this
-/// project's machines, a sled flush per batch cost 4–8× the CPU, and a sled key per record
-/// 5.6× the CPU, of this design (docs/benchmarks.md).
+/// Durability comes from a write-ahead segment (`audit.wal`, see `wal.rs`): each batch is
+/// written there and `fdatasync`ed before anyone is answered, then indexed in the sled `audit`
+/// tree as one entry per batch (key: its first sequence number; value: its records as JSON
+/// lines), which sled flushes in the background. Opening the store replays what sled lacks and
+/// checks the chain. Measured on this project's machines, a sled flush per batch cost 4–8× the
+/// CPU, and a sled key per record 5.6× the CPU, of this design (docs/benchmarks.md).
+///
+/// When opening finds the log damaged — answered records lost with the segment, a damaged
+/// segment record, a chain that does not verify — the log *refuses*: appends fail with
+/// [`RunsError::AuditRefused`] until an operator accepts the loss with
+/// [`Store::recover_audit`], which records that it did.
 pub struct AuditLog {
     sender: std::sync::RwLock<Option<mpsc::Sender<Pending>>>,
     writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
-    gather: std::sync::Arc<Gather>,
-    writer_thread: thread::Thread,
+    gather: Arc<Gather>,
+    writer_thread: std::sync::OnceLock<thread::Thread>,
+    refused: std::sync::Mutex<Option<Problem>>,
+    parts: Parts,
 }
 
 /// How callers tell the writer that the batch it waits for has gathered: one wake-up per
@@ -177,17 +199,24 @@ impl std::fmt::Debug for AuditLog {
 }
 
 struct Writer {
-    gather: std::sync::Arc<Gather>,
-    db: sled::Db,
-    audit: sled::Tree,
-    meta: sled::Tree,
+    gather: Arc<Gather>,
+    parts: Parts,
     wal: std::fs::File,
-    wal_path: std::path::PathBuf,
     offset: u64,
     head: Head,
+    marker: Marker,
+    checkpointer: Option<Checkpointer>,
 }
 
-fn read_head(meta: &sled::Tree) -> Result<Head> {
+/// A log ready to append to.
+struct Ready {
+    head: Head,
+    wal: std::fs::File,
+    offset: u64,
+    marker: Marker,
+}
+
+pub(crate) fn read_head(meta: &sled::Tree) -> Result<Head> {
     match meta.get(HEAD_KEY)? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt("audit head", e)),
         None => Ok(Head {
@@ -197,127 +226,225 @@ fn read_head(meta: &sled::Tree) -> Result<Head> {
     }
 }
 
-fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> RunsError + '_ {
-    move |source| RunsError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// The records of the write-ahead segment that extend the chain past `head`: whole lines in
-/// order, up to the first line that is not one (zeros, a torn write, or an older cycle's
-/// leftovers, which all lie below the head and are skipped).
-fn unindexed(bytes: &[u8], head: &Head) -> Vec<(AuditRecord, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut tip = head.clone();
-    for line in bytes.split(|&b| b == b'\n') {
-        let Ok(record) = serde_json::from_slice::<AuditRecord>(line) else {
-            if line.first().is_some_and(|&b| b != 0) && tip.seq > head.seq {
-                break;
-            }
-            continue;
-        };
-        if record.seq <= tip.seq {
-            continue;
-        }
-        if record.seq != tip.seq + 1 || record.prev_hash != tip.hash {
-            break;
-        }
-        tip = Head {
-            seq: record.seq,
-            hash: record.hash.clone(),
-        };
-        out.push((record, line.to_vec()));
-    }
-    out
-}
-
-/// Bring sled up to date with the write-ahead segment (records a crash left only there) and
-/// flush it. Returns the head.
-fn recover(
-    db: &sled::Db,
-    audit: &sled::Tree,
-    meta: &sled::Tree,
-    wal_path: &std::path::Path,
-) -> Result<Head> {
-    let mut head = read_head(meta)?;
-    let bytes = match std::fs::read(wal_path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(error) => return Err(io_error(wal_path)(error)),
+/// Index `records` (which extend `head`) in sled as one chunk and move the head. Returns it.
+fn index(parts: &Parts, records: &[(AuditRecord, Vec<u8>)], mut head: Head) -> Result<Head> {
+    let (Some((first, _)), Some((last, _))) = (records.first(), records.last()) else {
+        return Ok(head);
     };
-    let records = unindexed(&bytes, &head);
-    if let (Some((first, _)), Some((last, _))) = (records.first(), records.last()) {
-        let mut chunk = Vec::new();
-        for (_, line) in &records {
-            chunk.extend_from_slice(line);
-            chunk.push(b'\n');
-        }
-        audit.insert(first.seq.to_be_bytes(), chunk)?;
-        head = Head {
-            seq: last.seq,
-            hash: last.hash.clone(),
-        };
-        meta.insert(
-            HEAD_KEY,
-            serde_json::to_vec(&head).map_err(|e| encode("audit head", e))?,
-        )?;
-        tracing::info!(
-            records = records.len(),
-            "audit records recovered from the write-ahead segment"
-        );
+    let mut chunk = Vec::new();
+    for (_, line) in records {
+        chunk.extend_from_slice(line);
+        chunk.push(b'\n');
     }
-    db.flush()?;
+    parts.audit.insert(first.seq.to_be_bytes(), chunk)?;
+    head = Head {
+        seq: last.seq,
+        hash: last.hash.clone(),
+    };
+    parts.meta.insert(
+        HEAD_KEY,
+        serde_json::to_vec(&head).map_err(|e| encode("audit head", e))?,
+    )?;
+    tracing::info!(
+        records = records.len(),
+        "audit records recovered from the write-ahead segment"
+    );
     Ok(head)
 }
 
-/// Open the write-ahead segment, writing it full of zeros the first time.
-fn open_segment(path: &std::path::Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::FileExt as _;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_error(path))?;
-    let len = file.metadata().map_err(io_error(path))?.len();
-    if len < SEGMENT_BYTES {
-        let zeros = vec![0u8; 1 << 20];
-        let mut at = len;
-        while at < SEGMENT_BYTES {
-            file.write_all_at(&zeros, at).map_err(io_error(path))?;
-            at += zeros.len() as u64;
+/// Bring sled up to date with the segment, and check that nothing answered was lost: `Ok(Err)`
+/// names what was. `Ok(Ok)` is a segment to continue, with the head.
+fn replay(parts: &Parts) -> Result<std::result::Result<Ready, Problem>> {
+    let head = match read_head(&parts.meta) {
+        Ok(head) => head,
+        Err(RunsError::Corrupt { detail, .. }) => {
+            return Ok(Err(Problem {
+                seq: 1,
+                kind: ProblemKind::Unreadable,
+                detail: format!("the stored head of the log does not decode ({detail})"),
+            }));
         }
-        file.sync_all().map_err(io_error(path))?;
+        Err(error) => return Err(error),
+    };
+    let marker = wal::read_marker(&parts.meta)?;
+    let unclean = marker.as_ref().filter(|m| !m.clean);
+    let trusted_from = marker.as_ref().map_or(0, |m| m.trusted_from);
+    let path = &parts.wal_path;
+    let bytes = wal::read_segment(path)?;
+    let header = bytes.as_deref().and_then(wal::header_id);
+    let lost = |what: &str| Problem {
+        seq: head.seq + 1,
+        kind: ProblemKind::WalMissing,
+        detail: format!(
+            "audit.wal {what} after an unclean stop: records after {} (the last the store flushed) may be lost; after checking, run `baton audit recover --accept-loss --reason TEXT`",
+            head.seq
+        ),
+    };
+    let fresh = |head: Head| -> Result<Ready> {
+        let (wal, id) = wal::create_segment(path)?;
+        let marker = new_marker(id, &head, trusted_from);
+        Ok(Ready {
+            head,
+            wal,
+            offset: wal::HEADER_BYTES as u64,
+            marker,
+        })
+    };
+    match (bytes, header, unclean) {
+        (None, _, Some(_)) => Ok(Err(lost("is missing"))),
+        (None, _, None) => fresh(head).map(Ok),
+        (Some(_), None, Some(_)) => Ok(Err(Problem {
+            seq: head.seq + 1,
+            kind: ProblemKind::WalDamaged,
+            detail: "the header of audit.wal was damaged after an unclean stop: the records after it cannot be trusted".into(),
+        })),
+        (Some(bytes), None, None) => {
+            // A segment from before headers existed: replay it, then start a new one.
+            let records = wal::legacy_records(&bytes, &head);
+            let head = index(parts, &records, head)?;
+            fresh(head).map(Ok)
+        }
+        (Some(_), Some(id), Some(marker)) if id != marker.id => Ok(Err(lost(&format!(
+            "is another segment (id {id}, not {})",
+            marker.id
+        )))),
+        (Some(bytes), Some(id), _) => continue_segment(parts, &bytes, id, head, trusted_from),
     }
-    Ok(file)
+}
+
+fn new_marker(id: String, head: &Head, trusted_from: u64) -> Marker {
+    Marker {
+        id,
+        clean: false,
+        head_at_open: head.seq,
+        trusted_from,
+        checked: None,
+    }
+}
+
+/// Replay a segment with a header; continue it after its last record.
+fn continue_segment(
+    parts: &Parts,
+    bytes: &[u8],
+    id: String,
+    head: Head,
+    trusted_from: u64,
+) -> Result<std::result::Result<Ready, Problem>> {
+    let scan = wal::scan(bytes, &head);
+    if scan.flushed > head.seq {
+        return Ok(Err(lost_flushed(parts, &head, scan.flushed)));
+    }
+    // What precedes damage is sound: keep it, so the refusal names the first lost record.
+    let head = index(parts, &scan.records, head)?;
+    if let Some(problem) = scan.damage {
+        parts.db.flush()?;
+        return Ok(Err(problem));
+    }
+    let path = &parts.wal_path;
+    let wal = wal::open_segment(path)?;
+    if let Some(torn_end) = scan.torn_end {
+        wal::zero(&wal, path, scan.end as u64, torn_end as u64)?;
+        wal.sync_data().map_err(wal::io_error(path))?;
+    }
+    Ok(Ok(Ready {
+        marker: new_marker(id, &head, trusted_from),
+        head,
+        wal,
+        offset: scan.end as u64,
+    }))
+}
+
+/// The store's head is below what it had flushed: sled dropped records (its files were edited
+/// or damaged — sled treats a bad checksum as the end of its log). Name the first record of
+/// which the raw files hold a damaged copy, else the first one dropped.
+fn lost_flushed(parts: &Parts, head: &Head, flushed: u64) -> Problem {
+    let damaged = parts
+        .wal_path
+        .parent()
+        .and_then(|dir| crate::salvage::salvage_audit(dir).ok())
+        .and_then(|report| report.problem)
+        .filter(|p| {
+            p.seq <= flushed && matches!(p.kind, ProblemKind::Edited | ProblemKind::Unreadable)
+        });
+    let dropped = format!(
+        "the store holds records up to {} only, but had flushed records up to {flushed}: its files were edited or damaged (audit.wal still holds the records)",
+        head.seq
+    );
+    match damaged {
+        Some(problem) => Problem {
+            seq: problem.seq,
+            kind: problem.kind,
+            detail: format!("{dropped}; {}", problem.detail),
+        },
+        None => Problem {
+            seq: head.seq + 1,
+            kind: ProblemKind::Truncated,
+            detail: dropped,
+        },
+    }
 }
 
 impl AuditLog {
-    pub(crate) fn start(
-        db: sled::Db,
-        audit: sled::Tree,
-        meta: sled::Tree,
-        wal_path: std::path::PathBuf,
-    ) -> Result<AuditLog> {
-        let head = recover(&db, &audit, &meta, &wal_path)?;
-        let wal = open_segment(&wal_path)?;
-        let gather = std::sync::Arc::new(Gather {
-            queued: std::sync::atomic::AtomicUsize::new(0),
-            wake_at: std::sync::atomic::AtomicUsize::new(usize::MAX),
-        });
-        let mut writer = Writer {
-            gather: gather.clone(),
-            db,
-            audit,
-            meta,
-            wal,
-            wal_path,
-            // sled holds everything up to `head` now: the segment starts over.
-            offset: 0,
-            head,
+    /// Open the log: replay the segment, check the chain, and start the writer — or refuse.
+    pub(crate) fn start(parts: Parts) -> Result<AuditLog> {
+        let log = AuditLog {
+            sender: std::sync::RwLock::new(None),
+            writer: std::sync::Mutex::new(None),
+            gather: Arc::new(Gather {
+                queued: std::sync::atomic::AtomicUsize::new(0),
+                wake_at: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            }),
+            writer_thread: std::sync::OnceLock::new(),
+            refused: std::sync::Mutex::new(None),
+            parts,
         };
+        // Where the previous open's check ended: only what came since is walked again.
+        let checked_before = wal::read_marker(&log.parts.meta)
+            .ok()
+            .flatten()
+            .and_then(|marker| marker.checked);
+        let problem = match replay(&log.parts)? {
+            Ok(mut ready) => {
+                parts_flush(&log.parts)?;
+                let trusted = ready.marker.trusted_from;
+                let (from, previous) = match checked_before {
+                    Some(checked) if checked.seq + 1 > trusted => {
+                        (checked.seq + 1, Some(checked.hash))
+                    }
+                    _ => (trusted, None),
+                };
+                let report = verify::walk(&log.parts.audit, &log.parts.meta, from, previous);
+                match report.problem {
+                    None => {
+                        ready.marker.checked = Some(ready.head.clone());
+                        log.spawn(ready)?;
+                        return Ok(log);
+                    }
+                    Some(problem) => problem,
+                }
+            }
+            Err(problem) => problem,
+        };
+        tracing::error!(%problem, "the audit log refuses new records until an operator recovers it");
+        if let Ok(mut refused) = log.refused.lock() {
+            *refused = Some(problem);
+        }
+        Ok(log)
+    }
+
+    /// Mark the segment in use (flushed), then start the writer thread on it.
+    fn spawn(&self, ready: Ready) -> Result<()> {
+        wal::write_marker(&self.parts.db, &self.parts.meta, &ready.marker)?;
+        let mut writer = Writer {
+            gather: self.gather.clone(),
+            parts: self.parts.clone(),
+            wal: ready.wal,
+            offset: ready.offset,
+            head: ready.head,
+            marker: ready.marker,
+            checkpointer: self.parts.checkpoints.clone().map(Checkpointer::new),
+        };
+        writer.note_flushed()?;
         let (sender, receiver) = mpsc::channel::<Pending>();
         let thread = thread::Builder::new()
             .name("baton-audit".into())
@@ -326,12 +453,19 @@ impl AuditLog {
                 path: "audit writer thread".into(),
                 source,
             })?;
-        Ok(AuditLog {
-            sender: std::sync::RwLock::new(Some(sender)),
-            writer_thread: thread.thread().clone(),
-            writer: std::sync::Mutex::new(Some(thread)),
-            gather,
-        })
+        let _ = self.writer_thread.set(thread.thread().clone());
+        if let Ok(mut slot) = self.writer.lock() {
+            *slot = Some(thread);
+        }
+        if let Ok(mut slot) = self.sender.write() {
+            *slot = Some(sender);
+        }
+        Ok(())
+    }
+
+    /// Why the log refuses new records, if it does.
+    pub fn refusal(&self) -> Option<Problem> {
+        self.refused.lock().ok().and_then(|problem| problem.clone())
     }
 
     /// Append `draft`; returns once the record is on disk.
@@ -347,10 +481,15 @@ impl AuditLog {
         };
         if !sent {
             self.gather.queued.fetch_sub(1, SeqCst);
-            return Err(RunsError::Closed);
+            return Err(match self.refusal() {
+                Some(problem) => RunsError::AuditRefused(Box::new(problem)),
+                None => RunsError::Closed,
+            });
         }
-        if queued == self.gather.wake_at.load(SeqCst) {
-            self.writer_thread.unpark();
+        if queued == self.gather.wake_at.load(SeqCst)
+            && let Some(thread) = self.writer_thread.get()
+        {
+            thread.unpark();
         }
         wait.await.map_err(|_| RunsError::Closed)?
     }
@@ -367,15 +506,112 @@ impl AuditLog {
             tracing::error!("the audit writer thread panicked");
         }
     }
+
+    /// Accept what a refusal named as lost: set the damaged segment aside, start a new one,
+    /// and append a record that says what was accepted, by whom and why.
+    fn recover(&self, reason: &str, operator: &str) -> Result<AuditReceipt> {
+        let Some(problem) = self.refusal() else {
+            return Err(RunsError::AuditIntact);
+        };
+        let path = &self.parts.wal_path;
+        if path.exists() {
+            let aside = path.with_extension(format!("wal.damaged-{}", crate::now_millis()));
+            std::fs::rename(path, &aside).map_err(wal::io_error(path))?;
+            tracing::warn!(kept = %aside.display(), "the damaged audit segment was set aside");
+        }
+        let head = read_head(&self.parts.meta)?;
+        let (wal, id) = wal::create_segment(path)?;
+        let mut writer = Writer {
+            gather: self.gather.clone(),
+            parts: self.parts.clone(),
+            wal,
+            offset: wal::HEADER_BYTES as u64,
+            marker: new_marker(id, &head, head.seq + 1),
+            head,
+            checkpointer: self.parts.checkpoints.clone().map(Checkpointer::new),
+        };
+        wal::write_marker(&self.parts.db, &self.parts.meta, &writer.marker)?;
+        let draft = recovery_draft(reason, operator, &problem);
+        let receipt = writer.commit(vec![draft])?.pop().ok_or(RunsError::Closed)?;
+        self.parts.db.flush()?;
+        if let Some(checkpointer) = &mut writer.checkpointer {
+            checkpointer.maybe_sign(&writer.head, true);
+        }
+        let ready = Ready {
+            head: writer.head.clone(),
+            wal: writer.wal,
+            offset: writer.offset,
+            marker: writer.marker,
+        };
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused = None;
+        }
+        self.spawn(ready)?;
+        tracing::warn!(seq = receipt.seq, %problem, reason, operator, "audit loss accepted");
+        Ok(receipt)
+    }
+}
+
+fn parts_flush(parts: &Parts) -> Result<()> {
+    parts.db.flush()?;
+    Ok(())
+}
+
+/// The record of an operator's recovery.
+fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft {
+    AuditDraft {
+        time_ms: crate::now_millis(),
+        principal: operator.to_owned(),
+        tool: "audit_recover".into(),
+        args_digest: crate::args_digest(&serde_json::json!({
+            "accept_loss": true,
+            "reason": reason,
+        })),
+        decision: DecisionRecord {
+            kind: "allow".into(),
+            reason: Some(reason.to_owned()),
+            rule: "operator.accept_loss".into(),
+        },
+        approval_id: None,
+        outcome: OutcomeRecord {
+            error_kind: Some(problem.kind.as_str().into()),
+            message: Some(format!("loss accepted: {problem}")),
+            status: "ok".into(),
+        },
+        duration_us: 0,
+    }
 }
 
 impl Writer {
+    /// The next record to write, waiting no longer than a due checkpoint allows; `None` once
+    /// the log is closed.
+    fn next(&mut self, receiver: &mpsc::Receiver<Pending>) -> Option<Pending> {
+        loop {
+            let due = self
+                .checkpointer
+                .as_ref()
+                .and_then(|c| c.due_in(&self.head));
+            let Some(wait) = due else {
+                return receiver.recv().ok();
+            };
+            match receiver.recv_timeout(wait) {
+                Ok(pending) => return Some(pending),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(checkpointer) = &mut self.checkpointer {
+                        checkpointer.maybe_sign(&self.head, false);
+                    }
+                }
+            }
+        }
+    }
+
     fn run(&mut self, receiver: &mpsc::Receiver<Pending>) {
         // As many records as the previous batch held: the callers it answered, when they
         // come back, make a batch as large without waiting longer than `PACE` for them.
         let mut target = 1usize;
         let mut last_sync = std::time::Instant::now();
-        while let Ok(first) = receiver.recv() {
+        while let Some(first) = self.next(receiver) {
             if target > 1 {
                 let deadline = last_sync + PACE;
                 self.gather.wake_at.store(target, SeqCst);
@@ -398,32 +634,72 @@ impl Writer {
             self.gather.queued.fetch_sub(batch.len(), SeqCst);
             target = batch.len();
             last_sync = std::time::Instant::now();
-            let (drafts, waiting): (Vec<AuditDraft>, Vec<_>) = batch
-                .into_iter()
-                .map(|pending| (pending.draft, pending.done))
-                .unzip();
-            match self.commit(drafts) {
-                Ok(receipts) => {
-                    for (done, receipt) in waiting.into_iter().zip(receipts) {
-                        let _ = done.send(Ok(receipt));
-                    }
+            self.write_batch(batch);
+            // After the callers are answered: signing is off their path.
+            if let Some(checkpointer) = &mut self.checkpointer {
+                checkpointer.maybe_sign(&self.head, false);
+            }
+        }
+        self.stop();
+    }
+
+    fn write_batch(&mut self, batch: Vec<Pending>) {
+        let (drafts, waiting): (Vec<AuditDraft>, Vec<_>) = batch
+            .into_iter()
+            .map(|pending| (pending.draft, pending.done))
+            .unzip();
+        match self.commit(drafts) {
+            Ok(receipts) => {
+                for (done, receipt) in waiting.into_iter().zip(receipts) {
+                    let _ = done.send(Ok(receipt));
                 }
-                Err(error) => {
-                    tracing::error!(%error, records = waiting.len(), "audit batch not written");
-                    let message = error.to_string();
-                    for done in waiting {
-                        let _ = done.send(Err(RunsError::Corrupt {
-                            what: "audit batch",
-                            detail: message.clone(),
-                        }));
-                    }
+            }
+            Err(error) => {
+                tracing::error!(%error, records = waiting.len(), "audit batch not written");
+                let message = error.to_string();
+                for done in waiting {
+                    let _ = done.send(Err(RunsError::Corrupt {
+                        what: "audit batch",
+                        detail: message.clone(),
+                    }));
                 }
             }
         }
-        // Closing: make sled hold everything, so the next open has nothing to replay.
-        if let Err(error) = self.db.flush() {
-            tracing::error!(%error, "audit flush on close failed; the next open replays");
+    }
+
+    /// Closing: sign the head, make sled hold everything, then mark the stop clean — the next
+    /// open has nothing to replay and nothing to fear from a missing segment.
+    fn stop(&mut self) {
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.maybe_sign(&self.head, true);
         }
+        if let Err(error) = self
+            .parts
+            .db
+            .flush()
+            .map_err(RunsError::from)
+            .and_then(|_| self.note_flushed())
+        {
+            tracing::error!(%error, "audit flush on close failed; the next open replays");
+            return;
+        }
+        self.marker.clean = true;
+        if let Err(error) = wal::write_marker(&self.parts.db, &self.parts.meta, &self.marker) {
+            tracing::error!(%error, "the audit segment could not be marked closed");
+        }
+    }
+
+    /// Record in the segment that sled holds everything up to the head (synced).
+    fn note_flushed(&mut self) -> Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let path = &self.parts.wal_path;
+        let line = wal::flushed_line(self.head.seq);
+        self.wal
+            .write_all_at(&line, self.offset)
+            .map_err(wal::io_error(path))?;
+        self.wal.sync_data().map_err(wal::io_error(path))?;
+        self.offset += line.len() as u64;
+        Ok(())
     }
 
     fn commit(&mut self, drafts: Vec<AuditDraft>) -> Result<Vec<AuditReceipt>> {
@@ -458,20 +734,26 @@ impl Writer {
             };
         }
         let first = self.head.seq + 1;
-        if self.offset + lines.len() as u64 > SEGMENT_BYTES {
-            // The segment is full: make sled durable, then reuse the segment from the start.
-            self.db.flush()?;
-            self.offset = 0;
+        if self.offset + lines.len() as u64 + 32 > wal::SEGMENT_BYTES {
+            // The segment is full: make sled durable, zero the segment (so no older record can
+            // be mistaken for damage), then reuse it from the start.
+            self.parts.db.flush()?;
+            let path = &self.parts.wal_path;
+            wal::zero(&self.wal, path, wal::HEADER_BYTES as u64, self.offset)?;
+            self.wal.sync_data().map_err(wal::io_error(path))?;
+            self.offset = wal::HEADER_BYTES as u64;
+            self.note_flushed()?;
         }
+        let path = &self.parts.wal_path;
         // Durable first: once this returns, the batch survives a crash.
         self.wal
             .write_all_at(&lines, self.offset)
-            .map_err(io_error(&self.wal_path))?;
-        self.wal.sync_data().map_err(io_error(&self.wal_path))?;
+            .map_err(wal::io_error(path))?;
+        self.wal.sync_data().map_err(wal::io_error(path))?;
         self.offset += lines.len() as u64;
         // Then indexed: the chunk, then the head — a reader never sees a head past the log.
-        self.audit.insert(first.to_be_bytes(), lines)?;
-        self.meta.insert(
+        self.parts.audit.insert(first.to_be_bytes(), lines)?;
+        self.parts.meta.insert(
             HEAD_KEY,
             serde_json::to_vec(&previous).map_err(|e| encode("audit head", e))?,
         )?;
@@ -480,171 +762,30 @@ impl Writer {
     }
 }
 
-/// What is wrong with the log, at the first record where something is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// The first bad record's sequence number.
-    pub seq: u64,
-    /// `edited`, `missing`, `reordered`, `unreadable` or `truncated`.
-    pub kind: String,
-    /// In words.
-    pub detail: String,
-}
-
-/// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyReport {
-    /// Records that verified before the first problem (all of them when there is none).
-    pub verified: u64,
-    /// The hash of the last verified record.
-    pub head_hash: String,
-    /// The first problem, if any.
-    pub problem: Option<Problem>,
+/// How an [`Store`] is opened.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Sign checkpoints of the audit chain's head (off when `None`).
+    pub checkpoints: Option<CheckpointConfig>,
 }
 
 impl Store {
-    /// Append to the audit log (group-committed; returns once on disk).
+    /// Append to the audit log (group-committed; returns once on disk). Fails with
+    /// [`RunsError::AuditRefused`] while the log is damaged and not yet recovered.
     pub async fn append_audit(&self, draft: AuditDraft) -> Result<AuditReceipt> {
         self.inner.audit_log.append(draft).await
     }
 
-    /// Walk the chain from the first record and report the first one that was edited,
-    /// dropped or reordered.
-    pub fn verify_audit(&self) -> Result<VerifyReport> {
-        // Records in stored order, or why a line is not one.
-        let mut stored: Vec<std::result::Result<(AuditRecord, String), String>> = Vec::new();
-        for entry in self.inner.audit.iter() {
-            let (key, value) = entry?;
-            let chunk = <[u8; 8]>::try_from(key.as_ref()).map_or(0, u64::from_be_bytes);
-            for (line_no, line) in value
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .enumerate()
-            {
-                stored.push(match serde_json::from_slice::<AuditRecord>(line) {
-                    Ok(record) => {
-                        let digest = record.digest()?;
-                        Ok((record, digest))
-                    }
-                    Err(error) => Err(format!(
-                        "line {} of the chunk starting at record {chunk} does not parse ({error})",
-                        line_no + 1
-                    )),
-                });
-            }
-        }
-        let mut expected = 1u64;
-        let mut previous = GENESIS.to_owned();
-        let problem = |seq: u64, kind: &str, detail: String| {
-            Some(Problem {
-                seq,
-                kind: kind.into(),
-                detail,
-            })
-        };
-        for (position, entry) in stored.iter().enumerate() {
-            let (record, digest) = match entry {
-                Ok(found) => found,
-                Err(why) => {
-                    return Ok(self.report(
-                        expected,
-                        previous,
-                        problem(
-                            expected,
-                            "unreadable",
-                            format!("record {expected}: {why}: its bytes were edited"),
-                        ),
-                    ));
-                }
-            };
-            if record.seq != expected {
-                let later = stored[position + 1..]
-                    .iter()
-                    .any(|e| e.as_ref().is_ok_and(|(r, _)| r.seq == expected));
-                let detail = if later {
-                    format!(
-                        "record {} is stored where record {expected} belongs: records were reordered",
-                        record.seq
-                    )
-                } else if record.seq > expected {
-                    format!(
-                        "record {expected} is missing: the record after {} is {}",
-                        expected - 1,
-                        record.seq
-                    )
-                } else {
-                    format!("record {} appears again after {}", record.seq, expected - 1)
-                };
-                let kind = if later { "reordered" } else { "missing" };
-                return Ok(self.report(expected, previous, problem(expected, kind, detail)));
-            }
-            if record.prev_hash != previous {
-                let detail = format!(
-                    "record {expected} does not chain to record {}: a record before it was replaced or removed",
-                    expected - 1
-                );
-                return Ok(self.report(expected, previous, problem(expected, "reordered", detail)));
-            }
-            if *digest != record.hash {
-                let detail = format!("record {expected} does not match its hash: it was edited");
-                return Ok(self.report(expected, previous, problem(expected, "edited", detail)));
-            }
-            previous.clone_from(&record.hash);
-            expected += 1;
-        }
-        let head = match self.inner.meta.get(HEAD_KEY)? {
-            Some(bytes) => {
-                Some(serde_json::from_slice::<Head>(&bytes).map_err(|e| corrupt("audit head", e))?)
-            }
-            None => None,
-        };
-        let last = expected - 1;
-        // The head is written after its records, so it may lag a record being appended right
-        // now; it may never be ahead of the log.
-        let truncated = match &head {
-            Some(head) if head.seq > last => problem(
-                last + 1,
-                "truncated",
-                format!(
-                    "the log ends at record {last}, but its head says {}",
-                    head.seq
-                ),
-            ),
-            Some(head) if head.seq == last && head.hash != previous => problem(
-                last,
-                "edited",
-                format!("record {last} is not the record the head names"),
-            ),
-            None if last > 0 => {
-                problem(last, "truncated", "the log has records but no head".into())
-            }
-            Some(_) | None => None,
-        };
-        Ok(self.report(expected, previous, truncated))
+    /// Why the audit log refuses new records (found at open), if it does.
+    pub fn audit_refusal(&self) -> Option<Problem> {
+        self.inner.audit_log.refusal()
     }
 
-    fn report(&self, expected: u64, head_hash: String, problem: Option<Problem>) -> VerifyReport {
-        VerifyReport {
-            verified: expected - 1,
-            head_hash,
-            problem,
-        }
-    }
-
-    /// Every audit record, in order.
-    pub fn audit_records(&self) -> impl Iterator<Item = Result<AuditRecord>> + '_ {
-        self.inner.audit.iter().flat_map(|entry| {
-            let records: Vec<Result<AuditRecord>> = match entry {
-                Ok((_, value)) => value
-                    .split(|&b| b == b'\n')
-                    .filter(|line| !line.is_empty())
-                    .map(|line| {
-                        serde_json::from_slice(line).map_err(|e| corrupt("audit record", e))
-                    })
-                    .collect(),
-                Err(error) => vec![Err(error.into())],
-            };
-            records
-        })
+    /// An operator accepts the loss a refusal named: the damaged segment is set aside (as
+    /// `audit.wal.damaged-<ms>`), a record of the recovery (tool `audit_recover`, by
+    /// `operator`, with `reason` and the problem) is appended, and the log takes records again.
+    /// `verify_audit` goes on naming damage inside the chain: the evidence stays.
+    pub fn recover_audit(&self, reason: &str, operator: &str) -> Result<AuditReceipt> {
+        self.inner.audit_log.recover(reason, operator)
     }
 }

@@ -7,6 +7,15 @@ pub enum RunsError {
     /// Another process holds the store (sled allows one at a time).
     #[error("the store at `{}` is in use by another process", .0.display())]
     Locked(PathBuf),
+    /// The database does not open: its files fail sled's own checks (edited or damaged).
+    /// `salvage_audit` can still name the audit records that were damaged.
+    #[error("the store at `{}` is damaged and does not open ({detail}); `baton audit verify` names the damaged records", path.display())]
+    Damaged {
+        /// The database folder.
+        path: PathBuf,
+        /// sled's message.
+        detail: String,
+    },
     /// The database failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
@@ -63,6 +72,21 @@ pub enum RunsError {
     /// The audit writer has stopped (the store was closed).
     #[error("the audit log is closed")]
     Closed,
+    /// The audit log found itself damaged at open and takes no records until an operator
+    /// recovers it (`baton audit recover --accept-loss --reason TEXT`).
+    #[error("the audit log refuses new records: {0}")]
+    AuditRefused(Box<crate::Problem>),
+    /// A recovery was asked for, but the audit log is not refusing anything.
+    #[error("the audit log has nothing to recover: it takes records")]
+    AuditIntact,
+    /// The checkpoint signing key cannot be used.
+    #[error("audit checkpoint key `{}`: {reason}", path.display())]
+    CheckpointKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// `Result` with [`RunsError`].
@@ -79,6 +103,10 @@ impl RunsError {
             RunsError::Ambiguous { .. } => "ambiguous",
             RunsError::Approval { .. } => "approval",
             RunsError::Closed => "closed",
+            RunsError::Damaged { .. } => "damaged",
+            RunsError::AuditRefused(_) => "audit_refused",
+            RunsError::AuditIntact => "audit_intact",
+            RunsError::CheckpointKey { .. } => "checkpoint_key",
         }
     }
 }

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Parts, StoreOptions};
 use crate::{Result, RunsError};
 
 /// The store: one sled database under `<data dir>/store`, large artifacts beside it.
@@ -36,6 +36,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with(data_dir, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options (checkpoint signing). A damaged audit log does not fail
+    /// the open — `verify_audit` must still be able to name the damage — but refuses records:
+    /// see [`Store::audit_refusal`].
+    pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| RunsError::Io {
             path: data_dir.to_owned(),
             source,
@@ -47,17 +54,22 @@ impl Store {
             .open()
             .map_err(|error| match error {
                 sled::Error::Io(io) if is_lock_error(&io) => RunsError::Locked(path.clone()),
+                sled::Error::Corruption { .. } => RunsError::Damaged {
+                    path: path.clone(),
+                    detail: "sled reports corruption".into(),
+                },
                 other => RunsError::Sled(other),
             })?;
         let tree = |name: &str| db.open_tree(name);
         let audit = tree("audit")?;
         let meta = tree("meta")?;
-        let audit_log = AuditLog::start(
-            db.clone(),
-            audit.clone(),
-            meta.clone(),
-            data_dir.join("audit.wal"),
-        )?;
+        let audit_log = AuditLog::start(Parts {
+            db: db.clone(),
+            audit: audit.clone(),
+            meta: meta.clone(),
+            wal_path: data_dir.join("audit.wal"),
+            checkpoints: options.checkpoints,
+        })?;
         Ok(Store {
             inner: Arc::new(Inner {
                 runs: tree("runs")?,

@@ -2,7 +2,7 @@
 
 use baton_runs::{
     ApprovalDecision, ApprovalDraft, ApprovalState, AuditDraft, DecisionRecord, OutcomeRecord,
-    RunState, RunsError, Store, args_digest, canonical_json, redact,
+    ProblemKind, RunState, RunsError, Store, args_digest, canonical_json, redact,
 };
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -141,7 +141,7 @@ fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
         .unwrap()
 }
 
-fn problem(dir: &std::path::Path) -> (u64, String, String) {
+fn problem(dir: &std::path::Path) -> (u64, ProblemKind, String) {
     let store = Store::open(dir).unwrap();
     let problem = store
         .verify_audit()
@@ -167,7 +167,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
         problem(dir.path()),
         (
             4,
-            "edited".into(),
+            ProblemKind::Edited,
             "record 4 does not match its hash: it was edited".into()
         )
     );
@@ -183,7 +183,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
         problem(dir.path()),
         (
             6,
-            "missing".into(),
+            ProblemKind::Missing,
             "record 6 is missing: the record after 5 is 7".into()
         )
     );
@@ -199,7 +199,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
         problem(dir.path()),
         (
             3,
-            "reordered".into(),
+            ProblemKind::Reordered,
             "record 8 is stored where record 3 belongs: records were reordered".into()
         )
     );
@@ -215,7 +215,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
         problem(dir.path()),
         (
             10,
-            "truncated".into(),
+            ProblemKind::Truncated,
             "the log ends at record 9, but its head says 10".into()
         )
     );

@@ -85,7 +85,8 @@ impl AppBuilder {
             self.allow_full_access,
         )?);
         let data_dir = config.data_dir();
-        let store = StoreHandle::new(data_dir.clone(), self.ownership);
+        let store = StoreHandle::new(data_dir.clone(), self.ownership)
+            .with_options(config.store_options()?);
         let status = Arc::new(Status {
             data_dir: data_dir.display().to_string(),
             knowledge_root: knowledge_root.display().to_string(),

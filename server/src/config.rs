@@ -55,6 +55,35 @@ pub struct ConfigFile {
     /// The dsp pack's separation model.
     #[serde(default)]
     pub dsp: DspSection,
+    /// Signed checkpoints of the audit log.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// The ed25519 seed (32 bytes, raw or hex) that signs checkpoints; `BATON_AUDIT_KEY`
+    /// overrides it. Must lie outside the data folder. No key: no checkpoints.
+    pub checkpoint_key: Option<PathBuf>,
+    /// Sign after at most this many records.
+    pub checkpoint_every: u64,
+    /// Sign at least this often while records come in (e.g. `60s`, `5m`).
+    pub checkpoint_interval: String,
+    /// Where checkpoints are appended; default `<data dir>/audit.checkpoints.jsonl`.
+    pub checkpoint_file: Option<PathBuf>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            checkpoint_key: None,
+            checkpoint_every: 1000,
+            checkpoint_interval: "60s".into(),
+            checkpoint_file: None,
+        }
+    }
 }
 
 /// `[dsp]`
@@ -440,6 +469,55 @@ impl Config {
             Some(dir) => self.base_dir.join(dir),
             None => self.base_dir.join(".baton"),
         }
+    }
+
+    /// Checkpoint signing: `BATON_AUDIT_KEY` or `[audit] checkpoint_key` names the key file;
+    /// `None` when neither does.
+    pub fn checkpoints(&self) -> Result<Option<baton_runs::CheckpointConfig>, ConfigError> {
+        let audit = &self.file.audit;
+        let key = match std::env::var_os("BATON_AUDIT_KEY").filter(|k| !k.is_empty()) {
+            Some(key) => PathBuf::from(key),
+            None => match &audit.checkpoint_key {
+                Some(key) => self.base_dir.join(key),
+                None => return Ok(None),
+            },
+        };
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: self
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("<defaults>")),
+            key: key.into(),
+            message,
+        };
+        let data_dir = self.data_dir();
+        let signer = baton_runs::CheckpointKey::load(&key, &data_dir)
+            .map_err(|e| invalid("audit.checkpoint_key", e.to_string()))?;
+        let interval = humantime::parse_duration(&audit.checkpoint_interval)
+            .map_err(|e| invalid("audit.checkpoint_interval", e.to_string()))?;
+        if audit.checkpoint_every == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every",
+                "must be at least 1".into(),
+            ));
+        }
+        let file = match &audit.checkpoint_file {
+            Some(file) => self.base_dir.join(file),
+            None => data_dir.join("audit.checkpoints.jsonl"),
+        };
+        Ok(Some(baton_runs::CheckpointConfig {
+            key: signer,
+            every: audit.checkpoint_every,
+            interval,
+            file,
+        }))
+    }
+
+    /// The store's options: checkpoint signing, from [`Config::checkpoints`].
+    pub fn store_options(&self) -> Result<baton_runs::StoreOptions, ConfigError> {
+        Ok(baton_runs::StoreOptions {
+            checkpoints: self.checkpoints()?,
+        })
     }
 
     /// The policy file: `[policy] file`, else `policy.toml` beside the config (or in the

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use baton_runs::{
     Approval, ApprovalDecision, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord,
-    Run, RunState, RunsError, Step, Store, VerifyReport,
+    CheckpointReport, Run, RunState, RunsError, Step, Store, StoreOptions, VerifyReport,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -81,6 +81,7 @@ enum Backend {
 pub struct StoreHandle {
     data_dir: PathBuf,
     ownership: Ownership,
+    options: StoreOptions,
     backend: Arc<RwLock<Option<Arc<Backend>>>>,
     connecting: Arc<tokio::sync::Mutex<()>>,
 }
@@ -104,9 +105,16 @@ impl StoreHandle {
         StoreHandle {
             data_dir,
             ownership,
+            options: StoreOptions::default(),
             backend: Arc::new(RwLock::new(None)),
             connecting: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Open the store, when this process opens it, with `options` (checkpoint signing).
+    pub fn with_options(mut self, options: StoreOptions) -> StoreHandle {
+        self.options = options;
+        self
     }
 
     /// Open (or reach) the store now rather than on first use.
@@ -151,11 +159,18 @@ impl StoreHandle {
                 return Ok(Backend::Remote(client));
             }
             let data_dir = self.data_dir.clone();
-            let opened = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+            let options = self.options.clone();
+            let opened = tokio::task::spawn_blocking(move || Store::open_with(&data_dir, options))
                 .await
                 .map_err(|e| StoreError::new("storage", format!("opening the store: {e}")))?;
             match opened {
                 Ok(store) => {
+                    // A server never starts on an audit log that would refuse its records.
+                    if self.ownership == Ownership::Serve
+                        && let Some(problem) = store.audit_refusal()
+                    {
+                        return Err(RunsError::AuditRefused(Box::new(problem)).into());
+                    }
                     let service = match self.ownership {
                         Ownership::Serve => Some(service::Service::start(store.clone(), &socket)?),
                         Ownership::Borrow => None,
@@ -233,6 +248,32 @@ impl StoreHandle {
     /// Walk the audit chain.
     pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
         self.call(Request::VerifyAudit).await
+    }
+
+    /// Check a checkpoint file against the chain and a public key (64 hex digits).
+    pub async fn verify_checkpoints(
+        &self,
+        file: &Path,
+        public_key: &str,
+    ) -> Result<CheckpointReport, StoreError> {
+        self.call(Request::VerifyCheckpoints {
+            file: file.to_owned(),
+            public_key: public_key.into(),
+        })
+        .await
+    }
+
+    /// Accept the loss the audit log refuses over, on the record.
+    pub async fn recover_audit(
+        &self,
+        reason: &str,
+        operator: &str,
+    ) -> Result<AuditReceipt, StoreError> {
+        self.call(Request::RecoverAudit {
+            reason: reason.into(),
+            operator: operator.into(),
+        })
+        .await
     }
 
     /// Audit records with `seq > after`, at most `limit`.

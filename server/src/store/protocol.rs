@@ -20,6 +20,20 @@ pub enum Request {
     },
     /// Walk the audit chain.
     VerifyAudit,
+    /// Check signed checkpoints against the chain.
+    VerifyCheckpoints {
+        /// The checkpoint file.
+        file: std::path::PathBuf,
+        /// The signer's public key, 64 hex digits.
+        public_key: String,
+    },
+    /// Accept the loss the audit log refuses over, with a record of it.
+    RecoverAudit {
+        /// Why, in the operator's words.
+        reason: String,
+        /// Who accepts it.
+        operator: String,
+    },
     /// A page of audit records.
     AuditRecords {
         /// Only records after this sequence number.
@@ -148,6 +162,13 @@ fn blocking(store: &Store, request: Request) -> Result<Value, StoreError> {
             "audit appends are asynchronous",
         )),
         Request::VerifyAudit => encode(store.verify_audit()?),
+        Request::VerifyCheckpoints { file, public_key } => {
+            let key = baton_runs::parse_public_key(&public_key)?;
+            encode(store.verify_checkpoints(&file, &key)?)
+        }
+        Request::RecoverAudit { reason, operator } => {
+            encode(store.recover_audit(&reason, &operator)?)
+        }
         Request::AuditRecords { after, limit } => {
             let mut records = Vec::new();
             for record in store.audit_records() {

@@ -78,9 +78,9 @@ pub(super) async fn run(config: Config, command: AuditCommand) -> Result<(), Fai
             if args.reason.trim().is_empty() {
                 return Err(Failure::usage("--reason must say why the loss is accepted"));
             }
-            let operator = &config.file.cli.principal;
+            let operator = config.file.cli.principal().id;
             let receipt = store
-                .recover_audit(&args.reason, operator)
+                .recover_audit(&args.reason, &operator)
                 .await
                 .map_err(failed)?;
             print(&format!(

@@ -22,12 +22,15 @@ use crate::config::Config;
 use crate::error::{Result, ServerError};
 use crate::mcp::{BatonMcp, ClientApproves};
 
+/// A token's principal, and whether its client may answer approval forms.
+type Caller = (Arc<Principal>, ClientApproves);
+
 /// Who the bearer tokens stand for.
 #[derive(Debug, Clone)]
 struct Authenticator {
     /// SHA-256 of each token → its principal. Hashing first keeps the comparison from leaking
     /// the token through timing, and the secrets out of memory dumps of the config.
-    tokens: Arc<HashMap<[u8; 32], (Arc<Principal>, ClientApproves)>>,
+    tokens: Arc<HashMap<[u8; 32], Caller>>,
     /// The caller when no tokens are configured (loopback only).
     anonymous: Arc<Principal>,
     /// `server.max_message_bytes`.

@@ -218,3 +218,80 @@ fn effects_map_to_hints() {
         ]
     );
 }
+
+mod confined {
+    use std::path::Path;
+
+    use baton_kit::{ConfineError, Sandbox, SandboxMode};
+
+    fn workspace(root: &Path, protected: Vec<std::path::PathBuf>) -> Sandbox {
+        Sandbox {
+            mode: SandboxMode::WorkspaceWrite,
+            writable_roots: vec![root.to_owned()],
+            network: false,
+            env: Vec::new(),
+            protected,
+        }
+    }
+
+    fn write(sandbox: &Sandbox, path: &Path) -> Result<(), ConfineError> {
+        sandbox.write_file(path, |file| std::io::Write::write_all(file, b"out"))
+    }
+
+    /// The attacks on a tool's output path: a symlinked output file, a symlinked output folder
+    /// (and a folder on the way), `..`, `.git`, Baton's own files, a path in no root. Each is
+    /// refused and nothing outside changes; a plain path inside the root is written.
+    #[test]
+    fn outputs_stay_beneath_their_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let victim = outside.path().join("victim.wav");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, r.join("out.wav")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), r.join("stems")).unwrap();
+        std::fs::create_dir_all(r.join(".git")).unwrap();
+        std::fs::create_dir_all(r.join(".baton")).unwrap();
+        let sandbox = workspace(r, vec![r.join(".baton")]);
+
+        // A symlink at the output file is replaced, never followed.
+        write(&sandbox, &r.join("out.wav")).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(r.join("out.wav")).unwrap(), "out");
+        assert!(!r.join("out.wav").is_symlink());
+
+        // A symlinked folder, as the output folder or on the way to a file, is refused.
+        for attempt in [r.join("stems/a.wav"), r.join("stems/deeper/b.png")] {
+            let error = write(&sandbox, &attempt).unwrap_err();
+            assert!(matches!(error, ConfineError::Symlink { .. }), "{error}");
+        }
+        let error = sandbox.create_dir(&r.join("stems")).unwrap_err();
+        assert!(matches!(error, ConfineError::Symlink { .. }), "{error}");
+        let error = sandbox.create_dir(&r.join("stems/new")).unwrap_err();
+        assert!(matches!(error, ConfineError::Symlink { .. }), "{error}");
+
+        for (path, expected) in [
+            (r.join("../escape.wav"), "outside the writable roots"),
+            (r.join(".git/config"), "`.git` is read-only"),
+            (r.join(".baton/store"), "Baton's own configuration"),
+            (outside.path().join("x.wav"), "outside the writable roots"),
+        ] {
+            let error = write(&sandbox, &path).unwrap_err().to_string();
+            assert!(error.contains(expected), "{}: {error}", path.display());
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(r.join(".git")).unwrap().count(), 0);
+
+        // A new output folder with its parents, and files in it.
+        let dir = sandbox.create_dir(&r.join("a/b")).unwrap();
+        dir.write(Path::new("c.png"), b"png").unwrap();
+        assert_eq!(std::fs::read(r.join("a/b/c.png")).unwrap(), b"png");
+
+        let read_only = Sandbox {
+            mode: SandboxMode::ReadOnly,
+            ..workspace(r, Vec::new())
+        };
+        let error = write(&read_only, &r.join("x")).unwrap_err().to_string();
+        assert!(error.contains("read-only"), "{error}");
+    }
+}

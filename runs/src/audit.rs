@@ -74,6 +74,10 @@ pub struct AuditDraft {
     pub outcome: OutcomeRecord,
     /// How long it took, in microseconds.
     pub duration_us: u64,
+    /// How the call was confined while it ran (sandbox mode, writable roots, network, the
+    /// command backend); absent for reads and for records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// One record of the hash-chained audit log.
@@ -100,6 +104,9 @@ pub struct AuditRecord {
     pub prev_hash: String,
     /// Who called.
     pub principal: String,
+    /// How the call was confined while it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
     /// Position in the log, from 1.
     pub seq: u64,
     /// When the call started (RFC 3339, UTC).
@@ -579,6 +586,7 @@ fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft
             status: "ok".into(),
         },
         duration_us: 0,
+        sandbox: None,
     }
 }
 
@@ -717,6 +725,7 @@ impl Writer {
                 outcome: draft.outcome,
                 prev_hash: previous.hash,
                 principal: draft.principal,
+                sandbox: draft.sandbox,
                 seq: previous.seq + 1,
                 time: rfc3339(draft.time_ms),
                 tool: draft.tool,

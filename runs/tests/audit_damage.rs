@@ -31,6 +31,7 @@ fn draft(n: u64) -> AuditDraft {
             message: None,
         },
         duration_us: 42,
+        sandbox: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn draft(n: u64) -> AuditDraft {
             message: None,
         },
         duration_us: 42,
+        sandbox: None,
     }
 }
 

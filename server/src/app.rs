@@ -137,7 +137,18 @@ impl AppBuilder {
             .into_iter()
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect();
-        let mut gate = Gate::new(Arc::new(registry), policy, store).protecting(protected);
+        let host = baton_sop::host_confinement();
+        let commands = match (&host.backend, &host.version, &host.unavailable) {
+            (Some(_), Some(version), _) => version.clone(),
+            (Some(backend), None, _) => backend.clone(),
+            (None, _, why) => format!(
+                "refused under workspace-write (no backend: {})",
+                why.as_deref().unwrap_or("unknown")
+            ),
+        };
+        let mut gate = Gate::new(Arc::new(registry), policy, store)
+            .protecting(protected)
+            .confining_commands_with(&commands);
         if self.gate_off {
             gate = gate.without_enforcement();
         }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use baton_kit::{
-    ArtifactSink, Invocation, Invoker, Outcome, PendingApproval, Principal, Registry, Result,
-    StoredArtifact, ToolDescriptor, ToolError,
+    ArtifactSink, Effect, Invocation, Invoker, Outcome, PendingApproval, Principal, Registry,
+    Result, SandboxMode, StoredArtifact, ToolDescriptor, ToolError,
 };
 use baton_policies::{Decision, PolicyStore};
 use baton_runs::{
@@ -30,6 +30,8 @@ pub struct Gate {
     enforce: bool,
     /// Paths no tool may write and commands never see (config, policy, data).
     protected: Arc<Vec<std::path::PathBuf>>,
+    /// How this host confines commands (`bubblewrap 0.8.0`, or why it cannot), for the audit.
+    commands: Arc<str>,
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -45,6 +47,35 @@ impl Gate {
             store,
             enforce: true,
             protected: Arc::new(Vec::new()),
+            commands: Arc::from("not described"),
+        }
+    }
+
+    /// This gate, recording `commands` — how this host confines commands — in the audit.
+    pub fn confining_commands_with(mut self, commands: &str) -> Gate {
+        self.commands = Arc::from(commands);
+        self
+    }
+
+    /// How a call confined to `sandbox` runs, in the words the audit keeps.
+    fn describe(&self, sandbox: &baton_kit::Sandbox) -> String {
+        match sandbox.mode {
+            SandboxMode::ReadOnly => "read-only".to_owned(),
+            SandboxMode::DangerFullAccess => "danger-full-access: unconfined".to_owned(),
+            SandboxMode::WorkspaceWrite => {
+                let roots: Vec<String> = sandbox
+                    .writable_roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect();
+                format!(
+                    "workspace-write: files beneath [{}] (no symlink followed, .git and Baton's \
+                     own files read-only); commands: {}, network {}",
+                    roots.join(", "),
+                    self.commands,
+                    if sandbox.network { "granted" } else { "off" }
+                )
+            }
         }
     }
 
@@ -139,6 +170,8 @@ impl Gate {
             approval_id: approval_id.map(str::to_owned),
             outcome: outcome_ok(),
             duration_us: 0,
+            sandbox: (descriptor.effect != Effect::Read)
+                .then(|| self.describe(&self.policy.current().sandbox_for(principal, descriptor))),
         };
         match decision {
             Decision::Forbid { rule, reason } => {

@@ -68,6 +68,7 @@ impl Bare {
                 loaded_at: "2026-11-22T00:00:00Z".into(),
                 error: None,
             },
+            confinement: baton_sop::host_confinement().clone(),
         };
         Bare {
             info: Arc::new(info),

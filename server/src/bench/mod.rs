@@ -128,10 +128,14 @@ pub struct BenchArgs {
     pub token: Option<String>,
     /// What is compared: `bare` — Baton with the gate off against a bare rmcp server (the
     /// adapter's cost); `gate` — Baton against itself with the gate off (the cost of policy,
-    /// approvals and durable audit).
+    /// approvals and durable audit); `checkpoints` — Baton against itself signing audit
+    /// checkpoints (their cost on the call path).
     #[arg(long, value_enum, default_value = "bare")]
     pub compare: Compare,
 }
+
+/// The checkpoint signing key's file in the bench's home (outside its data folder).
+const CHECKPOINT_KEY: &str = "audit.key";
 
 /// The comparison point of a benchmark run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +144,8 @@ pub enum Compare {
     Bare,
     /// Baton itself with the gate off (`baton-bench serve-gate-off`) (no policy, approvals or audit).
     Gate,
+    /// Baton against itself signing audit checkpoints (ed25519, every 1,000 records).
+    Checkpoints,
 }
 
 /// One line of the results table.
@@ -173,6 +179,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let exe = std::env::current_exe().context("locate the baton-bench binary")?;
     let home = tempfile_dir()?;
+    let key = baton_runs::CheckpointKey::generate().context("generate a checkpoint key")?;
+    std::fs::write(home.join(CHECKPOINT_KEY), key.seed_hex())
+        .context("write the checkpoint key")?;
     let warmup = Duration::from_secs(1);
     let window = Duration::from_secs(args.seconds.max(1));
     let mut rows = Vec::new();
@@ -191,6 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let (reference, subject) = match args.compare {
                 Compare::Bare => (Server::Bare, Server::GateOff),
                 Compare::Gate => (Server::GateOff, Server::Baton),
+                Compare::Checkpoints => (Server::Baton, Server::Checkpointed),
             };
             for _ in 0..args.rounds.max(1) {
                 // Alternate servers within a round so drift on a noisy machine hits both.
@@ -248,6 +258,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let section = match args.compare {
             Compare::Bare => "spine",
             Compare::Gate => "gate",
+            Compare::Checkpoints => "checkpoints",
         };
         write_section(path, section, &table)?;
     }
@@ -260,6 +271,8 @@ enum Server {
     Bare,
     Baton,
     GateOff,
+    /// Baton signing an audit checkpoint every 1,000 records (its default).
+    Checkpointed,
 }
 
 impl Server {
@@ -274,6 +287,13 @@ impl Server {
             Server::Baton => {
                 let mut command = Command::new(exe.with_file_name("baton"));
                 command.arg("serve");
+                command
+            }
+            Server::Checkpointed => {
+                let mut command = Command::new(exe.with_file_name("baton"));
+                command
+                    .arg("serve")
+                    .env("BATON_AUDIT_KEY", home.join(CHECKPOINT_KEY));
                 command
             }
             Server::GateOff => {
@@ -401,6 +421,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     let (reference, subject) = match args.compare {
         Compare::Bare => ("bare rmcp", "Baton (gate off)"),
         Compare::Gate => ("gate off", "gate on"),
+        Compare::Checkpoints => ("no checkpoints", "signed checkpoints"),
     };
     let _ = writeln!(
         out,

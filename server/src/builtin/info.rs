@@ -50,6 +50,9 @@ pub struct Info {
     pub knowledge_error: Option<String>,
     /// The policy in force and where it came from.
     pub policy: PolicyInfo,
+    /// What this host can enforce on the commands tools start (`workspace-write` refuses
+    /// commands where there is no backend).
+    pub confinement: baton_sop::HostConfinement,
 }
 
 /// The policy in force, as `baton_info` reports it.
@@ -143,6 +146,7 @@ impl Tool for InfoTool {
                     error: p.error,
                 }
             },
+            confinement: baton_sop::host_confinement().clone(),
         })
     }
 }

@@ -331,7 +331,21 @@ impl Sandbox {
                         why: "`.git` is read-only in every sandbox but full access",
                     });
                 }
-                Ok((Confined::open(root)?, rel))
+                // A configured root that does not exist yet is made (the root is configuration,
+                // as trusted as the policy that names it); everything beneath is confined.
+                let opened = match Confined::open(root) {
+                    Err(ConfineError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound =>
+                    {
+                        std::fs::create_dir_all(root).map_err(|source| ConfineError::Io {
+                            path: root.clone(),
+                            source,
+                        })?;
+                        Confined::open(root)?
+                    }
+                    other => other?,
+                };
+                Ok((opened, rel))
             }
         }
     }

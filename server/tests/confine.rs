@@ -199,8 +199,19 @@ async fn a_symlinked_output_folder_is_refused() {
         refused(p.call(tool, args).await, &what);
         p.untouched(&what);
     }
-    // The same calls into a real folder of R work.
+    // The same calls into a real folder of R work — and files they write there that were
+    // planted as symlinks to outside are replaced, never followed.
     let real = p.root.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    for planted in [
+        "tone.harmonic.wav",
+        "tone.percussive.wav",
+        "shot.png",
+        "shot.json",
+        "batch.json",
+    ] {
+        std::os::unix::fs::symlink(p.outside.join("victim"), real.join(planted)).unwrap();
+    }
     p.call("dsp_separate", json!({"path": p.wav, "out_dir": s(&real)}))
         .await
         .unwrap();
@@ -210,7 +221,16 @@ async fn a_symlinked_output_folder_is_refused() {
     )
     .await
     .unwrap();
-    assert!(real.join("tone.harmonic.wav").is_file());
-    assert!(real.join("batch.json").is_file());
+    for written in [
+        "tone.harmonic.wav",
+        "tone.percussive.wav",
+        "shot.png",
+        "shot.json",
+        "batch.json",
+    ] {
+        let path = real.join(written);
+        assert!(path.is_file() && !path.is_symlink(), "{written}");
+    }
+    p.untouched("planted symlinks in a real output folder");
     drop(p.home);
 }

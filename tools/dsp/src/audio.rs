@@ -85,10 +85,10 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
     let head = &head[..filled];
     // RIFF, and RF64 so hound names it as the WAV flavour Baton does not read.
     if head.is_empty() || head.starts_with(b"RIFF") || head.starts_with(b"RF64") {
-        return read_wav(path);
+        return read_wav(path).and_then(|audio| finite(&shown, audio));
     }
     match Compressed::sniff(head) {
-        Some(kind) => read_compressed(&shown, file, kind),
+        Some(kind) => read_compressed(&shown, file, kind).and_then(|audio| finite(&shown, audio)),
         None => Err(DspError::InvalidInput {
             path: shown.clone(),
             message: format!(
@@ -189,6 +189,39 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
     Ok(Audio {
         sample_rate: spec.sample_rate,
         channels,
+    })
+}
+
+/// `audio` if every sample is a finite number. A NaN or an infinity would pass through every
+/// measurement as a plausible figure (a loudness, no peaks): refuse the file instead, naming
+/// the first bad sample.
+fn finite(shown: &str, audio: Audio) -> Result<Audio> {
+    let first_bad = audio
+        .channels
+        .iter()
+        .enumerate()
+        .filter_map(|(channel, samples)| {
+            samples
+                .iter()
+                .position(|s| !s.is_finite())
+                .map(|frame| (frame, channel, samples[frame]))
+        })
+        .min_by_key(|&(frame, channel, _)| (frame, channel));
+    let Some((frame, channel, value)) = first_bad else {
+        return Ok(audio);
+    };
+    let count: usize = audio
+        .channels
+        .iter()
+        .map(|c| c.iter().filter(|s| !s.is_finite()).count())
+        .sum();
+    Err(DspError::InvalidInput {
+        path: shown.to_owned(),
+        message: format!(
+            "sample {frame} of channel {channel} (at {:.6} s) is {value}, not a number a signal \
+             can hold; {count} sample(s) in all are NaN or infinite",
+            frame as f64 / f64::from(audio.sample_rate)
+        ),
     })
 }
 

@@ -362,6 +362,56 @@ async fn bad_files_get_a_clear_invalid_input_error_and_no_allocation_of_their_cl
     assert!(missing.to_string().contains("cannot read"), "{missing}");
 }
 
+/// A float WAV holding NaN or infinite samples is refused, naming the first bad sample, by
+/// every tool that reads audio — never measured as plausible numbers.
+#[tokio::test]
+async fn non_finite_samples_are_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bad) in [
+        ("nan.wav", f32::NAN),
+        ("inf.wav", f32::INFINITY),
+        ("minus-inf.wav", f32::NEG_INFINITY),
+    ] {
+        let mut left = sine(48_000, 0.5, 440.0, 0.5);
+        let mut right = left.clone();
+        right[12_000] = bad;
+        left[20_000] = bad;
+        let path = write(
+            dir.path(),
+            name,
+            &Audio {
+                sample_rate: 48_000,
+                channels: vec![left, right],
+            },
+        );
+        let error = DspAnalyze
+            .call(AnalyzeArgs { path: path.clone() }, ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("invalid input")
+                && error.contains(&format!(
+                    "sample 12000 of channel 1 (at 0.250000 s) is {bad}"
+                ))
+                && error.contains("2 sample(s) in all are NaN or infinite"),
+            "{name}: {error}"
+        );
+        let spectrum = DspSpectrum
+            .call(
+                serde_json::from_value(json!({"path": path})).unwrap(),
+                ctx(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            spectrum.contains("sample 12000 of channel 1"),
+            "{name}: {spectrum}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_parameters_name_the_parameter() {
     let dir = tempfile::tempdir().unwrap();

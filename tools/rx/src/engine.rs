@@ -65,6 +65,24 @@ pub fn validate(book: &RuleBook, rx: &Prescription, today: Day) -> Report {
 fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, InputError> {
     sanity(rx)?;
     let as_of = rx.as_of.unwrap_or(today);
+    // A day before the tables take effect (or after the last rule ends) has no rule to check:
+    // "valid" there would be a plausible wrong answer.
+    if let Some((from, to)) = book.effective_range()
+        && (as_of < from || to.is_some_and(|to| as_of > to))
+    {
+        let range = match to {
+            Some(to) => format!("{from} to {to}"),
+            None => format!("{from} onwards"),
+        };
+        return Err(InputError::new(
+            "as_of",
+            format!(
+                "{as_of} is outside the days the rule tables cover ({range}, tables {}); no \
+                 rule can be checked on it",
+                book.version
+            ),
+        ));
+    }
     let strength = match &rx.product {
         Some(product) => classify::strength(book, product)?,
         None => Strength::Missing {

@@ -437,6 +437,26 @@ pub struct RuleBook {
 }
 
 impl RuleBook {
+    /// The days on which these tables can judge a prescription: from the earliest
+    /// `effective_from` to the latest `effective_to` (`None` at the end: still in force) of the
+    /// rules whose breach is an error. Before them only warnings could fire (identifier
+    /// formats, say), and "valid" would be a wrong answer. `None` with no such rule.
+    pub fn effective_range(&self) -> Option<(Day, Option<Day>)> {
+        let judging = || {
+            self.rules.iter().filter(|r| {
+                r.code
+                    .is_some_and(|c| c.severity() == crate::Severity::Error)
+            })
+        };
+        let from = judging().map(|r| r.effective_from).min()?;
+        let to = if judging().any(|r| r.effective_to.is_none()) {
+            None
+        } else {
+            judging().filter_map(|r| r.effective_to).max()
+        };
+        Some((from, to))
+    }
+
     /// Compile the `rx` tables of `library`.
     pub fn from_library(library: &Library) -> Result<RuleBook> {
         RuleBook::from_tables(

@@ -26,3 +26,64 @@ fn a_nurse_practitioner_on_an_authorised_prescriber_approval_is_e_prescriber() {
     rx["approvals"][0]["pathway"] = "AP".into();
     assert_eq!(run(&rx).codes(), vec![Code::Prescriber]);
 }
+
+/// A day the rule tables do not cover has no rule to check: never "valid".
+#[test]
+fn a_day_before_the_tables_is_an_error_naming_the_range_never_valid() {
+    let mut rx = valid_simple();
+    rx["as_of"] = "2016-01-01".into();
+    rx["jurisdiction"] = "XX".into();
+    let report = run(&rx);
+    assert!(!report.valid);
+    assert_eq!(report.codes(), vec![Code::Input]);
+    let finding = &report.findings[0];
+    assert_eq!(finding.path, "as_of");
+    let (from, _) = book().effective_range().unwrap();
+    assert!(
+        finding.message.starts_with(&format!(
+            "2016-01-01 is outside the days the rule tables cover ({from} onwards"
+        )),
+        "{}",
+        finding.message
+    );
+}
+
+/// A key given twice is ambiguous: refused naming the key and the object, in either format —
+/// never read as whichever came last.
+#[test]
+fn a_duplicated_key_is_refused_naming_it_in_both_formats() {
+    let simple = valid_simple().to_string();
+    let twice = simple.replacen("\"as_of\"", "\"jurisdiction\":\"XX\",\"as_of\"", 1);
+    assert_ne!(simple, twice, "the test edits the document");
+    let report = validate_bytes(&book(), twice.as_bytes(), day("2026-11-22"));
+    assert!(!report.valid);
+    assert_eq!(report.codes(), vec![Code::Input]);
+    assert!(
+        report.findings[0].message.contains("jurisdiction"),
+        "{:?}",
+        report.findings
+    );
+
+    let fhir = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/rx/nsw-cat2-sas-b.fhir.json"),
+    )
+    .unwrap();
+    let clean = validate_bytes(&book(), fhir.as_bytes(), day("2026-11-22"));
+    assert!(clean.valid, "{:?}", clean.findings);
+    let twice = fhir.replacen(
+        "\"resourceType\": \"Patient\",",
+        "\"resourceType\": \"Patient\",\n        \"birthDate\": \"2020-01-01\",",
+        1,
+    );
+    assert_ne!(fhir, twice, "the test edits the bundle");
+    let report = validate_bytes(&book(), twice.as_bytes(), day("2026-11-22"));
+    assert!(!report.valid, "{:?}", report.findings);
+    assert_eq!(report.codes(), vec![Code::Input]);
+    let finding = &report.findings[0];
+    assert_eq!(
+        finding.message,
+        "the key `birthDate` appears twice in the same object; which one is meant is ambiguous"
+    );
+    assert!(finding.path.starts_with("entry["), "{}", finding.path);
+}

@@ -66,6 +66,10 @@ async fn stdio_answers_every_bad_line_and_keeps_serving() {
             br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"knowledge_search","arguments":{"query":["a"]}}}"#.to_vec(),
         ),
         ("a 10 MB line", ten_megabyte_call()),
+        ("arguments a string", br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"baton_info","arguments":"x"}}"#.to_vec()),
+        ("arguments an array", br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"baton_info","arguments":[1]}}"#.to_vec()),
+        ("name missing", br#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"arguments":{}}}"#.to_vec()),
+        ("name a number", br#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":7}}"#.to_vec()),
     ];
     let mut answers = serde_json::Map::new();
     for (name, mut bytes) in cases {
@@ -91,7 +95,25 @@ async fn stdio_answers_every_bad_line_and_keeps_serving() {
     assert_eq!(good["result"]["structuredContent"]["name"], "baton");
 
     insta::assert_json_snapshot!("stdio_errors", answers);
+    for name in [
+        "arguments a string",
+        "arguments an array",
+        "name missing",
+        "name a number",
+    ] {
+        assert_eq!(answers[name]["error"]["code"], -32602, "{name}");
+    }
+
+    // The last line is answered whether or not it ends with a newline.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":101,\"method\":\"tools/call\",\"params\":{\"name\":\"baton_info\"}}")
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
     drop(stdin);
+    let last = next().await;
+    assert_eq!(last["id"], 101);
+    assert_eq!(last["result"]["structuredContent"]["name"], "baton");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .unwrap()
@@ -176,4 +198,59 @@ async fn http_answers_bad_requests_and_keeps_serving() {
     assert_eq!(response.status().as_u16(), 200);
     let value: Value = response.json().await.unwrap();
     assert_eq!(value["result"]["structuredContent"]["name"], "baton");
+}
+
+/// Tool arguments never reach a log, at any level: not Baton's, not the MCP library's (which
+/// logs whole requests and results at debug and trace).
+#[tokio::test]
+async fn arguments_never_reach_the_log_at_any_level() {
+    let home = Home::new("");
+    let canary = "sk-canary-7f3a9c";
+    let mut child = home
+        .baton(&["serve"])
+        .env("BATON_LOG", "trace,rmcp=trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"knowledge_search","arguments":{{"query":"{canary}"}}}}}}"#
+    );
+    let bad = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"knowledge_search","arguments":{{"query":"q","password":"{canary}"}}}}}}"#
+    );
+    for line in [
+        INIT,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        &call,
+        &bad,
+    ] {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let line = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        ids.push(answer["id"].as_u64().unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, [0, 1, 2]);
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.lines().count() > 3, "the log ran at trace: {log}");
+    assert!(!log.contains(canary), "{log}");
 }

@@ -175,6 +175,12 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
 
 pub(crate) fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // rmcp logs whole requests and results (tool arguments, secrets included) at debug and
+    // trace: whatever BATON_LOG asks, it logs at most at info.
+    let filter = match "rmcp=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     // stdout is the MCP stream: every log line goes to stderr.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -29,6 +29,53 @@ const INSTRUCTIONS: &str = "Baton: tool packs for audio DSP, product-image QA, A
     with approvals and an audit log. Call `baton_info` to see the packs enabled here; \
     `knowledge_search` finds documentation, also readable as `knowledge://` resources.";
 
+/// The MCP request methods rmcp parses into typed requests.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "completion/complete",
+    "logging/setLevel",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "tools/call",
+    "tools/list",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+];
+
+/// What is wrong with `tools/call` params that did not parse, in words.
+fn call_params_problem(params: Option<&Value>) -> String {
+    let Some(params) = params else {
+        return "`name` is missing (no params)".to_owned();
+    };
+    let kind = |value: &Value| match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    match (params.get("name"), params.get("arguments")) {
+        (None, _) => "`name` is missing".to_owned(),
+        (Some(name), _) if !name.is_string() => {
+            format!("`name` must be a string, not {}", kind(name))
+        }
+        (_, Some(arguments)) if !arguments.is_object() && !arguments.is_null() => {
+            format!("`arguments` must be an object, not {}", kind(arguments))
+        }
+        _ => "they do not have the shape `tools/call` takes".to_owned(),
+    }
+}
+
 /// Baton's MCP server handler: every request is answered from the kit registry, the knowledge
 /// library, and (with `--conformance` only) the conformance fixtures.
 #[derive(Clone)]
@@ -409,6 +456,18 @@ impl ServerHandler for BatonMcp {
         request: rmcp::model::CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        // rmcp hands over a request of a method it knows when its params did not fit the
+        // method's type: that is invalid params, not an unknown method.
+        if KNOWN_METHODS.contains(&request.method.as_str()) {
+            let problem = match request.method.as_str() {
+                "tools/call" => call_params_problem(request.params.as_ref()),
+                _ => "they do not have the shape the method takes".to_owned(),
+            };
+            return Err(ErrorData::invalid_params(
+                format!("invalid params for `{}`: {problem}", request.method),
+                Some(json!({ "method": request.method })),
+            ));
+        }
         Err(ErrorData::new(
             rmcp::model::ErrorCode::METHOD_NOT_FOUND,
             format!("method not found: `{}`", request.method),

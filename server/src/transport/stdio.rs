@@ -104,6 +104,10 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
         loop {
             let available = self.reader.fill_buf().await?;
             if available.is_empty() {
+                // The last line need not end with a newline: it is a message all the same.
+                if !self.line.is_empty() && !self.discarding {
+                    return Ok(LineRead::Line);
+                }
                 return Ok(LineRead::Eof);
             }
             let newline = available.iter().position(|&b| b == b'\n');

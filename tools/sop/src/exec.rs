@@ -101,7 +101,8 @@ pub async fn run(
             return Err(SopError::NotFound(format!("program `{program}`")));
         }
     }
-    tracing::debug!(confinement = %launch.confinement, ?argv, "starting a command");
+    // The command line itself is a tool argument: it never reaches a log (it may hold a secret).
+    tracing::debug!(confinement = %launch.confinement, "starting a command");
     let started = Instant::now();
     let mut child = tokio::process::Command::new(&launch.program)
         .args(&launch.args)

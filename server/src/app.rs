@@ -148,7 +148,8 @@ impl AppBuilder {
         };
         let mut gate = Gate::new(Arc::new(registry), policy, store)
             .protecting(protected)
-            .confining_commands_with(&commands);
+            .confining_commands_with(&commands)
+            .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20));
         if self.gate_off {
             gate = gate.without_enforcement();
         }

@@ -55,6 +55,9 @@ pub struct ConfigFile {
     /// The dsp pack's separation model.
     #[serde(default)]
     pub dsp: DspSection,
+    /// What one call may use.
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// Signed checkpoints of the audit log.
     #[serde(default)]
     pub audit: AuditSection,
@@ -82,6 +85,24 @@ impl Default for AuditSection {
             checkpoint_every: 1000,
             checkpoint_interval: "60s".into(),
             checkpoint_file: None,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Memory one call may use, in MiB (default 2048). Tools estimate a call's memory from its
+    /// parameters and input headers and refuse it before starting when it is over, naming the
+    /// parameter to change.
+    pub call_memory_mb: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            call_memory_mb: baton_kit::DEFAULT_MEMORY_BUDGET >> 20,
         }
     }
 }
@@ -423,6 +444,12 @@ impl Config {
             return Err(invalid(
                 "server.max_message_bytes".into(),
                 "must be at least 1024".into(),
+            ));
+        }
+        if file.limits.call_memory_mb < 16 {
+            return Err(invalid(
+                "limits.call_memory_mb".into(),
+                "must be at least 16".into(),
             ));
         }
         if file.server.page_size == 0 {

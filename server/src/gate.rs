@@ -32,6 +32,8 @@ pub struct Gate {
     protected: Arc<Vec<std::path::PathBuf>>,
     /// How this host confines commands (`bubblewrap 0.8.0`, or why it cannot), for the audit.
     commands: Arc<str>,
+    /// Memory one call may use (`[limits] call_memory_mb`).
+    memory_budget: u64,
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -48,7 +50,14 @@ impl Gate {
             enforce: true,
             protected: Arc::new(Vec::new()),
             commands: Arc::from("not described"),
+            memory_budget: baton_kit::DEFAULT_MEMORY_BUDGET,
         }
+    }
+
+    /// This gate, allowing each call `bytes` of memory (tools refuse calls estimated above).
+    pub fn with_memory_budget(mut self, bytes: u64) -> Gate {
+        self.memory_budget = bytes;
+        self
     }
 
     /// This gate, recording `commands` — how this host confines commands — in the audit.
@@ -129,6 +138,7 @@ impl Gate {
         let context = context
             .with_principal(principal.clone())
             .with_sandbox(Arc::new(sandbox))
+            .with_memory_budget(self.memory_budget)
             .with_artifacts(Arc::new(StoreArtifacts(self.store.clone())));
         self.run(
             &principal,

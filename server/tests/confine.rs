@@ -234,3 +234,42 @@ async fn a_symlinked_output_folder_is_refused() {
     p.untouched("planted symlinks in a real output folder");
     drop(p.home);
 }
+
+/// `[limits] call_memory_mb` reaches every call through the gate: a photo that fits the
+/// default budget is refused under a small one, before it is decoded.
+#[tokio::test]
+async fn the_configured_memory_budget_reaches_the_tools() {
+    let home = Home::new("[limits]\ncall_memory_mb = 16\n");
+    let photo = home.path().join("shot.png");
+    image::RgbImage::from_pixel(1000, 800, image::Rgb([200, 30, 30]))
+        .save(&photo)
+        .unwrap();
+    let app = App::build(Config::load(Some(&home.config())).unwrap()).unwrap();
+    let refused = app
+        .gate
+        .call(Invocation {
+            principal: Arc::new(Principal::new("agent", [Role::Agent])),
+            tool: "vision_qa".into(),
+            args: json!({ "path": photo }),
+            approval_id: None,
+            context: ToolContext::new(Default::default()),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused
+            .contains("1000 × 800 (0.8 MP) needs about 18.3 MiB to check; a call may use 16.0 MiB"),
+        "{refused}"
+    );
+    let bad = Config::parse(
+        std::path::Path::new("baton.toml"),
+        "[limits]\ncall_memory_mb = 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        bad,
+        "invalid config `baton.toml`: limits.call_memory_mb: must be at least 16"
+    );
+}

@@ -39,5 +39,5 @@ pub use loudness::Loudness;
 pub use masks::{SeparationConfig, Separator};
 pub use monitor::{Monitor, Unwatched};
 pub use spectrum::{Peak, SpectrumResult, average_spectrum, spectrum};
-pub use stft::{Spectrogram, Stft, Window};
+pub use stft::{MAX_OVERLAP, Spectrogram, Stft, Window, within_budget};
 pub use tools::*;

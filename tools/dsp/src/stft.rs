@@ -86,8 +86,28 @@ impl std::fmt::Debug for Stft {
     }
 }
 
+/// The most frames that may overlap one sample (`hop ≥ n_fft / MAX_OVERLAP`).
+pub const MAX_OVERLAP: usize = 16;
+
+/// Refuse work estimated at `need` bytes when it is over `budget`, naming the parameter to
+/// change — before any of it is allocated.
+pub fn within_budget(need: u64, budget: u64, parameter: &'static str, what: &str) -> Result<()> {
+    if need <= budget {
+        return Ok(());
+    }
+    Err(DspError::parameter(
+        parameter,
+        format!(
+            "{what} needs about {}; a call may use {} ([limits] call_memory_mb)",
+            baton_kit::shown_bytes(need),
+            baton_kit::shown_bytes(budget)
+        ),
+    ))
+}
+
 impl Stft {
-    /// Plan an STFT. `n_fft` must be a power of two in 64..=65536; `hop` in 1..=`n_fft`.
+    /// Plan an STFT. `n_fft` must be a power of two in 64..=65536; `hop` from `n_fft / 16`
+    /// (frames overlapping more than 16-fold only multiply the work) to `n_fft`.
     pub fn new(n_fft: usize, hop: usize, window: Window) -> Result<Stft> {
         if !n_fft.is_power_of_two() || !(MIN_FFT..=MAX_FFT).contains(&n_fft) {
             return Err(DspError::parameter(
@@ -95,10 +115,13 @@ impl Stft {
                 format!("{n_fft} is not a power of two from {MIN_FFT} to {MAX_FFT}"),
             ));
         }
-        if hop == 0 || hop > n_fft {
+        let min_hop = (n_fft / MAX_OVERLAP).max(1);
+        if hop < min_hop || hop > n_fft {
             return Err(DspError::parameter(
                 "hop",
-                format!("{hop} must be from 1 to the FFT size ({n_fft})"),
+                format!(
+                    "{hop} must be from fft_size/{MAX_OVERLAP} ({min_hop}) to the FFT size ({n_fft})"
+                ),
             ));
         }
         let mut planner = RealFftPlanner::<f32>::new();
@@ -129,6 +152,12 @@ impl Stft {
     /// Frames a signal of `len` samples gives (`1 + len / hop`, centred).
     pub fn frames_for(&self, len: usize) -> usize {
         1 + len / self.hop
+    }
+
+    /// Cells (frames × bins) of the spectrogram of `len` samples: what an estimate of a
+    /// call's memory multiplies.
+    pub fn cells_for(&self, len: usize) -> u64 {
+        self.frames_for(len) as u64 * (self.n_fft / 2 + 1) as u64
     }
 
     /// The centred STFT of `signal`.

@@ -16,7 +16,7 @@ use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
 use crate::spectrum::{Peak, spectrum};
 use crate::stft::Window;
-use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio};
+use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio, within_budget};
 
 /// What the call may write: the gate's sandbox (unconfined for a tool run directly).
 fn sandbox_of(ctx: &ToolContext) -> baton_kit::Sandbox {
@@ -208,10 +208,26 @@ impl Tool for DspSpectrum {
             ));
         }
         let sandbox = sandbox_of(&ctx);
+        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
             let audio = load(&args.path)?;
             let hop = args.hop.unwrap_or(args.fft_size / 4).max(1);
+            let stft = crate::Stft::new(args.fft_size, hop, args.window)?;
+            // The complex spectrogram (8 bytes a cell) and its magnitudes or picture (4), beside
+            // the audio and its mono mix.
+            let samples = audio.frames() as u64;
+            let need = stft.cells_for(audio.frames()) * 12
+                + samples * 4 * (audio.channels.len() as u64 + 1);
+            within_budget(
+                need,
+                budget,
+                "hop",
+                &format!(
+                    "a spectrum of {samples} samples with fft_size {} and hop {hop}",
+                    args.fft_size
+                ),
+            )?;
             let result = spectrum(
                 &audio,
                 args.fft_size,
@@ -636,9 +652,24 @@ impl Tool for DspSeparate {
         params.check()?;
         let separator = self.0.clone();
         let sandbox = sandbox_of(&ctx);
+        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
             let audio = load(&args.path)?;
+            let stft = crate::Stft::new(args.fft_size, args.hop, crate::Window::Hann)?;
+            // Per channel: the complex spectrogram (8 bytes a cell), two median-filtered
+            // magnitudes and the masks (16); then every stem of every channel, beside the audio.
+            let samples = audio.frames() as u64 * audio.channels.len() as u64;
+            let need = stft.cells_for(audio.frames()) * 24 + samples * 4 * 3;
+            within_budget(
+                need,
+                budget,
+                "hop",
+                &format!(
+                    "separating {samples} samples with fft_size {} and hop {}",
+                    args.fft_size, args.hop
+                ),
+            )?;
             let dir = sandbox.create_dir(Path::new(&args.out_dir))?;
             // stems[s][c]: stem s of channel c.
             let mut stems: Vec<Vec<Vec<f32>>> = Vec::new();

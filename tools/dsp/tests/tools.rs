@@ -412,6 +412,74 @@ async fn non_finite_samples_are_refused_naming_the_first() {
     }
 }
 
+/// Work scales with `hop`: a hop under fft_size/16 is refused outright, and a call whose
+/// estimated memory is over the call's budget is refused before it starts, naming `hop`.
+#[tokio::test]
+async fn work_over_the_budget_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "ten-seconds.wav",
+        &Audio {
+            sample_rate: 48_000,
+            channels: vec![sine(48_000, 10.0, 440.0, 0.5)],
+        },
+    );
+    let tiny_hop = DspSeparate(Arc::new(Separator::default()))
+        .call(
+            serde_json::from_value(json!({"path": path, "out_dir": dir.path().join("stems"), "fft_size": 4096, "hop": 1}))
+                .unwrap(),
+            ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        tiny_hop,
+        "invalid arguments at `hop`: 1 must be from fft_size/16 (256) to the FFT size (4096)"
+    );
+    let tight = ctx().with_memory_budget(64 << 20);
+    let separate = DspSeparate(Arc::new(Separator::default()))
+        .call(
+            serde_json::from_value(json!({"path": path, "out_dir": dir.path().join("stems"), "fft_size": 4096, "hop": 256}))
+                .unwrap(),
+            tight.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        separate,
+        "invalid arguments at `hop`: separating 480000 samples with fft_size 4096 and hop 256 \
+         needs about 93.5 MiB; a call may use 64.0 MiB ([limits] call_memory_mb)"
+    );
+    assert!(!dir.path().join("stems").exists(), "nothing was written");
+    let spectrum = DspSpectrum
+        .call(
+            serde_json::from_value(json!({"path": path, "fft_size": 65536, "hop": 4096, "spectrogram": dir.path().join("s.png")}))
+                .unwrap(),
+            ctx().with_memory_budget(16 << 20),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        spectrum.starts_with(
+            "invalid arguments at `hop`: a spectrum of 480000 samples with fft_size 65536 and hop 4096 needs about"
+        ),
+        "{spectrum}"
+    );
+    // The default budget takes the same calls.
+    DspSeparate(Arc::new(Separator::default()))
+        .call(
+            serde_json::from_value(json!({"path": path, "out_dir": dir.path().join("stems"), "fft_size": 4096, "hop": 256}))
+                .unwrap(),
+            ctx(),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn bad_parameters_name_the_parameter() {
     let dir = tempfile::tempdir().unwrap();

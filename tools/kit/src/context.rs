@@ -32,6 +32,23 @@ pub struct ToolContext {
     principal: Option<Arc<crate::Principal>>,
     artifacts: Option<Arc<dyn ArtifactSink>>,
     sandbox: Option<Arc<crate::Sandbox>>,
+    memory_budget: Option<u64>,
+}
+
+/// Memory one call may use when no budget is configured (`[limits] call_memory_mb`): 2 GiB.
+/// Tools estimate what a call needs from its parameters and input headers, and refuse it
+/// before starting when the estimate is over, naming the parameter.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 2 << 30;
+
+/// `bytes` as people read a memory size in a refusal: `2.2 GiB`, `22.9 MiB`, `512 bytes`.
+pub fn shown_bytes(bytes: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    const GIB: f64 = (1u64 << 30) as f64;
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / GIB),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / MIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 impl fmt::Debug for ToolContext {
@@ -53,6 +70,7 @@ impl ToolContext {
             principal: None,
             artifacts: None,
             sandbox: None,
+            memory_budget: None,
         }
     }
 
@@ -76,6 +94,17 @@ impl ToolContext {
     /// What the call may touch; `None` for a tool run directly, outside the gate.
     pub fn sandbox(&self) -> Option<&crate::Sandbox> {
         self.sandbox.as_deref()
+    }
+
+    /// This context, allowed `bytes` of memory (the gate sets it from the configuration).
+    pub fn with_memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// How much memory this call may use ([`DEFAULT_MEMORY_BUDGET`] unless configured).
+    pub fn memory_budget(&self) -> u64 {
+        self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
     }
 
     /// This context, keeping artifacts in `sink` (the gate sets it before running a tool).

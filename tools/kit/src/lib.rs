@@ -27,7 +27,7 @@ mod tool;
 pub use artifact::{ARTIFACT_URI_PREFIX, ArtifactSink, StoredArtifact};
 pub use attachment::Attachment;
 pub use confine::{ConfineError, ConfineResult, Confined};
-pub use context::{Progress, ProgressSink, ToolContext};
+pub use context::{DEFAULT_MEMORY_BUDGET, Progress, ProgressSink, ToolContext, shown_bytes};
 pub use descriptor::ToolDescriptor;
 pub use effect::Effect;
 pub use error::{Result, ToolError, ToolErrorKind};

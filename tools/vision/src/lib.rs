@@ -20,7 +20,7 @@ mod tools;
 pub use color::{Lab, PALETTE, ToLab, delta_e};
 pub use error::{Result, VisionError};
 pub use gray::{gray, laplacian_variance};
-pub use load::{MAX_PIXELS, MAX_SIDE, decode, load};
+pub use load::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_SIDE, decode, decode_within, load, load_within};
 pub use onnx::{Category, Normalize, Onnx, OnnxClassifier, OnnxConfig, OnnxSegmenter, TensorModel};
 pub use qa::{Background, Exposure, Issue, IssueCode, QaConfig, QaReport, Subject, qa};
 pub use segment::{BBox, Backdrop as BackdropModel, Segmentation, backdrop, measure, segment};

@@ -15,17 +15,32 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 
 /// Read an image file as 8-bit RGB, upright.
 pub fn load(path: &Path) -> Result<RgbImage> {
+    load_within(path, baton_kit::DEFAULT_MEMORY_BUDGET)
+}
+
+/// [`load`], refusing an image whose checking would need more than `budget` bytes.
+pub fn load_within(path: &Path, budget: u64) -> Result<RgbImage> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| VisionError::Io {
         action: "read",
         path: shown.clone(),
         source,
     })?;
-    decode(&bytes, &shown)
+    decode_within(&bytes, &shown, budget)
 }
+
+/// Memory a vision call needs per pixel of its photo, measured: the RGB image, its grey and
+/// Lab copies, masks and the cut-out (a 100 MP photo took 2.1 GB).
+pub const BYTES_PER_PIXEL: u64 = 24;
 
 /// Decode image bytes; `name` is used in errors.
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
+    decode_within(bytes, name, baton_kit::DEFAULT_MEMORY_BUDGET)
+}
+
+/// [`decode`], refusing — from the header, before decoding — an image whose checking would
+/// need more than `budget` bytes.
+pub fn decode_within(bytes: &[u8], name: &str, budget: u64) -> Result<RgbImage> {
     let invalid = |message: String| VisionError::InvalidInput {
         path: name.to_owned(),
         message,
@@ -69,6 +84,16 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(invalid(format!(
             "{width} × {height} is more than Baton decodes ({MAX_PIXELS} pixels)"
+        )));
+    }
+    let need = u64::from(width) * u64::from(height) * BYTES_PER_PIXEL;
+    if need > budget {
+        return Err(invalid(format!(
+            "{width} × {height} ({:.1} MP) needs about {} to check; a call may use {} \
+             ([limits] call_memory_mb)",
+            f64::from(width) * f64::from(height) / 1e6,
+            baton_kit::shown_bytes(need),
+            baton_kit::shown_bytes(budget)
         )));
     }
     let orientation = decoder

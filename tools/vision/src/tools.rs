@@ -20,7 +20,7 @@ use crate::onnx::Category;
 use crate::qa::{IssueCode, QaConfig, QaReport, qa};
 use crate::segment::{BBox, Segmentation, segment};
 use crate::tag::{DominantColor, dominant_colors};
-use crate::{Onnx, Result, VisionError, load};
+use crate::{Onnx, Result, VisionError, load_within};
 
 /// Where QA thresholds are read from in the knowledge root.
 pub const THRESHOLDS_URI: &str = "knowledge://vision/qa.toml";
@@ -189,10 +189,11 @@ impl Tool for VisionQa {
         CLUTTERED_BACKGROUND, SUBJECT_TOO_SMALL, OFF_CENTER.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: QaArgs, _: ToolContext) -> baton_kit::Result<QaReport> {
+    async fn call(&self, args: QaArgs, ctx: ToolContext) -> baton_kit::Result<QaReport> {
+        let budget = ctx.memory_budget();
         let config = self.0.config()?;
         blocking(move || {
-            let image = load(Path::new(&args.path))?;
+            let image = load_within(Path::new(&args.path), budget)?;
             Ok(qa(&image, &segment(&image), &config))
         })
         .await
@@ -271,8 +272,9 @@ impl Tool for VisionSegment {
         let backdrop = parse_backdrop(&args.background)?;
         let onnx = self.0.clone();
         let sandbox = sandbox_of(&ctx);
+        let budget = ctx.memory_budget();
         blocking(move || {
-            let image = load(Path::new(&args.path))?;
+            let image = load_within(Path::new(&args.path), budget)?;
             let segmentation = match args.method {
                 SegmentMethod::Classic => segment(&image),
                 SegmentMethod::Onnx => onnx.segmenter()?.segment(&image)?,
@@ -357,10 +359,11 @@ impl Tool for VisionTag {
         its category with a score when a classifier model is configured.";
     const EFFECT: Effect = Effect::Read;
 
-    async fn call(&self, args: TagArgs, _: ToolContext) -> baton_kit::Result<TagOutput> {
+    async fn call(&self, args: TagArgs, ctx: ToolContext) -> baton_kit::Result<TagOutput> {
+        let budget = ctx.memory_budget();
         let onnx = self.0.clone();
         blocking(move || {
-            let image = load(Path::new(&args.path))?;
+            let image = load_within(Path::new(&args.path), budget)?;
             let segmentation = segment(&image);
             Ok(TagOutput {
                 dominant_colors: dominant_colors(&image, &segmentation.mask),
@@ -399,7 +402,28 @@ pub fn process_one(
     config: &QaConfig,
     onnx: &Onnx,
 ) -> Result<ProcessOutput> {
-    let image = load(path)?;
+    process_one_within(
+        path,
+        out,
+        out_dir,
+        backdrop,
+        config,
+        onnx,
+        baton_kit::DEFAULT_MEMORY_BUDGET,
+    )
+}
+
+/// [`process_one`], refusing a photo whose checking would need more than `budget` bytes.
+pub fn process_one_within(
+    path: &Path,
+    out: &Confined,
+    out_dir: &Path,
+    backdrop: Backdrop,
+    config: &QaConfig,
+    onnx: &Onnx,
+    budget: u64,
+) -> Result<ProcessOutput> {
+    let image = load_within(path, budget)?;
     let segmentation = segment(&image);
     let report = qa(&image, &segmentation, config);
     let colors = dominant_colors(&image, &segmentation.mask);
@@ -594,6 +618,7 @@ impl Tool for VisionBatch {
         }
         let keeper = ctx.clone();
         let sandbox = sandbox_of(&ctx);
+        let budget = ctx.memory_budget();
         let done = blocking(move || {
             let out_dir = Path::new(&args.out_dir);
             let dir = sandbox.create_dir(out_dir)?;
@@ -617,13 +642,15 @@ impl Tool for VisionBatch {
                             let Some(source) = paths.get(index) else {
                                 return;
                             };
-                            let item = match process_one(
+                            // The call's budget is shared by the photos in flight.
+                            let item = match process_one_within(
                                 Path::new(source),
                                 &dir,
                                 out_dir,
                                 backdrop,
                                 &config,
                                 &onnx,
+                                budget / workers as u64,
                             ) {
                                 Ok(output) => BatchItem {
                                     source: source.clone(),

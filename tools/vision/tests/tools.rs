@@ -163,6 +163,26 @@ fn png_header(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
+/// [`png_header`] followed by the start of its pixel data (a small deflate stream) and the
+/// end: what a decoder needs before it reports the image's size.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = png_header(width, height);
+    for (kind, data) in [
+        (
+            &b"IDAT"[..],
+            &[0x78u8, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff][..],
+        ),
+        (&b"IEND"[..], &[][..]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(data);
+        bytes.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+        bytes.extend(&chunk);
+        bytes.extend(crc(&chunk).to_be_bytes());
+    }
+    bytes
+}
+
 fn crc(data: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &byte in data {
@@ -176,6 +196,42 @@ fn crc(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// The budget is the configuration's: a photo fine by default is refused under a small one,
+/// before decoding, and every vision tool that reads a photo checks it.
+#[tokio::test]
+async fn a_photo_over_the_memory_budget_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shot.png");
+    product(1000, 800).save(&path).unwrap();
+    let tight = ctx().with_memory_budget(16 << 20);
+    let error = VisionQa(Thresholds::defaults())
+        .call(
+            QaArgs {
+                path: path.display().to_string(),
+            },
+            tight.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "1000 × 800 (0.8 MP) needs about 18.3 MiB to check; a call may use 16.0 MiB \
+             ([limits] call_memory_mb)"
+        ),
+        "{error}"
+    );
+    VisionQa(Thresholds::defaults())
+        .call(
+            QaArgs {
+                path: path.display().to_string(),
+            },
+            ctx(),
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -197,6 +253,12 @@ async fn bad_files_get_a_clear_invalid_input_error() {
             "bomb.png",
             png_header(50_000, 50_000),
             "larger than Baton decodes",
+        ),
+        // Within the pixel limit, over the memory budget: refused from the header.
+        (
+            "hundred-megapixels.png",
+            png_claiming(10_000, 10_000),
+            "10000 × 10000 (100.0 MP) needs about 2.2 GiB to check; a call may use 2.0 GiB",
         ),
     ];
     for (name, bytes, expected) in cases {

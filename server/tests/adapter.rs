@@ -223,3 +223,102 @@ async fn lists_paginate_and_foreign_cursors_are_refused() {
         "Mcp error: -32602: invalid cursor `bogus`({\"cursor\":\"bogus\"})"
     );
 }
+
+mod hostile {
+    //! Property test: arbitrary JSON as the arguments of every tool a default Baton serves is
+    //! bound (checked against the tool's argument type) or refused as invalid arguments,
+    //! naming where — never a panic, never another kind of error. Fixed seed, bounded cases.
+    use std::sync::LazyLock;
+
+    use baton_kit::{Registry, ToolErrorKind};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, RngSeed};
+    use serde_json::Value;
+
+    static REGISTRY: LazyLock<(super::Home, baton_server::App)> = LazyLock::new(|| {
+        let home = super::Home::new("");
+        let config = super::Config::load(Some(&home.config())).unwrap();
+        let app = super::App::build(config).unwrap();
+        (home, app)
+    });
+
+    fn registry() -> &'static Registry {
+        REGISTRY.1.gate.registry()
+    }
+
+    /// Names the tools' arguments really have, and others.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "path",
+                "repo",
+                "out",
+                "out_dir",
+                "query",
+                "fft_size",
+                "hop",
+                "chain",
+                "document",
+                "paths",
+                "task",
+                "agent",
+                "content",
+                "argv",
+                "shell",
+                "timeout_s",
+                "id",
+                "decision",
+                "note",
+                "feature",
+                "brief",
+                "spectrogram",
+                "method",
+                "to",
+            ])
+            .prop_map(str::to_owned),
+            proptest::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            proptest::collection::vec(any::<char>(), 0..8)
+                .prop_map(|c| Value::from(String::from_iter(c))),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(key(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(RunnerConfig {
+            cases: 20_000,
+            rng_seed: RngSeed::Fixed(0x5eed_0016),
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        })]
+
+        #[test]
+        fn arbitrary_arguments_bind_or_are_invalid_never_panic(
+            tool in 0usize..64,
+            args in json(),
+        ) {
+            let names: Vec<String> = registry().descriptors().map(|d| d.name.clone()).collect();
+            let name = &names[tool % names.len()];
+            let tool = registry().get(name).unwrap().clone();
+            if let Err(error) = tool.bind(&args) {
+                prop_assert_eq!(error.kind(), ToolErrorKind::InvalidArgs, "{}: {}", name, error);
+            }
+        }
+    }
+}

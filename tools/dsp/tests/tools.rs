@@ -556,3 +556,88 @@ async fn bad_parameters_name_the_parameter() {
         }
     }
 }
+
+mod hostile {
+    //! Property tests: audio files with bytes replaced, inserted or deleted — WAVs made here
+    //! (16-bit, float) and, where the test command has generated them, the FLAC, MP3 and Ogg
+    //! fixtures — never panic the readers, and what they do read holds only finite samples
+    //! within the limits. Fixed seed, bounded cases.
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    use super::{Audio, sine};
+
+    static SEEDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seeds = Vec::new();
+        let stereo = Audio {
+            sample_rate: 8_000,
+            channels: vec![sine(8_000, 0.05, 440.0, 0.5), sine(8_000, 0.05, 660.0, 0.5)],
+        };
+        let path = dir.path().join("float.wav");
+        baton_dsp::write_wav(&path, &stereo).unwrap();
+        seeds.push(std::fs::read(&path).unwrap());
+        let mut pcm = super::header(1, 1, 8_000, 16, 800, 800);
+        pcm.extend((0..400u16).flat_map(|i| i.wrapping_mul(97).to_le_bytes()));
+        pcm.truncate(44 + 800);
+        seeds.push(pcm);
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dsp/audio");
+        for name in [
+            "sweep-44k-stereo-32.mp3",
+            "sweep-44k-stereo-32.ogg",
+            "music-48k-mono-16.flac",
+        ] {
+            if let Ok(bytes) = std::fs::read(fixtures.join(name)) {
+                seeds.push(bytes);
+            }
+        }
+        seeds
+    });
+
+    fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        for &(at, byte, op) in edits {
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let at = at % bytes.len();
+            match op % 3 {
+                0 => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(Config {
+            cases: 3000,
+            rng_seed: RngSeed::Fixed(0x5eed_0016),
+            failure_persistence: None,
+            ..Config::default()
+        })]
+
+        #[test]
+        fn corrupted_audio_is_read_or_refused_never_panics(
+            seed in 0usize..64,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
+        ) {
+            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &bytes).unwrap();
+            if let Ok(audio) = baton_dsp::read_audio(file.path()) {
+                prop_assert!(audio.channels.iter().flatten().all(|s| s.is_finite()));
+                prop_assert!((1..=usize::from(baton_dsp::MAX_CHANNELS)).contains(&audio.channels.len()));
+                prop_assert!(
+                    (baton_dsp::MIN_RATE..=baton_dsp::MAX_RATE).contains(&audio.sample_rate)
+                );
+            }
+        }
+    }
+}

@@ -87,3 +87,71 @@ fn a_duplicated_key_is_refused_naming_it_in_both_formats() {
     );
     assert!(finding.path.starts_with("entry["), "{}", finding.path);
 }
+
+mod hostile {
+    //! Property tests: corrupted prescriptions (bytes replaced, inserted, deleted in the
+    //! committed fixtures, both formats) never panic, and a report is never "valid" with an
+    //! error finding in it. Fixed seed, bounded cases: the same inputs every run.
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    use super::{book, day, validate_bytes};
+
+    static SEEDS: std::sync::LazyLock<Vec<Vec<u8>>> = std::sync::LazyLock::new(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/rx");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    });
+    static BOOK: std::sync::LazyLock<baton_rx::RuleBook> = std::sync::LazyLock::new(book);
+
+    /// Apply `edits` (position, byte, 0 replace | 1 insert | 2 delete) to `bytes`.
+    pub(crate) fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        for &(at, byte, op) in edits {
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let at = at % bytes.len();
+            match op % 3 {
+                0 => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(Config {
+            cases: 20_000,
+            rng_seed: RngSeed::Fixed(0x5eed_0016),
+            failure_persistence: None,
+            ..Config::default()
+        })]
+
+        #[test]
+        fn corrupted_prescriptions_never_panic_nor_pass_with_an_error(
+            seed in 0usize..64,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
+        ) {
+            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            let report = validate_bytes(&BOOK, &bytes, day("2026-11-22"));
+            let errors = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == baton_rx::Severity::Error)
+                .count();
+            prop_assert_eq!(report.valid, errors == 0, "{:?}", report.findings);
+        }
+    }
+}

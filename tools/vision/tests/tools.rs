@@ -327,3 +327,65 @@ fn the_committed_thresholds_file_states_the_defaults_and_edits_take_effect() {
         "{error}"
     );
 }
+
+mod hostile {
+    //! Property tests: PNG, JPEG and WebP bytes replaced, inserted or deleted never panic the
+    //! decoder, and what it decodes is within the size limits. Fixed seed, bounded cases.
+    use std::sync::LazyLock;
+
+    use image::ImageFormat;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    static SEEDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+        let shot = super::product(48, 32);
+        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP]
+            .into_iter()
+            .map(|format| {
+                let mut bytes = Vec::new();
+                shot.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+                    .unwrap();
+                bytes
+            })
+            .collect()
+    });
+
+    fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        for &(at, byte, op) in edits {
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let at = at % bytes.len();
+            match op % 3 {
+                0 => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(Config {
+            cases: 20_000,
+            rng_seed: RngSeed::Fixed(0x5eed_0016),
+            failure_persistence: None,
+            ..Config::default()
+        })]
+
+        #[test]
+        fn corrupted_photos_are_decoded_or_refused_never_panic(
+            seed in 0usize..64,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
+        ) {
+            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            if let Ok(image) = baton_vision::decode(&bytes, "fuzzed") {
+                let pixels = u64::from(image.width()) * u64::from(image.height());
+                prop_assert!(pixels <= baton_vision::MAX_PIXELS);
+            }
+        }
+    }
+}

@@ -243,9 +243,16 @@ impl Default for ServerSection {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSection {
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection is kept); then the connection is closed.
+    pub header_timeout_s: u64,
+    /// Seconds a client has to send a request's body; then it gets `408` and a JSON-RPC error.
+    pub body_timeout_s: u64,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
     /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Extra browser `Origin`s accepted besides loopback origins.
@@ -253,6 +260,19 @@ pub struct HttpSection {
     /// Bearer tokens and the principals they stand for. With none, only loopback binds are
     /// allowed and every caller is the anonymous local principal.
     pub tokens: Vec<TokenEntry>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            header_timeout_s: 10,
+            body_timeout_s: 30,
+            max_connections: 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
 }
 
 /// `[[http.tokens]]`: one bearer token.
@@ -445,6 +465,15 @@ impl Config {
                 "server.max_message_bytes".into(),
                 "must be at least 1024".into(),
             ));
+        }
+        for (key, value) in [
+            ("http.header_timeout_s", file.http.header_timeout_s),
+            ("http.body_timeout_s", file.http.body_timeout_s),
+            ("http.max_connections", file.http.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key.into(), "must be at least 1".into()));
+            }
         }
         if file.limits.call_memory_mb < 16 {
             return Err(invalid(

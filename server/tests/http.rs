@@ -176,3 +176,73 @@ async fn sigterm_shuts_down_gracefully() {
         server.log()
     );
 }
+
+/// Read from `stream` until the server closes it (or 10 s pass): what it sent.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buffer[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Slow and idle clients cannot hold the server: a partial header and an idle connection are
+/// closed, a trickled body gets 408, connections past `http.max_connections` are closed as
+/// they arrive — and a well-behaved call still gets through.
+#[tokio::test]
+async fn slow_idle_and_surplus_connections_are_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let home = Home::new("[http]\nheader_timeout_s = 1\nbody_timeout_s = 1\nmax_connections = 6\n");
+    let server = HttpServer::start(&home, &[]).await;
+
+    let mut partial = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    partial
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut partial).await;
+    assert!(answer.is_some(), "a partial header is closed");
+
+    let mut trickle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    trickle
+        .write_all(
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Accept: application/json, text/event-stream\r\nContent-Length: 200\r\n\r\n{\"jsonrpc\"",
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut trickle)
+        .await
+        .expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("http.body_timeout_s"), "{answer}");
+
+    // Six idle sockets take every slot: the seventh is closed at once, with nothing sent.
+    let mut idle = Vec::new();
+    for _ in 0..6 {
+        idle.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut surplus = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert_eq!(until_closed(&mut surplus).await.as_deref(), Some(""));
+    // The idle ones are closed by the header timeout; then a real client is served.
+    for mut socket in idle {
+        assert!(
+            until_closed(&mut socket).await.is_some(),
+            "an idle connection is closed"
+        );
+    }
+    let client = ().serve(StreamableHttpClientTransport::from_uri(server.url())).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(!tools.is_empty());
+    assert!(
+        server.log().contains("http.max_connections"),
+        "{}",
+        server.log()
+    );
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use baton_kit::Principal;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::transport::StreamableHttpService;
@@ -35,6 +34,8 @@ struct Authenticator {
     anonymous: Arc<Principal>,
     /// `server.max_message_bytes`.
     limit: usize,
+    /// `http.body_timeout_s`.
+    body_timeout: std::time::Duration,
 }
 
 impl Authenticator {
@@ -77,6 +78,7 @@ impl Authenticator {
                 stdio.roles.iter().copied(),
             )),
             limit: config.file.server.max_message_bytes,
+            body_timeout: std::time::Duration::from_secs(config.file.http.body_timeout_s),
         })
     }
 
@@ -160,8 +162,8 @@ async fn jsonrpc_errors(response: Response) -> Response {
 }
 
 /// Everything in front of rmcp, in one layer (each axum layer costs a boxed future per
-/// request): refuse an oversized body, authenticate, then turn rmcp's plain-text refusals
-/// into JSON-RPC errors.
+/// request): refuse an oversized body, authenticate, read the body within its time limit,
+/// then turn rmcp's plain-text refusals into JSON-RPC errors.
 async fn front_door(
     State(auth): State<Authenticator>,
     mut request: Request,
@@ -172,6 +174,10 @@ async fn front_door(
     }
     match auth.authenticate(&request) {
         Ok((principal, approves)) => {
+            let mut request = match read_body(request, auth.limit, auth.body_timeout).await {
+                Ok(request) => request,
+                Err(response) => return response,
+            };
             request.extensions_mut().insert(principal);
             request.extensions_mut().insert(approves);
             jsonrpc_errors(next.run(request).await).await
@@ -229,6 +235,34 @@ async fn refuse_oversized(request: &mut Request, limit: usize) -> Option<Respons
     ))
 }
 
+/// The request with its whole body read within `timeout`: a client trickling its body
+/// byte by byte gets `408` instead of holding the connection for as long as it likes.
+async fn read_body(
+    request: Request,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(_)) => Err(jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!(
+                "invalid request: the body exceeds the {limit}-byte limit (server.max_message_bytes) or broke off"
+            ),
+        )),
+        Err(_) => Err(jsonrpc_error(
+            StatusCode::REQUEST_TIMEOUT,
+            -32600,
+            format!(
+                "invalid request: the body did not arrive within {} s (http.body_timeout_s)",
+                timeout.as_secs()
+            ),
+        )),
+    }
+}
+
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -281,17 +315,73 @@ pub async fn serve(
         .layer(middleware::from_fn_with_state(auth, front_door));
 
     on_ready(bound);
-    // Nagle's algorithm would hold each small response ~40 ms waiting for the client's ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
+    accept(listener, router, &config.file.http, shutdown).await;
+    Ok(())
+}
+
+/// Serve connections from `listener` until `shutdown`, at most `max_connections` at once (the
+/// rest are closed as they arrive), each closed when a request's headers take longer than
+/// `header_timeout_s`; then wait (a bounded time) for the open ones to finish.
+async fn accept(
+    listener: TcpListener,
+    router: axum::Router,
+    http: &crate::config::HttpSection,
+    shutdown: CancellationToken,
+) {
+    let max = http.max_connections;
+    let header_timeout = std::time::Duration::from_secs(http.header_timeout_s);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max,
+                "connection closed: the server holds its maximum of open connections (http.max_connections)"
+            );
+            drop(stream);
+            continue;
+        };
+        // Nagle's algorithm would hold each small response ~40 ms waiting for the client's ACK.
+        if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "TCP_NODELAY not set");
         }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(|source| ServerError::Io {
-            context: "serving HTTP",
-            source,
-        })
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    // Every connection returns its permit when it ends.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        permits.acquire_many(u32::try_from(max).unwrap_or(u32::MAX)),
+    )
+    .await;
 }

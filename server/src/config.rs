@@ -253,6 +253,10 @@ pub struct HttpSection {
     pub body_timeout_s: u64,
     /// Connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Live MCP sessions (2025-11-25 clients); past it, the session idle longest is closed.
+    pub max_sessions: usize,
+    /// Seconds a session may sit unused before it is closed.
+    pub session_idle_s: u64,
     /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Extra browser `Origin`s accepted besides loopback origins.
@@ -268,6 +272,8 @@ impl Default for HttpSection {
             header_timeout_s: 10,
             body_timeout_s: 30,
             max_connections: 1024,
+            max_sessions: 1000,
+            session_idle_s: 300,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             tokens: Vec::new(),
@@ -470,6 +476,8 @@ impl Config {
             ("http.header_timeout_s", file.http.header_timeout_s),
             ("http.body_timeout_s", file.http.body_timeout_s),
             ("http.max_connections", file.http.max_connections as u64),
+            ("http.max_sessions", file.http.max_sessions as u64),
+            ("http.session_idle_s", file.http.session_idle_s),
         ] {
             if value == 0 {
                 return Err(invalid(key.into(), "must be at least 1".into()));

@@ -246,3 +246,64 @@ async fn slow_idle_and_surplus_connections_are_closed() {
         server.log()
     );
 }
+
+/// A client opening sessions in a loop cannot grow the server without limit: past
+/// `http.max_sessions`, the session idle longest is closed (its id is refused afterwards) and
+/// the newest ones work.
+#[tokio::test]
+async fn sessions_past_the_cap_close_the_one_idle_longest() {
+    let home = Home::new("[http]\nmax_sessions = 3\n");
+    let server = HttpServer::start(&home, &[]).await;
+    let http = reqwest::Client::new();
+    let post = |session: Option<&str>, body: Value| {
+        let mut request = http
+            .post(server.url())
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .json(&body);
+        if let Some(id) = session {
+            request = request.header("Mcp-Session-Id", id);
+        }
+        request.send()
+    };
+    let mut sessions = Vec::new();
+    for n in 0..5 {
+        let response = post(
+            None,
+            json!({"jsonrpc": "2.0", "id": n, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "flood", "version": "1"}}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        post(
+            Some(&id),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await
+        .unwrap();
+        sessions.push(id);
+    }
+    let mut statuses = Vec::new();
+    for id in &sessions {
+        let response = post(
+            Some(id),
+            json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}),
+        )
+        .await
+        .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [404, 404, 200, 200, 200], "{}", server.log());
+    assert!(
+        server.log().contains("http.max_sessions"),
+        "{}",
+        server.log()
+    );
+}

@@ -305,9 +305,12 @@ pub async fn serve(
         .with_max_request_body_bytes(config.file.server.max_message_bytes)
         .with_json_response(true)
         .with_cancellation_token(shutdown.child_token());
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(std::time::Duration::from_secs(http.session_idle_s));
+    let sessions = super::sessions::BoundedSessions::new(sessions, http.max_sessions);
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         service_config,
     );
     let router = axum::Router::new()

@@ -314,6 +314,9 @@ pub struct StdioSection {
     /// approval form there. A stdio client is started by the person who uses it, so this is
     /// on by default; turn it off when the client is itself an unattended agent.
     pub approve_in_client: bool,
+    /// Requests unanswered plus answers unwritten before stdin is read no further: a client
+    /// that sends and never reads then fills its own pipe, not the server's memory.
+    pub max_pending: usize,
 }
 
 impl Default for StdioSection {
@@ -322,6 +325,7 @@ impl Default for StdioSection {
             principal: "stdio".into(),
             roles: default_roles(),
             approve_in_client: true,
+            max_pending: 256,
         }
     }
 }
@@ -478,6 +482,7 @@ impl Config {
             ("http.max_connections", file.http.max_connections as u64),
             ("http.max_sessions", file.http.max_sessions as u64),
             ("http.session_idle_s", file.http.session_idle_s),
+            ("stdio.max_pending", file.stdio.max_pending as u64),
         ] {
             if value == 0 {
                 return Err(invalid(key.into(), "must be at least 1".into()));

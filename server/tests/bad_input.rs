@@ -254,3 +254,73 @@ async fn arguments_never_reach_the_log_at_any_level() {
     assert!(log.lines().count() > 3, "the log ran at trace: {log}");
     assert!(!log.contains(canary), "{log}");
 }
+
+/// A client that sends and never reads cannot fill the server's memory: once
+/// `stdio.max_pending` requests are unanswered or their answers unwritten, the server reads
+/// no further and the client's own pipe fills (its writes stop making progress); when it reads
+/// again, every request is answered.
+#[tokio::test]
+async fn stdio_stops_reading_while_answers_are_unread() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const SENT: usize = 20_000;
+    let home = Home::new("[stdio]\nmax_pending = 64\n");
+    let mut child = home
+        .baton(&["serve"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{INIT}\n").as_bytes())
+        .await
+        .unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = written.clone();
+    let writer = tokio::spawn(async move {
+        for id in 1..=SENT {
+            let line = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"baton_info\"}}}}\n"
+            );
+            stdin.write_all(line.as_bytes()).await.unwrap();
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
+        stdin
+    });
+    // Wait until the writer stops making progress: the server has stopped reading.
+    let mut last = usize::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = written.load(Ordering::Relaxed);
+        if now == last || now == SENT {
+            break;
+        }
+        last = now;
+    }
+    let stalled_at = written.load(Ordering::Relaxed);
+    assert!(
+        stalled_at < SENT / 2,
+        "the server kept reading while nobody read its answers: {stalled_at} of {SENT} written"
+    );
+    // Reading again lets everything through, every request answered once.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut answered = 0usize;
+    while answered < SENT + 1 {
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("answers keep coming")
+            .unwrap()
+            .expect("server closed stdout");
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert!(answer.get("result").is_some(), "{answer}");
+        answered += 1;
+    }
+    drop(writer.await.unwrap());
+    let _ = child.kill().await;
+}

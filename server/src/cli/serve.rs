@@ -70,8 +70,10 @@ pub(crate) async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Resul
                 stdio.roles.iter().copied(),
             ));
             let max = app.config.file.server.max_message_bytes;
+            let pending = app.config.file.stdio.max_pending;
             let handler = BatonMcp::new(app, Some(principal), conformance)?;
-            let transport = StdioTransport::new(tokio::io::stdin(), tokio::io::stdout(), max);
+            let transport =
+                StdioTransport::with_limit(tokio::io::stdin(), tokio::io::stdout(), max, pending);
             let running = handler
                 .serve_with_ct(transport, shutdown.clone())
                 .await

@@ -15,8 +15,11 @@ use rmcp::model::{ErrorCode, RequestId};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::sync::mpsc;
+
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 /// The server side of a stdio connection (or any byte-stream pair).
@@ -29,7 +32,53 @@ pub struct StdioTransport<R> {
     max_message_bytes: usize,
     out: Option<mpsc::UnboundedSender<Vec<u8>>>,
     writer: Option<JoinHandle<io::Result<()>>>,
+    pressure: Arc<Pressure>,
 }
+
+/// Back-pressure: requests read and not yet answered (or cancelled), plus messages queued and
+/// not yet written. Reading stops while their sum is at the limit, so a client that sends and
+/// never reads fills its own pipe instead of the server's memory.
+#[derive(Debug)]
+struct Pressure {
+    in_flight: std::sync::Mutex<std::collections::HashSet<RequestId>>,
+    unsent: AtomicUsize,
+    limit: usize,
+    room: Notify,
+}
+
+impl Pressure {
+    fn load(&self) -> usize {
+        let in_flight = self.in_flight.lock().map_or(0, |set| set.len());
+        in_flight + self.unsent.load(Ordering::Acquire)
+    }
+
+    async fn wait_for_room(&self) {
+        loop {
+            let room = self.room.notified();
+            if self.load() < self.limit {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    fn started(&self, id: RequestId) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.insert(id);
+        }
+    }
+
+    /// The request `id` needs no more room: answered, or cancelled (rmcp then sends nothing).
+    fn ended(&self, id: &RequestId) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(id);
+        }
+        self.room.notify_waiters();
+    }
+}
+
+/// Requests unanswered or answers unwritten before stdin is read no further.
+pub const DEFAULT_MAX_PENDING: usize = 256;
 
 enum LineRead {
     Line,
@@ -44,6 +93,22 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        Self::with_limit(read, write, max_message_bytes, DEFAULT_MAX_PENDING)
+    }
+
+    /// [`StdioTransport::new`], reading no further while `max_pending` requests are unanswered
+    /// or answers unwritten.
+    pub fn with_limit<W>(read: R, write: W, max_message_bytes: usize, max_pending: usize) -> Self
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let pressure = Arc::new(Pressure {
+            in_flight: std::sync::Mutex::new(std::collections::HashSet::new()),
+            unsent: AtomicUsize::new(0),
+            limit: max_pending.max(1),
+            room: Notify::new(),
+        });
+        let drained = pressure.clone();
         let (out, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
         // One writer owns the output: a reply is never interleaved with another, and whatever
         // is queued when the writer wakes goes out under a single flush.
@@ -51,10 +116,14 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
             let mut write = BufWriter::new(write);
             while let Some(message) = queue.recv().await {
                 write.write_all(&message).await?;
+                let mut written = 1;
                 while let Ok(message) = queue.try_recv() {
                     write.write_all(&message).await?;
+                    written += 1;
                 }
                 write.flush().await?;
+                drained.unsent.fetch_sub(written, Ordering::AcqRel);
+                drained.room.notify_waiters();
             }
             write.flush().await
         });
@@ -65,12 +134,24 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
             max_message_bytes,
             out: Some(out),
             writer: Some(writer),
+            pressure,
         }
     }
 
     fn queue(&self, message: &TxJsonRpcMessage<RoleServer>) -> io::Result<()> {
         let mut bytes = serde_json::to_vec(message).map_err(io::Error::other)?;
         bytes.push(b'\n');
+        self.pressure.unsent.fetch_add(1, Ordering::AcqRel);
+        match message {
+            rmcp::model::JsonRpcMessage::Response(response) => self.pressure.ended(&response.id),
+            rmcp::model::JsonRpcMessage::Error(error) => {
+                if let Some(id) = &error.id {
+                    self.pressure.ended(id);
+                }
+            }
+            rmcp::model::JsonRpcMessage::Request(_)
+            | rmcp::model::JsonRpcMessage::Notification(_) => {}
+        }
         match &self.out {
             Some(out) => out.send(bytes).map_err(|_| {
                 io::Error::new(io::ErrorKind::BrokenPipe, "stdout writer has stopped")
@@ -89,6 +170,7 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
         let reply = json!({ "jsonrpc": "2.0", "id": id, "error": error });
         let mut bytes = reply.to_string().into_bytes();
         bytes.push(b'\n');
+        self.pressure.unsent.fetch_add(1, Ordering::AcqRel);
         let queued = match &self.out {
             Some(out) => out.send(bytes).is_ok(),
             None => false,
@@ -264,10 +346,26 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTrans
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            self.pressure.wait_for_room().await;
             match self.read_line().await {
                 Ok(LineRead::Line) => {
                     let message = self.parse_line();
                     self.line.clear();
+                    match &message {
+                        Some(rmcp::model::JsonRpcMessage::Request(request)) => {
+                            self.pressure.started(request.id.clone());
+                        }
+                        Some(rmcp::model::JsonRpcMessage::Notification(notification)) => {
+                            if let rmcp::model::ClientNotification::CancelledNotification(
+                                cancelled,
+                            ) = &notification.notification
+                                && let Some(id) = &cancelled.params.request_id
+                            {
+                                self.pressure.ended(id);
+                            }
+                        }
+                        _ => {}
+                    }
                     if message.is_some() {
                         return message;
                     }

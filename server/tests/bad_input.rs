@@ -70,6 +70,7 @@ async fn stdio_answers_every_bad_line_and_keeps_serving() {
         ("arguments an array", br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"baton_info","arguments":[1]}}"#.to_vec()),
         ("name missing", br#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"arguments":{}}}"#.to_vec()),
         ("name a number", br#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":7}}"#.to_vec()),
+        ("a key given twice", br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"knowledge_search","arguments":{"query":"a","query":"b"}}}"#.to_vec()),
     ];
     let mut answers = serde_json::Map::new();
     for (name, mut bytes) in cases {
@@ -179,6 +180,11 @@ async fn http_answers_bad_requests_and_keeps_serving() {
         (
             "a 10 MB body",
             ten_megabyte_call(),
+            Some("knowledge_search"),
+        ),
+        (
+            "a key given twice",
+            br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"knowledge_search","arguments":{"query":"a","query":"b"}}}"#.to_vec(),
             Some("knowledge_search"),
         ),
     ] {

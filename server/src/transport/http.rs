@@ -244,7 +244,15 @@ async fn read_body(
 ) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Ok(bytes)) => match baton_kit::duplicate_key(&bytes) {
+            // A key given twice is ambiguous (the parser would keep the last): refuse it.
+            Some((at, key)) => {
+                let error = super::stdio::duplicate_error(&at, &key);
+                let body = json!({ "jsonrpc": "2.0", "id": null, "error": error });
+                Err((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+            }
+            None => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        },
         Ok(Err(_)) => Err(jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             -32600,

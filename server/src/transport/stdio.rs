@@ -238,6 +238,15 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
             );
             return None;
         }
+        // A key given twice is ambiguous (the parser would keep the last): refuse the message.
+        if let Some((at, key)) = baton_kit::duplicate_key(line) {
+            let id = serde_json::from_slice::<Value>(line)
+                .ok()
+                .and_then(|value| value.get("id").cloned())
+                .and_then(|id| serde_json::from_value::<RequestId>(id).ok());
+            self.reply_error(id, duplicate_error(&at, &key));
+            return None;
+        }
         match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(line) {
             Ok(message) => Some(message),
             Err(error) => {
@@ -397,4 +406,13 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTrans
         }
         Ok(())
     }
+}
+
+/// The error for a message with a key given twice: invalid request, naming the key and where.
+pub fn duplicate_error(at: &str, key: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_REQUEST,
+        format!("invalid request: the key `{key}` appears twice in the object at `{at}`"),
+        Some(json!({ "key": key, "path": at })),
+    )
 }

@@ -330,3 +330,100 @@ async fn stdio_stops_reading_while_answers_are_unread() {
     drop(writer.await.unwrap());
     let _ = child.kill().await;
 }
+
+/// The JSON-RPC reader under corrupted input: 3,000 messages with bytes replaced, inserted or
+/// deleted (a fixed seed, so the same bytes every run) go to one `baton serve`; it never
+/// crashes, answers at most once per line, and still answers a good request at the end.
+#[tokio::test]
+async fn corrupted_messages_never_crash_the_reader() {
+    const LINES: usize = 3_000;
+    let templates = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"knowledge_search","arguments":{"query":"gate"}}}"#,
+        r#"{"jsonrpc":"2.0","id":"x","method":"tools/list","params":{"cursor":"0"}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"knowledge://docs/gate.md"}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"knowledge_brief","arguments":{"topic":"gate"}}}"#,
+    ];
+    // xorshift64*: a fixed seed, so the corpus is the same every run.
+    let mut state = 0x5eed_0016_u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut corpus = Vec::with_capacity(LINES);
+    for _ in 0..LINES {
+        let mut bytes = templates[(next() % templates.len() as u64) as usize]
+            .as_bytes()
+            .to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len().max(1) as u64) as usize;
+            let byte = (next() & 0xff) as u8;
+            match next() % 3 {
+                0 if !bytes.is_empty() => bytes[at] = byte,
+                1 => bytes.insert(at.min(bytes.len()), byte),
+                _ if !bytes.is_empty() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.push(byte),
+            }
+        }
+        // A newline inside would split the message in two: keep one message a line.
+        bytes.retain(|&b| b != b'\n');
+        corpus.push(bytes);
+    }
+    let home = Home::new("");
+    let mut child = home
+        .baton(&["serve"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut answers = 0usize;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            answers += 1;
+            if answer["id"] == "final" {
+                return (answers, answer);
+            }
+        }
+        (answers, Value::Null)
+    });
+    stdin
+        .write_all(format!("{INIT}\n").as_bytes())
+        .await
+        .unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+    for line in &corpus {
+        stdin.write_all(line).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+    }
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"final\",\"method\":\"tools/call\",\"params\":{\"name\":\"baton_info\"}}\n")
+        .await
+        .unwrap();
+    let (answers, last) = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("the server kept answering")
+        .unwrap();
+    assert_eq!(
+        last["result"]["structuredContent"]["name"], "baton",
+        "{last}"
+    );
+    assert!(answers <= LINES + 2, "at most one answer a line: {answers}");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

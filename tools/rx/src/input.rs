@@ -142,4 +142,3 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
-

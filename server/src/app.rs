@@ -149,7 +149,12 @@ impl AppBuilder {
         let mut gate = Gate::new(Arc::new(registry), policy, store)
             .protecting(protected)
             .confining_commands_with(&commands)
-            .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20));
+            .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20))
+            .with_limits(crate::limits::CallLimits::new(
+                config.file.limits.calls_per_principal,
+                config.file.limits.heavy_calls,
+                std::time::Duration::from_secs(config.file.limits.busy_wait_s),
+            ));
         if self.gate_off {
             gate = gate.without_enforcement();
         }

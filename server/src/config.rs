@@ -97,12 +97,21 @@ pub struct LimitsSection {
     /// parameters and input headers and refuse it before starting when it is over, naming the
     /// parameter to change.
     pub call_memory_mb: u64,
+    /// Calls one principal may have running at once (default 16).
+    pub calls_per_principal: usize,
+    /// Heavy calls (audio, images) running at once across the server (default: the cores).
+    pub heavy_calls: usize,
+    /// Seconds a call past a limit waits for room before it is refused as busy (default 30).
+    pub busy_wait_s: u64,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             call_memory_mb: baton_kit::DEFAULT_MEMORY_BUDGET >> 20,
+            calls_per_principal: 16,
+            heavy_calls: std::thread::available_parallelism().map_or(1, usize::from),
+            busy_wait_s: 30,
         }
     }
 }
@@ -483,6 +492,11 @@ impl Config {
             ("http.max_sessions", file.http.max_sessions as u64),
             ("http.session_idle_s", file.http.session_idle_s),
             ("stdio.max_pending", file.stdio.max_pending as u64),
+            (
+                "limits.calls_per_principal",
+                file.limits.calls_per_principal as u64,
+            ),
+            ("limits.heavy_calls", file.limits.heavy_calls as u64),
         ] {
             if value == 0 {
                 return Err(invalid(key.into(), "must be at least 1".into()));

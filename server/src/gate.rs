@@ -34,6 +34,8 @@ pub struct Gate {
     commands: Arc<str>,
     /// Memory one call may use (`[limits] call_memory_mb`).
     memory_budget: u64,
+    /// How many calls run at once.
+    limits: Arc<crate::limits::CallLimits>,
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -51,7 +53,18 @@ impl Gate {
             protected: Arc::new(Vec::new()),
             commands: Arc::from("not described"),
             memory_budget: baton_kit::DEFAULT_MEMORY_BUDGET,
+            limits: Arc::new(crate::limits::CallLimits::new(
+                16,
+                2,
+                std::time::Duration::from_secs(30),
+            )),
         }
+    }
+
+    /// This gate, running calls within `limits`.
+    pub fn with_limits(mut self, limits: crate::limits::CallLimits) -> Gate {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// This gate, allowing each call `bytes` of memory (tools refuse calls estimated above).
@@ -140,12 +153,20 @@ impl Gate {
             .with_sandbox(Arc::new(sandbox))
             .with_memory_budget(self.memory_budget)
             .with_artifacts(Arc::new(StoreArtifacts(self.store.clone())));
+        let limits = self.limits.clone();
+        let heavy = tool.descriptor().heavy;
+        let caller = principal.id.clone();
+        // Room is taken only once the call is allowed to run: the future is polled then.
+        let execute = async move {
+            let _room = limits.admit(&caller, heavy).await?;
+            bound.run(context).await
+        };
         self.run(
             &principal,
             tool.descriptor(),
             &args,
             approval_id.as_deref(),
-            bound.run(context),
+            execute,
         )
         .await
     }

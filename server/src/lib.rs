@@ -15,6 +15,7 @@ pub mod config;
 pub mod conformance;
 pub mod error;
 pub mod gate;
+pub mod limits;
 pub mod mcp;
 pub mod mcp_sources;
 pub mod store;

@@ -146,6 +146,7 @@ pub async fn connect(
                 output_schema: tool.output_schema.clone(),
                 path_args: source.path_args.clone(),
                 root_arg: None,
+                heavy: false,
             };
             Arc::new(McpTool {
                 descriptor,

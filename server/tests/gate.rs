@@ -122,6 +122,31 @@ impl Tool for TestExec {
     }
 }
 
+/// Arguments of `test_hold`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HoldArgs {
+    /// How long to hold the call, in milliseconds.
+    ms: u64,
+}
+
+/// A heavy read that takes `ms` (test tool).
+struct TestHold;
+
+impl Tool for TestHold {
+    type Args = HoldArgs;
+    type Output = Ran;
+    const NAME: &'static str = "test_hold";
+    const DESCRIPTION: &'static str = "Hold a call for a while (test tool).";
+    const EFFECT: Effect = Effect::Read;
+    const HEAVY: bool = true;
+
+    async fn call(&self, args: HoldArgs, _ctx: ToolContext) -> baton_kit::Result<Ran> {
+        tokio::time::sleep(Duration::from_millis(args.ms)).await;
+        Ok(Ran { code: 0 })
+    }
+}
+
 // ---- harness ------------------------------------------------------------------------------
 
 const AGENT: &str = "agent-token";
@@ -801,4 +826,69 @@ async fn an_expired_approval_is_refused() {
         text(&decided)
     );
     assert_eq!(file(&server), "");
+}
+
+/// Past `limits.calls_per_principal` or `limits.heavy_calls`, a call waits `busy_wait_s` for
+/// room and is then refused as busy — audited so — while other principals' light calls and
+/// the next call after room is made run.
+#[tokio::test]
+async fn calls_past_the_limits_wait_then_are_refused_as_busy() {
+    let home = Home::new("[limits]\ncalls_per_principal = 1\nheavy_calls = 1\nbusy_wait_s = 1\n");
+    let config = Config::load(Some(&home.config())).unwrap();
+    let app = Arc::new(
+        App::builder(config)
+            .tools(|registry| registry.register("test", TestHold))
+            .build()
+            .unwrap(),
+    );
+    let call = |who: &'static str, tool: &'static str, args: Value| {
+        let app = app.clone();
+        async move {
+            app.gate
+                .call(baton_kit::Invocation {
+                    principal: Arc::new(Principal::new(who, [Role::Agent])),
+                    tool: tool.into(),
+                    args,
+                    approval_id: None,
+                    context: ToolContext::new(CancellationToken::new()),
+                })
+                .await
+        }
+    };
+    let holding = tokio::spawn(call("codex", "test_hold", json!({"ms": 2500})));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (own, heavy, light) = tokio::join!(
+        call("codex", "test_hold", json!({"ms": 0})),
+        call("rev", "test_hold", json!({"ms": 0})),
+        call("rev", "baton_info", json!({})),
+    );
+    let own = own.unwrap_err().to_string();
+    assert!(
+        own.starts_with(
+            "busy: `codex` already has 1 calls running (limits.calls_per_principal); waited"
+        ),
+        "{own}"
+    );
+    let heavy = heavy.unwrap_err().to_string();
+    assert!(
+        heavy.starts_with(
+            "busy: 1 heavy calls (audio, images) are running (limits.heavy_calls); waited"
+        ),
+        "{heavy}"
+    );
+    assert!(
+        light.is_ok(),
+        "a light call of another principal runs: {light:?}"
+    );
+    assert!(holding.await.unwrap().is_ok());
+    assert!(call("codex", "test_hold", json!({"ms": 0})).await.is_ok());
+    let busy = app
+        .store()
+        .audit_records(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.outcome.error_kind.as_deref() == Some("busy"))
+        .count();
+    assert_eq!(busy, 2, "each refusal is in the audit log");
 }

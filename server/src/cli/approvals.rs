@@ -135,7 +135,8 @@ async fn call(app: &App, tool: &str, args: Value) -> Result<Value, Failure> {
                 ToolErrorKind::Denied
                 | ToolErrorKind::Failed
                 | ToolErrorKind::Cancelled
-                | ToolErrorKind::Timeout => 1,
+                | ToolErrorKind::Timeout
+                | ToolErrorKind::Busy => 1,
             },
             message: error.to_string(),
         }),

@@ -103,6 +103,7 @@ impl Conformance {
                 output_schema: None,
                 path_args: Vec::new(),
                 root_arg: None,
+                heavy: false,
             };
             tools.push(descriptor_to_tool(&descriptor));
             descriptors.insert(fixture.name, descriptor);

@@ -88,7 +88,8 @@ pub fn error_to_mcp(error: ToolError) -> Result<CallToolResult, ErrorData> {
         ToolErrorKind::NotFound
         | ToolErrorKind::Denied
         | ToolErrorKind::Failed
-        | ToolErrorKind::Timeout => Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+        | ToolErrorKind::Timeout
+        | ToolErrorKind::Busy => Ok(CallToolResult::error(vec![ContentBlock::text(format!(
             "{}: {error}",
             kind.as_str()
         ))])),

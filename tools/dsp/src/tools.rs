@@ -107,6 +107,7 @@ impl Tool for DspAnalyze {
         sample and true peak, RMS, integrated loudness and loudness range (ITU-R BS.1770-4 / \
         EBU R128), DC offset, clipped samples, spectral centroid and dominant frequency.";
     const EFFECT: Effect = Effect::Read;
+    const HEAVY: bool = true;
 
     async fn call(&self, args: AnalyzeArgs, ctx: ToolContext) -> baton_kit::Result<Analysis> {
         let monitor = Watched::new(ctx);
@@ -194,6 +195,7 @@ impl Tool for DspSpectrum {
         file's average spectrum, and optionally draw a spectrogram PNG (written to \
         `spectrogram` and returned as an image).";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/spectrogram"];
 
     async fn call(
@@ -341,6 +343,7 @@ impl Tool for DspFilter {
         biquads (lowpass, highpass, bandpass, notch, peaking, lowshelf, highshelf), block by \
         block exactly as a real-time callback would, and write the result.";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out"];
 
     async fn call(&self, args: FilterArgs, ctx: ToolContext) -> baton_kit::Result<FilterOutput> {
@@ -635,6 +638,7 @@ impl Tool for DspSeparate {
         percussive (drums, transients) stems by median-filter soft masks; `onnx` runs the \
         configured mask model (`[dsp] separation_model`) and writes its stems.";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
     async fn call(
@@ -779,6 +783,7 @@ impl Tool for DspLatency {
         generated audio and report per-block processing time (min/p50/p99/max µs), its share \
         of the block's real-time budget, and allocations made inside the callback (must be 0).";
     const EFFECT: Effect = Effect::Read;
+    const HEAVY: bool = true;
 
     async fn call(&self, args: LatencyArgs, ctx: ToolContext) -> baton_kit::Result<LatencyReport> {
         if !(1..=crate::audio::MAX_CHANNELS as usize).contains(&args.channels) {

@@ -26,4 +26,7 @@ pub struct ToolDescriptor {
     /// JSON pointer to the argument that relative paths are relative to (e.g. `/repo`);
     /// without one, the server's working directory.
     pub root_arg: Option<String>,
+    /// Whether a call takes seconds of CPU and much memory (audio, images): the gate lets only
+    /// a few such calls run at once (`[limits] heavy_calls`).
+    pub heavy: bool,
 }

@@ -40,6 +40,15 @@ pub enum ToolError {
     /// The call ran past its time limit.
     #[error("timed out after {}", humantime(*.0))]
     Timeout(Duration),
+    /// The server had no room for the call within the wait: too many calls of this caller, or
+    /// of heavy tools, were running. Nothing ran; try again later.
+    #[error("busy: {what}; waited {}, nothing ran — try again later", humantime(*.waited))]
+    Busy {
+        /// What was full, naming the setting.
+        what: String,
+        /// How long the call waited for room.
+        waited: Duration,
+    },
 }
 
 /// `Result` with [`ToolError`].
@@ -61,6 +70,8 @@ pub enum ToolErrorKind {
     Cancelled,
     /// See [`ToolError::Timeout`].
     Timeout,
+    /// See [`ToolError::Busy`].
+    Busy,
 }
 
 impl ToolErrorKind {
@@ -73,6 +84,7 @@ impl ToolErrorKind {
             ToolErrorKind::Failed => "failed",
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Timeout => "timeout",
+            ToolErrorKind::Busy => "busy",
         }
     }
 }
@@ -107,6 +119,7 @@ impl ToolError {
             ToolError::Failed { .. } => ToolErrorKind::Failed,
             ToolError::Cancelled => ToolErrorKind::Cancelled,
             ToolError::Timeout(_) => ToolErrorKind::Timeout,
+            ToolError::Busy { .. } => ToolErrorKind::Busy,
         }
     }
 }

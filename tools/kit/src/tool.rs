@@ -34,6 +34,8 @@ pub trait Tool: Send + Sync + 'static {
     const PATH_ARGS: &'static [&'static str] = &[];
     /// JSON pointer to the argument relative paths are relative to.
     const ROOT_ARG: Option<&'static str> = None;
+    /// Whether a call takes seconds of CPU and much memory: the gate runs only a few at once.
+    const HEAVY: bool = false;
 
     /// Run the tool.
     fn call(
@@ -108,6 +110,7 @@ impl<T: Tool> TypedTool<T> {
             output_schema: Some(Arc::new(generate::<T::Output>(Direction::Output))),
             path_args: T::PATH_ARGS.iter().map(|p| (*p).to_owned()).collect(),
             root_arg: T::ROOT_ARG.map(str::to_owned),
+            heavy: T::HEAVY,
         };
         TypedTool { tool, descriptor }
     }

@@ -188,6 +188,7 @@ impl Tool for VisionQa {
         Returns the measurements and issues LOW_RES, BLURRY, OVEREXPOSED, UNDEREXPOSED, \
         CLUTTERED_BACKGROUND, SUBJECT_TOO_SMALL, OFF_CENTER.";
     const EFFECT: Effect = Effect::Read;
+    const HEAVY: bool = true;
 
     async fn call(&self, args: QaArgs, ctx: ToolContext) -> baton_kit::Result<QaReport> {
         let budget = ctx.memory_budget();
@@ -266,6 +267,7 @@ impl Tool for VisionSegment {
         included in the backdrop) and write the cut-out PNG on white, transparent or a colour, \
         plus the foreground mask. Returns coverage and bounding box.";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out"];
 
     async fn call(&self, args: SegmentArgs, ctx: ToolContext) -> baton_kit::Result<SegmentOutput> {
@@ -358,6 +360,7 @@ impl Tool for VisionTag {
         over the product's pixels only, named against a fixed palette) with their shares, and \
         its category with a score when a classifier model is configured.";
     const EFFECT: Effect = Effect::Read;
+    const HEAVY: bool = true;
 
     async fn call(&self, args: TagArgs, ctx: ToolContext) -> baton_kit::Result<TagOutput> {
         let budget = ctx.memory_budget();
@@ -483,6 +486,7 @@ impl Tool for VisionProcess {
         colours, then write `<name>.png` (ready to list) and `<name>.json` (all metadata) into \
         `out_dir`.";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
     async fn call(&self, args: ProcessArgs, ctx: ToolContext) -> baton_kit::Result<ProcessOutput> {
@@ -594,6 +598,7 @@ impl Tool for VisionBatch {
         JPEG/PNG/WebP in a folder) in parallel on every core, reporting progress; writes each \
         photo's PNG and JSON and a `batch.json` summary into `out_dir`.";
     const EFFECT: Effect = Effect::Write;
+    const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
     async fn call(&self, args: BatchArgs, ctx: ToolContext) -> baton_kit::Result<BatchOutput> {

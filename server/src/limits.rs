@@ -1,0 +1,88 @@
+//! How many calls run at once: a principal's own calls, and heavy calls (audio, images) across
+//! the server. A call past a limit waits its turn for a bounded time, then is refused as busy —
+//! one caller cannot take every core or every byte, and nobody waits forever.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use baton_kit::ToolError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The limits, shared by every call through one gate.
+#[derive(Debug)]
+pub struct CallLimits {
+    per_principal: usize,
+    heavy_max: usize,
+    heavy: Arc<Semaphore>,
+    wait: Duration,
+    principals: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Room held for one running call; dropping it makes room for the next.
+#[derive(Debug)]
+pub struct Admitted {
+    _principal: OwnedSemaphorePermit,
+    _heavy: Option<OwnedSemaphorePermit>,
+}
+
+impl CallLimits {
+    /// `per_principal` calls of one principal and `heavy` heavy calls at once; a call waits at
+    /// most `wait` for room.
+    pub fn new(per_principal: usize, heavy: usize, wait: Duration) -> CallLimits {
+        CallLimits {
+            per_principal: per_principal.max(1),
+            heavy_max: heavy.max(1),
+            heavy: Arc::new(Semaphore::new(heavy.max(1))),
+            wait,
+            principals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Wait (at most the configured time) for room for a call of `principal`, heavy or not.
+    pub async fn admit(&self, principal: &str, heavy: bool) -> Result<Admitted, ToolError> {
+        let started = Instant::now();
+        let own = {
+            let mut principals = self
+                .principals
+                .lock()
+                .map_err(|_| ToolError::failed("the call limits are unavailable"))?;
+            principals
+                .entry(principal.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_principal)))
+                .clone()
+        };
+        let busy = |what: String| ToolError::Busy {
+            what,
+            waited: started.elapsed(),
+        };
+        let own = tokio::time::timeout(self.wait, own.acquire_owned())
+            .await
+            .map_err(|_| {
+                busy(format!(
+                    "`{principal}` already has {} calls running (limits.calls_per_principal)",
+                    self.per_principal
+                ))
+            })?
+            .map_err(|_| ToolError::failed("the call limits are closed"))?;
+        let heavy = if heavy {
+            let left = self.wait.saturating_sub(started.elapsed());
+            let permit = tokio::time::timeout(left, self.heavy.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    busy(format!(
+                        "{} heavy calls (audio, images) are running (limits.heavy_calls)",
+                        self.heavy_max
+                    ))
+                })?
+                .map_err(|_| ToolError::failed("the call limits are closed"))?;
+            Some(permit)
+        } else {
+            None
+        };
+        Ok(Admitted {
+            _principal: own,
+            _heavy: heavy,
+        })
+    }
+}

@@ -6,6 +6,7 @@
 //! Its own binary, never part of `baton`: the comparison points it starts — a bare rmcp
 //! server and Baton with the gate off — must not exist in the binary users run.
 
+mod abuse;
 mod bare;
 mod http_load;
 mod stats;
@@ -52,6 +53,9 @@ pub enum BenchCommand {
     Bare(BareArgs),
     /// Serve Baton with its gate off (no policy, approvals or audit): the comparison point.
     ServeGateOff(crate::cli::serve::ServeArgs),
+    /// Well-behaved callers alone, then under a session flood, slow connections and
+    /// maximum-size calls at once, with the server's memory sampled.
+    Abuse(abuse::AbuseArgs),
 }
 
 /// The `baton-bench` binary.
@@ -76,6 +80,9 @@ pub fn main() -> std::process::ExitCode {
                 .await
                 .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Bare(args) => serve_bare(args)
+                .await
+                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::Abuse(args) => abuse::run(args)
                 .await
                 .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::ServeGateOff(args) => {

@@ -102,7 +102,26 @@ pub fn decode_within(bytes: &[u8], name: &str, budget: u64) -> Result<RgbImage> 
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|error| invalid(describe(error)))?;
     image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
+    Ok(if image.color().has_alpha() {
+        on_white(image.into_rgba8())
+    } else {
+        image.into_rgb8()
+    })
+}
+
+/// A photo with transparency as a marketplace shows it: over white. Dropping the alpha
+/// channel instead would show whatever colour the transparent pixels happen to hold (black,
+/// most often) — a plausible, wrong backdrop.
+fn on_white(image: image::RgbaImage) -> RgbImage {
+    let (width, height) = image.dimensions();
+    let mut out = RgbImage::new(width, height);
+    for (o, p) in out.pixels_mut().zip(image.pixels()) {
+        let alpha = u32::from(p[3]);
+        for c in 0..3 {
+            o[c] = ((u32::from(p[c]) * alpha + 255 * (255 - alpha) + 127) / 255) as u8;
+        }
+    }
+    out
 }
 
 fn describe(error: image::ImageError) -> String {

@@ -234,6 +234,47 @@ async fn a_photo_over_the_memory_budget_is_refused_before_decoding() {
         .unwrap();
 }
 
+/// A cut-out with a transparent backdrop is checked as a marketplace shows it — over white —
+/// not over the black its transparent pixels hold: the same report as the same shot on white.
+#[tokio::test]
+async fn a_transparent_backdrop_is_white_not_black() {
+    let dir = tempfile::tempdir().unwrap();
+    let shot = product(800, 600);
+    let backdrop = |p: &Rgb<u8>| p[0] >= 235 && p[1] >= 235;
+    let white = RgbImage::from_fn(800, 600, |x, y| {
+        let p = shot.get_pixel(x, y);
+        if backdrop(p) {
+            Rgb([255, 255, 255])
+        } else {
+            *p
+        }
+    });
+    let on_white = dir.path().join("white.png");
+    white.save(&on_white).unwrap();
+    let cutout = image::RgbaImage::from_fn(800, 600, |x, y| {
+        let p = shot.get_pixel(x, y);
+        if backdrop(p) {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([p[0], p[1], p[2], 255])
+        }
+    });
+    let transparent = dir.path().join("transparent.png");
+    cutout.save(&transparent).unwrap();
+    let qa = |path: &Path| {
+        let path = path.display().to_string();
+        async move {
+            VisionQa(Thresholds::defaults())
+                .call(QaArgs { path }, ctx())
+                .await
+                .unwrap()
+        }
+    };
+    let white = serde_json::to_value(qa(&on_white).await).unwrap();
+    let clear = serde_json::to_value(qa(&transparent).await).unwrap();
+    assert_eq!(clear, white);
+}
+
 #[tokio::test]
 async fn bad_files_get_a_clear_invalid_input_error() {
     let dir = tempfile::tempdir().unwrap();

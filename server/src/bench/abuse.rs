@@ -22,6 +22,9 @@ pub struct AbuseArgs {
     /// Seconds measured in each phase (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Rounds of (alone, under attack), each on a fresh server; the median ratio is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Well-behaved callers.
     #[arg(long, default_value_t = 32)]
     pub callers: usize,
@@ -50,6 +53,32 @@ struct Counts {
 
 /// Run the benchmark.
 pub async fn run(args: AbuseArgs) -> anyhow::Result<()> {
+    let mut rounds = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        rounds.push(round(&args).await?);
+    }
+    let table = render(&args, &rounds);
+    {
+        use std::io::Write as _;
+        std::io::stdout().lock().write_all(table.as_bytes())?;
+    }
+    if let Some(path) = &args.write {
+        super::write_section(path, "abuse", &table)?;
+    }
+    Ok(())
+}
+
+/// One round's figures.
+#[derive(Debug)]
+struct Round {
+    alone: Measured,
+    loaded: Measured,
+    rss_alone_kb: u64,
+    counts: Counts,
+}
+
+/// One round on a fresh server: the callers alone, then under attack.
+async fn round(args: &AbuseArgs) -> anyhow::Result<Round> {
     let exe = std::env::current_exe().context("locate the baton-bench binary")?;
     let home = tempfile_dir()?;
     let (mut child, addr) = spawn_http(&exe, Server::Baton, &home).await?;
@@ -63,7 +92,7 @@ pub async fn run(args: AbuseArgs) -> anyhow::Result<()> {
         http_load::run(addr, Era::Stateless, args.callers, warmup, window, None).await?,
         window,
     );
-    let rss_alone = counts.max_rss_kb.load(Ordering::Relaxed);
+    let rss_alone_kb = counts.max_rss_kb.load(Ordering::Relaxed);
     // The callers connect first (their keep-alive connections are theirs for the phase); the
     // attack starts a moment later and runs through the warm-up and the whole window.
     let attack = {
@@ -95,58 +124,58 @@ pub async fn run(args: AbuseArgs) -> anyhow::Result<()> {
     let _ = sampler.await;
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&home);
-    let table = render(&args, &alone, &loaded, rss_alone, &counts);
-    {
-        use std::io::Write as _;
-        std::io::stdout().lock().write_all(table.as_bytes())?;
-    }
-    if let Some(path) = &args.write {
-        super::write_section(path, "abuse", &table)?;
-    }
-    Ok(())
+    let counts = Arc::try_unwrap(counts).unwrap_or_default();
+    Ok(Round {
+        alone,
+        loaded,
+        rss_alone_kb,
+        counts,
+    })
 }
 
-fn render(
-    args: &AbuseArgs,
-    alone: &Measured,
-    loaded: &Measured,
-    rss_alone: u64,
-    counts: &Counts,
-) -> String {
+fn render(args: &AbuseArgs, rounds: &[Round]) -> String {
     let mut out = String::new();
-    let ratio = loaded.p99.as_secs_f64() / alone.p99.as_secs_f64().max(1e-9);
     let _ = writeln!(
         out,
-        "Measured by `baton-bench abuse --seconds {}` ({} callers; attackers: {} flooding \
-         `initialize`, {} slow connections, {} sending maximum-size calls).\n",
-        args.seconds, args.callers, args.flooders, args.slow, args.big
+        "Measured by `baton-bench abuse --seconds {} --rounds {}` ({} callers; attackers: {} \
+         flooding `initialize`, {} slow connections, {} sending maximum-size calls), each round \
+         on a fresh server.\n",
+        args.seconds, args.rounds, args.callers, args.flooders, args.slow, args.big
     );
     out.push_str(
-        "| phase | calls/s | p50 ms | p99 ms | server RSS max |\n|---|---:|---:|---:|---:|\n",
+        "| round | alone calls/s | alone p99 ms | attacked calls/s | attacked p99 ms | p99 ratio | RSS alone | RSS attacked | sessions / slow connects / big calls |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
+    let mut ratios = Vec::new();
+    for (index, round) in rounds.iter().enumerate() {
+        let ratio = round.loaded.p99.as_secs_f64() / round.alone.p99.as_secs_f64().max(1e-9);
+        ratios.push(ratio);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {:.0} | {} | {ratio:.2}× | {} MiB | {} MiB | {} / {} / {} |",
+            index + 1,
+            round.alone.calls_per_s,
+            ms(round.alone.p99),
+            round.loaded.calls_per_s,
+            ms(round.loaded.p99),
+            round.rss_alone_kb / 1024,
+            round.counts.max_rss_kb.load(Ordering::Relaxed) / 1024,
+            round.counts.sessions.load(Ordering::Relaxed),
+            round.counts.slow_connects.load(Ordering::Relaxed),
+            round.counts.big_calls.load(Ordering::Relaxed),
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+    let worst_rss = rounds
+        .iter()
+        .map(|r| r.counts.max_rss_kb.load(Ordering::Relaxed) / 1024)
+        .max()
+        .unwrap_or(0);
     let _ = writeln!(
         out,
-        "| well-behaved callers alone | {:.0} | {} | {} | {} MiB |",
-        alone.calls_per_s,
-        ms(alone.p50),
-        ms(alone.p99),
-        rss_alone / 1024
-    );
-    let _ = writeln!(
-        out,
-        "| the same, under attack | {:.0} | {} | {} | {} MiB |",
-        loaded.calls_per_s,
-        ms(loaded.p50),
-        ms(loaded.p99),
-        counts.max_rss_kb.load(Ordering::Relaxed) / 1024
-    );
-    let _ = writeln!(
-        out,
-        "\np99 under attack / alone: **{ratio:.2}×**. The attackers opened {} sessions, made {} \
-         slow connections and sent {} maximum-size calls.\n",
-        counts.sessions.load(Ordering::Relaxed),
-        counts.slow_connects.load(Ordering::Relaxed),
-        counts.big_calls.load(Ordering::Relaxed)
+        "\nMedian p99 under attack / alone: **{median:.2}×**; highest RSS under attack: \
+         **{worst_rss} MiB**.\n"
     );
     out
 }

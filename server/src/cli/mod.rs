@@ -176,8 +176,9 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
 pub(crate) fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // rmcp logs whole requests and results (tool arguments, secrets included) at debug and
-    // trace: whatever BATON_LOG asks, it logs at most at info.
-    let filter = match "rmcp=info".parse() {
+    // trace, and several lines a request at info: whatever BATON_LOG asks, it logs only
+    // warnings and errors.
+    let filter = match "rmcp=warn".parse() {
         Ok(cap) => filter.add_directive(cap),
         Err(_) => filter,
     };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Baton's whole test suite. Installs what the tests need from the package registries
-# (Debian: bubblewrap, which confines the commands Baton starts; npm: Node 22 and the MCP conformance suites; PyPI: the Python MCP SDK and the reference
-# implementations the packs are checked against) into .cache/ and
+# (Debian: bubblewrap, which confines the commands Baton starts; npm: Node 22 and the MCP
+# conformance suites; PyPI: the Python MCP SDK and the reference implementations the packs are
+# checked against) into .cache/ and
 # tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
 # conformance suites against `baton serve --http --conformance`, and the Python MCP client
 # against `baton serve` over stdio and HTTP. Exits non-zero on the first failure.

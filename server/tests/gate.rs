@@ -133,6 +133,10 @@ struct HoldArgs {
 /// A heavy read that takes `ms` (test tool).
 struct TestHold;
 
+/// Notified each time a `test_hold` call starts running.
+static HELD: std::sync::LazyLock<tokio::sync::Notify> =
+    std::sync::LazyLock::new(tokio::sync::Notify::new);
+
 impl Tool for TestHold {
     type Args = HoldArgs;
     type Output = Ran;
@@ -142,6 +146,8 @@ impl Tool for TestHold {
     const HEAVY: bool = true;
 
     async fn call(&self, args: HoldArgs, _ctx: ToolContext) -> baton_kit::Result<Ran> {
+        // The gate admitted the call: say so, so a test knows the room is taken.
+        HELD.notify_one();
         tokio::time::sleep(Duration::from_millis(args.ms)).await;
         Ok(Ran { code: 0 })
     }
@@ -856,7 +862,7 @@ async fn calls_past_the_limits_wait_then_are_refused_as_busy() {
         }
     };
     let holding = tokio::spawn(call("codex", "test_hold", json!({"ms": 2500})));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    HELD.notified().await;
     let (own, heavy, light) = tokio::join!(
         call("codex", "test_hold", json!({"ms": 0})),
         call("rev", "test_hold", json!({"ms": 0})),

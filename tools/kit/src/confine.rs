@@ -67,7 +67,13 @@ pub type ConfineResult<T> = std::result::Result<T, ConfineError>;
 pub struct Confined {
     dir: OwnedFd,
     root: PathBuf,
+    /// How paths beneath are resolved: never through a symlink, or (full access only) as the
+    /// OS would.
+    resolve: ResolveFlags,
 }
+
+/// Writes beneath a root: never leaving it, never through a symlink.
+const CONFINED: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS);
 
 /// Distinguishes temporary files made by one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -86,7 +92,16 @@ impl Confined {
         Ok(Confined {
             dir,
             root: root.to_owned(),
+            resolve: CONFINED,
         })
+    }
+
+    /// The whole file system, resolved as the OS would (symlinks followed): only for a call
+    /// under `danger-full-access`, which may write anywhere the OS user may.
+    pub fn anywhere() -> ConfineResult<Confined> {
+        let mut root = Confined::open(Path::new("/"))?;
+        root.resolve = ResolveFlags::empty();
+        Ok(root)
     }
 
     /// The whole file system as a root: absolute paths, and no symlink followed anywhere on
@@ -149,13 +164,13 @@ impl Confined {
         let mut at = self.root.clone();
         for name in rel.iter() {
             at.push(name);
-            let next = match open_dir(&current, name) {
+            let next = match open_dir(&current, name, self.resolve) {
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(&current, name, Mode::from_raw_mode(0o777)) {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(errno) => return Err(io_error(&at, errno)),
                     }
-                    open_dir(&current, name)
+                    open_dir(&current, name, self.resolve)
                 }
                 other => other,
             }
@@ -165,6 +180,7 @@ impl Confined {
         Ok(Confined {
             dir: current,
             root: at,
+            resolve: self.resolve,
         })
     }
 
@@ -198,7 +214,7 @@ impl Confined {
             temp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o666),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            self.resolve,
         )
         .map_err(|errno| refusal(path, errno))?;
         let mut file = File::from(fd);
@@ -237,7 +253,7 @@ impl Confined {
             name.as_os_str(),
             flags | OFlags::CREATE | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o666),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            self.resolve,
         )
         .map_err(|errno| refusal(path, errno))?;
         Ok(File::from(fd))
@@ -264,13 +280,17 @@ fn dot_if_empty(rel: &Path) -> &Path {
     }
 }
 
-fn open_dir(dir: &impl AsFd, name: &std::ffi::OsStr) -> rustix::io::Result<OwnedFd> {
+fn open_dir(
+    dir: &impl AsFd,
+    name: &std::ffi::OsStr,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat2(
         dir,
         name,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        resolve,
     )
 }
 
@@ -307,7 +327,7 @@ impl Sandbox {
             SandboxMode::ReadOnly => Err(ConfineError::ReadOnly { path: absolute }),
             SandboxMode::DangerFullAccess => {
                 let rel = absolute.strip_prefix("/").unwrap_or(&absolute).to_owned();
-                Ok((Confined::filesystem()?, rel))
+                Ok((Confined::anywhere()?, rel))
             }
             SandboxMode::WorkspaceWrite => {
                 let root = self

@@ -294,4 +294,19 @@ mod confined {
         let error = write(&read_only, &r.join("x")).unwrap_err().to_string();
         assert!(error.contains("read-only"), "{error}");
     }
+
+    /// Under `danger-full-access` paths resolve as the OS resolves them: a symlinked folder on
+    /// the way is followed (the user may write anywhere they can).
+    #[test]
+    fn full_access_follows_symlinks_as_the_os_does() {
+        let real = tempfile::tempdir().unwrap();
+        let links = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(real.path(), links.path().join("to-real")).unwrap();
+        let full = Sandbox {
+            mode: SandboxMode::DangerFullAccess,
+            ..Sandbox::unconfined()
+        };
+        write(&full, &links.path().join("to-real/out.wav")).unwrap();
+        assert_eq!(std::fs::read(real.path().join("out.wav")).unwrap(), b"out");
+    }
 }

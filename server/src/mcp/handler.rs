@@ -50,14 +50,7 @@ fn call_params_problem(params: Option<&Value>) -> String {
     let Some(params) = params else {
         return "`name` is missing (no params)".to_owned();
     };
-    let kind = |value: &Value| match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
+    let kind = baton_kit::json_kind;
     match (params.get("name"), params.get("arguments")) {
         (None, _) => "`name` is missing".to_owned(),
         (Some(name), _) if !name.is_string() => {

@@ -3,6 +3,20 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
+/// A JSON value's kind, as messages name it (`a string`, `an array`, …).
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The first key that appears twice in one object of `bytes`, with the path of that object
 /// (`$` for the top level). `None` for JSON without one, and for text that is not JSON (the
 /// tree reader names that).

@@ -33,7 +33,7 @@ pub use descriptor::ToolDescriptor;
 pub use effect::Effect;
 pub use error::{Result, ToolError, ToolErrorKind};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
-pub use json::duplicate_key;
+pub use json::{duplicate_key, json_kind};
 pub use principal::{Principal, Role};
 pub use registry::{Registry, RegistryError};
 pub use sandbox::{Sandbox, SandboxMode};

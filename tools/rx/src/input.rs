@@ -132,13 +132,4 @@ fn read_value(value: Value) -> Result<(Prescription, Format), InputError> {
 }
 
 /// A JSON value's kind, for messages.
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use baton_kit::json_kind as kind_of;

@@ -30,11 +30,37 @@ const MAX_BATCH: usize = 4096;
 /// previous batch held: a lone caller, or callers who all came back, are written at once.
 const PACE: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// What the policy decided about a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// The call may run.
+    Allow,
+    /// The call waits for a reviewer.
+    NeedsApproval,
+    /// The call is refused.
+    Forbid,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// It ran and succeeded.
+    Ok,
+    /// It ran, or tried to, and failed.
+    Error,
+    /// It was refused before running.
+    Denied,
+    /// It waits for a reviewer's decision.
+    PendingApproval,
+}
+
 /// The policy decision behind a call, as audited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRecord {
-    /// `allow`, `needs_approval` or `forbid`.
-    pub kind: Cow<'static, str>,
+    /// What was decided.
+    pub kind: DecisionKind,
     /// Why, when the rule gave a reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -51,8 +77,8 @@ pub struct OutcomeRecord {
     /// A short message, for anything but `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// `ok`, `error`, `denied` or `pending_approval`.
-    pub status: Cow<'static, str>,
+    /// How it ended.
+    pub status: OutcomeStatus,
 }
 
 /// What a caller hands the audit log; the log adds `seq`, `prev_hash` and `hash`.
@@ -575,7 +601,7 @@ fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft
             "reason": reason,
         })),
         decision: DecisionRecord {
-            kind: "allow".into(),
+            kind: DecisionKind::Allow,
             reason: Some(reason.to_owned()),
             rule: "operator.accept_loss".into(),
         },
@@ -583,7 +609,7 @@ fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft
         outcome: OutcomeRecord {
             error_kind: Some(problem.kind.as_str().into()),
             message: Some(format!("loss accepted: {problem}")),
-            status: "ok".into(),
+            status: OutcomeStatus::Ok,
         },
         duration_us: 0,
         sandbox: None,

@@ -92,25 +92,6 @@ pub enum RunsError {
 /// `Result` with [`RunsError`].
 pub type Result<T, E = RunsError> = std::result::Result<T, E>;
 
-impl RunsError {
-    /// A short machine-readable kind, stable across processes (`not_found`, `approval`…).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RunsError::Locked(_) => "locked",
-            RunsError::Sled(_) | RunsError::Io { .. } => "storage",
-            RunsError::Corrupt { .. } | RunsError::Encode { .. } => "corrupt",
-            RunsError::NotFound { .. } => "not_found",
-            RunsError::Ambiguous { .. } => "ambiguous",
-            RunsError::Approval { .. } => "approval",
-            RunsError::Closed => "closed",
-            RunsError::Damaged { .. } => "damaged",
-            RunsError::AuditRefused(_) => "audit_refused",
-            RunsError::AuditIntact => "audit_intact",
-            RunsError::CheckpointKey { .. } => "checkpoint_key",
-        }
-    }
-}
-
 pub(crate) fn corrupt(what: &'static str, error: impl std::fmt::Display) -> RunsError {
     RunsError::Corrupt {
         what,

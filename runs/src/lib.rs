@@ -1,5 +1,9 @@
-//! Baton's embedded store (`sled`): runs and their step journal, approvals, artifacts, and the
-//! hash-chained audit log.
+//! Baton's store: runs and their step journal, approvals, artifacts, and the hash-chained
+//! audit log — its API ([`StoreApi`]) declared once, the embedded sled backend, and the sharing
+//! of that backend with other local processes over a socket ([`StoreHandle`]).
+//!
+//! Every client goes through [`StoreApi`]; a second backend (PostgreSQL, for teams) is a
+//! second implementation of that trait, not a second set of call sites.
 //!
 //! The key design choice: audit records are written by one writer thread with group commit.
 //! Every caller waits until its record is flushed to disk, but all records that arrive while a
@@ -7,6 +11,7 @@
 //! Each record carries the SHA-256 of its predecessor, and the chain's head is stored with every
 //! batch, so `verify` names the first record that was edited, dropped or reordered.
 
+mod api;
 mod approvals;
 mod artifacts;
 mod audit;
@@ -14,17 +19,21 @@ mod canonical;
 mod checkpoint;
 mod error;
 mod id;
+mod local;
 mod runs;
 mod salvage;
+mod shared;
 mod store;
 mod time;
 mod verify;
 mod wal;
 
+pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 pub use approvals::{Approval, ApprovalDraft, ApprovalState, Decision as ApprovalDecision};
 pub use artifacts::ArtifactRef;
 pub use audit::{
-    AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionRecord, OutcomeRecord, StoreOptions,
+    AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,
+    OutcomeStatus, StoreOptions,
 };
 pub use canonical::{args_digest, canonical_json, redact};
 pub use checkpoint::{
@@ -35,6 +44,7 @@ pub use error::{Result, RunsError};
 pub use id::new_id;
 pub use runs::{Run, RunState, Step};
 pub use salvage::salvage_audit;
+pub use shared::{Ownership, StoreHandle, WAIT};
 pub use store::Store;
 pub use time::{now_millis, rfc3339};
 pub use verify::{Problem, ProblemKind, VerifyReport};

@@ -20,13 +20,13 @@ fn draft(n: u64) -> AuditDraft {
         tool: "repo_write".into(),
         args_digest: format!("{n:064x}"),
         decision: DecisionRecord {
-            kind: "allow".into(),
+            kind: baton_runs::DecisionKind::Allow,
             rule: "approval.on-request".into(),
             reason: None,
         },
         approval_id: None,
         outcome: OutcomeRecord {
-            status: "ok".into(),
+            status: baton_runs::OutcomeStatus::Ok,
             error_kind: None,
             message: None,
         },
@@ -246,7 +246,10 @@ async fn edited_database_bytes_are_named_and_never_appended_to() {
     edit_every_copy_of_record_5(dir.path());
     match Store::open(dir.path()) {
         // sled refuses its edited files as a whole: nothing can be appended…
-        Err(error @ RunsError::Damaged { .. }) => assert_eq!(error.kind(), "damaged"),
+        Err(error @ RunsError::Damaged { .. }) => assert!(matches!(
+            baton_runs::StoreError::from(error),
+            baton_runs::StoreError::Damaged { .. }
+        )),
         Ok(store) => {
             // …or sled drops what follows its first bad checksum, silently (and rewrites its
             // files): the segment knows what sled had flushed, so the log refuses, naming the

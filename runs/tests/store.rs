@@ -14,13 +14,13 @@ fn draft(n: u64) -> AuditDraft {
         tool: "repo_write".into(),
         args_digest: args_digest(&json!({ "path": format!("src/{n}.rs") })),
         decision: DecisionRecord {
-            kind: "allow".into(),
+            kind: baton_runs::DecisionKind::Allow,
             rule: "approval.on-request".into(),
             reason: None,
         },
         approval_id: None,
         outcome: OutcomeRecord {
-            status: "ok".into(),
+            status: baton_runs::OutcomeStatus::Ok,
             error_kind: None,
             message: None,
         },

@@ -1,6 +1,7 @@
 //! The agent runtime's ties to this server: a journal and approval states kept in the store,
 //! so runs survive the process and reviewers decide from anywhere.
 
+use baton_runs::StoreApi as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -9,7 +10,7 @@ use baton_runs::now_millis;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::store::StoreHandle;
+use baton_runs::StoreHandle;
 
 /// A run's journal in the store's `journal` tree: each entry `{key, value}`, appended and
 /// flushed before the runner goes on. Read once per run, then kept in memory.
@@ -62,7 +63,11 @@ impl Journal for StoreJournal {
             if let Some(found) = cached {
                 return Ok(found);
             }
-            let steps = self.store.steps(run_id).await.map_err(journal_error)?;
+            let steps = self
+                .store
+                .steps(run_id.to_owned())
+                .await
+                .map_err(journal_error)?;
             let mut map = HashMap::new();
             for step in steps {
                 if let (Some(Value::String(key)), Some(value)) =
@@ -89,8 +94,8 @@ impl Journal for StoreJournal {
         Box::pin(async move {
             self.store
                 .append_step(
-                    run_id,
-                    kind(key),
+                    run_id.to_owned(),
+                    kind(key).to_owned(),
                     json!({"key": key, "value": value}),
                     now_millis(),
                 )
@@ -114,7 +119,11 @@ pub struct StoreApprovals(pub StoreHandle);
 impl Approvals for StoreApprovals {
     fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, baton_agents::Result<ApprovalState>> {
         Box::pin(async move {
-            let approval = self.0.approval(id).await.map_err(journal_error)?;
+            let approval = self
+                .0
+                .approval(id.to_owned())
+                .await
+                .map_err(journal_error)?;
             Ok(match approval.state_at(now_millis()) {
                 baton_runs::ApprovalState::Pending => ApprovalState::Pending,
                 baton_runs::ApprovalState::Approved | baton_runs::ApprovalState::Consumed => {

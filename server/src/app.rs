@@ -10,7 +10,7 @@ use crate::builtin::{
 use crate::config::Config;
 use crate::error::Result;
 use crate::gate::Gate;
-use crate::store::{Ownership, StoreHandle};
+use baton_runs::{Ownership, StoreHandle};
 
 /// Everything a running Baton shares between transports: configuration, the tools behind the
 /// gate, the policy, the store, the knowledge library.

@@ -48,7 +48,7 @@ pub enum ServerError {
     Knowledge(#[from] baton_knowledge::KnowledgeError),
     /// The store cannot be reached.
     #[error("store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] baton_runs::StoreError),
     /// The key that seals multi-round request state could not be made.
     #[error("cannot make the request-state key: {0}")]
     Sealing(String),

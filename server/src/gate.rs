@@ -9,12 +9,11 @@ use baton_kit::{
 };
 use baton_policies::{Decision, PolicyStore};
 use baton_runs::{
-    ApprovalDraft, AuditDraft, DecisionRecord, OutcomeRecord, args_digest, now_millis, redact,
+    ApprovalDraft, AuditDraft, Blob, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus,
+    StoreApi as _, StoreError, StoreHandle, args_digest, now_millis, redact,
 };
 use futures::future::BoxFuture;
 use serde_json::Value;
-
-use crate::store::StoreHandle;
 
 /// The single path every tool call takes, from any transport or agent:
 /// resolve the tool → check its arguments → decide → (approve) → execute → audit.
@@ -194,7 +193,11 @@ impl Gate {
             tool: descriptor.name.clone(),
             args_digest: digest.clone(),
             decision: DecisionRecord {
-                kind: Cow::Borrowed(decision.kind()),
+                kind: match &decision {
+                    Decision::Allow { .. } => DecisionKind::Allow,
+                    Decision::NeedsApproval { .. } => DecisionKind::NeedsApproval,
+                    Decision::Forbid { .. } => DecisionKind::Forbid,
+                },
                 rule: decision.rule_name(),
                 reason: decision.reason().map(str::to_owned),
             },
@@ -219,20 +222,22 @@ impl Gate {
                     let consumed = self
                         .store
                         .consume_approval(
-                            id,
-                            &principal.id,
-                            &descriptor.name,
-                            &digest,
+                            id.to_owned(),
+                            principal.id.clone(),
+                            descriptor.name.clone(),
+                            digest.clone(),
                             now_millis(),
                         )
                         .await;
                     if let Err(refused) = consumed {
-                        let error = match refused.kind.as_str() {
-                            "approval" | "not_found" | "ambiguous" => ToolError::Denied {
+                        let error = match refused {
+                            StoreError::Approval { message }
+                            | StoreError::NotFound { message }
+                            | StoreError::Ambiguous { message } => ToolError::Denied {
                                 rule: "approval".into(),
-                                reason: refused.message,
+                                reason: message,
                             },
-                            _ => ToolError::failed(format!("approval store: {}", refused.message)),
+                            other => ToolError::failed(format!("approval store: {other}")),
                         };
                         audit.outcome = outcome_denied(&error);
                         self.record(audit, started).await?;
@@ -262,7 +267,7 @@ impl Gate {
                         })?;
                     audit.approval_id = Some(approval.id.clone());
                     audit.outcome = OutcomeRecord {
-                        status: Cow::Borrowed("pending_approval"),
+                        status: OutcomeStatus::PendingApproval,
                         error_kind: None,
                         message: None,
                     };
@@ -287,7 +292,7 @@ impl Gate {
         audit.outcome = match &result {
             Ok(_) => outcome_ok(),
             Err(error) => OutcomeRecord {
-                status: Cow::Borrowed("error"),
+                status: OutcomeStatus::Error,
                 error_kind: Some(Cow::Borrowed(error.kind().as_str())),
                 message: Some(short(&error.to_string())),
             },
@@ -326,7 +331,7 @@ impl ArtifactSink for StoreArtifacts {
         let store = self.0.clone();
         Box::pin(async move {
             let kept = store
-                .put_artifact(&bytes, &media_type)
+                .put_artifact(Blob(bytes), media_type)
                 .await
                 .map_err(|e| ToolError::failed(format!("cannot keep the artifact: {e}")))?;
             Ok(StoredArtifact::new(kept.sha256, kept.size, kept.media_type))
@@ -336,7 +341,7 @@ impl ArtifactSink for StoreArtifacts {
 
 fn outcome_ok() -> OutcomeRecord {
     OutcomeRecord {
-        status: Cow::Borrowed("ok"),
+        status: OutcomeStatus::Ok,
         error_kind: None,
         message: None,
     }
@@ -344,7 +349,7 @@ fn outcome_ok() -> OutcomeRecord {
 
 fn outcome_denied(error: &ToolError) -> OutcomeRecord {
     OutcomeRecord {
-        status: Cow::Borrowed("denied"),
+        status: OutcomeStatus::Denied,
         error_kind: Some(Cow::Borrowed(error.kind().as_str())),
         message: Some(short(&error.to_string())),
     }

@@ -18,7 +18,6 @@ pub mod gate;
 pub mod limits;
 pub mod mcp;
 pub mod mcp_sources;
-pub mod store;
 pub mod transport;
 
 pub use app::App;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
-use baton_server::store::Ownership;
+use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
 use baton_server::transport::{http, stdio::StdioTransport};
 use baton_server::{App, BatonMcp, Config};
 use common::Home;
@@ -406,15 +406,16 @@ async fn read_only_denies_write_and_exec_naming_the_rule() {
         .audit_records(0, 100)
         .await
         .unwrap();
-    let denied: Vec<(&str, &str, &str)> = audit
+    let denied: Vec<(&str, &str, OutcomeStatus)> = audit
         .iter()
-        .map(|r| (r.tool.as_str(), &*r.decision.rule, &*r.outcome.status))
+        .map(|r| (r.tool.as_str(), &*r.decision.rule, r.outcome.status))
         .collect();
     assert_eq!(denied.len(), 4);
     assert!(
         denied
             .iter()
-            .all(|(_, rule, status)| *rule == "sandbox.read-only" && *status == "denied")
+            .all(|(_, rule, status)| *rule == "sandbox.read-only"
+                && *status == OutcomeStatus::Denied)
     );
 }
 
@@ -626,7 +627,13 @@ async fn an_agent_cannot_answer_its_own_approval_form() {
             .unwrap();
         let id = pending_id(&result);
         assert!(!id.is_empty(), "{wire:?} {era:?}: {}", text(&result));
-        let state = server.handler.app().store().approval(&id).await.unwrap();
+        let state = server
+            .handler
+            .app()
+            .store()
+            .approval(id.clone())
+            .await
+            .unwrap();
         assert_eq!(state.state_at(0).as_str(), "pending", "{wire:?} {era:?}");
         assert_eq!(state.decider, None);
         bot.cancel().await.unwrap();

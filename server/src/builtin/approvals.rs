@@ -1,9 +1,10 @@
 use baton_kit::{Effect, Tool, ToolContext, ToolError};
-use baton_runs::{Approval, ApprovalDecision, ApprovalState, now_millis, rfc3339};
+use baton_runs::{
+    Approval, ApprovalDecision, ApprovalState, StoreApi as _, StoreError, StoreHandle, now_millis,
+    rfc3339,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use crate::store::{StoreError, StoreHandle};
 
 /// An approval as tools show it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -51,14 +52,14 @@ impl ApprovalView {
 }
 
 fn store_error(error: StoreError) -> ToolError {
-    match error.kind.as_str() {
-        "not_found" => ToolError::not_found(error.message),
-        "ambiguous" => ToolError::invalid_args("id", error.message),
-        "approval" => ToolError::Denied {
+    match error {
+        StoreError::NotFound { message } => ToolError::not_found(message),
+        StoreError::Ambiguous { message } => ToolError::invalid_args("id", message),
+        StoreError::Approval { message } => ToolError::Denied {
             rule: "approvals.transition".into(),
-            reason: error.message,
+            reason: message,
         },
-        _ => ToolError::failed(error.message),
+        other => ToolError::failed(other.to_string()),
     }
 }
 
@@ -235,7 +236,7 @@ impl Tool for ApprovalsDecide {
         let now = now_millis();
         let approval = self
             .store
-            .decide_approval(&args.id, &decider.id, decision, note, now)
+            .decide_approval(args.id.clone(), decider.id.clone(), decision, note, now)
             .await
             .map_err(store_error)?;
         Ok(DecideResult {

@@ -1,10 +1,11 @@
+use baton_runs::StoreApi as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use super::{Failure, print};
 use crate::config::Config;
-use crate::store::{Ownership, StoreHandle};
+use baton_runs::{Ownership, StoreHandle};
 
 /// `baton audit …`
 #[derive(Debug, Subcommand)]
@@ -71,7 +72,7 @@ pub(super) async fn run(config: Config, command: AuditCommand) -> Result<(), Fai
         .store_options()
         .map_err(|e| Failure::from(crate::ServerError::from(e)))?;
     let store = StoreHandle::new(config.data_dir(), Ownership::Borrow).with_options(options);
-    let failed = |e: crate::store::StoreError| Failure::runtime(format!("audit log: {e}"));
+    let failed = |e: baton_runs::StoreError| Failure::runtime(format!("audit log: {e}"));
     match command {
         AuditCommand::Verify(args) => verify(&config, &store, args).await,
         AuditCommand::Recover(args) => {
@@ -80,7 +81,7 @@ pub(super) async fn run(config: Config, command: AuditCommand) -> Result<(), Fai
             }
             let operator = config.file.cli.principal().id;
             let receipt = store
-                .recover_audit(&args.reason, &operator)
+                .recover_audit(args.reason.clone(), operator.clone())
                 .await
                 .map_err(failed)?;
             print(&format!(
@@ -88,18 +89,20 @@ pub(super) async fn run(config: Config, command: AuditCommand) -> Result<(), Fai
                 receipt.seq, receipt.hash
             ))
         }
-        AuditCommand::Export(_) => export(&store).await.map_err(failed),
+        AuditCommand::Export(_) => export(&store).await,
         AuditCommand::Keygen(_) => Ok(()),
     }
 }
 
 async fn verify(config: &Config, store: &StoreHandle, args: VerifyArgs) -> Result<(), Failure> {
-    let failed = |e: crate::store::StoreError| Failure::runtime(format!("audit log: {e}"));
+    let failed = |e: baton_runs::StoreError| Failure::runtime(format!("audit log: {e}"));
     let report = match store.verify_audit().await {
         Ok(report) => report,
         // The database does not open: name what can be named from its raw files.
-        Err(error) if error.kind == "damaged" => baton_runs::salvage_audit(&config.data_dir())
-            .map_err(|e| Failure::runtime(format!("audit log: {error}; {e}")))?,
+        Err(error @ baton_runs::StoreError::Damaged { .. }) => {
+            baton_runs::salvage_audit(&config.data_dir())
+                .map_err(|e| Failure::runtime(format!("audit log: {error}; {e}")))?
+        }
         Err(error) => return Err(failed(error)),
     };
     if let Some(problem) = report.problem {
@@ -117,7 +120,7 @@ async fn verify(config: &Config, store: &StoreHandle, args: VerifyArgs) -> Resul
     if let (Some(file), Some(key)) = (args.checkpoints, args.public_key) {
         let key = public_key(&key)?;
         let checked = store
-            .verify_checkpoints(&file, &key)
+            .verify_checkpoints(file.clone(), key.clone())
             .await
             .map_err(failed)?;
         if let Some(problem) = checked.problem {
@@ -175,10 +178,13 @@ fn keygen(out: &Path) -> Result<(), Failure> {
     ))
 }
 
-async fn export(store: &StoreHandle) -> Result<(), crate::store::StoreError> {
+async fn export(store: &StoreHandle) -> Result<(), Failure> {
     let mut after = 0;
     loop {
-        let records = store.audit_records(after, PAGE).await?;
+        let records = store
+            .audit_records(after, PAGE)
+            .await
+            .map_err(|e| Failure::runtime(format!("audit log: {e}")))?;
         let Some(last) = records.last() else {
             return Ok(());
         };
@@ -186,11 +192,11 @@ async fn export(store: &StoreHandle) -> Result<(), crate::store::StoreError> {
         let mut out = String::new();
         for record in &records {
             let line = serde_json::to_string(record)
-                .map_err(|e| crate::store::StoreError::new("protocol", e.to_string()))?;
+                .map_err(|e| Failure::runtime(format!("audit record {}: {e}", record.seq)))?;
             out.push_str(&line);
             out.push('\n');
         }
-        print(&out).map_err(|e| crate::store::StoreError::new("io", e.message))?;
+        print(&out)?;
         if records.len() < PAGE {
             return Ok(());
         }

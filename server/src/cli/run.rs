@@ -1,3 +1,4 @@
+use baton_runs::StoreApi as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::agents::{StoreApprovals, StoreJournal};
 use crate::app::App;
 use crate::config::Config;
 use crate::mcp_sources::{Connection, connect};
-use crate::store::Ownership;
+use baton_runs::Ownership;
 
 /// `baton run`
 #[derive(Debug, Args)]
@@ -126,7 +127,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
             let (app, _sources) = build_app(&config).await?;
             let run = app
                 .store()
-                .run(&resume.run_id)
+                .run(resume.run_id.clone())
                 .await
                 .map_err(|e| Failure::usage(format!("run `{}`: {e}", resume.run_id)))?;
             let setup: Setup = serde_json::from_value(run.meta.clone()).map_err(|e| {
@@ -165,7 +166,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
             let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
             let run = app
                 .store()
-                .create_run(&goal, &options.agent, meta, now_millis())
+                .create_run(goal.clone(), options.agent.clone(), meta, now_millis())
                 .await
                 .map_err(|e| Failure::runtime(format!("cannot start the run: {e}")))?;
             say(&format!("run {} started: {goal}\n", run.id));
@@ -267,7 +268,7 @@ async fn parallel(
         let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
         let run = app
             .store()
-            .create_run(&entry.goal, &agent, meta, now_millis())
+            .create_run(entry.goal.clone(), agent.clone(), meta, now_millis())
             .await
             .map_err(|e| Failure::runtime(format!("cannot start a run: {e}")))?;
         say(&format!(
@@ -465,7 +466,10 @@ async fn execute(
     let state = |state: RunState| {
         let store = store.clone();
         async move {
-            if let Err(error) = store.set_run_state(run_id, state, now_millis()).await {
+            if let Err(error) = store
+                .set_run_state(run_id.to_owned(), state, now_millis())
+                .await
+            {
                 tracing::warn!(%error, run_id, "run state not recorded");
             }
         }

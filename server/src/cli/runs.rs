@@ -1,3 +1,4 @@
+use baton_runs::StoreApi as _;
 use baton_runs::rfc3339;
 use clap::{Args, Subcommand};
 
@@ -35,9 +36,10 @@ pub struct ShowArgs {
 pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Failure> {
     let app = App::build(config)?;
     let store = app.store();
-    let failed = |e: crate::store::StoreError| match e.kind.as_str() {
-        "not_found" | "ambiguous" => Failure::usage(e.message),
-        _ => Failure::runtime(e.message),
+    let failed = |e: baton_runs::StoreError| match e {
+        baton_runs::StoreError::NotFound { message }
+        | baton_runs::StoreError::Ambiguous { message } => Failure::usage(message),
+        other => Failure::runtime(other.to_string()),
     };
     match command {
         RunsCommand::List(args) => {
@@ -64,8 +66,8 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
             print(&out)
         }
         RunsCommand::Show(args) => {
-            let run = store.run(&args.id).await.map_err(failed)?;
-            let steps = store.steps(&run.id).await.map_err(failed)?;
+            let run = store.run(args.id.clone()).await.map_err(failed)?;
+            let steps = store.steps(run.id.clone()).await.map_err(failed)?;
             if args.json {
                 let value = serde_json::json!({ "run": run, "steps": steps });
                 return print(&pretty(&value)?);

@@ -11,8 +11,8 @@ use crate::app::App;
 use crate::config::Config;
 use crate::conformance::Conformance;
 use crate::mcp::BatonMcp;
-use crate::store::Ownership;
 use crate::transport::{http, stdio::StdioTransport};
+use baton_runs::Ownership;
 
 /// `baton serve`
 #[derive(Debug, Args)]

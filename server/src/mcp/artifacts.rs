@@ -3,11 +3,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use baton_kit::ARTIFACT_URI_PREFIX;
+use baton_runs::StoreApi as _;
 use rmcp::ErrorData;
 use rmcp::model::{ReadResourceResult, ResourceContents, ResourceTemplate};
 use serde_json::json;
 
-use crate::store::StoreHandle;
+use baton_runs::StoreHandle;
 
 /// The template clients fill with an address a tool returned.
 pub(crate) fn template() -> ResourceTemplate {
@@ -37,9 +38,9 @@ pub(crate) async fn read(
             Some(json!({ "uri": uri })),
         )));
     }
-    let (artifact, bytes) = match store.artifact(sha256).await {
+    let (artifact, bytes) = match store.artifact(sha256.to_owned()).await {
         Ok(found) => found,
-        Err(error) if error.kind == "not_found" => {
+        Err(baton_runs::StoreError::NotFound { .. }) => {
             return Some(Err(ErrorData::resource_not_found(
                 format!("no artifact `{sha256}` in this store"),
                 Some(json!({ "uri": uri })),
@@ -47,14 +48,14 @@ pub(crate) async fn read(
         }
         Err(error) => {
             return Some(Err(ErrorData::internal_error(
-                format!("cannot read artifact `{sha256}`: {}", error.message),
+                format!("cannot read artifact `{sha256}`: {error}"),
                 Some(json!({ "uri": uri })),
             )));
         }
     };
     let textual =
         artifact.media_type.starts_with("text/") || artifact.media_type == "application/json";
-    let contents = match String::from_utf8(bytes) {
+    let contents = match String::from_utf8(bytes.0) {
         Ok(text) if textual => ResourceContents::text(text, uri),
         Ok(text) => ResourceContents::blob(BASE64.encode(text.as_bytes()), uri),
         Err(not_text) => ResourceContents::blob(BASE64.encode(not_text.as_bytes()), uri),

@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_runs::Store;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use super::StoreError;
-use super::protocol::{Request, answer, dispatch};
+use super::client::Answer;
+use crate::Store;
+use crate::api::{StoreError, StoreResult};
 
 /// The running socket service; dropping it stops serving and removes the socket.
 pub(crate) struct Service {
@@ -26,12 +26,12 @@ impl Drop for Service {
 impl Service {
     /// Serve `store` at `path`. The caller holds the store's lock, so a file already there is
     /// a previous owner's leftover.
-    pub(crate) fn start(store: Store, path: &Path) -> Result<Service, StoreError> {
+    pub(crate) fn start(store: Store, path: &Path) -> StoreResult<Service> {
         let failed = |e: std::io::Error| {
-            StoreError::new(
-                "storage",
-                format!("cannot serve the store at `{}`: {e}", path.display()),
-            )
+            StoreError::storage(format!(
+                "cannot serve the store at `{}`: {e}",
+                path.display()
+            ))
         };
         if path.exists() {
             std::fs::remove_file(path).map_err(failed)?;
@@ -73,14 +73,13 @@ async fn serve_connection(store: Store, stream: UnixStream) {
                 return;
             }
         };
-        let result = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => dispatch(&store, request).await,
-            Err(error) => Err(StoreError::new(
-                "protocol",
-                format!("not a store request: {error}"),
-            )),
+        let answer = match crate::local::answer(&store, &line).await {
+            Ok(value) => Answer::Ok(value),
+            Err(error) => Answer::Error(error),
         };
-        let mut bytes = answer(result).to_string().into_bytes();
+        let Ok(mut bytes) = serde_json::to_vec(&answer) else {
+            return;
+        };
         bytes.push(b'\n');
         if write.write_all(&bytes).await.is_err() {
             return;

@@ -8,8 +8,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
 
-use super::StoreError;
-use super::protocol::{Request, read_answer};
+use crate::api::{Request, StoreError, StoreResult};
 
 /// One connection to the owner; operations take turns on it.
 pub(crate) struct Client {
@@ -31,7 +30,7 @@ impl Client {
     }
 
     /// Send `request`; `Err(Lost)` when the owner is gone, else the owner's answer.
-    pub(crate) async fn call(&self, request: &Request) -> Result<Result<Value, StoreError>, Lost> {
+    pub(crate) async fn round_trip(&self, request: &Request) -> Result<StoreResult<Value>, Lost> {
         let mut line = serde_json::to_vec(request).map_err(|e| Lost(e.to_string()))?;
         line.push(b'\n');
         let mut connection = self.connection.lock().await;
@@ -45,8 +44,21 @@ impl Client {
             .await
             .map_err(|e| Lost(e.to_string()))?
             .ok_or_else(|| Lost("the owner closed the connection".into()))?;
-        let value: Value =
+        let answer: Answer =
             serde_json::from_str(&answer).map_err(|e| Lost(format!("garbled answer: {e}")))?;
-        Ok(read_answer(value))
+        Ok(match answer {
+            Answer::Ok(value) => Ok(value),
+            Answer::Error(error) => Err(error),
+        })
     }
+}
+
+/// One answer line: `{"ok": …}` or `{"error": {"kind": …, "message": …}}`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Answer {
+    /// The operation's result.
+    Ok(Value),
+    /// Why it failed.
+    Error(StoreError),
 }

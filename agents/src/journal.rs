@@ -74,7 +74,7 @@ impl Journal for MemoryJournal {
 
 /// Where a pending approval stands, as the runner needs to know when it resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalState {
+pub enum Review {
     /// Nobody decided yet.
     Pending,
     /// Approved: the call may be made, once.
@@ -88,5 +88,5 @@ pub enum ApprovalState {
 /// Asks the store how an approval stands.
 pub trait Approvals: Send + Sync {
     /// The state of approval `id`.
-    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ApprovalState>>;
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Review>>;
 }

@@ -7,7 +7,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::journal::{ApprovalState, Approvals, Journal};
+use crate::journal::{Approvals, Journal, Review};
 use crate::provider::{ModelRequest, ModelResponse, Provider};
 use crate::{Agent, AgentError, AgentSet, Message, Result, RunEvent, ToolCall, ToolSpec};
 
@@ -443,10 +443,10 @@ impl Runner {
         if let Some(id) = &approval_id {
             let state = match &self.approvals {
                 Some(approvals) => approvals.state(id).await?,
-                None => ApprovalState::Pending,
+                None => Review::Pending,
             };
             match state {
-                ApprovalState::Pending => {
+                Review::Pending => {
                     return Ok(Step::Paused(Interruption {
                         path: path.into(),
                         tool: name.into(),
@@ -454,13 +454,13 @@ impl Runner {
                         reason: "still waiting for a reviewer".into(),
                     }));
                 }
-                ApprovalState::Rejected(reason) => {
+                Review::Rejected(reason) => {
                     return answer(format!("error: a reviewer rejected this call: {reason}")).await;
                 }
-                ApprovalState::Expired => {
+                Review::Expired => {
                     return answer("error: the approval for this call expired before anyone decided; ask again only if it is still needed".into()).await;
                 }
-                ApprovalState::Approved => {}
+                Review::Approved => {}
             }
         }
         // Written before the call, so a run that stopped in the middle of it knows: the call

@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::{
-    Approval, ApprovalDecision, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord,
-    CheckpointReport, Run, RunState, RunsError, Step, VerifyReport,
+    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord, CheckpointReport,
+    Run, RunState, RunsError, Step, Verdict, VerifyReport,
 };
 
 /// A store operation that failed, as every client sees it — locally or across the socket,
@@ -242,7 +242,7 @@ store_api! {
     fn decide_approval(
         id: String,
         decider: String,
-        decision: ApprovalDecision,
+        decision: Verdict,
         note: Option<String>,
         now_ms: u64,
     ) -> Approval;

@@ -35,13 +35,13 @@ impl ApprovalState {
     }
 }
 
-/// A reviewer's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A reviewer's verdict on an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Let the call run (once).
+pub enum Verdict {
+    /// Let the call run, once.
     Approve,
-    /// Refuse it.
+    /// Refuse it; the note is sent back to the requester.
     Reject,
 }
 
@@ -171,7 +171,7 @@ impl Store {
         &self,
         id: &str,
         decider: &str,
-        decision: Decision,
+        decision: Verdict,
         note: Option<String>,
         now_ms: u64,
     ) -> Result<Approval> {
@@ -201,8 +201,8 @@ impl Store {
             }
             let mut next = approval.clone();
             next.state = match decision {
-                Decision::Approve => ApprovalState::Approved,
-                Decision::Reject => ApprovalState::Rejected,
+                Verdict::Approve => ApprovalState::Approved,
+                Verdict::Reject => ApprovalState::Rejected,
             };
             next.decider = Some(decider.to_owned());
             next.note = note.clone();

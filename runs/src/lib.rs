@@ -29,7 +29,7 @@ mod verify;
 mod wal;
 
 pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
-pub use approvals::{Approval, ApprovalDraft, ApprovalState, Decision as ApprovalDecision};
+pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict};
 pub use artifacts::ArtifactRef;
 pub use audit::{
     AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,

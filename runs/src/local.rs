@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 use crate::{
-    Approval, ApprovalDecision, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord,
-    CheckpointReport, Run, RunState, Step, Store, VerifyReport, parse_public_key,
+    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord, CheckpointReport,
+    Run, RunState, Step, Store, Verdict, VerifyReport, parse_public_key,
 };
 
 impl Store {
@@ -84,7 +84,7 @@ impl StoreApi for Store {
         &self,
         id: String,
         decider: String,
-        decision: ApprovalDecision,
+        decision: Verdict,
         note: Option<String>,
         now_ms: u64,
     ) -> StoreFuture<'_, Approval> {

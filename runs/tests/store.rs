@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use baton_runs::{
-    ApprovalDecision, ApprovalDraft, ApprovalState, AuditDraft, DecisionRecord, OutcomeRecord,
-    ProblemKind, RunState, RunsError, Store, args_digest, canonical_json, redact,
+    ApprovalDraft, ApprovalState, AuditDraft, DecisionRecord, OutcomeRecord, ProblemKind, RunState,
+    RunsError, Store, Verdict, args_digest, canonical_json, redact,
 };
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -265,13 +265,7 @@ fn approvals_are_decided_once_by_someone_else_and_used_once() {
     let approval = store.create_approval(approval_draft("agent"), now).unwrap();
     let digest = approval.args_digest.clone();
 
-    let own = store.decide_approval(
-        &approval.id,
-        "agent",
-        ApprovalDecision::Approve,
-        None,
-        now + 1,
-    );
+    let own = store.decide_approval(&approval.id, "agent", Verdict::Approve, None, now + 1);
     assert_eq!(
         own.unwrap_err().to_string(),
         format!(
@@ -292,7 +286,7 @@ fn approvals_are_decided_once_by_someone_else_and_used_once() {
         .decide_approval(
             &approval.id[..20],
             "rev",
-            ApprovalDecision::Approve,
+            Verdict::Approve,
             Some("fine".into()),
             now + 2,
         )
@@ -301,13 +295,7 @@ fn approvals_are_decided_once_by_someone_else_and_used_once() {
         (decided.state, decided.decider.as_deref()),
         (ApprovalState::Approved, Some("rev"))
     );
-    let again = store.decide_approval(
-        &approval.id,
-        "rev2",
-        ApprovalDecision::Reject,
-        None,
-        now + 3,
-    );
+    let again = store.decide_approval(&approval.id, "rev2", Verdict::Reject, None, now + 3);
     assert!(
         again
             .unwrap_err()
@@ -341,7 +329,7 @@ fn expired_approvals_are_refused() {
     let store = Store::open(dir.path()).unwrap();
     let approval = store.create_approval(approval_draft("agent"), 0).unwrap();
     assert_eq!(approval.state_at(60_001), ApprovalState::Expired);
-    let late = store.decide_approval(&approval.id, "rev", ApprovalDecision::Approve, None, 60_001);
+    let late = store.decide_approval(&approval.id, "rev", Verdict::Approve, None, 60_001);
     assert!(
         late.unwrap_err()
             .to_string()
@@ -350,7 +338,7 @@ fn expired_approvals_are_refused() {
 
     let second = store.create_approval(approval_draft("agent"), 0).unwrap();
     store
-        .decide_approval(&second.id, "rev", ApprovalDecision::Approve, None, 10)
+        .decide_approval(&second.id, "rev", Verdict::Approve, None, 10)
         .unwrap();
     let late_use = store.consume_approval(
         &second.id,

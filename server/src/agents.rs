@@ -5,7 +5,7 @@ use baton_runs::StoreApi as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use baton_agents::{AgentError, ApprovalState, Approvals, Journal};
+use baton_agents::{AgentError, Approvals, Journal, Review};
 use baton_runs::now_millis;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -117,7 +117,7 @@ impl Journal for StoreJournal {
 pub struct StoreApprovals(pub StoreHandle);
 
 impl Approvals for StoreApprovals {
-    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, baton_agents::Result<ApprovalState>> {
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, baton_agents::Result<Review>> {
         Box::pin(async move {
             let approval = self
                 .0
@@ -125,17 +125,17 @@ impl Approvals for StoreApprovals {
                 .await
                 .map_err(journal_error)?;
             Ok(match approval.state_at(now_millis()) {
-                baton_runs::ApprovalState::Pending => ApprovalState::Pending,
+                baton_runs::ApprovalState::Pending => Review::Pending,
                 baton_runs::ApprovalState::Approved | baton_runs::ApprovalState::Consumed => {
-                    ApprovalState::Approved
+                    Review::Approved
                 }
-                baton_runs::ApprovalState::Rejected => ApprovalState::Rejected(
+                baton_runs::ApprovalState::Rejected => Review::Rejected(
                     approval
                         .note
                         .clone()
                         .unwrap_or_else(|| "no reason given".into()),
                 ),
-                baton_runs::ApprovalState::Expired => ApprovalState::Expired,
+                baton_runs::ApprovalState::Expired => Review::Expired,
             })
         })
     }

@@ -4,12 +4,12 @@ use baton_kit::{Registry, RegistryError};
 use baton_knowledge::Shelf;
 use baton_policies::PolicyStore;
 
-use crate::builtin::{
-    ApprovalsDecide, ApprovalsList, InfoTool, KnowledgeSearch, PackSummary, Status,
-};
+use baton_gate::{ApprovalsDecide, ApprovalsList, Clock, SystemClock};
+
+use crate::builtin::{InfoTool, KnowledgeSearch, PackSummary, Status};
 use crate::config::Config;
 use crate::error::Result;
-use crate::gate::Gate;
+use baton_gate::Gate;
 use baton_runs::{Ownership, StoreHandle};
 
 /// Everything a running Baton shares between transports: configuration, the tools behind the
@@ -36,6 +36,7 @@ pub struct AppBuilder {
     ownership: Ownership,
     gate_off: bool,
     extra: Option<Extra>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AppBuilder {
@@ -63,6 +64,12 @@ impl AppBuilder {
     /// Turn the gate off — benchmarks only.
     pub fn gate_off(mut self, off: bool) -> Self {
         self.gate_off = off;
+        self
+    }
+
+    /// Tell the time by `clock` (tests of expiry use a [`baton_gate::ManualClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -98,8 +105,14 @@ impl AppBuilder {
         let mut registry = Registry::new();
         registry.register("baton", InfoTool::new(status.clone()))?;
         registry.register("knowledge", KnowledgeSearch::new(knowledge.clone()))?;
-        registry.register("approvals", ApprovalsList::new(store.clone()))?;
-        registry.register("approvals", ApprovalsDecide::new(store.clone()))?;
+        registry.register(
+            "approvals",
+            ApprovalsList::new(store.clone(), self.clock.clone()),
+        )?;
+        registry.register(
+            "approvals",
+            ApprovalsDecide::new(store.clone(), self.clock.clone()),
+        )?;
         baton_sop::register(&mut registry, "sop")?;
         baton_dsp::register(
             &mut registry,
@@ -148,9 +161,10 @@ impl AppBuilder {
         };
         let mut gate = Gate::new(Arc::new(registry), policy, store)
             .protecting(protected)
+            .with_clock(self.clock)
             .confining_commands_with(&commands)
             .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20))
-            .with_limits(crate::limits::CallLimits::new(
+            .with_limits(baton_gate::CallLimits::new(
                 config.file.limits.calls_per_principal,
                 config.file.limits.heavy_calls,
                 std::time::Duration::from_secs(config.file.limits.busy_wait_s),
@@ -176,6 +190,7 @@ impl App {
             ownership: Ownership::Borrow,
             gate_off: false,
             extra: None,
+            clock: Arc::new(SystemClock),
         }
     }
 

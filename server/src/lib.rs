@@ -14,14 +14,12 @@ pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod error;
-pub mod gate;
-pub mod limits;
 pub mod mcp;
 pub mod mcp_sources;
 pub mod transport;
 
 pub use app::App;
+pub use baton_gate::Gate;
 pub use config::Config;
 pub use error::{Result, ServerError};
-pub use gate::Gate;
 pub use mcp::BatonMcp;

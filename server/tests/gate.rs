@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
 use baton_server::transport::{http, stdio::StdioTransport};
@@ -172,6 +173,8 @@ struct Server {
     home: Home,
     addr: SocketAddr,
     handler: BatonMcp,
+    /// The server's clock: it stands still unless a test moves it.
+    clock: ManualClock,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -198,8 +201,10 @@ async fn server_with(policy: &str, stdio: &str) -> Server {
     std::fs::create_dir_all(home.path().join("repo")).unwrap();
     std::fs::write(home.path().join("policy.toml"), policy).unwrap();
     let config = Config::load(Some(&home.config())).unwrap();
+    let clock = ManualClock::starting_now();
     let app = App::builder(config)
         .ownership(Ownership::Serve)
+        .clock(Arc::new(clock.clone()))
         .tools(|registry| {
             registry.register("test", TestWrite)?;
             registry.register("test", TestExec)
@@ -235,6 +240,7 @@ async fn server_with(policy: &str, stdio: &str) -> Server {
         home,
         addr,
         handler,
+        clock,
         _shutdown: shutdown.drop_guard(),
     }
 }
@@ -808,7 +814,7 @@ async fn an_expired_approval_is_refused() {
         ))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.clock.advance(Duration::from_millis(1001));
     let mut again = write_args(&server, "late");
     again["_baton_approval"] = json!(id);
     let used = agent.call_tool(params("test_write", again)).await.unwrap();
@@ -825,7 +831,7 @@ async fn an_expired_approval_is_refused() {
             .await
             .unwrap(),
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.clock.advance(Duration::from_millis(1001));
     let decided = reviewer
         .call_tool(params(
             "approvals_decide",

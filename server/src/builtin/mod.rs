@@ -1,9 +1,8 @@
-//! The packs every Baton serves: `baton_info`, `knowledge_search`, and the approval tools.
+//! The tools every Baton serves beside the packs: `baton_info` and `knowledge_search` (the
+//! approval tools belong to the gate).
 
-mod approvals;
 mod info;
 mod knowledge;
 
-pub use approvals::{ApprovalView, ApprovalsDecide, ApprovalsList, DecideArgs, ListArgs, Verdict};
 pub use info::{Info, InfoTool, PackSummary, PolicyInfo, Status};
 pub use knowledge::{KnowledgeSearch, SearchArgs, SearchHit, SearchResult};

@@ -7,8 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Failure, print};
 use crate::app::App;
-use crate::builtin::ApprovalView;
 use crate::config::Config;
+use baton_gate::ApprovalView;
 
 /// `baton approvals …`
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_agents::{
-    AgentSet, ApprovalState, Approvals, OpenAiProvider, Provider, ReplayProvider, RunEvent,
-    RunOutcome, Runner,
+    AgentSet, Approvals, OpenAiProvider, Provider, ReplayProvider, Review, RunEvent, RunOutcome,
+    Runner,
 };
 use baton_runs::{RunState, now_millis};
 use clap::{Args, Subcommand, ValueEnum};
@@ -494,7 +494,7 @@ async fn execute(
                 }
                 loop {
                     match approvals.state(&paused.approval_id).await {
-                        Ok(ApprovalState::Pending) => tokio::time::sleep(POLL).await,
+                        Ok(Review::Pending) => tokio::time::sleep(POLL).await,
                         Ok(_) => break,
                         Err(error) => {
                             tracing::warn!(%error, "approval state unavailable; retrying");

@@ -18,8 +18,8 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
 use super::{Conformance, PNG_1X1, WAV_EMPTY};
-use crate::gate::Gate;
 use crate::mcp::{ProgressRelay, error_to_mcp};
+use baton_gate::Gate;
 
 const STEP: Duration = Duration::from_millis(50);
 

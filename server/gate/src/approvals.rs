@@ -1,10 +1,13 @@
+use std::sync::Arc;
+
 use baton_kit::{Effect, Tool, ToolContext, ToolError};
 use baton_runs::{
-    Approval, ApprovalDecision, ApprovalState, StoreApi as _, StoreError, StoreHandle, now_millis,
-    rfc3339,
+    Approval, ApprovalState, StoreApi as _, StoreError, StoreHandle, Verdict, rfc3339,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::Clock;
 
 /// An approval as tools show it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -106,12 +109,13 @@ pub struct ListResult {
 #[derive(Debug)]
 pub struct ApprovalsList {
     store: StoreHandle,
+    clock: Arc<dyn Clock>,
 }
 
 impl ApprovalsList {
-    /// Over `store`.
-    pub fn new(store: StoreHandle) -> Self {
-        ApprovalsList { store }
+    /// Over `store`, telling expired approvals by `clock`.
+    pub fn new(store: StoreHandle, clock: Arc<dyn Clock>) -> Self {
+        ApprovalsList { store, clock }
     }
 }
 
@@ -134,7 +138,7 @@ impl Tool for ApprovalsList {
             ));
         }
         let filter = args.state.unwrap_or(StateFilter::Pending);
-        let now = now_millis();
+        let now = self.clock.now_ms();
         let matching: Vec<ApprovalView> = self
             .store
             .approvals()
@@ -162,16 +166,6 @@ impl Tool for ApprovalsList {
     }
 }
 
-/// A reviewer's verdict.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Let the call run, once.
-    Approve,
-    /// Refuse it; the note is sent back to the requester.
-    Reject,
-}
-
 /// Arguments of `approvals_decide`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,12 +190,13 @@ pub struct DecideResult {
 #[derive(Debug)]
 pub struct ApprovalsDecide {
     store: StoreHandle,
+    clock: Arc<dyn Clock>,
 }
 
 impl ApprovalsDecide {
-    /// Over `store`.
-    pub fn new(store: StoreHandle) -> Self {
-        ApprovalsDecide { store }
+    /// Over `store`, deciding at the time `clock` tells.
+    pub fn new(store: StoreHandle, clock: Arc<dyn Clock>) -> Self {
+        ApprovalsDecide { store, clock }
     }
 }
 
@@ -229,14 +224,16 @@ impl Tool for ApprovalsDecide {
         let decider = ctx
             .principal()
             .ok_or_else(|| ToolError::failed("approvals_decide was called without a principal"))?;
-        let decision = match args.decision {
-            Verdict::Approve => ApprovalDecision::Approve,
-            Verdict::Reject => ApprovalDecision::Reject,
-        };
-        let now = now_millis();
+        let now = self.clock.now_ms();
         let approval = self
             .store
-            .decide_approval(args.id.clone(), decider.id.clone(), decision, note, now)
+            .decide_approval(
+                args.id.clone(),
+                decider.id.clone(),
+                args.decision,
+                note,
+                now,
+            )
             .await
             .map_err(store_error)?;
         Ok(DecideResult {

@@ -10,9 +10,11 @@ use baton_kit::{
 use baton_policies::{Decision, PolicyStore};
 use baton_runs::{
     ApprovalDraft, AuditDraft, Blob, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus,
-    StoreApi as _, StoreError, StoreHandle, args_digest, now_millis, redact,
+    StoreApi as _, StoreError, StoreHandle, args_digest, redact,
 };
 use futures::future::BoxFuture;
+
+use crate::{Clock, SystemClock};
 use serde_json::Value;
 
 /// The single path every tool call takes, from any transport or agent:
@@ -35,6 +37,8 @@ pub struct Gate {
     memory_budget: u64,
     /// How many calls run at once.
     limits: Arc<crate::limits::CallLimits>,
+    /// What time it is, for approvals and audit records.
+    clock: Arc<dyn Clock>,
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -57,7 +61,19 @@ impl Gate {
                 2,
                 std::time::Duration::from_secs(30),
             )),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// This gate, telling the time by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Gate {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the gate tells the time by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// This gate, running calls within `limits`.
@@ -184,7 +200,7 @@ impl Gate {
             return execute.await.map(Outcome::Completed);
         }
         let started = Instant::now();
-        let time_ms = now_millis();
+        let time_ms = self.clock.now_ms();
         let digest = args_digest(args);
         let decision = self.policy.current().decide(principal, descriptor, args);
         let mut audit = AuditDraft {
@@ -226,7 +242,7 @@ impl Gate {
                             principal.id.clone(),
                             descriptor.name.clone(),
                             digest.clone(),
-                            now_millis(),
+                            self.clock.now_ms(),
                         )
                         .await;
                     if let Err(refused) = consumed {
@@ -259,7 +275,7 @@ impl Gate {
                                 rule: rule.to_string(),
                                 ttl_ms: ttl.as_millis() as u64,
                             },
-                            now_millis(),
+                            self.clock.now_ms(),
                         )
                         .await
                         .map_err(|e| {

@@ -4,7 +4,8 @@
 # conformance suites; PyPI: the Python MCP SDK and the reference implementations the packs are
 # checked against) into .cache/ and
 # tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
-# conformance suites against `baton serve --http --conformance`, and the Python MCP client
+# conformance suites against `baton-conformance` (Baton with the suites' fixtures in front; a
+# test-only binary), and the Python MCP client
 # against `baton serve` over stdio and HTTP. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,12 +76,13 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 BATON=$ROOT/target/debug/baton
-cargo build --locked -p baton-server --bin baton
+CONFORMANCE=$ROOT/target/debug/baton-conformance
+cargo build --locked -p baton-server --bin baton -p baton-conformance --bin baton-conformance
 
-# Start `baton serve --http 127.0.0.1:0 ARGS…` and set URL from the address it logs.
+# Start `SERVER… --http 127.0.0.1:0` and set URL from the address it logs.
 start_http() {
   local log=$CACHE/serve.log
-  BATON_HOME=$CACHE/home BATON_LOG=info "$BATON" serve --http 127.0.0.1:0 "$@" 2>"$log" &
+  BATON_HOME=$CACHE/home BATON_LOG=info "$@" --http 127.0.0.1:0 2>"$log" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n1)
@@ -101,14 +103,14 @@ conformance() {
   grep -Eq '^Total: [0-9]+ passed, 0 failed' "$out" || { cat "$out" >&2; fail "$package $*"; }
 }
 
-step "MCP conformance suites against baton serve --http --conformance"
-start_http --conformance
+step "MCP conformance suites against baton-conformance --http"
+start_http "$CONFORMANCE"
 conformance conformance-0.1.16 --suite all
 conformance conformance-0.2.0-alpha.12 --suite all --spec-version 2026-07-28
 stop_http
 
 step "Python MCP SDK client over stdio and HTTP"
-start_http
+start_http "$BATON" serve
 "$CACHE/venv/bin/python" tests/clients/python_client.py --baton "$BATON" --http "$URL"
 stop_http
 

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use baton_kit::{Registry, RegistryError};
 use baton_knowledge::Shelf;
+use baton_mcp::Served;
 use baton_policies::PolicyStore;
 
 use baton_gate::{ApprovalsDecide, ApprovalsList, Clock, SystemClock};
@@ -12,17 +13,14 @@ use crate::error::Result;
 use baton_gate::Gate;
 use baton_runs::{Ownership, StoreHandle};
 
-/// Everything a running Baton shares between transports: configuration, the tools behind the
-/// gate, the policy, the store, the knowledge library.
+/// Everything a running Baton shares between its faces: configuration, and what is served —
+/// the tools behind the gate, the policy, the store, the knowledge library.
 #[derive(Debug)]
 pub struct App {
     /// The configuration in force.
     pub config: Config,
-    /// The gate every call passes.
-    pub gate: Gate,
-    /// Knowledge documents and rule tables in force (also served as MCP resources), reloaded
-    /// when their files change.
-    pub knowledge: Arc<Shelf>,
+    /// The gate, the knowledge library and the transports' settings, as every face serves them.
+    pub served: Arc<Served>,
     /// What `baton_info` reports.
     pub status: Arc<Status>,
 }
@@ -34,7 +32,7 @@ pub struct AppBuilder {
     config: Config,
     allow_full_access: bool,
     ownership: Ownership,
-    gate_off: bool,
+    map_gate: Option<Box<dyn FnOnce(Gate) -> Gate>>,
     extra: Option<Extra>,
     clock: Arc<dyn Clock>,
 }
@@ -43,7 +41,7 @@ impl std::fmt::Debug for AppBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppBuilder")
             .field("ownership", &self.ownership)
-            .field("gate_off", &self.gate_off)
+            .field("map_gate", &self.map_gate.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -61,9 +59,10 @@ impl AppBuilder {
         self
     }
 
-    /// Turn the gate off — benchmarks only.
-    pub fn gate_off(mut self, off: bool) -> Self {
-        self.gate_off = off;
+    /// Change the gate once it is built (`baton-bench` turns it off to measure what it costs;
+    /// nothing in `baton` does).
+    pub fn map_gate(mut self, map: impl FnOnce(Gate) -> Gate + 'static) -> Self {
+        self.map_gate = Some(Box::new(map));
         self
     }
 
@@ -169,13 +168,17 @@ impl AppBuilder {
                 config.file.limits.heavy_calls,
                 std::time::Duration::from_secs(config.file.limits.busy_wait_s),
             ));
-        if self.gate_off {
-            gate = gate.without_enforcement();
+        if let Some(map) = self.map_gate {
+            gate = map(gate);
         }
+        let settings = config.mcp_settings();
         Ok(App {
             config,
-            gate,
-            knowledge,
+            served: Arc::new(Served {
+                gate,
+                knowledge,
+                settings,
+            }),
             status,
         })
     }
@@ -188,7 +191,7 @@ impl App {
             config,
             allow_full_access: false,
             ownership: Ownership::Borrow,
-            gate_off: false,
+            map_gate: None,
             extra: None,
             clock: Arc::new(SystemClock),
         }
@@ -199,8 +202,18 @@ impl App {
         App::builder(config).build()
     }
 
+    /// The gate every call passes.
+    pub fn gate(&self) -> &Gate {
+        &self.served.gate
+    }
+
+    /// Knowledge documents and rule tables in force, reloaded when their files change.
+    pub fn knowledge(&self) -> &Arc<Shelf> {
+        &self.served.knowledge
+    }
+
     /// The store the gate records in.
     pub fn store(&self) -> &StoreHandle {
-        self.gate.store()
+        self.served.gate.store()
     }
 }

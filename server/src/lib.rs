@@ -8,18 +8,13 @@
 
 pub mod agents;
 pub mod app;
-pub mod bench;
 pub mod builtin;
 pub mod cli;
 pub mod config;
-pub mod conformance;
 pub mod error;
-pub mod mcp;
-pub mod mcp_sources;
-pub mod transport;
 
 pub use app::App;
 pub use baton_gate::Gate;
+pub use baton_mcp::BatonMcp;
 pub use config::Config;
 pub use error::{Result, ServerError};
-pub use mcp::BatonMcp;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
-use baton_server::transport::stdio::StdioTransport;
+use baton_mcp::transport::stdio::StdioTransport;
 use baton_server::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
@@ -101,9 +101,8 @@ async fn harness(extra_config: &str) -> Harness {
         .build()
         .unwrap();
     let handler = BatonMcp::new(
-        Arc::new(app),
+        app.served.clone(),
         Some(Arc::new(Principal::new("tester", [Role::Agent]))),
-        None,
     )
     .unwrap();
     let (server_io, client_io) = tokio::io::duplex(1 << 16);
@@ -243,7 +242,7 @@ mod hostile {
     });
 
     fn registry() -> &'static Registry {
-        REGISTRY.1.gate.registry()
+        REGISTRY.1.gate().registry()
     }
 
     /// Names the tools' arguments really have, and others.

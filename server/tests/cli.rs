@@ -284,7 +284,7 @@ fn the_cli_principal_is_the_os_user_whatever_user_says() {
         let config = baton_server::Config::load(Some(&home.config())).unwrap();
         let app = baton_server::App::build(config).unwrap();
         let decided = app
-            .gate
+            .gate()
             .call(baton_kit::Invocation {
                 principal: std::sync::Arc::new(baton_kit::Principal::new(
                     "rev",

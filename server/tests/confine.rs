@@ -77,7 +77,7 @@ impl Place {
     async fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
         let outcome = self
             .app
-            .gate
+            .gate()
             .call(Invocation {
                 principal: Arc::new(Principal::new("agent", [Role::Agent])),
                 tool: tool.into(),
@@ -246,7 +246,7 @@ async fn the_configured_memory_budget_reaches_the_tools() {
         .unwrap();
     let app = App::build(Config::load(Some(&home.config())).unwrap()).unwrap();
     let refused = app
-        .gate
+        .gate()
         .call(Invocation {
             principal: Arc::new(Principal::new("agent", [Role::Agent])),
             tool: "vision_qa".into(),

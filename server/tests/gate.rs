@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
+use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
-use baton_server::transport::{http, stdio::StdioTransport};
 use baton_server::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
@@ -214,18 +214,18 @@ async fn server_with(policy: &str, stdio: &str) -> Server {
     app.store().connect().await.unwrap();
     let app = Arc::new(app);
     let handler = BatonMcp::new(
-        app.clone(),
+        app.served.clone(),
         Some(Arc::new(Principal::new("codex", [Role::Agent]))),
-        None,
     )
     .unwrap();
-    let http_handler = BatonMcp::new(app, None, None).unwrap();
+    let http_handler = BatonMcp::new(app.served.clone(), None).unwrap();
     let shutdown = CancellationToken::new();
     let (ready, bound) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
     tokio::spawn(async move {
         http::serve(
             http_handler,
+            &app.served.settings,
             "127.0.0.1:0".parse().unwrap(),
             token,
             |addr| {
@@ -407,7 +407,8 @@ async fn read_only_denies_write_and_exec_naming_the_rule() {
     assert!(!server.home.path().join("repo/ran").exists(), "nothing ran");
     let audit = server
         .handler
-        .app()
+        .served()
+        .gate
         .store()
         .audit_records(0, 100)
         .await
@@ -575,7 +576,14 @@ async fn approval_by_elicitation_on_2025_11_25_sessions() {
         no.cancel().await.unwrap();
     }
     assert_eq!(file(&server), "elicited\nelicited\n");
-    let approvals = server.handler.app().store().approvals().await.unwrap();
+    let approvals = server
+        .handler
+        .served()
+        .gate
+        .store()
+        .approvals()
+        .await
+        .unwrap();
     let mut deciders: Vec<String> = approvals.iter().filter_map(|a| a.decider.clone()).collect();
     deciders.sort();
     assert_eq!(
@@ -591,7 +599,8 @@ async fn approval_by_elicitation_on_2025_11_25_sessions() {
     // and the channel.
     let audited: Vec<String> = server
         .handler
-        .app()
+        .served()
+        .gate
         .store()
         .audit_records(0, 10_000)
         .await
@@ -635,7 +644,8 @@ async fn an_agent_cannot_answer_its_own_approval_form() {
         assert!(!id.is_empty(), "{wire:?} {era:?}: {}", text(&result));
         let state = server
             .handler
-            .app()
+            .served()
+            .gate
             .store()
             .approval(id.clone())
             .await
@@ -647,7 +657,8 @@ async fn an_agent_cannot_answer_its_own_approval_form() {
     assert_eq!(file(&server), "", "nothing was written");
     let decided = server
         .handler
-        .app()
+        .served()
+        .gate
         .store()
         .audit_records(0, 10_000)
         .await
@@ -863,7 +874,7 @@ async fn calls_past_the_limits_wait_then_are_refused_as_busy() {
     let call = |who: &'static str, tool: &'static str, args: Value| {
         let app = app.clone();
         async move {
-            app.gate
+            app.gate()
                 .call(baton_kit::Invocation {
                     principal: Arc::new(Principal::new(who, [Role::Agent])),
                     tool: tool.into(),

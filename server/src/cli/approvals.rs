@@ -114,7 +114,7 @@ fn view(value: &Value) -> Result<ApprovalView, Failure> {
 async fn call(app: &App, tool: &str, args: Value) -> Result<Value, Failure> {
     let cli = &app.config.file.cli;
     let outcome = app
-        .gate
+        .gate()
         .call(Invocation {
             principal: Arc::new(cli.principal()),
             tool: tool.into(),

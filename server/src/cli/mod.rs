@@ -9,7 +9,7 @@ mod eval;
 mod run;
 mod runs;
 mod rx;
-pub(crate) mod serve;
+pub mod serve;
 mod sop;
 mod tools;
 
@@ -148,7 +148,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     clippy::print_stderr,
     reason = "the CLI's error message is for the person at the terminal"
 )]
-pub(crate) fn report(failure: Failure) -> ExitCode {
+/// Print `failure` for the person at the terminal and give its exit code.
+pub fn report(failure: Failure) -> ExitCode {
     eprintln!("error: {}", failure.message);
     ExitCode::from(failure.code)
 }
@@ -173,7 +174,9 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }
 
-pub(crate) fn init_tracing(default: &str) {
+/// Log to stderr (stdout is the MCP stream) at `default`, or as `BATON_LOG` says; rmcp at
+/// warnings only.
+pub fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // rmcp logs whole requests and results (tool arguments, secrets included) at debug and
     // trace, and several lines a request at info: whatever BATON_LOG asks, it logs only

@@ -17,7 +17,7 @@ use super::{Failure, pretty, print};
 use crate::agents::{StoreApprovals, StoreJournal};
 use crate::app::App;
 use crate::config::Config;
-use crate::mcp_sources::{Connection, connect};
+use baton_mcp::sources::{Connection, connect};
 use baton_runs::Ownership;
 
 /// `baton run`
@@ -456,7 +456,7 @@ async fn execute(
     });
     let runner = Runner::new(
         provider,
-        Arc::new(app.gate.clone()),
+        Arc::new(app.gate().clone()),
         Arc::new(agents),
         Arc::new(StoreJournal::new(store.clone())),
         model,

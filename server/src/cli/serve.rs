@@ -9,10 +9,11 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use crate::app::App;
 use crate::config::Config;
-use crate::conformance::Conformance;
-use crate::mcp::BatonMcp;
-use crate::transport::{http, stdio::StdioTransport};
+use baton_mcp::BatonMcp;
+use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::Ownership;
+
+use crate::ServerError;
 
 /// `baton serve`
 #[derive(Debug, Args)]
@@ -20,10 +21,6 @@ pub struct ServeArgs {
     /// Serve Streamable HTTP on ADDR (e.g. 127.0.0.1:8765; port 0 picks one) instead of stdio.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
-    /// Also serve the MCP conformance suite's fixture tools, prompts and resources. For
-    /// testing only; needs --http.
-    #[arg(long, requires = "http")]
-    pub conformance: bool,
     /// Let the policy file grant `danger-full-access` (it must also record a reason).
     #[arg(long)]
     pub allow_full_access: bool,
@@ -35,7 +32,7 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
 
 /// Serve `app` as `args` say. `baton-bench` calls it with the gate turned off; `baton` never
 /// can.
-pub(crate) async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), Failure> {
+pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), Failure> {
     let app = app
         .ownership(Ownership::Serve)
         .allow_full_access(args.allow_full_access)
@@ -45,21 +42,16 @@ pub(crate) async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Resul
         .connect()
         .await
         .map_err(crate::ServerError::from)?;
-    let app = Arc::new(app);
-    let conformance = if args.conformance {
-        Some(Conformance::new().map_err(|e| Failure::runtime(e.to_string()))?)
-    } else {
-        None
-    };
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
     match args.http {
         Some(addr) => {
-            let handler = BatonMcp::new(app, None, conformance)?;
-            http::serve(handler, addr, shutdown, |bound| {
+            let handler = BatonMcp::new(app.served.clone(), None).map_err(ServerError::from)?;
+            http::serve(handler, &app.served.settings, addr, shutdown, |bound| {
                 tracing::info!("listening on http://{bound}/mcp");
             })
-            .await?;
+            .await
+            .map_err(ServerError::from)?;
             tracing::info!("stopped");
             Ok(())
         }
@@ -71,7 +63,8 @@ pub(crate) async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Resul
             ));
             let max = app.config.file.server.max_message_bytes;
             let pending = app.config.file.stdio.max_pending;
-            let handler = BatonMcp::new(app, Some(principal), conformance)?;
+            let handler =
+                BatonMcp::new(app.served.clone(), Some(principal)).map_err(ServerError::from)?;
             let transport =
                 StdioTransport::with_limit(tokio::io::stdin(), tokio::io::stdout(), max, pending);
             let running = handler

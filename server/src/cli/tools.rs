@@ -49,7 +49,7 @@ pub(super) async fn run(config: Config, command: ToolsCommand) -> Result<(), Fai
 }
 
 fn list(app: &App, args: &ListArgs) -> Result<(), Failure> {
-    let descriptors: Vec<&ToolDescriptor> = app.gate.registry().descriptors().collect();
+    let descriptors: Vec<&ToolDescriptor> = app.gate().registry().descriptors().collect();
     let text = if args.json {
         let values: Vec<Value> = descriptors
             .iter()
@@ -124,7 +124,7 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
         }
     });
     let outcome = app
-        .gate
+        .gate()
         .call(Invocation {
             principal: Arc::new(cli.principal()),
             tool: args.name.clone(),

@@ -52,7 +52,7 @@ pub enum BenchCommand {
     /// Serve a bare rmcp server with the benchmark's tool.
     Bare(BareArgs),
     /// Serve Baton with its gate off (no policy, approvals or audit): the comparison point.
-    ServeGateOff(crate::cli::serve::ServeArgs),
+    ServeGateOff(baton_server::cli::serve::ServeArgs),
     /// Well-behaved callers alone, then under a session flood, slow connections and
     /// maximum-size calls at once, with the server's memory sampled.
     Abuse(abuse::AbuseArgs),
@@ -62,14 +62,14 @@ pub enum BenchCommand {
 pub fn main() -> std::process::ExitCode {
     use clap::Parser as _;
     let cli = BenchCli::parse();
-    crate::cli::init_tracing("info,rmcp=warn");
+    baton_server::cli::init_tracing("info,rmcp=warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            return crate::cli::report(crate::cli::Failure::runtime(format!(
+            return baton_server::cli::report(baton_server::cli::Failure::runtime(format!(
                 "cannot start the async runtime: {error}"
             )));
         }
@@ -78,24 +78,29 @@ pub fn main() -> std::process::ExitCode {
         match cli.command {
             BenchCommand::Run(args) => run(args)
                 .await
-                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Bare(args) => serve_bare(args)
                 .await
-                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Abuse(args) => abuse::run(args)
                 .await
-                .map_err(|e| crate::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::ServeGateOff(args) => {
-                let config = crate::config::Config::load(None)
-                    .map_err(|e| crate::cli::Failure::from(crate::ServerError::from(e)))?;
-                crate::cli::serve::serve(crate::app::App::builder(config).gate_off(true), args)
-                    .await
+                let config = baton_server::config::Config::load(None).map_err(|e| {
+                    baton_server::cli::Failure::from(baton_server::ServerError::from(e))
+                })?;
+                baton_server::cli::serve::serve(
+                    baton_server::app::App::builder(config)
+                        .map_gate(baton_gate::Gate::without_enforcement),
+                    args,
+                )
+                .await
             }
         }
     });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(failure) => crate::cli::report(failure),
+        Err(failure) => baton_server::cli::report(failure),
     }
 }
 

@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::error::{Result, ServerError};
-use crate::mcp::{BatonMcp, ClientApproves};
+use rmcp::ServerHandler;
+
+use crate::{ClientApproves, HttpSection, McpError, Result, Settings};
 
 /// A token's principal, and whether its client may answer approval forms.
 type Caller = (Arc<Principal>, ClientApproves);
@@ -39,22 +39,18 @@ struct Authenticator {
 }
 
 impl Authenticator {
-    fn from_config(config: &Config) -> Result<Authenticator> {
+    fn from_settings(settings: &Settings) -> Result<Authenticator> {
         let mut tokens = HashMap::new();
-        for entry in &config.file.http.tokens {
+        for entry in &settings.http.tokens {
             let hash: [u8; 32] = match (&entry.token_sha256, &entry.token_env) {
-                (Some(hex), _) => decode_hex(hex).ok_or_else(|| {
-                    ServerError::Config(crate::config::ConfigError::Invalid {
-                        path: config.path.clone().unwrap_or_default(),
-                        key: "http.tokens.token_sha256".into(),
-                        message: "must be 64 hex digits".into(),
-                    })
+                (Some(hex), _) => decode_hex(hex).ok_or_else(|| McpError::TokenHash {
+                    config: settings.source.clone().unwrap_or_default(),
                 })?,
                 (None, Some(variable)) => {
                     let token = std::env::var(variable)
                         .ok()
                         .filter(|token| !token.is_empty())
-                        .ok_or_else(|| ServerError::MissingTokenEnv(variable.clone()))?;
+                        .ok_or_else(|| McpError::MissingTokenEnv(variable.clone()))?;
                     Sha256::digest(token.as_bytes()).into()
                 }
                 (None, None) => continue,
@@ -70,15 +66,15 @@ impl Authenticator {
                 ),
             );
         }
-        let stdio = &config.file.stdio;
+        let stdio = &settings.stdio;
         Ok(Authenticator {
             tokens: Arc::new(tokens),
             anonymous: Arc::new(Principal::new(
                 format!("{}@http", stdio.principal),
                 stdio.roles.iter().copied(),
             )),
-            limit: config.file.server.max_message_bytes,
-            body_timeout: std::time::Duration::from_secs(config.file.http.body_timeout_s),
+            limit: settings.server.max_message_bytes,
+            body_timeout: std::time::Duration::from_secs(settings.http.body_timeout_s),
         })
     }
 
@@ -274,28 +270,27 @@ async fn read_body(
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Bind `addr`, then serve MCP at `/mcp` until `shutdown` fires. `on_ready` receives the bound
-/// address (useful with port 0).
-pub async fn serve(
-    handler: BatonMcp,
+/// Bind `addr`, then serve `handler` as MCP at `/mcp` until `shutdown` fires, as `settings`
+/// say. `on_ready` receives the bound address (useful with port 0).
+pub async fn serve<H: ServerHandler + Clone + Send + Sync + 'static>(
+    handler: H,
+    settings: &Settings,
     addr: SocketAddr,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let app = handler.app().clone();
-    let config = &app.config;
-    let auth = Authenticator::from_config(config)?;
+    let auth = Authenticator::from_settings(settings)?;
     if auth.tokens.is_empty() && !addr.ip().is_loopback() {
-        return Err(ServerError::Unauthenticated { addr });
+        return Err(McpError::Unauthenticated { addr });
     }
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
+        .map_err(|source| McpError::Bind { addr, source })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
+        .map_err(|source| McpError::Bind { addr, source })?;
 
-    let http = &config.file.http;
+    let http = &settings.http;
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     if !addr.ip().is_unspecified() {
         hosts.push(bound.ip().to_string());
@@ -310,7 +305,7 @@ pub async fn serve(
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .enforce_origin_validation()
-        .with_max_request_body_bytes(config.file.server.max_message_bytes)
+        .with_max_request_body_bytes(settings.server.max_message_bytes)
         .with_json_response(true)
         .with_cancellation_token(shutdown.child_token());
     let mut sessions = LocalSessionManager::default();
@@ -326,7 +321,7 @@ pub async fn serve(
         .layer(middleware::from_fn_with_state(auth, front_door));
 
     on_ready(bound);
-    accept(listener, router, &config.file.http, shutdown).await;
+    accept(listener, router, http, shutdown).await;
     Ok(())
 }
 
@@ -336,7 +331,7 @@ pub async fn serve(
 async fn accept(
     listener: TcpListener,
     router: axum::Router,
-    http: &crate::config::HttpSection,
+    http: &HttpSection,
     shutdown: CancellationToken,
 ) {
     let max = http.max_connections;

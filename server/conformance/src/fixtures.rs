@@ -1,16 +1,5 @@
-//! Test-only fixtures for the MCP conformance suite (`baton serve --http ADDR --conformance`).
-//!
-//! The suite expects tools, prompts and resources with fixed names and contents (listed in
-//! `fixtures.json`, behaviours in `tools.rs`). They are protocol test data, not a tool pack:
-//! they need MCP itself (sampling, elicitation, logging, `InputRequiredResult`), so they live
-//! here rather than in the kit registry — but their calls still pass the gate. Never enabled
-//! by default.
-
-// Sampling and logging are deprecated by SEP-2577 but still in the 2025-11-25 suite.
-#![allow(deprecated)]
-
-mod resources;
-mod tools;
+//! The fixtures: tools, prompts and resources with the names and contents the suite expects
+//! (listed in `fixtures.json`, behaviours in `tools.rs`), and their state.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +14,12 @@ use rmcp::model::{
 use rmcp::service::{SubscriptionContext, SubscriptionSink};
 use serde::Deserialize;
 
-use crate::mcp::descriptor_to_tool;
+use baton_mcp::descriptor_to_tool;
 
 /// A 1×1 red PNG.
-const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==";
+pub(crate) const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==";
 /// A WAV header with no samples (44.1 kHz mono 16-bit).
-const WAV_EMPTY: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
+pub(crate) const WAV_EMPTY: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
 
 #[derive(Deserialize)]
 struct FixtureFile {
@@ -60,14 +49,14 @@ pub enum ConformanceError {
 
 /// The conformance fixtures and their state (log level, subscriptions).
 pub struct Conformance {
-    descriptors: HashMap<String, ToolDescriptor>,
-    tools: Vec<Tool>,
-    elicitation_schemas: HashMap<String, serde_json::Value>,
-    log_level: Mutex<LoggingLevel>,
-    resource_subscriptions: Mutex<HashSet<String>>,
-    listeners: Mutex<HashMap<u64, SubscriptionSink>>,
-    next_listener: AtomicU64,
-    request_state: RequestStateCodec,
+    pub(crate) descriptors: HashMap<String, ToolDescriptor>,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) elicitation_schemas: HashMap<String, serde_json::Value>,
+    pub(crate) log_level: Mutex<LoggingLevel>,
+    pub(crate) resource_subscriptions: Mutex<HashSet<String>>,
+    pub(crate) listeners: Mutex<HashMap<u64, SubscriptionSink>>,
+    pub(crate) next_listener: AtomicU64,
+    pub(crate) request_state: RequestStateCodec,
 }
 
 impl std::fmt::Debug for Conformance {
@@ -181,7 +170,7 @@ impl Conformance {
     }
 
     /// Send `notification` to every open listener that accepted it.
-    async fn broadcast(&self, notification: ServerNotification) {
+    pub(crate) async fn broadcast(&self, notification: ServerNotification) {
         let sinks: Vec<SubscriptionSink> = self
             .listeners
             .lock()

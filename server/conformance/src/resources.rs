@@ -9,8 +9,8 @@ use rmcp::model::{
 };
 use serde_json::json;
 
-use super::tools::{elicitation, response};
-use super::{Conformance, PNG_1X1};
+use crate::fixtures::{Conformance, PNG_1X1};
+use crate::tools::{elicitation, response};
 
 const TEMPLATE_PREFIX: &str = "test://template/";
 

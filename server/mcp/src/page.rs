@@ -6,7 +6,7 @@ use serde_json::json;
 ///
 /// Cursors are opaque to clients; ours is the offset, so a list that does not change between
 /// pages pages exactly. A cursor that is not ours is an error naming it, not page one.
-pub(crate) fn page<T: Clone>(
+pub fn page<T: Clone>(
     items: &[T],
     request: Option<&PaginatedRequestParams>,
     page_size: usize,

@@ -8,7 +8,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::{Peer, RunningService};
 use rmcp::{RoleClient, ServiceExt};
 
-use crate::config::McpSource;
+use crate::McpSource;
 
 /// A connected MCP server; dropping it closes the connection (and stops a stdio child).
 pub type Connection = RunningService<RoleClient, ()>;

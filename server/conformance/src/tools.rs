@@ -17,14 +17,14 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
-use super::{Conformance, PNG_1X1, WAV_EMPTY};
-use crate::mcp::{ProgressRelay, error_to_mcp};
+use crate::fixtures::{Conformance, PNG_1X1, WAV_EMPTY};
 use baton_gate::Gate;
+use baton_mcp::{ProgressRelay, error_to_mcp};
 
 const STEP: Duration = Duration::from_millis(50);
 
 /// An elicitation input request asking for one string field.
-pub(super) fn elicitation(message: &str, field: &str) -> InputRequest {
+pub(crate) fn elicitation(message: &str, field: &str) -> InputRequest {
     input_request(json!({
         "method": "elicitation/create",
         "params": {
@@ -83,7 +83,7 @@ fn panic_free_fallback(error: serde_json::Error) -> InputRequest {
 
 /// The client's answer to input request `key`, when it is an object (anything else counts as
 /// missing, so the request is asked again).
-pub(super) fn response<'a>(responses: Option<&'a InputResponses>, key: &str) -> Option<&'a Value> {
+pub(crate) fn response<'a>(responses: Option<&'a InputResponses>, key: &str) -> Option<&'a Value> {
     responses.and_then(|r| r.get(key)).filter(|v| v.is_object())
 }
 

@@ -9,5 +9,5 @@ static ALLOCATOR: baton_dsp::CountingAllocator<mimalloc::MiMalloc> =
     baton_dsp::CountingAllocator::new(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
-    baton_server::bench::main()
+    baton_bench::main()
 }

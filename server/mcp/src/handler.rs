@@ -1,28 +1,23 @@
 use std::sync::Arc;
 
 use baton_kit::{Invocation, Outcome, PendingApproval, Principal, Role, ToolContext};
-#[allow(deprecated, reason = "SetLevelRequestParams: see set_level")]
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     CompletionInfo, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, Prompt, ReadResourceRequestParams, ReadResourceResponse, Reference,
-    RequestStateCodec, Resource, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    RequestStateCodec, Resource, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 use serde_json::json;
 
-use super::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
-use super::knowledge;
-use super::page::page;
-use super::progress::ProgressRelay;
-use super::{approval, artifacts};
-use crate::app::App;
-use crate::conformance::Conformance;
-use crate::error::ServerError;
+use crate::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
+use crate::knowledge;
+use crate::page::page;
+use crate::progress::ProgressRelay;
+use crate::{McpError, Served, approval, artifacts};
 
 const INSTRUCTIONS: &str = "Baton: tool packs for audio DSP, product-image QA, Australian \
     medicinal-cannabis prescription rules and repository orchestration, behind one policy gate \
@@ -63,63 +58,49 @@ fn call_params_problem(params: Option<&Value>) -> String {
     }
 }
 
-/// Baton's MCP server handler: every request is answered from the kit registry, the knowledge
-/// library, and (with `--conformance` only) the conformance fixtures.
+/// Baton's MCP server handler: every request is answered from the kit registry (through the
+/// gate) and the knowledge library.
 #[derive(Clone)]
 pub struct BatonMcp {
-    app: Arc<App>,
+    served: Arc<Served>,
     tools: Arc<Vec<Tool>>,
     prompts: Arc<Vec<Prompt>>,
-    resources: Arc<Vec<Resource>>,
     /// Who a call is from when the transport does not say (stdio).
     default_principal: Option<Arc<Principal>>,
     /// Built once: rmcp asks for it on every stateless request.
     info: Arc<ServerConfig>,
     /// Seals approval state between an `InputRequiredResult` and the client's retry.
     request_state: Arc<RequestStateCodec>,
-    conformance: Option<Arc<Conformance>>,
 }
 
 impl std::fmt::Debug for BatonMcp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatonMcp")
             .field("tools", &self.tools.len())
-            .field("conformance", &self.conformance.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl BatonMcp {
-    /// A handler over `app`. `default_principal` is the caller on transports that carry no
+    /// A handler over `served`. `default_principal` is the caller on transports that carry no
     /// identity (stdio); on HTTP the authentication layer supplies one per request.
     pub fn new(
-        app: Arc<App>,
+        served: Arc<Served>,
         default_principal: Option<Arc<Principal>>,
-        conformance: Option<Arc<Conformance>>,
     ) -> crate::Result<BatonMcp> {
-        let mut tools: Vec<Tool> = conformance
-            .as_ref()
-            .map(|c| c.tools().to_vec())
-            .unwrap_or_default();
-        tools.extend(app.gate.registry().descriptors().map(descriptor_to_tool));
-        let mut prompts = conformance
-            .as_ref()
-            .map(|c| c.prompts())
-            .unwrap_or_default();
-        prompts.extend(knowledge::prompts());
-        let resources = conformance
-            .as_ref()
-            .map(|c| c.resources())
-            .unwrap_or_default();
-        let capabilities = match &conformance {
-            Some(conformance) => conformance.capabilities(),
-            None => ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .enable_prompts()
-                .enable_completions()
-                .build(),
-        };
+        let tools: Vec<Tool> = served
+            .gate
+            .registry()
+            .descriptors()
+            .map(descriptor_to_tool)
+            .collect();
+        let prompts = knowledge::prompts();
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_completions()
+            .build();
         let info = ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("baton", env!("CARGO_PKG_VERSION")).with_title("Baton"),
@@ -127,27 +108,29 @@ impl BatonMcp {
             .with_instructions(INSTRUCTIONS);
         let mut key = [0u8; 32];
         getrandom::fill(&mut key)
-            .map_err(|e| ServerError::Sealing(format!("no OS randomness for the key: {e}")))?;
+            .map_err(|e| McpError::Sealing(format!("no OS randomness for the key: {e}")))?;
         let request_state = RequestStateCodec::try_new(key.to_vec())
-            .map_err(|e| ServerError::Sealing(e.to_string()))?;
+            .map_err(|e| McpError::Sealing(e.to_string()))?;
         Ok(BatonMcp {
-            app,
+            served,
             info: Arc::new(info),
             request_state: Arc::new(request_state),
             tools: Arc::new(tools),
             prompts: Arc::new(prompts),
-            resources: Arc::new(resources),
             default_principal,
-            conformance,
         })
     }
 
-    /// The app behind this handler.
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
+    /// What this handler serves.
+    pub fn served(&self) -> &Arc<Served> {
+        &self.served
     }
 
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
+    /// Who sent the request: the authenticated HTTP caller, else the transport's principal.
+    pub fn principal(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Arc<Principal>, ErrorData> {
         let from_http = context
             .extensions
             .get::<http::request::Parts>()
@@ -160,7 +143,7 @@ impl BatonMcp {
 
     /// Whether this request's client may answer approval forms, and over which transport.
     fn client_channel(&self, context: &RequestContext<RoleServer>) -> (bool, &'static str) {
-        let asking = self.app.config.file.approvals.ask_client;
+        let asking = self.served.settings.approvals.ask_client;
         match context.extensions.get::<http::request::Parts>() {
             Some(parts) => {
                 let trusted = parts
@@ -170,14 +153,25 @@ impl BatonMcp {
                 (asking && trusted, "http")
             }
             None => (
-                asking && self.app.config.file.stdio.approve_in_client,
+                asking && self.served.settings.stdio.approve_in_client,
                 "stdio",
             ),
         }
     }
 
-    fn page_size(&self) -> usize {
-        self.app.config.file.server.page_size
+    /// Every resource offered now (knowledge documents), unpaged.
+    pub fn resources(&self) -> Vec<Resource> {
+        knowledge::resources(&self.served.knowledge.current())
+    }
+
+    /// Every prompt offered, unpaged.
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    /// Items per page of the list methods (`[server] page_size`).
+    pub fn page_size(&self) -> usize {
+        self.served.settings.server.page_size
     }
 }
 
@@ -208,7 +202,7 @@ impl BatonMcp {
             tool_context = tool_context.with_progress(relay.sink());
         }
         let outcome = self
-            .app
+            .served
             .gate
             .call(Invocation {
                 principal,
@@ -329,7 +323,7 @@ impl BatonMcp {
             approval::Answer::Reject(note) => ("reject", Some(note.clone())),
         };
         let decided = self
-            .app
+            .served
             .gate
             .call(Invocation {
                 principal: person,
@@ -386,12 +380,7 @@ impl ServerHandler for BatonMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
-        if let Some(conformance) = &self.conformance
-            && conformance.has_tool(&request.name)
-        {
-            return Box::pin(conformance.call(&self.app.gate, &principal, request, context)).await;
-        }
-        if self.app.gate.registry().get(&request.name).is_none() {
+        if self.served.gate.registry().get(&request.name).is_none() {
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; tools/list names the tools offered",
@@ -468,8 +457,7 @@ impl ServerHandler for BatonMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         // Knowledge is listed as it is now: a table added or edited since start-up shows.
-        let mut all = self.resources.as_ref().clone();
-        all.extend(knowledge::resources(&self.app.knowledge.current()));
+        let all = self.resources();
         let (resources, next) = page(&all, request.as_ref(), self.page_size())?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
@@ -481,11 +469,9 @@ impl ServerHandler for BatonMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let mut templates = vec![artifacts::template()];
-        if let Some(conformance) = &self.conformance {
-            templates.extend(conformance.resource_templates());
-        }
-        Ok(ListResourceTemplatesResult::with_all_items(templates))
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            artifacts::template(),
+        ]))
     }
 
     async fn read_resource(
@@ -493,13 +479,10 @@ impl ServerHandler for BatonMcp {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if let Some(result) = knowledge::read(&self.app.knowledge.current(), &request.uri) {
+        if let Some(result) = knowledge::read(&self.served.knowledge.current(), &request.uri) {
             return Ok(result.into());
         }
-        if let Some(result) = self.conformance.as_ref().and_then(|c| c.read(&request.uri)) {
-            return Ok(result.into());
-        }
-        if let Some(result) = artifacts::read(self.app.gate.store(), &request.uri).await {
+        if let Some(result) = artifacts::read(self.served.gate.store(), &request.uri).await {
             return result.map(Into::into);
         }
         Err(ErrorData::resource_not_found(
@@ -528,13 +511,8 @@ impl ServerHandler for BatonMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         if request.name == knowledge::BRIEF {
-            return knowledge::brief(&self.app.knowledge.current(), request.arguments.as_ref())
+            return knowledge::brief(&self.served.knowledge.current(), request.arguments.as_ref())
                 .map(Into::into);
-        }
-        if let Some(conformance) = &self.conformance
-            && let Some(response) = conformance.get_prompt(&request)
-        {
-            return response;
         }
         Err(ErrorData::invalid_params(
             format!(
@@ -550,15 +528,10 @@ impl ServerHandler for BatonMcp {
         request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        if let Some(conformance) = &self.conformance
-            && let Some(result) = conformance.complete(&request)
-        {
-            return result;
-        }
         let prefix = request.argument.value.to_lowercase();
         let values: Vec<String> = match &request.r#ref {
             Reference::Prompt(prompt) if prompt.name == knowledge::BRIEF => {
-                let library = self.app.knowledge.current();
+                let library = self.served.knowledge.current();
                 let documents = library.documents();
                 let mut values: Vec<String> = match request.argument.name.as_str() {
                     "pack" => documents.iter().map(|d| d.pack.clone()).collect(),
@@ -579,72 +552,5 @@ impl ServerHandler for BatonMcp {
         )
         .map_err(|error| ErrorData::internal_error(error, None))?;
         Ok(CompleteResult::new(info))
-    }
-
-    #[allow(
-        deprecated,
-        reason = "logging/setLevel is deprecated by SEP-2577 but 2025-11-25 clients send it"
-    )]
-    async fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        match &self.conformance {
-            Some(conformance) => {
-                conformance.set_level(request.level);
-                Ok(())
-            }
-            None => Err(ErrorData::method_not_found::<
-                rmcp::model::SetLevelRequestMethod,
-            >()),
-        }
-    }
-
-    #[allow(deprecated, reason = "2025-11-25 clients still subscribe this way")]
-    async fn subscribe(
-        &self,
-        request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        match &self.conformance {
-            Some(conformance) => conformance.subscribe(request.uri, true),
-            None => Err(ErrorData::method_not_found::<
-                rmcp::model::SubscribeRequestMethod,
-            >()),
-        }
-    }
-
-    #[allow(deprecated, reason = "2025-11-25 clients still subscribe this way")]
-    async fn unsubscribe(
-        &self,
-        request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        match &self.conformance {
-            Some(conformance) => conformance.subscribe(request.uri, false),
-            None => Err(ErrorData::method_not_found::<
-                rmcp::model::UnsubscribeRequestMethod,
-            >()),
-        }
-    }
-
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        self.conformance
-            .as_ref()
-            .map(|_| requested.supported_by(&self.get_info().capabilities))
-    }
-
-    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        match &self.conformance {
-            Some(conformance) => Box::pin(conformance.listen(context)).await,
-            None => {
-                context.cancelled().await;
-                Ok(())
-            }
-        }
     }
 }

@@ -1,0 +1,190 @@
+//! The configuration sections the MCP face reads: `[server]`, `[http]`, `[stdio]`,
+//! `[approvals]` and the agents' `[[agents.mcp]]` sources. The `baton` binary's config file
+//! holds them; this crate owns what they mean.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use baton_kit::Role;
+use serde::Deserialize;
+
+/// What the MCP face needs of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The config file these came from, to name in errors.
+    pub source: Option<PathBuf>,
+    /// `[server]`
+    pub server: ServerSection,
+    /// `[http]`
+    pub http: HttpSection,
+    /// `[stdio]`
+    pub stdio: StdioSection,
+    /// `[approvals]`
+    pub approvals: ApprovalsSection,
+}
+
+/// `[agents]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsSection {
+    /// MCP servers whose tools agents may call (each call still passes Baton's gate).
+    pub mcp: Vec<McpSource>,
+}
+
+/// `[[agents.mcp]]`: an MCP server over stdio (`command`) or Streamable HTTP (`url`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSource {
+    /// Short name; its tools appear as `<name>_<tool>`.
+    pub name: String,
+    /// Program and arguments of a stdio server, e.g. `["codex", "mcp-server"]`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// URL of a Streamable HTTP server.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding a bearer token for `url`.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// Only these tools (default: all the server lists).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// What the gate treats its tools as doing (default `exec`: foreign tools are assumed to act).
+    #[serde(default = "exec")]
+    pub effect: baton_kit::Effect,
+    /// JSON pointers to arguments naming the paths its tools act on, so `workspace-write` can
+    /// check them (e.g. `["/cwd"]` for `codex`).
+    #[serde(default)]
+    pub path_args: Vec<String>,
+}
+
+fn exec() -> baton_kit::Effect {
+    baton_kit::Effect::Exec
+}
+
+/// `[approvals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsSection {
+    /// Let the person using the MCP client decide an approval in the client (elicitation on
+    /// 2025-11-25 sessions, `InputRequiredResult` on 2026-07-28). With `false`, only a separate
+    /// reviewer can (`baton approvals approve`, or `approvals_decide` with a reviewer token).
+    pub ask_client: bool,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection { ask_client: true }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Largest JSON-RPC message accepted, in bytes, on any transport.
+    pub max_message_bytes: usize,
+    /// Items per page in `tools/list`, `resources/list`, `prompts/list`.
+    pub page_size: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            max_message_bytes: 4 * 1024 * 1024,
+            page_size: 100,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection is kept); then the connection is closed.
+    pub header_timeout_s: u64,
+    /// Seconds a client has to send a request's body; then it gets `408` and a JSON-RPC error.
+    pub body_timeout_s: u64,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Live MCP sessions (2025-11-25 clients); past it, the session idle longest is closed.
+    pub max_sessions: usize,
+    /// Seconds a session may sit unused before it is closed.
+    pub session_idle_s: u64,
+    /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser `Origin`s accepted besides loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Bearer tokens and the principals they stand for. With none, only loopback binds are
+    /// allowed and every caller is the anonymous local principal.
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            header_timeout_s: 10,
+            body_timeout_s: 30,
+            max_connections: 1024,
+            max_sessions: 1000,
+            session_idle_s: 300,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// `[[http.tokens]]`: one bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// The principal this token authenticates.
+    pub principal: String,
+    /// Roles of that principal (default: `agent`).
+    #[serde(default = "default_roles")]
+    pub roles: BTreeSet<Role>,
+    /// SHA-256 of the token, hex; keeps the secret itself out of the file.
+    pub token_sha256: Option<String>,
+    /// Name of an environment variable holding the token.
+    pub token_env: Option<String>,
+    /// Whether the person using this token's client may answer Baton's approval form there
+    /// (elicitation, or an `InputRequiredResult`). Only for tokens whose client is known to
+    /// show the form to a person: an agent holding the token could otherwise approve its own
+    /// calls. Default `false`: its approvals wait for a reviewer.
+    #[serde(default)]
+    pub approve_in_client: bool,
+}
+
+/// `[stdio]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StdioSection {
+    /// The principal a stdio client acts as.
+    pub principal: String,
+    /// Its roles.
+    pub roles: BTreeSet<Role>,
+    /// Whether the person at the stdio client (Codex, Claude Desktop) may answer Baton's
+    /// approval form there. A stdio client is started by the person who uses it, so this is
+    /// on by default; turn it off when the client is itself an unattended agent.
+    pub approve_in_client: bool,
+    /// Requests unanswered plus answers unwritten before stdin is read no further: a client
+    /// that sends and never reads then fills its own pipe, not the server's memory.
+    pub max_pending: usize,
+}
+
+impl Default for StdioSection {
+    fn default() -> Self {
+        StdioSection {
+            principal: "stdio".into(),
+            roles: default_roles(),
+            approve_in_client: true,
+            max_pending: 256,
+        }
+    }
+}
+
+fn default_roles() -> BTreeSet<Role> {
+    BTreeSet::from([Role::Agent])
+}

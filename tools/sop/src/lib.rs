@@ -12,6 +12,7 @@
 
 mod brief;
 pub mod confinement;
+mod diff;
 mod error;
 pub mod exec;
 mod fsx;
@@ -28,6 +29,7 @@ mod spec;
 mod state;
 mod time;
 mod tools;
+mod worktree;
 
 pub use brief::{Brief, Requirement};
 pub use confinement::{HostConfinement, host_confinement};

@@ -11,8 +11,10 @@
 //! tools, and the server's gate decides whether they may run.
 
 mod brief;
+mod claim;
 pub mod confinement;
 mod diff;
+mod edit;
 mod error;
 pub mod exec;
 mod fsx;

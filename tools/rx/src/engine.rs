@@ -3,14 +3,15 @@
 //! each kind of check means.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{Span, ToSpan, Unit};
 
 use crate::classify::{self, Shares, Strength};
 use crate::input::InputError;
 use crate::model::{
-    Approval, AuthorityKind, Day, Prescription, Quantity, Schedule, StateAuthority, filled,
+    Approval, AuthorityKind, Day, Form, Pathway, Patient, Prescriber, PrescriberKind, Prescription,
+    Product, Quantity, Route, Schedule, StateAuthority, filled,
 };
 use crate::report::{Code, Finding, Report};
 use crate::rules::{Check, Condition, Field, IdField, Rule, RuleBook};
@@ -48,10 +49,101 @@ struct Context<'a> {
     schedule: Option<Schedule>,
     age: Option<i64>,
     expiry: Option<Day>,
-    /// The approval that fits best, with the approval rules it breaks: (rule index, finding).
-    approval: Option<(&'a Approval, Vec<(usize, Finding)>)>,
-    /// Authorities found for each kind set a state rule asked for.
-    used_authorities: Vec<&'a StateAuthority>,
+    /// The approval the approval rules judge: the one that breaks fewest of them.
+    approval: Option<Chosen<'a>>,
+}
+
+impl<'a> Context<'a> {
+    fn product(&self) -> Option<&'a Product> {
+        self.rx.product.as_ref()
+    }
+
+    fn patient(&self) -> Option<&'a Patient> {
+        self.rx.patient.as_ref()
+    }
+
+    fn prescriber(&self) -> Option<&'a Prescriber> {
+        self.rx.prescriber.as_ref()
+    }
+}
+
+/// An approval on the prescription with its position there, which its findings name.
+#[derive(Clone, Copy)]
+struct Chosen<'a> {
+    position: usize,
+    approval: &'a Approval,
+}
+
+impl Chosen<'_> {
+    fn path(&self, field: &str) -> String {
+        format!("approvals[{}].{field}", self.position)
+    }
+}
+
+/// What the state-authority rules settle as they run: the authorities they matched (the
+/// quantity limits read them) and the kinds already reported missing (each set is reported
+/// once, however many rules ask for it).
+#[derive(Default)]
+struct Authorities<'a, 'b> {
+    used: Vec<&'a StateAuthority>,
+    reported: Vec<&'b [AuthorityKind]>,
+}
+
+/// Where one rule's findings go; every message starts with the rule's title.
+struct Out<'o> {
+    title: &'o str,
+    emit: &'o mut dyn FnMut(&str, String),
+}
+
+impl Out<'_> {
+    fn find(&mut self, path: &str, message: impl std::fmt::Display) {
+        (self.emit)(path, format!("{}: {message}", self.title));
+    }
+}
+
+/// When a kind of check runs, relative to the others.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Judges an approval: also run on every approval given, to choose the one that fits best.
+    Approval,
+    /// Reads what the other checks settled (the authorities matched), so runs after them.
+    Late,
+    /// Runs once, in table order.
+    Main,
+}
+
+fn stage(check: &Check) -> Stage {
+    match check {
+        Check::ApprovalRequired { .. }
+        | Check::ApprovalValid {}
+        | Check::ApprovalCategory {}
+        | Check::ApprovalDosageForm {}
+        | Check::ApprovalHolder {}
+        | Check::PrescriberPathway { .. } => Stage::Approval,
+        Check::QuantityLimit {} => Stage::Late,
+        Check::Category { .. }
+        | Check::Schedule { .. }
+        | Check::S3Limits { .. }
+        | Check::DeclaredCategory {}
+        | Check::DeclaredSchedule {}
+        | Check::KnownJurisdiction { .. }
+        | Check::PrescriberKindStated {}
+        | Check::InhalationApproval { .. }
+        | Check::ForbiddenRoute { .. }
+        | Check::RouteFitsForm { .. }
+        | Check::RequiredContent { .. }
+        | Check::DatesInOrder {}
+        | Check::RepeatInterval {}
+        | Check::RepeatsWithinValidity {}
+        | Check::Validity { .. }
+        | Check::SelfPrescribing {}
+        | Check::RegistrationConditions {}
+        | Check::QuantityUnit { .. }
+        | Check::StateAuthority { .. }
+        | Check::PrescriberPractisesHere {}
+        | Check::Rtpm {}
+        | Check::Identifier { .. } => Stage::Main,
+    }
 }
 
 /// Check `rx` against the rules in force on its `as_of` (or `today`).
@@ -65,62 +157,8 @@ pub fn validate(book: &RuleBook, rx: &Prescription, today: Day) -> Report {
 fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, InputError> {
     sanity(rx)?;
     let as_of = rx.as_of.unwrap_or(today);
-    // A day before the tables take effect (or after the last rule ends) has no rule to check:
-    // "valid" there would be a plausible wrong answer.
-    if let Some((from, to)) = book.effective_range()
-        && (as_of < from || to.is_some_and(|to| as_of > to))
-    {
-        let range = match to {
-            Some(to) => format!("{from} to {to}"),
-            None => format!("{from} onwards"),
-        };
-        return Err(InputError::new(
-            "as_of",
-            format!(
-                "{as_of} is outside the days the rule tables cover ({range}, tables {}); no \
-                 rule can be checked on it",
-                book.version
-            ),
-        ));
-    }
-    let strength = match &rx.product {
-        Some(product) => classify::strength(book, product)?,
-        None => Strength::Missing {
-            path: "product".into(),
-            message: "no product".into(),
-        },
-    };
-    let category = match &strength {
-        Strength::Known(shares) => classify::category(book, shares, as_of).map(|(c, _)| c),
-        Strength::Missing { .. } => None,
-    };
-    let schedule = match (&strength, category, rx.product.as_ref()) {
-        (Strength::Known(shares), Some(category), Some(product)) => {
-            classify::schedule(book, category, shares, product, as_of)
-        }
-        _ => None,
-    };
-    let age = rx
-        .patient
-        .as_ref()
-        .and_then(|p| p.dob)
-        .and_then(|dob| years_between(dob, as_of));
-    let mut ctx = Context {
-        rx,
-        as_of,
-        jurisdiction: rx
-            .jurisdiction
-            .as_deref()
-            .map(|j| j.trim().to_ascii_uppercase())
-            .filter(|j| !j.is_empty()),
-        strength,
-        category,
-        schedule,
-        age,
-        expiry: None,
-        approval: None,
-        used_authorities: Vec::new(),
-    };
+    covered(book, as_of)?;
+    let mut ctx = context(book, rx, as_of)?;
     let mut in_force: Vec<(usize, &Rule)> = Vec::with_capacity(book.rules.len());
     in_force.extend(
         book.rules
@@ -129,97 +167,8 @@ fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, Input
             .filter(|(_, rule)| applies(rule, &ctx)),
     );
     ctx.expiry = expiry(&in_force, &ctx);
-    ctx.approval = best_approval(&in_force, &ctx);
-
-    let mut findings: Vec<(usize, Finding)> = Vec::new();
-    let mut reported_authorities: Vec<&[AuthorityKind]> = Vec::new();
-    for &(index, rule) in &in_force {
-        let Some(code) = rule.code else { continue };
-        let mut found = Vec::new();
-        let mut emit = |path: &str, message: String| found.push(rule.finding(code, path, message));
-        match &rule.check {
-            Check::Category { .. } | Check::Schedule { .. } | Check::S3Limits { .. } => {}
-            Check::ApprovalRequired { .. }
-            | Check::ApprovalValid {}
-            | Check::ApprovalCategory {}
-            | Check::ApprovalDosageForm {}
-            | Check::ApprovalHolder {}
-            | Check::PrescriberPathway { .. } => {
-                if let Some((_, breaches)) = &ctx.approval {
-                    found.extend(
-                        breaches
-                            .iter()
-                            .filter(|(at, _)| *at == index)
-                            .map(|(_, f)| f.clone()),
-                    );
-                } else if let Check::ApprovalRequired { pathways } = &rule.check
-                    && needs_approval(&ctx)
-                {
-                    emit(
-                        "approvals",
-                        format!(
-                            "{}: this unregistered product needs a TGA approval ({}), and none \
-                             is given",
-                            rule.title,
-                            names(pathways)
-                        ),
-                    );
-                }
-            }
-            Check::StateAuthority {
-                authorities,
-                when,
-                age,
-                months,
-                unless_palliative,
-                unless_age_at_least,
-                require_number,
-            } => {
-                if reported_authorities.contains(&authorities.as_slice()) {
-                    continue;
-                }
-                let Some(reason) = needs_authority(&ctx, *when, *age, *months) else {
-                    continue;
-                };
-                let patient = ctx.rx.patient.as_ref();
-                if *unless_palliative && patient.is_some_and(|p| p.palliative) {
-                    continue;
-                }
-                if unless_age_at_least
-                    .is_some_and(|min| ctx.age.is_some_and(|a| a >= i64::from(min)))
-                {
-                    continue;
-                }
-                match find_authority(&ctx, authorities, *require_number) {
-                    Ok(authority) => ctx.used_authorities.push(authority),
-                    Err(problem) => {
-                        reported_authorities.push(authorities.as_slice());
-                        emit(
-                            "state_authorities",
-                            format!("{}: {reason}; {problem}", rule.title),
-                        );
-                    }
-                }
-            }
-            // Limits are checked once every authority has been matched, below.
-            Check::QuantityLimit {} => {}
-            check => simple_check(check, rule, &ctx, &mut emit),
-        }
-        findings.extend(found.into_iter().map(|f| (index, f)));
-    }
-    for &(index, rule) in &in_force {
-        let (Check::QuantityLimit {}, Some(code)) = (&rule.check, rule.code) else {
-            continue;
-        };
-        simple_check(
-            &rule.check,
-            rule,
-            &ctx,
-            &mut |path: &str, message: String| {
-                findings.push((index, rule.finding(code, path, message)));
-            },
-        );
-    }
+    ctx.approval = best_approval(&in_force, &mut ctx);
+    let mut findings = rule_findings(&in_force, &ctx);
     findings.sort_by_key(|(index, _)| *index);
 
     // A more specific diagnosis replaces the general one it explains.
@@ -243,6 +192,210 @@ fn check(book: &RuleBook, rx: &Prescription, today: Day) -> Result<Report, Input
         rules_version: book.version.clone(),
         findings,
     })
+}
+
+/// A day before the tables take effect (or after the last rule ends) has no rule to check:
+/// "valid" there would be a plausible wrong answer.
+fn covered(book: &RuleBook, as_of: Day) -> Result<(), InputError> {
+    let Some((from, to)) = book.effective_range() else {
+        return Ok(());
+    };
+    if as_of >= from && to.is_none_or(|to| as_of <= to) {
+        return Ok(());
+    }
+    let range = match to {
+        Some(to) => format!("{from} to {to}"),
+        None => format!("{from} onwards"),
+    };
+    Err(InputError::new(
+        "as_of",
+        format!(
+            "{as_of} is outside the days the rule tables cover ({range}, tables {}); no rule \
+             can be checked on it",
+            book.version
+        ),
+    ))
+}
+
+/// The product's strength, category and schedule, the patient's age and the jurisdiction.
+fn context<'a>(
+    book: &RuleBook,
+    rx: &'a Prescription,
+    as_of: Day,
+) -> Result<Context<'a>, InputError> {
+    let strength = match &rx.product {
+        Some(product) => classify::strength(book, product)?,
+        None => Strength::Missing {
+            path: "product".into(),
+            message: "no product".into(),
+        },
+    };
+    let category = match &strength {
+        Strength::Known(shares) => classify::category(book, shares, as_of).map(|(c, _)| c),
+        Strength::Missing { .. } => None,
+    };
+    let schedule = match (&strength, category, rx.product.as_ref()) {
+        (Strength::Known(shares), Some(category), Some(product)) => {
+            classify::schedule(book, category, shares, product, as_of)
+        }
+        _ => None,
+    };
+    let age = rx
+        .patient
+        .as_ref()
+        .and_then(|p| p.dob)
+        .and_then(|dob| years_between(dob, as_of));
+    Ok(Context {
+        rx,
+        as_of,
+        jurisdiction: rx
+            .jurisdiction
+            .as_deref()
+            .map(|j| j.trim().to_ascii_uppercase())
+            .filter(|j| !j.is_empty()),
+        strength,
+        category,
+        schedule,
+        age,
+        expiry: None,
+        approval: None,
+    })
+}
+
+/// Every finding of the rules in force, with the index of the rule that made it.
+fn rule_findings(in_force: &[(usize, &Rule)], ctx: &Context<'_>) -> Vec<(usize, Finding)> {
+    let mut findings = Vec::new();
+    let mut authorities = Authorities::default();
+    for late in [false, true] {
+        for &(index, rule) in in_force {
+            let Some(code) = rule.code else { continue };
+            if (stage(&rule.check) == Stage::Late) != late {
+                continue;
+            }
+            let mut emit = |path: &str, message: String| {
+                findings.push((index, rule.finding(code, path, message)));
+            };
+            let mut out = Out {
+                title: &rule.title,
+                emit: &mut emit,
+            };
+            evaluate(&rule.check, ctx, &mut authorities, &mut out);
+        }
+    }
+    findings
+}
+
+/// The approval that fits best (fewest breaches of the approval rules, first on a tie).
+/// `None` when the product needs no approval or none is given.
+fn best_approval<'a>(in_force: &[(usize, &Rule)], ctx: &mut Context<'a>) -> Option<Chosen<'a>> {
+    if !needs_approval(ctx) {
+        return None;
+    }
+    let mut best: Option<(Chosen<'a>, usize)> = None;
+    for (position, approval) in ctx.rx.approvals.iter().enumerate() {
+        let candidate = Chosen { position, approval };
+        ctx.approval = Some(candidate);
+        let mut breaches = 0;
+        for &(_, rule) in in_force {
+            if rule.code.is_none() || stage(&rule.check) != Stage::Approval {
+                continue;
+            }
+            let mut out = Out {
+                title: &rule.title,
+                emit: &mut |_: &str, _: String| breaches += 1,
+            };
+            evaluate(&rule.check, ctx, &mut Authorities::default(), &mut out);
+        }
+        if best.is_none_or(|(_, fewest)| breaches < fewest) {
+            best = Some((candidate, breaches));
+        }
+    }
+    ctx.approval = None;
+    best.map(|(chosen, _)| chosen)
+}
+
+/// What one rule finds. Each kind of check means what its function says, and only that.
+fn evaluate<'a, 'b>(
+    check: &'b Check,
+    ctx: &Context<'a>,
+    authorities: &mut Authorities<'a, 'b>,
+    out: &mut Out<'_>,
+) {
+    match check {
+        // Classifying rules report nothing (the book refuses them a code); classify.rs
+        // applies them, and the context carries the category and schedule they give.
+        Check::Category { .. } | Check::Schedule { .. } | Check::S3Limits { .. } => {}
+        Check::DeclaredCategory {} => declared_category(ctx, out),
+        Check::DeclaredSchedule {} => declared_schedule(ctx, out),
+        Check::KnownJurisdiction { known } => known_jurisdiction(known, ctx, out),
+        Check::ApprovalRequired { pathways } => approval_required(pathways, ctx, out),
+        Check::ApprovalValid {} => approval_valid(ctx, out),
+        Check::ApprovalCategory {} => approval_category(ctx, out),
+        Check::ApprovalDosageForm {} => approval_dosage_form(ctx, out),
+        Check::ApprovalHolder {} => approval_holder(ctx, out),
+        Check::PrescriberPathway { kind, not_allowed } => {
+            prescriber_pathway(*kind, not_allowed, ctx, out);
+        }
+        Check::PrescriberKindStated {} => prescriber_kind_stated(ctx, out),
+        Check::InhalationApproval { forms, routes } => {
+            inhalation_approval(forms, routes, ctx, out);
+        }
+        Check::ForbiddenRoute { routes } => forbidden_route(routes, ctx, out),
+        Check::RouteFitsForm { allowed } => route_fits_form(allowed, ctx, out),
+        Check::RequiredContent {
+            fields,
+            generic_words,
+        } => required_content(fields, generic_words, ctx, out),
+        Check::DatesInOrder {} => dates_in_order(ctx, out),
+        Check::RepeatInterval {} => repeat_interval(ctx, out),
+        Check::RepeatsWithinValidity {} => repeats_within_validity(ctx, out),
+        Check::Validity { months } => validity(*months, ctx, out),
+        Check::SelfPrescribing {} => self_prescribing(ctx, out),
+        Check::RegistrationConditions {} => registration_conditions(ctx, out),
+        Check::QuantityUnit { units } => quantity_unit(units, ctx, out),
+        Check::QuantityLimit {} => quantity_limit(ctx, authorities, out),
+        Check::StateAuthority {
+            authorities: kinds,
+            when,
+            age,
+            months,
+            unless_palliative,
+            unless_age_at_least,
+            require_number,
+        } => {
+            let wanted = Wanted {
+                kinds,
+                when: *when,
+                age: *age,
+                months: *months,
+                unless_palliative: *unless_palliative,
+                unless_age_at_least: *unless_age_at_least,
+                require_number: *require_number,
+            };
+            state_authority(&wanted, ctx, authorities, out);
+        }
+        Check::PrescriberPractisesHere {} => prescriber_practises_here(ctx, out),
+        Check::Rtpm {} => rtpm(ctx, out),
+        Check::Identifier {
+            field,
+            letters,
+            digits,
+            prefix,
+            luhn,
+            medicare_check,
+            or_digits,
+        } => {
+            let format = IdFormat {
+                letters: *letters,
+                digits: *digits,
+                or_digits: *or_digits,
+                prefix: prefix.as_deref(),
+                luhn: *luhn,
+                medicare_check: *medicare_check,
+            };
+            identifier(*field, &format, ctx, out);
+        }
+    }
 }
 
 /// Input a rule cannot sensibly look at: refused as `E-INPUT`.
@@ -370,120 +523,540 @@ fn valid_on(from: Option<Day>, to: Option<Day>, ctx: &Context<'_>) -> Result<(),
     Ok(())
 }
 
-/// The approval that fits best (fewest breaches, first on a tie) with its breaches. `None`
-/// when the product needs no approval or none is given.
-fn best_approval<'a>(
-    in_force: &[(usize, &Rule)],
-    ctx: &Context<'a>,
-) -> Option<(&'a Approval, Vec<(usize, Finding)>)> {
-    if !needs_approval(ctx) {
-        return None;
+fn quantity_within(total: f64, limit: &Quantity, unit: Option<&str>) -> Result<(), String> {
+    let Some(max) = limit.value else {
+        return Ok(());
+    };
+    let limit_unit = limit.unit.as_deref().map(classify::basis);
+    let unit = unit.map(classify::basis);
+    if limit_unit != unit {
+        return Err(format!(
+            "the limit is in {} but the quantity in {}",
+            limit_unit.as_deref().unwrap_or("no unit"),
+            unit.as_deref().unwrap_or("no unit")
+        ));
     }
+    if total > max + 1e-9 {
+        return Err(format!(
+            "{total} {} in all (repeats included) is more than the {max} allowed",
+            unit.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+fn generic_name(name: &str, generic_words: &[String]) -> bool {
+    let mut words = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .peekable();
+    words.peek().is_none()
+        || words.all(|w| {
+            w.chars().all(|c| c.is_ascii_digit())
+                || generic_words.iter().any(|g| g.eq_ignore_ascii_case(w))
+        })
+}
+
+// The checks, one function per kind.
+
+fn declared_category(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(declared) = ctx.product().and_then(|p| p.declared_category) else {
+        return;
+    };
+    let Some(actual) = ctx.category else { return };
+    if declared == actual {
+        return;
+    }
+    let shares = match &ctx.strength {
+        Strength::Known(Shares {
+            cbd_pct, thc_pct, ..
+        }) => format!(" (CBD {cbd_pct:.1} %, THC {thc_pct:.1} % of cannabinoids)"),
+        Strength::Missing { .. } => String::new(),
+    };
+    out.find(
+        "product.declared_category",
+        format_args!(
+            "declared category {declared}, but the strengths make it category {actual}{shares}"
+        ),
+    );
+}
+
+fn declared_schedule(ctx: &Context<'_>, out: &mut Out<'_>) {
+    if let (Some(declared), Some(actual)) = (
+        ctx.product().and_then(|p| p.declared_schedule),
+        ctx.schedule,
+    ) && declared != actual
+    {
+        out.find(
+            "product.declared_schedule",
+            format_args!(
+                "declared {}, but the product is {}",
+                label(&declared),
+                label(&actual)
+            ),
+        );
+    }
+}
+
+fn known_jurisdiction(known: &[String], ctx: &Context<'_>, out: &mut Out<'_>) {
+    match &ctx.jurisdiction {
+        None => out.find(
+            "jurisdiction",
+            format_args!("no jurisdiction is given; use one of {}", known.join(", ")),
+        ),
+        Some(j) if !known.iter().any(|k| k.eq_ignore_ascii_case(j)) => out.find(
+            "jurisdiction",
+            format_args!(
+                "`{j}` is not an Australian state or territory; use one of {}",
+                known.join(", ")
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// An unregistered product needs an approval; the chosen one must name an allowed pathway
+/// and carry a number.
+fn approval_required(pathways: &[Pathway], ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(chosen) = ctx.approval else {
+        if needs_approval(ctx) {
+            out.find(
+                "approvals",
+                format_args!(
+                    "this unregistered product needs a TGA approval ({}), and none is given",
+                    names(pathways)
+                ),
+            );
+        }
+        return;
+    };
+    let approval = chosen.approval;
+    match approval.pathway {
+        None => out.find(&chosen.path("pathway"), "the approval names no pathway"),
+        Some(pathway) if !pathways.contains(&pathway) => out.find(
+            &chosen.path("pathway"),
+            format_args!(
+                "{} cannot authorise an unregistered cannabis product; use {}",
+                label(&pathway),
+                names(pathways)
+            ),
+        ),
+        Some(_) if !filled(approval.number.as_deref()) => {
+            out.find(&chosen.path("number"), "the approval number is missing")
+        }
+        Some(_) => {}
+    }
+}
+
+fn approval_valid(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(chosen) = ctx.approval else { return };
+    if let Err(why) = valid_on(chosen.approval.valid_from, chosen.approval.valid_to, ctx) {
+        out.find(&chosen.path("valid_to"), format_args!("the approval {why}"));
+    }
+}
+
+fn approval_category(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(chosen) = ctx.approval else { return };
+    match (chosen.approval.category, ctx.category) {
+        (Some(approved), Some(actual)) if approved == actual => {}
+        (_, None) => {}
+        (approved, Some(actual)) => out.find(
+            &chosen.path("category"),
+            format_args!(
+                "the product is category {actual}; the approval covers {}",
+                approved.map_or("no category".to_owned(), |c| format!("category {c}"))
+            ),
+        ),
+    }
+}
+
+fn approval_dosage_form(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(chosen) = ctx.approval else { return };
+    let Some(product) = ctx.product() else { return };
+    match (chosen.approval.dosage_form, product.form) {
+        (Some(approved), Some(actual)) if approved == actual => {}
+        (_, None) => {}
+        (approved, Some(actual)) => out.find(
+            &chosen.path("dosage_form"),
+            format_args!(
+                "the product is {}; the approval covers {}",
+                label(&actual),
+                approved.map_or("no dosage form".to_owned(), |f| label(&f))
+            ),
+        ),
+    }
+}
+
+fn approval_holder(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(chosen) = ctx.approval else { return };
+    let holder = chosen.approval.prescriber_ahpra.as_deref().map(str::trim);
+    let mine = ctx
+        .prescriber()
+        .and_then(|p| p.ahpra.as_deref())
+        .map(str::trim);
+    match (holder, mine) {
+        (Some(holder), Some(mine)) if holder.eq_ignore_ascii_case(mine) && !mine.is_empty() => {}
+        (holder, mine) => out.find(
+            &chosen.path("prescriber_ahpra"),
+            format_args!(
+                "the approval belongs to {}, the prescriber is {}",
+                holder.unwrap_or("nobody named"),
+                mine.unwrap_or("not identified by Ahpra number")
+            ),
+        ),
+    }
+}
+
+fn prescriber_pathway(
+    kind: PrescriberKind,
+    not_allowed: &[Pathway],
+    ctx: &Context<'_>,
+    out: &mut Out<'_>,
+) {
+    let Some(chosen) = ctx.approval else { return };
+    let is_kind = ctx.prescriber().and_then(|p| p.kind) == Some(kind);
+    if let Some(pathway) = chosen.approval.pathway
+        && is_kind
+        && not_allowed.contains(&pathway)
+    {
+        out.find(
+            &chosen.path("pathway"),
+            format_args!(
+                "a {} may not prescribe under {}",
+                label(&kind).replace('_', " "),
+                label(&pathway)
+            ),
+        );
+    }
+}
+
+fn prescriber_kind_stated(ctx: &Context<'_>, out: &mut Out<'_>) {
+    if ctx.prescriber().and_then(|p| p.kind).is_none() {
+        out.find("prescriber.kind", "the prescriber's kind is not stated");
+    }
+}
+
+fn inhalation_approval(forms: &[Form], routes: &[Route], ctx: &Context<'_>, out: &mut Out<'_>) {
+    let inhaled = ctx.product().is_some_and(|p| {
+        p.form.is_some_and(|f| forms.contains(&f)) || p.route.is_some_and(|r| routes.contains(&r))
+    });
+    let approved = ctx
+        .rx
+        .approvals
+        .iter()
+        .any(|a| a.dosage_form.is_some_and(|f| forms.contains(&f)));
+    if inhaled && !approved {
+        out.find(
+            "product.route",
+            format_args!(
+                "an inhaled product needs an approval for an inhalation form ({})",
+                names(forms)
+            ),
+        );
+    }
+}
+
+fn forbidden_route(routes: &[Route], ctx: &Context<'_>, out: &mut Out<'_>) {
+    if let Some(route) = ctx.product().and_then(|p| p.route)
+        && routes.contains(&route)
+    {
+        out.find(
+            "product.route",
+            format_args!("the {} route is not allowed", label(&route)),
+        );
+    }
+}
+
+fn route_fits_form(allowed: &BTreeMap<Form, Vec<Route>>, ctx: &Context<'_>, out: &mut Out<'_>) {
+    if let Some(p) = ctx.product()
+        && let (Some(form), Some(route)) = (p.form, p.route)
+        && let Some(routes) = allowed.get(&form)
+        && !routes.contains(&route)
+    {
+        out.find(
+            "product.route",
+            format_args!(
+                "{} is not taken by the {} route (use {})",
+                label(&form),
+                label(&route),
+                names(routes)
+            ),
+        );
+    }
+}
+
+fn required_content(
+    fields: &[Field],
+    generic_words: &[String],
+    ctx: &Context<'_>,
+    out: &mut Out<'_>,
+) {
+    for &field in fields {
+        if let Some((path, message)) = missing_content(field, generic_words, ctx) {
+            out.find(path, message);
+        }
+    }
+}
+
+/// Where and how `field` is missing or unusable, if it is.
+fn missing_content<'c>(
+    field: Field,
+    generic_words: &[String],
+    ctx: &'c Context<'_>,
+) -> Option<(&'c str, Cow<'static, str>)> {
     let rx = ctx.rx;
-    let product = rx.product.as_ref()?;
-    let prescriber = rx.prescriber.as_ref();
-    let mut best: Option<(&Approval, Vec<(usize, Finding)>)> = None;
-    for (position, approval) in rx.approvals.iter().enumerate() {
-        let path = format!("approvals[{position}]");
-        let mut breaches = Vec::new();
-        for &(index, rule) in in_force {
-            let Some(code) = rule.code else { continue };
-            let problem: Option<(String, String)> = match &rule.check {
-                Check::ApprovalRequired { pathways } => match approval.pathway {
-                    None => Some((
-                        format!("{path}.pathway"),
-                        "the approval names no pathway".into(),
-                    )),
-                    Some(pathway) if !pathways.contains(&pathway) => Some((
-                        format!("{path}.pathway"),
-                        format!(
-                            "{} cannot authorise an unregistered cannabis product; use {}",
-                            label(&pathway),
-                            names(pathways)
-                        ),
-                    )),
-                    Some(_) if !filled(approval.number.as_deref()) => Some((
-                        format!("{path}.number"),
-                        "the approval number is missing".into(),
-                    )),
-                    Some(_) => None,
-                },
-                Check::ApprovalValid {} => valid_on(approval.valid_from, approval.valid_to, ctx)
-                    .err()
-                    .map(|why| (format!("{path}.valid_to"), format!("the approval {why}"))),
-                Check::ApprovalCategory {} => match (approval.category, ctx.category) {
-                    (Some(approved), Some(actual)) if approved == actual => None,
-                    (_, None) => None,
-                    (approved, Some(actual)) => Some((
-                        format!("{path}.category"),
-                        format!(
-                            "the product is category {actual}; the approval covers {}",
-                            approved.map_or("no category".to_owned(), |c| format!("category {c}"))
-                        ),
-                    )),
-                },
-                Check::ApprovalDosageForm {} => match (approval.dosage_form, product.form) {
-                    (Some(approved), Some(actual)) if approved == actual => None,
-                    (_, None) => None,
-                    (approved, Some(actual)) => Some((
-                        format!("{path}.dosage_form"),
-                        format!(
-                            "the product is {}; the approval covers {}",
-                            label(&actual),
-                            approved.map_or("no dosage form".to_owned(), |f| label(&f))
-                        ),
-                    )),
-                },
-                Check::ApprovalHolder {} => {
-                    let holder = approval.prescriber_ahpra.as_deref().map(str::trim);
-                    let mine = prescriber.and_then(|p| p.ahpra.as_deref()).map(str::trim);
-                    match (holder, mine) {
-                        (Some(holder), Some(mine))
-                            if holder.eq_ignore_ascii_case(mine) && !mine.is_empty() =>
-                        {
-                            None
-                        }
-                        (holder, mine) => Some((
-                            format!("{path}.prescriber_ahpra"),
-                            format!(
-                                "the approval belongs to {}, the prescriber is {}",
-                                holder.unwrap_or("nobody named"),
-                                mine.unwrap_or("not identified by Ahpra number")
-                            ),
-                        )),
-                    }
-                }
-                Check::PrescriberPathway { kind, not_allowed } => {
-                    let is_kind = prescriber.and_then(|p| p.kind) == Some(*kind);
-                    match approval.pathway {
-                        Some(pathway) if is_kind && not_allowed.contains(&pathway) => Some((
-                            format!("{path}.pathway"),
-                            format!(
-                                "a {} may not prescribe under {}",
-                                label(kind).replace('_', " "),
-                                label(&pathway)
-                            ),
-                        )),
-                        _ => None,
-                    }
-                }
-                _ => None,
+    let patient = ctx.patient();
+    let prescriber = ctx.prescriber();
+    let product = ctx.product();
+    let missing = |gone: bool, message: &'static str| gone.then_some(Cow::Borrowed(message));
+    let message = match field {
+        Field::AuthoredOn => missing(
+            rx.authored_on.is_none(),
+            "the date it was written is missing",
+        ),
+        Field::PatientName => missing(
+            !filled(patient.and_then(|p| p.name.as_deref())),
+            "the patient's name is missing",
+        ),
+        Field::PatientAddress => missing(
+            !patient
+                .and_then(|p| p.address.as_ref())
+                .is_some_and(|a| a.is_complete()),
+            "the patient's address (line, state, postcode) is missing or incomplete",
+        ),
+        Field::PatientDob => missing(
+            patient.and_then(|p| p.dob).is_none(),
+            "the patient's date of birth is missing",
+        ),
+        Field::PrescriberName => missing(
+            !filled(prescriber.and_then(|p| p.name.as_deref())),
+            "the prescriber's name is missing",
+        ),
+        Field::PrescriberAddress => missing(
+            !prescriber
+                .and_then(|p| p.address.as_ref())
+                .is_some_and(|a| a.is_complete()),
+            "the prescriber's practice address is missing or incomplete",
+        ),
+        Field::PrescriberPhone => missing(
+            !filled(prescriber.and_then(|p| p.phone.as_deref())),
+            "the prescriber's phone number is missing",
+        ),
+        Field::PrescriberSigned => missing(
+            prescriber.and_then(|p| p.signed) != Some(true),
+            "the prescription is not signed",
+        ),
+        Field::ProductName => match product.and_then(|p| p.name.as_deref()) {
+            Some(name) if filled(Some(name)) && !generic_name(name, generic_words) => None,
+            Some(name) if filled(Some(name)) => Some(Cow::Owned(format!(
+                "`{name}` names a kind of product, not a product"
+            ))),
+            _ => Some(Cow::Borrowed("the product's name is missing")),
+        },
+        Field::ProductForm => missing(
+            product.and_then(|p| p.form).is_none(),
+            "the dosage form is missing",
+        ),
+        // An incomplete strength is reported where the strength reader found it wanting.
+        Field::ProductStrength => {
+            return match &ctx.strength {
+                Strength::Known(_) => None,
+                Strength::Missing { path, message } => Some((
+                    path.as_str(),
+                    Cow::Owned(format!("the strength is incomplete: {message}")),
+                )),
             };
-            if let Some((at, message)) = problem {
-                breaches.push((
-                    index,
-                    rule.finding(code, at, format!("{}: {message}", rule.title)),
-                ));
-            }
         }
-        let better = best
-            .as_ref()
-            .is_none_or(|(_, fewest)| breaches.len() < fewest.len());
-        if better {
-            best = Some((approval, breaches));
+        Field::Quantity => missing(
+            rx.quantity.as_ref().is_none_or(|q| q.value.is_none()),
+            "the quantity is missing",
+        ),
+        Field::Directions => missing(
+            !filled(rx.directions.as_deref()),
+            "the directions for use are missing",
+        ),
+    };
+    message.map(|message| (field.path(), message))
+}
+
+fn dates_in_order(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let rx = ctx.rx;
+    if let Some(authored) = rx.authored_on
+        && authored > ctx.as_of
+    {
+        out.find(
+            "authored_on",
+            format_args!("written {authored}, after the check date {}", ctx.as_of),
+        );
+    }
+    if let Some(dob) = ctx.patient().and_then(|p| p.dob)
+        && dob > rx.authored_on.unwrap_or(ctx.as_of)
+    {
+        out.find(
+            "patient.dob",
+            format_args!("the patient's date of birth {dob} is after the prescription date"),
+        );
+    }
+}
+
+fn repeat_interval(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let rx = ctx.rx;
+    if rx.repeats > 0 && rx.repeat_interval_days.is_none_or(|d| d == 0) {
+        out.find(
+            "repeat_interval_days",
+            format_args!(
+                "{} repeats are ordered with no interval between supplies",
+                rx.repeats
+            ),
+        );
+    }
+}
+
+fn repeats_within_validity(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let rx = ctx.rx;
+    if let (Some(authored), Some(expiry), Some(interval)) =
+        (rx.authored_on, ctx.expiry, rx.repeat_interval_days)
+        && rx.repeats > 0
+        && let Some(last) = add_days(authored, i64::from(rx.repeats) * i64::from(interval))
+        && last > expiry
+    {
+        out.find(
+            "repeats",
+            format_args!(
+                "the last of {} repeats every {interval} days is due {last}, after the \
+                 prescription expires on {expiry}",
+                rx.repeats
+            ),
+        );
+    }
+}
+
+fn validity(months: u32, ctx: &Context<'_>, out: &mut Out<'_>) {
+    if let Some(expiry) = ctx.expiry
+        && ctx.as_of > expiry
+    {
+        out.find(
+            "authored_on",
+            format_args!(
+                "valid {months} months from {}, it expired on {expiry}",
+                ctx.rx.authored_on.map_or(String::new(), |d| d.to_string())
+            ),
+        );
+    }
+}
+
+fn self_prescribing(ctx: &Context<'_>, out: &mut Out<'_>) {
+    if ctx.rx.self_prescribed {
+        out.find(
+            "self_prescribed",
+            "the prescriber may not prescribe this for themselves",
+        );
+    }
+}
+
+fn registration_conditions(ctx: &Context<'_>, out: &mut Out<'_>) {
+    if ctx.prescriber().is_some_and(|p| p.registration_conditions) {
+        out.find(
+            "prescriber.registration_conditions",
+            "the prescriber's registration carries conditions",
+        );
+    }
+}
+
+fn quantity_unit(units: &BTreeMap<Form, Vec<String>>, ctx: &Context<'_>, out: &mut Out<'_>) {
+    let Some(quantity) = &ctx.rx.quantity else {
+        return;
+    };
+    let Some(value) = quantity.value else { return };
+    if value <= 0.0 {
+        out.find(
+            "quantity.value",
+            format_args!("{value} is not a quantity to supply"),
+        );
+        return;
+    }
+    let unit = quantity.unit.as_deref().map(classify::basis);
+    if let Some(form) = ctx.product().and_then(|p| p.form)
+        && let Some(allowed) = units.get(&form)
+        && !unit.as_ref().is_some_and(|u| allowed.contains(u))
+    {
+        out.find(
+            "quantity.unit",
+            format_args!(
+                "{} is supplied in {}, not {}",
+                label(&form),
+                allowed.join(" or "),
+                unit.as_deref().unwrap_or("no unit")
+            ),
+        );
+    }
+}
+
+/// The whole supply (repeats included) within the chosen approval's limit and those of the
+/// state authorities the state rules matched.
+fn quantity_limit(ctx: &Context<'_>, authorities: &Authorities<'_, '_>, out: &mut Out<'_>) {
+    let Some(quantity) = &ctx.rx.quantity else {
+        return;
+    };
+    let Some(value) = quantity.value else { return };
+    let total = value * f64::from(ctx.rx.repeats + 1);
+    let unit = quantity.unit.as_deref();
+    if let Some(chosen) = ctx.approval
+        && let Some(limit) = &chosen.approval.max_quantity
+        && let Err(why) = quantity_within(total, limit, unit)
+    {
+        out.find("quantity", format_args!("approval: {why}"));
+    }
+    for authority in &authorities.used {
+        if let Some(limit) = &authority.max_quantity
+            && let Err(why) = quantity_within(total, limit, unit)
+        {
+            out.find("quantity", format_args!("state authority: {why}"));
         }
     }
-    best
+}
+
+/// A `state_authority` rule's parameters.
+struct Wanted<'b> {
+    kinds: &'b [AuthorityKind],
+    when: Condition,
+    age: Option<u32>,
+    months: Option<u32>,
+    unless_palliative: bool,
+    unless_age_at_least: Option<u32>,
+    require_number: bool,
+}
+
+/// When the rule's condition holds and no exemption applies, an authority of one of its
+/// kinds must be given; the one found is recorded for the quantity limits.
+fn state_authority<'a, 'b>(
+    wanted: &Wanted<'b>,
+    ctx: &Context<'a>,
+    authorities: &mut Authorities<'a, 'b>,
+    out: &mut Out<'_>,
+) {
+    if authorities.reported.contains(&wanted.kinds) {
+        return;
+    }
+    let Some(reason) = needs_authority(ctx, wanted.when, wanted.age, wanted.months) else {
+        return;
+    };
+    if wanted.unless_palliative && ctx.patient().is_some_and(|p| p.palliative) {
+        return;
+    }
+    if wanted
+        .unless_age_at_least
+        .is_some_and(|min| ctx.age.is_some_and(|a| a >= i64::from(min)))
+    {
+        return;
+    }
+    match find_authority(ctx, wanted.kinds, wanted.require_number) {
+        Ok(authority) => authorities.used.push(authority),
+        Err(problem) => {
+            authorities.reported.push(wanted.kinds);
+            out.find("state_authorities", format_args!("{reason}; {problem}"));
+        }
+    }
 }
 
 /// Why an authority is needed, when it is.
@@ -557,421 +1130,67 @@ fn find_authority<'a>(
     Err(problem.unwrap_or_else(|| format!("no {here} {wanted} authority is given")))
 }
 
-fn quantity_within(total: f64, limit: &Quantity, unit: Option<&str>) -> Result<(), String> {
-    let Some(max) = limit.value else {
-        return Ok(());
+fn prescriber_practises_here(ctx: &Context<'_>, out: &mut Out<'_>) {
+    let state = ctx
+        .prescriber()
+        .and_then(|p| p.address.as_ref())
+        .and_then(|a| a.state.as_deref())
+        .map(|s| s.trim().to_ascii_uppercase());
+    if let (Some(state), Some(here)) = (state, &ctx.jurisdiction)
+        && !state.is_empty()
+        && &state != here
+    {
+        out.find(
+            "prescriber.address.state",
+            format_args!("the prescriber practises in {state}, not {here}"),
+        );
+    }
+}
+
+fn rtpm(ctx: &Context<'_>, out: &mut Out<'_>) {
+    if ctx.rx.rtpm_checked != Some(true) {
+        out.find(
+            "rtpm_checked",
+            "the monitoring system check is not recorded",
+        );
+    }
+}
+
+/// An `identifier` rule's format.
+struct IdFormat<'b> {
+    letters: usize,
+    digits: usize,
+    or_digits: Option<usize>,
+    prefix: Option<&'b str>,
+    luhn: bool,
+    medicare_check: bool,
+}
+
+fn identifier(field: IdField, format: &IdFormat<'_>, ctx: &Context<'_>, out: &mut Out<'_>) {
+    let value = match field {
+        IdField::Ahpra => ctx.prescriber().and_then(|p| p.ahpra.as_deref()),
+        IdField::Hpii => ctx.prescriber().and_then(|p| p.hpii.as_deref()),
+        IdField::Ihi => ctx.patient().and_then(|p| p.ihi.as_deref()),
+        IdField::Medicare => ctx.patient().and_then(|p| p.medicare.as_deref()),
     };
-    let limit_unit = limit.unit.as_deref().map(classify::basis);
-    let unit = unit.map(classify::basis);
-    if limit_unit != unit {
-        return Err(format!(
-            "the limit is in {} but the quantity in {}",
-            limit_unit.as_deref().unwrap_or("no unit"),
-            unit.as_deref().unwrap_or("no unit")
-        ));
-    }
-    if total > max + 1e-9 {
-        return Err(format!(
-            "{total} {} in all (repeats included) is more than the {max} allowed",
-            unit.as_deref().unwrap_or("")
-        ));
-    }
-    Ok(())
-}
-
-fn generic_name(name: &str, generic_words: &[String]) -> bool {
-    let mut words = name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .peekable();
-    words.peek().is_none()
-        || words.all(|w| {
-            w.chars().all(|c| c.is_ascii_digit())
-                || generic_words.iter().any(|g| g.eq_ignore_ascii_case(w))
-        })
-}
-
-fn simple_check(
-    check: &Check,
-    rule: &Rule,
-    ctx: &Context<'_>,
-    emit: &mut impl FnMut(&str, String),
-) {
-    let rx = ctx.rx;
-    let product = rx.product.as_ref();
-    let patient = rx.patient.as_ref();
-    let prescriber = rx.prescriber.as_ref();
-    let title = &rule.title;
-    match check {
-        Check::Category { .. }
-        | Check::Schedule { .. }
-        | Check::S3Limits { .. }
-        | Check::ApprovalRequired { .. }
-        | Check::ApprovalValid {}
-        | Check::ApprovalCategory {}
-        | Check::ApprovalDosageForm {}
-        | Check::ApprovalHolder {}
-        | Check::PrescriberPathway { .. }
-        | Check::StateAuthority { .. } => {}
-        Check::DeclaredCategory {} => {
-            if let (Some(declared), Some(actual)) =
-                (product.and_then(|p| p.declared_category), ctx.category)
-                && declared != actual
-            {
-                let shares = match &ctx.strength {
-                    Strength::Known(Shares {
-                        cbd_pct, thc_pct, ..
-                    }) => {
-                        format!(" (CBD {cbd_pct:.1} %, THC {thc_pct:.1} % of cannabinoids)")
-                    }
-                    Strength::Missing { .. } => String::new(),
-                };
-                emit(
-                    "product.declared_category",
-                    format!(
-                        "{title}: declared category {declared}, but the strengths make it category {actual}{shares}"
-                    ),
-                );
-            }
-        }
-        Check::DeclaredSchedule {} => {
-            if let (Some(declared), Some(actual)) =
-                (product.and_then(|p| p.declared_schedule), ctx.schedule)
-                && declared != actual
-            {
-                emit(
-                    "product.declared_schedule",
-                    format!(
-                        "{title}: declared {}, but the product is {}",
-                        label(&declared),
-                        label(&actual)
-                    ),
-                );
-            }
-        }
-        Check::KnownJurisdiction { known } => match &ctx.jurisdiction {
-            None => emit(
-                "jurisdiction",
-                format!(
-                    "{title}: no jurisdiction is given; use one of {}",
-                    known.join(", ")
-                ),
-            ),
-            Some(j) if !known.iter().any(|k| k.eq_ignore_ascii_case(j)) => emit(
-                "jurisdiction",
-                format!(
-                    "{title}: `{j}` is not an Australian state or territory; use one of {}",
-                    known.join(", ")
-                ),
-            ),
-            Some(_) => {}
-        },
-        Check::PrescriberKindStated {} => {
-            if prescriber.and_then(|p| p.kind).is_none() {
-                emit(
-                    "prescriber.kind",
-                    format!("{title}: the prescriber's kind is not stated"),
-                );
-            }
-        }
-        Check::InhalationApproval { forms, routes } => {
-            let inhaled = product.is_some_and(|p| {
-                p.form.is_some_and(|f| forms.contains(&f))
-                    || p.route.is_some_and(|r| routes.contains(&r))
-            });
-            let approved = rx
-                .approvals
-                .iter()
-                .any(|a| a.dosage_form.is_some_and(|f| forms.contains(&f)));
-            if inhaled && !approved {
-                emit(
-                    "product.route",
-                    format!(
-                        "{title}: an inhaled product needs an approval for an inhalation form ({})",
-                        names(forms)
-                    ),
-                );
-            }
-        }
-        Check::ForbiddenRoute { routes } => {
-            if let Some(route) = product.and_then(|p| p.route)
-                && routes.contains(&route)
-            {
-                emit(
-                    "product.route",
-                    format!("{title}: the {} route is not allowed", label(&route)),
-                );
-            }
-        }
-        Check::RouteFitsForm { allowed } => {
-            if let Some(p) = product
-                && let (Some(form), Some(route)) = (p.form, p.route)
-                && let Some(routes) = allowed.get(&form)
-                && !routes.contains(&route)
-            {
-                emit(
-                    "product.route",
-                    format!(
-                        "{title}: {} is not taken by the {} route (use {})",
-                        label(&form),
-                        label(&route),
-                        names(routes)
-                    ),
-                );
-            }
-        }
-        Check::RequiredContent {
-            fields,
-            generic_words,
-        } => {
-            for field in fields {
-                let missing: Option<String> = match field {
-                    Field::AuthoredOn => rx
-                        .authored_on
-                        .is_none()
-                        .then(|| "the date it was written is missing".into()),
-                    Field::PatientName => (!filled(patient.and_then(|p| p.name.as_deref())))
-                        .then(|| "the patient's name is missing".into()),
-                    Field::PatientAddress => (!patient
-                        .and_then(|p| p.address.as_ref())
-                        .is_some_and(|a| a.is_complete()))
-                    .then(|| {
-                        "the patient's address (line, state, postcode) is missing or incomplete"
-                            .into()
-                    }),
-                    Field::PatientDob => patient
-                        .and_then(|p| p.dob)
-                        .is_none()
-                        .then(|| "the patient's date of birth is missing".into()),
-                    Field::PrescriberName => (!filled(prescriber.and_then(|p| p.name.as_deref())))
-                        .then(|| "the prescriber's name is missing".into()),
-                    Field::PrescriberAddress => (!prescriber
-                        .and_then(|p| p.address.as_ref())
-                        .is_some_and(|a| a.is_complete()))
-                    .then(|| "the prescriber's practice address is missing or incomplete".into()),
-                    Field::PrescriberPhone => {
-                        (!filled(prescriber.and_then(|p| p.phone.as_deref())))
-                            .then(|| "the prescriber's phone number is missing".into())
-                    }
-                    Field::PrescriberSigned => (prescriber.and_then(|p| p.signed) != Some(true))
-                        .then(|| "the prescription is not signed".into()),
-                    Field::ProductName => match product.and_then(|p| p.name.as_deref()) {
-                        Some(name) if filled(Some(name)) && !generic_name(name, generic_words) => {
-                            None
-                        }
-                        Some(name) if filled(Some(name)) => {
-                            Some(format!("`{name}` names a kind of product, not a product"))
-                        }
-                        _ => Some("the product's name is missing".into()),
-                    },
-                    Field::ProductForm => product
-                        .and_then(|p| p.form)
-                        .is_none()
-                        .then(|| "the dosage form is missing".into()),
-                    Field::ProductStrength => match &ctx.strength {
-                        Strength::Known(_) => None,
-                        Strength::Missing { path, message } => {
-                            emit(
-                                path,
-                                format!("{title}: the strength is incomplete: {message}"),
-                            );
-                            None
-                        }
-                    },
-                    Field::Quantity => match &rx.quantity {
-                        Some(q) if q.value.is_some() => None,
-                        _ => Some("the quantity is missing".into()),
-                    },
-                    Field::Directions => (!filled(rx.directions.as_deref()))
-                        .then(|| "the directions for use are missing".into()),
-                };
-                if let Some(message) = missing {
-                    emit(field.path(), format!("{title}: {message}"));
-                }
-            }
-        }
-        Check::DatesInOrder {} => {
-            if let Some(authored) = rx.authored_on
-                && authored > ctx.as_of
-            {
-                emit(
-                    "authored_on",
-                    format!(
-                        "{title}: written {authored}, after the check date {}",
-                        ctx.as_of
-                    ),
-                );
-            }
-            if let Some(dob) = patient.and_then(|p| p.dob)
-                && dob > rx.authored_on.unwrap_or(ctx.as_of)
-            {
-                emit(
-                    "patient.dob",
-                    format!(
-                        "{title}: the patient's date of birth {dob} is after the prescription date"
-                    ),
-                );
-            }
-        }
-        Check::RepeatInterval {} => {
-            if rx.repeats > 0 && rx.repeat_interval_days.is_none_or(|d| d == 0) {
-                emit(
-                    "repeat_interval_days",
-                    format!(
-                        "{title}: {} repeats are ordered with no interval between supplies",
-                        rx.repeats
-                    ),
-                );
-            }
-        }
-        Check::RepeatsWithinValidity {} => {
-            if let (Some(authored), Some(expiry), Some(interval)) =
-                (rx.authored_on, ctx.expiry, rx.repeat_interval_days)
-                && rx.repeats > 0
-                && let Some(last) = add_days(authored, i64::from(rx.repeats) * i64::from(interval))
-                && last > expiry
-            {
-                emit(
-                    "repeats",
-                    format!(
-                        "{title}: the last of {} repeats every {interval} days is due {last}, after the prescription expires on {expiry}",
-                        rx.repeats
-                    ),
-                );
-            }
-        }
-        Check::Validity { months } => {
-            if let Some(expiry) = ctx.expiry
-                && ctx.as_of > expiry
-            {
-                emit(
-                    "authored_on",
-                    format!(
-                        "{title}: valid {months} months from {}, it expired on {expiry}",
-                        rx.authored_on.map_or(String::new(), |d| d.to_string())
-                    ),
-                );
-            }
-        }
-        Check::SelfPrescribing {} => {
-            if rx.self_prescribed {
-                emit(
-                    "self_prescribed",
-                    format!("{title}: the prescriber may not prescribe this for themselves"),
-                );
-            }
-        }
-        Check::RegistrationConditions {} => {
-            if prescriber.is_some_and(|p| p.registration_conditions) {
-                emit(
-                    "prescriber.registration_conditions",
-                    format!("{title}: the prescriber's registration carries conditions"),
-                );
-            }
-        }
-        Check::QuantityUnit { units } => {
-            let Some(quantity) = &rx.quantity else { return };
-            let Some(value) = quantity.value else { return };
-            if value <= 0.0 {
-                emit(
-                    "quantity.value",
-                    format!("{title}: {value} is not a quantity to supply"),
-                );
-                return;
-            }
-            let unit = quantity.unit.as_deref().map(classify::basis);
-            if let Some(form) = product.and_then(|p| p.form)
-                && let Some(allowed) = units.get(&form)
-                && !unit.as_ref().is_some_and(|u| allowed.contains(u))
-            {
-                emit(
-                    "quantity.unit",
-                    format!(
-                        "{title}: {} is supplied in {}, not {}",
-                        label(&form),
-                        allowed.join(" or "),
-                        unit.as_deref().unwrap_or("no unit")
-                    ),
-                );
-            }
-        }
-        Check::QuantityLimit {} => {
-            let Some(quantity) = &rx.quantity else { return };
-            let Some(value) = quantity.value else { return };
-            let total = value * f64::from(rx.repeats + 1);
-            let unit = quantity.unit.as_deref();
-            if let Some((approval, _)) = &ctx.approval
-                && let Some(limit) = &approval.max_quantity
-                && let Err(why) = quantity_within(total, limit, unit)
-            {
-                emit("quantity", format!("{title}: approval: {why}"));
-            }
-            for authority in &ctx.used_authorities {
-                if let Some(limit) = &authority.max_quantity
-                    && let Err(why) = quantity_within(total, limit, unit)
-                {
-                    emit("quantity", format!("{title}: state authority: {why}"));
-                }
-            }
-        }
-        Check::PrescriberPractisesHere {} => {
-            let state = prescriber
-                .and_then(|p| p.address.as_ref())
-                .and_then(|a| a.state.as_deref())
-                .map(|s| s.trim().to_ascii_uppercase());
-            if let (Some(state), Some(here)) = (state, &ctx.jurisdiction)
-                && !state.is_empty()
-                && &state != here
-            {
-                emit(
-                    "prescriber.address.state",
-                    format!("{title}: the prescriber practises in {state}, not {here}"),
-                );
-            }
-        }
-        Check::Rtpm {} => {
-            if rx.rtpm_checked != Some(true) {
-                emit(
-                    "rtpm_checked",
-                    format!("{title}: the monitoring system check is not recorded"),
-                );
-            }
-        }
-        Check::Identifier {
-            field,
-            letters,
-            digits,
-            prefix,
-            luhn,
-            medicare_check,
-            or_digits,
-        } => {
-            let value = match field {
-                IdField::Ahpra => prescriber.and_then(|p| p.ahpra.as_deref()),
-                IdField::Hpii => prescriber.and_then(|p| p.hpii.as_deref()),
-                IdField::Ihi => patient.and_then(|p| p.ihi.as_deref()),
-                IdField::Medicare => patient.and_then(|p| p.medicare.as_deref()),
-            };
-            let Some(value) = value.filter(|v| filled(Some(v))) else {
-                return;
-            };
-            // Spaces people type inside numbers do not count; most values have none.
-            let compact: Cow<'_, str> = if value.contains(char::is_whitespace) {
-                Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
-            } else {
-                Cow::Borrowed(value)
-            };
-            if let Err(why) = crate::ident::check(
-                &compact,
-                *letters,
-                *digits,
-                *or_digits,
-                prefix.as_deref(),
-                *luhn,
-                *medicare_check,
-            ) {
-                emit(field.path(), format!("{title}: `{value}` {why}"));
-            }
-        }
+    let Some(value) = value.filter(|v| filled(Some(v))) else {
+        return;
+    };
+    // Spaces people type inside numbers do not count; most values have none.
+    let compact: Cow<'_, str> = if value.contains(char::is_whitespace) {
+        Cow::Owned(value.chars().filter(|c| !c.is_whitespace()).collect())
+    } else {
+        Cow::Borrowed(value)
+    };
+    if let Err(why) = crate::ident::check(
+        &compact,
+        format.letters,
+        format.digits,
+        format.or_digits,
+        format.prefix,
+        format.luhn,
+        format.medicare_check,
+    ) {
+        out.find(field.path(), format_args!("`{value}` {why}"));
     }
 }

@@ -11,7 +11,10 @@
 //! tools, and the server's gate decides whether they may run.
 
 mod brief;
+mod claim;
 pub mod confinement;
+mod diff;
+mod edit;
 mod error;
 pub mod exec;
 mod fsx;
@@ -28,6 +31,7 @@ mod spec;
 mod state;
 mod time;
 mod tools;
+mod worktree;
 
 pub use brief::{Brief, Requirement};
 pub use confinement::{HostConfinement, host_confinement};

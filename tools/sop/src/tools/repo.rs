@@ -5,13 +5,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{agent_of, blocking};
+use crate::diff::DiffOutput;
 use crate::exec::ExecOutcome;
 use crate::fsx::write_atomic;
-use crate::git::{git, git_accepting};
-use crate::mirror::{Mirror, append_section};
 use crate::repo::Access;
-use crate::runlog::{RunMeta, dir};
-use crate::time::now_rfc3339;
+use crate::worktree::{WorktreeAction, WorktreeOutput};
 use crate::{Repo, SopError};
 
 const DEFAULT_MAX_LINES: usize = 400;
@@ -262,34 +260,6 @@ pub struct DiffArgs {
     pub base: Option<String>,
 }
 
-/// A diff recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DiffOutput {
-    /// The run it was recorded in.
-    pub run_id: String,
-    /// The patch, relative to the repository root.
-    pub patch: String,
-    /// Bytes of the patch (0: no change).
-    pub bytes: usize,
-    /// Changed files with lines added and removed.
-    pub files: Vec<FileChange>,
-    /// The commit diffed against.
-    pub base_ref: String,
-    /// The commit the work tree was at.
-    pub head_ref: Option<String>,
-}
-
-/// One changed file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FileChange {
-    /// Path.
-    pub path: String,
-    /// Lines added (`None` for binary files).
-    pub added: Option<u64>,
-    /// Lines removed (`None` for binary files).
-    pub removed: Option<u64>,
-}
-
 /// `repo_diff`.
 #[derive(Debug)]
 pub struct RepoDiff;
@@ -308,194 +278,9 @@ impl Tool for RepoDiff {
 
     async fn call(&self, args: DiffArgs, ctx: ToolContext) -> baton_kit::Result<DiffOutput> {
         let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
-        let index = repo.read_index()?;
-        let task = match &args.task {
-            Some(key) => Some(index.tasks[index.find(key)?].clone()),
-            None => None,
-        };
-        let existing = task.as_ref().and_then(|t| t.runs.last().cloned());
-        let meta = match &existing {
-            Some(run) => Some(repo.run_meta(run)?),
-            None => None,
-        };
-        let workdir = match task
-            .as_ref()
-            .and_then(|t| t.claimed_by.as_ref())
-            .and_then(|c| c.worktree.as_ref())
-        {
-            Some(worktree) => repo.home.join(worktree),
-            None => repo.root.clone(),
-        };
-        let base = args
-            .base
-            .clone()
-            .or_else(|| meta.as_ref().and_then(|m| m.base_ref.clone()))
-            .unwrap_or_else(|| "HEAD".to_owned());
-        let base_ref = git(
-            &workdir,
-            &["rev-parse", "--verify", &format!("{base}^{{commit}}")],
-        )
-        .await
-        .map_err(|_| {
-            SopError::invalid(
-                "base",
-                format!("`{base}` is not a commit of this repository"),
-            )
-        })?;
-        let scoped = |args: &[&str]| -> Vec<String> {
-            args.iter()
-                .chain(WORK_SCOPE)
-                .map(|a| (*a).to_owned())
-                .collect()
-        };
-        let run = |args: Vec<String>| {
-            let workdir = workdir.clone();
-            async move {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                git(&workdir, &args).await
-            }
-        };
-        let mut patch = run(scoped(&[
-            "diff",
-            "--binary",
-            "--no-color",
-            "--no-ext-diff",
-            &base_ref,
-        ]))
-        .await?;
-        if !patch.is_empty() {
-            patch.push('\n');
-        }
-        let numstat = run(scoped(&["diff", "--numstat", "--no-color", &base_ref])).await?;
-        let mut files: Vec<FileChange> = numstat.lines().filter_map(parse_numstat).collect();
-        let untracked = run(scoped(&[
-            "ls-files",
-            "--others",
-            "--exclude-standard",
-            "-z",
-        ]))
-        .await?;
-        for file in untracked.split('\0').filter(|f| !f.is_empty()) {
-            let one = git_accepting(
-                &workdir,
-                &[
-                    "diff",
-                    "--no-index",
-                    "--binary",
-                    "--no-color",
-                    "--",
-                    "/dev/null",
-                    file,
-                ],
-                &[1],
-            )
-            .await?;
-            patch.push_str(&one);
-            let stat = git_accepting(
-                &workdir,
-                &["diff", "--no-index", "--numstat", "--", "/dev/null", file],
-                &[1],
-            )
-            .await?;
-            files.extend(stat.lines().filter_map(parse_numstat).map(|mut f| {
-                f.path = file.to_owned();
-                f
-            }));
-        }
-        let head_ref = crate::git::head(&workdir).await;
         let agent = agent_of(None, &ctx)?;
-        let run_id = existing
-            .clone()
-            .unwrap_or_else(|| ulid::Ulid::new().to_string());
-        let mut meta = meta.unwrap_or_else(|| RunMeta {
-            run_id: run_id.clone(),
-            task: task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
-            agent: agent.clone(),
-            base_ref: Some(base_ref.clone()),
-            head_ref: None,
-            worktree: None,
-            branch: None,
-            created: now_rfc3339(),
-            tool_versions: Default::default(),
-        });
-        if existing.is_none() {
-            repo.create_run(&meta).await?;
-        }
-        meta.head_ref.clone_from(&head_ref);
-        let patch_rel = format!("{}/diff.patch", dir(&run_id));
-        let bytes = patch.len();
-        let out = DiffOutput {
-            run_id: run_id.clone(),
-            patch: patch_rel.clone(),
-            bytes,
-            files,
-            base_ref,
-            head_ref,
-        };
-        let summary = out.clone();
-        blocking(move || {
-            write_atomic(repo.files()?, &repo.state(&patch_rel), patch.as_bytes())?;
-            repo.write_run_meta(&meta)?;
-            repo.log_run(&run_id, "diff", serde_json::json!({"bytes": bytes, "files": summary.files.len(), "head_ref": summary.head_ref}))?;
-            if let Some(task) = task {
-                repo.update(|index| {
-                    let at = index.find(&task.id)?;
-                    if !index.tasks[at].runs.contains(&run_id) {
-                        index.tasks[at].runs.push(run_id.clone());
-                    }
-                    let added: u64 = summary.files.iter().filter_map(|f| f.added).sum();
-                    let removed: u64 = summary.files.iter().filter_map(|f| f.removed).sum();
-                    append_section(
-                        &repo,
-                        Mirror::ActionPlan,
-                        &task.feature,
-                        &format!("diff for {}", task.alias),
-                        &format!("{} file(s), +{added} −{removed}, in run `{run_id}`.", summary.files.len()),
-                        &patch_rel,
-                    )
-                })?;
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(out)
+        Ok(crate::diff::record(repo, args.task.as_deref(), args.base, agent).await?)
     }
-}
-
-fn parse_numstat(line: &str) -> Option<FileChange> {
-    let mut parts = line.splitn(3, '\t');
-    let added = parts.next()?;
-    let removed = parts.next()?;
-    let path = parts.next()?;
-    Some(FileChange {
-        path: path.to_owned(),
-        added: added.parse().ok(),
-        removed: removed.parse().ok(),
-    })
-}
-
-/// What a task's diff covers: the work, not the SOP's own bookkeeping (the index, rendered
-/// task files, specs, mirrors, run records), which would otherwise count as a change and let a
-/// task with no real work pass the `no_diff` gate.
-const WORK_SCOPE: &[&str] = &[
-    "--",
-    ".",
-    ":(exclude)tasks",
-    ":(exclude).runs",
-    ":(exclude).worktrees",
-    ":(exclude)docs/PRD.md",
-    ":(exclude)docs/TECH_SPEC.md",
-    ":(exclude)docs/ACTION_PLAN.md",
-];
-
-/// What `repo_worktree` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WorktreeAction {
-    /// Create the task's worktree and branch.
-    Create,
-    /// Remove the task's worktree (the branch stays).
-    Remove,
 }
 
 /// Arguments of `repo_worktree`.
@@ -520,19 +305,6 @@ pub struct WorktreeArgs {
     pub force: bool,
 }
 
-/// A worktree created or removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct WorktreeOutput {
-    /// Absolute path: pass it as `repo` to the other tools to work inside the worktree.
-    pub path: String,
-    /// Relative to the repository root.
-    pub worktree: String,
-    /// The task's branch.
-    pub branch: String,
-    /// The commit it branched from.
-    pub base_ref: Option<String>,
-}
-
 /// `repo_worktree`.
 #[derive(Debug)]
 pub struct RepoWorktree;
@@ -555,144 +327,11 @@ impl Tool for RepoWorktree {
         args: WorktreeArgs,
         ctx: ToolContext,
     ) -> baton_kit::Result<WorktreeOutput> {
-        let agent = agent_of(args.agent.clone(), &ctx)?;
+        let agent = agent_of(args.agent, &ctx)?;
         let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
-        let index = repo.read_index()?;
-        let task = index.tasks[index.find(&args.task)?].clone();
-        let now = jiff::Timestamp::now();
-        match &task.claimed_by {
-            Some(claim) if claim.agent == agent && claim.is_live(now) => {}
-            _ => {
-                return Err(SopError::Gate {
-                    gate: "unclaimed",
-                    reason: format!("task {} has no live claim by `{agent}`; claim it with sop_task_claim first", task.alias),
-                }
-                .into());
-            }
-        }
-        let relative = format!(".worktrees/{}", task.alias);
-        let branch = format!("task/{}", task.alias.to_ascii_lowercase());
-        let path = repo.home.join(&relative);
-        // git takes its own locks (branch refs, `.git/worktrees`) and fails rather than waits
-        // when another `git worktree` holds them: agents on parallel goals take turns here.
-        let lock_path = repo.state(".worktrees/.lock");
-        let locker = repo.clone();
-        let _turn = blocking(move || crate::fsx::lock(locker.files()?, &lock_path)).await?;
-        let base_ref = match args.action {
-            WorktreeAction::Create => {
-                if path.exists() {
-                    return Err(
-                        SopError::invalid("task", format!("{relative} exists already")).into(),
-                    );
-                }
-                let base = args.base.clone().unwrap_or_else(|| "HEAD".into());
-                let base_ref = git(
-                    &repo.home,
-                    &["rev-parse", "--verify", &format!("{base}^{{commit}}")],
-                )
-                .await
-                .map_err(|_| {
-                    SopError::invalid(
-                        "base",
-                        format!("`{base}` is not a commit of this repository"),
-                    )
-                })?;
-                let ignore = repo.state(".worktrees/.gitignore");
-                if !ignore.exists() {
-                    write_atomic(
-                        repo.files()?,
-                        &ignore,
-                        b"# Task worktrees made by Baton; not part of the repository.\n*\n",
-                    )?;
-                }
-                let exists = git(
-                    &repo.home,
-                    &[
-                        "rev-parse",
-                        "--verify",
-                        "--quiet",
-                        &format!("refs/heads/{branch}"),
-                    ],
-                )
-                .await
-                .is_ok();
-                if exists {
-                    git(&repo.home, &["worktree", "add", &relative, &branch]).await?;
-                } else {
-                    git(
-                        &repo.home,
-                        &["worktree", "add", "-b", &branch, &relative, &base_ref],
-                    )
-                    .await?;
-                }
-                Some(base_ref)
-            }
-            WorktreeAction::Remove => {
-                let mut command = vec!["worktree", "remove"];
-                if args.force {
-                    command.push("--force");
-                }
-                command.push(&relative);
-                git(&repo.home, &command).await?;
-                None
-            }
-        };
-        let action = args.action;
-        let out = WorktreeOutput {
-            path: path.display().to_string(),
-            worktree: relative.clone(),
-            branch: branch.clone(),
-            base_ref: base_ref.clone(),
-        };
-        blocking(move || {
-            repo.update(|index| {
-                let at = index.find(&task.id)?;
-                if let Some(claim) = index.tasks[at].claimed_by.as_mut() {
-                    match action {
-                        WorktreeAction::Create => {
-                            claim.worktree = Some(relative.clone());
-                            claim.branch = Some(branch.clone());
-                        }
-                        WorktreeAction::Remove => claim.worktree = None,
-                    }
-                }
-                if let Some(run) = index.tasks[at].runs.last() {
-                    let mut meta = repo.run_meta(run)?;
-                    if action == WorktreeAction::Create {
-                        meta.worktree = Some(relative.clone());
-                        meta.branch = Some(branch.clone());
-                        meta.base_ref.clone_from(&base_ref);
-                    }
-                    repo.write_run_meta(&meta)?;
-                    repo.log_run(
-                        run,
-                        if action == WorktreeAction::Create {
-                            "worktree_created"
-                        } else {
-                            "worktree_removed"
-                        },
-                        serde_json::json!({"worktree": relative}),
-                    )?;
-                }
-                append_section(
-                    &repo,
-                    Mirror::ActionPlan,
-                    &task.feature,
-                    &format!(
-                        "worktree for {} {}",
-                        task.alias,
-                        if action == WorktreeAction::Create {
-                            "created"
-                        } else {
-                            "removed"
-                        }
-                    ),
-                    &format!("`{relative}` on branch `{branch}`."),
-                    crate::state::INDEX,
-                )
-            })
-        })
-        .await?;
-        Ok(out)
+        Ok(
+            crate::worktree::change(repo, &args.task, &agent, args.action, args.base, args.force)
+                .await?,
+        )
     }
 }

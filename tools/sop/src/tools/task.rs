@@ -3,10 +3,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{TaskSummary, agent_of, blocking};
+use crate::claim::ClaimOutput;
+use crate::edit::{Changes, UpdateOutput};
 use crate::gates::{check_spec, check_specs, move_feature, move_task};
 use crate::mirror::{Mirror, append_section};
-use crate::model::{Claim, Phase, Priority, Status, Task};
-use crate::runlog::RunMeta;
+use crate::model::{Phase, Priority, Status, Task};
 use crate::spec::SpecMeta;
 use crate::time::now_rfc3339;
 use crate::{Repo, SopError, render};
@@ -198,21 +199,6 @@ pub struct ClaimArgs {
     pub lease_minutes: Option<u32>,
 }
 
-/// A claim held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ClaimOutput {
-    /// The task.
-    pub task: TaskSummary,
-    /// The agent holding it.
-    pub agent: String,
-    /// When the lease ends (UTC).
-    pub lease_expires: String,
-    /// The run recording this work (`.runs/<run_id>/`).
-    pub run_id: String,
-    /// Whether this renewed the caller's own lease.
-    pub renewed: bool,
-}
-
 /// `sop_task_claim`.
 #[derive(Debug)]
 pub struct TaskClaim;
@@ -241,122 +227,7 @@ impl Tool for TaskClaim {
             .into());
         }
         let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
-        let base_ref = crate::git::head(&repo.root).await;
-        let run_id = ulid::Ulid::new().to_string();
-        let run = RunMeta {
-            run_id: run_id.clone(),
-            task: String::new(),
-            agent: agent.clone(),
-            base_ref,
-            head_ref: None,
-            worktree: None,
-            branch: None,
-            created: now_rfc3339(),
-            tool_versions: Default::default(),
-        };
-        let (out, new_run) = {
-            let repo = repo.clone();
-            let agent = agent.clone();
-            blocking(move || {
-                repo.update(|index| {
-                    let now = jiff::Timestamp::now();
-                    let at = index.find(&args.task)?;
-                    let task = &index.tasks[at];
-                    let feature = index.feature(&task.feature)?;
-                    if feature.phase < Phase::Plan {
-                        return Err(SopError::Gate {
-                            gate: "missing_plan",
-                            reason: format!(
-                                "feature `{}` is at `{}`; work starts after its plan (sop_plan_create)",
-                                task.feature,
-                                feature.phase.as_str()
-                            ),
-                        });
-                    }
-                    if task.status.is_closed() {
-                        return Err(SopError::Gate {
-                            gate: "invalid_transition",
-                            reason: format!("task {} is {}", task.alias, task.status.as_str()),
-                        });
-                    }
-                    if let Some(open) = task.dependencies.iter().find_map(|d| {
-                        index.tasks.iter().find(|t| t.id == *d && t.status != Status::Done)
-                    }) {
-                        return Err(SopError::Gate {
-                            gate: "dependencies_open",
-                            reason: format!("task {} waits for {}", task.alias, open.alias),
-                        });
-                    }
-                    let renewed = match &task.claimed_by {
-                        Some(claim) if claim.is_live(now) && claim.agent != agent => {
-                            return Err(SopError::Claimed {
-                                task: task.alias.clone(),
-                                agent: claim.agent.clone(),
-                                until: claim.lease_expires.clone(),
-                            });
-                        }
-                        Some(claim) => claim.agent == agent && claim.is_live(now),
-                        None => false,
-                    };
-                    let until = now
-                        .checked_add(jiff::SignedDuration::from_mins(i64::from(minutes)))
-                        .map_err(|e| SopError::invalid("lease_minutes", e.to_string()))?
-                        .round(jiff::Unit::Second)
-                        .map_err(|e| SopError::invalid("lease_minutes", e.to_string()))?
-                        .to_string();
-                    let previous = task.claimed_by.clone();
-                    let feature_slug = task.feature.clone();
-                    let task = &mut index.tasks[at];
-                    task.claimed_by = Some(Claim {
-                        agent: agent.clone(),
-                        worktree: previous.as_ref().filter(|_| renewed).and_then(|c| c.worktree.clone()),
-                        branch: previous.as_ref().filter(|_| renewed).and_then(|c| c.branch.clone()),
-                        lease_expires: until.clone(),
-                    });
-                    let new_run = !renewed || task.runs.is_empty();
-                    if new_run {
-                        task.runs.push(run_id.clone());
-                    }
-                    task.updated = now_rfc3339();
-                    let run_id = task.runs.last().cloned().unwrap_or_default();
-                    let task_id = task.id.clone();
-                    let alias = task.alias.clone();
-                    if let Some(feature) = index.features.get_mut(&feature_slug)
-                        && feature.phase == Phase::Plan
-                    {
-                        feature.phase = Phase::Impl;
-                    }
-                    crate::fsx::write_atomic(repo.files()?, &repo.state(&format!("tasks/tasks-{feature_slug}.md")), render::tasks(index, &feature_slug).as_bytes())?;
-                    append_section(
-                        &repo,
-                        Mirror::ActionPlan,
-                        &feature_slug,
-                        &format!("{alias} claimed"),
-                        &format!("`{agent}` {} the lease until {until}; run `{run_id}`.", if renewed { "renewed" } else { "took" }),
-                        crate::state::INDEX,
-                    )?;
-                    Ok((
-                        ClaimOutput {
-                            task: TaskSummary::of(index, &index.tasks[at]),
-                            agent: agent.clone(),
-                            lease_expires: until,
-                            run_id,
-                            renewed,
-                        },
-                        new_run.then_some(task_id),
-                    ))
-                })
-            })
-            .await?
-        };
-        if let Some(task_id) = new_run {
-            repo.create_run(&RunMeta {
-                task: task_id,
-                ..run
-            })
-            .await?;
-        }
-        Ok(out)
+        Ok(crate::claim::claim(repo, args.task, agent, minutes).await?)
     }
 }
 
@@ -396,15 +267,6 @@ pub struct UpdateArgs {
     pub test_report: Option<crate::TestReport>,
 }
 
-/// The task after the update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct UpdateOutput {
-    /// The task.
-    pub task: Task,
-    /// The fields that changed.
-    pub changed: Vec<String>,
-}
-
 /// `sop_task_update`.
 #[derive(Debug)]
 pub struct TaskUpdate;
@@ -432,104 +294,18 @@ impl Tool for TaskUpdate {
             }
             None => Default::default(),
         };
+        let key = args.task;
+        let changes = Changes {
+            title: args.title,
+            description: args.description,
+            priority: args.priority,
+            dependencies: args.dependencies,
+            metadata: args.metadata,
+            status: args.status,
+            test_report: args.test_report,
+        };
         let out = blocking(move || {
-            repo.update(|index| {
-                let at = index.find(&args.task)?;
-                let mut changed = Vec::new();
-                let dependencies = match &args.dependencies {
-                    Some(keys) => {
-                        let mut ids = Vec::new();
-                        for key in keys {
-                            let dep = index.find(key)?;
-                            if dep == at {
-                                return Err(SopError::invalid(
-                                    "dependencies",
-                                    "a task cannot depend on itself",
-                                ));
-                            }
-                            ids.push(index.tasks[dep].id.clone());
-                        }
-                        Some(ids)
-                    }
-                    None => None,
-                };
-                let task = &mut index.tasks[at];
-                if let Some(title) = &args.title {
-                    if title.trim().is_empty() {
-                        return Err(SopError::invalid("title", "is empty"));
-                    }
-                    task.title = title.trim().to_owned();
-                    changed.push("title".to_owned());
-                }
-                if let Some(description) = &args.description {
-                    task.description.clone_from(description);
-                    changed.push("description".to_owned());
-                }
-                if let Some(priority) = args.priority {
-                    task.priority = priority;
-                    changed.push("priority".to_owned());
-                }
-                if let Some(ids) = dependencies {
-                    task.dependencies = ids;
-                    changed.push("dependencies".to_owned());
-                }
-                if let Some(metadata) = &args.metadata {
-                    for (key, value) in metadata {
-                        if value.is_null() {
-                            task.metadata.remove(key);
-                        } else {
-                            task.metadata.insert(key.clone(), value.clone());
-                        }
-                        changed.push(format!("metadata.{key}"));
-                    }
-                }
-                if let Some(report) = &args.test_report {
-                    let run = task.runs.last().ok_or_else(|| {
-                        SopError::invalid(
-                            "test_report",
-                            format!(
-                                "task {} has no run to record it in: claim it first",
-                                task.alias
-                            ),
-                        )
-                    })?;
-                    repo.write_test_report(run, report)?;
-                    changed.push("test_report".to_owned());
-                }
-                if !changed.is_empty() {
-                    task.updated = now_rfc3339();
-                }
-                if let Some(to) = args.status {
-                    let from =
-                        move_task(&repo, index, at, to, &agent, &spec, jiff::Timestamp::now())?;
-                    changed.push("status".to_owned());
-                    let task = &index.tasks[at];
-                    append_section(
-                        &repo,
-                        Mirror::ActionPlan,
-                        &task.feature,
-                        &format!("{}: {} → {}", task.alias, from.as_str(), to.as_str()),
-                        &format!("`{agent}` moved **{}** to `{}`.", task.title, to.as_str()),
-                        crate::state::INDEX,
-                    )?;
-                }
-                if changed.is_empty() {
-                    return Err(SopError::invalid(
-                        "task",
-                        "nothing to change: give at least one field",
-                    ));
-                }
-                let feature = index.tasks[at].feature.clone();
-                crate::fsx::write_atomic(
-                    repo.files()?,
-                    &repo.state(&format!("tasks/tasks-{feature}.md")),
-                    render::tasks(index, &feature).as_bytes(),
-                )?;
-                Ok(UpdateOutput {
-                    task: index.tasks[at].clone(),
-                    changed,
-                })
-            })
+            repo.update(|index| crate::edit::update(&repo, index, &key, &agent, &changes, &spec))
         })
         .await?;
         Ok(out)

@@ -2,9 +2,7 @@
 //! worktree → write + exec → diff → done, with every gate on the way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Fixture, rule};
+use super::common::{Fixture, rule};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! The smaller tools: conventions harvested, mirror snapshots, paged reads, dependencies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Fixture;
+use super::common::Fixture;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use super::common::{book, day, valid_simple};
 use baton_rx::{Code, Schedule, validate_bytes};
-use common::{book, day, valid_simple};
 use pretty_assertions::assert_eq;
 
 fn run(value: &serde_json::Value) -> baton_rx::Report {

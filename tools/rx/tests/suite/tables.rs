@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use super::common;
 
 use baton_rx::{RuleBook, RxError};
 use pretty_assertions::assert_eq;

@@ -2,9 +2,7 @@
 //! writes into `.git`, a corrupt index, runaway commands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{Fixture, rule};
+use super::common::{Fixture, rule};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 

@@ -5,14 +5,12 @@
 //! These tests need bubblewrap and fail (never skip) without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::common::{Fixture, git, rule};
 use baton_kit::{Principal, Registry, Role, Sandbox, SandboxMode, ToolContext, ToolError};
-use common::{Fixture, git, rule};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -238,7 +236,7 @@ async fn secrets_child() {
 fn the_servers_secrets_never_reach_a_command() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "secrets_child",
+            "suite::confine::secrets_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",

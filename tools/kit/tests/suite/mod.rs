@@ -1,0 +1,3 @@
+//! The integration tests, one module per area; `tests/all.rs` links them into one binary.
+
+mod contract;

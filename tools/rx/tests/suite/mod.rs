@@ -1,0 +1,6 @@
+//! The integration tests, one module per area; `tests/all.rs` links them into one binary.
+
+mod common;
+mod engine;
+mod tables;
+mod tools;

@@ -1,0 +1,7 @@
+//! The integration tests, one module per area; `tests/all.rs` links them into one binary.
+
+mod catalog;
+mod common;
+mod confine;
+mod e2e;
+mod safety;

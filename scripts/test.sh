@@ -77,7 +77,7 @@ else
 fi
 BATON=$ROOT/target/debug/baton
 CONFORMANCE=$ROOT/target/debug/baton-conformance
-cargo build --locked -p baton-server --bin baton -p baton-conformance --bin baton-conformance
+cargo build --locked -p baton-cli --bin baton -p baton-conformance --bin baton-conformance
 
 # Start `SERVER… --http 127.0.0.1:0` and set URL from the address it logs.
 start_http() {

@@ -15,7 +15,7 @@ use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 
-use baton_server::builtin::{Info, PackSummary, PolicyInfo};
+use baton_cli::builtin::{Info, PackSummary, PolicyInfo};
 
 /// `baton-bench bare`
 #[derive(Debug, Args)]

@@ -52,7 +52,7 @@ pub enum BenchCommand {
     /// Serve a bare rmcp server with the benchmark's tool.
     Bare(BareArgs),
     /// Serve Baton with its gate off (no policy, approvals or audit): the comparison point.
-    ServeGateOff(baton_server::cli::serve::ServeArgs),
+    ServeGateOff(baton_cli::cli::serve::ServeArgs),
     /// Well-behaved callers alone, then under a session flood, slow connections and
     /// maximum-size calls at once, with the server's memory sampled.
     Abuse(abuse::AbuseArgs),
@@ -62,14 +62,14 @@ pub enum BenchCommand {
 pub fn main() -> std::process::ExitCode {
     use clap::Parser as _;
     let cli = BenchCli::parse();
-    baton_server::cli::init_tracing("info,rmcp=warn");
+    baton_cli::cli::init_tracing("info,rmcp=warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            return baton_server::cli::report(baton_server::cli::Failure::runtime(format!(
+            return baton_cli::cli::report(baton_cli::cli::Failure::runtime(format!(
                 "cannot start the async runtime: {error}"
             )));
         }
@@ -78,19 +78,19 @@ pub fn main() -> std::process::ExitCode {
         match cli.command {
             BenchCommand::Run(args) => run(args)
                 .await
-                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Bare(args) => serve_bare(args)
                 .await
-                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Abuse(args) => abuse::run(args)
                 .await
-                .map_err(|e| baton_server::cli::Failure::runtime(format!("{e:#}"))),
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::ServeGateOff(args) => {
-                let config = baton_server::config::Config::load(None).map_err(|e| {
-                    baton_server::cli::Failure::from(baton_server::ServerError::from(e))
+                let config = baton_cli::config::Config::load(None).map_err(|e| {
+                    baton_cli::cli::Failure::from(baton_cli::ServerError::from(e))
                 })?;
-                baton_server::cli::serve::serve(
-                    baton_server::app::App::builder(config)
+                baton_cli::cli::serve::serve(
+                    baton_cli::app::App::builder(config)
                         .map_gate(baton_gate::Gate::without_enforcement),
                     args,
                 )
@@ -100,7 +100,7 @@ pub fn main() -> std::process::ExitCode {
     });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(failure) => baton_server::cli::report(failure),
+        Err(failure) => baton_cli::cli::report(failure),
     }
 }
 
@@ -321,7 +321,7 @@ impl Server {
             // The default layout (`./.baton` beside the config): the store's writes then
             // stay out of the directory the policy watcher watches.
             .env("BATON_HOME", home.join(".baton"))
-            .env("BATON_LOG", "warn,baton_server=info")
+            .env("BATON_LOG", "warn,baton_cli=info")
             .env_remove("BATON_CONFIG")
             .current_dir(home);
         command

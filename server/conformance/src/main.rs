@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use baton_conformance::{Conformance, ConformanceMcp};
 use baton_mcp::BatonMcp;
 use baton_runs::Ownership;
-use baton_server::{App, Config};
+use baton_cli::{App, Config};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +27,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    baton_server::cli::init_tracing("info,rmcp=warn");
+    baton_cli::cli::init_tracing("info,rmcp=warn");
     let served = tokio::runtime::Runtime::new()
         .context("starting the async runtime")
         .and_then(|runtime| runtime.block_on(serve(args)));

@@ -542,7 +542,7 @@ impl Config {
         if local.is_dir() {
             return local;
         }
-        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../knowledge");
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
         std::fs::canonicalize(&built).unwrap_or(built)
     }
 }

@@ -117,7 +117,7 @@ async fn verify_passes_then_names_the_first_bad_record() {
             )
         })
         .collect();
-    let user = baton_server::config::os_user();
+    let user = baton_cli::config::os_user();
     assert_eq!(
         summary[0],
         (

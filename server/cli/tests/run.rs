@@ -396,7 +396,7 @@ fn fixture_repo(home: &Home) -> PathBuf {
 /// `(principal, tool)`.
 async fn run_roles(home: &Home, repo: &Path, cassette: &str) -> (Value, Vec<(String, String)>) {
     let cassette = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/cassettes")
+        .join("../../fixtures/cassettes")
         .join(cassette);
     let (out, _) = baton_in(
         home,
@@ -573,7 +573,7 @@ async fn ten_goals_in_parallel_each_in_its_worktree_lose_no_update() {
         .collect();
     std::fs::write(home.path().join("goals.toml"), goals).unwrap();
     let cassette =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cassettes/sop-feature-x10.json");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cassettes/sop-feature-x10.json");
     let (summary, _) = baton_in(
         &home,
         &repo,

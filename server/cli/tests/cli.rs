@@ -261,7 +261,7 @@ fn the_cli_principal_is_the_os_user_whatever_user_says() {
         "{}",
         asked.stderr
     );
-    let me = baton_server::config::os_user();
+    let me = baton_cli::config::os_user();
 
     let spoofed = home
         .baton_std(&["approvals", "approve", &id])
@@ -281,8 +281,8 @@ fn the_cli_principal_is_the_os_user_whatever_user_says() {
     // runs exactly that call once.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let config = baton_server::Config::load(Some(&home.config())).unwrap();
-        let app = baton_server::App::build(config).unwrap();
+        let config = baton_cli::Config::load(Some(&home.config())).unwrap();
+        let app = baton_cli::App::build(config).unwrap();
         let decided = app
             .gate()
             .call(baton_kit::Invocation {

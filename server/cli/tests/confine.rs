@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use baton_kit::{Invocation, Outcome, Principal, Role, ToolContext, ToolError};
-use baton_server::{App, Config};
+use baton_cli::{App, Config};
 use common::Home;
 use serde_json::{Value, json};
 

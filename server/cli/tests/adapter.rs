@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::stdio::StdioTransport;
-use baton_server::{App, BatonMcp, Config};
+use baton_cli::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{
@@ -234,7 +234,7 @@ mod hostile {
     use proptest::test_runner::{Config as RunnerConfig, RngSeed};
     use serde_json::Value;
 
-    static REGISTRY: LazyLock<(super::Home, baton_server::App)> = LazyLock::new(|| {
+    static REGISTRY: LazyLock<(super::Home, baton_cli::App)> = LazyLock::new(|| {
         let home = super::Home::new("");
         let config = super::Config::load(Some(&home.config())).unwrap();
         let app = super::App::build(config).unwrap();

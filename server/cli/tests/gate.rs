@@ -14,7 +14,7 @@ use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
-use baton_server::{App, BatonMcp, Config};
+use baton_cli::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{

@@ -8,5 +8,5 @@ static ALLOCATOR: baton_dsp::CountingAllocator<mimalloc::MiMalloc> =
     baton_dsp::CountingAllocator::new(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
-    baton_server::cli::main()
+    baton_cli::cli::main()
 }

@@ -86,9 +86,8 @@ pub fn main() -> std::process::ExitCode {
                 .await
                 .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::ServeGateOff(args) => {
-                let config = baton_cli::config::Config::load(None).map_err(|e| {
-                    baton_cli::cli::Failure::from(baton_cli::ServerError::from(e))
-                })?;
+                let config = baton_cli::config::Config::load(None)
+                    .map_err(|e| baton_cli::cli::Failure::from(baton_cli::ServerError::from(e)))?;
                 baton_cli::cli::serve::serve(
                     baton_cli::app::App::builder(config)
                         .map_gate(baton_gate::Gate::without_enforcement),

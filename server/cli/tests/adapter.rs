@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use baton_cli::{App, BatonMcp, Config};
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::stdio::StdioTransport;
-use baton_cli::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{

@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use baton_kit::{Invocation, Outcome, Principal, Role, ToolContext, ToolError};
 use baton_cli::{App, Config};
+use baton_kit::{Invocation, Outcome, Principal, Role, ToolContext, ToolError};
 use common::Home;
 use serde_json::{Value, json};
 

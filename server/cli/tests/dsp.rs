@@ -79,7 +79,8 @@ async fn latency_and_spectrum_over_mcp() {
     // A producer's FLAC and MP3 copies: the FLAC measures exactly as its WAV, the MP3 as long
     // and as loud but for what the encoder lost (0.23 LU here; fixtures from
     // `fixtures/dsp/make.py`).
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dsp/audio");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dsp/audio");
     let mut analyses = Vec::new();
     for suffix in ["wav", "flac", "mp3"] {
         let path = fixtures.join(format!("music-48k-mono-16.{suffix}"));

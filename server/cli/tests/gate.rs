@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_cli::{App, BatonMcp, Config};
 use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
-use baton_cli::{App, BatonMcp, Config};
 use common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use baton_cli::{App, Config};
 use baton_conformance::{Conformance, ConformanceMcp};
 use baton_mcp::BatonMcp;
 use baton_runs::Ownership;
-use baton_cli::{App, Config};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 

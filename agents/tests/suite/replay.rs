@@ -2,8 +2,6 @@
 //! responses and tool results are replayed, never repeated.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +9,9 @@ use baton_agents::{
     Agent, AgentError, AgentSet, MemoryJournal, ModelRequest, ModelResponse, Provider,
     ReplayProvider, RunEvent, RunOutcome, Runner,
 };
-use common::{TextUpper, invoker};
+use baton_runs::{OutcomeStatus, StoreApi as _};
+
+use super::common::{TextUpper, invoker};
 use futures::future::BoxFuture;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -84,9 +84,10 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
     let upper = TextUpper::default();
     let journal = Arc::new(MemoryJournal::default());
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let gate = invoker(&upper);
     let runner = Runner::new(
         provider.clone(),
-        invoker(&upper),
+        gate.clone(),
         agents(),
         journal.clone(),
         "replay",
@@ -103,6 +104,24 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
     );
     assert_eq!(upper.runs.load(Ordering::SeqCst), 1);
     assert_eq!(provider.inner.unused(), 0);
+    // The tool call went through the gate: decided, run and audited as the agent that made it.
+    let audited: Vec<(String, String, OutcomeStatus)> = gate
+        .gate
+        .store()
+        .audit_records(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.principal, r.tool, r.outcome.status))
+        .collect();
+    assert_eq!(
+        audited,
+        [(
+            "agent:shouter".to_owned(),
+            "text_upper".to_owned(),
+            OutcomeStatus::Ok
+        )]
+    );
     // The shouter saw its task and nothing of the manager's conversation.
     let seen = provider.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4);

@@ -2,10 +2,9 @@
 //! multi-turn tool calling, a 429 and a 500 survived, `max_turns` honoured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use super::common::{TextUpper, invoker};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use baton_agents::{
     Agent, AgentError, AgentSet, MemoryJournal, OpenAiProvider, RunOutcome, Runner,
 };
-use common::{TextUpper, invoker};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

@@ -1,39 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use baton_runs::{
-    ApprovalDraft, ApprovalState, AuditDraft, DecisionRecord, OutcomeRecord, ProblemKind, RunState,
-    RunsError, Store, Verdict, args_digest, canonical_json, redact,
+    ApprovalDraft, ApprovalState, ProblemKind, RunState, RunsError, Store, Verdict, args_digest,
+    canonical_json, redact,
 };
+use baton_test_support::{audit_draft, tamper_audit};
 use pretty_assertions::assert_eq;
 use serde_json::json;
-
-fn draft(n: u64) -> AuditDraft {
-    AuditDraft {
-        time_ms: 1_700_000_000_000 + n,
-        principal: format!("agent-{}", n % 3),
-        tool: "repo_write".into(),
-        args_digest: args_digest(&json!({ "path": format!("src/{n}.rs") })),
-        decision: DecisionRecord {
-            kind: baton_runs::DecisionKind::Allow,
-            rule: "approval.on-request".into(),
-            reason: None,
-        },
-        approval_id: None,
-        outcome: OutcomeRecord {
-            status: baton_runs::OutcomeStatus::Ok,
-            error_kind: None,
-            message: None,
-        },
-        duration_us: 42,
-        sandbox: None,
-    }
-}
 
 async fn store_with(records: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let appends: Vec<_> = (1..=records)
-        .map(|n| store.append_audit(draft(n)))
+        .map(|n| store.append_audit(audit_draft(n)))
         .collect();
     for receipt in futures_join(appends).await {
         receipt.unwrap();
@@ -83,7 +62,7 @@ async fn concurrent_appends_form_one_chain() {
     for n in 1..=200 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.append_audit(draft(n)).await.unwrap()
+            store.append_audit(audit_draft(n)).await.unwrap()
         }));
     }
     let mut seqs: Vec<u64> = Vec::new();
@@ -101,37 +80,11 @@ async fn records_survive_reopening() {
     let (dir, store) = store_with(5).await;
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    store.append_audit(draft(6)).await.unwrap();
+    store.append_audit(audit_draft(6)).await.unwrap();
     let records: Vec<_> = store.audit_records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 6);
     assert_eq!(records[5].prev_hash, records[4].hash);
     assert_eq!(store.verify_audit().unwrap().problem, None);
-}
-
-/// Tamper with the audit records through sled itself, with Baton's store closed: `change`
-/// gets every stored record line, in order, and may edit, drop or reorder them.
-fn tamper(dir: &std::path::Path, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
-    let db = sled::open(dir.join("store")).unwrap();
-    let audit = db.open_tree("audit").unwrap();
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for entry in audit.iter() {
-        let (_, value) = entry.unwrap();
-        lines.extend(
-            value
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
-        );
-    }
-    change(&mut lines);
-    audit.clear().unwrap();
-    let mut chunk = Vec::new();
-    for line in lines {
-        chunk.extend_from_slice(&line);
-        chunk.push(b'\n');
-    }
-    audit.insert(1u64.to_be_bytes(), chunk).unwrap();
-    db.flush().unwrap();
 }
 
 fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
@@ -157,7 +110,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Edit one record's bytes.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |lines| {
+    tamper_audit(dir.path(), |lines| {
         let at = line_of(lines, 4);
         lines[at] = String::from_utf8(lines[at].clone())
             .unwrap()
@@ -176,7 +129,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Delete one.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |lines| {
+    tamper_audit(dir.path(), |lines| {
         let at = line_of(lines, 6);
         lines.remove(at);
     });
@@ -192,7 +145,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Swap two.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |lines| {
+    tamper_audit(dir.path(), |lines| {
         let (a, b) = (line_of(lines, 3), line_of(lines, 8));
         lines.swap(a, b);
     });
@@ -208,7 +161,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     // Drop the newest record: only the head can tell.
     let (dir, store) = store_with(10).await;
     drop(store);
-    tamper(dir.path(), |lines| {
+    tamper_audit(dir.path(), |lines| {
         let at = line_of(lines, 10);
         lines.remove(at);
     });
@@ -227,12 +180,22 @@ fn a_second_process_sees_the_store_locked() {
     let dir = tempfile::tempdir().unwrap();
     let _first = Store::open(dir.path()).unwrap();
     // sled's lock is per process (fcntl); a child process must be refused.
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "open_in_child", "--ignored", "--nocapture"])
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "suite::store::open_in_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("BATON_RUNS_CHILD_DIR", dir.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child could not observe the lock");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    // A filter matching nothing also succeeds: the child must have run the one test.
+    assert!(
+        child.status.success() && stdout.contains("1 passed"),
+        "the child could not observe the lock: {stdout}"
+    );
 }
 
 #[test]
@@ -403,7 +366,12 @@ fn records_only_in_the_write_ahead_file_are_recovered_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     // The child appends, then aborts: no store close, no sled flush, no checkpoint.
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "append_then_abort", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "suite::store::append_then_abort",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("BATON_RUNS_CHILD_DIR", dir.path())
         .status()
         .unwrap();
@@ -434,7 +402,7 @@ fn append_then_abort() {
     let store = Store::open(std::path::Path::new(&dir)).unwrap();
     runtime.block_on(async {
         for n in 1..=25 {
-            store.append_audit(draft(n)).await.unwrap();
+            store.append_audit(audit_draft(n)).await.unwrap();
         }
     });
     std::process::abort();

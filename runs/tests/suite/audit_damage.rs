@@ -8,38 +8,22 @@ use std::io::BufRead as _;
 use std::path::Path;
 
 use baton_runs::{
-    AuditDraft, AuditRecord, CheckpointConfig, CheckpointKey, DecisionRecord, OutcomeRecord,
-    ProblemKind, RunsError, Store, StoreOptions, salvage_audit,
+    AuditRecord, CheckpointConfig, CheckpointKey, ProblemKind, RunsError, Store, StoreOptions,
+    salvage_audit,
 };
+use baton_test_support::audit_draft;
 use sha2::Digest as _;
-
-fn draft(n: u64) -> AuditDraft {
-    AuditDraft {
-        time_ms: 1_700_000_000_000 + n,
-        principal: format!("agent-{}", n % 3),
-        tool: "repo_write".into(),
-        args_digest: format!("{n:064x}"),
-        decision: DecisionRecord {
-            kind: baton_runs::DecisionKind::Allow,
-            rule: "approval.on-request".into(),
-            reason: None,
-        },
-        approval_id: None,
-        outcome: OutcomeRecord {
-            status: baton_runs::OutcomeStatus::Ok,
-            error_kind: None,
-            message: None,
-        },
-        duration_us: 42,
-        sandbox: None,
-    }
-}
 
 /// A child process appends `records` records, says so once every one was answered, and is
 /// killed with SIGKILL: no orderly close, no sled flush but its own background ones.
 fn answered_then_killed(dir: &Path, records: u64) {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "append_and_wait", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "suite::audit_damage::append_and_wait",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("BATON_AUDIT_CHILD_DIR", dir)
         .env("BATON_AUDIT_CHILD_RECORDS", records.to_string())
         .stdout(std::process::Stdio::piped())
@@ -73,7 +57,7 @@ fn append_and_wait() {
     let store = Store::open(Path::new(&dir)).unwrap();
     runtime.block_on(async {
         for n in 1..=records {
-            store.append_audit(draft(n)).await.unwrap();
+            store.append_audit(audit_draft(n)).await.unwrap();
         }
     });
     println!("answered {records}");
@@ -113,7 +97,7 @@ fn a_deleted_wal_after_a_crash_is_refused_named_and_recovered_on_the_record() {
         refusal.detail
     );
     // Nothing is appended over the gap.
-    match block_on(store.append_audit(draft(101))) {
+    match block_on(store.append_audit(audit_draft(101))) {
         Err(RunsError::AuditRefused(problem)) => assert_eq!(*problem, refusal),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -126,7 +110,7 @@ fn a_deleted_wal_after_a_crash_is_refused_named_and_recovered_on_the_record() {
         .recover_audit("disk replaced; the lost calls were re-run", "ops@example")
         .unwrap();
     assert_eq!(receipt.seq, refusal.seq);
-    let next = block_on(store.append_audit(draft(102))).unwrap();
+    let next = block_on(store.append_audit(audit_draft(102))).unwrap();
     assert_eq!(next.seq, receipt.seq + 1);
     let report = store.verify_audit().unwrap();
     assert_eq!((report.verified, report.problem), (next.seq, None));
@@ -189,7 +173,7 @@ fn a_damaged_wal_record_is_refused_and_named() {
     assert_eq!(report.problem.map(|p| p.seq), Some(40));
     assert!(report.verified >= 39, "records before the damage are kept");
     assert!(matches!(
-        block_on(store.append_audit(draft(61))),
+        block_on(store.append_audit(audit_draft(61))),
         Err(RunsError::AuditRefused(_))
     ));
     drop(store);
@@ -223,7 +207,7 @@ fn a_torn_last_write_is_tolerated() {
     std::fs::write(&path, bytes).unwrap();
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.audit_refusal(), None);
-    let receipt = block_on(store.append_audit(draft(11))).unwrap();
+    let receipt = block_on(store.append_audit(audit_draft(11))).unwrap();
     assert_eq!(receipt.seq, 11);
     drop(store);
     let store = Store::open(dir.path()).unwrap();
@@ -234,7 +218,7 @@ fn a_torn_last_write_is_tolerated() {
 async fn store_with(dir: &Path, options: StoreOptions, records: u64) -> Store {
     let store = Store::open_with(dir, options).unwrap();
     for n in 1..=records {
-        store.append_audit(draft(n)).await.unwrap();
+        store.append_audit(audit_draft(n)).await.unwrap();
     }
     store
 }
@@ -266,7 +250,7 @@ async fn edited_database_bytes_are_named_and_never_appended_to() {
             );
             assert_eq!(store.verify_audit().unwrap().problem, Some(refusal));
             assert!(matches!(
-                store.append_audit(draft(21)).await,
+                store.append_audit(audit_draft(21)).await,
                 Err(RunsError::AuditRefused(_))
             ));
         }
@@ -475,7 +459,7 @@ fn open_cost() {
             let appends: Vec<_> = (start..start + 1000)
                 .map(|n| {
                     let store = store.clone();
-                    tokio::spawn(async move { store.append_audit(draft(n)).await })
+                    tokio::spawn(async move { store.append_audit(audit_draft(n)).await })
                 })
                 .collect();
             for append in appends {

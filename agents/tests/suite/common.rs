@@ -1,14 +1,11 @@
-//! Real kit tools behind a registry-backed invoker (the server's gate is tested in the server
-//! crate), and helpers.
+//! Real kit tools behind the real gate, and helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use baton_kit::{
-    Effect, Invocation, Invoker, Outcome, Principal, Registry, Tool, ToolContext, ToolDescriptor,
-};
-use futures::future::BoxFuture;
+use baton_kit::{Effect, Registry, Tool, ToolContext};
+use baton_test_support::GateFixture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -47,29 +44,10 @@ impl Tool for TextUpper {
     }
 }
 
-/// Calls registry tools directly.
-pub struct RegistryInvoker(pub Registry);
-
-impl Invoker for RegistryInvoker {
-    fn tools(&self, _principal: &Principal) -> Vec<ToolDescriptor> {
-        self.0.descriptors().cloned().collect()
-    }
-
-    fn invoke(&self, invocation: Invocation) -> BoxFuture<'_, baton_kit::Result<Outcome>> {
-        Box::pin(async move {
-            let tool = self
-                .0
-                .get(&invocation.tool)
-                .ok_or_else(|| baton_kit::ToolError::not_found(invocation.tool.clone()))?
-                .clone();
-            let bound = tool.bind(&invocation.args)?;
-            Ok(Outcome::Completed(bound.run(invocation.context).await?))
-        })
-    }
-}
-
-pub fn invoker(upper: &TextUpper) -> Arc<RegistryInvoker> {
+/// A real gate over a registry holding `upper`: default policy (reads run), audited in a
+/// store of its own.
+pub fn invoker(upper: &TextUpper) -> Arc<GateFixture> {
     let mut registry = Registry::new();
     registry.register("text", upper.clone()).unwrap();
-    Arc::new(RegistryInvoker(registry))
+    Arc::new(GateFixture::new(registry))
 }

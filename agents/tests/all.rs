@@ -1,0 +1,3 @@
+//! baton-agents integration tests: one binary; tools run through the real gate.
+
+mod suite;

@@ -1,0 +1,3 @@
+mod common;
+mod openai;
+mod replay;

@@ -1,0 +1,3 @@
+//! baton-runs integration tests: one binary, one module per concern.
+
+mod suite;

@@ -1,0 +1,2 @@
+mod audit_damage;
+mod store;

@@ -1,0 +1,53 @@
+use std::path::Path;
+
+use baton_runs::{AuditDraft, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus};
+
+/// The `n`th of a run of plausible audit records: three agents writing files.
+pub fn audit_draft(n: u64) -> AuditDraft {
+    AuditDraft {
+        time_ms: 1_700_000_000_000 + n,
+        principal: format!("agent-{}", n % 3),
+        tool: "repo_write".into(),
+        args_digest: format!("{n:064x}"),
+        decision: DecisionRecord {
+            kind: DecisionKind::Allow,
+            rule: "approval.on-request".into(),
+            reason: None,
+        },
+        approval_id: None,
+        outcome: OutcomeRecord {
+            status: OutcomeStatus::Ok,
+            error_kind: None,
+            message: None,
+        },
+        duration_us: 42,
+        sandbox: None,
+    }
+}
+
+/// Edit the audit records stored in the data folder `data_dir` through sled itself, with
+/// Baton's store closed — what someone who can write the files can do. `change` gets every
+/// stored record line, in order, and may edit, drop or reorder them.
+pub fn tamper_audit(data_dir: &Path, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    let db = sled::open(data_dir.join("store")).unwrap();
+    let audit = db.open_tree("audit").unwrap();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for entry in audit.iter() {
+        let (_, value) = entry.unwrap();
+        lines.extend(
+            value
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+    }
+    change(&mut lines);
+    audit.clear().unwrap();
+    let mut chunk = Vec::new();
+    for line in lines {
+        chunk.extend_from_slice(&line);
+        chunk.push(b'\n');
+    }
+    audit.insert(1u64.to_be_bytes(), chunk).unwrap();
+    db.flush().unwrap();
+}

@@ -3,12 +3,11 @@
 //! the sled files; and after `kill -9` under load every answered call has its record.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Home, HttpServer};
+use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

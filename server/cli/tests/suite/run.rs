@@ -2,13 +2,12 @@
 //! run, a reviewer decides from another process, and the run goes on by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Home, git};
+use super::common::{Home, git};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

@@ -3,9 +3,8 @@
 //! setting is named.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
-use common::Home;
+use super::common::Home;
 use pretty_assertions::assert_eq;
 
 #[tokio::test]
@@ -96,7 +95,7 @@ async fn a_batch_report_is_kept_and_read_back_as_a_resource() {
         }
         photo.save(home.path().join(name)).unwrap();
     }
-    let server = common::HttpServer::start(&home, &[]).await;
+    let server = super::common::HttpServer::start(&home, &[]).await;
     let client = ().serve(StreamableHttpClientTransport::from_uri(server.url())).await.unwrap();
 
     let templates = client.list_resource_templates(None).await.unwrap();

@@ -2,11 +2,10 @@
 //! policy gate in front of it, and `baton sop guard` as a hook would run it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Home, git};
+use super::common::{Home, git};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -134,7 +133,7 @@ async fn thirty_two_agents_claim_once_and_processes_lose_no_update() {
 
     // 32 agents (each its own principal) race for one task: exactly one claim wins. A claim
     // belongs to the caller: naming another agent is refused.
-    let server = common::HttpServer::start(&home, &[]).await;
+    let server = super::common::HttpServer::start(&home, &[]).await;
     let url = server.url();
     let impostor = call_http(
         &url,

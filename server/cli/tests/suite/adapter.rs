@@ -2,7 +2,6 @@
 //! the gate. A real rmcp client talks to `BatonMcp` over Baton's own stdio transport on a pipe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +10,7 @@ use std::time::Duration;
 use baton_cli::{App, BatonMcp, Config};
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::stdio::StdioTransport;
-use common::Home;
+use super::common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, PaginatedRequestParams, ProgressNotificationParam,
@@ -208,7 +207,7 @@ async fn lists_paginate_and_foreign_cursors_are_refused() {
         .into_iter()
         .map(|tool| tool.name.to_string())
         .collect();
-    assert_eq!(names, [common::BATON_TOOLS, &["test_slow"]].concat());
+    assert_eq!(names, [super::common::BATON_TOOLS, &["test_slow"]].concat());
 
     let error = h
         .client

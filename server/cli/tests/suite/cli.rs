@@ -1,9 +1,8 @@
 //! The `baton` command line: output people and scripts read, exit codes, configuration errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
-use common::Home;
+use super::common::Home;
 use pretty_assertions::assert_eq;
 
 struct Run {
@@ -39,7 +38,7 @@ fn tools_list_prints_a_table_and_json() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, common::BATON_TOOLS.to_vec());
+    assert_eq!(names, super::common::BATON_TOOLS.to_vec());
     assert_eq!(value[1]["effect"], "read");
     assert_eq!(
         value[1]["input_schema"]["required"],

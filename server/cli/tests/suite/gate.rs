@@ -4,7 +4,6 @@
 //! a second HTTP principal or the real `baton` CLI in another process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
-use common::Home;
+use super::common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,

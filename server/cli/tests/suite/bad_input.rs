@@ -2,12 +2,11 @@
 //! next good request is served. Raw bytes over the real `baton serve` pipes and over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Home, HttpServer};
+use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

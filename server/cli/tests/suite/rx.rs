@@ -3,12 +3,11 @@
 //! and `baton rx validate` / `baton eval rx` work on the committed fixtures and eval set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, HttpServer};
+use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::RunningService;

@@ -3,12 +3,11 @@
 //! server and a stdio server sharing one home (the second borrows the first's store).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Home, HttpServer};
+use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;

@@ -3,9 +3,8 @@
 //! compressed masters are measured like their WAVs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
-use common::{Home, HttpServer};
+use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ContentBlock};

@@ -1,11 +1,10 @@
 //! A real rmcp client drives `baton serve` over stdio, in both protocol eras.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::process::Stdio;
 
-use common::{Home, assert_session_snapshot, modern_client, redact, session::exercise};
+use super::common::{Home, assert_session_snapshot, modern_client, redact, session::exercise};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 

@@ -5,14 +5,13 @@
 //! refused. Nothing outside R changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use baton_cli::{App, Config};
 use baton_kit::{Invocation, Outcome, Principal, Role, ToolContext, ToolError};
-use common::Home;
+use super::common::Home;
 use serde_json::{Value, json};
 
 struct Place {

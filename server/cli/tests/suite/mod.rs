@@ -1,0 +1,15 @@
+pub mod common;
+mod adapter;
+mod audit;
+mod bad_input;
+mod cli;
+mod confine;
+mod dsp;
+mod gate;
+mod http;
+mod policy_reload;
+mod run;
+mod rx;
+mod sop;
+mod stdio;
+mod vision;

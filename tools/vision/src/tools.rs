@@ -10,7 +10,7 @@ use std::time::Instant;
 use baton_kit::{
     Confined, Effect, Registry, RegistryError, StoredArtifact, Tool, ToolContext, ToolError,
 };
-use baton_knowledge::Shelf;
+use baton_knowledge::{Derived, Shelf};
 use image::{GrayImage, ImageFormat, RgbImage, RgbaImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,37 +27,60 @@ pub const THRESHOLDS_URI: &str = "knowledge://vision/qa.toml";
 /// Most images one batch call takes.
 pub const MAX_BATCH: usize = 10_000;
 
-/// QA thresholds: `knowledge/vision/qa.toml` when present (re-read when the shelf reloads),
-/// the documented defaults otherwise.
+/// QA thresholds: `knowledge/vision/qa.toml` when present, the documented defaults otherwise.
+/// Parsed once per knowledge reload through the knowledge crate's one hot-reload mechanism
+/// ([`Derived`]): an edit that does not parse keeps the last good thresholds in force, and
+/// [`Thresholds::error`] says why.
 #[derive(Debug, Clone)]
 pub struct Thresholds {
-    shelf: Option<Arc<Shelf>>,
+    derived: Option<Arc<Derived<QaConfig>>>,
 }
 
 impl Thresholds {
     /// Thresholds read from `shelf`.
     pub fn new(shelf: Arc<Shelf>) -> Thresholds {
-        Thresholds { shelf: Some(shelf) }
+        let derived = Derived::new("vision thresholds", shelf, |library| {
+            match library.get(THRESHOLDS_URI) {
+                None => Ok(QaConfig::default()),
+                Some(document) => toml::from_str(&document.text),
+            }
+        });
+        Thresholds {
+            derived: Some(Arc::new(derived)),
+        }
     }
 
     /// The defaults, whatever is on disk.
     pub fn defaults() -> Thresholds {
-        Thresholds { shelf: None }
+        Thresholds { derived: None }
     }
 
-    /// The thresholds in force now.
+    /// The thresholds in force now: the newest good `qa.toml`, or an error naming the file
+    /// when it has never parsed.
     pub fn config(&self) -> Result<QaConfig> {
-        let Some(shelf) = &self.shelf else {
+        let Some(derived) = &self.derived else {
             return Ok(QaConfig::default());
         };
-        let library = shelf.current();
-        match library.get(THRESHOLDS_URI) {
-            None => Ok(QaConfig::default()),
-            Some(document) => toml::from_str(&document.text).map_err(|error| VisionError::Config {
-                file: THRESHOLDS_URI.into(),
-                message: error.to_string(),
-            }),
+        match derived.get() {
+            Some(config) => Ok((*config).clone()),
+            None => Err(thresholds_error(derived.error().unwrap_or_default())),
         }
+    }
+
+    /// Why the newest `qa.toml` is not in force, when it is not (the last good thresholds
+    /// are).
+    pub fn error(&self) -> Option<VisionError> {
+        self.derived
+            .as_ref()
+            .and_then(|derived| derived.error())
+            .map(thresholds_error)
+    }
+}
+
+fn thresholds_error(message: String) -> VisionError {
+    VisionError::Config {
+        file: THRESHOLDS_URI.into(),
+        message,
     }
 }
 

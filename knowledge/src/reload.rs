@@ -76,7 +76,7 @@ impl<T> LastGood<T> {
                 }
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 self.set_error(None);
-                tracing::info!(name = %self.name, "reloaded");
+                tracing::info!("{} reloaded", self.name);
                 true
             }
             Err(error) => {
@@ -89,7 +89,7 @@ impl<T> LastGood<T> {
     /// Record why a newer version was ignored; the value in force stays.
     pub fn refuse(&self, error: impl Display) {
         let error = error.to_string();
-        tracing::warn!(name = %self.name, %error, "change ignored; the last good version stays in force");
+        tracing::warn!(%error, "{} change ignored; the last good version stays in force", self.name);
         self.set_error(Some(error));
     }
 

@@ -29,9 +29,9 @@ pub enum KnowledgeError {
         limit: u64,
     },
     /// The file watcher could not start.
-    #[error("cannot watch knowledge root `{}`: {message}", path.display())]
+    #[error("cannot watch `{}`: {message}", path.display())]
     Watch {
-        /// The root.
+        /// The file or folder.
         path: PathBuf,
         /// The watcher's error.
         message: String,

@@ -68,34 +68,7 @@ impl Policy {
             .iter()
             .map(|root| normalize(&base.join(root)))
             .collect();
-        match file.sandbox {
-            SandboxMode::WorkspaceWrite if writable_roots.is_empty() => {
-                return Err(invalid(
-                    "writable_roots",
-                    "`workspace-write` needs at least one writable root".into(),
-                ));
-            }
-            SandboxMode::DangerFullAccess => {
-                let reason = file
-                    .full_access_reason
-                    .as_deref()
-                    .map(str::trim)
-                    .unwrap_or("");
-                if reason.is_empty() {
-                    return Err(invalid(
-                        "full_access_reason",
-                        "`danger-full-access` needs a recorded reason".into(),
-                    ));
-                }
-                if !allow_full_access {
-                    return Err(invalid(
-                        "sandbox",
-                        "`danger-full-access` also needs the server started with `baton serve --allow-full-access`".into(),
-                    ));
-                }
-            }
-            SandboxMode::ReadOnly | SandboxMode::WorkspaceWrite => {}
-        }
+        check_sandbox(path, &file, writable_roots.is_empty(), allow_full_access)?;
         let approval_ttl = match &file.approval_ttl {
             None => Duration::from_secs(3600),
             Some(text) => humantime::parse_duration(text).map_err(|error| {
@@ -159,4 +132,48 @@ impl Policy {
             command_env: file.command_env,
         })
     }
+}
+
+/// Whether the file's sandbox mode has what it needs: writable roots for `workspace-write`; a
+/// reason and the server's opt-in for `danger-full-access`.
+fn check_sandbox(
+    path: &Path,
+    file: &PolicyFile,
+    no_writable_roots: bool,
+    allow_full_access: bool,
+) -> Result<()> {
+    let invalid = |key: &str, message: String| PolicyError::Invalid {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    match file.sandbox {
+        SandboxMode::WorkspaceWrite if no_writable_roots => {
+            return Err(invalid(
+                "writable_roots",
+                "`workspace-write` needs at least one writable root".into(),
+            ));
+        }
+        SandboxMode::DangerFullAccess => {
+            let reason = file
+                .full_access_reason
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("");
+            if reason.is_empty() {
+                return Err(invalid(
+                    "full_access_reason",
+                    "`danger-full-access` needs a recorded reason".into(),
+                ));
+            }
+            if !allow_full_access {
+                return Err(invalid(
+                    "sandbox",
+                    "`danger-full-access` also needs the server started with `baton serve --allow-full-access`".into(),
+                ));
+            }
+        }
+        SandboxMode::ReadOnly | SandboxMode::WorkspaceWrite => {}
+    }
+    Ok(())
 }

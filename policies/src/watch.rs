@@ -1,9 +1,8 @@
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use notify::{RecursiveMode, Watcher};
+use baton_knowledge::{LastGood, Watched};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -39,29 +38,30 @@ pub struct PolicyStatus {
     pub error: Option<String>,
 }
 
-/// How long a policy file must be left alone before it is read. Writers truncate, then
-/// write: read in between, an empty file is a valid policy (the defaults, with no rules), and
-/// a rule would vanish for a moment. Editors finish well within this.
-pub const SETTLE: Duration = Duration::from_millis(25);
+/// How long a policy file must be left alone before it is read (the one hot-reload
+/// mechanism's settle time). Writers truncate, then write: read in between, an empty file is a
+/// valid policy (the defaults, with no rules), and a rule would vanish for a moment.
+pub use baton_knowledge::SETTLE;
 
-struct Shared {
-    path: Option<PathBuf>,
-    allow_full_access: bool,
-    current: RwLock<Arc<Policy>>,
-    status: RwLock<PolicyStatus>,
-    reloading: Mutex<()>,
+/// A policy and its status, as loaded together.
+#[derive(Debug)]
+struct InForce {
+    policy: Arc<Policy>,
+    status: PolicyStatus,
 }
 
-/// The policy in force, reloaded when its file changes.
+/// The policy in force, reloaded when its file changes (through `baton-knowledge`'s
+/// [`Watched`], the one hot-reload mechanism): a broken edit keeps the last good policy and
+/// the status says why.
 pub struct PolicyStore {
-    shared: Arc<Shared>,
-    _watcher: Option<notify::RecommendedWatcher>,
+    path: Option<PathBuf>,
+    watched: Watched<InForce>,
 }
 
 impl std::fmt::Debug for PolicyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyStore")
-            .field("path", &self.shared.path)
+            .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
@@ -120,156 +120,68 @@ fn status_of(policy: &Policy, path: Option<&Path>, digest: Option<String>) -> Po
     }
 }
 
+/// Read `path` as the policy in force: its file, or the built-in defaults while it does not
+/// exist.
+fn in_force(path: &Path, allow_full_access: bool) -> Result<InForce> {
+    let (policy, digest) = match load(path, allow_full_access)? {
+        Loaded::File(policy, digest) => (policy, Some(digest)),
+        Loaded::Missing => (Policy::default(), None),
+    };
+    if let Some(reason) = &policy.full_access_reason {
+        tracing::warn!(reason, "policy grants danger-full-access");
+    }
+    let status = status_of(&policy, Some(path), digest);
+    tracing::info!(
+        sandbox = %policy.sandbox,
+        approval = %policy.approval,
+        rules = policy.rules.len(),
+        source = %status.source,
+        "policy loaded"
+    );
+    Ok(InForce {
+        policy: Arc::new(policy),
+        status,
+    })
+}
+
 impl PolicyStore {
     /// The policy in `path` (built-in defaults while it does not exist), watched for changes.
     /// A broken file at start-up is an error: there is no earlier good policy to keep.
     pub fn open(path: Option<PathBuf>, allow_full_access: bool) -> Result<PolicyStore> {
-        let (policy, digest) = match &path {
-            Some(path) => match load(path, allow_full_access)? {
-                Loaded::File(policy, digest) => (policy, Some(digest)),
-                Loaded::Missing => (Policy::default(), None),
-            },
-            None => (Policy::default(), None),
+        let Some(file) = &path else {
+            return Ok(PolicyStore::fixed(Policy::default()));
         };
-        if let Some(reason) = &policy.full_access_reason {
-            tracing::warn!(reason, "policy grants danger-full-access");
-        }
-        let status = status_of(&policy, path.as_deref(), digest);
-        let shared = Arc::new(Shared {
-            path: path.clone(),
-            allow_full_access,
-            current: RwLock::new(Arc::new(policy)),
-            status: RwLock::new(status),
-            reloading: Mutex::new(()),
-        });
-        let watcher = match &path {
-            Some(path) => Some(watch(path, shared.clone())?),
-            None => None,
-        };
-        Ok(PolicyStore {
-            shared,
-            _watcher: watcher,
-        })
+        let first = LastGood::new("policy", in_force(file, allow_full_access)?);
+        let watched = Watched::file(file, first, move |path| in_force(path, allow_full_access))
+            .map_err(|error| PolicyError::Watch {
+                path: file.clone(),
+                message: error.to_string(),
+            })?;
+        Ok(PolicyStore { path, watched })
     }
 
     /// A store that never changes (tests, embedders).
     pub fn fixed(policy: Policy) -> PolicyStore {
         let status = status_of(&policy, None, None);
+        let in_force = InForce {
+            policy: Arc::new(policy),
+            status,
+        };
         PolicyStore {
-            shared: Arc::new(Shared {
-                path: None,
-                allow_full_access: false,
-                current: RwLock::new(Arc::new(policy)),
-                status: RwLock::new(status),
-                reloading: Mutex::new(()),
-            }),
-            _watcher: None,
+            path: None,
+            watched: Watched::fixed("policy", in_force),
         }
     }
 
     /// The policy in force now.
     pub fn current(&self) -> Arc<Policy> {
-        match self.shared.current.read() {
-            Ok(policy) => policy.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.watched.current().policy.clone()
     }
 
     /// Where the policy in force came from, and any error of a newer file.
     pub fn status(&self) -> PolicyStatus {
-        match self.shared.status.read() {
-            Ok(status) => status.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        let mut status = self.watched.current().status.clone();
+        status.error = self.watched.error();
+        status
     }
-}
-
-impl Shared {
-    fn reload(&self) {
-        let Some(path) = &self.path else { return };
-        let Ok(_guard) = self.reloading.lock() else {
-            return;
-        };
-        let (policy, digest) = match load(path, self.allow_full_access) {
-            Ok(Loaded::File(policy, digest)) => (policy, Some(digest)),
-            Ok(Loaded::Missing) => (Policy::default(), None),
-            Err(error) => {
-                tracing::warn!(%error, "policy change ignored; the last good policy stays in force");
-                if let Ok(mut status) = self.status.write() {
-                    status.error = Some(error.to_string());
-                }
-                return;
-            }
-        };
-        let status = status_of(&policy, Some(path), digest);
-        if let Some(reason) = &policy.full_access_reason {
-            tracing::warn!(reason, "policy grants danger-full-access");
-        }
-        tracing::info!(
-            sandbox = %policy.sandbox,
-            approval = %policy.approval,
-            rules = policy.rules.len(),
-            source = %status.source,
-            "policy reloaded"
-        );
-        if let Ok(mut current) = self.current.write() {
-            *current = Arc::new(policy);
-        }
-        if let Ok(mut slot) = self.status.write() {
-            *slot = status;
-        }
-    }
-}
-
-fn watch(path: &Path, shared: Arc<Shared>) -> Result<notify::RecommendedWatcher> {
-    let failed = |error: notify::Error| PolicyError::Watch {
-        path: path.to_owned(),
-        message: error.to_string(),
-    };
-    let (changed, changes) = mpsc::channel::<()>();
-    // The reloader waits for the file to settle, then reads it once. It ends when the watcher
-    // (holding the sender) is dropped.
-    std::thread::Builder::new()
-        .name("baton-policy".into())
-        .spawn(move || {
-            while changes.recv().is_ok() {
-                loop {
-                    match changes.recv_timeout(SETTLE) {
-                        Ok(()) => continue,
-                        Err(mpsc::RecvTimeoutError::Timeout) => break,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-                shared.reload();
-            }
-        })
-        .map_err(|error| PolicyError::Watch {
-            path: path.to_owned(),
-            message: error.to_string(),
-        })?;
-    let name = path.file_name().map(ToOwned::to_owned);
-    let mut watcher =
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) => {
-                let ours = event
-                    .paths
-                    .iter()
-                    .any(|changed| changed.file_name() == name.as_deref());
-                if ours && !event.kind.is_access() {
-                    let _ = changed.send(());
-                }
-            }
-            Err(error) => tracing::warn!(%error, "policy watcher error"),
-        })
-        .map_err(failed)?;
-    // Watch the folder, not the file: editors replace files by renaming over them, which a
-    // watch on the old file would never report.
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    watcher
-        .watch(folder, RecursiveMode::NonRecursive)
-        .map_err(failed)?;
-    Ok(watcher)
 }

@@ -32,9 +32,12 @@ pub enum DspError {
     /// The sandbox refused an output path (outside the writable roots, through a symlink…).
     #[error(transparent)]
     Confined(#[from] baton_kit::ConfineError),
-    /// The separation model is missing, will not load, or returned what it should not.
+    /// The separation model is missing or returned what it should not.
     #[error("separation model: {0}")]
     Model(String),
+    /// ONNX Runtime or the separation model would not load or run.
+    #[error("separation model: {0}")]
+    Onnx(#[from] baton_onnx::OnnxError),
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
@@ -61,9 +64,10 @@ impl From<DspError> for baton_kit::ToolError {
             }
             DspError::Cancelled => baton_kit::ToolError::Cancelled,
             DspError::Confined(error) => error.into(),
-            DspError::InvalidInput { .. } | DspError::Io { .. } | DspError::Model(_) => {
-                baton_kit::ToolError::failed(error.to_string())
-            }
+            DspError::InvalidInput { .. }
+            | DspError::Io { .. }
+            | DspError::Model(_)
+            | DspError::Onnx(_) => baton_kit::ToolError::failed(error.to_string()),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! as a callback would, and `dsp_latency` proves the budget and the zero allocations with a
 //! [`CountingAllocator`]. Analyses follow their reference implementations' conventions
 //! (librosa's centred STFT and median filters, BS.1770-4 gating) so results can be checked
-//! against them number for number.
+//! against them number for number. A user's separation model runs on ONNX Runtime through
+//! `baton-onnx` (not the vision pack), so the audio pack pulls in no image code.
 
 mod analyze;
 mod audio;

@@ -1,4 +1,4 @@
-//! Separation by a user's ONNX mask model, run through the vision pack's ONNX Runtime loader
+//! Separation by a user's ONNX mask model, run through `baton-onnx`'s ONNX Runtime loader
 //! (a process loads the runtime once; nothing is downloaded).
 //!
 //! The contract: the model takes one channel's STFT magnitude as `[1, bins, frames]` (bins =
@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use baton_vision::TensorModel;
+use baton_onnx::TensorModel;
 
 use crate::monitor::Monitor;
 use crate::stft::{Spectrogram, Stft, Window};
@@ -19,7 +19,7 @@ use crate::{DspError, Result};
 /// for its stems in output order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeparationConfig {
-    /// `libonnxruntime.so` (the `onnxruntime==1.31.1` wheel's), shared with the vision pack.
+    /// `libonnxruntime.so` (the `onnxruntime==1.31.1` wheel's), shared with the vision pack through `baton-onnx`.
     pub runtime: Option<PathBuf>,
     /// The model.
     pub model: Option<PathBuf>,
@@ -61,9 +61,11 @@ impl Separator {
                  baton.toml or BATON_SEPARATION_MODEL to an .onnx mask model",
             )
         })?;
-        let model = TensorModel::open(self.config.runtime.as_deref(), path, "separation")
-            .map(Arc::new)
-            .map_err(|error| model_error(error.to_string()))?;
+        let model = Arc::new(TensorModel::open(
+            self.config.runtime.as_deref(),
+            path,
+            "separation",
+        )?);
         *loaded = Some(model.clone());
         Ok(model)
     }
@@ -99,9 +101,7 @@ impl Separator {
         if monitor.cancelled() {
             return Err(DspError::Cancelled);
         }
-        let (shape, masks) = model
-            .run(&[1, bins, frames], magnitude)
-            .map_err(|error| model_error(error.to_string()))?;
+        let (shape, masks) = model.run(&[1, bins, frames], magnitude)?;
         let stems = match shape.as_slice() {
             [1, stems, b, f]
                 if *stems >= 1

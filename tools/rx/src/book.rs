@@ -1,64 +1,42 @@
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use baton_knowledge::Shelf;
+use baton_knowledge::{Derived, Shelf};
 
 use crate::{Result, RuleBook};
 
 /// The rule book in force: compiled from the `rx` tables of a knowledge [`Shelf`] and
-/// recompiled when the shelf reloads. A table edit that does not compile keeps the last good
-/// book (and says why in [`Rules::error`]), so a typo never switches the rules off.
+/// recompiled when the shelf reloads, through the knowledge crate's one hot-reload mechanism
+/// ([`Derived`]). A table edit that does not compile keeps the last good book (and says why in
+/// [`Rules::error`]), so a typo never switches the rules off.
 #[derive(Debug)]
 pub struct Rules {
-    shelf: Arc<Shelf>,
-    cache: Mutex<Cache>,
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    generation: u64,
-    book: Option<Arc<RuleBook>>,
-    error: Option<String>,
+    book: Derived<RuleBook>,
 }
 
 impl Rules {
     /// The rules of `shelf`.
     pub fn new(shelf: Arc<Shelf>) -> Rules {
         Rules {
-            shelf,
-            cache: Mutex::new(Cache::default()),
+            book: Derived::new("rx rules", shelf, |library| {
+                let book = RuleBook::from_library(library)?;
+                tracing::info!(version = %book.version, rules = book.rules.len(), "rx rules loaded");
+                Ok::<_, crate::RxError>(book)
+            }),
         }
     }
 
     /// The book in force now.
     pub fn book(&self) -> Result<Arc<RuleBook>> {
-        let generation = self.shelf.generation();
-        let mut cache = match self.cache.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if cache.generation != generation {
-            cache.generation = generation;
-            match RuleBook::from_library(&self.shelf.current()) {
-                Ok(book) => {
-                    tracing::info!(version = %book.version, rules = book.rules.len(), "rx rules loaded");
-                    cache.book = Some(Arc::new(book));
-                    cache.error = None;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "rx rule tables do not compile; keeping the last good rules");
-                    cache.error = Some(error.to_string());
-                }
-            }
-        }
-        match (&cache.book, &cache.error) {
-            (Some(book), _) => Ok(book.clone()),
-            (None, Some(error)) => Err(crate::RxError::Book(error.clone())),
-            (None, None) => Err(crate::RxError::Book("no rule tables".into())),
+        match self.book.get() {
+            Some(book) => Ok(book),
+            None => Err(crate::RxError::Book(
+                self.book.error().unwrap_or_else(|| "no rule tables".into()),
+            )),
         }
     }
 
     /// Why the newest tables are not in force, if they are not.
     pub fn error(&self) -> Option<String> {
-        self.cache.lock().ok().and_then(|cache| cache.error.clone())
+        self.book.error()
     }
 }

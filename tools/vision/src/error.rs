@@ -39,9 +39,12 @@ pub enum VisionError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// ONNX Runtime or the configured model cannot be used.
+    /// ONNX Runtime cannot be loaded, or a model cannot be opened or run.
+    #[error(transparent)]
+    Onnx(#[from] baton_onnx::OnnxError),
+    /// The configured model is missing or does not fit what Baton feeds it.
     #[error("{0}")]
-    Onnx(String),
+    Model(String),
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
@@ -61,7 +64,8 @@ impl From<VisionError> for baton_kit::ToolError {
             VisionError::InvalidInput { .. }
             | VisionError::Config { .. }
             | VisionError::Io { .. }
-            | VisionError::Onnx(_) => baton_kit::ToolError::failed(error.to_string()),
+            | VisionError::Onnx(_)
+            | VisionError::Model(_) => baton_kit::ToolError::failed(error.to_string()),
         }
     }
 }

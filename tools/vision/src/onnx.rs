@@ -1,16 +1,14 @@
-//! Segmentation with a user's ONNX model (U²-Net / ISNet shape: `[1, 3, H, W]` RGB in,
+//! Segmentation and classification with a user's ONNX model (U²-Net / ISNet shape: `[1, 3, H, W]` RGB in,
 //! `[1, 1, H, W]` saliency out) through ONNX Runtime, loaded at run time from the library the
 //! user points at (`ORT_DYLIB_PATH`) — nothing is downloaded. Without a runtime or a model,
 //! `method: onnx` says so and the classic path keeps working.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
+use baton_onnx::TensorModel;
 use image::imageops::{FilterType, resize};
 use image::{GrayImage, ImageBuffer, Luma, RgbImage};
-use ort::environment::Environment;
-use ort::session::Session;
-use ort::value::Tensor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -67,34 +65,13 @@ impl OnnxConfig {
             }),
         };
         Ok(OnnxConfig {
-            runtime: path("ORT_DYLIB_PATH"),
+            runtime: baton_onnx::runtime_from_env(),
             model: path("BATON_SEGMENTATION_MODEL"),
             normalize,
             classifier: path("BATON_CLASSIFIER_MODEL"),
             classifier_labels: path("BATON_CLASSIFIER_LABELS"),
         })
     }
-}
-
-/// The process's ONNX Runtime environment: the library can be loaded once per process.
-static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
-
-fn unavailable(why: impl std::fmt::Display) -> VisionError {
-    VisionError::Onnx(format!("ONNX Runtime not available: {why}"))
-}
-
-fn environment(runtime: &Path) -> Result<&'static Environment> {
-    let environment = ENVIRONMENT.get_or_init(|| {
-        if !runtime.exists() {
-            return Err(format!("`{}` does not exist", runtime.display()));
-        }
-        ort::init_from(runtime)
-            .map_err(|error| format!("cannot load `{}`: {error}", runtime.display()))?
-            .with_name("baton")
-            .build()
-            .map_err(|error| format!("`{}` did not start: {error}", runtime.display()))
-    });
-    environment.as_ref().map_err(unavailable)
 }
 
 /// An ONNX model taking one `[1, 3, H, W]` RGB image.
@@ -106,11 +83,11 @@ struct Model {
 
 impl Model {
     /// Open `model` (a `what` model) on the runtime at `runtime`; a dynamic side gets `side`.
-    fn open(runtime: &Path, model: &Path, what: &str, side: u32) -> Result<Model> {
-        let tensor = TensorModel::open(Some(runtime), model, what)?;
+    fn open(runtime: Option<&Path>, model: &Path, what: &str, side: u32) -> Result<Model> {
+        let tensor = TensorModel::open(runtime, model, what)?;
         let shape = tensor.input_shape()?;
         if shape.len() != 4 || shape.get(1).is_some_and(|&c| c != 3 && c != -1) {
-            return Err(VisionError::Onnx(format!(
+            return Err(VisionError::Model(format!(
                 "`{}` takes {shape:?}; Baton feeds {what} models [1, 3, H, W]",
                 model.display()
             )));
@@ -144,94 +121,10 @@ impl Model {
                 };
             }
         }
-        self.tensor
-            .run(&[1, 3, self.height as usize, self.width as usize], data)
+        Ok(self
+            .tensor
+            .run(&[1, 3, self.height as usize, self.width as usize], data)?)
     }
-}
-
-/// Any ONNX model with one float input and one float output, on the process's one ONNX
-/// Runtime (a process may load the library once, so other packs — dsp's separation models —
-/// run theirs through here).
-pub struct TensorModel {
-    session: Mutex<Session>,
-    input: String,
-    output: String,
-}
-
-impl std::fmt::Debug for TensorModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TensorModel")
-            .field("input", &self.input)
-            .field("output", &self.output)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TensorModel {
-    /// Open `model` (a `what` model) on the runtime library at `runtime`.
-    pub fn open(runtime: Option<&Path>, model: &Path, what: &str) -> Result<TensorModel> {
-        let environment = environment(required(runtime)?)?;
-        let failed = |error: ort::Error| {
-            VisionError::Onnx(format!("{what} model `{}`: {error}", model.display()))
-        };
-        let session = Session::builder(environment)
-            .map_err(failed)?
-            .commit_from_file(model)
-            .map_err(failed)?;
-        let named = |outlets: Option<&str>, side: &str| {
-            outlets.map(str::to_owned).ok_or_else(|| {
-                VisionError::Onnx(format!("{what} model `{}` has no {side}", model.display()))
-            })
-        };
-        let input = named(session.inputs().first().map(|o| o.name()), "input")?;
-        let output = named(session.outputs().first().map(|o| o.name()), "output")?;
-        Ok(TensorModel {
-            session: Mutex::new(session),
-            input,
-            output,
-        })
-    }
-
-    /// The input's declared shape (`-1` for a dynamic side).
-    pub fn input_shape(&self) -> Result<Vec<i64>> {
-        let session = self.session.lock().map_err(|_| {
-            VisionError::Onnx("the model was poisoned by an earlier failure".into())
-        })?;
-        Ok(session
-            .inputs()
-            .first()
-            .and_then(|outlet| outlet.dtype().tensor_shape().map(|s| s.to_vec()))
-            .unwrap_or_default())
-    }
-
-    /// Run on `data` of `shape` (row-major): the first output's shape and values.
-    pub fn run(&self, shape: &[usize], data: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>)> {
-        let failed = |error: ort::Error| VisionError::Onnx(format!("the model failed: {error}"));
-        let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(failed)?;
-        let mut session = self.session.lock().map_err(|_| {
-            VisionError::Onnx("the model was poisoned by an earlier failure".into())
-        })?;
-        let outputs = session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(failed)?;
-        let (shape, values) = outputs[self.output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(failed)?;
-        Ok((shape.to_vec(), values.to_vec()))
-    }
-}
-
-fn runtime_of(config: &OnnxConfig) -> Result<&Path> {
-    required(config.runtime.as_deref())
-}
-
-/// The runtime library, or why there is none.
-fn required(runtime: Option<&Path>) -> Result<&Path> {
-    runtime.ok_or_else(|| {
-        unavailable(
-            "no runtime configured: set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1 (PyPI onnxruntime==1.31.1)",
-        )
-    })
 }
 
 /// A loaded segmentation model.
@@ -243,7 +136,7 @@ pub struct OnnxSegmenter {
 impl std::fmt::Debug for OnnxSegmenter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxSegmenter")
-            .field("input", &self.model.tensor.input)
+            .field("input", &self.model.tensor.input_name())
             .field("size", &(self.model.width, self.model.height))
             .finish_non_exhaustive()
     }
@@ -252,13 +145,16 @@ impl std::fmt::Debug for OnnxSegmenter {
 impl OnnxSegmenter {
     /// Load the configured model.
     pub fn load(config: &OnnxConfig) -> Result<OnnxSegmenter> {
-        let runtime = runtime_of(config)?;
+        let runtime = config
+            .runtime
+            .as_deref()
+            .ok_or(baton_onnx::OnnxError::NoRuntime)?;
         let model = config.model.as_deref().ok_or_else(|| {
-            VisionError::Onnx("no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file".into())
+            VisionError::Model("no segmentation model configured: set BATON_SEGMENTATION_MODEL to an ISNet or U²-Net .onnx file".into())
         })?;
         // Dynamic sides get ISNet's 1024.
         Ok(OnnxSegmenter {
-            model: Model::open(runtime, model, "segmentation", 1024)?,
+            model: Model::open(Some(runtime), model, "segmentation", 1024)?,
             normalize: config.normalize.unwrap_or(Normalize::Isnet),
         })
     }
@@ -272,7 +168,7 @@ impl OnnxSegmenter {
             4 => (shape[2], shape[3]),
             3 => (shape[1], shape[2]),
             _ => {
-                return Err(VisionError::Onnx(format!(
+                return Err(VisionError::Model(format!(
                     "the model's output has shape {shape:?}; expected [1, 1, H, W]"
                 )));
             }
@@ -283,7 +179,7 @@ impl OnnxSegmenter {
         );
         let count = (out_w * out_h) as usize;
         if count == 0 || saliency.len() < count {
-            return Err(VisionError::Onnx(format!(
+            return Err(VisionError::Model(format!(
                 "the model's output has shape {shape:?}"
             )));
         }
@@ -293,7 +189,9 @@ impl OnnxSegmenter {
         let span = (high - low).max(1e-6);
         let scaled: Vec<f32> = saliency[..count].iter().map(|v| (v - low) / span).collect();
         let map: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(out_w, out_h, scaled)
-            .ok_or_else(|| VisionError::Onnx("the model's output does not fit its shape".into()))?;
+            .ok_or_else(|| {
+                VisionError::Model("the model's output does not fit its shape".into())
+            })?;
         let full = resize(&map, width, height, FilterType::Triangle);
         let mask = GrayImage::from_raw(
             width,
@@ -339,7 +237,7 @@ impl OnnxClassifier {
             return Ok(None);
         };
         let labels_path = config.classifier_labels.as_deref().ok_or_else(|| {
-            VisionError::Onnx("a classifier needs its labels: set BATON_CLASSIFIER_LABELS to a text file with one label per line".into())
+            VisionError::Model("a classifier needs its labels: set BATON_CLASSIFIER_LABELS to a text file with one label per line".into())
         })?;
         let text = std::fs::read_to_string(labels_path).map_err(|source| VisionError::Io {
             action: "read",
@@ -353,14 +251,14 @@ impl OnnxClassifier {
             .map(str::to_owned)
             .collect();
         if labels.is_empty() {
-            return Err(VisionError::Onnx(format!(
+            return Err(VisionError::Model(format!(
                 "`{}` holds no labels",
                 labels_path.display()
             )));
         }
         // Dynamic sides get the usual 224.
         Ok(Some(OnnxClassifier {
-            model: Model::open(runtime_of(config)?, model, "classifier", 224)?,
+            model: Model::open(config.runtime.as_deref(), model, "classifier", 224)?,
             labels,
         }))
     }
@@ -369,7 +267,7 @@ impl OnnxClassifier {
     pub fn classify(&self, image: &RgbImage) -> Result<Category> {
         let (_, logits) = self.model.run(image, Normalize::Imagenet)?;
         if logits.len() != self.labels.len() {
-            return Err(VisionError::Onnx(format!(
+            return Err(VisionError::Model(format!(
                 "the classifier gives {} scores for {} labels",
                 logits.len(),
                 self.labels.len()
@@ -411,7 +309,7 @@ impl Onnx {
     /// The segmenter, loading it the first time.
     pub fn segmenter(&self) -> Result<Arc<OnnxSegmenter>> {
         let mut loaded = self.segmenter.lock().map_err(|_| {
-            VisionError::Onnx("the segmentation model was poisoned by an earlier failure".into())
+            VisionError::Model("the segmentation model was poisoned by an earlier failure".into())
         })?;
         if let Some(segmenter) = loaded.as_ref() {
             return Ok(segmenter.clone());
@@ -424,7 +322,7 @@ impl Onnx {
     /// The classifier, loading it the first time; `None` when none is configured.
     pub fn classifier(&self) -> Result<Option<Arc<OnnxClassifier>>> {
         let mut loaded = self.classifier.lock().map_err(|_| {
-            VisionError::Onnx("the classifier was poisoned by an earlier failure".into())
+            VisionError::Model("the classifier was poisoned by an earlier failure".into())
         })?;
         if let Some(classifier) = loaded.as_ref() {
             return Ok(classifier.clone());

@@ -10,7 +10,7 @@ use std::time::Instant;
 use baton_kit::{
     Confined, Effect, Registry, RegistryError, StoredArtifact, Tool, ToolContext, ToolError,
 };
-use baton_knowledge::Shelf;
+use baton_knowledge::{Derived, Shelf};
 use image::{GrayImage, ImageFormat, RgbImage, RgbaImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,37 +27,60 @@ pub const THRESHOLDS_URI: &str = "knowledge://vision/qa.toml";
 /// Most images one batch call takes.
 pub const MAX_BATCH: usize = 10_000;
 
-/// QA thresholds: `knowledge/vision/qa.toml` when present (re-read when the shelf reloads),
-/// the documented defaults otherwise.
+/// QA thresholds: `knowledge/vision/qa.toml` when present, the documented defaults otherwise.
+/// Parsed once per knowledge reload through the knowledge crate's one hot-reload mechanism
+/// ([`Derived`]): an edit that does not parse keeps the last good thresholds in force, and
+/// [`Thresholds::error`] says why.
 #[derive(Debug, Clone)]
 pub struct Thresholds {
-    shelf: Option<Arc<Shelf>>,
+    derived: Option<Arc<Derived<QaConfig>>>,
 }
 
 impl Thresholds {
     /// Thresholds read from `shelf`.
     pub fn new(shelf: Arc<Shelf>) -> Thresholds {
-        Thresholds { shelf: Some(shelf) }
+        let derived = Derived::new("vision thresholds", shelf, |library| {
+            match library.get(THRESHOLDS_URI) {
+                None => Ok(QaConfig::default()),
+                Some(document) => toml::from_str(&document.text),
+            }
+        });
+        Thresholds {
+            derived: Some(Arc::new(derived)),
+        }
     }
 
     /// The defaults, whatever is on disk.
     pub fn defaults() -> Thresholds {
-        Thresholds { shelf: None }
+        Thresholds { derived: None }
     }
 
-    /// The thresholds in force now.
+    /// The thresholds in force now: the newest good `qa.toml`, or an error naming the file
+    /// when it has never parsed.
     pub fn config(&self) -> Result<QaConfig> {
-        let Some(shelf) = &self.shelf else {
+        let Some(derived) = &self.derived else {
             return Ok(QaConfig::default());
         };
-        let library = shelf.current();
-        match library.get(THRESHOLDS_URI) {
-            None => Ok(QaConfig::default()),
-            Some(document) => toml::from_str(&document.text).map_err(|error| VisionError::Config {
-                file: THRESHOLDS_URI.into(),
-                message: error.to_string(),
-            }),
+        match derived.get() {
+            Some(config) => Ok((*config).clone()),
+            None => Err(thresholds_error(derived.error().unwrap_or_default())),
         }
+    }
+
+    /// Why the newest `qa.toml` is not in force, when it is not (the last good thresholds
+    /// are).
+    pub fn error(&self) -> Option<VisionError> {
+        self.derived
+            .as_ref()
+            .and_then(|derived| derived.error())
+            .map(thresholds_error)
+    }
+}
+
+fn thresholds_error(message: String) -> VisionError {
+    VisionError::Config {
+        file: THRESHOLDS_URI.into(),
+        message,
     }
 }
 
@@ -588,6 +611,121 @@ fn listed(dir: &str) -> Result<Vec<String>> {
     Ok(paths)
 }
 
+/// One `vision_batch` call's work, run on a blocking thread.
+struct BatchJob {
+    paths: Vec<String>,
+    out_dir: PathBuf,
+    backdrop: Backdrop,
+    config: QaConfig,
+    onnx: Arc<Onnx>,
+    budget: u64,
+}
+
+impl BatchJob {
+    /// Process every photo on every core, then write `batch.json`: the output and its bytes.
+    fn run(
+        self,
+        sandbox: &baton_kit::Sandbox,
+        ctx: &ToolContext,
+    ) -> Result<(BatchOutput, Vec<u8>)> {
+        let out_dir = self.out_dir.as_path();
+        let dir = sandbox.create_dir(out_dir)?;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(self.paths.len());
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<BatchItem>>> = Mutex::new(vec![None; self.paths.len()]);
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        if stop.load(Ordering::Relaxed) || ctx.is_cancelled() {
+                            stop.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(source) = self.paths.get(index) else {
+                            return;
+                        };
+                        // The call's budget is shared by the photos in flight.
+                        let item = self.item(source, &dir, self.budget / workers as u64);
+                        if let Ok(mut results) = results.lock() {
+                            results[index] = Some(item);
+                        }
+                        let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        ctx.progress(
+                            finished as f64,
+                            Some(self.paths.len() as f64),
+                            format!("{finished} of {} photos", self.paths.len()),
+                        );
+                    }
+                });
+            }
+        });
+        if stop.load(Ordering::Relaxed) {
+            return Err(VisionError::Cancelled);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let items: Vec<BatchItem> = results
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .into_iter()
+            .flatten()
+            .collect();
+        let failed = items.iter().filter(|i| i.error.is_some()).count();
+        let summary = out_dir.join("batch.json");
+        let output = BatchOutput {
+            processed: items.len() - failed,
+            failed,
+            ready: items
+                .iter()
+                .filter(|i| i.error.is_none() && i.issues.is_empty())
+                .count(),
+            workers,
+            images_per_second: items.len() as f64 / elapsed.max(1e-9),
+            items,
+            summary: summary.display().to_string(),
+            stored: None,
+        };
+        let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
+            action: "encode",
+            path: summary.display().to_string(),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+        dir.write_with(Path::new("batch.json"), |file| file.write_all(&json))?;
+        Ok((output, json))
+    }
+
+    /// Process one photo of the batch: its entry, whether it worked or not.
+    fn item(&self, source: &str, dir: &Confined, budget: u64) -> BatchItem {
+        match process_one_within(
+            Path::new(source),
+            dir,
+            &self.out_dir,
+            self.backdrop,
+            &self.config,
+            &self.onnx,
+            budget,
+        ) {
+            Ok(output) => BatchItem {
+                source: source.to_owned(),
+                image: Some(output.image),
+                issues: output.qa.issues.iter().map(|i| i.code).collect(),
+                error: None,
+            },
+            Err(error) => BatchItem {
+                source: source.to_owned(),
+                image: None,
+                issues: Vec::new(),
+                error: Some(error.to_string()),
+            },
+        }
+    }
+}
+
 impl Tool for VisionBatch {
     type Args = BatchArgs;
     type Output = BatchOutput;
@@ -625,96 +763,15 @@ impl Tool for VisionBatch {
         let sandbox = sandbox_of(&ctx);
         let budget = ctx.memory_budget();
         let done = blocking(move || {
-            let out_dir = Path::new(&args.out_dir);
-            let dir = sandbox.create_dir(out_dir)?;
-            let workers = std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .min(paths.len());
-            let next = AtomicUsize::new(0);
-            let done = AtomicUsize::new(0);
-            let stop = AtomicBool::new(false);
-            let results: Mutex<Vec<Option<BatchItem>>> = Mutex::new(vec![None; paths.len()]);
-            let start = Instant::now();
-            std::thread::scope(|scope| {
-                for _ in 0..workers {
-                    scope.spawn(|| {
-                        loop {
-                            if stop.load(Ordering::Relaxed) || ctx.is_cancelled() {
-                                stop.store(true, Ordering::Relaxed);
-                                return;
-                            }
-                            let index = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(source) = paths.get(index) else {
-                                return;
-                            };
-                            // The call's budget is shared by the photos in flight.
-                            let item = match process_one_within(
-                                Path::new(source),
-                                &dir,
-                                out_dir,
-                                backdrop,
-                                &config,
-                                &onnx,
-                                budget / workers as u64,
-                            ) {
-                                Ok(output) => BatchItem {
-                                    source: source.clone(),
-                                    image: Some(output.image),
-                                    issues: output.qa.issues.iter().map(|i| i.code).collect(),
-                                    error: None,
-                                },
-                                Err(error) => BatchItem {
-                                    source: source.clone(),
-                                    image: None,
-                                    issues: Vec::new(),
-                                    error: Some(error.to_string()),
-                                },
-                            };
-                            if let Ok(mut results) = results.lock() {
-                                results[index] = Some(item);
-                            }
-                            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            ctx.progress(
-                                finished as f64,
-                                Some(paths.len() as f64),
-                                format!("{finished} of {} photos", paths.len()),
-                            );
-                        }
-                    });
-                }
-            });
-            if stop.load(Ordering::Relaxed) {
-                return Err(VisionError::Cancelled);
-            }
-            let elapsed = start.elapsed().as_secs_f64();
-            let items: Vec<BatchItem> = results
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .into_iter()
-                .flatten()
-                .collect();
-            let failed = items.iter().filter(|i| i.error.is_some()).count();
-            let summary = out_dir.join("batch.json");
-            let output = BatchOutput {
-                processed: items.len() - failed,
-                failed,
-                ready: items
-                    .iter()
-                    .filter(|i| i.error.is_none() && i.issues.is_empty())
-                    .count(),
-                workers,
-                images_per_second: items.len() as f64 / elapsed.max(1e-9),
-                items,
-                summary: summary.display().to_string(),
-                stored: None,
+            let job = BatchJob {
+                paths,
+                out_dir: PathBuf::from(&args.out_dir),
+                backdrop,
+                config,
+                onnx,
+                budget,
             };
-            let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
-                action: "encode",
-                path: summary.display().to_string(),
-                source: std::io::Error::other(error.to_string()),
-            })?;
-            dir.write_with(Path::new("batch.json"), |file| file.write_all(&json))?;
-            Ok((output, json))
+            job.run(&sandbox, &ctx)
         })
         .await?;
         let (mut output, json) = done;

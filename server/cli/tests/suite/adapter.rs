@@ -2,15 +2,14 @@
 //! the gate. A real rmcp client talks to `BatonMcp` over Baton's own stdio transport on a pipe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::common::Home;
 use baton_cli::{App, BatonMcp, Config};
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::stdio::StdioTransport;
-use super::common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, PaginatedRequestParams, ProgressNotificationParam,

@@ -3,7 +3,6 @@
 //! the sled files; and after `kill -9` under load every answered call has its record.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! next good request is served. Raw bytes over the real `baton serve` pipes and over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::process::Stdio;
 use std::time::Duration;
 

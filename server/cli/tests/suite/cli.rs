@@ -1,7 +1,6 @@
 //! The `baton` command line: output people and scripts read, exit codes, configuration errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use super::common::Home;
 use pretty_assertions::assert_eq;
 

@@ -5,13 +5,12 @@
 //! refused. Nothing outside R changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::common::Home;
 use baton_cli::{App, Config};
 use baton_kit::{Invocation, Outcome, Principal, Role, ToolContext, ToolError};
-use super::common::Home;
 use serde_json::{Value, json};
 
 struct Place {

@@ -3,7 +3,6 @@
 //! compressed masters are measured like their WAVs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use super::common::{Home, HttpServer};
 use pretty_assertions::assert_eq;
 use rmcp::ServiceExt;

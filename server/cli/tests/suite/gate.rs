@@ -4,17 +4,16 @@
 //! a second HTTP principal or the real `baton` CLI in another process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::common::Home;
 use baton_cli::{App, BatonMcp, Config};
 use baton_gate::ManualClock;
 use baton_kit::{Effect, Principal, Role, Tool, ToolContext, ToolError};
 use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::{OutcomeStatus, Ownership, StoreApi as _};
-use super::common::Home;
 use pretty_assertions::assert_eq;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,

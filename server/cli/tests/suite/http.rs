@@ -2,10 +2,11 @@
 //! DNS-rebinding protection and shutdown are checked on the real process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::time::Duration;
 
-use super::common::{Home, HttpServer, assert_session_snapshot, modern_client, redact, session::exercise};
+use super::common::{
+    Home, HttpServer, assert_session_snapshot, modern_client, redact, session::exercise,
+};
 use pretty_assertions::assert_eq;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;

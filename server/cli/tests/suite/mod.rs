@@ -1,8 +1,8 @@
-pub mod common;
 mod adapter;
 mod audit;
 mod bad_input;
 mod cli;
+pub mod common;
 mod confine;
 mod dsp;
 mod gate;

@@ -3,7 +3,6 @@
 //! server and a stdio server sharing one home (the second borrows the first's store).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -121,7 +120,7 @@ async fn edits_apply_to_the_next_call_and_broken_edits_are_ignored() {
     }
     for log in [http.log(), stdio_log.lock().unwrap().clone()] {
         assert!(
-            log.contains("policy change ignored; the last good policy stays in force"),
+            log.contains("policy change ignored; the last good version stays in force"),
             "{log}"
         );
         assert!(log.contains("TOML parse error"), "the log says why: {log}");

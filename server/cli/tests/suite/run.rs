@@ -2,7 +2,6 @@
 //! run, a reviewer decides from another process, and the run goes on by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

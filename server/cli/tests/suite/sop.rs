@@ -2,7 +2,6 @@
 //! policy gate in front of it, and `baton sop guard` as a hook would run it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::path::{Path, PathBuf};
 
 use super::common::{Home, git};

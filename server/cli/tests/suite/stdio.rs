@@ -1,7 +1,6 @@
 //! A real rmcp client drives `baton serve` over stdio, in both protocol eras.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::process::Stdio;
 
 use super::common::{Home, assert_session_snapshot, modern_client, redact, session::exercise};

@@ -3,7 +3,6 @@
 //! setting is named.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use super::common::Home;
 use pretty_assertions::assert_eq;
 

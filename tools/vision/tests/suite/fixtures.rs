@@ -2,7 +2,7 @@
 //! that `fixtures/vision/make.py` writes (the test command runs it first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use super::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,3 @@
+mod library;
+mod reload;
+mod shelf;

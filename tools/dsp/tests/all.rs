@@ -1,0 +1,6 @@
+//! One integration-test binary for `baton-dsp` (modules in `suite/`). The whole binary counts
+//! allocations (`suite/latency.rs` installs the counting allocator, as the `baton` binary does); the
+//! separation-model tests skip, saying why, unless the test command provides ONNX Runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod suite;

@@ -1,0 +1,5 @@
+mod latency;
+mod oracles;
+mod separation_model;
+mod support;
+mod tools;

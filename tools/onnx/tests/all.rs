@@ -1,0 +1,5 @@
+//! One integration-test binary for `baton-onnx` (modules in `suite/`). Tests that load ONNX Runtime
+//! skip, saying why, unless the test command provides it (`ORT_DYLIB_PATH`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod suite;

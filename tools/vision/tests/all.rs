@@ -1,0 +1,5 @@
+//! One integration-test binary for `baton-vision` (modules in `suite/`). Tests that need ONNX
+//! Runtime or a fetched model skip, saying why, unless the test command provides them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod suite;

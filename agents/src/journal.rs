@@ -8,20 +8,104 @@ use serde_json::Value;
 
 use crate::{AgentError, Result};
 
-/// A run's step journal: every model response and tool result, by a key that a re-run of the
-/// same run reaches again (`<agent path>/turn-<n>/model`, `…/tool/<call id>`).
+/// What a journal step holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepKind {
+    /// A model's response.
+    ModelCall,
+    /// A tool call about to be made: written before it, so a resumed run knows it may have
+    /// had its effect.
+    ToolCall,
+    /// The approval a tool call waits for.
+    ApprovalWait,
+    /// A tool call's answer.
+    ToolResult,
+}
+
+impl StepKind {
+    /// The snake_case name, as `baton runs show` lists steps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::ModelCall => "model_call",
+            StepKind::ToolCall => "tool_call",
+            StepKind::ApprovalWait => "approval_wait",
+            StepKind::ToolResult => "tool_result",
+        }
+    }
+}
+
+/// Where a step is kept in a run's journal: a key that a re-run of the same run reaches
+/// again (`<agent path>/turn-<n>/model`, `…/tool/<call id>`, and that key's `/intent` and
+/// `/approval`), and the kind of step it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JournalKey {
+    key: String,
+    kind: StepKind,
+}
+
+impl JournalKey {
+    /// The model's response in `turn` of the agent at `path`.
+    pub fn model(path: &str, turn: u32) -> JournalKey {
+        JournalKey {
+            key: format!("{path}/turn-{turn}/model"),
+            kind: StepKind::ModelCall,
+        }
+    }
+
+    /// The answer to tool call `call_id` in `turn` of the agent at `path`.
+    pub fn tool(path: &str, turn: u32, call_id: &str) -> JournalKey {
+        JournalKey {
+            key: format!("{path}/turn-{turn}/tool/{call_id}"),
+            kind: StepKind::ToolResult,
+        }
+    }
+
+    /// The intent recorded before this tool call is made.
+    pub fn intent(&self) -> JournalKey {
+        JournalKey {
+            key: format!("{}/intent", self.key),
+            kind: StepKind::ToolCall,
+        }
+    }
+
+    /// The approval this tool call waits for.
+    pub fn approval(&self) -> JournalKey {
+        JournalKey {
+            key: format!("{}/approval", self.key),
+            kind: StepKind::ApprovalWait,
+        }
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// What the step holds.
+    pub fn kind(&self) -> StepKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+/// A run's step journal: every model response and tool result, under a [`JournalKey`].
 pub trait Journal: Send + Sync {
     /// What was recorded under `key` in run `run_id`.
     fn recorded<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
     ) -> BoxFuture<'a, Result<Option<Value>>>;
     /// Record `value` under `key`; returns once it is durable.
     fn record<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
         value: &'a Value,
     ) -> BoxFuture<'a, Result<()>>;
 }
@@ -45,28 +129,30 @@ impl Journal for MemoryJournal {
     fn recorded<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
     ) -> BoxFuture<'a, Result<Option<Value>>> {
         Box::pin(async move {
             let steps = self
                 .steps
                 .lock()
                 .map_err(|_| AgentError::Journal("poisoned".into()))?;
-            Ok(steps.get(&(run_id.to_owned(), key.to_owned())).cloned())
+            Ok(steps
+                .get(&(run_id.to_owned(), key.as_str().to_owned()))
+                .cloned())
         })
     }
 
     fn record<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
         value: &'a Value,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.steps
                 .lock()
                 .map_err(|_| AgentError::Journal("poisoned".into()))?
-                .insert((run_id.to_owned(), key.to_owned()), value.clone());
+                .insert((run_id.to_owned(), key.as_str().to_owned()), value.clone());
             Ok(())
         })
     }

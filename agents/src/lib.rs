@@ -19,7 +19,7 @@ mod runner;
 pub use agent::{Agent, AgentSet, Guardrails};
 pub use error::{AgentError, Result};
 pub use events::RunEvent;
-pub use journal::{Approvals, Journal, MemoryJournal, Review};
+pub use journal::{Approvals, Journal, JournalKey, MemoryJournal, Review, StepKind};
 pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
 pub use provider::{ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, Usage};
 pub use runner::{Interruption, RunOutcome, Runner, Timing};

@@ -7,7 +7,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::journal::{Approvals, Journal, Review};
+use crate::journal::{Approvals, Journal, JournalKey, Review};
 use crate::provider::{ModelRequest, ModelResponse, Provider};
 use crate::{Agent, AgentError, AgentSet, Message, Result, RunEvent, ToolCall, ToolSpec};
 
@@ -81,8 +81,9 @@ pub struct Interruption {
     pub reason: String,
 }
 
-enum Step {
-    Answer(String),
+/// What an agent, or one of its tool calls, came to: an answer, or a pause for a reviewer.
+enum Step<T = String> {
+    Answer(T),
     Paused(Interruption),
 }
 
@@ -214,67 +215,15 @@ impl Runner {
         let span = tracing::info_span!("agent", %path, run_id);
         Box::pin(
             async move {
-                let (mut path, mut agent) = (path, agent);
                 self.emit(RunEvent::AgentStarted { path: path.clone() });
-                let mut principal = Arc::new(Principal::new(
-                    format!("agent:{}", agent.name),
-                    [Role::Agent],
-                ));
-                let mut tools = self.specs(&agent, &principal)?;
-                let mut messages = vec![
-                    Message::System {
-                        content: agent.instructions.clone(),
-                    },
-                    Message::User { content: input },
-                ];
-                let mut turn = 0;
-                let mut turns_left = agent.max_turns;
-                while turns_left > 0 {
-                    turn += 1;
-                    turns_left -= 1;
+                let mut talk = self.conversation(path, agent, input)?;
+                while talk.turns_left > 0 {
+                    talk.turn += 1;
+                    talk.turns_left -= 1;
                     if self.cancel.is_cancelled() {
                         return Err(AgentError::Cancelled);
                     }
-                    let request = ModelRequest {
-                        model: agent
-                            .model
-                            .clone()
-                            .unwrap_or_else(|| self.default_model.clone()),
-                        messages: messages.clone(),
-                        tools: tools.clone(),
-                        temperature: agent.temperature,
-                    };
-                    let key = format!("{path}/turn-{turn}/model");
-                    let (response, replayed) = match self.journal.recorded(run_id, &key).await? {
-                        Some(value) => (
-                            serde_json::from_value::<ModelResponse>(value)
-                                .map_err(|e| AgentError::Journal(format!("{key}: {e}")))?,
-                            true,
-                        ),
-                        None => {
-                            let started = std::time::Instant::now();
-                            let response = tokio::select! {
-                                response = self.provider.complete(&request) => response?,
-                                () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
-                            };
-                            self.timing.model_us.fetch_add(
-                                started.elapsed().as_micros() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            self.timing
-                                .model_calls
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let value = serde_json::to_value(&response)
-                                .map_err(|e| AgentError::Journal(e.to_string()))?;
-                            self.journal.record(run_id, &key, &value).await?;
-                            (response, false)
-                        }
-                    };
-                    self.emit(RunEvent::ModelCall {
-                        path: path.clone(),
-                        turn,
-                        replayed,
-                    });
+                    let response = self.model_turn(run_id, &talk).await?;
                     let Message::Assistant {
                         content,
                         tool_calls,
@@ -285,10 +234,10 @@ impl Runner {
                             message: "the model answered with a non-assistant message".into(),
                         });
                     };
-                    messages.push(response.message);
+                    talk.messages.push(response.message);
                     if tool_calls.is_empty() {
-                        let answer = finish(&agent, content.unwrap_or_default())?;
-                        self.emit(RunEvent::AgentFinished { path: path.clone() });
+                        let answer = finish(&talk.agent, content.unwrap_or_default())?;
+                        self.emit(RunEvent::AgentFinished { path: talk.path });
                         return Ok(Step::Answer(answer));
                     }
                     // A handoff is decided by the model's own response, so a replay takes it
@@ -297,190 +246,323 @@ impl Runner {
                         call.function
                             .name
                             .strip_prefix("transfer_to_")
-                            .filter(|target| agent.handoffs.iter().any(|h| h == target))
+                            .filter(|target| talk.agent.handoffs.iter().any(|h| h == target))
                             .map(|target| (call.id.clone(), target.to_owned()))
                     });
-                    let steps = futures::future::join_all(
-                        tool_calls
-                            .iter()
-                            .filter(|call| handoff.as_ref().is_none_or(|(id, _)| *id != call.id))
-                            .map(|call| {
-                                self.tool_call(run_id, &path, &agent, &principal, turn, call)
-                            }),
-                    )
-                    .await;
-                    let mut paused = None;
-                    let mut steps = steps.into_iter();
-                    for call in &tool_calls {
-                        if let Some((id, target)) = &handoff
-                            && *id == call.id
-                        {
-                            messages.push(Message::Tool {
-                                tool_call_id: call.id.clone(),
-                                content: format!("Transferred to {target}."),
-                            });
-                            continue;
-                        }
-                        let Some(step) = steps.next() else { break };
-                        match step? {
-                            Step::Answer(content) => messages.push(Message::Tool {
-                                tool_call_id: call.id.clone(),
-                                content,
-                            }),
-                            Step::Paused(interruption) => {
-                                paused.get_or_insert(interruption);
-                            }
-                        }
-                    }
+                    let paused = self
+                        .calls(run_id, &mut talk, &tool_calls, handoff.as_ref())
+                        .await?;
                     if let Some(interruption) = paused {
                         return Ok(Step::Paused(interruption));
                     }
                     if let Some((_, target)) = handoff {
-                        // The new agent takes over the conversation under its own instructions,
-                        // tools, identity and turn budget.
-                        agent = self.agents.get(&target)?.clone();
-                        path = format!("{path}>{target}");
-                        principal = Arc::new(Principal::new(
-                            format!("agent:{}", agent.name),
-                            [Role::Agent],
-                        ));
-                        tools = self.specs(&agent, &principal)?;
-                        messages[0] = Message::System {
-                            content: agent.instructions.clone(),
-                        };
-                        turn = 0;
-                        turns_left = agent.max_turns;
-                        self.emit(RunEvent::AgentStarted { path: path.clone() });
+                        self.hand_off(&mut talk, &target)?;
                     }
                 }
                 Err(AgentError::MaxTurns {
-                    agent: agent.name.clone(),
-                    max_turns: agent.max_turns,
+                    agent: talk.agent.name.clone(),
+                    max_turns: talk.agent.max_turns,
                 })
             }
             .instrument(span),
         )
     }
 
+    /// A new conversation of `agent` at `path`, starting from `input`.
+    fn conversation(&self, path: String, agent: Agent, input: String) -> Result<Conversation> {
+        let principal = Arc::new(Principal::new(
+            format!("agent:{}", agent.name),
+            [Role::Agent],
+        ));
+        Ok(Conversation {
+            tools: self.specs(&agent, &principal)?,
+            messages: vec![
+                Message::System {
+                    content: agent.instructions.clone(),
+                },
+                Message::User { content: input },
+            ],
+            turn: 0,
+            turns_left: agent.max_turns,
+            path,
+            agent,
+            principal,
+        })
+    }
+
+    /// The new agent takes over the conversation under its own instructions, tools, identity
+    /// and turn budget.
+    fn hand_off(&self, talk: &mut Conversation, target: &str) -> Result<()> {
+        talk.agent = self.agents.get(target)?.clone();
+        talk.path = format!("{}>{target}", talk.path);
+        talk.principal = Arc::new(Principal::new(
+            format!("agent:{}", talk.agent.name),
+            [Role::Agent],
+        ));
+        talk.tools = self.specs(&talk.agent, &talk.principal)?;
+        talk.messages[0] = Message::System {
+            content: talk.agent.instructions.clone(),
+        };
+        talk.turn = 0;
+        talk.turns_left = talk.agent.max_turns;
+        self.emit(RunEvent::AgentStarted {
+            path: talk.path.clone(),
+        });
+        Ok(())
+    }
+
+    /// The model's response for this turn: replayed from the journal, else asked for and
+    /// journaled.
+    async fn model_turn(&self, run_id: &str, talk: &Conversation) -> Result<ModelResponse> {
+        let key = JournalKey::model(&talk.path, talk.turn);
+        let replayed = self.journal.recorded(run_id, &key).await?;
+        let response = match &replayed {
+            Some(value) => serde_json::from_value::<ModelResponse>(value.clone())
+                .map_err(|e| AgentError::Journal(format!("{key}: {e}")))?,
+            None => {
+                let request = ModelRequest {
+                    model: talk
+                        .agent
+                        .model
+                        .clone()
+                        .unwrap_or_else(|| self.default_model.clone()),
+                    messages: talk.messages.clone(),
+                    tools: talk.tools.clone(),
+                    temperature: talk.agent.temperature,
+                };
+                let started = std::time::Instant::now();
+                let response = tokio::select! {
+                    response = self.provider.complete(&request) => response?,
+                    () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
+                };
+                self.timing.model_us.fetch_add(
+                    started.elapsed().as_micros() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                self.timing
+                    .model_calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let value = serde_json::to_value(&response)
+                    .map_err(|e| AgentError::Journal(e.to_string()))?;
+                self.journal.record(run_id, &key, &value).await?;
+                response
+            }
+        };
+        self.emit(RunEvent::ModelCall {
+            path: talk.path.clone(),
+            turn: talk.turn,
+            replayed: replayed.is_some(),
+        });
+        Ok(response)
+    }
+
+    /// Make a turn's tool calls (concurrently) and answer each in the conversation; the first
+    /// interruption, if a call waits for a reviewer.
+    async fn calls(
+        &self,
+        run_id: &str,
+        talk: &mut Conversation,
+        tool_calls: &[ToolCall],
+        handoff: Option<&(String, String)>,
+    ) -> Result<Option<Interruption>> {
+        let steps = futures::future::join_all(
+            tool_calls
+                .iter()
+                .filter(|call| handoff.is_none_or(|(id, _)| *id != call.id))
+                .map(|call| self.tool_call(run_id, talk, call)),
+        )
+        .await;
+        let mut paused = None;
+        let mut steps = steps.into_iter();
+        for call in tool_calls {
+            if let Some((id, target)) = handoff
+                && *id == call.id
+            {
+                talk.messages.push(Message::Tool {
+                    tool_call_id: call.id.clone(),
+                    content: format!("Transferred to {target}."),
+                });
+                continue;
+            }
+            let Some(step) = steps.next() else { break };
+            match step? {
+                Step::Answer(answer) => talk.messages.push(Message::Tool {
+                    tool_call_id: call.id.clone(),
+                    content: answer.content,
+                }),
+                Step::Paused(interruption) => {
+                    paused.get_or_insert(interruption);
+                }
+            }
+        }
+        Ok(paused)
+    }
+
+    /// One tool call of the conversation: its journaled answer when there is one, else made
+    /// (through the gate, or by delegating to an agent) and its answer journaled.
     async fn tool_call(
         &self,
         run_id: &str,
-        path: &str,
-        agent: &Agent,
-        principal: &Arc<Principal>,
-        turn: u32,
+        talk: &Conversation,
         call: &ToolCall,
-    ) -> Result<Step> {
-        let name = call.function.name.as_str();
-        let key = format!("{path}/turn-{turn}/tool/{}", call.id);
-        if let Some(Value::String(recorded)) = self.journal.recorded(run_id, &key).await? {
+    ) -> Result<Step<ToolAnswer>> {
+        let tool = call.function.name.as_str();
+        let key = JournalKey::tool(&talk.path, talk.turn, &call.id);
+        if let Some(value) = self.journal.recorded(run_id, &key).await? {
+            let recorded: ToolAnswer = serde_json::from_value(value)
+                .map_err(|e| AgentError::Journal(format!("{key}: {e}")))?;
             self.emit(RunEvent::ToolResult {
-                path: path.into(),
-                tool: name.into(),
-                ok: !recorded.starts_with("error"),
+                path: talk.path.clone(),
+                tool: tool.into(),
+                ok: recorded.ok,
                 replayed: true,
             });
             return Ok(Step::Answer(recorded));
         }
-        let key = key.as_str();
-        let answer = |text: String| async move {
-            self.journal
-                .record(run_id, key, &Value::String(text.clone()))
-                .await?;
+        let step = self.make_call(run_id, talk, &key, call).await?;
+        if let Step::Answer(answer) = &step {
+            let value =
+                serde_json::to_value(answer).map_err(|e| AgentError::Journal(e.to_string()))?;
+            self.journal.record(run_id, &key, &value).await?;
             self.emit(RunEvent::ToolResult {
-                path: path.into(),
-                tool: name.into(),
-                ok: !text.starts_with("error"),
+                path: talk.path.clone(),
+                tool: tool.into(),
+                ok: answer.ok,
                 replayed: false,
             });
-            Ok(Step::Answer(text))
-        };
+        }
+        Ok(step)
+    }
+
+    async fn make_call(
+        &self,
+        run_id: &str,
+        talk: &Conversation,
+        key: &JournalKey,
+        call: &ToolCall,
+    ) -> Result<Step<ToolAnswer>> {
+        let name = call.function.name.as_str();
         let args: Value = match serde_json::from_str(&call.function.arguments) {
             Ok(args) => args,
             Err(error) => {
-                return answer(format!("error: the arguments are not JSON ({error}); call `{name}` again with a JSON object")).await;
+                return Ok(ToolAnswer::refused(format!(
+                    "error: the arguments are not JSON ({error}); call `{name}` again with a JSON object"
+                )));
             }
         };
         self.emit(RunEvent::ToolCall {
-            path: path.into(),
+            path: talk.path.clone(),
             tool: name.into(),
         });
         if let Some(sub) = name
             .strip_prefix("agent_")
-            .filter(|sub| agent.agents.iter().any(|a| a == sub))
+            .filter(|sub| talk.agent.agents.iter().any(|a| a == sub))
         {
-            let Some(task) = args.get("task").and_then(Value::as_str) else {
-                return answer(format!("error: `{name}` needs a `task` string")).await;
-            };
-            let sub_agent = self.agents.get(sub)?.clone();
-            return match self
-                // Each delegation is its own conversation, named by the call that made it, so
-                // a second call of the same agent is journaled apart from the first.
-                .run_agent(
-                    run_id,
-                    format!("{path}/{sub}@{}", call.id),
-                    sub_agent,
-                    task.to_owned(),
-                )
-                .await?
-            {
-                Step::Answer(text) => answer(text).await,
-                paused @ Step::Paused(_) => Ok(paused),
-            };
+            return self.delegate(run_id, talk, call, sub, &args).await;
         }
-        if !agent.tools.iter().any(|t| t == name) {
-            return answer(format!(
+        if !talk.agent.tools.iter().any(|t| t == name) {
+            return Ok(ToolAnswer::refused(format!(
                 "error: tool `{name}` is not available to agent `{}`",
-                agent.name
-            ))
-            .await;
+                talk.agent.name
+            )));
         }
-        let approval_key = format!("{key}/approval");
-        let approval_id = match self.journal.recorded(run_id, &approval_key).await? {
+        let approval_id = match self.journal.recorded(run_id, &key.approval()).await? {
             Some(Value::String(id)) => Some(id),
             Some(_) | None => None,
         };
-        if let Some(id) = &approval_id {
-            let state = match &self.approvals {
-                Some(approvals) => approvals.state(id).await?,
-                None => Review::Pending,
-            };
-            match state {
-                Review::Pending => {
-                    return Ok(Step::Paused(Interruption {
-                        path: path.into(),
-                        tool: name.into(),
-                        approval_id: id.clone(),
-                        reason: "still waiting for a reviewer".into(),
-                    }));
-                }
-                Review::Rejected(reason) => {
-                    return answer(format!("error: a reviewer rejected this call: {reason}")).await;
-                }
-                Review::Expired => {
-                    return answer("error: the approval for this call expired before anyone decided; ask again only if it is still needed".into()).await;
-                }
-                Review::Approved => {}
-            }
+        if let Some(id) = &approval_id
+            && let Some(step) = self.review(&talk.path, name, id).await?
+        {
+            return Ok(step);
         }
         // Written before the call, so a run that stopped in the middle of it knows: the call
         // may have had its effect, and is not made a second time on resume.
-        let intent_key = format!("{key}/intent");
-        if approval_id.is_none() && self.journal.recorded(run_id, &intent_key).await?.is_some() {
-            return answer(format!(
+        let intent = key.intent();
+        if approval_id.is_none() && self.journal.recorded(run_id, &intent).await?.is_some() {
+            return Ok(ToolAnswer::refused(format!(
                 "error: this call of `{name}` was started before the run stopped and its outcome is unknown; check the state it would have changed before making it again"
-            ))
-            .await;
+            )));
         }
         self.journal
-            .record(run_id, &intent_key, &json!({"tool": name, "args": args}))
+            .record(run_id, &intent, &json!({"tool": name, "args": args}))
             .await?;
+        self.invoke(run_id, talk, key, name, args, approval_id)
+            .await
+    }
+
+    /// Hand the call's `task` to the agent `sub`: its answer is the call's.
+    async fn delegate(
+        &self,
+        run_id: &str,
+        talk: &Conversation,
+        call: &ToolCall,
+        sub: &str,
+        args: &Value,
+    ) -> Result<Step<ToolAnswer>> {
+        let name = call.function.name.as_str();
+        let Some(task) = args.get("task").and_then(Value::as_str) else {
+            return Ok(ToolAnswer::refused(format!(
+                "error: `{name}` needs a `task` string"
+            )));
+        };
+        let sub_agent = self.agents.get(sub)?.clone();
+        // Each delegation is its own conversation, named by the call that made it, so a second
+        // call of the same agent is journaled apart from the first.
+        let path = format!("{}/{sub}@{}", talk.path, call.id);
+        Ok(
+            match self
+                .run_agent(run_id, path, sub_agent, task.to_owned())
+                .await?
+            {
+                Step::Answer(text) => Step::Answer(ToolAnswer {
+                    ok: true,
+                    content: text,
+                }),
+                Step::Paused(interruption) => Step::Paused(interruption),
+            },
+        )
+    }
+
+    /// Where the approval `id` of a call stands: a step to take instead of the call, or
+    /// `None` when it is approved and the call goes ahead.
+    async fn review(&self, path: &str, tool: &str, id: &str) -> Result<Option<Step<ToolAnswer>>> {
+        let state = match &self.approvals {
+            Some(approvals) => approvals.state(id).await?,
+            None => Review::Pending,
+        };
+        Ok(match state {
+            Review::Pending => Some(Step::Paused(Interruption {
+                path: path.into(),
+                tool: tool.into(),
+                approval_id: id.to_owned(),
+                reason: "still waiting for a reviewer".into(),
+            })),
+            Review::Rejected(reason) => Some(ToolAnswer::refused(format!(
+                "error: a reviewer rejected this call: {reason}"
+            ))),
+            Review::Expired => Some(ToolAnswer::refused(
+                "error: the approval for this call expired before anyone decided; ask again only if it is still needed".into(),
+            )),
+            Review::Approved => None,
+        })
+    }
+
+    /// Call the tool through the gate.
+    async fn invoke(
+        &self,
+        run_id: &str,
+        talk: &Conversation,
+        key: &JournalKey,
+        name: &str,
+        args: Value,
+        approval_id: Option<String>,
+    ) -> Result<Step<ToolAnswer>> {
         let span = tracing::info_span!("tool_call", tool = name);
         let started = std::time::Instant::now();
         let outcome = self
             .invoker
             .invoke(Invocation {
-                principal: principal.clone(),
+                principal: talk.principal.clone(),
                 tool: name.into(),
                 args,
                 approval_id,
@@ -496,30 +578,58 @@ impl Runner {
             .tool_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match outcome {
-            Ok(Outcome::Completed(output)) => answer(output.structured.to_string()).await,
+            Ok(Outcome::Completed(output)) => Ok(Step::Answer(ToolAnswer {
+                ok: true,
+                content: output.structured.to_string(),
+            })),
             Ok(Outcome::PendingApproval(pending)) => {
-                self.journal
-                    .record(
-                        run_id,
-                        &approval_key,
-                        &Value::String(pending.approval_id.clone()),
-                    )
-                    .await?;
+                let id = Value::String(pending.approval_id.clone());
+                self.journal.record(run_id, &key.approval(), &id).await?;
                 self.emit(RunEvent::ApprovalWaiting {
-                    path: path.into(),
+                    path: talk.path.clone(),
                     tool: name.into(),
                     approval_id: pending.approval_id.clone(),
                     reason: pending.reason.clone(),
                 });
                 Ok(Step::Paused(Interruption {
-                    path: path.into(),
+                    path: talk.path.clone(),
                     tool: name.into(),
                     approval_id: pending.approval_id,
                     reason: pending.reason,
                 }))
             }
-            Err(error) => answer(format!("error ({}): {error}", error.kind().as_str())).await,
+            Err(error) => Ok(ToolAnswer::refused(format!(
+                "error ({}): {error}",
+                error.kind().as_str()
+            ))),
         }
+    }
+}
+
+/// One agent's conversation: who speaks, under which instructions, how far along.
+struct Conversation {
+    path: String,
+    agent: Agent,
+    principal: Arc<Principal>,
+    tools: Vec<ToolSpec>,
+    messages: Vec<Message>,
+    turn: u32,
+    turns_left: u32,
+}
+
+/// A tool call's answer, as journaled and as the model reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ToolAnswer {
+    /// Whether the call did what was asked (a refusal or an error is sent back as text).
+    ok: bool,
+    /// What the model reads.
+    content: String,
+}
+
+impl ToolAnswer {
+    /// A step answering the call with a refusal the model can act on.
+    fn refused(content: String) -> Step<ToolAnswer> {
+        Step::Answer(ToolAnswer { ok: false, content })
     }
 }
 

@@ -5,7 +5,7 @@ use baton_runs::StoreApi as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use baton_agents::{AgentError, Approvals, Journal, Review};
+use baton_agents::{AgentError, Approvals, Journal, JournalKey, Review};
 use baton_runs::now_millis;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -34,24 +34,11 @@ fn journal_error(error: impl std::fmt::Display) -> AgentError {
     AgentError::Journal(error.to_string())
 }
 
-/// The kind of step a key names, for `baton runs show`.
-fn kind(key: &str) -> &'static str {
-    if key.ends_with("/model") {
-        "model_call"
-    } else if key.ends_with("/intent") {
-        "tool_call"
-    } else if key.ends_with("/approval") {
-        "approval_wait"
-    } else {
-        "tool_result"
-    }
-}
-
 impl Journal for StoreJournal {
     fn recorded<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
     ) -> BoxFuture<'a, baton_agents::Result<Option<Value>>> {
         Box::pin(async move {
             let cached = self
@@ -59,7 +46,7 @@ impl Journal for StoreJournal {
                 .lock()
                 .map_err(journal_error)?
                 .get(run_id)
-                .map(|steps| steps.get(key).cloned());
+                .map(|steps| steps.get(key.as_str()).cloned());
             if let Some(found) = cached {
                 return Ok(found);
             }
@@ -76,7 +63,7 @@ impl Journal for StoreJournal {
                     map.insert(key.clone(), value.clone());
                 }
             }
-            let found = map.get(key).cloned();
+            let found = map.get(key.as_str()).cloned();
             self.loaded
                 .lock()
                 .map_err(journal_error)?
@@ -88,15 +75,15 @@ impl Journal for StoreJournal {
     fn record<'a>(
         &'a self,
         run_id: &'a str,
-        key: &'a str,
+        key: &'a JournalKey,
         value: &'a Value,
     ) -> BoxFuture<'a, baton_agents::Result<()>> {
         Box::pin(async move {
             self.store
                 .append_step(
                     run_id.to_owned(),
-                    kind(key).to_owned(),
-                    json!({"key": key, "value": value}),
+                    key.kind().as_str().to_owned(),
+                    json!({"key": key.as_str(), "value": value}),
                     now_millis(),
                 )
                 .await
@@ -106,7 +93,7 @@ impl Journal for StoreJournal {
                 .map_err(journal_error)?
                 .entry(run_id.to_owned())
                 .or_default()
-                .insert(key.to_owned(), value.clone());
+                .insert(key.as_str().to_owned(), value.clone());
             Ok(())
         })
     }

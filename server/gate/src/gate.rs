@@ -235,26 +235,7 @@ impl Gate {
             }
             Decision::NeedsApproval { rule, reason } => match approval_id {
                 Some(id) => {
-                    let consumed = self
-                        .store
-                        .consume_approval(
-                            id.to_owned(),
-                            principal.id.clone(),
-                            descriptor.name.clone(),
-                            digest.clone(),
-                            self.clock.now_ms(),
-                        )
-                        .await;
-                    if let Err(refused) = consumed {
-                        let error = match refused {
-                            StoreError::Approval { message }
-                            | StoreError::NotFound { message }
-                            | StoreError::Ambiguous { message } => ToolError::Denied {
-                                rule: "approval".into(),
-                                reason: message,
-                            },
-                            other => ToolError::failed(format!("approval store: {other}")),
-                        };
+                    if let Err(error) = self.consume(id, principal, descriptor, digest).await {
                         audit.outcome = outcome_denied(&error);
                         self.record(audit, started).await?;
                         return Err(error);
@@ -262,26 +243,17 @@ impl Gate {
                     self.execute(audit, started, execute).await
                 }
                 None => {
-                    let ttl = self.policy.current().approval_ttl;
-                    let approval = self
-                        .store
-                        .create_approval(
-                            ApprovalDraft {
-                                requester: principal.id.clone(),
-                                tool: descriptor.name.clone(),
-                                args_digest: digest,
-                                args: redact(args),
-                                reason: reason.clone(),
-                                rule: rule.to_string(),
-                                ttl_ms: ttl.as_millis() as u64,
-                            },
-                            self.clock.now_ms(),
-                        )
-                        .await
-                        .map_err(|e| {
-                            ToolError::failed(format!("cannot record the approval request: {e}"))
-                        })?;
-                    audit.approval_id = Some(approval.id.clone());
+                    let draft = ApprovalDraft {
+                        requester: principal.id.clone(),
+                        tool: descriptor.name.clone(),
+                        args_digest: digest,
+                        args: redact(args),
+                        reason: reason.clone(),
+                        rule: rule.to_string(),
+                        ttl_ms: self.policy.current().approval_ttl.as_millis() as u64,
+                    };
+                    let approval_id = self.request(draft).await?;
+                    audit.approval_id = Some(approval_id.clone());
                     audit.outcome = OutcomeRecord {
                         status: OutcomeStatus::PendingApproval,
                         error_kind: None,
@@ -289,13 +261,56 @@ impl Gate {
                     };
                     self.record(audit, started).await?;
                     Ok(Outcome::PendingApproval(PendingApproval {
-                        approval_id: approval.id,
+                        approval_id,
                         reason: format!("{rule}: {reason}"),
                     }))
                 }
             },
             Decision::Allow { .. } => self.execute(audit, started, execute).await,
         }
+    }
+
+    /// Use approval `id` for this call: it must be approved, unexpired, unused, and for this
+    /// requester, tool and arguments. A refusal is the caller's denial, not a failure.
+    async fn consume(
+        &self,
+        id: &str,
+        principal: &Principal,
+        descriptor: &ToolDescriptor,
+        digest: String,
+    ) -> Result<()> {
+        let consumed = self
+            .store
+            .consume_approval(
+                id.to_owned(),
+                principal.id.clone(),
+                descriptor.name.clone(),
+                digest,
+                self.clock.now_ms(),
+            )
+            .await;
+        match consumed {
+            Ok(_) => Ok(()),
+            Err(
+                StoreError::Approval { message }
+                | StoreError::NotFound { message }
+                | StoreError::Ambiguous { message },
+            ) => Err(ToolError::Denied {
+                rule: "approval".into(),
+                reason: message,
+            }),
+            Err(other) => Err(ToolError::failed(format!("approval store: {other}"))),
+        }
+    }
+
+    /// Record a pending approval; its id.
+    async fn request(&self, draft: ApprovalDraft) -> Result<String> {
+        let approval = self
+            .store
+            .create_approval(draft, self.clock.now_ms())
+            .await
+            .map_err(|e| ToolError::failed(format!("cannot record the approval request: {e}")))?;
+        Ok(approval.id)
     }
 
     async fn execute<T>(

@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use super::common::{
-    Home, HttpServer, assert_session_snapshot, modern_client, redact, session::exercise,
-};
+use super::common::session::{Era, assert_session, exercise};
+use super::common::{Home, HttpServer, modern_client, redact};
 use pretty_assertions::assert_eq;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -39,8 +38,7 @@ async fn legacy_client_2025_11_25_with_a_bearer_token() {
     let home = token_home();
     let server = start(&home).await;
     let client = ().serve(transport(&server)).await.unwrap();
-    let value = redact(exercise(client.peer()).await, &home);
-    assert_session_snapshot("session_2025_11_25", &value);
+    assert_session(Era::Legacy, redact(exercise(client.peer()).await, &home));
     client.cancel().await.unwrap();
 }
 
@@ -49,8 +47,7 @@ async fn stateless_client_2026_07_28_with_a_bearer_token() {
     let home = token_home();
     let server = start(&home).await;
     let client = modern_client(transport(&server)).await;
-    let value = redact(exercise(client.peer()).await, &home);
-    assert_session_snapshot("session_2026_07_28", &value);
+    assert_session(Era::Stateless, redact(exercise(client.peer()).await, &home));
     client.cancel().await.unwrap();
 }
 

@@ -3,7 +3,10 @@
 
 use std::process::Stdio;
 
-use super::common::{Home, assert_session_snapshot, modern_client, redact, session::exercise};
+use super::common::{
+    Home, modern_client, redact,
+    session::{Era, assert_session, exercise},
+};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 
@@ -21,8 +24,7 @@ async fn legacy_client_2025_11_25() {
             .map(|info| info.protocol_version.to_string()),
         Some("2025-11-25".to_owned())
     );
-    let value = redact(exercise(client.peer()).await, &home);
-    assert_session_snapshot("session_2025_11_25", &value);
+    assert_session(Era::Legacy, redact(exercise(client.peer()).await, &home));
     client.cancel().await.unwrap();
 }
 
@@ -34,7 +36,6 @@ async fn stateless_client_2026_07_28() {
         .spawn()
         .unwrap();
     let client = modern_client(transport).await;
-    let value = redact(exercise(client.peer()).await, &home);
-    assert_session_snapshot("session_2026_07_28", &value);
+    assert_session(Era::Stateless, redact(exercise(client.peer()).await, &home));
     client.cancel().await.unwrap();
 }

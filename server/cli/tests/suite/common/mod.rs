@@ -253,14 +253,6 @@ pub fn redact(mut value: serde_json::Value, home: &Home) -> serde_json::Value {
     value
 }
 
-/// Snapshot `value` under `name`, shared across test files: every transport and era must
-/// produce the snapshot its peers produce.
-pub fn assert_session_snapshot(name: &str, value: &serde_json::Value) {
-    insta::with_settings!({ prepend_module_to_snapshot => false, sort_maps => true }, {
-        insta::assert_json_snapshot!(name, value);
-    });
-}
-
 /// A 2026-07-28 (stateless, `server/discover`) client over `transport`.
 pub async fn modern_client<T, E, A>(
     transport: T,

@@ -83,3 +83,55 @@ pub async fn exercise(peer: &Peer<RoleClient>) -> Value {
         "knowledge_brief": brief,
     })
 }
+
+/// The protocol era a session spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25: `initialize`, sessions.
+    Legacy,
+    /// 2026-07-28: stateless, `server/discover`.
+    Stateless,
+}
+
+/// Check what a client saw in [`exercise`]: what differs between the protocol eras directly,
+/// each pack's tools (names, annotations, schemas) against its own snapshot, and the rest
+/// against one snapshot every transport and era must produce.
+pub fn assert_session(era: Era, mut value: Value) {
+    let session = value.as_object_mut().unwrap();
+    // 2026-07-28 marks every complete result, lets resources say how long they may be cached,
+    // and answers an unknown resource with invalid params; 2025-11-25 does none of that.
+    for key in ["baton_info", "knowledge_search", "read", "knowledge_brief"] {
+        let result = session[key].as_object_mut().unwrap();
+        let marked = result.remove("resultType");
+        match era {
+            Era::Stateless => assert_eq!(marked, Some(json!("complete")), "{key}"),
+            Era::Legacy => assert_eq!(marked, None, "{key}"),
+        }
+    }
+    let read = session["read"].as_object_mut().unwrap();
+    let caching = (read.remove("cacheScope"), read.remove("ttlMs"));
+    let missing_code = session["missing_resource"]["code"].take();
+    match era {
+        Era::Stateless => {
+            assert_eq!(caching, (Some(json!("private")), Some(json!(0))));
+            assert_eq!(missing_code, json!(-32602));
+        }
+        Era::Legacy => {
+            assert_eq!(caching, (None, None));
+            assert_eq!(missing_code, json!(-32002));
+        }
+    }
+    let tools = session.remove("tools").unwrap();
+    let mut packs: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for tool in tools.as_array().unwrap() {
+        let name = tool["name"].as_str().unwrap();
+        let prefix = name.split('_').next().unwrap_or(name).to_owned();
+        packs.entry(prefix).or_default().push(tool.clone());
+    }
+    insta::with_settings!({ prepend_module_to_snapshot => false, sort_maps => true }, {
+        for (prefix, tools) in &packs {
+            insta::assert_json_snapshot!(format!("tools_{prefix}"), tools);
+        }
+        insta::assert_json_snapshot!("session", value);
+    });
+}

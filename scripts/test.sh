@@ -69,6 +69,11 @@ step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "no unused dependencies (cargo-machete 0.9.2, from crates.io, cached in .cache/cargo-tools)"
+[ -x "$CACHE/cargo-tools/bin/cargo-machete" ] ||
+  cargo install --quiet --locked cargo-machete@0.9.2 --root "$CACHE/cargo-tools"
+"$CACHE/cargo-tools/bin/cargo-machete" --skip-target-dir
+
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -79,7 +79,10 @@ struct Round {
 
 /// One round on a fresh server: the callers alone, then under attack.
 async fn round(args: &AbuseArgs) -> anyhow::Result<Round> {
-    let exe = std::env::current_exe().context("locate the baton-bench binary")?;
+    let exe = super::Binaries {
+        bench: std::env::current_exe().context("locate the baton-bench binary")?,
+        reference: None,
+    };
     let home = tempfile_dir()?;
     let (mut child, addr) = spawn_http(&exe, Server::Baton, &home).await?;
     let pid = child.id().context("server pid")?;

@@ -140,9 +140,13 @@ pub struct BenchArgs {
     /// What is compared: `bare` — Baton with the gate off against a bare rmcp server (the
     /// adapter's cost); `gate` — Baton against itself with the gate off (the cost of policy,
     /// approvals and durable audit); `checkpoints` — Baton against itself signing audit
-    /// checkpoints (their cost on the call path).
+    /// checkpoints (their cost on the call path); `build` — Baton against another build of
+    /// itself given by `--reference` (what a change cost).
     #[arg(long, value_enum, default_value = "bare")]
     pub compare: Compare,
+    /// The other `baton` binary for `--compare build`, e.g. the previous commit's.
+    #[arg(long, value_name = "PATH", required_if_eq("compare", "build"))]
+    pub reference: Option<PathBuf>,
 }
 
 /// The checkpoint signing key's file in the bench's home (outside its data folder).
@@ -157,6 +161,28 @@ pub enum Compare {
     Gate,
     /// Baton against itself signing audit checkpoints (ed25519, every 1,000 records).
     Checkpoints,
+    /// Baton against another build of itself (`--reference PATH`).
+    Build,
+}
+
+impl Compare {
+    /// The name `--compare` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Compare::Bare => "bare",
+            Compare::Gate => "gate",
+            Compare::Checkpoints => "checkpoints",
+            Compare::Build => "build",
+        }
+    }
+}
+
+/// The binaries a benchmark starts: this one (the bare server, the gate-off variant), the
+/// `baton` beside it, and the reference build for `--compare build`.
+#[derive(Debug, Clone)]
+struct Binaries {
+    bench: PathBuf,
+    reference: Option<PathBuf>,
 }
 
 /// One line of the results table.
@@ -188,7 +214,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         return load_only(&args, url).await;
     }
-    let exe = std::env::current_exe().context("locate the baton-bench binary")?;
+    let exe = Binaries {
+        bench: std::env::current_exe().context("locate the baton-bench binary")?,
+        reference: args.reference.clone(),
+    };
     let home = tempfile_dir()?;
     let key = baton_runs::CheckpointKey::generate().context("generate a checkpoint key")?;
     std::fs::write(home.join(CHECKPOINT_KEY), key.seed_hex())
@@ -212,6 +241,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 Compare::Bare => (Server::Bare, Server::GateOff),
                 Compare::Gate => (Server::GateOff, Server::Baton),
                 Compare::Checkpoints => (Server::Baton, Server::Checkpointed),
+                Compare::Build => (Server::Reference, Server::Baton),
             };
             for _ in 0..args.rounds.max(1) {
                 // Alternate servers within a round so drift on a noisy machine hits both.
@@ -268,8 +298,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.write {
         let section = match args.compare {
             Compare::Bare => "spine",
-            Compare::Gate => "gate",
-            Compare::Checkpoints => "checkpoints",
+            Compare::Gate | Compare::Checkpoints | Compare::Build => args.compare.name(),
         };
         write_section(path, section, &table)?;
     }
@@ -284,11 +313,14 @@ enum Server {
     GateOff,
     /// Baton signing an audit checkpoint every 1,000 records (its default).
     Checkpointed,
+    /// Another build of `baton` (`--reference`).
+    Reference,
 }
 
 impl Server {
-    /// `exe` is this benchmark's binary; Baton itself is the `baton` beside it.
-    fn command(self, exe: &PathBuf, home: &PathBuf, http: Option<&str>) -> Command {
+    /// Baton itself is the `baton` beside this benchmark's binary.
+    fn command(self, binaries: &Binaries, home: &PathBuf, http: Option<&str>) -> Command {
+        let exe = &binaries.bench;
         let mut command = match self {
             Server::Bare => {
                 let mut command = Command::new(exe);
@@ -312,6 +344,12 @@ impl Server {
                 command.arg("serve-gate-off");
                 command
             }
+            Server::Reference => {
+                let reference = binaries.reference.as_ref().unwrap_or(exe);
+                let mut command = Command::new(reference);
+                command.arg("serve");
+                command
+            }
         };
         if let Some(addr) = http {
             command.args(["--http", addr]);
@@ -328,7 +366,7 @@ impl Server {
 }
 
 async fn spawn_http(
-    exe: &PathBuf,
+    exe: &Binaries,
     server: Server,
     home: &PathBuf,
 ) -> anyhow::Result<(Child, SocketAddr)> {
@@ -425,14 +463,18 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Measured by `baton-bench run --seconds {} --rounds {}` on {cores} cores (load generator and server \
+        "Measured by `baton-bench run --compare {} --seconds {} --rounds {}` on {cores} cores (load generator and server \
          share them); median of {} runs per cell.\n",
-        args.seconds, args.rounds, args.rounds
+        args.compare.name(),
+        args.seconds,
+        args.rounds,
+        args.rounds
     );
     let (reference, subject) = match args.compare {
         Compare::Bare => ("bare rmcp", "Baton (gate off)"),
         Compare::Gate => ("gate off", "gate on"),
         Compare::Checkpoints => ("no checkpoints", "signed checkpoints"),
+        Compare::Build => ("reference build", "this build"),
     };
     let _ = writeln!(
         out,

@@ -1,10 +1,11 @@
-//! Baton's server: the gate every tool call passes, the MCP adapter over the kit registry, the
-//! stdio and Streamable HTTP transports, and the `baton` command line.
+//! `baton-cli`: the `baton` binary — its commands (clap), `baton.toml`, and the wiring of an
+//! [`App`]: every pack registered in one registry behind one [`Gate`], the policy, the store,
+//! the knowledge library, and the agent runtime's journal and approvals in the store.
 //!
-//! The key design choice: there is one call path. MCP clients over either transport, the
-//! `baton tools call` command and (later) our own agents all reach tools through [`Gate`];
-//! the MCP layer only translates, so a new tool pack never touches this crate beyond one
-//! registration line.
+//! The key design choice: this crate is thin. The call path is `baton-gate`, the MCP face is
+//! `baton-mcp`, the store is `baton-runs`; what is here only reads configuration and connects
+//! them, so every face — `baton serve`, `baton tools call`, `baton run` — reaches tools the
+//! same way, and a new pack is one registration line in `app.rs`.
 
 pub mod agents;
 pub mod app;

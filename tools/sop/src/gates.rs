@@ -262,23 +262,7 @@ pub fn move_feature(
             }
         }
         if to >= Phase::Done {
-            let open: Vec<&str> = tasks
-                .iter()
-                .filter(|t| !t.status.is_closed())
-                .map(|t| t.alias.as_str())
-                .collect();
-            if !open.is_empty() {
-                return Err(refuse(
-                    "tasks_open",
-                    format!("feature `{slug}` still has open tasks: {}", open.join(", ")),
-                ));
-            }
-            if let Some(task) = tasks
-                .iter()
-                .find(|t| t.status == Status::Done && !has_diff(repo, t))
-            {
-                return Err(no_diff(task));
-            }
+            finished(repo, slug, &tasks)?;
         }
     }
     let now = crate::time::now_rfc3339();
@@ -287,6 +271,28 @@ pub fn move_feature(
         feature.updated = now;
     }
     Ok(from)
+}
+
+/// A feature is done when none of its `tasks` is open and each done one recorded a diff.
+fn finished(repo: &Repo, slug: &str, tasks: &[&Task]) -> Result<()> {
+    let open: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.status.is_closed())
+        .map(|t| t.alias.as_str())
+        .collect();
+    if !open.is_empty() {
+        return Err(refuse(
+            "tasks_open",
+            format!("feature `{slug}` still has open tasks: {}", open.join(", ")),
+        ));
+    }
+    match tasks
+        .iter()
+        .find(|t| t.status == Status::Done && !has_diff(repo, t))
+    {
+        Some(task) => Err(no_diff(task)),
+        None => Ok(()),
+    }
 }
 
 /// Check every spec-required task's spec (for gates that need them all).

@@ -1,6 +1,7 @@
 //! Helpers every crate's tests share, written once: git in temporary repositories, byte
-//! mutation for property tests, audit drafts and tampering with a stored audit log, and a real
-//! gate over a registry for tests that need the call path without a transport.
+//! mutation for property tests, skipping a test whose runtime or model the environment does not
+//! provide, audit drafts and tampering with a stored audit log, and a real gate over a registry
+//! for tests that need the call path without a transport.
 //!
 //! Test-only: a helper that cannot do its job panics, which is how a test reports it.
 #![allow(
@@ -12,7 +13,8 @@
 mod audit;
 mod gate;
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 pub use audit::{audit_draft, tamper_audit};
 pub use gate::GateFixture;
@@ -55,4 +57,22 @@ pub fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
         }
     }
     bytes
+}
+
+/// The file the environment variable `name` names, when the test command provides it (ONNX
+/// Runtime, a fetched model); `None` when it does not, with `SKIPPED <test>: …` written straight
+/// to stderr, past the test harness's capture, so plain `cargo test` on a fresh checkout skips
+/// `test` instead of failing. A path that is set but missing fails the test.
+pub fn provided(name: &str, test: &str) -> Option<PathBuf> {
+    let Some(path) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: {name} is not set; ./scripts/test.sh sets it (ONNX Runtime from the \
+             onnxruntime==1.31.1 wheel, ISNet from npm)"
+        );
+        return None;
+    };
+    let path = PathBuf::from(path);
+    assert!(path.exists(), "{name}={} does not exist", path.display());
+    Some(path)
 }

@@ -8,10 +8,11 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::audio::GenericAudioBufferRef;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
@@ -58,7 +59,69 @@ impl Compressed {
 
 /// Decode a whole compressed file (read from its start, whatever was read before) into
 /// planar `f32`.
-pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> Result<Audio> {
+pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Result<Audio> {
+    let invalid = |message: String| DspError::InvalidInput {
+        path: shown.to_owned(),
+        message,
+    };
+    let mut stream = open(shown, file, kind)?;
+    let mut pcm = Pcm::default();
+    let mut next_pts: Option<i64> = None;
+    loop {
+        let packet = match stream.format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(error) => {
+                return Err(invalid(format!(
+                    "the stream is damaged after {:.2} s: {error}",
+                    pcm.seconds()
+                )));
+            }
+        };
+        if packet.track_id != stream.track_id {
+            continue;
+        }
+        // Each Ogg packet starts where the last one ended; a jump means pages were lost or
+        // skipped (the reader drops a page that fails its checksum without a word, and an Ogg
+        // stream declares no length to hold the total against). FLAC and MP3 declare theirs.
+        let pts = packet.pts.get();
+        if let Some(expected) = next_pts
+            && pts != expected
+            && kind == Compressed::Ogg
+        {
+            return Err(invalid(format!(
+                "the stream jumps after {:.2} s (from tick {expected} to {pts}): pages or \
+                 frames are missing or damaged",
+                pcm.seconds()
+            )));
+        }
+        let span = packet.trim_start.get() + packet.dur.get() + packet.trim_end.get();
+        next_pts = Some(pts.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)));
+        let decoded = stream.decoder.decode(&packet).map_err(|error| {
+            let at = pcm.seconds();
+            invalid(match error {
+                SymphoniaError::DecodeError(why) => {
+                    format!("the audio data is damaged at {at:.2} s: {why}")
+                }
+                other => format!("decoding stopped at {at:.2} s: {other}"),
+            })
+        })?;
+        pcm.append(&decoded, &invalid)?;
+    }
+    pcm.finish(kind, stream.declared, &invalid)
+}
+
+/// A compressed file opened for decoding its audio track.
+struct Stream {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    /// The frames the file declares, when its declaration can be trusted.
+    declared: Option<u64>,
+}
+
+/// Probe `file` as `kind` and set up a decoder for its audio track.
+fn open(shown: &str, mut file: File, kind: Compressed) -> Result<Stream> {
     let invalid = |message: String| DspError::InvalidInput {
         path: shown.to_owned(),
         message,
@@ -77,7 +140,7 @@ pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> 
     let mut hint = Hint::new();
     hint.with_extension(kind.extension());
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut format = symphonia::default::get_probe()
+    let format = symphonia::default::get_probe()
         .probe(
             &hint,
             stream,
@@ -106,7 +169,7 @@ pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> 
         .as_ref()
         .and_then(|params| params.audio())
         .ok_or_else(|| invalid("its audio track has no codec parameters".into()))?;
-    let mut decoder = symphonia::default::get_codecs()
+    let decoder = symphonia::default::get_codecs()
         // Gapless trimming follows the container's length; an untagged MP3's is only an
         // estimate, and trimming to it would cut real audio.
         .make_audio_decoder(
@@ -114,56 +177,39 @@ pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> 
             &AudioDecoderOptions::default().gapless(kind != Compressed::Mp3 || declares_length),
         )
         .map_err(|error| invalid(format!("a codec Baton does not read: {error}")))?;
+    Ok(Stream {
+        format,
+        decoder,
+        track_id,
+        declared,
+    })
+}
 
-    let mut channels: Vec<Vec<f32>> = Vec::new();
-    let mut rate = 0;
-    let mut interleaved: Vec<f32> = Vec::new();
-    let mut next_pts: Option<i64> = None;
-    let seconds = |channels: &[Vec<f32>], rate: u32| {
-        channels.first().map_or(0.0, |c| c.len() as f64) / f64::from(rate.max(1))
-    };
-    loop {
-        let packet = match format.next_packet() {
-            Ok(Some(packet)) => packet,
-            Ok(None) => break,
-            Err(error) => {
-                return Err(invalid(format!(
-                    "the stream is damaged after {:.2} s: {error}",
-                    seconds(&channels, rate)
-                )));
-            }
-        };
-        if packet.track_id != track_id {
-            continue;
-        }
-        // Each Ogg packet starts where the last one ended; a jump means pages were lost or
-        // skipped (the reader drops a page that fails its checksum without a word, and an Ogg
-        // stream declares no length to hold the total against). FLAC and MP3 declare theirs.
-        let pts = packet.pts.get();
-        if let Some(expected) = next_pts
-            && pts != expected
-            && kind == Compressed::Ogg
-        {
-            return Err(invalid(format!(
-                "the stream jumps after {:.2} s (from tick {expected} to {pts}): pages or \
-                 frames are missing or damaged",
-                seconds(&channels, rate)
-            )));
-        }
-        let span = packet.trim_start.get() + packet.dur.get() + packet.trim_end.get();
-        next_pts = Some(pts.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)));
-        let decoded = decoder.decode(&packet).map_err(|error| {
-            let at = seconds(&channels, rate);
-            invalid(match error {
-                SymphoniaError::DecodeError(why) => {
-                    format!("the audio data is damaged at {at:.2} s: {why}")
-                }
-                other => format!("decoding stopped at {at:.2} s: {other}"),
-            })
-        })?;
+/// The samples decoded so far, planar, in the format the first packet set.
+#[derive(Default)]
+struct Pcm {
+    channels: Vec<Vec<f32>>,
+    rate: u32,
+    /// Reused between packets: one packet's samples as the decoder gives them.
+    interleaved: Vec<f32>,
+}
+
+impl Pcm {
+    /// Seconds decoded so far, to say where a problem was found.
+    fn seconds(&self) -> f64 {
+        self.channels.first().map_or(0.0, |c| c.len() as f64) / f64::from(self.rate.max(1))
+    }
+
+    /// Add one packet's samples; the first sets the channel count and rate, which may not
+    /// change after it.
+    fn append(
+        &mut self,
+        decoded: &GenericAudioBufferRef<'_>,
+        invalid: &dyn Fn(String) -> DspError,
+    ) -> Result<()> {
         let spec = decoded.spec();
         let count = spec.channels().count();
-        if channels.is_empty() {
+        if self.channels.is_empty() {
             if count == 0 || count > usize::from(MAX_CHANNELS) {
                 return Err(invalid(format!(
                     "{count} channels; Baton reads 1 to {MAX_CHANNELS}"
@@ -175,51 +221,62 @@ pub(crate) fn read_compressed(shown: &str, mut file: File, kind: Compressed) -> 
                     spec.rate()
                 )));
             }
-            rate = spec.rate();
-            channels = vec![Vec::new(); count];
-        } else if count != channels.len() || spec.rate() != rate {
+            self.rate = spec.rate();
+            self.channels = vec![Vec::new(); count];
+        } else if count != self.channels.len() || spec.rate() != self.rate {
             return Err(invalid(format!(
-                "the stream changes from {} channels at {rate} Hz to {count} at {} Hz after \
+                "the stream changes from {} channels at {} Hz to {count} at {} Hz after \
                  {:.2} s; Baton reads one format per file",
-                channels.len(),
+                self.channels.len(),
+                self.rate,
                 spec.rate(),
-                seconds(&channels, rate)
+                self.seconds()
             )));
         }
-        let held = channels.first().map_or(0, Vec::len) + decoded.frames();
+        let held = self.channels.first().map_or(0, Vec::len) + decoded.frames();
         if (held as u64).saturating_mul(count as u64) > MAX_SAMPLES {
             return Err(invalid(format!(
                 "more than {MAX_SAMPLES} samples, more than Baton reads at once"
             )));
         }
-        interleaved.resize(decoded.samples_interleaved(), 0.0);
-        decoded.copy_to_slice_interleaved(&mut interleaved);
-        for frame in interleaved.chunks_exact(count) {
-            for (channel, &sample) in channels.iter_mut().zip(frame) {
+        self.interleaved.resize(decoded.samples_interleaved(), 0.0);
+        decoded.copy_to_slice_interleaved(&mut self.interleaved);
+        for frame in self.interleaved.chunks_exact(count) {
+            for (channel, &sample) in self.channels.iter_mut().zip(frame) {
                 channel.push(sample);
             }
         }
+        Ok(())
     }
-    if channels.first().is_none_or(Vec::is_empty) {
-        return Err(invalid(format!(
-            "the {} stream holds no audio",
-            kind.name()
-        )));
+
+    /// The audio, unless the stream held none or fewer (or more) frames than it declared.
+    fn finish(
+        self,
+        kind: Compressed,
+        declared: Option<u64>,
+        invalid: &dyn Fn(String) -> DspError,
+    ) -> Result<Audio> {
+        if self.channels.first().is_none_or(Vec::is_empty) {
+            return Err(invalid(format!(
+                "the {} stream holds no audio",
+                kind.name()
+            )));
+        }
+        let decoded = self.channels.first().map_or(0, Vec::len) as u64;
+        if let Some(declared) = declared
+            && declared != decoded
+        {
+            return Err(invalid(format!(
+                "the {} file declares {declared} frames but its stream holds {decoded}: \
+                 truncated or corrupt",
+                kind.name()
+            )));
+        }
+        Ok(Audio {
+            sample_rate: self.rate,
+            channels: self.channels,
+        })
     }
-    let decoded = channels.first().map_or(0, Vec::len) as u64;
-    if let Some(declared) = declared
-        && declared != decoded
-    {
-        return Err(invalid(format!(
-            "the {} file declares {declared} frames but its stream holds {decoded}: \
-             truncated or corrupt",
-            kind.name()
-        )));
-    }
-    Ok(Audio {
-        sample_rate: rate,
-        channels,
-    })
 }
 
 /// Whether an MP3's first frame holds a Xing, Info or VBRI tag (which counts its frames).

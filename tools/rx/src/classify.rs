@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::input::InputError;
-use crate::model::{Day, Product, Schedule, filled};
+use crate::model::{Day, Ingredient, Product, Schedule, filled};
 use crate::rules::{Check, Family, RuleBook};
 
 /// Anything above this many mg of cannabinoid per mL, per g or per dose unit is not a
@@ -90,78 +90,10 @@ pub fn strength(book: &RuleBook, product: &Product) -> Result<Strength, InputErr
             continue;
         };
         any = true;
-        let Some(amount) = ingredient.amount else {
-            return Ok(Strength::Missing {
-                path: at("amount"),
-                message: format!("{} has no amount", ingredient.name),
-            });
+        let (mg, per) = match per_basis(ingredient, &at)? {
+            Reading::Known { mg, per } => (mg, per),
+            Reading::Missing(missing) => return Ok(missing),
         };
-        if !amount.is_finite() || amount < 0.0 {
-            return Err(InputError::new(
-                at("amount"),
-                format!("{amount} is not a strength: amounts are zero or more"),
-            ));
-        }
-        let Some(unit) = ingredient.unit.as_deref().filter(|u| filled(Some(u))) else {
-            return Ok(Strength::Missing {
-                path: at("unit"),
-                message: format!("{} has no unit", ingredient.name),
-            });
-        };
-        let unit = unit.trim();
-        let (mg, per) = if unit == "%" {
-            let per = ingredient
-                .per
-                .as_deref()
-                .map_or_else(|| "g".to_owned(), basis);
-            if per != "g" {
-                return Err(InputError::new(
-                    at("per"),
-                    format!("a % strength is w/w, per g; got per `{per}`"),
-                ));
-            }
-            if amount > 100.0 {
-                return Err(InputError::new(
-                    at("amount"),
-                    format!("{amount} % is more than the whole product"),
-                ));
-            }
-            // % w/w: 1 % is 10 mg per g.
-            (amount * 10.0, per)
-        } else {
-            let Some(scale) = unit_to_mg(unit) else {
-                return Err(InputError::new(
-                    at("unit"),
-                    format!("unknown unit `{unit}`; use mg, g, mcg or %"),
-                ));
-            };
-            let Some(per) = ingredient.per.as_deref().filter(|p| filled(Some(p))) else {
-                return Ok(Strength::Missing {
-                    path: at("per"),
-                    message: format!(
-                        "{} {amount} {unit} per what (mL, g, capsule…)?",
-                        ingredient.name
-                    ),
-                });
-            };
-            let per = basis(per);
-            if !BASES.contains(&per.as_str()) {
-                return Err(InputError::new(
-                    at("per"),
-                    format!("unknown basis `{per}`; use one of {}", BASES.join(", ")),
-                ));
-            }
-            (amount * scale, per)
-        };
-        if mg > MAX_MG_PER_BASIS {
-            return Err(InputError::new(
-                at("amount"),
-                format!(
-                    "{amount} {unit} per {per} is not a possible strength (more than \
-                     {MAX_MG_PER_BASIS} mg per {per})"
-                ),
-            ));
-        }
         match &common {
             Some(first) if *first != per => {
                 return Err(InputError::new(
@@ -200,6 +132,100 @@ pub fn strength(book: &RuleBook, product: &Product) -> Result<Strength, InputErr
         cbd_pct: cbd * 100.0 / total,
         thc_pct: thc * 100.0 / total,
     }))
+}
+
+/// One cannabinoid's strength as read.
+enum Reading {
+    /// mg (before acid conversion) per one `per`.
+    Known { mg: f64, per: String },
+    /// A part of it is missing: the product's strength is [`Strength::Missing`].
+    Missing(Strength),
+}
+
+/// Read one cannabinoid's strength as mg per basis; `at` names its fields.
+fn per_basis(ingredient: &Ingredient, at: &dyn Fn(&str) -> String) -> Result<Reading, InputError> {
+    let missing = |field: &str, message: String| {
+        Ok(Reading::Missing(Strength::Missing {
+            path: at(field),
+            message,
+        }))
+    };
+    let Some(amount) = ingredient.amount else {
+        return missing("amount", format!("{} has no amount", ingredient.name));
+    };
+    if !amount.is_finite() || amount < 0.0 {
+        return Err(InputError::new(
+            at("amount"),
+            format!("{amount} is not a strength: amounts are zero or more"),
+        ));
+    }
+    let Some(unit) = ingredient.unit.as_deref().filter(|u| filled(Some(u))) else {
+        return missing("unit", format!("{} has no unit", ingredient.name));
+    };
+    let unit = unit.trim();
+    let (mg, per) = if unit == "%" {
+        percent(amount, ingredient, at)?
+    } else {
+        let Some(scale) = unit_to_mg(unit) else {
+            return Err(InputError::new(
+                at("unit"),
+                format!("unknown unit `{unit}`; use mg, g, mcg or %"),
+            ));
+        };
+        let Some(per) = ingredient.per.as_deref().filter(|p| filled(Some(p))) else {
+            return missing(
+                "per",
+                format!(
+                    "{} {amount} {unit} per what (mL, g, capsule…)?",
+                    ingredient.name
+                ),
+            );
+        };
+        let per = basis(per);
+        if !BASES.contains(&per.as_str()) {
+            return Err(InputError::new(
+                at("per"),
+                format!("unknown basis `{per}`; use one of {}", BASES.join(", ")),
+            ));
+        }
+        (amount * scale, per)
+    };
+    if mg > MAX_MG_PER_BASIS {
+        return Err(InputError::new(
+            at("amount"),
+            format!(
+                "{amount} {unit} per {per} is not a possible strength (more than \
+                 {MAX_MG_PER_BASIS} mg per {per})"
+            ),
+        ));
+    }
+    Ok(Reading::Known { mg, per })
+}
+
+/// A % strength: w/w, so per g, and no more than the whole product.
+fn percent(
+    amount: f64,
+    ingredient: &Ingredient,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(f64, String), InputError> {
+    let per = ingredient
+        .per
+        .as_deref()
+        .map_or_else(|| "g".to_owned(), basis);
+    if per != "g" {
+        return Err(InputError::new(
+            at("per"),
+            format!("a % strength is w/w, per g; got per `{per}`"),
+        ));
+    }
+    if amount > 100.0 {
+        return Err(InputError::new(
+            at("amount"),
+            format!("{amount} % is more than the whole product"),
+        ));
+    }
+    // % w/w: 1 % is 10 mg per g.
+    Ok((amount * 10.0, per))
 }
 
 /// Whether `part` is at least `pct` percent of `total`, exactly at the boundary (the shares

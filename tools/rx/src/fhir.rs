@@ -104,6 +104,18 @@ impl Out {
             .max_by_key(|(simple, _)| simple.len())
             .map(|(simple, origin)| format!("{origin}{}", &path[simple.len()..]))
     }
+
+    /// Deserialize what was built as a simple-format prescription; an error names the FHIR
+    /// element the offending part came from.
+    fn finish(mut self) -> Result<Prescription, InputError> {
+        serde_path_to_error::deserialize(Value::Object(std::mem::take(&mut self.root))).map_err(
+            |error| {
+                let simple = error.path().to_string();
+                let path = self.origin_of(&simple).unwrap_or(simple);
+                InputError::new(path, error.into_inner().to_string())
+            },
+        )
+    }
 }
 
 /// Read a FHIR R4 Bundle.
@@ -121,13 +133,33 @@ pub fn parse(value: &Value) -> Result<Prescription, InputError> {
     }
     let entries = entries(bundle)?;
     let request = only(&entries, "MedicationRequest")?;
-    let mr = request.resource;
-    let at = |field: &str| format!("{}.{field}", request.path);
     let mut out = Out::default();
+    let extensions = baton_extensions(request.resource, &request.path, REQUEST_EXTENSIONS)?;
+    read_request(bundle, request, &extensions, &mut out)?;
+    let patient = referenced(
+        &entries,
+        request.resource.get("subject"),
+        &format!("{}.subject", request.path),
+        &["Patient"],
+    )?;
+    read_patient(patient, &mut out)?;
+    read_prescriber(&entries, request, &extensions, &mut out)?;
+    read_product(&entries, request, &mut out)?;
+    let valid_until = read_supply(request, &mut out)?;
+    let mut prescription = out.finish()?;
+    prescription.valid_until = valid_until;
+    Ok(prescription)
+}
 
-    // Check date and jurisdiction.
-    let extensions = baton_extensions(mr, &request.path, REQUEST_EXTENSIONS)?;
-    if let Some((ext, path)) = find(&extensions, "as-of") {
+/// The request's own facts: check date, jurisdiction and the other flags, when it was
+/// authored, and the approvals and authorities it carries.
+fn read_request(
+    bundle: &Map<String, Value>,
+    request: &Entry<'_>,
+    extensions: &[(&str, &Value, String)],
+    out: &mut Out,
+) -> Result<(), InputError> {
+    if let Some((ext, path)) = find(extensions, "as-of") {
         out.set(&["as_of"], date_value(ext, &path)?, path);
     } else if let Some(timestamp) = bundle.get("timestamp") {
         out.set(
@@ -141,50 +173,45 @@ pub fn parse(value: &Value) -> Result<Prescription, InputError> {
         ("self-prescribed", "self_prescribed"),
         ("rtpm-checked", "rtpm_checked"),
     ] {
-        if let Some((ext, path)) = find(&extensions, name) {
+        if let Some((ext, path)) = find(extensions, name) {
             out.set(&[key], primitive(ext, &path)?, path);
         }
     }
-    if let Some((ext, path)) = find(&extensions, "treatment-started") {
+    if let Some((ext, path)) = find(extensions, "treatment-started") {
         out.set(&["treatment_started"], date_value(ext, &path)?, path);
     }
-    if let Some(authored) = mr.get("authoredOn") {
-        out.set(
-            &["authored_on"],
-            date_of(authored, &at("authoredOn"))?,
-            at("authoredOn"),
-        );
+    if let Some(authored) = request.resource.get("authoredOn") {
+        let path = format!("{}.authoredOn", request.path);
+        out.set(&["authored_on"], date_of(authored, &path)?, path);
     }
-    for (ext, path) in extensions
-        .iter()
-        .filter(|(name, _, _)| *name == "tga-approval")
-        .map(|(_, e, p)| (*e, p.clone()))
-    {
-        out.push("approvals", complex(ext, &path)?, path);
+    for (name, key) in [
+        ("tga-approval", "approvals"),
+        ("state-authority", "state_authorities"),
+    ] {
+        for (_, ext, path) in extensions.iter().filter(|(n, _, _)| *n == name) {
+            out.push(key, complex(ext, path)?, path.clone());
+        }
     }
-    for (ext, path) in extensions
-        .iter()
-        .filter(|(name, _, _)| *name == "state-authority")
-        .map(|(_, e, p)| (*e, p.clone()))
-    {
-        out.push("state_authorities", complex(ext, &path)?, path);
-    }
+    Ok(())
+}
 
-    // Patient.
-    let patient = referenced(&entries, mr.get("subject"), &at("subject"), &["Patient"])?;
-    read_patient(patient, &mut out)?;
-
-    // Prescriber.
+/// The prescriber: the requester, a Practitioner or a PractitionerRole pointing at one.
+fn read_prescriber(
+    entries: &[Entry<'_>],
+    request: &Entry<'_>,
+    extensions: &[(&str, &Value, String)],
+    out: &mut Out,
+) -> Result<(), InputError> {
     let requester = referenced(
-        &entries,
-        mr.get("requester"),
-        &at("requester"),
+        entries,
+        request.resource.get("requester"),
+        &format!("{}.requester", request.path),
         &["Practitioner", "PractitionerRole"],
     )?;
     let (practitioner, role) = if requester.kind == "PractitionerRole" {
         let role_path = format!("{}.practitioner", requester.path);
         let practitioner = referenced(
-            &entries,
+            entries,
             requester.resource.get("practitioner"),
             &role_path,
             &["Practitioner"],
@@ -193,12 +220,21 @@ pub fn parse(value: &Value) -> Result<Prescription, InputError> {
     } else {
         (requester, None)
     };
-    read_practitioner(&entries, practitioner, role, &mut out)?;
-    if let Some((ext, path)) = find(&extensions, "signed") {
+    read_practitioner(entries, practitioner, role, out)?;
+    if let Some((ext, path)) = find(extensions, "signed") {
         out.set(&["prescriber", "signed"], primitive(ext, &path)?, path);
     }
+    Ok(())
+}
 
-    // Product.
+/// The product (a coded concept or a Medication resource), its route and the directions.
+fn read_product(
+    entries: &[Entry<'_>],
+    request: &Entry<'_>,
+    out: &mut Out,
+) -> Result<(), InputError> {
+    let mr = request.resource;
+    let at = |field: &str| format!("{}.{field}", request.path);
     if let Some(concept) = mr.get("medicationCodeableConcept") {
         let path = at("medicationCodeableConcept");
         if let Some(name) = concept_text(concept, &path)? {
@@ -206,73 +242,61 @@ pub fn parse(value: &Value) -> Result<Prescription, InputError> {
         }
     } else {
         let medication = referenced(
-            &entries,
+            entries,
             mr.get("medicationReference"),
             &at("medicationReference"),
             &["Medication"],
         )?;
-        read_medication(medication, &mut out)?;
+        read_medication(medication, out)?;
     }
-    if let Some(route) = mr
-        .get("dosageInstruction")
-        .and_then(|d| d.get(0))
-        .and_then(|d| d.get("route"))
-    {
+    let dosage = mr.get("dosageInstruction").and_then(|d| d.get(0));
+    if let Some(route) = dosage.and_then(|d| d.get("route")) {
         let path = at("dosageInstruction[0].route");
         if let Some(code) = concept_code(route, &path)? {
             out.set(&["product", "route"], Value::String(code), path);
         }
     }
-    if let Some(text) = mr
-        .get("dosageInstruction")
-        .and_then(|d| d.get(0))
-        .and_then(|d| d.get("text"))
-    {
+    if let Some(text) = dosage.and_then(|d| d.get("text")) {
         out.set(
             &["directions"],
             text.clone(),
             at("dosageInstruction[0].text"),
         );
     }
+    Ok(())
+}
 
-    // Supply.
+/// The supply: quantity, repeats and their interval; the end of the validity period, which
+/// has no simple-format field and is returned instead.
+fn read_supply(request: &Entry<'_>, out: &mut Out) -> Result<Option<Day>, InputError> {
+    let Some(dispense) = request.resource.get("dispenseRequest") else {
+        return Ok(None);
+    };
+    let base = format!("{}.dispenseRequest", request.path);
+    let dispense = object(dispense, &base)?;
+    if let Some(quantity) = dispense.get("quantity") {
+        let path = format!("{base}.quantity");
+        out.set(&["quantity"], quantity_of(quantity, &path)?, path);
+    }
+    if let Some(repeats) = dispense.get("numberOfRepeatsAllowed") {
+        out.set(
+            &["repeats"],
+            repeats.clone(),
+            format!("{base}.numberOfRepeatsAllowed"),
+        );
+    }
+    if let Some(interval) = dispense.get("dispenseInterval") {
+        let path = format!("{base}.dispenseInterval");
+        out.set(&["repeat_interval_days"], days_of(interval, &path)?, path);
+    }
     let mut valid_until = None;
-    if let Some(dispense) = mr.get("dispenseRequest") {
-        let base = at("dispenseRequest");
-        let dispense = object(dispense, &base)?;
-        if let Some(quantity) = dispense.get("quantity") {
-            let path = format!("{base}.quantity");
-            out.set(&["quantity"], quantity_of(quantity, &path)?, path);
-        }
-        if let Some(repeats) = dispense.get("numberOfRepeatsAllowed") {
-            out.set(
-                &["repeats"],
-                repeats.clone(),
-                format!("{base}.numberOfRepeatsAllowed"),
-            );
-        }
-        if let Some(interval) = dispense.get("dispenseInterval") {
-            let path = format!("{base}.dispenseInterval");
-            out.set(&["repeat_interval_days"], days_of(interval, &path)?, path);
-        }
-        if let Some(end) = dispense.get("validityPeriod").and_then(|p| p.get("end")) {
-            let path = format!("{base}.validityPeriod.end");
-            if let Value::String(text) = date_of(end, &path)? {
-                valid_until = Day::parse(&text);
-            }
+    if let Some(end) = dispense.get("validityPeriod").and_then(|p| p.get("end")) {
+        let path = format!("{base}.validityPeriod.end");
+        if let Value::String(text) = date_of(end, &path)? {
+            valid_until = Day::parse(&text);
         }
     }
-
-    let mut prescription: Prescription = serde_path_to_error::deserialize(Value::Object(
-        std::mem::take(&mut out.root),
-    ))
-    .map_err(|error| {
-        let simple = error.path().to_string();
-        let path = out.origin_of(&simple).unwrap_or(simple);
-        InputError::new(path, error.into_inner().to_string())
-    })?;
-    prescription.valid_until = valid_until;
-    Ok(prescription)
+    Ok(valid_until)
 }
 
 fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, InputError> {

@@ -662,7 +662,22 @@ pub(crate) fn parse(bytes: &[u8]) -> Fast<Prescription> {
     };
     let mr = &request.resource;
     let mut rx = Prescription::default();
+    let signed = read_request(mr, bundle.timestamp, &mut rx)?;
+    let patient = referenced(entries, target(mr.subject.as_ref()), &["Patient"])?;
+    rx.patient = read_patient(patient)?;
+    rx.prescriber = read_prescriber(entries, mr, signed)?;
+    read_product(entries, mr, &mut rx)?;
+    read_supply(mr, &mut rx)?;
+    Ok(rx)
+}
 
+/// The request's own facts (check date, jurisdiction, flags, approvals, authorities, when
+/// it was authored) into `rx`; whether it is signed, which belongs to the prescriber.
+fn read_request(
+    mr: &Resource<'_>,
+    timestamp: Option<&str>,
+    rx: &mut Prescription,
+) -> Fast<Option<bool>> {
     let extensions = baton(
         mr.extension.as_ref(),
         REQUEST_EXTENSIONS,
@@ -683,15 +698,20 @@ pub(crate) fn parse(bytes: &[u8]) -> Fast<Prescription> {
         }
     }
     if rx.as_of.is_none()
-        && let Some(timestamp) = bundle.timestamp
+        && let Some(timestamp) = timestamp
     {
         rx.as_of = Some(day_of(timestamp)?);
     }
     rx.authored_on = mr.authored_on.map(day_of).transpose()?;
+    Ok(signed)
+}
 
-    let patient = referenced(entries, target(mr.subject.as_ref()), &["Patient"])?;
-    rx.patient = read_patient(patient)?;
-
+/// The prescriber: the requester, a Practitioner or a PractitionerRole pointing at one.
+fn read_prescriber(
+    entries: &[Entry<'_>],
+    mr: &Resource<'_>,
+    signed: Option<bool>,
+) -> Fast<Option<Prescriber>> {
     let requester = referenced(
         entries,
         target(mr.requester.as_ref()),
@@ -711,8 +731,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Fast<Prescription> {
     if let Some(signed) = signed {
         prescriber.get_or_insert_with(Prescriber::default).signed = Some(signed);
     }
-    rx.prescriber = prescriber;
+    Ok(prescriber)
+}
 
+/// The product (a coded concept or a Medication resource), its route and the directions.
+fn read_product(entries: &[Entry<'_>], mr: &Resource<'_>, rx: &mut Prescription) -> Fast<()> {
     let mut product = match &mr.medication_codeable_concept {
         Some(concept) => concept.text().map(|name| Product {
             name: Some(name),
@@ -735,7 +758,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Fast<Prescription> {
         rx.directions = first.text.map(str::to_owned);
     }
     rx.product = product;
+    Ok(())
+}
 
+/// The supply: quantity, repeats, their interval, and the end of the validity period.
+fn read_supply(mr: &Resource<'_>, rx: &mut Prescription) -> Fast<()> {
     if let Some(dispense) = &mr.dispense_request {
         rx.quantity = dispense.quantity.as_ref().map(FhirQuantity::quantity);
         if let Some(repeats) = dispense.number_of_repeats_allowed {
@@ -748,7 +775,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Fast<Prescription> {
             rx.valid_until = Some(day_of(end)?);
         }
     }
-    Ok(rx)
+    Ok(())
 }
 
 fn days(interval: &FhirQuantity<'_>) -> Fast<u32> {

@@ -483,47 +483,7 @@ impl RuleBook {
                 message: error.to_string().trim().replace('\n', " "),
             })?;
             for mut rule in table.rule {
-                let bad = |message: String| RxError::Table {
-                    file: name.to_owned(),
-                    message: format!("rule `{}`: {message}", rule.id),
-                };
-                if !ids.insert(rule.id.clone()) {
-                    return Err(bad("the id is used twice".into()));
-                }
-                if rule.check.classifies() != rule.code.is_none() {
-                    return Err(bad(if rule.code.is_none() {
-                        format!(
-                            "check `{}` reports findings: give it a `code`",
-                            rule.check.name()
-                        )
-                    } else {
-                        format!(
-                            "check `{}` classifies: it takes no `code`",
-                            rule.check.name()
-                        )
-                    }));
-                }
-                if rule.effective_to.is_some_and(|to| to < rule.effective_from) {
-                    return Err(bad("effective_to is before effective_from".into()));
-                }
-                if rule.source.trim().is_empty() {
-                    return Err(bad("every rule needs a `source`".into()));
-                }
-                if let Check::StateAuthority {
-                    when, age, months, ..
-                } = &rule.check
-                {
-                    let missing = match when {
-                        Condition::UnderAge => age.is_none().then_some("age"),
-                        Condition::TreatmentLongerThan => months.is_none().then_some("months"),
-                        Condition::Always | Condition::DrugDependent | Condition::Compounded => {
-                            None
-                        }
-                    };
-                    if let Some(missing) = missing {
-                        return Err(bad(format!("`when = \"{when:?}\"` needs `{missing}`")));
-                    }
-                }
+                check_rule(name, &rule, &mut ids)?;
                 for jurisdiction in &mut rule.jurisdictions {
                     *jurisdiction = jurisdiction.to_ascii_uppercase();
                 }
@@ -569,6 +529,52 @@ impl RuleBook {
         );
         Ok(book)
     }
+}
+
+/// Refuse a rule of table `name` whose id is taken (recording it in `ids`), whose `code`
+/// does not fit its check, whose dates are backwards, that cites no source, or whose state
+/// authority condition lacks the number it needs.
+fn check_rule(name: &str, rule: &Rule, ids: &mut BTreeSet<String>) -> Result<()> {
+    let bad = |message: String| RxError::Table {
+        file: name.to_owned(),
+        message: format!("rule `{}`: {message}", rule.id),
+    };
+    if !ids.insert(rule.id.clone()) {
+        return Err(bad("the id is used twice".into()));
+    }
+    if rule.check.classifies() != rule.code.is_none() {
+        return Err(bad(if rule.code.is_none() {
+            format!(
+                "check `{}` reports findings: give it a `code`",
+                rule.check.name()
+            )
+        } else {
+            format!(
+                "check `{}` classifies: it takes no `code`",
+                rule.check.name()
+            )
+        }));
+    }
+    if rule.effective_to.is_some_and(|to| to < rule.effective_from) {
+        return Err(bad("effective_to is before effective_from".into()));
+    }
+    if rule.source.trim().is_empty() {
+        return Err(bad("every rule needs a `source`".into()));
+    }
+    if let Check::StateAuthority {
+        when, age, months, ..
+    } = &rule.check
+    {
+        let missing = match when {
+            Condition::UnderAge => age.is_none().then_some("age"),
+            Condition::TreatmentLongerThan => months.is_none().then_some("months"),
+            Condition::Always | Condition::DrugDependent | Condition::Compounded => None,
+        };
+        if let Some(missing) = missing {
+            return Err(bad(format!("`when = \"{when:?}\"` needs `{missing}`")));
+        }
+    }
+    Ok(())
 }
 
 /// A rule as `rx_rules` lists it.

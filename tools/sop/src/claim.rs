@@ -10,7 +10,7 @@ use crate::model::{Claim, Index, Phase, Status};
 use crate::runlog::RunMeta;
 use crate::time::now_rfc3339;
 use crate::tools::{TaskSummary, blocking};
-use crate::{Repo, Result, SopError, render};
+use crate::{Repo, Result, SopError};
 
 /// A claim held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -104,11 +104,7 @@ fn take(
     {
         feature.phase = Phase::Impl;
     }
-    crate::fsx::write_atomic(
-        repo.files()?,
-        &repo.state(&format!("tasks/tasks-{feature_slug}.md")),
-        render::tasks(index, &feature_slug).as_bytes(),
-    )?;
+    repo.write_task_list(index, &feature_slug)?;
     append_section(
         repo,
         Mirror::ActionPlan,

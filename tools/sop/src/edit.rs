@@ -8,7 +8,7 @@ use crate::gates::{SpecCheck, move_task};
 use crate::mirror::{Mirror, append_section};
 use crate::model::{Index, Priority, Status, Task, TestReport};
 use crate::time::now_rfc3339;
-use crate::{Repo, Result, SopError, render};
+use crate::{Repo, Result, SopError};
 
 /// What to change; `None` leaves a field as it is.
 #[derive(Debug)]
@@ -69,11 +69,7 @@ pub(crate) fn update(
         ));
     }
     let feature = index.tasks[at].feature.clone();
-    crate::fsx::write_atomic(
-        repo.files()?,
-        &repo.state(&format!("tasks/tasks-{feature}.md")),
-        render::tasks(index, &feature).as_bytes(),
-    )?;
+    repo.write_task_list(index, &feature)?;
     Ok(UpdateOutput {
         task: index.tasks[at].clone(),
         changed,

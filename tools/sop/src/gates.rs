@@ -136,53 +136,7 @@ pub fn move_task(
                 return Err(no_diff(task));
             }
         }
-        Status::Done => {
-            match from {
-                Status::Review => {}
-                Status::InProgress => claimed_by_caller(task, agent, now)?,
-                Status::Pending | Status::Blocked | Status::Cancelled | Status::Done => {
-                    return Err(refuse(
-                        "invalid_transition",
-                        format!(
-                            "task {} is `{}`; it must be worked on (`in_progress`) before it is done",
-                            task.alias,
-                            from.as_str()
-                        ),
-                    ));
-                }
-            }
-            dependencies_done(index, task)?;
-            spec_gates(task, spec)?;
-            if !has_diff(repo, task) {
-                return Err(no_diff(task));
-            }
-            let required = index
-                .features
-                .get(&task.feature)
-                .is_some_and(|f| f.require_tests);
-            match repo.latest_test_report(&task.runs) {
-                Some(report) if !report.passed => {
-                    return Err(refuse(
-                        "tests_failing",
-                        format!(
-                            "task {}: the latest test report ({}) failed: {}",
-                            task.alias, report.command, report.summary
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None if required => {
-                    return Err(refuse(
-                        "tests_missing",
-                        format!(
-                            "task {}: feature `{}` requires a passing test report; record one with sop_task_update (test_report)",
-                            task.alias, task.feature
-                        ),
-                    ));
-                }
-                None => {}
-            }
-        }
+        Status::Done => done_gates(repo, index, task, from, agent, spec, now)?,
     }
     let task = &mut index.tasks[at];
     task.status = to;
@@ -191,6 +145,60 @@ pub fn move_task(
     }
     task.updated = crate::time::now_rfc3339();
     Ok(from)
+}
+
+/// What `done` needs: work on the task (by the caller, unless it passed review), its
+/// dependencies done, a fresh spec if it needs one, a recorded diff, and a passing test report
+/// (required by some features; a failing one always blocks).
+fn done_gates(
+    repo: &Repo,
+    index: &Index,
+    task: &Task,
+    from: Status,
+    agent: &str,
+    spec: &SpecCheck,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    match from {
+        Status::Review => {}
+        Status::InProgress => claimed_by_caller(task, agent, now)?,
+        Status::Pending | Status::Blocked | Status::Cancelled | Status::Done => {
+            return Err(refuse(
+                "invalid_transition",
+                format!(
+                    "task {} is `{}`; it must be worked on (`in_progress`) before it is done",
+                    task.alias,
+                    from.as_str()
+                ),
+            ));
+        }
+    }
+    dependencies_done(index, task)?;
+    spec_gates(task, spec)?;
+    if !has_diff(repo, task) {
+        return Err(no_diff(task));
+    }
+    let required = index
+        .features
+        .get(&task.feature)
+        .is_some_and(|f| f.require_tests);
+    match repo.latest_test_report(&task.runs) {
+        Some(report) if !report.passed => Err(refuse(
+            "tests_failing",
+            format!(
+                "task {}: the latest test report ({}) failed: {}",
+                task.alias, report.command, report.summary
+            ),
+        )),
+        None if required => Err(refuse(
+            "tests_missing",
+            format!(
+                "task {}: feature `{}` requires a passing test report; record one with sop_task_update (test_report)",
+                task.alias, task.feature
+            ),
+        )),
+        Some(_) | None => Ok(()),
+    }
 }
 
 fn no_diff(task: &Task) -> SopError {
@@ -254,23 +262,7 @@ pub fn move_feature(
             }
         }
         if to >= Phase::Done {
-            let open: Vec<&str> = tasks
-                .iter()
-                .filter(|t| !t.status.is_closed())
-                .map(|t| t.alias.as_str())
-                .collect();
-            if !open.is_empty() {
-                return Err(refuse(
-                    "tasks_open",
-                    format!("feature `{slug}` still has open tasks: {}", open.join(", ")),
-                ));
-            }
-            if let Some(task) = tasks
-                .iter()
-                .find(|t| t.status == Status::Done && !has_diff(repo, t))
-            {
-                return Err(no_diff(task));
-            }
+            finished(repo, slug, &tasks)?;
         }
     }
     let now = crate::time::now_rfc3339();
@@ -279,6 +271,28 @@ pub fn move_feature(
         feature.updated = now;
     }
     Ok(from)
+}
+
+/// A feature is done when none of its `tasks` is open and each done one recorded a diff.
+fn finished(repo: &Repo, slug: &str, tasks: &[&Task]) -> Result<()> {
+    let open: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.status.is_closed())
+        .map(|t| t.alias.as_str())
+        .collect();
+    if !open.is_empty() {
+        return Err(refuse(
+            "tasks_open",
+            format!("feature `{slug}` still has open tasks: {}", open.join(", ")),
+        ));
+    }
+    match tasks
+        .iter()
+        .find(|t| t.status == Status::Done && !has_diff(repo, t))
+    {
+        Some(task) => Err(no_diff(task)),
+        None => Ok(()),
+    }
 }
 
 /// Check every spec-required task's spec (for gates that need them all).

@@ -10,6 +10,8 @@
 //! done only with a recorded diff. Nothing here knows about MCP: the tools are `baton-kit`
 //! tools, and the server's gate decides whether they may run.
 
+mod advance;
+mod author;
 mod brief;
 mod claim;
 pub mod confinement;
@@ -27,8 +29,10 @@ mod patterns;
 mod render;
 mod repo;
 mod runlog;
+mod scaffold;
 mod spec;
 mod state;
+mod status;
 mod time;
 mod tools;
 mod worktree;

@@ -62,3 +62,57 @@ pub fn append_section(
     ));
     append(repo.files()?, &path, &text)
 }
+
+/// The section appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MirrorOutput {
+    /// The mirror, relative to the repository root.
+    pub path: String,
+    /// What the section says.
+    pub summary: String,
+}
+
+/// Append a snapshot of feature `slug` (its phase and task counts, and `note`) to `mirror`.
+/// It runs under the index lock, so the counts are those of the index at that moment.
+pub(crate) async fn snapshot(
+    repo: Repo,
+    mirror: Mirror,
+    slug: String,
+    note: Option<String>,
+) -> Result<MirrorOutput> {
+    crate::tools::blocking(move || {
+        repo.update(|index| {
+            let feature = index.feature(&slug)?;
+            let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+            for task in index.tasks.iter().filter(|t| t.feature == slug) {
+                *counts.entry(task.status.as_str()).or_default() += 1;
+            }
+            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            let mut summary = format!(
+                "Phase `{}`; tasks: {}.",
+                feature.phase.as_str(),
+                if counts.is_empty() {
+                    "none".to_owned()
+                } else {
+                    counts.join(", ")
+                }
+            );
+            if let Some(note) = &note {
+                summary.push_str(&format!("\n\n{note}"));
+            }
+            append_section(
+                &repo,
+                mirror,
+                &slug,
+                "snapshot",
+                &summary,
+                crate::state::INDEX,
+            )?;
+            Ok(MirrorOutput {
+                path: mirror.path().into(),
+                summary,
+            })
+        })
+    })
+    .await
+}

@@ -34,6 +34,18 @@ impl Repo {
         }
     }
 
+    /// Re-render `tasks/tasks-<feature>.md` from `index` (called under the index lock, so the
+    /// list matches the index written with it); the list's path under the state home.
+    pub(crate) fn write_task_list(&self, index: &Index, feature: &str) -> Result<String> {
+        let list = format!("tasks/tasks-{feature}.md");
+        write_atomic(
+            self.files()?,
+            &self.state(&list),
+            crate::render::tasks(index, feature).as_bytes(),
+        )?;
+        Ok(list)
+    }
+
     /// Change the index: lock, read it afresh, apply `change`, validate, replace atomically.
     /// `change` runs under the lock, so files it writes beside the index stay consistent
     /// with it; when it fails, nothing is written.

@@ -2,7 +2,7 @@
 //! product filling and centred in the frame. Thresholds come from a TOML file
 //! (`knowledge/vision/qa.toml`); every one has a documented default.
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +151,34 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
     let (width, height) = image.dimensions();
     let luma = gray(image);
     let blur_score = laplacian_variance(&luma);
+    let exposure = exposure(&luma, segmentation);
+    let (share, offset) = placement(segmentation, width, height);
+    let mut report = QaReport {
+        width,
+        height,
+        blur_score,
+        is_blurry: blur_score < config.blur_threshold,
+        min_size_ok: width.min(height) >= config.min_side,
+        exposure,
+        background: Background {
+            uniform: f64::from(segmentation.backdrop.spread) <= config.uniform_spread_max,
+            color_hex: hex(segmentation.backdrop.rgb),
+        },
+        clutter_score: segmentation.stray,
+        subject: Subject {
+            bbox: segmentation.bbox,
+            coverage: segmentation.coverage,
+            centered: segmentation.bbox.is_some() && offset <= config.max_center_offset,
+        },
+        issues: Vec::new(),
+    };
+    report.issues = issues(&report, segmentation, config, share, offset);
+    report
+}
 
+/// Mean luma and clipping: dark clipping over the whole image, bright clipping over the
+/// subject only (a white backdrop is meant to be bright) when there is a subject.
+fn exposure(luma: &GrayImage, segmentation: &Segmentation) -> Exposure {
     let use_mask = segmentation.bbox.is_some();
     let (mut sum, mut dark, mut bright, mut subject) = (0u64, 0u64, 0u64, 0u64);
     for (&value, &m) in luma.as_raw().iter().zip(segmentation.mask.as_raw()) {
@@ -163,13 +190,17 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
         }
     }
     let n = luma.as_raw().len().max(1) as f64;
-    let exposure = Exposure {
+    Exposure {
         mean: sum as f64 / n,
         dark_clip: dark as f64 / n,
         bright_clip: bright as f64 / subject.max(1) as f64,
-    };
-    let uniform = f64::from(segmentation.backdrop.spread) <= config.uniform_spread_max;
-    let (share, offset) = match segmentation.bbox {
+    }
+}
+
+/// How much of the frame the subject spans (its larger side's share) and how far its centre
+/// is from the frame's (the larger axis, as a share of the frame); zeros with no subject.
+fn placement(segmentation: &Segmentation, width: u32, height: u32) -> (f64, f64) {
+    match segmentation.bbox {
         Some(b) => {
             let share = (f64::from(b.width) / f64::from(width))
                 .max(f64::from(b.height) / f64::from(height));
@@ -178,14 +209,21 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
             (share, cx.abs().max(cy.abs()))
         }
         None => (0.0, 0.0),
-    };
-    let centered = segmentation.bbox.is_some() && offset <= config.max_center_offset;
-    let min_size_ok = width.min(height) >= config.min_side;
-    let is_blurry = blur_score < config.blur_threshold;
+    }
+}
 
+/// The problems `report` shows, in the fixed order [`QaReport::issues`] documents.
+fn issues(
+    report: &QaReport,
+    segmentation: &Segmentation,
+    config: &QaConfig,
+    share: f64,
+    offset: f64,
+) -> Vec<Issue> {
+    let (width, height, exposure) = (report.width, report.height, &report.exposure);
     let mut issues = Vec::new();
     let mut flag = |code: IssueCode, message: String| issues.push(Issue { code, message });
-    if !min_size_ok {
+    if !report.min_size_ok {
         flag(
             IssueCode::LowRes,
             format!(
@@ -194,12 +232,12 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
             ),
         );
     }
-    if is_blurry {
+    if report.is_blurry {
         flag(
             IssueCode::Blurry,
             format!(
-                "blur score {blur_score:.1} is below {}",
-                config.blur_threshold
+                "blur score {:.1} is below {}",
+                report.blur_score, config.blur_threshold
             ),
         );
     }
@@ -224,7 +262,7 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
             ),
         );
     }
-    if !uniform || segmentation.stray > config.clutter_max {
+    if !report.background.uniform || segmentation.stray > config.clutter_max {
         flag(
             IssueCode::ClutteredBackground,
             format!(
@@ -246,7 +284,7 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
             ),
         );
     }
-    if segmentation.bbox.is_some() && !centered {
+    if segmentation.bbox.is_some() && !report.subject.centered {
         flag(
             IssueCode::OffCenter,
             format!(
@@ -256,23 +294,5 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
             ),
         );
     }
-    QaReport {
-        width,
-        height,
-        blur_score,
-        is_blurry,
-        min_size_ok,
-        exposure,
-        background: Background {
-            uniform,
-            color_hex: hex(segmentation.backdrop.rgb),
-        },
-        clutter_score: segmentation.stray,
-        subject: Subject {
-            bbox: segmentation.bbox,
-            coverage: segmentation.coverage,
-            centered,
-        },
-        issues,
-    }
+    issues
 }

@@ -1,5 +1,4 @@
 mod latency;
 mod oracles;
 mod separation_model;
-mod support;
 mod tools;

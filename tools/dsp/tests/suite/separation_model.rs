@@ -18,7 +18,7 @@ fn fixtures() -> PathBuf {
 /// The runtime the test command installs (`ORT_DYLIB_PATH`, from the PyPI
 /// `onnxruntime==1.31.1` wheel), or `None` when it provides none: the test is skipped.
 fn runtime(test: &str) -> Option<PathBuf> {
-    super::support::provided("ORT_DYLIB_PATH", test)
+    baton_test_support::provided("ORT_DYLIB_PATH", test)
 }
 
 fn separator(runtime: &Path, stems: &[&str]) -> Arc<Separator> {

@@ -597,24 +597,6 @@ mod hostile {
         seeds
     });
 
-    fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-        for &(at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
-            }
-            let at = at % bytes.len();
-            match op % 3 {
-                0 => bytes[at] = byte,
-                1 => bytes.insert(at, byte),
-                _ => {
-                    bytes.remove(at);
-                }
-            }
-        }
-        bytes
-    }
-
     proptest! {
         #![proptest_config(Config {
             cases: 3000,
@@ -628,7 +610,7 @@ mod hostile {
             seed in 0usize..64,
             edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
         ) {
-            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            let bytes = baton_test_support::mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
             let file = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(file.path(), &bytes).unwrap();
             if let Ok(audio) = baton_dsp::read_audio(file.path()) {

@@ -31,7 +31,7 @@ fn without_a_runtime_a_model_says_why() {
 
 #[test]
 fn a_model_runs_on_the_runtime_and_a_bad_file_is_named() {
-    let Some(runtime) = super::support::provided(
+    let Some(runtime) = baton_test_support::provided(
         "ORT_DYLIB_PATH",
         "a_model_runs_on_the_runtime_and_a_bad_file_is_named",
     ) else {

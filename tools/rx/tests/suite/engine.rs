@@ -110,25 +110,6 @@ mod hostile {
     });
     static BOOK: std::sync::LazyLock<baton_rx::RuleBook> = std::sync::LazyLock::new(book);
 
-    /// Apply `edits` (position, byte, 0 replace | 1 insert | 2 delete) to `bytes`.
-    pub(crate) fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-        for &(at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
-            }
-            let at = at % bytes.len();
-            match op % 3 {
-                0 => bytes[at] = byte,
-                1 => bytes.insert(at, byte),
-                _ => {
-                    bytes.remove(at);
-                }
-            }
-        }
-        bytes
-    }
-
     proptest! {
         #![proptest_config(Config {
             cases: 20_000,
@@ -142,7 +123,7 @@ mod hostile {
             seed in 0usize..64,
             edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
         ) {
-            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            let bytes = baton_test_support::mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
             let report = validate_bytes(&BOOK, &bytes, day("2026-11-22"));
             let errors = report
                 .findings

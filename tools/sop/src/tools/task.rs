@@ -3,14 +3,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{TaskSummary, agent_of, blocking};
+use crate::advance::AdvanceOutput;
 use crate::claim::ClaimOutput;
 use crate::edit::{Changes, UpdateOutput};
-use crate::gates::{check_spec, check_specs, move_feature, move_task};
-use crate::mirror::{Mirror, append_section};
-use crate::model::{Phase, Priority, Status, Task};
+use crate::gates::check_spec;
+use crate::model::{Priority, Status, Task};
 use crate::spec::SpecMeta;
-use crate::time::now_rfc3339;
-use crate::{Repo, SopError, render};
+use crate::{Repo, SopError};
 
 const REPO_PATH: &[&str] = &["/repo"];
 const DEFAULT_LEASE_MINUTES: u32 = 30;
@@ -336,17 +335,6 @@ pub struct AdvanceArgs {
     pub note: Option<String>,
 }
 
-/// A transition made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct AdvanceOutput {
-    /// The feature slug or task alias.
-    pub subject: String,
-    /// Where it was.
-    pub from: String,
-    /// Where it is now.
-    pub to: String,
-}
-
 /// `sop_advance`.
 #[derive(Debug)]
 pub struct Advance;
@@ -366,103 +354,27 @@ impl Tool for Advance {
     const PATH_ARGS: &'static [&'static str] = REPO_PATH;
 
     async fn call(&self, args: AdvanceArgs, ctx: ToolContext) -> baton_kit::Result<AdvanceOutput> {
-        let agent = agent_of(args.agent.clone(), &ctx)?;
+        let agent = agent_of(args.agent, &ctx)?;
         let repo = Repo::open(args.repo.as_deref(), &ctx).await?;
         let index = repo.read_index()?;
-        match (&args.feature, &args.task) {
+        let out = match (args.feature, args.task) {
             (Some(slug), None) => {
-                let to: Phase = parse_state(&args.to, "phase")?;
-                let specs = check_specs(&repo, &index.tasks).await?;
-                let slug = slug.clone();
-                let note = args.note.clone();
-                let out = blocking(move || {
-                    repo.update(|index| {
-                        let from = move_feature(&repo, index, &slug, to, &specs)?;
-                        append_section(
-                            &repo,
-                            Mirror::ActionPlan,
-                            &slug,
-                            &format!("phase {} → {}", from.as_str(), to.as_str()),
-                            &format!(
-                                "`{agent}` advanced the feature.{}",
-                                note.map(|n| format!(" {n}")).unwrap_or_default()
-                            ),
-                            crate::state::INDEX,
-                        )?;
-                        Ok(AdvanceOutput {
-                            subject: slug.clone(),
-                            from: from.as_str().into(),
-                            to: to.as_str().into(),
-                        })
-                    })
-                })
-                .await?;
-                Ok(out)
+                let to = parse_state(&args.to, "phase")?;
+                crate::advance::feature(repo, &index, slug, to, agent, args.note).await?
             }
             (None, Some(key)) => {
-                let to: Status = parse_state(&args.to, "status")?;
-                let task = index.tasks[index.find(key)?].clone();
-                let spec = check_spec(&repo, &task).await?;
-                let key = key.clone();
-                let note = args.note.clone();
-                let verdict_repo = repo.clone();
-                let result = blocking(move || {
-                    repo.update(|index| {
-                        let at = index.find(&key)?;
-                        let from =
-                            move_task(&repo, index, at, to, &agent, &spec, jiff::Timestamp::now())?;
-                        let task = &index.tasks[at];
-                        append_section(
-                            &repo,
-                            Mirror::ActionPlan,
-                            &task.feature,
-                            &format!("{}: {} → {}", task.alias, from.as_str(), to.as_str()),
-                            &format!(
-                                "`{agent}` moved **{}** to `{}`.{}",
-                                task.title,
-                                to.as_str(),
-                                note.map(|n| format!(" {n}")).unwrap_or_default()
-                            ),
-                            crate::state::INDEX,
-                        )?;
-                        let feature = task.feature.clone();
-                        crate::fsx::write_atomic(
-                            repo.files()?,
-                            &repo.state(&format!("tasks/tasks-{feature}.md")),
-                            render::tasks(index, &feature).as_bytes(),
-                        )?;
-                        Ok(AdvanceOutput {
-                            subject: index.tasks[at].alias.clone(),
-                            from: from.as_str().into(),
-                            to: to.as_str().into(),
-                        })
-                    })
-                })
-                .await;
-                if let Some(run) = task.runs.last() {
-                    let verdict = match &result {
-                        Ok(_) => {
-                            serde_json::json!({"time": now_rfc3339(), "to": to.as_str(), "verdict": "passed"})
-                        }
-                        Err(SopError::Gate { gate, reason }) => serde_json::json!({
-                            "time": now_rfc3339(), "to": to.as_str(), "verdict": "refused", "gate": gate, "reason": reason,
-                        }),
-                        Err(other) => serde_json::json!({
-                            "time": now_rfc3339(), "to": to.as_str(), "verdict": "error", "reason": other.to_string(),
-                        }),
-                    };
-                    if let Err(error) = verdict_repo.record_verdict(run, &verdict) {
-                        tracing::warn!(%error, run, "gate verdict not recorded");
-                    }
-                }
-                Ok(result?)
+                let to = parse_state(&args.to, "status")?;
+                crate::advance::task(repo, &index, key, to, agent, args.note).await?
             }
-            (Some(_), Some(_)) | (None, None) => Err(SopError::invalid(
-                "feature",
-                "give exactly one of `feature` (to move a phase) or `task` (to move a status)",
-            )
-            .into()),
-        }
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(SopError::invalid(
+                    "feature",
+                    "give exactly one of `feature` (to move a phase) or `task` (to move a status)",
+                )
+                .into());
+            }
+        };
+        Ok(out)
     }
 }
 

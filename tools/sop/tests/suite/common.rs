@@ -2,10 +2,11 @@
 //! arguments, as the server's gate calls them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton_kit::{Principal, Registry, Role, ToolContext, ToolError};
+use baton_test_support::git;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -13,24 +14,6 @@ use tokio_util::sync::CancellationToken;
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub registry: Registry,
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 impl Fixture {

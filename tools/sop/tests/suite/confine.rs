@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::common::{Fixture, git, rule};
 use baton_kit::{Principal, Registry, Role, Sandbox, SandboxMode, ToolContext, ToolError};
+use baton_test_support::git;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use super::common::{Fixture, rule};
 
 /// A parent folder outside /tmp (inside the sandbox /tmp is private, which would hide a
 /// sibling and prove nothing) holding the repository R and its sibling.

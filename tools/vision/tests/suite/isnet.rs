@@ -13,8 +13,8 @@ use baton_vision::{Normalize, OnnxConfig, OnnxSegmenter, load};
 fn isnet_finds_the_products_in_the_synthetic_shots() {
     let test = "isnet_finds_the_products_in_the_synthetic_shots";
     let (Some(runtime), Some(model)) = (
-        common::provided("ORT_DYLIB_PATH", test),
-        common::provided("BATON_ISNET_MODEL", test),
+        baton_test_support::provided("ORT_DYLIB_PATH", test),
+        baton_test_support::provided("BATON_ISNET_MODEL", test),
     ) else {
         return;
     };

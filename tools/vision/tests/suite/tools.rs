@@ -391,24 +391,6 @@ mod hostile {
             .collect()
     });
 
-    fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-        for &(at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
-            }
-            let at = at % bytes.len();
-            match op % 3 {
-                0 => bytes[at] = byte,
-                1 => bytes.insert(at, byte),
-                _ => {
-                    bytes.remove(at);
-                }
-            }
-        }
-        bytes
-    }
-
     proptest! {
         #![proptest_config(Config {
             cases: 20_000,
@@ -422,7 +404,7 @@ mod hostile {
             seed in 0usize..64,
             edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
         ) {
-            let bytes = mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
+            let bytes = baton_test_support::mutate(SEEDS[seed % SEEDS.len()].clone(), &edits);
             if let Ok(image) = baton_vision::decode(&bytes, "fuzzed") {
                 let pixels = u64::from(image.width()) * u64::from(image.height());
                 prop_assert!(pixels <= baton_vision::MAX_PIXELS);

@@ -60,19 +60,57 @@ pub fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 }
 
 /// The file the environment variable `name` names, when the test command provides it (ONNX
-/// Runtime, a fetched model); `None` when it does not, with `SKIPPED <test>: …` written straight
-/// to stderr, past the test harness's capture, so plain `cargo test` on a fresh checkout skips
-/// `test` instead of failing. A path that is set but missing fails the test.
+/// Runtime, a fetched model); `None` when it does not — see [`needs`]. A path that is set but
+/// missing fails the test.
 pub fn provided(name: &str, test: &str) -> Option<PathBuf> {
-    let Some(path) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: {name} is not set; ./scripts/test.sh sets it (ONNX Runtime from the \
-             onnxruntime==1.31.1 wheel, ISNet from npm)"
-        );
+    let value = std::env::var_os(name).filter(|v| !v.is_empty());
+    let why = format!(
+        "{name} is not set; ./scripts/test.sh sets it (ONNX Runtime from the onnxruntime==1.31.1 \
+         wheel, ISNet from npm)"
+    );
+    if !needs(test, value.is_some(), &why) {
         return None;
-    };
-    let path = PathBuf::from(path);
+    }
+    let path = PathBuf::from(value?);
     assert!(path.exists(), "{name}={} does not exist", path.display());
     Some(path)
+}
+
+/// Whether `test` can run here: `here` says whether what it needs — something the test command
+/// installs, fetches or generates — is present. When it is not, plain `cargo test` on a fresh
+/// checkout skips the test, writing `SKIPPED <test>: <why>` straight to stderr (past the test
+/// harness's capture); under the test command (`BATON_TEST_STRICT=1`) the test fails instead,
+/// so nothing the test command provides is ever skipped silently.
+pub fn needs(test: &str, here: bool, why: &str) -> bool {
+    if here {
+        return true;
+    }
+    let strict = std::env::var_os("BATON_TEST_STRICT").is_some_and(|v| v == "1");
+    assert!(!strict, "{test}: {why}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    false
+}
+
+/// Whether the fixtures the test command generates into `dir` (with the reference
+/// implementations from PyPI) are there — see [`needs`].
+pub fn generated(test: &str, dir: &Path) -> bool {
+    let here = dir
+        .read_dir()
+        .is_ok_and(|mut entries| entries.next().is_some());
+    let why = format!(
+        "{} is empty or missing: ./scripts/test.sh generates it (fixtures/*/make.py)",
+        dir.display()
+    );
+    needs(test, here, &why)
+}
+
+/// Whether bubblewrap, which confines the commands Baton starts, is installed — see [`needs`].
+pub fn bubblewrap(test: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let here = std::env::split_paths(&path).any(|dir| dir.join("bwrap").is_file());
+    needs(
+        test,
+        here,
+        "bubblewrap is not installed; ./scripts/test.sh installs it (Debian package bubblewrap)",
+    )
 }

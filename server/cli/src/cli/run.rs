@@ -1,6 +1,6 @@
 use baton_runs::StoreApi as _;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,13 +189,8 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
     }
 }
 
-/// `--goals FILE --parallel N`: each goal in its own worktree and branch, N at a time, one
-/// shared model provider (a cassette's recordings are shared out among the goals).
-async fn parallel(
-    config: Config,
-    options: RunOptions,
-    file: &std::path::Path,
-) -> Result<(), Failure> {
+/// The goals of `--goals FILE`; at least one.
+fn read_goals(file: &std::path::Path) -> Result<GoalsFile, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::usage(format!("--goals {}: {e}", file.display())))?;
     let goals: GoalsFile = toml::from_str(&text)
@@ -206,6 +201,44 @@ async fn parallel(
             file.display()
         )));
     }
+    Ok(goals)
+}
+
+/// A new worktree `<repo>/.worktrees/<name>` on a new branch `goal/<name>` from `HEAD`, for
+/// goal number `n`.
+async fn add_worktree(repo: &Path, name: &str, n: usize) -> Result<PathBuf, Failure> {
+    let worktree = repo.join(".worktrees").join(name);
+    let ignore = repo.join(".worktrees/.gitignore");
+    if !ignore.exists() {
+        std::fs::create_dir_all(repo.join(".worktrees"))
+            .and_then(|()| std::fs::write(&ignore, "# Worktrees made by Baton.\n*\n"))
+            .map_err(|e| Failure::runtime(format!("{}: {e}", ignore.display())))?;
+    }
+    let added = tokio::process::Command::new("git")
+        .args(["worktree", "add", "-q", "-b", &format!("goal/{name}")])
+        .arg(&worktree)
+        .arg("HEAD")
+        .current_dir(repo)
+        .output()
+        .await
+        .map_err(|e| Failure::runtime(format!("git: {e}")))?;
+    if !added.status.success() {
+        return Err(Failure::runtime(format!(
+            "cannot make a worktree for goal {n}: {}",
+            String::from_utf8_lossy(&added.stderr).trim()
+        )));
+    }
+    Ok(worktree)
+}
+
+/// `--goals FILE --parallel N`: each goal in its own worktree and branch, N at a time, one
+/// shared model provider (a cassette's recordings are shared out among the goals).
+async fn parallel(
+    config: Config,
+    options: RunOptions,
+    file: &std::path::Path,
+) -> Result<(), Failure> {
+    let goals = read_goals(file)?;
     let repo = match &options.repo {
         Some(repo) => repo.clone(),
         None => std::env::current_dir().map_err(|e| Failure::runtime(e.to_string()))?,
@@ -232,29 +265,7 @@ async fn parallel(
     let stamp = now_millis();
     let mut planned = Vec::new();
     for (n, entry) in goals.goals.iter().enumerate() {
-        let name = format!("goal-{stamp}-{}", n + 1);
-        let worktree = repo.join(".worktrees").join(&name);
-        let ignore = repo.join(".worktrees/.gitignore");
-        if !ignore.exists() {
-            std::fs::create_dir_all(repo.join(".worktrees"))
-                .and_then(|()| std::fs::write(&ignore, "# Worktrees made by Baton.\n*\n"))
-                .map_err(|e| Failure::runtime(format!("{}: {e}", ignore.display())))?;
-        }
-        let added = tokio::process::Command::new("git")
-            .args(["worktree", "add", "-q", "-b", &format!("goal/{name}")])
-            .arg(&worktree)
-            .arg("HEAD")
-            .current_dir(&repo)
-            .output()
-            .await
-            .map_err(|e| Failure::runtime(format!("git: {e}")))?;
-        if !added.status.success() {
-            return Err(Failure::runtime(format!(
-                "cannot make a worktree for goal {}: {}",
-                n + 1,
-                String::from_utf8_lossy(&added.stderr).trim()
-            )));
-        }
+        let worktree = add_worktree(&repo, &format!("goal-{stamp}-{}", n + 1), n + 1).await?;
         let setup = Setup {
             input: format!(
                 "Goal: {}\n\nRepository: {} (pass it as `repo` to every tool).",

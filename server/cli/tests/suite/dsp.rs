@@ -79,6 +79,9 @@ async fn latency_and_spectrum_over_mcp() {
     // `fixtures/dsp/make.py`).
     let fixtures =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dsp/audio");
+    if !baton_test_support::generated("latency_and_spectrum_over_mcp", &fixtures) {
+        return;
+    }
     let mut analyses = Vec::new();
     for suffix in ["wav", "flac", "mp3"] {
         let path = fixtures.join(format!("music-48k-mono-16.{suffix}"));

@@ -246,6 +246,12 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
 
 #[tokio::test]
 async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
+    // Its builder runs the tests with `repo_exec` under workspace-write: confined, or refused.
+    if !baton_test_support::bubblewrap(
+        "a_run_killed_mid_way_resumes_without_repeating_a_side_effect",
+    ) {
+        return;
+    }
     let (home, repo, agents) = home_with_agent(
         "",
         "never",

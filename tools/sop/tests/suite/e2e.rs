@@ -19,10 +19,6 @@ fn brief() -> serde_json::Value {
 }
 
 #[tokio::test]
-#[allow(
-    clippy::too_many_lines,
-    reason = "one story from brief to done task, read top to bottom: its steps depend on each other"
-)]
 async fn a_brief_becomes_a_done_task_with_its_diff_and_a_trail() {
     let f = Fixture::new();
     let prd = f

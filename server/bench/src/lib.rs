@@ -358,7 +358,9 @@ impl Server {
             // The default layout (`./.baton` beside the config): the store's writes then
             // stay out of the directory the policy watcher watches.
             .env("BATON_HOME", home.join(".baton"))
-            .env("BATON_LOG", "warn,baton_cli=info")
+            // `listening on …` is how the bench learns the address; builds from before the
+            // server was split into crates log it as `baton_server`.
+            .env("BATON_LOG", "warn,baton_cli=info,baton_server=info")
             .env_remove("BATON_CONFIG")
             .current_dir(home);
         command

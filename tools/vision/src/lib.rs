@@ -26,6 +26,6 @@ pub use gray::{gray, laplacian_variance};
 pub use load::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_SIDE, decode, decode_within, load, load_within};
 pub use onnx::{Category, Normalize, Onnx, OnnxClassifier, OnnxConfig, OnnxSegmenter};
 pub use qa::{Background, Exposure, Issue, IssueCode, QaConfig, QaReport, Subject, qa};
-pub use segment::{BBox, Backdrop as BackdropModel, Segmentation, backdrop, measure, segment};
+pub use segment::{BBox, BackdropModel, Segmentation, backdrop, measure, segment};
 pub use tag::{DominantColor, dominant_colors};
 pub use tools::*;

@@ -24,7 +24,7 @@ pub struct BBox {
 
 /// The backdrop as seen along the border.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backdrop {
+pub struct BackdropModel {
     /// Median border colour.
     pub lab: Lab,
     /// Median border colour as sRGB.
@@ -39,7 +39,7 @@ pub struct Segmentation {
     /// Soft mask, 255 = subject (feathered edge).
     pub mask: GrayImage,
     /// The backdrop model used.
-    pub backdrop: Backdrop,
+    pub backdrop: BackdropModel,
     /// Share of the image that is subject (mask ≥ 128).
     pub coverage: f64,
     /// The subject's bounding box (`None` when nothing stands out from the backdrop).
@@ -49,7 +49,7 @@ pub struct Segmentation {
 }
 
 /// Model the backdrop from a band along the border.
-pub fn backdrop(image: &RgbImage, to_lab: &ToLab) -> Backdrop {
+pub fn backdrop(image: &RgbImage, to_lab: &ToLab) -> BackdropModel {
     let (width, height) = image.dimensions();
     let band = (width.min(height) / 50).max(2);
     let mut pixels = Vec::new();
@@ -85,7 +85,7 @@ pub fn backdrop(image: &RgbImage, to_lab: &ToLab) -> Backdrop {
         .get(distances.len() * 9 / 10)
         .copied()
         .unwrap_or(0.0);
-    Backdrop { lab, rgb, spread }
+    BackdropModel { lab, rgb, spread }
 }
 
 /// Whether `p` is the backdrop darkened by a soft shadow: same hue and chroma, somewhat darker.
@@ -148,7 +148,7 @@ pub fn segment(image: &RgbImage) -> Segmentation {
 }
 
 /// A segmentation from a soft mask: the share of the image at 128 or more, and its box.
-pub fn measure(mask: GrayImage, backdrop: Backdrop, stray: f64) -> Segmentation {
+pub fn measure(mask: GrayImage, backdrop: BackdropModel, stray: f64) -> Segmentation {
     let (width, height) = mask.dimensions();
     let w = width as usize;
     let mut count = 0usize;

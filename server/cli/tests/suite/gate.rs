@@ -883,7 +883,9 @@ async fn calls_past_the_limits_wait_then_are_refused_as_busy() {
                 .await
         }
     };
-    let holding = tokio::spawn(call("codex", "test_hold", json!({"ms": 2500})));
+    // Held well past the 1 s the others wait, so a loaded machine's late timers cannot let
+    // them in.
+    let holding = tokio::spawn(call("codex", "test_hold", json!({"ms": 4000})));
     HELD.notified().await;
     let (own, heavy, light) = tokio::join!(
         call("codex", "test_hold", json!({"ms": 0})),

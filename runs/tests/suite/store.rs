@@ -4,7 +4,7 @@ use baton_runs::{
     ApprovalDraft, ApprovalState, ProblemKind, RunState, RunsError, Store, Verdict, args_digest,
     canonical_json, redact,
 };
-use baton_test_support::{audit_draft, tamper_audit};
+use baton_test_support::{audit_draft, audit_line, tamper_audit};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -87,14 +87,6 @@ async fn records_survive_reopening() {
     assert_eq!(store.verify_audit().unwrap().problem, None);
 }
 
-fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
-    let needle = format!("\"seq\":{seq},");
-    lines
-        .iter()
-        .position(|l| String::from_utf8_lossy(l).contains(&needle))
-        .unwrap()
-}
-
 fn problem(dir: &std::path::Path) -> (u64, ProblemKind, String) {
     let store = Store::open(dir).unwrap();
     let problem = store
@@ -111,7 +103,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     let (dir, store) = store_with(10).await;
     drop(store);
     tamper_audit(dir.path(), |lines| {
-        let at = line_of(lines, 4);
+        let at = audit_line(lines, 4);
         lines[at] = String::from_utf8(lines[at].clone())
             .unwrap()
             .replace("agent-1", "mallory")
@@ -130,7 +122,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     let (dir, store) = store_with(10).await;
     drop(store);
     tamper_audit(dir.path(), |lines| {
-        let at = line_of(lines, 6);
+        let at = audit_line(lines, 6);
         lines.remove(at);
     });
     assert_eq!(
@@ -146,7 +138,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     let (dir, store) = store_with(10).await;
     drop(store);
     tamper_audit(dir.path(), |lines| {
-        let (a, b) = (line_of(lines, 3), line_of(lines, 8));
+        let (a, b) = (audit_line(lines, 3), audit_line(lines, 8));
         lines.swap(a, b);
     });
     assert_eq!(
@@ -162,7 +154,7 @@ async fn verify_names_the_first_edited_dropped_or_reordered_record() {
     let (dir, store) = store_with(10).await;
     drop(store);
     tamper_audit(dir.path(), |lines| {
-        let at = line_of(lines, 10);
+        let at = audit_line(lines, 10);
         lines.remove(at);
     });
     assert_eq!(

@@ -51,3 +51,12 @@ pub fn tamper_audit(data_dir: &Path, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
     audit.insert(1u64.to_be_bytes(), chunk).unwrap();
     db.flush().unwrap();
 }
+
+/// Where the record `seq` is among the `lines` [`tamper_audit`] hands over.
+pub fn audit_line(lines: &[Vec<u8>], seq: u64) -> usize {
+    let needle = format!("\"seq\":{seq},");
+    lines
+        .iter()
+        .position(|l| String::from_utf8_lossy(l).contains(&needle))
+        .unwrap()
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::common::{Home, HttpServer};
+use baton_test_support::{audit_line, tamper_audit};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -52,40 +53,6 @@ async fn home_with_records() -> Home {
     let (code, _, stderr) = cli(&home, &["tools", "call", "baton_info"]);
     assert_eq!(code, 0, "{stderr}");
     home
-}
-
-/// Edit the stored audit records through sled itself (the server is stopped): `change` gets
-/// every record line in stored order.
-fn tamper(home: &Home, change: impl FnOnce(&mut Vec<Vec<u8>>)) {
-    let db = sled::open(home.path().join(".baton/store")).unwrap();
-    let audit = db.open_tree("audit").unwrap();
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for entry in audit.iter() {
-        let (_, value) = entry.unwrap();
-        lines.extend(
-            value
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
-        );
-    }
-    change(&mut lines);
-    audit.clear().unwrap();
-    let mut chunk = Vec::new();
-    for line in lines {
-        chunk.extend_from_slice(&line);
-        chunk.push(b'\n');
-    }
-    audit.insert(1u64.to_be_bytes(), chunk).unwrap();
-    db.flush().unwrap();
-}
-
-fn line_of(lines: &[Vec<u8>], seq: u64) -> usize {
-    let needle = format!("\"seq\":{seq},");
-    lines
-        .iter()
-        .position(|l| String::from_utf8_lossy(l).contains(&needle))
-        .unwrap()
 }
 
 #[tokio::test]
@@ -134,8 +101,8 @@ async fn verify_passes_then_names_the_first_bad_record() {
     }
 
     // Edit one record's bytes.
-    tamper(&home, |lines| {
-        let at = line_of(lines, 2);
+    tamper_audit(&home.path().join(".baton"), |lines| {
+        let at = audit_line(lines, 2);
         lines[at] = String::from_utf8(lines[at].clone())
             .unwrap()
             .replace("knowledge_search", "knowledge_searcH")
@@ -152,8 +119,8 @@ async fn verify_passes_then_names_the_first_bad_record() {
 
     // Delete one.
     let home = home_with_records().await;
-    tamper(&home, |lines| {
-        let at = line_of(lines, 4);
+    tamper_audit(&home.path().join(".baton"), |lines| {
+        let at = audit_line(lines, 4);
         lines.remove(at);
     });
     let (code, _, stderr) = cli(&home, &["audit", "verify"]);
@@ -167,8 +134,8 @@ async fn verify_passes_then_names_the_first_bad_record() {
 
     // Swap two.
     let home = home_with_records().await;
-    tamper(&home, |lines| {
-        let (a, b) = (line_of(lines, 2), line_of(lines, 5));
+    tamper_audit(&home.path().join(".baton"), |lines| {
+        let (a, b) = (audit_line(lines, 2), audit_line(lines, 5));
         lines.swap(a, b);
     });
     let (code, _, stderr) = cli(&home, &["audit", "verify"]);

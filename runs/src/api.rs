@@ -16,8 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::{
-    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord, CheckpointReport,
-    Run, RunState, RunsError, Step, Verdict, VerifyReport,
+    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt, AuditRecord,
+    AuditSlice, CheckpointReport, Run, RunState, RunsError, Step, Verdict, VerifyReport,
+    Withdrawal,
 };
 
 /// A store operation that failed, as every client sees it — locally or across the socket,
@@ -232,13 +233,15 @@ store_api! {
     fn recover_audit(reason: String, operator: String) -> AuditReceipt;
     /// Audit records with `seq > after`, at most `limit`.
     fn audit_records(after: u64, limit: usize) -> Vec<AuditRecord>;
+    /// Audit records newest first, filtered, one page at a time.
+    fn query_audit(query: AuditQuery) -> AuditSlice;
     /// Record a pending approval.
     fn create_approval(draft: ApprovalDraft, now_ms: u64) -> Approval;
     /// One approval by id or unique prefix.
     fn approval(id: String) -> Approval;
     /// All approvals, newest first.
     fn approvals() -> Vec<Approval>;
-    /// Decide an approval as `decider`.
+    /// Decide an approval as `decider`; a rejection writes its call's closing audit record.
     fn decide_approval(
         id: String,
         decider: String,
@@ -246,6 +249,22 @@ store_api! {
         note: Option<String>,
         now_ms: u64,
     ) -> Approval;
+    /// Withdraw a pending approval on the requester's side (declined in the client, or the
+    /// client cancelled or went away); its call's closing audit record is written.
+    fn withdraw_approval(
+        id: String,
+        by: String,
+        how: Withdrawal,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> Approval;
+    /// Expire every approval whose time ran out, each with its closing audit record; those
+    /// expired now.
+    fn expire_approvals(now_ms: u64) -> Vec<Approval>;
+    /// Wait until approvals or runs change after counter `seen` (at most `timeout_ms`, capped
+    /// at a minute); the counter then. A waiter reads what it watches, then waits with the
+    /// counter it had before reading.
+    fn changes(seen: u64, timeout_ms: u64) -> u64;
     /// Use an approval for the call it approved: same requester, tool and argument digest.
     fn consume_approval(
         id: String,

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::{AuditDraft, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus};
 use crate::error::{corrupt, encode};
 use crate::store::by_prefix;
 use crate::time::rfc3339;
@@ -20,6 +21,10 @@ pub enum ApprovalState {
     Consumed,
     /// Its time ran out before it was decided or used.
     Expired,
+    /// The person at the client declined the approval form.
+    Declined,
+    /// The requester's client cancelled the request or went away while the form was open.
+    Cancelled,
 }
 
 impl ApprovalState {
@@ -31,8 +36,32 @@ impl ApprovalState {
             ApprovalState::Rejected => "rejected",
             ApprovalState::Consumed => "consumed",
             ApprovalState::Expired => "expired",
+            ApprovalState::Declined => "declined",
+            ApprovalState::Cancelled => "cancelled",
         }
     }
+
+    /// Whether the approval can no longer change (the call ran, or never will).
+    pub fn is_final(self) -> bool {
+        match self {
+            ApprovalState::Pending | ApprovalState::Approved => false,
+            ApprovalState::Rejected
+            | ApprovalState::Consumed
+            | ApprovalState::Expired
+            | ApprovalState::Declined
+            | ApprovalState::Cancelled => true,
+        }
+    }
+}
+
+/// How a request is withdrawn on the requester's side, rather than decided by a reviewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withdrawal {
+    /// The person at the client declined the approval form.
+    Declined,
+    /// The client cancelled the request, or went away while the form was open.
+    Cancelled,
 }
 
 /// A reviewer's verdict on an approval.
@@ -109,6 +138,59 @@ impl Approval {
         }
     }
 
+    /// The audit record that closes this approval's call when it ended without running
+    /// (rejected, declined, cancelled, expired); `None` for any other state.
+    pub fn closing_record(&self, now_ms: u64) -> Option<AuditDraft> {
+        let status = match self.state {
+            ApprovalState::Rejected => OutcomeStatus::Rejected,
+            ApprovalState::Declined => OutcomeStatus::Declined,
+            ApprovalState::Cancelled => OutcomeStatus::Cancelled,
+            ApprovalState::Expired => OutcomeStatus::Expired,
+            ApprovalState::Pending | ApprovalState::Approved | ApprovalState::Consumed => {
+                return None;
+            }
+        };
+        // An approval that expires after it was approved was decided, but not closed, by its
+        // approver: nobody closed it, time did.
+        let decided_by = match status {
+            OutcomeStatus::Expired => None,
+            _ => self.decider.clone(),
+        };
+        let message = match (&decided_by, &self.note) {
+            (Some(by), Some(note)) => format!("{} by {by}: {note}", status_word(status)),
+            (Some(by), None) => format!("{} by {by}", status_word(status)),
+            (None, _) => format!(
+                "expired at {} before it was {}",
+                self.expires(),
+                if self.decider.is_some() {
+                    "used"
+                } else {
+                    "decided"
+                }
+            ),
+        };
+        Some(AuditDraft {
+            time_ms: now_ms,
+            principal: self.requester.clone(),
+            tool: self.tool.clone(),
+            args_digest: self.args_digest.clone(),
+            decision: DecisionRecord {
+                kind: DecisionKind::NeedsApproval,
+                reason: Some(self.reason.clone()),
+                rule: self.rule.clone().into(),
+            },
+            approval_id: Some(self.id.clone()),
+            decided_by,
+            outcome: OutcomeRecord {
+                error_kind: None,
+                message: Some(message),
+                status,
+            },
+            duration_us: now_ms.saturating_sub(self.created_ms).saturating_mul(1000),
+            sandbox: None,
+        })
+    }
+
     /// `created` as RFC 3339.
     pub fn created(&self) -> String {
         rfc3339(self.created_ms)
@@ -141,6 +223,7 @@ impl Store {
         let bytes = serde_json::to_vec(&approval).map_err(|e| encode("approval", e))?;
         self.inner.approvals.insert(approval.id.as_bytes(), bytes)?;
         self.inner.approvals.flush()?;
+        self.changed();
         Ok(approval)
     }
 
@@ -195,7 +278,9 @@ impl Store {
                 }
                 state @ (ApprovalState::Approved
                 | ApprovalState::Rejected
-                | ApprovalState::Consumed) => {
+                | ApprovalState::Consumed
+                | ApprovalState::Declined
+                | ApprovalState::Cancelled) => {
                     return refuse(format!("it is already {}", state.as_str()));
                 }
             }
@@ -254,11 +339,92 @@ impl Store {
                 ApprovalState::Expired => {
                     return refuse(format!("it expired at {}", approval.expires()));
                 }
+                state @ (ApprovalState::Declined | ApprovalState::Cancelled) => {
+                    return refuse(format!("it was {} by the client", state.as_str()));
+                }
             }
             let mut next = approval.clone();
             next.state = ApprovalState::Consumed;
             Ok(next)
         })
+    }
+
+    /// Withdraw pending approval `id` on the requester's side (`by`: the person at the client,
+    /// or the server noticing the client went away).
+    pub fn withdraw_approval(
+        &self,
+        id: &str,
+        by: &str,
+        how: Withdrawal,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        let id = self.approval(id)?.id;
+        self.transition(&id, |approval| {
+            match approval.state_at(now_ms) {
+                ApprovalState::Pending => {}
+                state => {
+                    return Err(RunsError::Approval {
+                        id: approval.id.clone(),
+                        reason: format!("it is already {}", state.as_str()),
+                    });
+                }
+            }
+            let mut next = approval.clone();
+            next.state = match how {
+                Withdrawal::Declined => ApprovalState::Declined,
+                Withdrawal::Cancelled => ApprovalState::Cancelled,
+            };
+            next.decider = Some(by.to_owned());
+            next.note = note.clone();
+            next.decided_ms = Some(now_ms);
+            Ok(next)
+        })
+    }
+
+    /// Mark every approval whose time ran out (pending, or approved and unused) as expired;
+    /// the ones this call expired.
+    pub fn expire_approvals(&self, now_ms: u64) -> Result<Vec<Approval>> {
+        let mut expired = Vec::new();
+        for approval in self.approvals()? {
+            if let Some(approval) = self.expire_if_due(&approval.id, now_ms)? {
+                expired.push(approval);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Mark approval `id` (or unique prefix) expired if its time ran out and it is still
+    /// pending or unused; the approval when this call expired it.
+    pub fn expire_if_due(&self, id: &str, now_ms: u64) -> Result<Option<Approval>> {
+        let approval = self.approval(id)?;
+        let due = |approval: &Approval| {
+            matches!(
+                approval.state,
+                ApprovalState::Pending | ApprovalState::Approved
+            ) && approval.state_at(now_ms) == ApprovalState::Expired
+        };
+        if !due(&approval) {
+            return Ok(None);
+        }
+        let moved = self.transition(&approval.id, |current| {
+            if !due(current) {
+                return Err(RunsError::Approval {
+                    id: current.id.clone(),
+                    reason: "no longer due to expire".into(),
+                });
+            }
+            let mut next = current.clone();
+            next.state = ApprovalState::Expired;
+            next.decided_ms = Some(now_ms);
+            Ok(next)
+        });
+        match moved {
+            Ok(approval) => Ok(Some(approval)),
+            // Decided or used meanwhile: not ours to expire.
+            Err(RunsError::Approval { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Apply `change` atomically (compare-and-swap, retried on a concurrent update).
@@ -284,8 +450,22 @@ impl Store {
                 .is_ok()
             {
                 tree.flush()?;
+                self.changed();
                 return Ok(next);
             }
         }
+    }
+}
+
+fn status_word(status: OutcomeStatus) -> &'static str {
+    match status {
+        OutcomeStatus::Rejected => "rejected",
+        OutcomeStatus::Declined => "declined",
+        OutcomeStatus::Cancelled => "cancelled",
+        OutcomeStatus::Expired => "expired",
+        OutcomeStatus::Ok
+        | OutcomeStatus::Error
+        | OutcomeStatus::Denied
+        | OutcomeStatus::PendingApproval => "closed",
     }
 }

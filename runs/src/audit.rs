@@ -54,6 +54,14 @@ pub enum OutcomeStatus {
     Denied,
     /// It waits for a reviewer's decision.
     PendingApproval,
+    /// A reviewer rejected it: it never ran.
+    Rejected,
+    /// The person at the client declined the approval form: it never ran.
+    Declined,
+    /// The request was withdrawn — the client cancelled it or went away: it never ran.
+    Cancelled,
+    /// Nobody decided, or nobody used the approval, before it expired: it never ran.
+    Expired,
 }
 
 /// The policy decision behind a call, as audited.
@@ -96,6 +104,10 @@ pub struct AuditDraft {
     pub decision: DecisionRecord,
     /// The approval the call used or created.
     pub approval_id: Option<String>,
+    /// Who closed the call's approval without it running (a reviewer's rejection, a client's
+    /// decline); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
     /// How it ended.
     pub outcome: OutcomeRecord,
     /// How long it took, in microseconds.
@@ -117,6 +129,10 @@ pub struct AuditRecord {
     pub approval_id: Option<String>,
     /// SHA-256 of the canonical, redacted arguments.
     pub args_digest: String,
+    /// Who closed the call's approval without it running; absent otherwise (and in records
+    /// written before it existed, so their hashes still verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
     /// The policy decision.
     pub decision: DecisionRecord,
     /// How long it took, in microseconds.
@@ -606,6 +622,7 @@ fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft
             rule: "operator.accept_loss".into(),
         },
         approval_id: None,
+        decided_by: None,
         outcome: OutcomeRecord {
             error_kind: Some(problem.kind.as_str().into()),
             message: Some(format!("loss accepted: {problem}")),
@@ -745,6 +762,7 @@ impl Writer {
             let mut record = AuditRecord {
                 approval_id: draft.approval_id,
                 args_digest: draft.args_digest,
+                decided_by: draft.decided_by,
                 decision: draft.decision,
                 duration_us: draft.duration_us,
                 hash: String::new(),

@@ -20,6 +20,7 @@ mod checkpoint;
 mod error;
 mod id;
 mod local;
+mod query;
 mod runs;
 mod salvage;
 mod shared;
@@ -29,7 +30,7 @@ mod verify;
 mod wal;
 
 pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
-pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict};
+pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict, Withdrawal};
 pub use artifacts::ArtifactRef;
 pub use audit::{
     AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,
@@ -42,6 +43,7 @@ pub use checkpoint::{
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Result, RunsError};
 pub use id::new_id;
+pub use query::{AuditQuery, AuditSlice};
 pub use runs::{Run, RunState, Step};
 pub use salvage::salvage_audit;
 pub use shared::{Ownership, StoreHandle, WAIT};

@@ -7,9 +7,13 @@ use serde_json::Value;
 
 use crate::api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 use crate::{
-    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditReceipt, AuditRecord, CheckpointReport,
-    Run, RunState, Step, Store, Verdict, VerifyReport, parse_public_key,
+    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt, AuditRecord,
+    AuditSlice, CheckpointReport, Run, RunState, Step, Store, Verdict, VerifyReport, Withdrawal,
+    parse_public_key,
 };
+
+/// Longest a `changes` wait may last: a waiter asks again rather than hold a connection.
+const LONGEST_WAIT_MS: u64 = 60_000;
 
 impl Store {
     fn blocking<T: Send + 'static>(
@@ -22,6 +26,36 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::storage(format!("store operation panicked: {e}")))?
                 .map_err(StoreError::from)
+        })
+    }
+
+    /// Write the closing audit record of `approval`'s call if it ended without running.
+    async fn close(&self, approval: Approval, now_ms: u64) -> StoreResult<Approval> {
+        if let Some(draft) = approval.closing_record(now_ms) {
+            Store::append_audit(self, draft).await?;
+        }
+        Ok(approval)
+    }
+
+    /// Run `transition` on approval `id` after expiring it if its time ran out (closing the
+    /// expired call in the audit log), then close the call if the transition ended it.
+    fn settle(
+        &self,
+        id: String,
+        now_ms: u64,
+        transition: impl FnOnce(&Store, &str) -> crate::Result<Approval> + Send + 'static,
+    ) -> StoreFuture<'_, Approval> {
+        Box::pin(async move {
+            let (expired, moved) = self
+                .blocking(move |store| {
+                    let expired = store.expire_if_due(&id, now_ms)?;
+                    Ok((expired, transition(store, &id)))
+                })
+                .await?;
+            if let Some(expired) = expired {
+                self.close(expired, now_ms).await?;
+            }
+            self.close(moved?, now_ms).await
         })
     }
 
@@ -88,7 +122,43 @@ impl StoreApi for Store {
         note: Option<String>,
         now_ms: u64,
     ) -> StoreFuture<'_, Approval> {
-        self.blocking(move |store| store.decide_approval(&id, &decider, decision, note, now_ms))
+        self.settle(id, now_ms, move |store, id| {
+            store.decide_approval(id, &decider, decision, note, now_ms)
+        })
+    }
+
+    fn withdraw_approval(
+        &self,
+        id: String,
+        by: String,
+        how: Withdrawal,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Approval> {
+        self.settle(id, now_ms, move |store, id| {
+            store.withdraw_approval(id, &by, how, note, now_ms)
+        })
+    }
+
+    fn expire_approvals(&self, now_ms: u64) -> StoreFuture<'_, Vec<Approval>> {
+        Box::pin(async move {
+            let expired = self
+                .blocking(move |store| store.expire_approvals(now_ms))
+                .await?;
+            for approval in &expired {
+                self.close(approval.clone(), now_ms).await?;
+            }
+            Ok(expired)
+        })
+    }
+
+    fn changes(&self, seen: u64, timeout_ms: u64) -> StoreFuture<'_, u64> {
+        let timeout = std::time::Duration::from_millis(timeout_ms.min(LONGEST_WAIT_MS));
+        Box::pin(async move { Ok(self.changes_after(seen, timeout).await) })
+    }
+
+    fn query_audit(&self, query: AuditQuery) -> StoreFuture<'_, AuditSlice> {
+        self.blocking(move |store| store.query_audit(&query))
     }
 
     fn consume_approval(
@@ -99,8 +169,8 @@ impl StoreApi for Store {
         args_digest: String,
         now_ms: u64,
     ) -> StoreFuture<'_, Approval> {
-        self.blocking(move |store| {
-            store.consume_approval(&id, &requester, &tool, &args_digest, now_ms)
+        self.settle(id, now_ms, move |store, id| {
+            store.consume_approval(id, &requester, &tool, &args_digest, now_ms)
         })
     }
 

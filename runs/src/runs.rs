@@ -37,6 +37,9 @@ pub struct Run {
     /// Anything else the runner keeps (repository, branch…).
     #[serde(default)]
     pub meta: Value,
+    /// Milliseconds spent waiting for reviewers (in `waiting_approval`), so far.
+    #[serde(default)]
+    pub waited_ms: u64,
 }
 
 /// One journaled step of a run.
@@ -63,6 +66,7 @@ impl Store {
             created_ms: now_ms,
             updated_ms: now_ms,
             meta,
+            waited_ms: 0,
         };
         self.put_run(&run)?;
         Ok(run)
@@ -72,12 +76,18 @@ impl Store {
         let bytes = serde_json::to_vec(run).map_err(|e| encode("run", e))?;
         self.inner.runs.insert(run.id.as_bytes(), bytes)?;
         self.inner.runs.flush()?;
+        self.changed();
         Ok(())
     }
 
     /// Change a run's state.
     pub fn set_run_state(&self, id: &str, state: RunState, now_ms: u64) -> Result<Run> {
         let mut run = self.run(id)?;
+        if run.state == RunState::WaitingApproval {
+            run.waited_ms = run
+                .waited_ms
+                .saturating_add(now_ms.saturating_sub(run.updated_ms));
+        }
         run.state = state;
         run.updated_ms = now_ms;
         self.put_run(&run)?;
@@ -145,6 +155,7 @@ impl Store {
                 .is_ok()
             {
                 self.inner.journal.flush()?;
+                self.changed();
                 return Ok(step);
             }
             seq = seq.saturating_add(1);

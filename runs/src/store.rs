@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) audit_log: AuditLog,
+    /// Bumped on every change to approvals and runs: what [`Store::changes_after`] waits on.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,6 +83,9 @@ impl Store {
                 audit_log,
                 root: data_dir.to_owned(),
                 db,
+                // Starts at the clock, so a waiter that saw another process's counter never
+                // takes a restarted store's for the same.
+                changes: tokio::sync::watch::Sender::new(crate::now_millis()),
             }),
         })
     }
@@ -93,6 +98,25 @@ impl Store {
     /// The audit log (appends are group-committed).
     pub fn audit(&self) -> &AuditLog {
         &self.inner.audit_log
+    }
+
+    /// Tell waiters that approvals or runs changed.
+    pub(crate) fn changed(&self) {
+        self.inner
+            .changes
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// The change counter once it differs from `seen`, or after `timeout` — whichever is
+    /// first. Waiters compare counters, never order them.
+    pub async fn changes_after(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        let mut receiver = self.inner.changes.subscribe();
+        let current = *receiver.borrow_and_update();
+        if current != seen {
+            return current;
+        }
+        let _ = tokio::time::timeout(timeout, receiver.changed()).await;
+        *receiver.borrow()
     }
 
     /// Flush everything to disk.

@@ -123,6 +123,17 @@ impl Approvals for StoreApprovals {
                         .unwrap_or_else(|| "no reason given".into()),
                 ),
                 baton_runs::ApprovalState::Expired => Review::Expired,
+                state @ (baton_runs::ApprovalState::Declined
+                | baton_runs::ApprovalState::Cancelled) => Review::Rejected(format!(
+                    "{} by {}{}",
+                    state.as_str(),
+                    approval.decider.as_deref().unwrap_or("the client"),
+                    approval
+                        .note
+                        .as_deref()
+                        .map(|note| format!(": {note}"))
+                        .unwrap_or_default()
+                )),
             })
         })
     }

@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 
 use baton_kit::Role;
 use baton_mcp::{
-    AgentsSection, ApprovalsSection, HttpSection, ServerSection, Settings, StdioSection,
+    AgentsSection, ApprovalsSection, ConsoleSection, HttpSection, ServerSection, Settings,
+    StdioSection,
 };
 use serde::Deserialize;
 
@@ -43,9 +44,12 @@ pub struct ConfigFile {
     /// The policy file.
     #[serde(default)]
     pub policy: PolicySection,
-    /// How approvals are asked for.
+    /// How approvals are asked for, and who is told about them.
     #[serde(default)]
     pub approvals: ApprovalsSection,
+    /// The reviewers' console.
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// The model endpoint agents use.
     #[serde(default)]
     pub model: ModelSection,
@@ -275,6 +279,7 @@ impl Config {
             http: self.file.http.clone(),
             stdio: self.file.stdio.clone(),
             approvals: self.file.approvals.clone(),
+            console: self.file.console.clone(),
         }
     }
 

@@ -53,6 +53,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         &app.served.settings,
         args.http,
         CancellationToken::new(),
+        |_| None,
         |bound| tracing::info!("listening on http://{bound}/mcp"),
     )
     .await?;

@@ -14,7 +14,7 @@ use crate::Clock;
 pub struct ApprovalView {
     /// Give this id to `approvals_decide`, or re-call the tool with it once approved.
     pub id: String,
-    /// `pending`, `approved`, `rejected`, `consumed` or `expired`.
+    /// `pending`, `approved`, `rejected`, `consumed`, `expired`, `declined` or `cancelled`.
     pub state: String,
     /// Who asked.
     pub requester: String,
@@ -80,6 +80,10 @@ pub enum StateFilter {
     Consumed,
     /// Expired.
     Expired,
+    /// Declined in the requester's client.
+    Declined,
+    /// Cancelled: the requester's client withdrew it or went away.
+    Cancelled,
     /// All of them.
     All,
 }
@@ -154,6 +158,8 @@ impl Tool for ApprovalsList {
                     StateFilter::Rejected => state == ApprovalState::Rejected,
                     StateFilter::Consumed => state == ApprovalState::Consumed,
                     StateFilter::Expired => state == ApprovalState::Expired,
+                    StateFilter::Declined => state == ApprovalState::Declined,
+                    StateFilter::Cancelled => state == ApprovalState::Cancelled,
                 }
             })
             .map(|approval| ApprovalView::of(approval, now))

@@ -116,6 +116,17 @@ impl Gate {
         }
     }
 
+    /// How a call of `descriptor` by `principal` would be confined, in the words the audit
+    /// keeps; `None` for reads. Reviewers see this before they approve a command.
+    pub fn confinement(
+        &self,
+        principal: &Principal,
+        descriptor: &ToolDescriptor,
+    ) -> Option<String> {
+        (descriptor.effect != Effect::Read)
+            .then(|| self.describe(&self.policy.current().sandbox_for(principal, descriptor)))
+    }
+
     /// This gate, keeping `paths` read-only (and hidden from commands) for every call.
     pub fn protecting(mut self, paths: Vec<std::path::PathBuf>) -> Gate {
         self.protected = Arc::new(paths);
@@ -128,6 +139,11 @@ impl Gate {
         tracing::warn!("the gate is OFF: no policy, no approvals, no audit (benchmark only)");
         self.enforce = false;
         self
+    }
+
+    /// The paths no call may write (Baton's config, policy and data).
+    pub fn protected(&self) -> &[std::path::PathBuf] {
+        &self.protected
     }
 
     /// The tools behind the gate.
@@ -218,10 +234,10 @@ impl Gate {
                 reason: decision.reason().map(str::to_owned),
             },
             approval_id: approval_id.map(str::to_owned),
+            decided_by: None,
             outcome: outcome_ok(),
             duration_us: 0,
-            sandbox: (descriptor.effect != Effect::Read)
-                .then(|| self.describe(&self.policy.current().sandbox_for(principal, descriptor))),
+            sandbox: self.confinement(principal, descriptor),
         };
         match decision {
             Decision::Forbid { rule, reason } => {

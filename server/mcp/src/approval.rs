@@ -131,10 +131,16 @@ pub enum Answer {
     Approve(Option<String>),
     /// Reject, with the reason.
     Reject(String),
+    /// The person declined the form (its "decline" action): the call is withdrawn.
+    Decline(Option<String>),
+    /// The form was dismissed (its "cancel" action), or the client went away while it was
+    /// open: the call is withdrawn.
+    Cancel(String),
 }
 
-/// Read a form's content (`{decision, note}`) as an answer; `None` when it is not one.
-pub fn read_answer(action_accepted: bool, content: Option<&Value>) -> Answer {
+/// Read a form's answer — its action (`accept`, `decline`, `cancel`) and content
+/// (`{decision, note}`).
+pub fn read_answer(action: &str, content: Option<&Value>) -> Answer {
     let note = content
         .and_then(|c| c.get("note"))
         .and_then(Value::as_str)
@@ -144,17 +150,21 @@ pub fn read_answer(action_accepted: bool, content: Option<&Value>) -> Answer {
     let decision = content
         .and_then(|c| c.get("decision"))
         .and_then(Value::as_str);
-    match (action_accepted, decision) {
-        (true, Some("approve")) => Answer::Approve(note),
-        (true, Some("reject")) => {
+    match (action, decision) {
+        ("accept", Some("approve")) => Answer::Approve(note),
+        ("accept", Some("reject")) => {
             Answer::Reject(note.unwrap_or_else(|| "rejected in the client".into()))
         }
-        (true, _) => Answer::Reject("the approval form came back without a decision".into()),
-        (false, _) => Answer::Reject(note.unwrap_or_else(|| "declined in the client".into())),
+        ("accept", _) => Answer::Reject("the approval form came back without a decision".into()),
+        ("decline", _) => Answer::Decline(note),
+        ("cancel", _) => Answer::Cancel("the approval form was dismissed in the client".into()),
+        (other, _) => Answer::Cancel(format!("the client answered the form with `{other}`")),
     }
 }
 
-/// Elicit the form; `None` if the client could not answer (the caller falls back to a report).
+/// Elicit the form; `None` if the client could not answer (the caller falls back to a
+/// report). A client that goes away, or cancels the call, while the form is open answers
+/// [`Answer::Cancel`].
 pub async fn elicit(
     context: &RequestContext<RoleServer>,
     message: String,
@@ -164,11 +174,29 @@ pub async fn elicit(
         message,
         requested_schema: form_schema()?,
     };
-    match context.peer.create_elicitation(params).await {
-        Ok(result) => {
-            let accepted = matches!(result.action, ElicitationAction::Accept);
-            Ok(Some(read_answer(accepted, result.content.as_ref())))
+    let asked = tokio::select! {
+        asked = context.peer.create_elicitation(params) => asked,
+        () = context.ct.cancelled() => {
+            return Ok(Some(Answer::Cancel("the client cancelled the call while the approval form was open".into())));
         }
+    };
+    match asked {
+        Ok(result) => {
+            let action = match result.action {
+                ElicitationAction::Accept => "accept",
+                ElicitationAction::Decline => "decline",
+                ElicitationAction::Cancel => "cancel",
+                _ => "unknown",
+            };
+            Ok(Some(read_answer(action, result.content.as_ref())))
+        }
+        Err(
+            rmcp::ServiceError::TransportClosed
+            | rmcp::ServiceError::TransportSend(_)
+            | rmcp::ServiceError::Cancelled { .. },
+        ) => Ok(Some(Answer::Cancel(
+            "the client went away while the approval form was open".into(),
+        ))),
         Err(error) => {
             tracing::warn!(%error, "approval elicitation failed; reporting the approval as pending");
             Ok(None)
@@ -201,16 +229,47 @@ pub fn input_required(message: String, state: String) -> Result<InputRequiredRes
 }
 
 /// The `pending_approval` result: an error result (the tool did not run) whose structured
-/// content says what to do.
-pub fn pending_result(approval_id: &str, reason: &str, tool: &str) -> CallToolResult {
+/// content says what to do — in full, since some clients (Codex with `ask_client = false`)
+/// hand their model only the structured content: how to retry, and where a reviewer decides.
+pub fn pending_result(
+    approval_id: &str,
+    reason: &str,
+    tool: &str,
+    args: &Value,
+    console: Option<&str>,
+) -> CallToolResult {
+    let mut retry_args = match args {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    retry_args.insert(
+        APPROVAL_ARG.to_owned(),
+        Value::String(approval_id.to_owned()),
+    );
+    let console_url = console.map(|base| format!("{base}/console/approvals#{approval_id}"));
+    let where_ = match &console_url {
+        Some(url) => format!("in the console ({url}), "),
+        None => String::new(),
+    };
     let text = format!(
         "Approval needed before `{tool}` can run ({reason}). Approval id: {approval_id}. A reviewer \
-         decides with `baton approvals approve {approval_id}` (or the `approvals_decide` tool); then \
-         call `{tool}` again with the same arguments plus \"{APPROVAL_ARG}\": \"{approval_id}\"."
+         decides {where_}with `baton approvals approve {approval_id}` or the `approvals_decide` \
+         tool; then call `{tool}` again with the same arguments plus \"{APPROVAL_ARG}\": \"{approval_id}\"."
     );
+    let mut pending = json!({
+        "approval_id": approval_id,
+        "reason": reason,
+        "tool": tool,
+        "retry": { "name": tool, "arguments": retry_args },
+        "instructions": format!(
+            "Wait for a reviewer to approve, then call `{tool}` again with `retry.arguments` (the \
+             same arguments plus `{APPROVAL_ARG}`). Do not retry before it is approved."
+        ),
+    });
+    if let Some(url) = console_url {
+        pending["console"] = Value::String(url);
+    }
     let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(json!({
-        "pending_approval": { "approval_id": approval_id, "reason": reason }
-    }));
+    result.structured_content = Some(json!({ "pending_approval": pending }));
     result
 }

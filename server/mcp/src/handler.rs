@@ -18,6 +18,7 @@ use crate::knowledge;
 use crate::page::page;
 use crate::progress::ProgressRelay;
 use crate::{McpError, Served, approval, artifacts};
+use baton_runs::{StoreApi as _, Withdrawal};
 
 const INSTRUCTIONS: &str = "Baton: tool packs for audio DSP, product-image QA, Australian \
     medicinal-cannabis prescription rules and repository orchestration, behind one policy gate \
@@ -175,14 +176,32 @@ impl BatonMcp {
     }
 }
 
-/// An outcome of the gate as MCP sends it.
-fn finish(outcome: baton_kit::Result<Outcome>) -> Result<CallToolResponse, ErrorData> {
-    match outcome {
-        Ok(Outcome::Completed(output)) => Ok(output_to_result(output).into()),
-        Ok(Outcome::PendingApproval(pending)) => {
-            Ok(approval::pending_result(&pending.approval_id, &pending.reason, "the tool").into())
+impl BatonMcp {
+    /// An outcome of the gate as MCP sends it.
+    fn finish(
+        &self,
+        tool: &str,
+        args: &Value,
+        outcome: baton_kit::Result<Outcome>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match outcome {
+            Ok(Outcome::Completed(output)) => Ok(output_to_result(output).into()),
+            Ok(Outcome::PendingApproval(pending)) => Ok(self.pending(tool, args, &pending).into()),
+            Err(error) => error_to_mcp(error).map(Into::into),
         }
-        Err(error) => error_to_mcp(error).map(Into::into),
+    }
+
+    /// The `pending_approval` result for `pending`, linking to the console when the server
+    /// knows where people reach it.
+    fn pending(&self, tool: &str, args: &Value, pending: &PendingApproval) -> CallToolResult {
+        let settings = &self.served.settings;
+        let console = settings
+            .http
+            .public_url
+            .as_deref()
+            .filter(|_| settings.console.enabled)
+            .map(|url| url.trim_end_matches('/'));
+        approval::pending_result(&pending.approval_id, &pending.reason, tool, args, console)
     }
 }
 
@@ -227,8 +246,7 @@ impl BatonMcp {
         pending: PendingApproval,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let report =
-            || Ok(approval::pending_result(&pending.approval_id, &pending.reason, tool).into());
+        let report = || Ok(self.pending(tool, &args, &pending).into());
         let message = approval::form_message(tool, &pending.reason, &args);
         let (trusted, _) = self.client_channel(context);
         match approval::channel(context, trusted) {
@@ -290,8 +308,11 @@ impl BatonMcp {
             let message = approval::form_message(tool, "approval is still needed", &args);
             return Ok(approval::input_required(message, state.to_owned())?.into());
         };
-        let accepted = response.get("action").and_then(Value::as_str) == Some("accept");
-        let answer = approval::read_answer(accepted, response.get("content"));
+        let action = response
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("missing");
+        let answer = approval::read_answer(action, response.get("content"));
         self.apply(principal, tool, args, &sealed.approval_id, answer, context)
             .await
     }
@@ -321,6 +342,18 @@ impl BatonMcp {
         let (verdict, note) = match &answer {
             approval::Answer::Approve(note) => ("approve", note.clone()),
             approval::Answer::Reject(note) => ("reject", Some(note.clone())),
+            approval::Answer::Decline(note) => {
+                let by = format!("{}@client:{transport}", principal.id);
+                return self
+                    .withdraw(approval_id, by, Withdrawal::Declined, note.clone())
+                    .await;
+            }
+            approval::Answer::Cancel(why) => {
+                let by = format!("{}@client:{transport}", principal.id);
+                return self
+                    .withdraw(approval_id, by, Withdrawal::Cancelled, Some(why.clone()))
+                    .await;
+            }
         };
         let decided = self
             .served
@@ -328,7 +361,7 @@ impl BatonMcp {
             .call(Invocation {
                 principal: person,
                 tool: "approvals_decide".to_owned(),
-                args: json!({ "id": approval_id, "decision": verdict, "note": note }),
+                args: json!({ "id": approval_id, "decision": verdict, "note": note.clone() }),
                 approval_id: None,
                 context: ToolContext::new(context.ct.clone()),
             })
@@ -339,18 +372,54 @@ impl BatonMcp {
             ))])
             .into());
         }
-        match answer {
-            approval::Answer::Reject(note) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                format!("denied: approval {approval_id} was rejected: {note}"),
-            )])
-            .into()),
-            approval::Answer::Approve(_) => {
-                let outcome = self
-                    .invoke(principal, tool, args, Some(approval_id.to_owned()), context)
-                    .await;
-                finish(outcome)
-            }
+        if let Some(note) = note.filter(|_| verdict == "reject") {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "denied: approval {approval_id} was rejected: {note}"
+            ))])
+            .into());
         }
+        let outcome = self
+            .invoke(
+                principal,
+                tool,
+                args.clone(),
+                Some(approval_id.to_owned()),
+                context,
+            )
+            .await;
+        self.finish(tool, &args, outcome)
+    }
+
+    /// The client declined or dismissed the form, or went away: withdraw the approval (its
+    /// call's closing audit record is written by the store) and say so.
+    async fn withdraw(
+        &self,
+        approval_id: &str,
+        by: String,
+        how: Withdrawal,
+        note: Option<String>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let now = self.served.gate.clock().now_ms();
+        let withdrawn = self
+            .served
+            .gate
+            .store()
+            .withdraw_approval(approval_id.to_owned(), by, how, note.clone(), now)
+            .await;
+        let text = match (withdrawn, how) {
+            (Err(error), _) => {
+                format!("denied: approval {approval_id} could not be withdrawn: {error}")
+            }
+            (Ok(_), Withdrawal::Declined) => format!(
+                "denied: approval {approval_id} was declined in the client{}",
+                note.map(|n| format!(": {n}")).unwrap_or_default()
+            ),
+            (Ok(_), Withdrawal::Cancelled) => format!(
+                "denied: approval {approval_id} was cancelled{}",
+                note.map(|n| format!(": {n}")).unwrap_or_default()
+            ),
+        };
+        Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
     }
 }
 
@@ -423,7 +492,7 @@ impl ServerHandler for BatonMcp {
             Ok(Outcome::PendingApproval(pending)) => {
                 Box::pin(self.ask(principal, &name, args, pending, &context)).await
             }
-            other => finish(other),
+            other => self.finish(&name, &args, other),
         }
     }
 

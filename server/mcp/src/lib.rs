@@ -29,6 +29,6 @@ pub use page::page;
 pub use progress::ProgressRelay;
 pub use served::Served;
 pub use settings::{
-    AgentsSection, ApprovalsSection, HttpSection, McpSource, ServerSection, Settings, StdioSection,
-    TokenEntry,
+    AgentsSection, ApprovalsSection, ConsoleSection, HttpSection, McpSource, ServerSection,
+    Settings, StdioSection, TokenEntry, WebhookEntry, WebhookFormat,
 };

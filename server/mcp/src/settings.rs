@@ -21,6 +21,66 @@ pub struct Settings {
     pub stdio: StdioSection,
     /// `[approvals]`
     pub approvals: ApprovalsSection,
+    /// `[console]`
+    pub console: ConsoleSection,
+}
+
+/// `[console]`: the reviewers' console, served under `/console` by `baton serve --http`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    /// Serve the console (on by default; it signs in only `reviewer` and `admin` tokens).
+    pub enabled: bool,
+    /// Hours a console sign-in lasts.
+    pub session_hours: u64,
+    /// Console sign-ins held at once; past it, the oldest is signed out.
+    pub max_sessions: usize,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        ConsoleSection {
+            enabled: true,
+            session_hours: 12,
+            max_sessions: 1000,
+        }
+    }
+}
+
+/// `[[approvals.webhooks]]`: who to tell when an approval is asked for and when it is decided.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEntry {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The body's shape.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Seconds one delivery may take.
+    #[serde(default = "webhook_timeout")]
+    pub timeout_s: u64,
+    /// Deliveries tried after the first fails (1 s, 2 s, 4 s … apart).
+    #[serde(default = "webhook_retries")]
+    pub retries: u32,
+}
+
+fn webhook_timeout() -> u64 {
+    5
+}
+
+fn webhook_retries() -> u32 {
+    3
+}
+
+/// The body of a webhook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{"event": "approval.created" | "approval.decided", "approval": {…}, "console": url}`.
+    #[default]
+    Json,
+    /// A Slack-compatible `{"text": …}` (incoming webhooks, and chat tools that copy them).
+    Slack,
 }
 
 /// `[agents]`
@@ -70,11 +130,16 @@ pub struct ApprovalsSection {
     /// 2025-11-25 sessions, `InputRequiredResult` on 2026-07-28). With `false`, only a separate
     /// reviewer can (`baton approvals approve`, or `approvals_decide` with a reviewer token).
     pub ask_client: bool,
+    /// Webhooks told when an approval is asked for and when it ends.
+    pub webhooks: Vec<WebhookEntry>,
 }
 
 impl Default for ApprovalsSection {
     fn default() -> Self {
-        ApprovalsSection { ask_client: true }
+        ApprovalsSection {
+            ask_client: true,
+            webhooks: Vec::new(),
+        }
     }
 }
 
@@ -112,6 +177,10 @@ pub struct HttpSection {
     pub max_sessions: usize,
     /// Seconds a session may sit unused before it is closed.
     pub session_idle_s: u64,
+    /// The address people and clients reach this server at (e.g. `https://baton.example.com`),
+    /// when it differs from the bound one: `pending_approval` results and webhooks link to
+    /// the console there, and an `https` URL marks the console's cookie `Secure`.
+    pub public_url: Option<String>,
     /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Extra browser `Origin`s accepted besides loopback origins.
@@ -129,6 +198,7 @@ impl Default for HttpSection {
             max_connections: 1024,
             max_sessions: 1000,
             session_idle_s: 300,
+            public_url: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             tokens: Vec::new(),

@@ -15,6 +15,7 @@ pub fn audit_draft(n: u64) -> AuditDraft {
             reason: None,
         },
         approval_id: None,
+        decided_by: None,
         outcome: OutcomeRecord {
             status: OutcomeStatus::Ok,
             error_kind: None,

@@ -119,7 +119,10 @@ struct Setup {
     input: String,
 }
 
-const POLL: Duration = Duration::from_millis(250);
+/// Longest single wait for the store to change while a run waits for a reviewer.
+const WAIT_MS: u64 = 30_000;
+/// Pause before asking again when the store could not be reached.
+const RETRY: Duration = Duration::from_millis(250);
 
 pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
     match (args.command, args.goal) {
@@ -432,6 +435,29 @@ async fn drive(
     print(&pretty(&done)?)
 }
 
+/// Return once approval `id` is no longer pending.
+async fn wait_for_decision(store: &baton_runs::StoreHandle, approvals: &StoreApprovals, id: &str) {
+    // Read the counter, then the state, then wait for a change after that counter: a
+    // decision between the read and the wait is never missed.
+    let mut seen = store.changes(0, 0).await.unwrap_or(0);
+    loop {
+        match approvals.state(id).await {
+            Ok(Review::Pending) => match store.changes(seen, WAIT_MS).await {
+                Ok(now) => seen = now,
+                Err(error) => {
+                    tracing::warn!(%error, "store unavailable while waiting; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            },
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, "approval state unavailable; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
 /// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
 /// prefixes its progress lines when several runs share the terminal.
 #[allow(
@@ -455,6 +481,12 @@ async fn execute(
     .map_err(|e| Failure::usage(e.to_string()))?;
     let store = app.store().clone();
     let approvals = Arc::new(StoreApprovals(store.clone()));
+    // Approvals this run waits on expire on time, with their audit records, even when no
+    // server is running (webhooks are a server's to send).
+    let stop_watch = tokio_util::sync::CancellationToken::new();
+    let _watch_guard = stop_watch.clone().drop_guard();
+    baton_console::watch(app.gate().clone(), Vec::new(), None, stop_watch)
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
     let prefix = label.map(|l| format!("{l} ")).unwrap_or_default();
@@ -503,16 +535,7 @@ async fn execute(
                         ),
                     });
                 }
-                loop {
-                    match approvals.state(&paused.approval_id).await {
-                        Ok(Review::Pending) => tokio::time::sleep(POLL).await,
-                        Ok(_) => break,
-                        Err(error) => {
-                            tracing::warn!(%error, "approval state unavailable; retrying");
-                            tokio::time::sleep(POLL).await;
-                        }
-                    }
-                }
+                wait_for_decision(&store, approvals.as_ref(), &paused.approval_id).await;
                 say(&format!(
                     "approval {} decided; resuming\n",
                     paused.approval_id

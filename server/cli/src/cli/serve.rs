@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use crate::app::App;
 use crate::config::Config;
+use baton_console::Console;
 use baton_mcp::BatonMcp;
 use baton_mcp::transport::{http, stdio::StdioTransport};
 use baton_runs::Ownership;
@@ -44,12 +45,38 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
         .map_err(crate::ServerError::from)?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
+    let settings = &app.served.settings;
+    let console_url = settings
+        .http
+        .public_url
+        .clone()
+        .filter(|_| settings.console.enabled && args.http.is_some());
+    let _watch = baton_console::watch(
+        app.gate().clone(),
+        settings.approvals.webhooks.clone(),
+        console_url,
+        shutdown.clone(),
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
     match args.http {
         Some(addr) => {
             let handler = BatonMcp::new(app.served.clone(), None).map_err(ServerError::from)?;
-            http::serve(handler, &app.served.settings, addr, shutdown, |bound| {
-                tracing::info!("listening on http://{bound}/mcp");
-            })
+            let console =
+                Console::new(app.served.clone()).map_err(|e| Failure::usage(e.to_string()))?;
+            let has_console = console.is_some();
+            http::serve(
+                handler,
+                &app.served.settings,
+                addr,
+                shutdown,
+                |bound| console.map(|console| console.router(bound)),
+                |bound| {
+                    tracing::info!("listening on http://{bound}/mcp");
+                    if has_console {
+                        tracing::info!("reviewers' console on http://{bound}/console");
+                    }
+                },
+            )
             .await
             .map_err(ServerError::from)?;
             tracing::info!("stopped");

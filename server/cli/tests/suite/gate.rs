@@ -226,6 +226,7 @@ async fn server_with(policy: &str, stdio: &str) -> Server {
             &app.served.settings,
             "127.0.0.1:0".parse().unwrap(),
             token,
+            |_| None,
             |addr| {
                 let _ = ready.send(addr);
             },

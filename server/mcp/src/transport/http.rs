@@ -24,23 +24,19 @@ use crate::{ClientApproves, HttpSection, McpError, Result, Settings};
 /// A token's principal, and whether its client may answer approval forms.
 type Caller = (Arc<Principal>, ClientApproves);
 
-/// Who the bearer tokens stand for.
-#[derive(Debug, Clone)]
-struct Authenticator {
+/// The configured bearer tokens and who they stand for: what MCP over HTTP and the console's
+/// sign-in both authenticate with.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
     /// SHA-256 of each token → its principal. Hashing first keeps the comparison from leaking
     /// the token through timing, and the secrets out of memory dumps of the config.
-    tokens: Arc<HashMap<[u8; 32], Caller>>,
-    /// The caller when no tokens are configured (loopback only).
-    anonymous: Arc<Principal>,
-    /// `server.max_message_bytes`.
-    limit: usize,
-    /// `http.body_timeout_s`.
-    body_timeout: std::time::Duration,
+    by_hash: Arc<HashMap<[u8; 32], Caller>>,
 }
 
-impl Authenticator {
-    fn from_settings(settings: &Settings) -> Result<Authenticator> {
-        let mut tokens = HashMap::new();
+impl Tokens {
+    /// The tokens of `[[http.tokens]]`; an error names a bad hash or a missing variable.
+    pub fn from_settings(settings: &Settings) -> Result<Tokens> {
+        let mut by_hash = HashMap::new();
         for entry in &settings.http.tokens {
             let hash: [u8; 32] = match (&entry.token_sha256, &entry.token_env) {
                 (Some(hex), _) => decode_hex(hex).ok_or_else(|| McpError::TokenHash {
@@ -55,7 +51,7 @@ impl Authenticator {
                 }
                 (None, None) => continue,
             };
-            tokens.insert(
+            by_hash.insert(
                 hash,
                 (
                     Arc::new(Principal::new(
@@ -66,9 +62,44 @@ impl Authenticator {
                 ),
             );
         }
+        Ok(Tokens {
+            by_hash: Arc::new(by_hash),
+        })
+    }
+
+    /// Whether no tokens are configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Who `token` stands for, if anyone.
+    pub fn principal(&self, token: &str) -> Option<Arc<Principal>> {
+        self.caller(token).map(|(principal, _)| principal)
+    }
+
+    fn caller(&self, token: &str) -> Option<Caller> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.by_hash.get(&hash).cloned()
+    }
+}
+
+/// Who the bearer tokens stand for.
+#[derive(Debug, Clone)]
+struct Authenticator {
+    tokens: Tokens,
+    /// The caller when no tokens are configured (loopback only).
+    anonymous: Arc<Principal>,
+    /// `server.max_message_bytes`.
+    limit: usize,
+    /// `http.body_timeout_s`.
+    body_timeout: std::time::Duration,
+}
+
+impl Authenticator {
+    fn from_settings(settings: &Settings) -> Result<Authenticator> {
         let stdio = &settings.stdio;
         Ok(Authenticator {
-            tokens: Arc::new(tokens),
+            tokens: Tokens::from_settings(settings)?,
             anonymous: Arc::new(Principal::new(
                 format!("{}@http", stdio.principal),
                 stdio.roles.iter().copied(),
@@ -98,11 +129,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or("`Authorization` header is not `Bearer <token>`")?;
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.tokens
-            .get(&hash)
-            .cloned()
-            .ok_or("unknown bearer token")
+        self.tokens.caller(token).ok_or("unknown bearer token")
     }
 }
 
@@ -271,12 +298,14 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Bind `addr`, then serve `handler` as MCP at `/mcp` until `shutdown` fires, as `settings`
-/// say. `on_ready` receives the bound address (useful with port 0).
+/// say. `beside` may add routes of other faces (the console) for the bound address; they
+/// authenticate on their own. `on_ready` receives the bound address (useful with port 0).
 pub async fn serve<H: ServerHandler + Clone + Send + Sync + 'static>(
     handler: H,
     settings: &Settings,
     addr: SocketAddr,
     shutdown: CancellationToken,
+    beside: impl FnOnce(SocketAddr) -> Option<axum::Router>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let auth = Authenticator::from_settings(settings)?;
@@ -291,11 +320,7 @@ pub async fn serve<H: ServerHandler + Clone + Send + Sync + 'static>(
         .map_err(|source| McpError::Bind { addr, source })?;
 
     let http = &settings.http;
-    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    if !addr.ip().is_unspecified() {
-        hosts.push(bound.ip().to_string());
-    }
-    hosts.extend(http.allowed_hosts.iter().cloned());
+    let hosts = allowed_hosts(settings, bound);
     let mut origins: Vec<String> = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
         .into_iter()
         .map(String::from)
@@ -316,13 +341,27 @@ pub async fn serve<H: ServerHandler + Clone + Send + Sync + 'static>(
         Arc::new(sessions),
         service_config,
     );
-    let router = axum::Router::new()
+    let mut router = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn_with_state(auth, front_door));
+    if let Some(routes) = beside(bound) {
+        router = router.merge(routes);
+    }
 
     on_ready(bound);
     accept(listener, router, http, shutdown).await;
     Ok(())
+}
+
+/// The `Host` values a server bound at `bound` accepts (DNS-rebinding protection): loopback
+/// names, the bound address unless it is unspecified, and `[http] allowed_hosts`.
+pub fn allowed_hosts(settings: &Settings, bound: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if !bound.ip().is_unspecified() {
+        hosts.push(bound.ip().to_string());
+    }
+    hosts.extend(settings.http.allowed_hosts.iter().cloned());
+    hosts
 }
 
 /// Serve connections from `listener` until `shutdown`, at most `max_connections` at once (the

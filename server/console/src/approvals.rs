@@ -1,0 +1,229 @@
+//! The approvals page: pending calls first (live), then the ones decided lately; deciding is
+//! the `approvals_decide` tool called through the gate as the signed-in reviewer.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use baton_kit::{Invocation, Outcome, ToolContext};
+use baton_runs::{Approval, ApprovalState, StoreApi as _};
+use futures::Stream;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::layout::{Section, page as shell, span, when};
+use crate::preview::{arguments, preview};
+use crate::routes::Console;
+use crate::session::Reviewer;
+
+/// Decided approvals shown under the pending ones.
+const RECENT: usize = 20;
+/// Longest one live wait lasts before the stream checks the session again.
+const LIVE_WAIT_MS: u64 = 20_000;
+
+/// `GET /console/approvals`.
+pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> Response {
+    let flash = console.sessions.take_flash(&reviewer.id);
+    let all = match console.served.gate.store().approvals().await {
+        Ok(all) => all,
+        Err(error) => return crate::audit::unavailable(&error),
+    };
+    let now = console.served.gate.clock().now_ms();
+    let recent: Vec<&Approval> = all
+        .iter()
+        .filter(|a| a.state_at(now) != ApprovalState::Pending)
+        .take(RECENT)
+        .collect();
+    let body = html! {
+        h1 { "Approvals" }
+        p #live .live aria-live="polite" { "Reload for updates (live updates need JavaScript)." }
+        section #pending data-live="/console/approvals/live" aria-label="Waiting for a reviewer" {
+            (pending(&console, &reviewer, &all, now))
+        }
+        h2 { "Decided lately" }
+        @if recent.is_empty() {
+            p.muted { "Nothing decided yet." }
+        } @else {
+            div.scroll {
+                table.table {
+                    thead { tr { th { "Tool" } th { "Requester" } th { "State" } th { "By" } th.wide { "Note" } th.wide { "When" } } }
+                    tbody {
+                        @for approval in recent {
+                            @let state = approval.state_at(now).as_str();
+                            tr id=(approval.id) {
+                                td { code { (approval.tool) } }
+                                td { (approval.requester) }
+                                td { span.state.(state) { (state) } }
+                                td { (approval.decider.as_deref().unwrap_or("—")) }
+                                td.wide { (approval.note.as_deref().unwrap_or("")) }
+                                td.wide { (when(approval.decided_ms.unwrap_or(approval.created_ms))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    shell(
+        "Approvals",
+        Section::Approvals,
+        &reviewer,
+        flash.as_ref(),
+        body,
+    )
+    .into_response()
+}
+
+/// The pending approvals, oldest first (the one waiting longest is decided first).
+fn pending(console: &Console, reviewer: &Reviewer, all: &[Approval], now: u64) -> Markup {
+    let mut waiting: Vec<&Approval> = all
+        .iter()
+        .filter(|a| a.state_at(now) == ApprovalState::Pending)
+        .collect();
+    waiting.reverse();
+    html! {
+        h2 { "Waiting for a reviewer (" (waiting.len()) ")" }
+        @if waiting.is_empty() {
+            p.muted { "Nothing is waiting." }
+        }
+        @for approval in waiting {
+            (card(console, reviewer, approval, now))
+        }
+    }
+}
+
+fn card(console: &Console, reviewer: &Reviewer, approval: &Approval, now: u64) -> Markup {
+    let id = &approval.id;
+    let own = approval.requester == reviewer.session.principal.id;
+    html! {
+        article.card id=(id) aria-labelledby={ "t-" (id) } {
+            h3 id={ "t-" (id) } { code { (approval.tool) } " requested by " (approval.requester) }
+            dl.facts {
+                dt { "Why" } dd { (approval.rule) ": " (approval.reason) }
+                dt { "Asked" } dd { (when(approval.created_ms)) " (" (span(now.saturating_sub(approval.created_ms))) " ago)" }
+                dt { "Expires" } dd { (when(approval.expires_ms)) " (in " (span(approval.expires_ms.saturating_sub(now))) ")" }
+                dt { "Id" } dd { code { (id) } }
+            }
+            (preview(&console.served.gate, approval))
+            details {
+                summary { "All arguments (secrets redacted)" }
+                (arguments(&approval.args))
+            }
+            @if own {
+                p.muted { "You requested this call: another reviewer must decide it." }
+            } @else {
+                form.decide method="post" action={ "/console/approvals/" (id) } {
+                    input type="hidden" name="csrf" value=(reviewer.session.csrf);
+                    label for={ "note-" (id) } { "Note (required to reject; the requester reads it)" }
+                    textarea id={ "note-" (id) } name="note" {}
+                    div.buttons {
+                        button.approve type="submit" name="decision" value="approve" { "Approve" }
+                        button.reject type="submit" name="decision" value="reject" { "Reject" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /console/approvals/live`: the pending list again whenever it changes.
+pub(crate) async fn live(
+    State(console): State<Console>,
+    reviewer: Reviewer,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let start = (console, reviewer, 0u64, String::new());
+    let stream = futures::stream::unfold(start, |(console, reviewer, mut seen, last)| async move {
+        loop {
+            // A signed-out (or expired) session stops receiving.
+            console.sessions.get(&reviewer.id)?;
+            let store = console.served.gate.store();
+            let next = match store.changes(seen, LIVE_WAIT_MS).await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::debug!(%error, "console live: store unavailable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let Ok(all) = store.approvals().await else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            };
+            let now = console.served.gate.clock().now_ms();
+            let html = pending(&console, &reviewer, &all, now).into_string();
+            seen = next;
+            if html != last {
+                let event = Event::default().event("pending").data(html.clone());
+                return Some((Ok(event), (console, reviewer, seen, html)));
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The decide form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/approvals/{id}`: decide through the gate, as the signed-in reviewer.
+pub(crate) async fn decide(
+    State(console): State<Console>,
+    reviewer: Reviewer,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<DecideForm>,
+) -> Response {
+    if let Some(refused) = reviewer.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
+    let outcome = console
+        .served
+        .gate
+        .call(Invocation {
+            principal: reviewer.session.principal.clone(),
+            tool: "approvals_decide".into(),
+            args: json!({ "id": id, "decision": form.decision, "note": note }),
+            approval_id: None,
+            context: ToolContext::new(CancellationToken::new()),
+        })
+        .await;
+    let (error, text) = match outcome {
+        Ok(Outcome::Completed(output)) => {
+            let decided = &output.structured["approval"];
+            (
+                false,
+                format!(
+                    "{} `{}` for {}.",
+                    match decided["state"].as_str() {
+                        Some("approved") => "Approved",
+                        Some("rejected") => "Rejected",
+                        _ => "Decided",
+                    },
+                    decided["tool"].as_str().unwrap_or("the call"),
+                    decided["requester"].as_str().unwrap_or("its requester"),
+                ),
+            )
+        }
+        Ok(Outcome::PendingApproval(pending)) => (
+            true,
+            format!(
+                "The policy makes deciding this an elevated call itself (approval {}).",
+                pending.approval_id
+            ),
+        ),
+        Err(error) => (true, format!("Not decided: {error}")),
+    };
+    console.sessions.flash(&reviewer.id, error, text);
+    Redirect::to("/console/approvals").into_response()
+}

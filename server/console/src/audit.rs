@@ -203,8 +203,8 @@ fn records(records: &[AuditRecord]) -> Markup {
                             td { code { (record.tool) } }
                             td {
                                 span.state.(outcome) { (outcome) }
-                                @if let Some(by) = &record.decided_by { " by " (by) }
                                 @if let Some(message) = &record.outcome.message { br; span.muted { (clip(message, 300)) } }
+                                @else if let Some(by) = &record.decided_by { " by " (by) }
                             }
                             td.wide {
                                 (record.decision.rule)
@@ -271,7 +271,7 @@ async fn verification(console: &Console) -> Option<Verified> {
     cached
 }
 
-async fn verify_now(console: &Console) -> Result<Verified, StoreError> {
+pub(crate) async fn verify_now(console: &Console) -> Result<Verified, StoreError> {
     let started = Instant::now();
     let report = console.served.gate.store().verify_audit().await?;
     let verified = Verified {

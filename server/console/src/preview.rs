@@ -82,7 +82,7 @@ fn write_preview(
     html! {
         dl.facts {
             dt { "Writes" } dd { code { (path) } }
-            dt { "In" } dd { code { (repo.unwrap_or("(the server's working directory)")) } }
+            dt { "In" } dd { code { (repo.unwrap_or("(the requester's working directory)")) } }
             dt { "Size" } dd { (content.len()) " bytes" }
         }
         @if let Some(note) = note { p.muted { (note) } }
@@ -124,9 +124,12 @@ fn current_content(
             "the path is absolute or climbs out with `..` (the call will be refused)".into(),
         );
     }
-    let repo = match repo {
-        Some(repo) => PathBuf::from(repo),
-        None => std::env::current_dir().map_err(|e| format!("no working directory ({e})"))?,
+    let Some(repo) = repo.map(PathBuf::from) else {
+        return Err(
+            "the call names no `repo`, so it acts in its requester's working directory, which the \
+             approval does not record"
+                .into(),
+        );
     };
     let target = repo.join(relative);
     let descriptor = gate
@@ -179,7 +182,7 @@ fn exec_preview(gate: &Gate, approval: &Approval) -> Markup {
     let repo = args
         .get("repo")
         .and_then(Value::as_str)
-        .unwrap_or("(the server's working directory)");
+        .unwrap_or("(the requester's working directory)");
     let cwd = args.get("cwd").and_then(Value::as_str);
     let timeout = args.get("timeout_s").and_then(Value::as_u64).unwrap_or(120);
     let sandbox = gate.registry().get(&approval.tool).and_then(|tool| {

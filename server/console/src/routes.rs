@@ -125,6 +125,14 @@ impl Console {
         hosts.extend(self.hosts.iter().cloned());
         self.hosts = Arc::new(hosts);
         let console = self;
+        // The audit page shows the chain's verification: start the first walk now, so the
+        // page has it rather than a "verifying" note.
+        let first = console.clone();
+        tokio::spawn(async move {
+            if let Err(error) = audit::verify_now(&first).await {
+                tracing::warn!(%error, "verifying the audit chain for the console failed");
+            }
+        });
         Router::new()
             .route(
                 "/console",

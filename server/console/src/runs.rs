@@ -278,11 +278,16 @@ fn approval_entry(at: &str, id: &str, approvals: &HashMap<String, Approval>, now
         return html! { li.approval { span.muted { "+" (at) " " } "Waited for approval " code { (id) } " (not found)" } };
     };
     let state = approval.state_at(now);
+    // A used approval was approved: that is what the reader of a timeline asks.
+    let word = match state {
+        ApprovalState::Consumed => "approved",
+        other => other.as_str(),
+    };
     html! {
         li.approval {
             span.muted { "+" (at) " " }
             "Approval for " code { (approval.tool) } " "
-            span.state.(state.as_str()) { (state.as_str()) }
+            span.state.(state.as_str()) { (word) }
             @match state {
                 ApprovalState::Pending => {
                     " — waits for a reviewer other than " (approval.requester) " "

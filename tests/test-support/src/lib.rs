@@ -11,12 +11,14 @@
 )]
 
 mod audit;
+mod browser;
 mod gate;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use audit::{audit_draft, audit_line, tamper_audit};
+pub use browser::Browser;
 pub use gate::GateFixture;
 
 /// Run `git args…` in `dir` as a fixed test author; panics on failure; trimmed stdout.

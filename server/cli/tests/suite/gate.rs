@@ -154,11 +154,11 @@ impl Tool for TestHold {
 
 // ---- harness ------------------------------------------------------------------------------
 
-const AGENT: &str = "agent-token";
-const REVIEWER: &str = "reviewer-token";
-const BOTH: &str = "alice-token";
+pub(super) const AGENT: &str = "agent-token";
+pub(super) const REVIEWER: &str = "reviewer-token";
+pub(super) const BOTH: &str = "alice-token";
 /// An agent's token whose client is not trusted to show approval forms to a person.
-const BOT: &str = "bot-token";
+pub(super) const BOT: &str = "bot-token";
 
 fn sha(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -167,24 +167,24 @@ fn sha(token: &str) -> String {
         .collect()
 }
 
-struct Server {
-    home: Home,
-    addr: SocketAddr,
-    handler: BatonMcp,
+pub(super) struct Server {
+    pub(super) home: Home,
+    pub(super) addr: SocketAddr,
+    pub(super) handler: BatonMcp,
     /// The server's clock: it stands still unless a test moves it.
-    clock: ManualClock,
+    pub(super) clock: ManualClock,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
 /// An in-process Baton owning its store, on HTTP (tokens for `codex` — whose client may
 /// answer approval forms —, `rev`, `alice`, `bot`) and ready to serve stdio, with `policy` as
 /// its policy file.
-async fn server(policy: &str) -> Server {
+pub(super) async fn server(policy: &str) -> Server {
     server_with(policy, "").await
 }
 
 /// [`server`] with `stdio` appended to the `[stdio]` section of its config.
-async fn server_with(policy: &str, stdio: &str) -> Server {
+pub(super) async fn server_with(policy: &str, stdio: &str) -> Server {
     let home = Home::new(&format!(
         "[[http.tokens]]\nprincipal = \"codex\"\nroles = [\"agent\"]\ntoken_sha256 = \"{}\"\napprove_in_client = true\n\n\
          [[http.tokens]]\nprincipal = \"rev\"\nroles = [\"reviewer\"]\ntoken_sha256 = \"{}\"\n\n\
@@ -246,9 +246,11 @@ async fn server_with(policy: &str, stdio: &str) -> Server {
 
 /// How a test client answers approval forms.
 #[derive(Clone)]
-struct Client {
-    /// `None`: declare no elicitation capability at all.
-    answer: Option<(&'static str, &'static str)>,
+pub(super) struct Client {
+    /// `None`: declare no elicitation capability at all. Otherwise the form's decision and
+    /// note; the decisions `decline` and `cancel` answer with those actions, and `hang`
+    /// never answers.
+    pub(super) answer: Option<(&'static str, &'static str)>,
 }
 
 impl ClientHandler for Client {
@@ -278,6 +280,12 @@ impl ClientHandler for Client {
             message.starts_with("Baton asks for approval: `test_write`"),
             "{message}"
         );
+        match decision {
+            "decline" => return Ok(ElicitResult::new(ElicitationAction::Decline)),
+            "cancel" => return Ok(ElicitResult::new(ElicitationAction::Cancel)),
+            "hang" => std::future::pending::<()>().await,
+            _ => {}
+        }
         let mut result = ElicitResult::new(ElicitationAction::Accept);
         result.content = Some(json!({ "decision": decision, "note": note }));
         Ok(result)
@@ -285,18 +293,18 @@ impl ClientHandler for Client {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
+pub(super) enum Wire {
     Stdio,
     Http,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Era {
+pub(super) enum Era {
     Legacy,
     Modern,
 }
 
-async fn connect(
+pub(super) async fn connect(
     server: &Server,
     wire: Wire,
     era: Era,
@@ -343,13 +351,13 @@ async fn connect(
     }
 }
 
-fn params(name: &str, args: Value) -> CallToolRequestParams {
+pub(super) fn params(name: &str, args: Value) -> CallToolRequestParams {
     let mut params = CallToolRequestParams::new(name.to_owned());
     params.arguments = args.as_object().cloned();
     params
 }
 
-fn text(result: &CallToolResult) -> String {
+pub(super) fn text(result: &CallToolResult) -> String {
     result
         .content
         .iter()
@@ -359,7 +367,7 @@ fn text(result: &CallToolResult) -> String {
         .join("\n")
 }
 
-fn write_args(server: &Server, content: &str) -> Value {
+pub(super) fn write_args(server: &Server, content: &str) -> Value {
     json!({ "repo": server.home.path().join("repo"), "path": "notes.txt", "content": content })
 }
 
@@ -367,8 +375,8 @@ fn file(server: &Server) -> String {
     std::fs::read_to_string(server.home.path().join("repo/notes.txt")).unwrap_or_default()
 }
 
-const READ_ONLY: &str = "sandbox = \"read-only\"\napproval = \"untrusted\"\n";
-const WORKSPACE: &str =
+pub(super) const READ_ONLY: &str = "sandbox = \"read-only\"\napproval = \"untrusted\"\n";
+pub(super) const WORKSPACE: &str =
     "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n";
 
 // ---- tests -------------------------------------------------------------------------------

@@ -42,10 +42,14 @@ fn home_with_agent(
 }
 
 /// A home whose policy asks a reviewer before any write, one `writer` agent, and a cassette
-/// for two runs: one approved, one rejected.
+/// for two runs: one approved, one rejected (`extra` goes into `baton.toml`).
 fn setup() -> (Home, PathBuf, PathBuf, PathBuf) {
+    setup_with("")
+}
+
+pub(super) fn setup_with(extra: &str) -> (Home, PathBuf, PathBuf, PathBuf) {
     let (home, repo, agents) = home_with_agent(
-        "",
+        extra,
         "untrusted",
         "writer",
         "name = \"writer\"\ninstructions = \"Write NOTE.md with repo_write.\"\ntools = [\"repo_write\"]\n",
@@ -70,7 +74,7 @@ fn setup() -> (Home, PathBuf, PathBuf, PathBuf) {
     (home, repo, agents, cassette)
 }
 
-fn run_command(
+pub(super) fn run_command(
     home: &Home,
     repo: &Path,
     agents: &Path,
@@ -95,7 +99,7 @@ fn run_command(
 }
 
 /// Wait until one approval is pending; its id.
-async fn pending(home: &Home) -> Value {
+pub(super) async fn pending(home: &Home) -> Value {
     for _ in 0..200 {
         let output = home
             .baton(&["approvals", "list", "--json"])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Baton's whole test suite. Installs what the tests need from the package registries
-# (Debian: bubblewrap, which confines the commands Baton starts; npm: Node 22 and the MCP
+# (Debian: bubblewrap, which confines the commands Baton starts, and Chromium with chromedriver
+# for the console's browser tests; npm: Node 22 and the MCP
 # conformance suites; PyPI: the Python MCP SDK and the reference implementations the packs are
 # checked against) into .cache/ and
 # tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
@@ -33,6 +34,8 @@ step "tools"
 need npm npm
 need python3 python3
 need bwrap bubblewrap
+need chromium chromium
+need chromedriver chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
 cargo --version
 

@@ -322,3 +322,346 @@ async fn a_reviewer_decides_in_the_browser_and_the_waiting_run_goes_on() {
     }
     browser.close().await;
 }
+
+// ---- the console over plain HTTP: what a browser's attacker would send ---------------------
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `(name=value, the whole Set-Cookie line)` of `name` in `response`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|line| (line.split(';').next().unwrap().to_owned(), line.to_owned()))
+}
+
+/// Sign in over HTTP with `token`: the session cookie (`baton_session=…`) and the page's CSRF
+/// token, or the refusal's status.
+async fn http_sign_in(base: &str, token: &str) -> Result<(String, String), u16> {
+    let http = no_redirects();
+    let form = http
+        .get(format!("{base}/console/signin"))
+        .send()
+        .await
+        .unwrap();
+    let (nonce_cookie, _) = set_cookie(&form, "baton_signin").unwrap();
+    let nonce = nonce_cookie.trim_start_matches("baton_signin=").to_owned();
+    let signed = http
+        .post(format!("{base}/console/signin"))
+        .header("cookie", &nonce_cookie)
+        .form(&[("token", token), ("nonce", &nonce)])
+        .send()
+        .await
+        .unwrap();
+    if signed.status() != 303 {
+        return Err(signed.status().as_u16());
+    }
+    let (session, line) = set_cookie(&signed, "baton_session").unwrap();
+    assert!(
+        line.contains("HttpOnly")
+            && line.contains("SameSite=Strict")
+            && line.contains("Path=/console"),
+        "{line}"
+    );
+    let page = http
+        .get(format!("{base}/console/approvals"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    Ok((session, csrf))
+}
+
+#[tokio::test]
+async fn the_console_refuses_strangers_foreign_hosts_and_foreign_origins() {
+    let home = Home::new(TOKENS);
+    let server = HttpServer::start_with_env(&home, &[], ENV).await;
+    let base = format!("http://{}", server.addr);
+    let http = no_redirects();
+
+    // No session: pages send to sign-in, the live stream and the export too; forms are refused.
+    for page in [
+        "approvals",
+        "approvals/live",
+        "runs",
+        "audit",
+        "audit/export",
+    ] {
+        let response = http
+            .get(format!("{base}/console/{page}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{page}");
+        assert_eq!(response.headers()["location"], "/console/signin", "{page}");
+    }
+    let forged = http
+        .get(format!("{base}/console/approvals"))
+        .header("cookie", "baton_session=0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        303,
+        "a session id chosen by the client is not one"
+    );
+    let post = http
+        .post(format!("{base}/console/approvals/01ANY"))
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403);
+
+    // Sign-in needs the form's own nonce, and a reviewer's token.
+    let nonce_mismatch = http
+        .post(format!("{base}/console/signin"))
+        .header("cookie", "baton_signin=aaaa")
+        .form(&[("token", "alice-secret-token"), ("nonce", "bbbb")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nonce_mismatch.status(), 403);
+    assert_eq!(http_sign_in(&base, "bot-secret-token").await, Err(403));
+    assert_eq!(http_sign_in(&base, "no-such-token").await, Err(401));
+    let (session, csrf) = http_sign_in(&base, "alice-secret-token").await.unwrap();
+
+    // DNS rebinding: a foreign Host is refused even with a session.
+    let rebound = http
+        .get(format!("{base}/console/approvals"))
+        .header("host", "evil.example")
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    // A form from another site is refused even with the right CSRF token.
+    let cross = http
+        .post(format!("{base}/console/audit/verify"))
+        .header("cookie", &session)
+        .header("origin", "http://evil.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let page = http
+        .get(format!("{base}/console/audit"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["cache-control"], "no-store");
+
+    // Signing out ends the session for good.
+    let out = http
+        .post(format!("{base}/console/signout"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = http
+        .get(format!("{base}/console/approvals"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+}
+
+#[tokio::test]
+async fn the_console_is_off_when_configured_so_and_secure_behind_https() {
+    let home = Home::new(&format!("{TOKENS}\n[console]\nenabled = false\n"));
+    let server = HttpServer::start_with_env(&home, &[], ENV).await;
+    let off = no_redirects()
+        .get(format!("http://{}/console/signin", server.addr))
+        .send()
+        .await
+        .unwrap();
+    // Nothing answers there but the MCP front door, which wants a bearer token.
+    assert_eq!(off.status(), 401);
+
+    let home = Home::new(&format!(
+        "[http]\npublic_url = \"https://baton.example.com\"\n{TOKENS}"
+    ));
+    let server = HttpServer::start_with_env(&home, &[], ENV).await;
+    let signin = no_redirects()
+        .get(format!("http://{}/console/signin", server.addr))
+        .header("host", "baton.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signin.status(), 200, "the public URL's host is this server");
+    let (_, line) = set_cookie(&signin, "baton_signin").unwrap();
+    assert!(line.ends_with("; Secure"), "{line}");
+}
+
+// ---- webhooks --------------------------------------------------------------------------------
+
+type Heard = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A webhook receiver on loopback that keeps each request's JSON body; it answers `200`, or
+/// never answers when `hang`.
+async fn receiver(hang: bool) -> (String, Heard) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let heard: Heard = Default::default();
+    let sink = heard.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut bytes = Vec::new();
+                let mut buf = [0u8; 4096];
+                let body = loop {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    bytes.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&bytes).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break body.to_owned();
+                        }
+                    }
+                };
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, heard)
+}
+
+async fn heard_where(heard: &Heard, what: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        if let Some(found) = heard.lock().unwrap().iter().find(|v| what(v)) {
+            return found.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not heard: {:#?}", heard.lock().unwrap());
+}
+
+#[tokio::test]
+async fn webhooks_hear_of_approvals_and_never_hold_a_call_up() {
+    use rmcp::ServiceExt as _;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let (json_url, json_heard) = receiver(false).await;
+    let (slack_url, slack_heard) = receiver(false).await;
+    let (hang_url, hang_heard) = receiver(true).await;
+    let home = Home::new(&format!(
+        "[http]\npublic_url = \"https://baton.example.com\"\n{TOKENS}\n\
+         [[approvals.webhooks]]\nurl = \"{json_url}\"\n\n\
+         [[approvals.webhooks]]\nurl = \"{slack_url}\"\nformat = \"slack\"\n\n\
+         [[approvals.webhooks]]\nurl = \"{hang_url}\"\ntimeout_s = 60\nretries = 0\n"
+    ));
+    std::fs::create_dir_all(home.path().join("repo")).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let server = HttpServer::start_with_env(&home, &[], ENV).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.url()).auth_header("bot-secret-token"),
+    );
+    let client = ().serve(transport).await.unwrap();
+    let mut params = rmcp::model::CallToolRequestParams::new("repo_write");
+    params.arguments = serde_json::json!({
+        "repo": home.path().join("repo"), "path": "a.txt", "content": "x"
+    })
+    .as_object()
+    .cloned();
+    let result = client.call_tool(params).await.unwrap();
+    client.cancel().await.unwrap();
+    let pending = result.structured_content.unwrap()["pending_approval"].clone();
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let link = format!("https://baton.example.com/console/approvals#{id}");
+    assert_eq!(pending["console"], link.as_str());
+
+    let created = heard_where(&json_heard, |v| v["event"] == "approval.created").await;
+    assert_eq!(
+        (
+            &created["approval"]["id"],
+            &created["approval"]["requester"],
+            &created["console"]
+        ),
+        (
+            &Value::from(id.as_str()),
+            &Value::from("bot"),
+            &Value::from(link.as_str())
+        )
+    );
+    let slack = heard_where(&slack_heard, |v| v["text"].is_string()).await;
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Approval needed: `repo_write` requested by bot"),
+        "{slack}"
+    );
+    // The hanging webhook got its request and never answered; the call had long returned.
+    heard_where(&hang_heard, |v| v["event"] == "approval.created").await;
+
+    let reject = home
+        .baton(&["approvals", "reject", &id, "--reason", "not today"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        reject.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reject.stderr)
+    );
+    let decided = heard_where(&json_heard, |v| v["event"] == "approval.decided").await;
+    assert_eq!(
+        (&decided["approval"]["state"], &decided["approval"]["note"]),
+        (&Value::from("rejected"), &Value::from("not today"))
+    );
+}

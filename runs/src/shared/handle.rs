@@ -64,6 +64,11 @@ impl StoreHandle {
         }
     }
 
+    /// The data folder this handle's store lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Open the store, when this process opens it, with `options` (checkpoint signing).
     pub fn with_options(mut self, options: StoreOptions) -> StoreHandle {
         self.options = options;

@@ -8,6 +8,7 @@
 
 mod abuse;
 mod bare;
+mod console;
 mod http_load;
 mod stats;
 mod stdio_load;
@@ -53,6 +54,12 @@ pub enum BenchCommand {
     Bare(BareArgs),
     /// Serve Baton with its gate off (no policy, approvals or audit): the comparison point.
     ServeGateOff(baton_cli::cli::serve::ServeArgs),
+    /// The reviewers' console over a large store: page times, and how soon a decision wakes
+    /// a waiting run.
+    Console(console::ConsoleArgs),
+    /// Wait for approvals read from stdin (started by `console`).
+    #[command(hide = true)]
+    Waiter(console::WaiterArgs),
     /// Well-behaved callers alone, then under a session flood, slow connections and
     /// maximum-size calls at once, with the server's memory sampled.
     Abuse(abuse::AbuseArgs),
@@ -80,6 +87,12 @@ pub fn main() -> std::process::ExitCode {
                 .await
                 .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Bare(args) => serve_bare(args)
+                .await
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::Console(args) => console::run(args)
+                .await
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::Waiter(args) => console::waiter(args)
                 .await
                 .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Abuse(args) => abuse::run(args)

@@ -22,6 +22,8 @@ use crate::session::Reviewer;
 
 /// Decided approvals shown under the pending ones.
 const RECENT: usize = 20;
+/// Pending approvals shown at once (oldest first).
+const SHOWN_PENDING: usize = 50;
 /// Longest one live wait lasts before the stream checks the session again.
 const LIVE_WAIT_MS: u64 = 20_000;
 
@@ -33,6 +35,7 @@ pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> 
         Err(error) => return crate::audit::unavailable(&error),
     };
     let now = console.served.gate.clock().now_ms();
+    let waiting = pending(&console, &reviewer, all.clone(), now).await;
     let recent: Vec<&Approval> = all
         .iter()
         .filter(|a| a.state_at(now) != ApprovalState::Pending)
@@ -42,7 +45,7 @@ pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> 
         h1 { "Approvals" }
         p #live .live aria-live="polite" { "Reload for updates (live updates need JavaScript)." }
         section #pending data-live="/console/approvals/live" aria-label="Waiting for a reviewer" {
-            (pending(&console, &reviewer, &all, now))
+            (waiting)
         }
         h2 { "Decided lately" }
         @if recent.is_empty() {
@@ -78,22 +81,34 @@ pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> 
     .into_response()
 }
 
-/// The pending approvals, oldest first (the one waiting longest is decided first).
-fn pending(console: &Console, reviewer: &Reviewer, all: &[Approval], now: u64) -> Markup {
-    let mut waiting: Vec<&Approval> = all
-        .iter()
-        .filter(|a| a.state_at(now) == ApprovalState::Pending)
-        .collect();
-    waiting.reverse();
-    html! {
-        h2 { "Waiting for a reviewer (" (waiting.len()) ")" }
-        @if waiting.is_empty() {
-            p.muted { "Nothing is waiting." }
+/// The pending approvals, oldest first (the one waiting longest is decided first), rendered
+/// on the blocking pool: a preview reads files and diffs them.
+async fn pending(console: &Console, reviewer: &Reviewer, all: Vec<Approval>, now: u64) -> Markup {
+    let (console, reviewer) = (console.clone(), reviewer.clone());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut waiting: Vec<&Approval> = all
+            .iter()
+            .filter(|a| a.state_at(now) == ApprovalState::Pending)
+            .collect();
+        waiting.reverse();
+        console.forget_previews(&waiting);
+        html! {
+            h2 { "Waiting for a reviewer (" (waiting.len()) ")" }
+            @if waiting.is_empty() {
+                p.muted { "Nothing is waiting." }
+            }
+            @for approval in waiting.iter().take(SHOWN_PENDING) {
+                (card(&console, &reviewer, approval, now))
+            }
+            @if waiting.len() > SHOWN_PENDING {
+                p.muted { "… and " (waiting.len() - SHOWN_PENDING) " more, shown as these are decided." }
+            }
         }
-        @for approval in waiting {
-            (card(console, reviewer, approval, now))
-        }
-    }
+    })
+    .await;
+    rendered.unwrap_or_else(
+        |error| html! { p.flash.error { "The list could not be rendered: " (error.to_string()) } },
+    )
 }
 
 fn card(console: &Console, reviewer: &Reviewer, approval: &Approval, now: u64) -> Markup {
@@ -108,7 +123,7 @@ fn card(console: &Console, reviewer: &Reviewer, approval: &Approval, now: u64) -
                 dt { "Expires" } dd { (when(approval.expires_ms)) " (in " (span(approval.expires_ms.saturating_sub(now))) ")" }
                 dt { "Id" } dd { code { (id) } }
             }
-            (preview(&console.served.gate, approval))
+            (console.preview(approval, || preview(&console.served.gate, approval)))
             details {
                 summary { "All arguments (secrets redacted)" }
                 (arguments(&approval.args))
@@ -153,8 +168,10 @@ pub(crate) async fn live(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             };
+            // Signed out while waiting: send nothing more.
+            console.sessions.get(&reviewer.id)?;
             let now = console.served.gate.clock().now_ms();
-            let html = pending(&console, &reviewer, &all, now).into_string();
+            let html = pending(&console, &reviewer, all, now).await.into_string();
             seen = next;
             if html != last {
                 let event = Event::default().event("pending").data(html.clone());

@@ -14,7 +14,13 @@ use serde_json::Value;
 use crate::layout::clip;
 
 /// Largest current file the console reads to diff against.
-const MAX_DIFF_BYTES: u64 = 1024 * 1024;
+const MAX_DIFF_BYTES: u64 = 256 * 1024;
+/// Longest a diff may compute: an agent's huge, wholly different content must not hold a
+/// request thread (the diff then shows coarser hunks).
+const DIFF_TIME: std::time::Duration = std::time::Duration::from_millis(50);
+/// Lines of a diff shown, and characters of one line.
+const SHOWN_LINES: usize = 400;
+const SHOWN_LINE_CHARS: usize = 300;
 
 /// The preview of `approval`'s call.
 pub(crate) fn preview(gate: &Gate, approval: &Approval) -> Markup {
@@ -73,12 +79,23 @@ fn write_preview(
             )),
         ),
     };
-    let diff = similar::TextDiff::from_lines(old, content);
+    let new = if content.len() as u64 > MAX_DIFF_BYTES {
+        // Far beyond anything a reviewer reads whole: its head is enough to judge.
+        content
+            .get(..floor_char_boundary(content, MAX_DIFF_BYTES as usize))
+            .unwrap_or("")
+    } else {
+        content
+    };
+    let diff = similar::TextDiff::configure()
+        .timeout(DIFF_TIME)
+        .diff_lines(old, new);
     let unified = diff
         .unified_diff()
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string();
+    let total = unified.lines().count();
     html! {
         dl.facts {
             dt { "Writes" } dd { code { (path) } }
@@ -87,7 +104,8 @@ fn write_preview(
         }
         @if let Some(note) = note { p.muted { (note) } }
         pre.diff aria-label={ "Diff of " (path) } {
-            @for line in unified.lines().take(2000) {
+            @for line in unified.lines().take(SHOWN_LINES).map(|l| clip(l, SHOWN_LINE_CHARS)) {
+                @let line = line.as_str();
                 @if line.starts_with("+++") || line.starts_with("---") {
                     span { (line) "\n" }
                 } @else if line.starts_with('+') {
@@ -101,7 +119,19 @@ fn write_preview(
                 }
             }
         }
+        @if total > SHOWN_LINES || new.len() < content.len() {
+            p.muted { "Diff cut to its first " (SHOWN_LINES) " lines (of " (total) ") and "
+                (MAX_DIFF_BYTES / 1024) " KiB of new content; all arguments are below." }
+        }
     }
+}
+
+/// The largest index ≤ `at` that starts a character of `text`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// The file's content now: `Ok(None)` when it does not exist, `Err(why)` when it is not read
@@ -155,6 +185,15 @@ fn current_content(
         }
         Err(other) => return Err(other.to_string()),
     };
+    let metadata = file.metadata().map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    // A second name elsewhere would let an agent that can run commands show a reviewer any
+    // file it can link, as if it were in the repository.
+    if std::os::unix::fs::MetadataExt::nlink(&metadata) > 1 {
+        return Err("the file has other hard links".into());
+    }
     let mut bytes = Vec::new();
     file.take(MAX_DIFF_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -1,12 +1,16 @@
 //! The console's routes and the state they share.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::{get, post};
 use baton_mcp::Served;
 use baton_mcp::transport::http::{Tokens, allowed_hosts};
+use baton_runs::Approval;
+use maud::Markup;
 
 use crate::session::Sessions;
 use crate::{ConsoleError, Result, approvals, assets, audit, runs, session};
@@ -28,7 +32,13 @@ pub struct Console {
     origins: Arc<Vec<String>>,
     /// The audit chain's last verification, kept between page loads.
     pub(crate) verified: Arc<tokio::sync::Mutex<Option<audit::Verified>>>,
+    /// Rendered previews of pending approvals, by id, with when they were rendered: every
+    /// open console redraws the list on each change, and a preview reads and diffs files.
+    previews: Arc<std::sync::Mutex<HashMap<String, (Instant, Markup)>>>,
 }
+
+/// How long a rendered preview is reused (the file it diffs against may change meanwhile).
+const PREVIEW_FOR: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,8 +81,31 @@ impl Console {
             hosts: Arc::new(hosts),
             origins: Arc::new(origins),
             verified: Arc::new(tokio::sync::Mutex::new(None)),
+            previews: Arc::default(),
             served,
         }))
+    }
+
+    /// The preview of `approval`: rendered by `render`, or reused if rendered lately.
+    pub(crate) fn preview(&self, approval: &Approval, render: impl FnOnce() -> Markup) -> Markup {
+        if let Ok(previews) = self.previews.lock()
+            && let Some((at, markup)) = previews.get(&approval.id)
+            && at.elapsed() < PREVIEW_FOR
+        {
+            return markup.clone();
+        }
+        let markup = render();
+        if let Ok(mut previews) = self.previews.lock() {
+            previews.insert(approval.id.clone(), (Instant::now(), markup.clone()));
+        }
+        markup
+    }
+
+    /// Drop the previews of approvals no longer waiting.
+    pub(crate) fn forget_previews(&self, waiting: &[&Approval]) {
+        if let Ok(mut previews) = self.previews.lock() {
+            previews.retain(|id, _| waiting.iter().any(|a| a.id == *id));
+        }
     }
 
     /// Whether a request's `Host` header names this server.

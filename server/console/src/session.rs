@@ -46,7 +46,14 @@ pub(crate) struct Sessions {
     live: Mutex<HashMap<String, Session>>,
     lifetime: Duration,
     max: usize,
+    /// When recent sign-ins failed: guessing tokens gets slow for everyone at once.
+    failures: Mutex<std::collections::VecDeque<Instant>>,
 }
+
+/// Failed sign-ins allowed per [`FAILURE_WINDOW`], from anyone; past it sign-in answers
+/// `429` until the window has room again.
+const MAX_FAILURES: usize = 20;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 impl Sessions {
     pub(crate) fn new(lifetime: Duration, max: usize) -> Sessions {
@@ -54,6 +61,28 @@ impl Sessions {
             live: Mutex::new(HashMap::new()),
             lifetime,
             max: max.max(1),
+            failures: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Whether sign-in is refused for now: too many failed lately.
+    pub(crate) fn throttled(&self) -> bool {
+        let Ok(mut failures) = self.failures.lock() else {
+            return true;
+        };
+        while failures
+            .front()
+            .is_some_and(|t| t.elapsed() > FAILURE_WINDOW)
+        {
+            failures.pop_front();
+        }
+        failures.len() >= MAX_FAILURES
+    }
+
+    /// Count a failed sign-in.
+    pub(crate) fn failed(&self) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.push_back(Instant::now());
         }
     }
 
@@ -309,11 +338,21 @@ pub(crate) async fn signin(
             StatusCode::FORBIDDEN,
         );
     }
+    if console.sessions.throttled() {
+        tracing::warn!("console sign-in refused: too many failed sign-ins in the last minute");
+        return signin_form(
+            &console,
+            Some("Too many failed sign-ins in the last minute; try again shortly."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let Some(principal) = console.tokens.principal(form.token.trim()) else {
+        console.sessions.failed();
         tracing::warn!("console sign-in refused: unknown token");
         return signin_form(&console, Some("Unknown token."), StatusCode::UNAUTHORIZED);
     };
     if !may_review(&principal) {
+        console.sessions.failed();
         tracing::warn!(principal = %principal.id, "console sign-in refused: not a reviewer");
         let problem = format!(
             "`{}` has no reviewer or admin role: the console is for reviewers.",

@@ -2,11 +2,9 @@ use baton_runs::StoreApi as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use baton_agents::{
-    AgentSet, Approvals, OpenAiProvider, Provider, ReplayProvider, Review, RunEvent, RunOutcome,
-    Runner,
+    AgentSet, OpenAiProvider, Provider, ReplayProvider, RunEvent, RunOutcome, Runner,
 };
 use baton_runs::{RunState, now_millis};
 use clap::{Args, Subcommand, ValueEnum};
@@ -118,11 +116,6 @@ struct Setup {
     agents: Option<PathBuf>,
     input: String,
 }
-
-/// Longest single wait for the store to change while a run waits for a reviewer.
-const WAIT_MS: u64 = 30_000;
-/// Pause before asking again when the store could not be reached.
-const RETRY: Duration = Duration::from_millis(250);
 
 pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
     match (args.command, args.goal) {
@@ -435,29 +428,6 @@ async fn drive(
     print(&pretty(&done)?)
 }
 
-/// Return once approval `id` is no longer pending.
-async fn wait_for_decision(store: &baton_runs::StoreHandle, approvals: &StoreApprovals, id: &str) {
-    // Read the counter, then the state, then wait for a change after that counter: a
-    // decision between the read and the wait is never missed.
-    let mut seen = store.changes(0, 0).await.unwrap_or(0);
-    loop {
-        match approvals.state(id).await {
-            Ok(Review::Pending) => match store.changes(seen, WAIT_MS).await {
-                Ok(now) => seen = now,
-                Err(error) => {
-                    tracing::warn!(%error, "store unavailable while waiting; retrying");
-                    tokio::time::sleep(RETRY).await;
-                }
-            },
-            Ok(_) => return,
-            Err(error) => {
-                tracing::warn!(%error, "approval state unavailable; retrying");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    }
-}
-
 /// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
 /// prefixes its progress lines when several runs share the terminal.
 #[allow(
@@ -535,7 +505,7 @@ async fn execute(
                         ),
                     });
                 }
-                wait_for_decision(&store, approvals.as_ref(), &paused.approval_id).await;
+                approvals.wait(&paused.approval_id).await;
                 say(&format!(
                     "approval {} decided; resuming\n",
                     paused.approval_id

@@ -55,7 +55,8 @@ async fn sign_in(client: &Client, base: &str, token: &str) {
     client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1, main .flash"))
+        // The answer page: a refusal's message, or a signed-in page's navigation.
+        .for_element(Locator::Css("main .flash, header nav"))
         .await
         .unwrap();
 }
@@ -664,4 +665,103 @@ async fn webhooks_hear_of_approvals_and_never_hold_a_call_up() {
         (&decided["approval"]["state"], &decided["approval"]["note"]),
         (&Value::from("rejected"), &Value::from("not today"))
     );
+}
+
+/// Ask for approval of a `repo_write` from the shell (the requester is the OS user).
+async fn ask_write(home: &Home, path: &str, content: &str) {
+    let args =
+        serde_json::json!({ "repo": home.path().join("repo"), "path": path, "content": content });
+    let asked = home
+        .baton(&["tools", "call", "repo_write", "--args", &args.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        asked.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_console_holds_against_a_hostile_agent() {
+    let home = Home::new(TOKENS);
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    // A file outside the repository, hard-linked into it.
+    std::fs::write(home.path().join("secret.txt"), "TOP-SECRET\n").unwrap();
+    std::fs::hard_link(home.path().join("secret.txt"), repo.join("linked.txt")).unwrap();
+    let server = HttpServer::start_with_env(&home, &[], ENV).await;
+    let base = format!("http://{}", server.addr);
+    let http = no_redirects();
+    let (session, csrf) = http_sign_in(&base, "alice-secret-token").await.unwrap();
+
+    // The live stream: its first event, then nothing after sign-out.
+    let mut live = http
+        .get(format!("{base}/console/approvals/live"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let first = live.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: pending"));
+
+    ask_write(&home, "linked.txt", "replaced\n").await;
+    // 100 KB on one line (near the longest argument a command line takes), and 8,000 lines
+    // wholly different from the current file's.
+    ask_write(&home, "huge.txt", &"A".repeat(100_000)).await;
+    let old: String = (0..8_000).map(|n| format!("old line {n}\n")).collect();
+    std::fs::write(repo.join("big.txt"), &old).unwrap();
+    let new: String = (0..8_000).map(|n| format!("new {n}\n")).collect();
+    ask_write(&home, "big.txt", &new).await;
+
+    let page = http
+        .get(format!("{base}/console/approvals"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("TOP-SECRET"),
+        "a hard-linked file outside the repository is never shown"
+    );
+    assert!(page.contains("the file has other hard links"));
+    assert!(page.contains("Diff cut to its first 400 lines"));
+    assert!(page.len() < 100 * 1024, "the page is {} bytes", page.len());
+
+    let out = http
+        .post(format!("{base}/console/signout"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    ask_write(&home, "after-signout.txt", "secret-after-signout").await;
+    let mut after = Vec::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(30), live.chunk())
+        .await
+        .unwrap()
+    {
+        after.extend_from_slice(&chunk);
+    }
+    assert!(
+        !String::from_utf8_lossy(&after).contains("after-signout"),
+        "a signed-out stream is sent nothing more"
+    );
+
+    // Guessing tokens: after 20 failures in a minute, sign-in refuses everyone for a while.
+    for _ in 0..20 {
+        assert_eq!(http_sign_in(&base, "guess").await, Err(401));
+    }
+    assert_eq!(http_sign_in(&base, "alice-secret-token").await, Err(429));
 }

@@ -417,7 +417,24 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     let store = app.store().clone();
     let filling = Instant::now();
     let run_id = fill(&store, args.audit, args.runs).await?;
-    tracing::info!(seconds = filling.elapsed().as_secs(), "store filled");
+    let newest = store
+        .query_audit(baton_runs::AuditQuery {
+            limit: 1,
+            scan: 1,
+            ..Default::default()
+        })
+        .await?
+        .newest;
+    let runs = store.runs().await?.len();
+    if newest != args.audit + 1 || runs != args.runs {
+        bail!("the store holds {newest} audit records and {runs} runs, not what was asked");
+    }
+    tracing::info!(
+        seconds = filling.elapsed().as_secs_f64(),
+        newest,
+        runs,
+        "store filled"
+    );
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

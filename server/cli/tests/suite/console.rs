@@ -390,6 +390,17 @@ async fn http_sign_in(base: &str, token: &str) -> Result<(String, String), u16> 
     Ok((session, csrf))
 }
 
+async fn http_sign_out(base: &str, session: &str, csrf: &str) {
+    let out = no_redirects()
+        .post(format!("{base}/console/signout"))
+        .header("cookie", session)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+}
+
 #[tokio::test]
 async fn the_console_refuses_strangers_foreign_hosts_and_foreign_origins() {
     let home = Home::new(TOKENS);
@@ -479,14 +490,7 @@ async fn the_console_refuses_strangers_foreign_hosts_and_foreign_origins() {
     assert_eq!(page.headers()["cache-control"], "no-store");
 
     // Signing out ends the session for good.
-    let out = http
-        .post(format!("{base}/console/signout"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 303);
+    http_sign_out(&base, &session, &csrf).await;
     let after = http
         .get(format!("{base}/console/approvals"))
         .header("cookie", &session)
@@ -738,14 +742,7 @@ async fn the_console_holds_against_a_hostile_agent() {
     assert!(page.contains("Diff cut to its first 400 lines"));
     assert!(page.len() < 100 * 1024, "the page is {} bytes", page.len());
 
-    let out = http
-        .post(format!("{base}/console/signout"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 303);
+    http_sign_out(&base, &session, &csrf).await;
     ask_write(&home, "after-signout.txt", "secret-after-signout").await;
     let mut after = Vec::new();
     while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(30), live.chunk())

@@ -35,6 +35,10 @@ pub enum RunEvent {
         ok: bool,
         /// Whether the result came from the journal.
         replayed: bool,
+        /// Why it failed or was refused (the answer's first line), when it did not succeed.
+        detail: Option<String>,
+        /// Whether the gate denied it (a policy rule, or a refused approval).
+        denied: bool,
     },
     /// A call waits for a reviewer.
     ApprovalWaiting {

@@ -416,6 +416,8 @@ impl Runner {
                 tool: tool.into(),
                 ok: recorded.ok,
                 replayed: true,
+                detail: recorded.detail(),
+                denied: recorded.denied(),
             });
             return Ok(Step::Answer(recorded));
         }
@@ -429,6 +431,8 @@ impl Runner {
                 tool: tool.into(),
                 ok: answer.ok,
                 replayed: false,
+                detail: answer.detail(),
+                denied: answer.denied(),
             });
         }
         Ok(step)
@@ -630,6 +634,28 @@ impl ToolAnswer {
     /// A step answering the call with a refusal the model can act on.
     fn refused(content: String) -> Step<ToolAnswer> {
         Step::Answer(ToolAnswer { ok: false, content })
+    }
+
+    /// Why the call failed, in a line; `None` when it succeeded.
+    fn detail(&self) -> Option<String> {
+        (!self.ok).then(|| {
+            let line = self.content.lines().next().unwrap_or_default();
+            if line.chars().count() > 300 {
+                format!("{}…", line.chars().take(300).collect::<String>())
+            } else {
+                line.to_owned()
+            }
+        })
+    }
+
+    /// Whether the gate denied the call: a policy rule, or an approval a reviewer refused
+    /// (the answers `invoke` and `review` give).
+    fn denied(&self) -> bool {
+        !self.ok
+            && (self.content.starts_with("error (denied)")
+                || self
+                    .content
+                    .starts_with("error: a reviewer rejected this call"))
     }
 }
 

@@ -15,8 +15,12 @@ pub enum RunState {
     WaitingApproval,
     /// Finished.
     Done,
+    /// Finished, but the gate refused some of its calls: it did not do all it was asked.
+    DoneWithDenials,
     /// Stopped by an error.
     Failed,
+    /// Stopped on request.
+    Cancelled,
 }
 
 /// A unit of work with a journal: an agent working on a goal.

@@ -171,7 +171,9 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
                 path: "manager/shouter@c1".into(),
                 tool: "text_upper".into(),
                 ok: true,
-                replayed: false
+                replayed: false,
+                detail: None,
+                denied: false
             },
             RunEvent::ModelCall {
                 path: "manager/shouter@c1".into(),
@@ -185,7 +187,9 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
                 path: "manager".into(),
                 tool: "agent_shouter".into(),
                 ok: true,
-                replayed: false
+                replayed: false,
+                detail: None,
+                denied: false
             },
             RunEvent::ModelCall {
                 path: "manager".into(),
@@ -215,7 +219,9 @@ async fn a_manager_delegates_and_a_rerun_replays_without_repeating() {
         path: "manager".into(),
         tool: "agent_shouter".into(),
         ok: true,
-        replayed: true
+        replayed: true,
+        detail: None,
+        denied: false
     }));
 
     // A new run id has nothing recorded: the used-up cassette says so, naming the request.

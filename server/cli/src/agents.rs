@@ -171,3 +171,143 @@ impl Approvals for StoreApprovals {
         })
     }
 }
+
+/// The gate as a run's agents use it: bound to the run's repository. A tool that takes a
+/// repository (`repo`) gets the run's when the model leaves it out, and may name only it or
+/// one of the repository's own worktrees (the SOP's task worktrees); a relative path given to
+/// a tool without one is taken inside the repository; an absolute path elsewhere is refused.
+/// So a run acts in its repository whatever the process's working directory, and `resume`
+/// does too (the repository is in the run's setup).
+#[derive(Debug, Clone)]
+pub struct RepoBound {
+    gate: baton_gate::Gate,
+    repo: std::path::PathBuf,
+    /// Where else the run may act: the repository's worktrees folder.
+    also: Vec<std::path::PathBuf>,
+}
+
+impl RepoBound {
+    /// The gate, bound to `repo` (absolute) and its git repository's worktrees.
+    pub async fn new(gate: baton_gate::Gate, repo: std::path::PathBuf) -> RepoBound {
+        let common = tokio::process::Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            .current_dir(&repo)
+            .output()
+            .await
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        let also = common
+            .and_then(|dir| {
+                std::path::Path::new(&dir)
+                    .parent()
+                    .map(|main| main.join(".worktrees"))
+            })
+            .into_iter()
+            .collect();
+        RepoBound { gate, repo, also }
+    }
+
+    fn inside(&self, path: &std::path::Path) -> bool {
+        path.starts_with(&self.repo) || self.also.iter().any(|root| path.starts_with(root))
+    }
+
+    /// `args` with the repository bound, or why the call may not be made.
+    fn bind(&self, tool: &str, mut args: Value) -> Result<Value, baton_kit::ToolError> {
+        let Some(descriptor) = self
+            .gate
+            .registry()
+            .get(tool)
+            .map(|t| t.descriptor().clone())
+        else {
+            return Ok(args);
+        };
+        let outside = |what: &str, path: &std::path::Path| baton_kit::ToolError::Denied {
+            rule: "run.repository".into(),
+            reason: format!(
+                "this run works in `{}`; {what} `{}` is outside it",
+                self.repo.display(),
+                path.display()
+            ),
+        };
+        if let Some(pointer) = &descriptor.root_arg {
+            match args.pointer(pointer).and_then(Value::as_str) {
+                None => {
+                    let key = pointer.trim_start_matches('/');
+                    if let Some(map) = args.as_object_mut() {
+                        map.insert(
+                            key.to_owned(),
+                            Value::String(self.repo.display().to_string()),
+                        );
+                    } else if args.is_null() {
+                        args = serde_json::json!({ key: self.repo.display().to_string() });
+                    }
+                }
+                Some(given) => {
+                    let given = normal(&self.repo.join(given));
+                    if !self.inside(&given) {
+                        return Err(outside("the repository", &given));
+                    }
+                }
+            }
+            return Ok(args);
+        }
+        for pointer in &descriptor.path_args {
+            let Some(slot) = args.pointer_mut(pointer) else {
+                continue;
+            };
+            let Some(given) = slot.as_str() else { continue };
+            let path = normal(&self.repo.join(given));
+            if !self.inside(&path) {
+                return Err(outside("the path", &path));
+            }
+            *slot = Value::String(path.display().to_string());
+        }
+        Ok(args)
+    }
+}
+
+/// `path` with `.` and `..` taken away lexically (symlinks are the confinement's business).
+fn normal(path: &std::path::Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl baton_kit::Invoker for RepoBound {
+    fn tools(&self, principal: &baton_kit::Principal) -> Vec<baton_kit::ToolDescriptor> {
+        self.gate.tools(principal)
+    }
+
+    fn invoke(
+        &self,
+        mut invocation: baton_kit::Invocation,
+    ) -> BoxFuture<'_, baton_kit::Result<baton_kit::Outcome>> {
+        Box::pin(async move {
+            match self.bind(&invocation.tool, invocation.args.clone()) {
+                Ok(args) => {
+                    invocation.args = args;
+                    self.gate.call(invocation).await
+                }
+                Err(refused) => {
+                    self.gate
+                        .refuse(
+                            &invocation.principal,
+                            &invocation.tool,
+                            &invocation.args,
+                            refused,
+                        )
+                        .await
+                }
+            }
+        })
+    }
+}

@@ -23,7 +23,9 @@ fn state_name(state: RunState) -> &'static str {
         RunState::Running => "running",
         RunState::WaitingApproval => "waiting_approval",
         RunState::Done => "done",
+        RunState::DoneWithDenials => "done_with_denials",
         RunState::Failed => "failed",
+        RunState::Cancelled => "cancelled",
     }
 }
 
@@ -55,7 +57,7 @@ pub(crate) async fn list(
                 thead { tr { th { "Goal" } th { "Agent" } th { "State" } th { "Duration" } th { "Waiting" } th.wide { "Started" } } }
                 tbody {
                     @for run in &shown {
-                        @let end = if matches!(run.state, RunState::Done | RunState::Failed) { run.updated_ms } else { now };
+                        @let end = if matches!(run.state, RunState::Done | RunState::DoneWithDenials | RunState::Failed | RunState::Cancelled) { run.updated_ms } else { now };
                         @let waited = run.waited_ms + if run.state == RunState::WaitingApproval { now.saturating_sub(run.updated_ms) } else { 0 };
                         tr {
                             td { a href={ "/console/runs/" (run.id) } { (clip(&run.goal, 120)) } }

@@ -45,11 +45,13 @@ pub fn watch(
             });
         }
     }
-    let (notices, queue) = mpsc::channel::<Notice>(QUEUE);
-    if !webhooks.is_empty() {
+    let notify = if webhooks.is_empty() {
+        None
+    } else {
+        let (notices, queue) = mpsc::channel::<Notice>(QUEUE);
         tokio::spawn(deliver(webhooks, queue, shutdown.clone()));
-    }
-    let notify = (!notices.is_closed()).then_some(notices);
+        Some(notices)
+    };
     Ok(tokio::spawn(async move {
         tokio::select! {
             () = shutdown.cancelled() => {}

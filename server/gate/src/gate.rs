@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use baton_kit::{
@@ -13,6 +14,7 @@ use baton_runs::{
     StoreApi as _, StoreError, StoreHandle, args_digest, redact,
 };
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Clock, SystemClock};
 use serde_json::Value;
@@ -39,6 +41,26 @@ pub struct Gate {
     limits: Arc<crate::limits::CallLimits>,
     /// What time it is, for approvals and audit records.
     clock: Arc<dyn Clock>,
+    /// Calls between decision and audit record right now.
+    in_flight: Arc<AtomicUsize>,
+    /// Cancelled when the server stops: every running call ends as cancelled, audited.
+    stopping: CancellationToken,
+}
+
+/// One call inside the gate; counted until dropped.
+struct Flight(Arc<AtomicUsize>);
+
+impl Flight {
+    fn enter(count: &Arc<AtomicUsize>) -> Flight {
+        count.fetch_add(1, Ordering::SeqCst);
+        Flight(count.clone())
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Longest error message kept in an audit record: enough to tell what happened, short enough
@@ -62,7 +84,28 @@ impl Gate {
                 std::time::Duration::from_secs(30),
             )),
             clock: Arc::new(SystemClock),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            stopping: CancellationToken::new(),
         }
+    }
+
+    /// Cancel every call running through this gate (and its clones): each ends as
+    /// `cancelled`, with its audit record. For a server that is stopping.
+    pub fn stop_calls(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Wait until no call is inside the gate (each has its audit record), at most `limit`;
+    /// whether none is. A server shutting down calls it after cancelling its calls.
+    pub async fn quiesce(&self, limit: std::time::Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// This gate, telling the time by `clock`.
@@ -215,6 +258,7 @@ impl Gate {
         if !self.enforce {
             return execute.await.map(Outcome::Completed);
         }
+        let _flight = Flight::enter(&self.in_flight);
         let started = Instant::now();
         let time_ms = self.clock.now_ms();
         let digest = args_digest(args);
@@ -286,6 +330,38 @@ impl Gate {
         }
     }
 
+    /// Refuse a call before its policy decision, on the record: what binds calls before the
+    /// gate (a run's repository) denies through here, so the audit log still holds every call.
+    pub async fn refuse(
+        &self,
+        principal: &Principal,
+        tool: &str,
+        args: &Value,
+        error: ToolError,
+    ) -> Result<Outcome> {
+        let ToolError::Denied { rule, reason } = &error else {
+            return Err(error);
+        };
+        let audit = AuditDraft {
+            time_ms: self.clock.now_ms(),
+            principal: principal.id.clone(),
+            tool: tool.to_owned(),
+            args_digest: args_digest(args),
+            decision: DecisionRecord {
+                kind: DecisionKind::Forbid,
+                rule: rule.clone().into(),
+                reason: Some(reason.clone()),
+            },
+            approval_id: None,
+            decided_by: None,
+            outcome: outcome_denied(&error),
+            duration_us: 0,
+            sandbox: None,
+        };
+        self.record(audit, Instant::now()).await?;
+        Err(error)
+    }
+
     /// Use approval `id` for this call: it must be approved, unexpired, unused, and for this
     /// requester, tool and arguments. A refusal is the caller's denial, not a failure.
     async fn consume(
@@ -335,7 +411,10 @@ impl Gate {
         started: Instant,
         execute: impl Future<Output = Result<T>> + Send,
     ) -> Result<Outcome<T>> {
-        let result = execute.await;
+        let result = tokio::select! {
+            result = execute => result,
+            () = self.stopping.cancelled() => Err(ToolError::Cancelled),
+        };
         audit.outcome = match &result {
             Ok(_) => outcome_ok(),
             Err(error) => OutcomeRecord {

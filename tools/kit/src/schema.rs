@@ -43,6 +43,9 @@ pub(crate) fn generate<T: JsonSchema>(direction: Direction) -> JsonObject {
         }
     };
     object.remove("title");
+    for value in object.values_mut() {
+        standard_formats(value);
+    }
     if direction == Direction::Input {
         // The tool's description already says what the arguments are for.
         object.remove("description");
@@ -55,4 +58,48 @@ pub(crate) fn generate<T: JsonSchema>(direction: Direction) -> JsonObject {
             .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
     }
     object
+}
+
+/// Replace schemars' integer and float formats (`uint32`, `int64`, `double` …), which are not
+/// JSON Schema formats — strict validators (AJV, so the MCP Inspector) warn about each — by
+/// the bounds they stand for (`minimum`/`maximum`), keeping any tighter bound already there.
+fn standard_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let bounds: Option<(Option<i64>, Option<u64>)> =
+                match map.get("format").and_then(serde_json::Value::as_str) {
+                    Some("uint8") => Some((Some(0), Some(u64::from(u8::MAX)))),
+                    Some("uint16") => Some((Some(0), Some(u64::from(u16::MAX)))),
+                    Some("uint32") => Some((Some(0), Some(u64::from(u32::MAX)))),
+                    Some("uint" | "uint64" | "uint128" | "usize") => Some((Some(0), None)),
+                    Some("int8") => Some((Some(i64::from(i8::MIN)), Some(i8::MAX as u64))),
+                    Some("int16") => Some((Some(i64::from(i16::MIN)), Some(i16::MAX as u64))),
+                    Some("int32") => Some((Some(i64::from(i32::MIN)), Some(i32::MAX as u64))),
+                    Some("int" | "int64" | "int128" | "isize" | "float" | "double") => {
+                        Some((None, None))
+                    }
+                    _ => None,
+                };
+            if let Some((low, high)) = bounds {
+                map.remove("format");
+                if let Some(low) = low {
+                    let kept = map.get("minimum").and_then(serde_json::Value::as_f64);
+                    if kept.is_none_or(|kept| kept < low as f64) {
+                        map.insert("minimum".into(), low.into());
+                    }
+                }
+                if let Some(high) = high {
+                    let kept = map.get("maximum").and_then(serde_json::Value::as_f64);
+                    if kept.is_none_or(|kept| kept > high as f64) {
+                        map.insert("maximum".into(), high.into());
+                    }
+                }
+            }
+            for nested in map.values_mut() {
+                standard_formats(nested);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats),
+        _ => {}
+    }
 }

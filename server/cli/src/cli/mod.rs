@@ -121,7 +121,11 @@ pub fn main() -> ExitCode {
             )));
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // A blocking read of stdin (the stdio transport's) never returns while the client holds
+    // stdin open: do not wait for it, or a signalled server would live until the client goes.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(failure),
     }

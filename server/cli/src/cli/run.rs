@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Failure, pretty, print};
-use crate::agents::{StoreApprovals, StoreJournal};
+use crate::agents::{RepoBound, StoreApprovals, StoreJournal};
 use crate::app::App;
 use crate::config::Config;
 use baton_mcp::sources::{Connection, connect};
@@ -295,7 +295,7 @@ async fn parallel(
             let _slot = gate.acquire().await;
             let result = execute(app, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]"))).await;
             match result {
-                Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "done", "output": done["output"], "timing": done["timing"]}),
+                Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"]}),
                 Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
             }
         }
@@ -397,9 +397,19 @@ fn describe(event: &RunEvent) -> Option<String> {
             tool,
             ok,
             replayed,
+            detail,
+            denied,
         } => Some(format!(
-            "[{path}] ← {tool} {}{}",
-            if *ok { "ok" } else { "error" },
+            "[{path}] ← {tool} {}{}{}",
+            match (ok, denied) {
+                (true, _) => "ok",
+                (false, true) => "denied",
+                (false, false) => "error",
+            },
+            detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default(),
             if *replayed { " (replayed)" } else { "" }
         )),
         RunEvent::ApprovalWaiting {
@@ -425,11 +435,46 @@ async fn drive(
     let (provider, model) = provider(config, setup)?;
     let mut done = execute(app, provider, &model, run_id, agent, setup, no_wait, None).await?;
     done["run_id"] = json!(run_id);
-    print(&pretty(&done)?)
+    print(&pretty(&done)?)?;
+    match done["denied"].as_array().map_or(0, Vec::len) {
+        0 => Ok(()),
+        denied => Err(Failure::runtime(format!(
+            "run {run_id} finished, but the gate refused {denied} of its calls (listed under `denied`): it did not do everything it was asked"
+        ))),
+    }
+}
+
+/// Print `received` events as progress lines (prefixed by `prefix`) until the runner goes;
+/// the calls the gate denied, for the run's end state.
+fn print_events(
+    mut received: tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
+    prefix: String,
+) -> tokio::task::JoinHandle<Vec<serde_json::Value>> {
+    tokio::spawn(async move {
+        let mut denied = Vec::new();
+        while let Some(event) = received.recv().await {
+            if let RunEvent::ToolResult {
+                path,
+                tool,
+                denied: true,
+                detail,
+                ..
+            } = &event
+            {
+                denied.push(json!({"agent": path, "tool": tool, "why": detail}));
+            }
+            if let Some(line) = describe(&event) {
+                say(&format!("{prefix}{line}\n"));
+            }
+        }
+        denied
+    })
 }
 
 /// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
-/// prefixes its progress lines when several runs share the terminal.
+/// prefixes its progress lines when several runs share the terminal. The run acts in
+/// `setup.repo` (see [`RepoBound`]); it ends `done`, `done_with_denials` (the gate refused
+/// some of its calls: listed, with why) or `failed`.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site each; a struct would only rename them"
@@ -457,19 +502,12 @@ async fn execute(
     let _watch_guard = stop_watch.clone().drop_guard();
     baton_console::watch(app.gate().clone(), Vec::new(), None, stop_watch)
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
-    let prefix = label.map(|l| format!("{l} ")).unwrap_or_default();
-    let printer = tokio::spawn(async move {
-        while let Some(event) = received.recv().await {
-            if let Some(line) = describe(&event) {
-                say(&format!("{prefix}{line}\n"));
-            }
-        }
-    });
+    let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
     let runner = Runner::new(
         provider,
-        Arc::new(app.gate().clone()),
+        Arc::new(RepoBound::new(app.gate().clone(), setup.repo.clone()).await),
         Arc::new(agents),
         Arc::new(StoreJournal::new(store.clone())),
         model,
@@ -487,13 +525,11 @@ async fn execute(
             }
         }
     };
+    let mut waiting = std::time::Duration::ZERO;
     let result = loop {
         state(RunState::Running).await;
         match runner.run(run_id, agent, &setup.input).await {
-            Ok(RunOutcome::Completed(output)) => {
-                state(RunState::Done).await;
-                break Ok(output);
-            }
+            Ok(RunOutcome::Completed(output)) => break Ok(output),
             Ok(RunOutcome::Interrupted(paused)) => {
                 state(RunState::WaitingApproval).await;
                 if no_wait {
@@ -505,7 +541,9 @@ async fn execute(
                         ),
                     });
                 }
+                let waited = std::time::Instant::now();
                 approvals.wait(&paused.approval_id).await;
+                waiting += waited.elapsed();
                 say(&format!(
                     "approval {} decided; resuming\n",
                     paused.approval_id
@@ -519,20 +557,29 @@ async fn execute(
     };
     let timing = runner.timing();
     drop(runner);
-    let _ = printer.await;
+    let denied = printer.await.unwrap_or_default();
+    let output = result?;
+    let end = if denied.is_empty() {
+        RunState::Done
+    } else {
+        RunState::DoneWithDenials
+    };
+    state(end).await;
     let wall_us = started.elapsed().as_micros() as u64;
-    let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us);
-    result.map(|output| {
-        json!({
-            "output": output,
-            "timing": {
-                "wall_ms": wall_us as f64 / 1000.0,
-                "model_ms": timing.model_us as f64 / 1000.0,
-                "tool_ms": timing.tool_us as f64 / 1000.0,
-                "runtime_ms": overhead_us as f64 / 1000.0,
-                "model_calls": timing.model_calls,
-                "tool_calls": timing.tool_calls,
-            }
-        })
-    })
+    let waiting_us = waiting.as_micros() as u64;
+    let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us + waiting_us);
+    Ok(json!({
+        "state": end,
+        "output": output,
+        "denied": denied,
+        "timing": {
+            "wall_ms": wall_us as f64 / 1000.0,
+            "model_ms": timing.model_us as f64 / 1000.0,
+            "tool_ms": timing.tool_us as f64 / 1000.0,
+            "waiting_ms": waiting_us as f64 / 1000.0,
+            "runtime_ms": overhead_us as f64 / 1000.0,
+            "model_calls": timing.model_calls,
+            "tool_calls": timing.tool_calls,
+        }
+    }))
 }

@@ -45,6 +45,12 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
         .map_err(crate::ServerError::from)?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
+    // Stopping cancels the calls in flight, on any transport: each ends audited as cancelled.
+    let (gate, stopped) = (app.gate().clone(), shutdown.clone());
+    tokio::spawn(async move {
+        stopped.cancelled().await;
+        gate.stop_calls();
+    });
     let settings = &app.served.settings;
     let console_url = settings
         .http
@@ -98,14 +104,29 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
                 .serve_with_ct(transport, shutdown.clone())
                 .await
                 .map_err(|e| Failure::runtime(format!("MCP session did not start: {e}")))?;
-            running
-                .waiting()
-                .await
-                .map_err(|e| Failure::runtime(format!("MCP session ended abnormally: {e}")))?;
+            // A signal ends the session even while the client holds stdin open: the calls in
+            // flight are cancelled and get a moment to leave their audit records.
+            let waiting = running.waiting();
+            tokio::pin!(waiting);
+            tokio::select! {
+                ended = &mut waiting => {
+                    ended.map_err(|e| Failure::runtime(format!("MCP session ended abnormally: {e}")))?;
+                }
+                () = shutdown.cancelled() => {}
+            }
+            if shutdown.is_cancelled() {
+                if !app.gate().quiesce(SIGNAL_GRACE).await {
+                    tracing::warn!("calls were still running when the server stopped");
+                }
+                tracing::info!("stopped");
+            }
             Ok(())
         }
     }
 }
+
+/// How long calls in flight get to end (and be audited) after a signal, over stdio.
+const SIGNAL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Register SIGINT and SIGTERM handlers now — before anything is served, so a signal that
 /// arrives early still shuts down gracefully — and cancel `shutdown` on the first.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use baton_runs::StoreApi as _;
+use baton_runs::{OutcomeStatus, StoreApi as _};
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
@@ -33,10 +33,23 @@ async fn approval_for(server: &Server, content: &str) -> baton_runs::Approval {
     panic!("no approval for `{content}`");
 }
 
-/// Wait until `content`'s approval is in `state`.
+/// Wait until `content`'s approval is in `state` and its closing record is written.
 async fn settled(server: &Server, content: &str, state: &str) {
     for _ in 0..200 {
-        if approval_for(server, content).await.state.as_str() == state {
+        let approval = approval_for(server, content).await;
+        let records = server
+            .handler
+            .served()
+            .gate
+            .store()
+            .audit_records(0, 10_000)
+            .await
+            .unwrap();
+        let closed = records.iter().any(|r| {
+            r.approval_id.as_deref() == Some(approval.id.as_str())
+                && r.outcome.status != OutcomeStatus::PendingApproval
+        });
+        if approval.state.as_str() == state && closed {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -213,8 +213,10 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        done.status.success(),
+    // The rejected write is a refused call: the run says so and exits non-zero.
+    assert_eq!(
+        done.status.code(),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
@@ -223,6 +225,7 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         out["output"],
         "A reviewer said no: not in this repository. Nothing written."
     );
+    assert_eq!(out["state"], "done_with_denials");
     assert!(!repo.join("NOTE.md").exists());
 
     // The journal and the audit log hold every step.
@@ -233,13 +236,14 @@ async fn a_run_waits_for_a_reviewer_and_goes_on_when_approved_or_rejected() {
         .unwrap();
     let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 2);
-    assert!(
-        runs.as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["state"] == "done"),
-        "{runs:#}"
-    );
+    let states: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    // Newest first: the rejected run, then the approved one.
+    assert_eq!(states, ["done_with_denials", "done"], "{runs:#}");
     let verify = home.baton(&["audit", "verify"]).output().await.unwrap();
     assert!(
         verify.status.success(),
@@ -692,4 +696,183 @@ async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
         records.contains(&("stdio".into(), "knowledge_search".into())),
         "{records:?}"
     );
+}
+
+/// A cassette: `steps` of (request content pattern, response), the request a user message
+/// for the first and a tool answer to the call `id` for the rest.
+fn cassette_file(home: &Home, name: &str, steps: &[(Option<&str>, &str, Value)]) -> PathBuf {
+    let interactions: Vec<Value> = steps
+        .iter()
+        .map(|(call_id, content, response)| {
+            let message = match call_id {
+                None => json!({"role": "user", "content": content}),
+                Some(id) => json!({"role": "tool", "tool_call_id": id, "content": content}),
+            };
+            json!({"request": {"messages": [message]}, "response": response})
+        })
+        .collect();
+    let path = home.path().join(name);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&json!({"interactions": interactions})).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+async fn run_in(home: &Home, cwd: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let output = home
+        .baton(args)
+        .current_dir(cwd)
+        .env("BATON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let out = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output.status.code(), out, stderr)
+}
+
+#[tokio::test]
+async fn a_run_acts_in_its_repository_from_anywhere_and_says_what_was_refused() {
+    let (home, repo, agents) = home_with_agent(
+        "",
+        "never",
+        "writer",
+        "name = \"writer\"\ninstructions = \"Write the notes.\"\ntools = [\"repo_write\"]\n",
+    );
+    let other = home.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\", \"other\"]\n",
+    )
+    .unwrap();
+    let cassette = cassette_file(
+        &home,
+        "two.json",
+        &[
+            (
+                None,
+                "Goal: write two notes*",
+                call(
+                    "w1",
+                    "repo_write",
+                    json!({"path": "NOTE.md", "content": "in repo"}),
+                ),
+            ),
+            (
+                Some("w1"),
+                "{\"bytes\":7*",
+                call(
+                    "w2",
+                    "repo_write",
+                    json!({"repo": other, "path": "ESCAPE.md", "content": "x"}),
+                ),
+            ),
+            (
+                Some("w2"),
+                "error (denied): denied by rule `run.repository`*",
+                answer("Wrote NOTE.md; the other was refused."),
+            ),
+        ],
+    );
+    // Started from another directory: the run works in --repo all the same.
+    let (code, out, stderr) = run_in(
+        &home,
+        &other,
+        &[
+            "run",
+            "write two notes",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--agent",
+            "writer",
+            "--agents",
+            agents.to_str().unwrap(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(out["state"], "done_with_denials", "{out:#}");
+    assert_eq!(out["denied"].as_array().unwrap().len(), 1, "{out:#}");
+    assert!(
+        out["denied"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("run.repository"),
+        "{out:#}"
+    );
+    assert!(
+        stderr.contains("← repo_write denied: error (denied): denied by rule `run.repository`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("NOTE.md")).unwrap(),
+        "in repo"
+    );
+    assert!(!other.join("NOTE.md").exists() && !other.join("ESCAPE.md").exists());
+    assert!(out["timing"]["waiting_ms"].is_number(), "{out:#}");
+}
+
+#[tokio::test]
+async fn a_run_whose_writes_were_all_refused_never_reports_success() {
+    let (home, repo, agents) = home_with_agent(
+        "",
+        "untrusted",
+        "writer",
+        "name = \"writer\"\ninstructions = \"Write NOTE.md.\"\ntools = [\"repo_write\"]\n",
+    );
+    // The built-in policy: read-only.
+    std::fs::remove_file(home.path().join("policy.toml")).unwrap();
+    let cassette = cassette_file(
+        &home,
+        "claims.json",
+        &[
+            (
+                None,
+                "Goal: write the note*",
+                call(
+                    "w1",
+                    "repo_write",
+                    json!({"path": "NOTE.md", "content": "hi"}),
+                ),
+            ),
+            (
+                Some("w1"),
+                "error (denied): denied by rule `sandbox.read-only`*",
+                answer("Done! NOTE.md written."),
+            ),
+        ],
+    );
+    let (code, out, stderr) = run_in(
+        &home,
+        &repo,
+        &[
+            "run",
+            "write the note",
+            "--agent",
+            "writer",
+            "--agents",
+            agents.to_str().unwrap(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(out["state"], "done_with_denials");
+    assert!(
+        stderr.contains("did not do everything it was asked"),
+        "{stderr}"
+    );
+    assert!(!repo.join("NOTE.md").exists());
+    let listed = home
+        .baton(&["runs", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("done_with_denials"));
 }

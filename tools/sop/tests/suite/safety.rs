@@ -331,15 +331,16 @@ async fn a_folder_swapped_for_a_symlink_mid_write_never_leads_outside() {
     let parked = root.join("d.real");
     std::fs::create_dir(&dir).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swaps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let swapper = {
-        let (dir, parked, target, stop) = (
+        let (dir, parked, target, stop, swaps) = (
             dir.clone(),
             parked.clone(),
             outside.path().to_owned(),
             stop.clone(),
+            swaps.clone(),
         );
         std::thread::spawn(move || {
-            let mut swaps = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // real folder → symlink to outside → real folder again
                 if std::fs::rename(&dir, &parked).is_ok() {
@@ -347,15 +348,17 @@ async fn a_folder_swapped_for_a_symlink_mid_write_never_leads_outside() {
                     std::thread::yield_now();
                     let _ = std::fs::remove_file(&dir);
                     let _ = std::fs::rename(&parked, &dir);
-                    swaps += 1;
+                    swaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            swaps
         })
     };
     let sandbox = workspace(&root);
     let (mut written, mut refused) = (0u32, 0u32);
-    for i in 0..3000 {
+    // At least 3,000 writes, and on until the swapper has raced them 200 times: on a loaded
+    // machine it gets fewer turns, and the test must still have exercised the race.
+    let mut i = 0u32;
+    while i < 3000 || (swaps.load(std::sync::atomic::Ordering::Relaxed) < 200 && i < 60_000) {
         let result = f
             .try_call_in(
                 Some(sandbox.clone()),
@@ -368,9 +371,11 @@ async fn a_folder_swapped_for_a_symlink_mid_write_never_leads_outside() {
             Ok(_) => written += 1,
             Err(_) => refused += 1,
         }
+        i += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
+    swapper.join().unwrap();
+    let swaps = swaps.load(std::sync::atomic::Ordering::Relaxed);
     let escaped = std::fs::read_dir(outside.path()).unwrap().count();
     assert!(swaps > 100, "the swapper raced: {swaps} swaps");
     assert!(written > 0, "{written} written, {refused} refused");

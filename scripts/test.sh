@@ -125,4 +125,7 @@ start_http "$BATON" serve
 "$CACHE/venv/bin/python" tests/clients/python_client.py --baton "$BATON" --http "$URL"
 stop_http
 
+step "Python MCP SDK hands Baton goals (agents_run, runs_get, runs_cancel) over stdio"
+"$CACHE/venv/bin/python" tests/clients/python_goals.py --baton "$BATON"
+
 step "all tests passed"

@@ -35,6 +35,7 @@ pub struct AppBuilder {
     map_gate: Option<Box<dyn FnOnce(Gate) -> Gate>>,
     extra: Option<Extra>,
     clock: Arc<dyn Clock>,
+    goals: bool,
 }
 
 impl std::fmt::Debug for AppBuilder {
@@ -69,6 +70,13 @@ impl AppBuilder {
     /// Tell the time by `clock` (tests of expiry use a [`baton_gate::ManualClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Serve the goal tools (`agents_run`, `runs_*`): runs execute in this process, so only a
+    /// server, which lives on after the call, turns them on.
+    pub fn goals(mut self, on: bool) -> Self {
+        self.goals = on;
         self
     }
 
@@ -129,6 +137,10 @@ impl AppBuilder {
             baton_vision::Thresholds::new(knowledge.clone()),
             Arc::new(baton_vision::Onnx::new(config.onnx()?)),
         )?;
+        let goals = self.goals.then(|| crate::goals::Goals::new(config.clone()));
+        if let Some(goals) = &goals {
+            crate::goals::register(&mut registry, goals)?;
+        }
         if let Some(extra) = self.extra {
             extra(&mut registry)?;
         }
@@ -172,13 +184,17 @@ impl AppBuilder {
             gate = map(gate);
         }
         let settings = config.mcp_settings();
+        let served = Arc::new(Served {
+            gate,
+            knowledge,
+            settings,
+        });
+        if let Some(goals) = goals {
+            goals.bind(served.clone());
+        }
         Ok(App {
             config,
-            served: Arc::new(Served {
-                gate,
-                knowledge,
-                settings,
-            }),
+            served,
             status,
         })
     }
@@ -194,6 +210,7 @@ impl App {
             map_gate: None,
             extra: None,
             clock: Arc::new(SystemClock),
+            goals: false,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod goals;
 
 pub use app::App;
 pub use baton_gate::Gate;

@@ -1,20 +1,17 @@
 use baton_runs::StoreApi as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use baton_agents::{
-    AgentSet, OpenAiProvider, Provider, ReplayProvider, RunEvent, RunOutcome, Runner,
-};
-use baton_runs::{RunState, now_millis};
-use clap::{Args, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use baton_runs::now_millis;
+use clap::{Args, Subcommand};
+use serde::Deserialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{Failure, pretty, print};
-use crate::agents::{RepoBound, StoreApprovals, StoreJournal};
 use crate::app::App;
 use crate::config::Config;
+use crate::goals::{ProviderKind, Setup, execute, provider, say};
 use baton_mcp::sources::{Connection, connect};
 use baton_runs::Ownership;
 
@@ -97,26 +94,6 @@ struct GoalEntry {
     agent: Option<String>,
 }
 
-/// Model providers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// Any OpenAI-compatible Chat Completions endpoint.
-    Openai,
-    /// Recorded responses from a cassette.
-    Replay,
-}
-
-/// What a run needs to be resumed, kept in its metadata.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Setup {
-    repo: PathBuf,
-    provider: ProviderKind,
-    cassette: Option<PathBuf>,
-    agents: Option<PathBuf>,
-    input: String,
-}
-
 pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
     match (args.command, args.goal) {
         (Some(RunCommand::Resume(resume)), _) => {
@@ -157,6 +134,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 provider,
                 cassette: options.cassette.map(|c| c.canonicalize().unwrap_or(c)),
                 agents: options.agents,
+                requested_by: None,
             };
             let (app, _sources) = build_app(&config).await?;
             let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
@@ -255,6 +233,7 @@ async fn parallel(
             .map(|c| c.canonicalize().unwrap_or(c)),
         agents: options.agents.clone(),
         input: String::new(),
+        requested_by: None,
     };
     let (shared, model) = provider(&config, &template)?;
     let (app, _sources) = build_app(&config).await?;
@@ -293,7 +272,7 @@ async fn parallel(
         let (app, model) = (&app, &model);
         async move {
             let _slot = gate.acquire().await;
-            let result = execute(app, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]"))).await;
+            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), CancellationToken::new()).await;
             match result {
                 Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"]}),
                 Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
@@ -342,88 +321,6 @@ async fn build_app(config: &Config) -> Result<(App, Vec<Connection>), Failure> {
     Ok((app, connections))
 }
 
-fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
-    match setup.provider {
-        ProviderKind::Replay => {
-            let cassette = setup
-                .cassette
-                .as_ref()
-                .ok_or_else(|| Failure::usage("--provider replay needs --cassette FILE"))?;
-            let replay =
-                ReplayProvider::load(cassette).map_err(|e| Failure::usage(e.to_string()))?;
-            Ok((Arc::new(replay), "replay".into()))
-        }
-        ProviderKind::Openai => {
-            let section = &config.file.model;
-            let base = std::env::var("OPENAI_BASE_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| section.base_url.clone())
-                .ok_or_else(|| {
-                    Failure::usage(
-                        "no model endpoint: set OPENAI_BASE_URL (or `[model] base_url` in baton.toml), or use --cassette FILE to replay",
-                    )
-                })?;
-            let key_env = section
-                .api_key_env
-                .clone()
-                .unwrap_or_else(|| "OPENAI_API_KEY".into());
-            let key = std::env::var(&key_env).unwrap_or_default();
-            let model = std::env::var("OPENAI_MODEL")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| section.model.clone())
-                .unwrap_or_else(|| "gpt-4.1".into());
-            Ok((Arc::new(OpenAiProvider::new(&base, &key)), model))
-        }
-    }
-}
-
-#[allow(
-    clippy::print_stderr,
-    reason = "live progress is for the person at the terminal"
-)]
-fn say(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-fn describe(event: &RunEvent) -> Option<String> {
-    match event {
-        RunEvent::AgentStarted { path } => Some(format!("[{path}] started")),
-        RunEvent::ModelCall { .. } => None,
-        RunEvent::ToolCall { path, tool } => Some(format!("[{path}] → {tool}")),
-        RunEvent::ToolResult {
-            path,
-            tool,
-            ok,
-            replayed,
-            detail,
-            denied,
-        } => Some(format!(
-            "[{path}] ← {tool} {}{}{}",
-            match (ok, denied) {
-                (true, _) => "ok",
-                (false, true) => "denied",
-                (false, false) => "error",
-            },
-            detail
-                .as_deref()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default(),
-            if *replayed { " (replayed)" } else { "" }
-        )),
-        RunEvent::ApprovalWaiting {
-            path,
-            tool,
-            approval_id,
-            reason,
-        } => Some(format!(
-            "[{path}] {tool} waits for approval {approval_id}: {reason}\n    approve: baton approvals approve {approval_id}    reject: baton approvals reject {approval_id} --reason TEXT"
-        )),
-        RunEvent::AgentFinished { path } => Some(format!("[{path}] finished")),
-    }
-}
-
 async fn drive(
     config: &Config,
     app: &App,
@@ -433,7 +330,18 @@ async fn drive(
     no_wait: bool,
 ) -> Result<(), Failure> {
     let (provider, model) = provider(config, setup)?;
-    let mut done = execute(app, provider, &model, run_id, agent, setup, no_wait, None).await?;
+    let mut done = execute(
+        &app.served,
+        provider,
+        &model,
+        run_id,
+        agent,
+        setup,
+        no_wait,
+        None,
+        CancellationToken::new(),
+    )
+    .await?;
     done["run_id"] = json!(run_id);
     print(&pretty(&done)?)?;
     match done["denied"].as_array().map_or(0, Vec::len) {
@@ -442,144 +350,4 @@ async fn drive(
             "run {run_id} finished, but the gate refused {denied} of its calls (listed under `denied`): it did not do everything it was asked"
         ))),
     }
-}
-
-/// Print `received` events as progress lines (prefixed by `prefix`) until the runner goes;
-/// the calls the gate denied, for the run's end state.
-fn print_events(
-    mut received: tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
-    prefix: String,
-) -> tokio::task::JoinHandle<Vec<serde_json::Value>> {
-    tokio::spawn(async move {
-        let mut denied = Vec::new();
-        while let Some(event) = received.recv().await {
-            if let RunEvent::ToolResult {
-                path,
-                tool,
-                denied: true,
-                detail,
-                ..
-            } = &event
-            {
-                denied.push(json!({"agent": path, "tool": tool, "why": detail}));
-            }
-            if let Some(line) = describe(&event) {
-                say(&format!("{prefix}{line}\n"));
-            }
-        }
-        denied
-    })
-}
-
-/// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
-/// prefixes its progress lines when several runs share the terminal. The run acts in
-/// `setup.repo` (see [`RepoBound`]); it ends `done`, `done_with_denials` (the gate refused
-/// some of its calls: listed, with why) or `failed`.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site each; a struct would only rename them"
-)]
-async fn execute(
-    app: &App,
-    provider: Arc<dyn Provider>,
-    model: &str,
-    run_id: &str,
-    agent: &str,
-    setup: &Setup,
-    no_wait: bool,
-    label: Option<String>,
-) -> Result<serde_json::Value, Failure> {
-    let agents = match &setup.agents {
-        Some(dir) => AgentSet::load_dir(dir),
-        None => AgentSet::builtin(),
-    }
-    .map_err(|e| Failure::usage(e.to_string()))?;
-    let store = app.store().clone();
-    let approvals = Arc::new(StoreApprovals(store.clone()));
-    // Approvals this run waits on expire on time, with their audit records, even when no
-    // server is running (webhooks are a server's to send).
-    let stop_watch = tokio_util::sync::CancellationToken::new();
-    let _watch_guard = stop_watch.clone().drop_guard();
-    baton_console::watch(app.gate().clone(), Vec::new(), None, stop_watch)
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let (events, received) = tokio::sync::mpsc::unbounded_channel();
-    let started = std::time::Instant::now();
-    let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
-    let runner = Runner::new(
-        provider,
-        Arc::new(RepoBound::new(app.gate().clone(), setup.repo.clone()).await),
-        Arc::new(agents),
-        Arc::new(StoreJournal::new(store.clone())),
-        model,
-    )
-    .with_approvals(approvals.clone())
-    .with_events(events);
-    let state = |state: RunState| {
-        let store = store.clone();
-        async move {
-            if let Err(error) = store
-                .set_run_state(run_id.to_owned(), state, now_millis())
-                .await
-            {
-                tracing::warn!(%error, run_id, "run state not recorded");
-            }
-        }
-    };
-    let mut waiting = std::time::Duration::ZERO;
-    let result = loop {
-        state(RunState::Running).await;
-        match runner.run(run_id, agent, &setup.input).await {
-            Ok(RunOutcome::Completed(output)) => break Ok(output),
-            Ok(RunOutcome::Interrupted(paused)) => {
-                state(RunState::WaitingApproval).await;
-                if no_wait {
-                    break Err(Failure {
-                        code: 3,
-                        message: format!(
-                            "run {run_id} waits for approval {} ({} by {}); decide it, then `baton run resume {run_id}`",
-                            paused.approval_id, paused.tool, paused.path
-                        ),
-                    });
-                }
-                let waited = std::time::Instant::now();
-                approvals.wait(&paused.approval_id).await;
-                waiting += waited.elapsed();
-                say(&format!(
-                    "approval {} decided; resuming\n",
-                    paused.approval_id
-                ));
-            }
-            Err(error) => {
-                state(RunState::Failed).await;
-                break Err(Failure::runtime(format!("run {run_id} failed: {error}")));
-            }
-        }
-    };
-    let timing = runner.timing();
-    drop(runner);
-    let denied = printer.await.unwrap_or_default();
-    let output = result?;
-    let end = if denied.is_empty() {
-        RunState::Done
-    } else {
-        RunState::DoneWithDenials
-    };
-    state(end).await;
-    let wall_us = started.elapsed().as_micros() as u64;
-    let waiting_us = waiting.as_micros() as u64;
-    let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us + waiting_us);
-    Ok(json!({
-        "state": end,
-        "output": output,
-        "denied": denied,
-        "timing": {
-            "wall_ms": wall_us as f64 / 1000.0,
-            "model_ms": timing.model_us as f64 / 1000.0,
-            "tool_ms": timing.tool_us as f64 / 1000.0,
-            "waiting_ms": waiting_us as f64 / 1000.0,
-            "runtime_ms": overhead_us as f64 / 1000.0,
-            "model_calls": timing.model_calls,
-            "tool_calls": timing.tool_calls,
-        }
-    }))
 }

@@ -36,6 +36,7 @@ pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> 
 pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), Failure> {
     let app = app
         .ownership(Ownership::Serve)
+        .goals(true)
         .allow_full_access(args.allow_full_access)
         .build()?;
     // Take (or find) the store now: a problem with it should stop the start, not a call.

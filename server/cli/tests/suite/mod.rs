@@ -7,6 +7,7 @@ mod confine;
 mod console;
 mod dsp;
 mod gate;
+mod goals;
 mod http;
 mod outcomes;
 mod policy_reload;

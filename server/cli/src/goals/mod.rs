@@ -1,0 +1,10 @@
+//! Goals handed to the agents, from the shell (`baton run`) or over MCP (`agents_run` and the
+//! `runs_*` tools, which run them inside the server process).
+
+mod run;
+mod service;
+mod tools;
+
+pub use run::{ProviderKind, Setup, execute, provider, say};
+pub use service::Goals;
+pub use tools::register;

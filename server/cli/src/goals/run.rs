@@ -1,0 +1,323 @@
+//! One run of the agents, from a goal to its end state: the model provider it uses, the gate
+//! bound to its repository, approvals waited for on the store's change feed, progress as it
+//! goes, and the end state it reports. `baton run` and the `agents_run` tool both run goals
+//! through here.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use baton_agents::{
+    AgentSet, OpenAiProvider, Provider, ReplayProvider, RunEvent, RunOutcome, Runner,
+};
+use baton_mcp::Served;
+use baton_runs::{RunState, StoreApi as _, now_millis};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::agents::{RepoBound, StoreApprovals, StoreJournal};
+use crate::cli::Failure;
+use crate::config::Config;
+
+/// Model providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible Chat Completions endpoint.
+    Openai,
+    /// Recorded responses from a cassette.
+    Replay,
+}
+
+/// What a run needs to be resumed, kept in its metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    /// The repository the run works in (absolute).
+    pub repo: PathBuf,
+    /// Where the model's answers come from.
+    pub provider: ProviderKind,
+    /// The cassette, for `replay`.
+    pub cassette: Option<PathBuf>,
+    /// A folder of agent definitions instead of the built-in roles.
+    pub agents: Option<PathBuf>,
+    /// The first message: the goal, and the repository.
+    pub input: String,
+    /// Who asked for the run (an MCP caller's principal); `None` for `baton run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+/// The model provider `setup` asks for, and the model's name.
+pub fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
+    match setup.provider {
+        ProviderKind::Replay => {
+            let cassette = setup
+                .cassette
+                .as_ref()
+                .ok_or_else(|| Failure::usage("--provider replay needs --cassette FILE"))?;
+            let replay =
+                ReplayProvider::load(cassette).map_err(|e| Failure::usage(e.to_string()))?;
+            Ok((Arc::new(replay), "replay".into()))
+        }
+        ProviderKind::Openai => {
+            let section = &config.file.model;
+            let base = std::env::var("OPENAI_BASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| section.base_url.clone())
+                .ok_or_else(|| {
+                    Failure::usage(
+                        "no model endpoint: set OPENAI_BASE_URL (or `[model] base_url` in baton.toml), or use --cassette FILE to replay",
+                    )
+                })?;
+            let key_env = section
+                .api_key_env
+                .clone()
+                .unwrap_or_else(|| "OPENAI_API_KEY".into());
+            let key = std::env::var(&key_env).unwrap_or_default();
+            let model = std::env::var("OPENAI_MODEL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| section.model.clone())
+                .unwrap_or_else(|| "gpt-4.1".into());
+            Ok((Arc::new(OpenAiProvider::new(&base, &key)), model))
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "live progress is for the person at the terminal"
+)]
+/// Write `text` to stderr: progress for the person at the terminal (never stdout, which is
+/// the result or the MCP stream).
+pub fn say(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+fn describe(event: &RunEvent) -> Option<String> {
+    match event {
+        RunEvent::AgentStarted { path } => Some(format!("[{path}] started")),
+        RunEvent::ModelCall { .. } => None,
+        RunEvent::ToolCall { path, tool } => Some(format!("[{path}] → {tool}")),
+        RunEvent::ToolResult {
+            path,
+            tool,
+            ok,
+            replayed,
+            detail,
+            denied,
+        } => Some(format!(
+            "[{path}] ← {tool} {}{}{}",
+            match (ok, denied) {
+                (true, _) => "ok",
+                (false, true) => "denied",
+                (false, false) => "error",
+            },
+            detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default(),
+            if *replayed { " (replayed)" } else { "" }
+        )),
+        RunEvent::ApprovalWaiting {
+            path,
+            tool,
+            approval_id,
+            reason,
+        } => Some(format!(
+            "[{path}] {tool} waits for approval {approval_id}: {reason}\n    approve: baton approvals approve {approval_id}    reject: baton approvals reject {approval_id} --reason TEXT"
+        )),
+        RunEvent::AgentFinished { path } => Some(format!("[{path}] finished")),
+    }
+}
+
+/// Print `received` events as progress lines (prefixed by `prefix`) until the runner goes;
+/// the calls the gate denied, for the run's end state.
+fn print_events(
+    mut received: tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
+    prefix: String,
+) -> tokio::task::JoinHandle<Vec<serde_json::Value>> {
+    tokio::spawn(async move {
+        let mut denied = Vec::new();
+        while let Some(event) = received.recv().await {
+            if let RunEvent::ToolResult {
+                path,
+                tool,
+                denied: true,
+                detail,
+                ..
+            } = &event
+            {
+                denied.push(json!({"agent": path, "tool": tool, "why": detail}));
+            }
+            if let Some(line) = describe(&event) {
+                say(&format!("{prefix}{line}\n"));
+            }
+        }
+        denied
+    })
+}
+
+/// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
+/// prefixes its progress lines when several runs share the terminal. The run acts in
+/// `setup.repo` (see [`RepoBound`]); it ends `done`, `done_with_denials` (the gate refused
+/// some of its calls: listed, with why) or `failed`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site each; a struct would only rename them"
+)]
+pub async fn execute(
+    served: &Served,
+    provider: Arc<dyn Provider>,
+    model: &str,
+    run_id: &str,
+    agent: &str,
+    setup: &Setup,
+    no_wait: bool,
+    label: Option<String>,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, Failure> {
+    let gate = &served.gate;
+    let (agents, _watch) = prepare(setup, gate)?;
+    let store = gate.store().clone();
+    let approvals = Arc::new(StoreApprovals(store.clone()));
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
+    let started = std::time::Instant::now();
+    let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
+    let runner = Runner::new(
+        provider,
+        Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+        Arc::new(agents),
+        Arc::new(StoreJournal::new(store.clone())),
+        model,
+    )
+    .with_approvals(approvals.clone())
+    .with_events(events)
+    .with_cancel(cancel.clone());
+    let state = |state: RunState| {
+        let store = store.clone();
+        async move {
+            if let Err(error) = store
+                .set_run_state(run_id.to_owned(), state, now_millis())
+                .await
+            {
+                tracing::warn!(%error, run_id, "run state not recorded");
+            }
+        }
+    };
+    let mut waiting = std::time::Duration::ZERO;
+    let result = loop {
+        state(RunState::Running).await;
+        match runner.run(run_id, agent, &setup.input).await {
+            Ok(RunOutcome::Completed(output)) => break Ok(output),
+            Ok(RunOutcome::Interrupted(paused)) => {
+                state(RunState::WaitingApproval).await;
+                if no_wait {
+                    break Err(Failure {
+                        code: 3,
+                        message: format!(
+                            "run {run_id} waits for approval {} ({} by {}); decide it, then `baton run resume {run_id}`",
+                            paused.approval_id, paused.tool, paused.path
+                        ),
+                    });
+                }
+                let waited = std::time::Instant::now();
+                tokio::select! {
+                    () = approvals.wait(&paused.approval_id) => {}
+                    () = cancel.cancelled() => {
+                        break Err(Failure::runtime(format!("run {run_id} was cancelled while it waited for approval {}", paused.approval_id)));
+                    }
+                }
+                waiting += waited.elapsed();
+                say(&format!(
+                    "approval {} decided; resuming\n",
+                    paused.approval_id
+                ));
+            }
+            Err(error) => {
+                let cancelled = cancel.is_cancelled();
+                state(if cancelled {
+                    RunState::Cancelled
+                } else {
+                    RunState::Failed
+                })
+                .await;
+                break Err(Failure::runtime(if cancelled {
+                    format!("run {run_id} was cancelled")
+                } else {
+                    format!("run {run_id} failed: {error}")
+                }));
+            }
+        }
+    };
+    let timing = runner.timing();
+    drop(runner);
+    let denied = printer.await.unwrap_or_default();
+    if cancel.is_cancelled() && result.is_err() {
+        state(RunState::Cancelled).await;
+    }
+    let output = result?;
+    let end = if denied.is_empty() {
+        RunState::Done
+    } else {
+        RunState::DoneWithDenials
+    };
+    state(end).await;
+    Ok(summary(
+        end,
+        output,
+        denied,
+        &timing,
+        started.elapsed(),
+        waiting,
+    ))
+}
+
+/// The agents `setup` names, and the watch that expires the approvals the run waits on with
+/// their audit records even when no server runs (webhooks are a server's to send); it stops
+/// when the guard is dropped.
+fn prepare(
+    setup: &Setup,
+    gate: &baton_gate::Gate,
+) -> Result<(AgentSet, tokio_util::sync::DropGuard), Failure> {
+    let agents = match &setup.agents {
+        Some(dir) => AgentSet::load_dir(dir),
+        None => AgentSet::builtin(),
+    }
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let stop_watch = CancellationToken::new();
+    baton_console::watch(gate.clone(), Vec::new(), None, stop_watch.clone())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    Ok((agents, stop_watch.drop_guard()))
+}
+
+/// A finished run as `baton run` prints it and `runs_get` reads it.
+fn summary(
+    end: RunState,
+    output: serde_json::Value,
+    denied: Vec<serde_json::Value>,
+    timing: &baton_agents::Timing,
+    wall: std::time::Duration,
+    waiting: std::time::Duration,
+) -> serde_json::Value {
+    let wall_us = wall.as_micros() as u64;
+    let waiting_us = waiting.as_micros() as u64;
+    let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us + waiting_us);
+    json!({
+        "state": end,
+        "output": output,
+        "denied": denied,
+        "timing": {
+            "wall_ms": wall_us as f64 / 1000.0,
+            "model_ms": timing.model_us as f64 / 1000.0,
+            "tool_ms": timing.tool_us as f64 / 1000.0,
+            "waiting_ms": waiting_us as f64 / 1000.0,
+            "runtime_ms": overhead_us as f64 / 1000.0,
+            "model_calls": timing.model_calls,
+            "tool_calls": timing.tool_calls,
+        }
+    })
+}

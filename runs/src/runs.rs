@@ -23,6 +23,20 @@ pub enum RunState {
     Cancelled,
 }
 
+impl RunState {
+    /// The snake_case name, as runs are listed and reported.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::WaitingApproval => "waiting_approval",
+            RunState::Done => "done",
+            RunState::DoneWithDenials => "done_with_denials",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// A unit of work with a journal: an agent working on a goal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {

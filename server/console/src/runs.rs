@@ -18,17 +18,6 @@ use crate::session::Reviewer;
 /// Runs per page of the list.
 const PAGE: usize = 50;
 
-fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Running => "running",
-        RunState::WaitingApproval => "waiting_approval",
-        RunState::Done => "done",
-        RunState::DoneWithDenials => "done_with_denials",
-        RunState::Failed => "failed",
-        RunState::Cancelled => "cancelled",
-    }
-}
-
 /// Which page of the list.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
@@ -62,7 +51,7 @@ pub(crate) async fn list(
                         tr {
                             td { a href={ "/console/runs/" (run.id) } { (clip(&run.goal, 120)) } }
                             td { (run.agent) }
-                            td { span.state.(state_name(run.state)) { (state_name(run.state)) } }
+                            td { span.state.(run.state.as_str()) { (run.state.as_str()) } }
                             td { (span(end.saturating_sub(run.created_ms))) }
                             td { (span(waited)) }
                             td.wide { (when(run.created_ms)) }
@@ -102,7 +91,7 @@ pub(crate) async fn show(
     let body = html! {
         h1 { "Run: " (clip(&run.goal, 200)) }
         dl.facts {
-            dt { "State" } dd { span.state.(state_name(run.state)) { (state_name(run.state)) } }
+            dt { "State" } dd { span.state.(run.state.as_str()) { (run.state.as_str()) } }
             dt { "Agent" } dd { span.agent { (run.agent) } }
             dt { "Started" } dd { (when(run.created_ms)) }
             dt { "Waited for reviewers" } dd { (span(run.waited_ms)) }

@@ -30,17 +30,6 @@ fn caller(ctx: &ToolContext) -> Result<Principal, ToolError> {
         .ok_or_else(|| ToolError::failed("called without a principal"))
 }
 
-fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Running => "running",
-        RunState::WaitingApproval => "waiting_approval",
-        RunState::Done => "done",
-        RunState::DoneWithDenials => "done_with_denials",
-        RunState::Failed => "failed",
-        RunState::Cancelled => "cancelled",
-    }
-}
-
 /// Arguments of `agents_run`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +72,7 @@ fn started(goals: &Goals, run: &Run) -> RunStarted {
     });
     RunStarted {
         run_id: run.id.clone(),
-        state: state_name(run.state).to_owned(),
+        state: run.state.as_str().to_owned(),
         console_url,
     }
 }
@@ -211,7 +200,7 @@ impl Tool for RunsList {
                     run_id: run.id.clone(),
                     goal: run.goal.clone(),
                     agent: run.agent.clone(),
-                    state: state_name(run.state).to_owned(),
+                    state: run.state.as_str().to_owned(),
                     created: baton_runs::rfc3339(run.created_ms),
                 })
                 .collect(),
@@ -354,7 +343,7 @@ fn report(
     RunReport {
         run_id: run.id.clone(),
         goal: run.goal.clone(),
-        state: state_name(run.state).to_owned(),
+        state: run.state.as_str().to_owned(),
         steps: lines,
         pending_approvals: pending,
         output: outcome["output"].as_str().map(str::to_owned),
@@ -388,7 +377,7 @@ impl Tool for RunsResume {
         if matches!(run.state, RunState::Done | RunState::DoneWithDenials) {
             return Err(ToolError::invalid_args(
                 "run_id",
-                format!("run {} is {}", run.id, state_name(run.state)),
+                format!("run {} is {}", run.id, run.state.as_str()),
             ));
         }
         self.0.resume(&run)?;
@@ -418,7 +407,7 @@ impl Tool for RunsCancel {
                 format!(
                     "run {} is not running in this server (it is {})",
                     run.id,
-                    state_name(run.state)
+                    run.state.as_str()
                 ),
             ));
         }

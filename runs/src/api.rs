@@ -285,6 +285,12 @@ store_api! {
     fn set_run_state(id: String, state: RunState, now_ms: u64) -> Run;
     /// Journal a step of a run.
     fn append_step(id: String, kind: String, data: Value, now_ms: u64) -> Step;
+    /// Keep an MCP task's record (JSON, shaped by the MCP face) under its id.
+    fn save_task(id: String, record: Value) -> ();
+    /// An MCP task's record.
+    fn task(id: String) -> Value;
+    /// Every MCP task's record.
+    fn tasks() -> Vec<Value>;
     /// Keep bytes as an artifact (content-addressed: the same bytes are kept once).
     fn put_artifact(bytes: Blob, media_type: String) -> ArtifactRef;
     /// An artifact and its bytes.

@@ -25,6 +25,7 @@ mod runs;
 mod salvage;
 mod shared;
 mod store;
+mod tasks;
 mod time;
 mod verify;
 mod wal;

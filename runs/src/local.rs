@@ -210,6 +210,18 @@ impl StoreApi for Store {
         self.blocking(move |store| store.append_step(&id, &kind, data, now_ms))
     }
 
+    fn save_task(&self, id: String, record: Value) -> StoreFuture<'_, ()> {
+        self.blocking(move |store| store.save_task(&id, &record))
+    }
+
+    fn task(&self, id: String) -> StoreFuture<'_, Value> {
+        self.blocking(move |store| store.task(&id))
+    }
+
+    fn tasks(&self) -> StoreFuture<'_, Vec<Value>> {
+        self.blocking(Store::tasks)
+    }
+
     fn put_artifact(&self, bytes: Blob, media_type: String) -> StoreFuture<'_, ArtifactRef> {
         self.blocking(move |store| store.put_artifact(&bytes.0, &media_type))
     }

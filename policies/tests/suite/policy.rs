@@ -22,6 +22,7 @@ fn tool(name: &str, pack: &str, effect: Effect, paths: &[&str]) -> ToolDescripto
         path_args: paths.iter().map(|p| (*p).to_owned()).collect(),
         root_arg: Some("/repo".into()),
         heavy: false,
+        long: false,
     }
 }
 

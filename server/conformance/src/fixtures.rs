@@ -93,6 +93,7 @@ impl Conformance {
                 path_args: Vec::new(),
                 root_arg: None,
                 heavy: false,
+                long: false,
             };
             tools.push(descriptor_to_tool(&descriptor));
             descriptors.insert(fixture.name, descriptor);

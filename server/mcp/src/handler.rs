@@ -72,6 +72,8 @@ pub struct BatonMcp {
     info: Arc<ServerConfig>,
     /// Seals approval state between an `InputRequiredResult` and the client's retry.
     request_state: Arc<RequestStateCodec>,
+    /// Long calls run as MCP tasks.
+    tasks: crate::tasks::Tasks,
 }
 
 impl std::fmt::Debug for BatonMcp {
@@ -101,6 +103,7 @@ impl BatonMcp {
             .enable_resources()
             .enable_prompts()
             .enable_completions()
+            .enable_tasks()
             .build();
         let info = ServerConfig::new(capabilities)
             .with_server_info(
@@ -113,6 +116,7 @@ impl BatonMcp {
         let request_state = RequestStateCodec::try_new(key.to_vec())
             .map_err(|e| McpError::Sealing(e.to_string()))?;
         Ok(BatonMcp {
+            tasks: crate::tasks::Tasks::new(served.gate.store().clone()),
             served,
             info: Arc::new(info),
             request_state: Arc::new(request_state),
@@ -390,6 +394,46 @@ impl BatonMcp {
         self.finish(tool, &args, outcome)
     }
 
+    /// Run a long call as an MCP task: the client gets the task at once.
+    async fn start_task(
+        &self,
+        principal: Arc<Principal>,
+        name: String,
+        args: Value,
+        approval_id: Option<String>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let this = self.clone();
+        let (tool, arguments, caller) = (name.clone(), args.clone(), principal.clone());
+        let call: crate::tasks::TaskCall = Box::new(move |cancel| {
+            Box::pin(async move {
+                let outcome = this
+                    .served
+                    .gate
+                    .call(Invocation {
+                        principal: caller,
+                        tool: tool.clone(),
+                        args: arguments.clone(),
+                        approval_id,
+                        context: ToolContext::new(cancel),
+                    })
+                    .await;
+                match outcome {
+                    Ok(Outcome::Completed(output)) => Ok(output_to_result(output)),
+                    Ok(Outcome::PendingApproval(pending)) => {
+                        Ok(this.pending(&tool, &arguments, &pending))
+                    }
+                    Err(error) => error_to_mcp(error),
+                }
+            })
+        });
+        let now = self.served.gate.clock().now_ms();
+        let created = self
+            .tasks
+            .start(&principal.id, &name, &args, now, call)
+            .await?;
+        Ok(CallToolResponse::Task(created))
+    }
+
     /// The client declined or dismissed the form, or went away: withdraw the approval (its
     /// call's closing audit record is written by the store) and say so.
     async fn withdraw(
@@ -467,6 +511,15 @@ impl ServerHandler for BatonMcp {
         } = request;
         let approval_id = approval::take_approval_id(&mut arguments, &context.meta);
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
+        let long = self
+            .served
+            .gate
+            .registry()
+            .get(&name)
+            .is_some_and(|tool| tool.descriptor().long);
+        if long && request_state.is_none() && crate::tasks::Tasks::requested(&context) {
+            return Box::pin(self.start_task(principal, name.to_string(), args, approval_id)).await;
+        }
         if let Some(state) = request_state {
             return Box::pin(self.resume(
                 principal,
@@ -494,6 +547,24 @@ impl ServerHandler for BatonMcp {
             }
             other => self.finish(&name, &args, other),
         }
+    }
+
+    async fn get_task(
+        &self,
+        request: rmcp::model::GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
+        let principal = self.principal(&context)?;
+        self.tasks.get(&principal.id, &request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: rmcp::model::CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let principal = self.principal(&context)?;
+        self.tasks.cancel(&principal.id, &request.task_id).await
     }
 
     async fn on_custom_request(

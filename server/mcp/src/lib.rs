@@ -19,6 +19,7 @@ mod progress;
 mod served;
 mod settings;
 pub mod sources;
+pub mod tasks;
 pub mod transport;
 
 pub use approval::{APPROVAL_ARG, APPROVAL_META, ClientApproves};

@@ -147,6 +147,7 @@ pub async fn connect(
                 path_args: source.path_args.clone(),
                 root_arg: None,
                 heavy: false,
+                long: false,
             };
             Arc::new(McpTool {
                 descriptor,

@@ -639,6 +639,7 @@ impl Tool for DspSeparate {
         configured mask model (`[dsp] separation_model`) and writes its stems.";
     const EFFECT: Effect = Effect::Write;
     const HEAVY: bool = true;
+    const LONG: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
     async fn call(

@@ -29,4 +29,7 @@ pub struct ToolDescriptor {
     /// Whether a call takes seconds of CPU and much memory (audio, images): the gate lets only
     /// a few such calls run at once (`[limits] heavy_calls`).
     pub heavy: bool,
+    /// Whether a call may take minutes (a whole folder of photos, a separation): MCP clients
+    /// that support tasks get a task for it instead of holding the call open.
+    pub long: bool,
 }

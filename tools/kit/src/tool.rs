@@ -36,6 +36,8 @@ pub trait Tool: Send + Sync + 'static {
     const ROOT_ARG: Option<&'static str> = None;
     /// Whether a call takes seconds of CPU and much memory: the gate runs only a few at once.
     const HEAVY: bool = false;
+    /// Whether a call may take minutes: clients that support MCP tasks run it as one.
+    const LONG: bool = false;
 
     /// Run the tool.
     fn call(
@@ -111,6 +113,7 @@ impl<T: Tool> TypedTool<T> {
             path_args: T::PATH_ARGS.iter().map(|p| (*p).to_owned()).collect(),
             root_arg: T::ROOT_ARG.map(str::to_owned),
             heavy: T::HEAVY,
+            long: T::LONG,
         };
         TypedTool { tool, descriptor }
     }

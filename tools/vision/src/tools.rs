@@ -737,6 +737,7 @@ impl Tool for VisionBatch {
         photo's PNG and JSON and a `batch.json` summary into `out_dir`.";
     const EFFECT: Effect = Effect::Write;
     const HEAVY: bool = true;
+    const LONG: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
     async fn call(&self, args: BatchArgs, ctx: ToolContext) -> baton_kit::Result<BatchOutput> {

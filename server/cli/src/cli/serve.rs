@@ -44,6 +44,20 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
         .connect()
         .await
         .map_err(crate::ServerError::from)?;
+    // Tasks a previous server died in the middle of are closed, and audited, before anything
+    // new runs.
+    match baton_mcp::tasks::recover(app.store(), app.gate().clock().now_ms()).await {
+        Ok(0) => {}
+        Ok(closed) => tracing::warn!(
+            closed,
+            "tasks left running by a stopped server closed as failed"
+        ),
+        Err(error) => {
+            return Err(Failure::runtime(format!(
+                "cannot recover the store's tasks: {error}"
+            )));
+        }
+    }
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
     // Stopping cancels the calls in flight, on any transport: each ends audited as cancelled.

@@ -15,4 +15,5 @@ mod run;
 mod rx;
 mod sop;
 mod stdio;
+mod tasks;
 mod vision;

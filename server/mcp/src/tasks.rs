@@ -1,0 +1,301 @@
+//! MCP tasks: a tool whose descriptor says it is `long` (a folder of photos, a separation),
+//! called by a client that declares the tasks extension, runs as a task — the client gets a
+//! task id at once and follows it with `tasks/get`, or stops it with `tasks/cancel`. rmcp 3.9
+//! implements the 2026-07-28 tasks extension (SEP-2663), which any session can declare; the
+//! 2025-11-25 `task` parameter is ignored, and such calls run as plain calls.
+//!
+//! The call inside runs through the gate like any call, audited once with its final outcome.
+//! Each task's record is kept in the store (who asked, which tool, its state and result), so
+//! its outcome survives the server; a server that died mid-task finds the task at its next
+//! start, closes it as failed and writes the audit record the call never got ([`recover`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use baton_runs::{
+    AuditDraft, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus, StoreApi as _,
+    StoreError, StoreHandle, args_digest,
+};
+use rmcp::ErrorData;
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolResult, CreateTaskResult, DetailedTask, GetTaskResult, Task, TaskPayload, TaskStatus,
+};
+use rmcp::service::RequestContext;
+use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// How long a task and its result are kept (and the longest a task may run).
+const TTL_MS: u64 = 24 * 3600 * 1000;
+/// How often clients are asked to poll.
+const POLL_MS: u64 = 500;
+
+/// What the store keeps of a task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    principal: String,
+    tool: String,
+    args_digest: String,
+    created_ms: u64,
+    /// The task as `tasks/get` answers it (its wire form).
+    detailed: Value,
+}
+
+/// The call a task runs, given the token that cancels it.
+pub type TaskCall = Box<
+    dyn FnOnce(
+            CancellationToken,
+        ) -> Pin<Box<dyn Future<Output = Result<CallToolResult, ErrorData>> + Send>>
+        + Send,
+>;
+
+/// The tasks of one server.
+#[derive(Clone)]
+pub struct Tasks {
+    manager: TaskManager,
+    store: StoreHandle,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").finish_non_exhaustive()
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> ErrorData {
+    ErrorData::internal_error(format!("task store: {error}"), None)
+}
+
+fn unknown(id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("unknown task `{id}`"),
+        Some(json!({ "taskId": id })),
+    )
+}
+
+fn object(value: impl Serialize) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+impl Tasks {
+    /// Tasks kept in `store`.
+    pub fn new(store: StoreHandle) -> Tasks {
+        Tasks {
+            manager: TaskManager::default(),
+            store,
+        }
+    }
+
+    /// Whether the request's client declared the tasks extension.
+    pub fn requested(context: &RequestContext<RoleServer>) -> bool {
+        context
+            .client_capabilities()
+            .is_some_and(|capabilities| capabilities.supports_tasks())
+    }
+
+    /// Start `call` (of `tool` with `args`, by `principal`) as a task; its handle.
+    pub async fn start(
+        &self,
+        principal: &str,
+        tool: &str,
+        args: &Value,
+        now_ms: u64,
+        call: TaskCall,
+    ) -> Result<CreateTaskResult, ErrorData> {
+        let record = Record {
+            principal: principal.to_owned(),
+            tool: tool.to_owned(),
+            args_digest: args_digest(args),
+            created_ms: now_ms,
+            detailed: Value::Null,
+        };
+        // The task waits until its record is stored, so a quick task's final record is never
+        // overwritten by the first one.
+        let (stored, recorded) = tokio::sync::oneshot::channel::<()>();
+        let store = self.store.clone();
+        let kept = record.clone();
+        let options = TaskOptions::new()
+            .with_ttl_ms(TTL_MS)
+            .with_poll_interval_ms(POLL_MS);
+        let task = self.manager.spawn(options, move |context| {
+            Box::pin(async move {
+                let _ = recorded.await;
+                run(context, store, kept, call).await
+            })
+        });
+        let mut first = record;
+        first.detailed =
+            serde_json::to_value(DetailedTask::new(task.clone(), TaskPayload::Working))
+                .map_err(internal)?;
+        let saved = self
+            .store
+            .save_task(
+                task.task_id.clone(),
+                serde_json::to_value(&first).map_err(internal)?,
+            )
+            .await;
+        if let Err(error) = saved {
+            self.manager.cancel_task(&task.task_id).ok();
+            return Err(internal(error));
+        }
+        let _ = stored.send(());
+        Ok(CreateTaskResult::new(task))
+    }
+
+    /// `tasks/get` for `principal`: live from this server, else as the store kept it.
+    pub async fn get(&self, principal: &str, id: &str) -> Result<GetTaskResult, ErrorData> {
+        let record = self.owned(principal, id).await?;
+        if let Ok(live) = self.manager.get_task(id) {
+            return Ok(GetTaskResult::new(live));
+        }
+        let detailed: DetailedTask = serde_json::from_value(record.detailed).map_err(internal)?;
+        Ok(GetTaskResult::new(detailed))
+    }
+
+    /// `tasks/cancel` for `principal`.
+    pub async fn cancel(&self, principal: &str, id: &str) -> Result<(), ErrorData> {
+        self.owned(principal, id).await?;
+        self.manager.cancel_task(id).map_err(|_| {
+            ErrorData::invalid_params(
+                format!("task `{id}` has already ended"),
+                Some(json!({ "taskId": id })),
+            )
+        })
+    }
+
+    /// Task `id`'s record, if it is `principal`'s; another's is as unknown as a missing one.
+    async fn owned(&self, principal: &str, id: &str) -> Result<Record, ErrorData> {
+        let record = match self.store.task(id.to_owned()).await {
+            Ok(value) => serde_json::from_value::<Record>(value).map_err(internal)?,
+            Err(StoreError::NotFound { .. }) => return Err(unknown(id)),
+            Err(other) => return Err(internal(other)),
+        };
+        if record.principal != principal {
+            return Err(unknown(id));
+        }
+        Ok(record)
+    }
+}
+
+/// Run `call` for the task `context`, keep how it ended, and tell the task manager.
+async fn run(
+    context: TaskContext,
+    store: StoreHandle,
+    mut record: Record,
+    call: TaskCall,
+) -> Result<CallToolResult, TaskExit> {
+    let cancel = CancellationToken::new();
+    let running = call(cancel.clone());
+    tokio::pin!(running);
+    // A cancelled task's call is told to stop and ends on its own: through the gate, audited.
+    let result = tokio::select! {
+        result = &mut running => result,
+        () = context.cancelled() => {
+            cancel.cancel();
+            running.await
+        }
+    };
+    let now = rfc3339_now();
+    let task = Task::new(
+        context.task_id(),
+        TaskStatus::Working,
+        rfc3339(record.created_ms),
+        now,
+    )
+    .with_ttl_ms(TTL_MS)
+    .with_poll_interval_ms(POLL_MS);
+    let (payload, exit) = match result {
+        _ if cancel.is_cancelled() => (TaskPayload::Cancelled, Err(TaskExit::Cancelled)),
+        Ok(result) => (
+            TaskPayload::Completed {
+                result: object(&result),
+            },
+            Ok(result),
+        ),
+        Err(error) => (
+            TaskPayload::Failed {
+                error: object(&error),
+            },
+            Err(TaskExit::Error(error)),
+        ),
+    };
+    record.detailed = serde_json::to_value(DetailedTask::new(task, payload)).unwrap_or(Value::Null);
+    if let Ok(value) = serde_json::to_value(&record)
+        && let Err(error) = store.save_task(context.task_id().to_owned(), value).await
+    {
+        tracing::error!(%error, task = context.task_id(), "the task's outcome was not kept");
+    }
+    exit
+}
+
+fn rfc3339(ms: u64) -> String {
+    baton_runs::rfc3339(ms)
+}
+
+fn rfc3339_now() -> String {
+    baton_runs::rfc3339(baton_runs::now_millis())
+}
+
+/// Close the tasks a previous server died in the middle of: each is marked failed, and its
+/// call — which never reached its audit record — gets one (outcome `error`,
+/// `server_stopped`). The number closed.
+pub async fn recover(store: &StoreHandle, now_ms: u64) -> Result<usize, StoreError> {
+    let mut closed = 0;
+    for value in store.tasks().await? {
+        let Ok(mut record) = serde_json::from_value::<Record>(value) else {
+            continue;
+        };
+        let Ok(detailed) = serde_json::from_value::<DetailedTask>(record.detailed.clone()) else {
+            continue;
+        };
+        if detailed.status() != TaskStatus::Working {
+            continue;
+        }
+        let message = "the server stopped while this task ran; what it did before is not undone";
+        let mut task = detailed.task.clone();
+        task.last_updated_at = rfc3339(now_ms);
+        let id = task.task_id.clone();
+        let error = ErrorData::internal_error(message, Some(json!({ "kind": "server_stopped" })));
+        record.detailed = serde_json::to_value(DetailedTask::new(
+            task,
+            TaskPayload::Failed {
+                error: object(&error),
+            },
+        ))
+        .unwrap_or(Value::Null);
+        store
+            .append_audit(AuditDraft {
+                time_ms: record.created_ms,
+                principal: record.principal.clone(),
+                tool: record.tool.clone(),
+                args_digest: record.args_digest.clone(),
+                decision: DecisionRecord {
+                    kind: DecisionKind::Allow,
+                    reason: Some(message.into()),
+                    rule: "task.lost".into(),
+                },
+                approval_id: None,
+                decided_by: None,
+                outcome: OutcomeRecord {
+                    error_kind: Some("server_stopped".into()),
+                    message: Some(message.into()),
+                    status: OutcomeStatus::Error,
+                },
+                duration_us: now_ms
+                    .saturating_sub(record.created_ms)
+                    .saturating_mul(1000),
+                sandbox: None,
+            })
+            .await?;
+        store
+            .save_task(id, serde_json::to_value(&record).unwrap_or(Value::Null))
+            .await?;
+        closed += 1;
+    }
+    Ok(closed)
+}

@@ -404,7 +404,7 @@ impl BatonMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         let this = self.clone();
         let (tool, arguments, caller) = (name.clone(), args.clone(), principal.clone());
-        let call: crate::tasks::TaskCall = Box::new(move |cancel| {
+        let call: crate::tasks::TaskCall = Box::new(move |context| {
             Box::pin(async move {
                 let outcome = this
                     .served
@@ -414,7 +414,7 @@ impl BatonMcp {
                         tool: tool.clone(),
                         args: arguments.clone(),
                         approval_id,
-                        context: ToolContext::new(cancel),
+                        context,
                     })
                     .await;
                 match outcome {

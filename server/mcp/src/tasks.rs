@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use baton_kit::{Progress, ProgressSink, ToolContext};
 use baton_runs::{
     AuditDraft, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus, StoreApi as _,
     StoreError, StoreHandle, args_digest,
@@ -43,13 +44,32 @@ struct Record {
     detailed: Value,
 }
 
-/// The call a task runs, given the token that cancels it.
+/// The call a task runs, given its tool context (the task's cancellation, and progress that
+/// becomes the task's status message).
 pub type TaskCall = Box<
     dyn FnOnce(
-            CancellationToken,
+            ToolContext,
         ) -> Pin<Box<dyn Future<Output = Result<CallToolResult, ErrorData>> + Send>>
         + Send,
 >;
+
+/// Progress of a task's call, shown as its status message (what `tasks/get` returns): after
+/// the task handle is sent, a client has no request to receive progress notifications on.
+struct StatusProgress(TaskContext);
+
+impl ProgressSink for StatusProgress {
+    fn report(&self, update: Progress) {
+        let done = match update.total {
+            Some(total) => format!("{}/{}", update.progress, total),
+            None => format!("{}", update.progress),
+        };
+        let message = match update.message {
+            Some(message) => format!("{done}: {message}"),
+            None => done,
+        };
+        self.0.set_status_message(message);
+    }
+}
 
 /// The tasks of one server.
 #[derive(Clone)]
@@ -190,7 +210,9 @@ async fn run(
     call: TaskCall,
 ) -> Result<CallToolResult, TaskExit> {
     let cancel = CancellationToken::new();
-    let running = call(cancel.clone());
+    let tool_context = ToolContext::new(cancel.clone())
+        .with_progress(std::sync::Arc::new(StatusProgress(context.clone())));
+    let running = call(tool_context);
     tokio::pin!(running);
     // A cancelled task's call is told to stop and ends on its own: through the gate, audited.
     let result = tokio::select! {

@@ -134,6 +134,26 @@ async fn a_long_batch_runs_as_a_task_that_outlives_its_client_cancels_and_surviv
     // Cancelled mid-way: it stops, and says so.
     let (id, _) = start_batch(&client, &home, "out2").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its progress shows as the task's status message.
+    let mut message = None;
+    for _ in 0..100 {
+        let working = client
+            .peer()
+            .get_task(GetTaskParams::new(id.clone()))
+            .await
+            .unwrap();
+        assert_eq!(working.task.status(), TaskStatus::Working);
+        message = working.task.task.status_message.clone();
+        if message.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let message = message.unwrap_or_default();
+    assert!(
+        message.contains("/200: ") && message.ends_with("of 200 photos"),
+        "status message: {message:?}"
+    );
     let asked = Instant::now();
     client
         .peer()

@@ -54,7 +54,7 @@ fn append_and_wait() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let store = Store::open(Path::new(&dir)).unwrap();
+    let store = baton_test_support::open_store(Path::new(&dir));
     runtime.block_on(async {
         for n in 1..=records {
             store.append_audit(audit_draft(n)).await.unwrap();
@@ -77,7 +77,7 @@ fn a_deleted_wal_after_a_crash_is_refused_named_and_recovered_on_the_record() {
     answered_then_killed(dir.path(), 100);
     std::fs::remove_file(dir.path().join("audit.wal")).unwrap();
 
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let refusal = store
         .audit_refusal()
         .expect("a lost segment went unnoticed");
@@ -103,7 +103,7 @@ fn a_deleted_wal_after_a_crash_is_refused_named_and_recovered_on_the_record() {
     }
     drop(store);
     // Still refused after another open: the refusal is not forgotten.
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     assert_eq!(store.audit_refusal(), Some(refusal.clone()));
 
     let receipt = store
@@ -133,7 +133,7 @@ fn a_deleted_wal_after_a_crash_is_refused_named_and_recovered_on_the_record() {
         Err(RunsError::AuditIntact)
     ));
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     assert_eq!(store.audit_refusal(), None);
     assert_eq!(store.verify_audit().unwrap().verified, next.seq);
 }
@@ -165,7 +165,7 @@ fn a_damaged_wal_record_is_refused_and_named() {
         let text = String::from_utf8(line.clone()).unwrap();
         *line = text.replacen("agent-1", "mallory", 1).into_bytes();
     });
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let refusal = store.audit_refusal().expect("damage went unnoticed");
     assert_eq!((refusal.seq, refusal.kind), (40, ProblemKind::WalDamaged));
     assert!(refusal.detail.contains("record 40"), "{}", refusal.detail);
@@ -182,7 +182,7 @@ fn a_damaged_wal_record_is_refused_and_named() {
     let dir = tempfile::tempdir().unwrap();
     answered_then_killed(dir.path(), 60);
     damage_wal(dir.path(), 17, |line| line[0] = b'#');
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let refusal = store.audit_refusal().expect("damage went unnoticed");
     assert_eq!((refusal.seq, refusal.kind), (17, ProblemKind::WalDamaged));
 
@@ -190,7 +190,7 @@ fn a_damaged_wal_record_is_refused_and_named() {
     let dir = tempfile::tempdir().unwrap();
     answered_then_killed(dir.path(), 60);
     damage_wal(dir.path(), 50, |line| line.fill(0));
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let refusal = store.audit_refusal().expect("damage went unnoticed");
     assert_eq!((refusal.seq, refusal.kind), (50, ProblemKind::WalDamaged));
 }
@@ -205,12 +205,12 @@ fn a_torn_last_write_is_tolerated() {
     let end = bytes.iter().position(|&b| b == 0).unwrap();
     bytes[end..end + 20].copy_from_slice(b"{\"approval_id\":\"abc\"");
     std::fs::write(&path, bytes).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     assert_eq!(store.audit_refusal(), None);
     let receipt = block_on(store.append_audit(audit_draft(11))).unwrap();
     assert_eq!(receipt.seq, 11);
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let report = store.verify_audit().unwrap();
     assert_eq!((report.verified, report.problem), (11, None));
 }
@@ -373,7 +373,7 @@ async fn a_consistent_rewrite_passes_verify_but_not_the_checkpoints() {
     assert_eq!(seqs, [10, 20, 30, 35], "every 10 records, and on close");
     let public = baton_runs::parse_public_key(&key.public_key_hex()).unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = baton_test_support::open_store(dir.path());
         let report = store.verify_checkpoints(&file, &public).unwrap();
         assert_eq!(
             (report.verified, report.covered_seq, report.problem),
@@ -382,7 +382,7 @@ async fn a_consistent_rewrite_passes_verify_but_not_the_checkpoints() {
     }
 
     rewrite(dir.path(), 15);
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     assert_eq!(store.audit_refusal(), None);
     let plain = store.verify_audit().unwrap();
     assert_eq!(
@@ -404,7 +404,7 @@ async fn a_consistent_rewrite_passes_verify_but_not_the_checkpoints() {
     let forged = lines.replacen("\"seq\":20,", "\"seq\":21,", 1);
     let forged_file = keys.path().join("forged.jsonl");
     std::fs::write(&forged_file, forged).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let problem = store
         .verify_checkpoints(&forged_file, &public)
         .unwrap()
@@ -454,7 +454,7 @@ fn open_cost() {
     let records = 100_000u64;
     let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
     runtime.block_on(async {
-        let store = Store::open(dir.path()).unwrap();
+        let store = baton_test_support::open_store(dir.path());
         for start in (1..=records).step_by(1000) {
             let appends: Vec<_> = (start..start + 1000)
                 .map(|n| {
@@ -469,7 +469,7 @@ fn open_cost() {
     });
     for _ in 0..3 {
         let started = std::time::Instant::now();
-        let store = Store::open(dir.path()).unwrap();
+        let store = baton_test_support::open_store(dir.path());
         let open = started.elapsed();
         let started = std::time::Instant::now();
         let report = store.verify_audit().unwrap();

@@ -10,7 +10,7 @@ use serde_json::json;
 
 async fn store_with(records: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let appends: Vec<_> = (1..=records)
         .map(|n| store.append_audit(audit_draft(n)))
         .collect();
@@ -57,7 +57,7 @@ fn canonical_json_sorts_keys_and_redacts_secrets() {
 #[tokio::test]
 async fn concurrent_appends_form_one_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let mut tasks = Vec::new();
     for n in 1..=200 {
         let store = store.clone();
@@ -79,7 +79,7 @@ async fn concurrent_appends_form_one_chain() {
 async fn records_survive_reopening() {
     let (dir, store) = store_with(5).await;
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     store.append_audit(audit_draft(6)).await.unwrap();
     let records: Vec<_> = store.audit_records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 6);
@@ -88,7 +88,7 @@ async fn records_survive_reopening() {
 }
 
 fn problem(dir: &std::path::Path) -> (u64, ProblemKind, String) {
-    let store = Store::open(dir).unwrap();
+    let store = baton_test_support::open_store(dir);
     let problem = store
         .verify_audit()
         .unwrap()
@@ -215,7 +215,7 @@ fn approval_draft(requester: &str) -> ApprovalDraft {
 #[test]
 fn approvals_are_decided_once_by_someone_else_and_used_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let now = 1_000_000;
     let approval = store.create_approval(approval_draft("agent"), now).unwrap();
     let digest = approval.args_digest.clone();
@@ -281,7 +281,7 @@ fn approvals_are_decided_once_by_someone_else_and_used_once() {
 #[test]
 fn expired_approvals_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let approval = store.create_approval(approval_draft("agent"), 0).unwrap();
     assert_eq!(approval.state_at(60_001), ApprovalState::Expired);
     let late = store.decide_approval(&approval.id, "rev", Verdict::Approve, None, 60_001);
@@ -308,7 +308,7 @@ fn expired_approvals_are_refused() {
 #[test]
 fn runs_journal_steps_in_order_and_artifacts_dedupe() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let run = store
         .create_run("add rate limiting", "manager", json!({ "repo": "/r" }), 5)
         .unwrap();
@@ -375,12 +375,12 @@ fn records_only_in_the_write_ahead_file_are_recovered_after_a_crash() {
         wal > 0,
         "the records were in the write-ahead file when the child died"
     );
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     let report = store.verify_audit().unwrap();
     assert_eq!((report.verified, report.problem), (25, None));
     drop(store);
     // Reopening finds nothing more to replay and the chain unchanged.
-    let store = Store::open(dir.path()).unwrap();
+    let store = baton_test_support::open_store(dir.path());
     assert_eq!(store.verify_audit().unwrap().verified, 25);
 }
 
@@ -391,7 +391,7 @@ fn append_then_abort() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let store = baton_test_support::open_store(std::path::Path::new(&dir));
     runtime.block_on(async {
         for n in 1..=25 {
             store.append_audit(audit_draft(n)).await.unwrap();

@@ -35,7 +35,10 @@ pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> 
         Err(error) => return crate::audit::unavailable(&error),
     };
     let now = console.served.gate.clock().now_ms();
-    let waiting = pending(&console, &reviewer, all.clone(), now).await;
+    let waiting = pending(&console, &reviewer, all.clone(), now)
+        .await
+        .into_string();
+    let seen = digest(&waiting);
     let recent: Vec<&Approval> = all
         .iter()
         .filter(|a| a.state_at(now) != ApprovalState::Pending)
@@ -44,8 +47,8 @@ pub(crate) async fn page(State(console): State<Console>, reviewer: Reviewer) -> 
     let body = html! {
         h1 { "Approvals" }
         p #live .live aria-live="polite" { "Reload for updates (live updates need JavaScript)." }
-        section #pending data-live="/console/approvals/live" aria-label="Waiting for a reviewer" {
-            (waiting)
+        section #pending data-live={ "/console/approvals/live?seen=" (seen) } aria-label="Waiting for a reviewer" {
+            (maud::PreEscaped(waiting))
         }
         h2 { "Decided lately" }
         @if recent.is_empty() {
@@ -145,12 +148,29 @@ fn card(console: &Console, reviewer: &Reviewer, approval: &Approval, now: u64) -
     }
 }
 
+/// A rendering's fingerprint: the live stream sends the list only when it differs from what
+/// the page already shows.
+fn digest(html: &str) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    html.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// What the page shows already (`seen`: its list's fingerprint).
+#[derive(Debug, Deserialize)]
+pub(crate) struct LiveQuery {
+    #[serde(default)]
+    seen: String,
+}
+
 /// `GET /console/approvals/live`: the pending list again whenever it changes.
 pub(crate) async fn live(
     State(console): State<Console>,
     reviewer: Reviewer,
+    axum::extract::Query(query): axum::extract::Query<LiveQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let start = (console, reviewer, 0u64, String::new());
+    let start = (console, reviewer, 0u64, query.seen);
     let stream = futures::stream::unfold(start, |(console, reviewer, mut seen, last)| async move {
         loop {
             // A signed-out (or expired) session stops receiving.
@@ -173,9 +193,10 @@ pub(crate) async fn live(
             let now = console.served.gate.clock().now_ms();
             let html = pending(&console, &reviewer, all, now).await.into_string();
             seen = next;
-            if html != last {
-                let event = Event::default().event("pending").data(html.clone());
-                return Some((Ok(event), (console, reviewer, seen, html)));
+            let fingerprint = digest(&html);
+            if fingerprint != last {
+                let event = Event::default().event("pending").data(html);
+                return Some((Ok(event), (console, reviewer, seen, fingerprint)));
             }
         }
     });

@@ -21,6 +21,7 @@ pub struct ApprovalView {
     /// The tool waiting to run.
     pub tool: String,
     /// Its arguments, secrets redacted.
+    #[schemars(schema_with = "baton_kit::any_object_or_null")]
     pub args: serde_json::Value,
     /// Why approval is needed, and the rule that asked.
     pub reason: String,

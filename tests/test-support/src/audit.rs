@@ -61,3 +61,18 @@ pub fn audit_line(lines: &[Vec<u8>], seq: u64) -> usize {
         .position(|l| String::from_utf8_lossy(l).contains(&needle))
         .unwrap()
 }
+
+/// Open the store in `dir`, waiting (up to 10 s) while a store just dropped still holds it:
+/// sled's background flusher lets go of the lock a moment after the last handle, longer on a
+/// loaded machine. (Baton's own `StoreHandle` waits the same way.)
+pub fn open_store(dir: &Path) -> baton_runs::Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match baton_runs::Store::open(dir) {
+            Err(baton_runs::RunsError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}

@@ -17,7 +17,7 @@ mod gate;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use audit::{audit_draft, audit_line, tamper_audit};
+pub use audit::{audit_draft, audit_line, open_store, tamper_audit};
 pub use browser::Browser;
 pub use gate::GateFixture;
 

@@ -37,5 +37,8 @@ pub use json::{duplicate_key, json_kind};
 pub use principal::{Principal, Role};
 pub use registry::{Registry, RegistryError};
 pub use sandbox::{Sandbox, SandboxMode};
-pub use schema::{JsonObject, schema_for};
+pub use schema::{
+    JsonObject, any_object, any_object_or_null, any_objects, object_or_text, objects_or_texts,
+    schema_for,
+};
 pub use tool::{BoundCall, DynTool, Tool, ToolOutput};

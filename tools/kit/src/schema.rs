@@ -60,6 +60,49 @@ pub(crate) fn generate<T: JsonSchema>(direction: Direction) -> JsonObject {
     object
 }
 
+/// `{"type": ["string", "null"], …}` as `{"anyOf": [{"type": "string", …}, {"type": "null"}]}`:
+/// the same contract, in the spelling clients that map schemas onto a single-`type` dialect
+/// (Gemini's OpenAPI subset, the MCP Inspector's portability check) accept. Annotations stay
+/// on the outside; validation keywords go with the non-null branch.
+fn split_nullable(map: &mut JsonObject) {
+    const ANNOTATIONS: [&str; 7] = [
+        "description",
+        "title",
+        "default",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+    ];
+    let Some(serde_json::Value::Array(types)) = map.get("type") else {
+        return;
+    };
+    let null = serde_json::Value::String("null".into());
+    if types.len() != 2 || !types.contains(&null) || map.contains_key("anyOf") {
+        return;
+    }
+    let Some(other) = types.iter().find(|t| **t != null).cloned() else {
+        return;
+    };
+    let mut branch = JsonObject::new();
+    branch.insert("type".into(), other);
+    let moved: Vec<String> = map
+        .keys()
+        .filter(|key| *key != "type" && !ANNOTATIONS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    for key in moved {
+        if let Some(value) = map.remove(&key) {
+            branch.insert(key, value);
+        }
+    }
+    map.remove("type");
+    map.insert(
+        "anyOf".into(),
+        serde_json::json!([branch, { "type": "null" }]),
+    );
+}
+
 /// Replace schemars' integer and float formats (`uint32`, `int64`, `double` …), which are not
 /// JSON Schema formats — strict validators (AJV, so the MCP Inspector) warn about each — by
 /// the bounds they stand for (`minimum`/`maximum`), keeping any tighter bound already there.
@@ -95,6 +138,7 @@ fn standard_formats(value: &mut serde_json::Value) {
                     }
                 }
             }
+            split_nullable(map);
             for nested in map.values_mut() {
                 standard_formats(nested);
             }
@@ -102,4 +146,40 @@ fn standard_formats(value: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats),
         _ => {}
     }
+}
+
+/// A free-form JSON object: the schema of a `serde_json::Value` field that holds one
+/// (`#[schemars(schema_with = "baton_kit::any_object")]`). Schema linters and strict function
+/// dialects reject a bare `true`/`{}` schema.
+pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object", "additionalProperties": true })
+}
+
+/// [`any_object`], or `null`.
+pub fn any_object_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "anyOf": [
+        { "type": "object", "additionalProperties": true },
+        { "type": "null" }
+    ] })
+}
+
+/// A list of [`any_object`]s.
+pub fn any_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "array", "items": { "type": "object", "additionalProperties": true } })
+}
+
+/// A JSON object, or the same as JSON text.
+pub fn object_or_text(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "anyOf": [
+        { "type": "object", "additionalProperties": true },
+        { "type": "string" }
+    ] })
+}
+
+/// A list of [`object_or_text`]s.
+pub fn objects_or_texts(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "array", "items": { "anyOf": [
+        { "type": "object", "additionalProperties": true },
+        { "type": "string" }
+    ] } })
 }

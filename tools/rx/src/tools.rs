@@ -64,6 +64,7 @@ pub fn validate_value(book: &RuleBook, value: Value, today: Day) -> Report {
 pub struct ValidateArgs {
     /// The prescription: a FHIR R4 Bundle (with `resourceType`) or Baton's simple format, as a
     /// JSON object (or JSON text). See the `knowledge://docs/rx-format.md` resource.
+    #[schemars(schema_with = "baton_kit::object_or_text")]
     pub prescription: Value,
 }
 
@@ -97,6 +98,7 @@ impl Tool for RxValidate {
 #[serde(deny_unknown_fields)]
 pub struct BatchArgs {
     /// The prescriptions (each like `rx_validate`'s `prescription`), at most 10,000.
+    #[schemars(schema_with = "baton_kit::objects_or_texts")]
     pub prescriptions: Vec<Value>,
 }
 

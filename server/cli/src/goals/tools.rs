@@ -235,6 +235,7 @@ pub struct RunReport {
     pub output: Option<String>,
     /// Calls the gate refused (for `done_with_denials`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "baton_kit::any_objects")]
     pub denied: Vec<Value>,
     /// Why it failed or stopped.
     #[serde(skip_serializing_if = "Option::is_none")]

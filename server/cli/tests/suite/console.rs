@@ -76,14 +76,41 @@ async fn sign_out(client: &Client) {
         .unwrap();
 }
 
+/// The text of `css` once the page has it: the element is looked for again if the page
+/// moved on under it (a form's answer arriving, the live list redrawn).
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..50 {
+        let found = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"));
+        match found.text().await {
+            Ok(text) => return text,
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` kept going stale: {last:?}")
+}
+
+/// Click `css` once the page has it, looking for it again if the page moved on under it.
+async fn click(client: &Client, css: &str) {
+    for _ in 0..50 {
+        let found = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"));
+        if found.click().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` kept going stale");
 }
 
 /// Post a form from the page, as a script on it (or another site's page) could: `fields`
@@ -217,13 +244,7 @@ async fn a_reviewer_decides_in_the_browser_and_the_waiting_run_goes_on() {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
-    client
-        .find(Locator::Css(&format!("article[id='{id}'] button.approve")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &format!("article[id='{id}'] button.approve")).await;
     let flash = text(&client, ".flash").await;
     assert_eq!(flash, "Approved `repo_write` for agent:writer.");
     let done = tokio::time::timeout(Duration::from_secs(30), run.wait_with_output())
@@ -248,13 +269,7 @@ async fn a_reviewer_decides_in_the_browser_and_the_waiting_run_goes_on() {
         .await
         .unwrap();
     second.send_keys("not in this repository").await.unwrap();
-    client
-        .find(Locator::Css("#pending article button.reject"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#pending article button.reject").await;
     let flash = text(&client, ".flash").await;
     assert_eq!(flash, "Rejected `repo_write` for agent:writer.");
     let done = tokio::time::timeout(Duration::from_secs(30), run.wait_with_output())

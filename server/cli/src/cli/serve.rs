@@ -80,29 +80,7 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
     )
     .map_err(|e| Failure::usage(e.to_string()))?;
     match args.http {
-        Some(addr) => {
-            let handler = BatonMcp::new(app.served.clone(), None).map_err(ServerError::from)?;
-            let console =
-                Console::new(app.served.clone()).map_err(|e| Failure::usage(e.to_string()))?;
-            let has_console = console.is_some();
-            http::serve(
-                handler,
-                &app.served.settings,
-                addr,
-                shutdown,
-                |bound| console.map(|console| console.router(bound)),
-                |bound| {
-                    tracing::info!("listening on http://{bound}/mcp");
-                    if has_console {
-                        tracing::info!("reviewers' console on http://{bound}/console");
-                    }
-                },
-            )
-            .await
-            .map_err(ServerError::from)?;
-            tracing::info!("stopped");
-            Ok(())
-        }
+        Some(addr) => serve_http(&app, addr, shutdown).await,
         None => {
             let stdio = &app.config.file.stdio;
             let principal = Arc::new(Principal::new(
@@ -138,6 +116,42 @@ pub async fn serve(app: crate::app::AppBuilder, args: ServeArgs) -> Result<(), F
             Ok(())
         }
     }
+}
+
+/// MCP at `/mcp`, the console at `/console` and the plain-HTTP face at `/v1`, on `addr`.
+async fn serve_http(
+    app: &App,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<(), Failure> {
+    let handler = BatonMcp::new(app.served.clone(), None).map_err(ServerError::from)?;
+    let console = Console::new(app.served.clone()).map_err(|e| Failure::usage(e.to_string()))?;
+    let has_console = console.is_some();
+    let rest =
+        baton_rest::Rest::new(app.served.clone()).map_err(|e| Failure::usage(e.to_string()))?;
+    http::serve(
+        handler,
+        &app.served.settings,
+        addr,
+        shutdown,
+        |bound| {
+            let routes = rest.router(bound);
+            Some(match console {
+                Some(console) => routes.merge(console.router(bound)),
+                None => routes,
+            })
+        },
+        |bound| {
+            tracing::info!("listening on http://{bound}/mcp");
+            if has_console {
+                tracing::info!("reviewers' console on http://{bound}/console");
+            }
+        },
+    )
+    .await
+    .map_err(ServerError::from)?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// How long calls in flight get to end (and be audited) after a signal, over stdio.

@@ -11,6 +11,7 @@ mod goals;
 mod http;
 mod outcomes;
 mod policy_reload;
+mod rest;
 mod run;
 mod rx;
 mod sop;

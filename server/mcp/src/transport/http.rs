@@ -22,7 +22,7 @@ use rmcp::ServerHandler;
 use crate::{ClientApproves, HttpSection, McpError, Result, Settings};
 
 /// A token's principal, and whether its client may answer approval forms.
-type Caller = (Arc<Principal>, ClientApproves);
+pub type Caller = (Arc<Principal>, ClientApproves);
 
 /// The configured bearer tokens and who they stand for: what MCP over HTTP and the console's
 /// sign-in both authenticate with.
@@ -77,6 +77,21 @@ impl Tokens {
         self.caller(token).map(|(principal, _)| principal)
     }
 
+    /// Who a request's `Authorization: Bearer <token>` header stands for, and whether its
+    /// client may answer approval forms; or why the header does not authenticate.
+    pub fn bearer(&self, headers: &http::HeaderMap) -> Result<Caller, &'static str> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .ok_or("missing `Authorization: Bearer <token>` header")?
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or("`Authorization` header is not `Bearer <token>`")?;
+        self.caller(token).ok_or("unknown bearer token")
+    }
+
     fn caller(&self, token: &str) -> Option<Caller> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_hash.get(&hash).cloned()
@@ -118,18 +133,7 @@ impl Authenticator {
         if self.tokens.is_empty() {
             return Ok((self.anonymous.clone(), ClientApproves(false)));
         }
-        let header = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .ok_or("missing `Authorization: Bearer <token>` header")?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or("`Authorization` header is not `Bearer <token>`")?;
-        self.tokens.caller(token).ok_or("unknown bearer token")
+        self.tokens.bearer(request.headers())
     }
 }
 

@@ -1,0 +1,286 @@
+//! `POST /v1/artifacts` and `GET /v1/artifacts/<sha256>`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use baton_kit::{ARTIFACT_URI_PREFIX, Principal};
+use baton_mcp::Served;
+use baton_mcp::transport::http::Tokens;
+use baton_runs::{Blob, StoreApi as _, StoreError};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::Result;
+use crate::problem::problem;
+
+/// The HTTP face, checked against its configuration and ready to serve.
+#[derive(Clone)]
+pub struct Rest {
+    served: Arc<Served>,
+    pub(crate) tokens: Tokens,
+    pub(crate) anonymous: Arc<Principal>,
+    upload_limit: usize,
+    body_timeout: Duration,
+}
+
+impl std::fmt::Debug for Rest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rest")
+            .field("upload_limit", &self.upload_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rest {
+    /// The face over `served`; a bad token entry is an error here, before anything is served.
+    pub fn new(served: Arc<Served>) -> Result<Rest> {
+        let settings = &served.settings;
+        Ok(Rest {
+            tokens: Tokens::from_settings(settings)?,
+            anonymous: Arc::new(Principal::new(
+                format!("{}@http", settings.stdio.principal),
+                settings.stdio.roles.iter().copied(),
+            )),
+            upload_limit: settings.http.upload_max_bytes,
+            body_timeout: Duration::from_secs(settings.http.body_timeout_s),
+            served,
+        })
+    }
+
+    /// The routes under `/v1`, for a server bound at `_bound`.
+    pub fn router(self, _bound: SocketAddr) -> Router {
+        Router::new()
+            .route("/v1/artifacts", post(upload))
+            .route("/v1/artifacts/{sha256}", get(download))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::auth::authenticate,
+            ))
+            .with_state(self)
+    }
+}
+
+/// The media type a request declares (parameters dropped), or `application/octet-stream`.
+fn media_type(headers: &HeaderMap) -> Result<String, String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok("application/octet-stream".into());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some((kind, sub)) if token(kind) && token(sub) => Ok(essence),
+        _ => Err(format!(
+            "Content-Type `{text}` is not a media type like `image/jpeg`"
+        )),
+    }
+}
+
+/// `POST /v1/artifacts`: keep the body; answer its URI, size and media type.
+async fn upload(State(rest): State<Rest>, request: Request) -> Response {
+    let media = match media_type(request.headers()) {
+        Ok(media) => media,
+        Err(why) => return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Bad media type", why),
+    };
+    let limit = rest.upload_limit;
+    let too_large = || {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Upload too large",
+            format!("the upload exceeds the {limit}-byte limit (http.upload_max_bytes)"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large();
+    }
+    let body = request.into_body();
+    let bytes =
+        match tokio::time::timeout(rest.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return too_large(),
+            Err(_) => {
+                return problem(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Upload too slow",
+                    format!(
+                        "the upload did not arrive within {} s (http.body_timeout_s)",
+                        rest.body_timeout.as_secs()
+                    ),
+                );
+            }
+        };
+    if bytes.is_empty() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Empty upload",
+            "the request has no body to keep",
+        );
+    }
+    match rest
+        .served
+        .gate
+        .store()
+        .put_artifact(Blob(bytes.to_vec()), media)
+        .await
+    {
+        Ok(kept) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({
+                "uri": format!("{ARTIFACT_URI_PREFIX}{}", kept.sha256),
+                "sha256": kept.sha256,
+                "size": kept.size,
+                "media_type": kept.media_type,
+            })
+            .to_string(),
+        )
+            .into_response(),
+        Err(error) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Store unavailable",
+            error.to_string(),
+        ),
+    }
+}
+
+/// `GET /v1/artifacts/<sha256>`: the bytes, whole or one byte range.
+async fn download(
+    State(rest): State<Rest>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Not an artifact id",
+            format!("`{sha256}` is not a SHA-256 digest (64 lowercase hex digits)"),
+        );
+    }
+    let (artifact, Blob(bytes)) = match rest.served.gate.store().artifact(sha256.clone()).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound { .. }) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "No such artifact",
+                format!("no artifact `{sha256}`"),
+            );
+        }
+        Err(error) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Store unavailable",
+                error.to_string(),
+            );
+        }
+    };
+    let etag = format!("\"{sha256}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        })
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let size = bytes.len() as u64;
+    let range = match headers
+        .get(header::RANGE)
+        .map(|v| parse_range(v.to_str().unwrap_or_default(), size))
+    {
+        None => None,
+        Some(Ok(range)) => Some(range),
+        Some(Err(why)) => {
+            let mut refused = problem(StatusCode::RANGE_NOT_SATISFIABLE, "Bad range", why);
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                refused.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return refused;
+        }
+    };
+    let (status, body, content_range) = match range {
+        None => (StatusCode::OK, bytes, None),
+        Some((start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes[start as usize..=end as usize].to_vec(),
+            Some(format!("bytes {start}-{end}/{size}")),
+        ),
+    };
+    let mut response = (status, Body::from(body)).into_response();
+    let out = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&artifact.media_type) {
+        out.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, value);
+    }
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Content-addressed: the bytes under this name never change.
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    if let Some(value) = content_range.and_then(|r| HeaderValue::from_str(&r).ok()) {
+        out.insert(header::CONTENT_RANGE, value);
+    }
+    response
+}
+
+/// One byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`) of `size` bytes, inclusive.
+fn parse_range(value: &str, size: u64) -> Result<(u64, u64), String> {
+    let spec = value
+        .strip_prefix("bytes=")
+        .ok_or_else(|| format!("Range `{value}` is not `bytes=…`"))?;
+    if spec.contains(',') {
+        return Err(format!(
+            "Range `{value}` asks for several ranges; one is served"
+        ));
+    }
+    let (first, last) = spec
+        .split_once('-')
+        .ok_or_else(|| format!("Range `{value}` has no `-`"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("Range `{value}`: `{s}` is not a number"))
+    };
+    let (start, end) = match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, true) => return Err(format!("Range `{value}` names no bytes")),
+        (true, false) => {
+            let suffix = number(last)?.min(size);
+            (size - suffix, size.saturating_sub(1))
+        }
+        (false, true) => (number(first)?, size.saturating_sub(1)),
+        (false, false) => (number(first)?, number(last)?.min(size.saturating_sub(1))),
+    };
+    if size == 0 || start > end || start >= size {
+        return Err(format!("Range `{value}` is outside the {size} bytes"));
+    }
+    Ok((start, end))
+}

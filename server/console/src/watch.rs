@@ -64,46 +64,79 @@ async fn run(gate: Gate, notices: Option<mpsc::Sender<Notice>>, console_url: Opt
     let store = gate.store().clone();
     let mut known: Option<HashMap<String, ApprovalState>> = None;
     let mut seen = 0u64;
+    // The store is read only when something changed or an approval's time may be up; each
+    // tick in between compares the clock with the earliest deadline (no I/O).
+    let mut changed = true;
+    let mut next_due: Option<u64> = None;
     loop {
         let now = gate.clock().now_ms();
-        if let Err(error) = store.expire_approvals(now).await {
-            tracing::warn!(%error, "expiring approvals failed; trying again");
-        }
-        if let Some(notices) = &notices {
+        let due = next_due.is_none_or(|due| now > due);
+        if changed || due {
+            if due && let Err(error) = store.expire_approvals(now).await {
+                tracing::warn!(%error, "expiring approvals failed; trying again");
+            }
             match store.approvals().await {
                 Ok(all) => {
-                    let now = gate.clock().now_ms();
-                    let current: HashMap<String, ApprovalState> =
-                        all.iter().map(|a| (a.id.clone(), a.state)).collect();
-                    // The first look only learns what exists: nothing is announced twice
-                    // across a restart.
-                    if let Some(before) = &known {
-                        for approval in &all {
-                            let event = match (before.get(&approval.id), approval.state) {
-                                (None, ApprovalState::Pending) => "approval.created",
-                                (Some(old), new)
-                                    if *old != new && new != ApprovalState::Consumed =>
-                                {
-                                    "approval.decided"
-                                }
-                                _ => continue,
-                            };
-                            let notice = notice(event, approval, now, console_url.as_deref());
-                            if notices.try_send(notice).is_err() {
-                                tracing::warn!(id = %approval.id, "webhook queue full; notification dropped");
-                            }
-                        }
+                    next_due = Some(
+                        all.iter()
+                            .filter(|a| {
+                                matches!(a.state, ApprovalState::Pending | ApprovalState::Approved)
+                            })
+                            .map(|a| a.expires_ms)
+                            .min()
+                            .unwrap_or(u64::MAX),
+                    );
+                    if let Some(notices) = &notices {
+                        let now = gate.clock().now_ms();
+                        announce(&all, &mut known, notices, now, console_url.as_deref());
                     }
-                    known = Some(current);
                 }
-                Err(error) => tracing::warn!(%error, "reading approvals for webhooks failed"),
+                Err(error) => {
+                    tracing::warn!(%error, "reading approvals failed; trying again");
+                    next_due = None;
+                }
             }
         }
         match store.changes(seen, TICK_MS).await {
-            Ok(next) => seen = next,
-            Err(_) => tokio::time::sleep(Duration::from_millis(TICK_MS)).await,
+            Ok(next) => {
+                changed = next != seen;
+                seen = next;
+            }
+            Err(_) => {
+                changed = true;
+                tokio::time::sleep(Duration::from_millis(TICK_MS)).await;
+            }
         }
     }
+}
+
+/// Queue a notice for every approval asked for or ended since the last look (`known`). The
+/// first look only learns what exists: nothing is announced twice across a restart.
+fn announce(
+    all: &[Approval],
+    known: &mut Option<HashMap<String, ApprovalState>>,
+    notices: &mpsc::Sender<Notice>,
+    now: u64,
+    console_url: Option<&str>,
+) {
+    if let Some(before) = known.as_ref() {
+        for approval in all {
+            let event = match (before.get(&approval.id), approval.state) {
+                (None, ApprovalState::Pending) => "approval.created",
+                (Some(old), new) if *old != new && new != ApprovalState::Consumed => {
+                    "approval.decided"
+                }
+                _ => continue,
+            };
+            if notices
+                .try_send(notice(event, approval, now, console_url))
+                .is_err()
+            {
+                tracing::warn!(id = %approval.id, "webhook queue full; notification dropped");
+            }
+        }
+    }
+    *known = Some(all.iter().map(|a| (a.id.clone(), a.state)).collect());
 }
 
 fn notice(event: &'static str, approval: &Approval, now: u64, console: Option<&str>) -> Notice {

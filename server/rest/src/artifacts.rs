@@ -112,6 +112,7 @@ async fn upload(State(rest): State<Rest>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
+        baton_mcp::transport::http::drain(request.into_body()).await;
         return too_large();
     }
     let body = request.into_body();

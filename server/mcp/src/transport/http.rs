@@ -231,10 +231,8 @@ fn jsonrpc_error(status: StatusCode, code: i32, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Refuse a body whose declared length is over the limit before rmcp reads it. The rest of the
-/// body is read and thrown away first (at most [`DRAIN_BYTES`] over [`DRAIN_TIME`]): a server
-/// that answers and closes while the client is still uploading makes the client see a broken
-/// pipe instead of the answer.
+/// Refuse a body whose declared length is over the limit before rmcp reads it, after
+/// [`drain`]ing it.
 async fn refuse_oversized(request: &mut Request, limit: usize) -> Option<Response> {
     let declared = request
         .headers()
@@ -242,7 +240,20 @@ async fn refuse_oversized(request: &mut Request, limit: usize) -> Option<Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&length| length > limit as u64)?;
-    let mut body = std::mem::take(request.body_mut());
+    drain(std::mem::take(request.body_mut())).await;
+    Some(jsonrpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        -32600,
+        format!(
+            "invalid request: body of {declared} bytes exceeds the {limit}-byte limit (server.max_message_bytes)"
+        ),
+    ))
+}
+
+/// Read a refused request's body and throw it away (at most [`DRAIN_BYTES`] over
+/// [`DRAIN_TIME`]): a server that answers and closes while the client is still uploading makes
+/// the client see a broken pipe instead of the answer.
+pub async fn drain(mut body: axum::body::Body) {
     let mut drained = 0usize;
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         while drained < DRAIN_BYTES {
@@ -253,13 +264,6 @@ async fn refuse_oversized(request: &mut Request, limit: usize) -> Option<Respons
         }
     })
     .await;
-    Some(jsonrpc_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        -32600,
-        format!(
-            "invalid request: body of {declared} bytes exceeds the {limit}-byte limit (server.max_message_bytes)"
-        ),
-    ))
 }
 
 /// The request with its whole body read within `timeout`: a client trickling its body

@@ -35,6 +35,7 @@ need npm npm
 need python3 python3
 need bwrap bubblewrap
 need chromium chromium
+need curl curl
 need chromedriver chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
 cargo --version

@@ -16,9 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::{
-    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt, AuditRecord,
-    AuditSlice, CheckpointReport, Run, RunState, RunsError, Step, Verdict, VerifyReport,
-    Withdrawal,
+    Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
+    AuditRecord, AuditSlice, CheckpointReport, Run, RunState, RunsError, Step, Verdict,
+    VerifyReport, Withdrawal,
 };
 
 /// A store operation that failed, as every client sees it — locally or across the socket,
@@ -62,6 +62,12 @@ pub enum StoreError {
     #[error("{message}")]
     AuditRefused {
         /// The damage it found.
+        message: String,
+    },
+    /// An upload would take its principal past its quota.
+    #[error("{message}")]
+    Quota {
+        /// Whose, and by how much.
         message: String,
     },
     /// The request cannot be carried out as asked (nothing to recover, a bad key).
@@ -118,6 +124,7 @@ impl From<RunsError> for StoreError {
             RunsError::Ambiguous { .. } => StoreError::Ambiguous { message },
             RunsError::Approval { .. } => StoreError::Approval { message },
             RunsError::Locked(_) => StoreError::Busy { message },
+            RunsError::Quota { .. } => StoreError::Quota { message },
             RunsError::Damaged { .. } => StoreError::Damaged { message },
             RunsError::AuditRefused(_) => StoreError::AuditRefused { message },
             RunsError::AuditIntact | RunsError::CheckpointKey { .. } => {
@@ -295,4 +302,9 @@ store_api! {
     fn put_artifact(bytes: Blob, media_type: String) -> ArtifactRef;
     /// An artifact and its bytes.
     fn artifact(sha256: String) -> (ArtifactRef, Blob);
+    /// Keep bytes `principal` uploads, counted against its `quota` (bytes of uploads it
+    /// keeps; 0 for none): refused with [`StoreError::Quota`] past it.
+    fn put_upload(bytes: Blob, media_type: String, principal: String, quota: u64) -> ArtifactRef;
+    /// Delete every artifact last kept before `before_ms`; what went.
+    fn gc_artifacts(before_ms: u64) -> ArtifactGc;
 }

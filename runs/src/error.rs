@@ -43,6 +43,18 @@ pub enum RunsError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An upload would take a principal past its quota.
+    #[error(
+        "`{principal}` would keep {would} bytes of uploads, over its {quota}-byte quota (limits.upload_quota_mb); old uploads go with `baton artifacts gc`"
+    )]
+    Quota {
+        /// Whose uploads.
+        principal: String,
+        /// What it would keep with this upload.
+        would: u64,
+        /// Its quota.
+        quota: u64,
+    },
     /// No record with this id (or id prefix).
     #[error("no {what} `{id}`")]
     NotFound {

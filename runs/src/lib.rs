@@ -32,7 +32,7 @@ mod wal;
 
 pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict, Withdrawal};
-pub use artifacts::ArtifactRef;
+pub use artifacts::{ArtifactGc, ArtifactRef};
 pub use audit::{
     AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,
     OutcomeStatus, StoreOptions,

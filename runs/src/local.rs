@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use crate::api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 use crate::{
-    Approval, ApprovalDraft, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt, AuditRecord,
-    AuditSlice, CheckpointReport, Run, RunState, Step, Store, Verdict, VerifyReport, Withdrawal,
-    parse_public_key,
+    Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
+    AuditRecord, AuditSlice, CheckpointReport, Run, RunState, Step, Store, Verdict, VerifyReport,
+    Withdrawal, parse_public_key,
 };
 
 /// Longest a `changes` wait may last: a waiter asks again rather than hold a connection.
@@ -224,6 +224,20 @@ impl StoreApi for Store {
 
     fn put_artifact(&self, bytes: Blob, media_type: String) -> StoreFuture<'_, ArtifactRef> {
         self.blocking(move |store| store.put_artifact(&bytes.0, &media_type))
+    }
+
+    fn put_upload(
+        &self,
+        bytes: Blob,
+        media_type: String,
+        principal: String,
+        quota: u64,
+    ) -> StoreFuture<'_, ArtifactRef> {
+        self.blocking(move |store| store.put_upload(&bytes.0, &media_type, &principal, quota))
+    }
+
+    fn gc_artifacts(&self, before_ms: u64) -> StoreFuture<'_, ArtifactGc> {
+        self.blocking(move |store| store.gc_artifacts(before_ms))
     }
 
     fn artifact(&self, sha256: String) -> StoreFuture<'_, (ArtifactRef, Blob)> {

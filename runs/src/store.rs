@@ -21,6 +21,8 @@ pub(crate) struct Inner {
     pub(crate) approvals: sled::Tree,
     pub(crate) artifacts: sled::Tree,
     pub(crate) tasks: sled::Tree,
+    /// Principal → bytes of uploads it keeps (for `limits.upload_quota_mb`).
+    pub(crate) uploads: sled::Tree,
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) audit_log: AuditLog,
@@ -80,6 +82,7 @@ impl Store {
                 approvals: tree("approvals")?,
                 artifacts: tree("artifacts")?,
                 tasks: tree("tasks")?,
+                uploads: tree("uploads")?,
                 audit,
                 meta,
                 audit_log,

@@ -21,6 +21,8 @@ fn tool(name: &str, pack: &str, effect: Effect, paths: &[&str]) -> ToolDescripto
         output_schema: None,
         path_args: paths.iter().map(|p| (*p).to_owned()).collect(),
         root_arg: Some("/repo".into()),
+        file_args: Vec::new(),
+        output_args: Vec::new(),
         heavy: false,
         long: false,
     }

@@ -175,11 +175,8 @@ impl AppBuilder {
             .with_clock(self.clock)
             .confining_commands_with(&commands)
             .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20))
-            .with_limits(baton_gate::CallLimits::new(
-                config.file.limits.calls_per_principal,
-                config.file.limits.heavy_calls,
-                std::time::Duration::from_secs(config.file.limits.busy_wait_s),
-            ));
+            .with_limits(config.file.limits.call_limits())
+            .with_uploads(config.file.limits.uploads());
         if let Some(map) = self.map_gate {
             gate = map(gate);
         }

@@ -110,6 +110,18 @@ pub struct LimitsSection {
     pub heavy_calls: usize,
     /// Seconds a call past a limit waits for room before it is refused as busy (default 30).
     pub busy_wait_s: u64,
+    /// Calls one principal may start a minute, from any face (bursts up to that many); past
+    /// it a call is refused as busy, saying when to come back. 0 (the default): no limit.
+    pub calls_per_minute: u32,
+    /// Largest inline `data:` content a file argument takes, in KiB (default 4096); larger
+    /// content is uploaded with `POST /v1/artifacts`.
+    pub inline_max_kb: usize,
+    /// Bytes of uploads (and inline content) one principal may keep, in MiB; 0 (the
+    /// default): no quota. `baton artifacts gc` frees what retention lets go.
+    pub upload_quota_mb: u64,
+    /// Days an artifact is kept after it was last stored; `baton artifacts gc` deletes older
+    /// ones (default 30).
+    pub artifact_keep_days: u64,
 }
 
 impl Default for LimitsSection {
@@ -119,6 +131,30 @@ impl Default for LimitsSection {
             calls_per_principal: 16,
             heavy_calls: std::thread::available_parallelism().map_or(1, usize::from),
             busy_wait_s: 30,
+            calls_per_minute: 0,
+            inline_max_kb: 4096,
+            upload_quota_mb: 0,
+            artifact_keep_days: 30,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The gate's call limits these settings say.
+    pub fn call_limits(&self) -> baton_gate::CallLimits {
+        baton_gate::CallLimits::new(
+            self.calls_per_principal,
+            self.heavy_calls,
+            std::time::Duration::from_secs(self.busy_wait_s),
+        )
+        .pacing(self.calls_per_minute)
+    }
+
+    /// What inline content and uploads these settings allow.
+    pub fn uploads(&self) -> baton_gate::Uploads {
+        baton_gate::Uploads {
+            inline_max: self.inline_max_kb.saturating_mul(1024),
+            quota: self.upload_quota_mb.saturating_mul(1 << 20),
         }
     }
 }
@@ -341,6 +377,7 @@ impl Config {
         for (key, value) in [
             ("http.header_timeout_s", file.http.header_timeout_s),
             ("http.body_timeout_s", file.http.body_timeout_s),
+            ("http.request_timeout_s", file.http.request_timeout_s),
             ("http.max_connections", file.http.max_connections as u64),
             ("http.max_sessions", file.http.max_sessions as u64),
             ("http.session_idle_s", file.http.session_idle_s),
@@ -350,6 +387,8 @@ impl Config {
                 file.limits.calls_per_principal as u64,
             ),
             ("limits.heavy_calls", file.limits.heavy_calls as u64),
+            ("limits.inline_max_kb", file.limits.inline_max_kb as u64),
+            ("limits.artifact_keep_days", file.limits.artifact_keep_days),
         ] {
             if value == 0 {
                 return Err(invalid(key.into(), "must be at least 1".into()));

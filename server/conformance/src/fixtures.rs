@@ -92,6 +92,8 @@ impl Conformance {
                 output_schema: None,
                 path_args: Vec::new(),
                 root_arg: None,
+                file_args: Vec::new(),
+                output_args: Vec::new(),
                 heavy: false,
                 long: false,
             };

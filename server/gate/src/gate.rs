@@ -39,6 +39,8 @@ pub struct Gate {
     memory_budget: u64,
     /// How many calls run at once.
     limits: Arc<crate::limits::CallLimits>,
+    /// Inline content and upload quota.
+    uploads: crate::Uploads,
     /// What time it is, for approvals and audit records.
     clock: Arc<dyn Clock>,
     /// Calls between decision and audit record right now.
@@ -83,6 +85,7 @@ impl Gate {
                 2,
                 std::time::Duration::from_secs(30),
             )),
+            uploads: crate::Uploads::default(),
             clock: Arc::new(SystemClock),
             in_flight: Arc::new(AtomicUsize::new(0)),
             stopping: CancellationToken::new(),
@@ -216,12 +219,31 @@ impl Gate {
         let Some(tool) = self.registry.get(&tool).cloned() else {
             return Err(ToolError::not_found(format!("tool `{tool}`")));
         };
-        let bound = tool.clone().bind(&args)?;
-        let mut sandbox = self
-            .policy
-            .current()
-            .sandbox_for(&principal, tool.descriptor());
+        self.limits.pace(&principal.id)?;
+        let crate::files::Prepared {
+            given,
+            local,
+            descriptor,
+            files,
+        } = crate::files::prepare(
+            &self.store,
+            self.uploads,
+            &principal.id,
+            tool.descriptor(),
+            &args,
+        )
+        .await?;
+        let bound = tool.clone().bind(&local)?;
+        let decided = descriptor.as_ref().unwrap_or(tool.descriptor());
+        let mut sandbox = self.policy.current().sandbox_for(&principal, decided);
         sandbox.protected = self.protected.to_vec();
+        if let Some(out) = &files.kept_only {
+            // The call's private folder: what it writes there is kept in the store, nowhere else.
+            sandbox.writable_roots.push(out.clone());
+            if sandbox.mode == SandboxMode::ReadOnly {
+                sandbox.mode = SandboxMode::WorkspaceWrite;
+            }
+        }
         let context = context
             .with_principal(principal.clone())
             .with_sandbox(Arc::new(sandbox))
@@ -230,19 +252,32 @@ impl Gate {
         let limits = self.limits.clone();
         let heavy = tool.descriptor().heavy;
         let caller = principal.id.clone();
+        let store = self.store.clone();
         // Room is taken only once the call is allowed to run: the future is polled then.
         let execute = async move {
             let _room = limits.admit(&caller, heavy).await?;
-            bound.run(context).await
+            let mut output = bound.run(context).await?;
+            files.keep(&store, &mut output).await?;
+            Ok(output)
         };
-        self.run(
-            &principal,
-            tool.descriptor(),
-            &args,
-            approval_id.as_deref(),
-            execute,
-        )
-        .await
+        self.run(&principal, decided, &given, approval_id.as_deref(), execute)
+            .await
+    }
+
+    /// Keep `bytes` that `principal` uploads (`POST /v1/artifacts`), within its quota.
+    pub async fn upload(
+        &self,
+        principal: &Principal,
+        bytes: Vec<u8>,
+        media_type: String,
+    ) -> std::result::Result<baton_runs::ArtifactRef, StoreError> {
+        crate::files::keep_upload(&self.store, self.uploads, &principal.id, bytes, media_type).await
+    }
+
+    /// This gate, taking inline content and uploads within `uploads`.
+    pub fn with_uploads(mut self, uploads: crate::Uploads) -> Gate {
+        self.uploads = uploads;
+        self
     }
 
     /// Run `execute` — a call of the tool `descriptor` with `args` — through the gate. The

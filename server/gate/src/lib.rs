@@ -9,6 +9,7 @@
 
 mod approvals;
 mod clock;
+mod files;
 mod gate;
 mod limits;
 
@@ -17,5 +18,6 @@ pub use approvals::{
     StateFilter,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use files::{Uploads, media_type_of};
 pub use gate::Gate;
 pub use limits::{Admitted, CallLimits};

@@ -17,6 +17,16 @@ pub struct CallLimits {
     heavy: Arc<Semaphore>,
     wait: Duration,
     principals: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Calls a principal may start a minute (0: no limit), and each one's bucket.
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// A token bucket: `per_minute` tokens at most, refilled evenly over the minute.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 /// Room held for one running call; dropping it makes room for the next.
@@ -36,7 +46,51 @@ impl CallLimits {
             heavy: Arc::new(Semaphore::new(heavy.max(1))),
             wait,
             principals: Mutex::new(HashMap::new()),
+            per_minute: 0,
+            buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// These limits, letting each principal start at most `per_minute` calls a minute (bursts
+    /// up to that many); 0 for no limit.
+    pub fn pacing(mut self, per_minute: u32) -> CallLimits {
+        self.per_minute = per_minute;
+        self
+    }
+
+    /// Take one call from `principal`'s rate, or refuse it as busy, saying when to come back.
+    /// Refused calls are not audited: a flood must not flood the audit log.
+    pub fn pace(&self, principal: &str) -> Result<(), ToolError> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let rate = f64::from(self.per_minute) / 60.0;
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| ToolError::failed("the call limits are unavailable"))?;
+        let bucket = buckets.entry(principal.to_owned()).or_insert(Bucket {
+            tokens: f64::from(self.per_minute),
+            at: now,
+        });
+        let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate;
+        bucket.tokens = refilled.min(f64::from(self.per_minute));
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        tracing::warn!(principal, "refused a call over the rate limit");
+        Err(ToolError::Busy {
+            what: format!(
+                "`{principal}` is over its {} calls a minute (limits.calls_per_minute);                  the next call is possible in {} ms",
+                self.per_minute,
+                wait.as_millis().max(1)
+            ),
+            waited: Duration::ZERO,
+        })
     }
 
     /// Wait (at most the configured time) for room for a call of `principal`, heavy or not.

@@ -198,13 +198,7 @@ impl BatonMcp {
     /// The `pending_approval` result for `pending`, linking to the console when the server
     /// knows where people reach it.
     fn pending(&self, tool: &str, args: &Value, pending: &PendingApproval) -> CallToolResult {
-        let settings = &self.served.settings;
-        let console = settings
-            .http
-            .public_url
-            .as_deref()
-            .filter(|_| settings.console.enabled)
-            .map(|url| url.trim_end_matches('/'));
+        let console = self.served.settings.console_base();
         approval::pending_result(&pending.approval_id, &pending.reason, tool, args, console)
     }
 }
@@ -402,30 +396,13 @@ impl BatonMcp {
         args: Value,
         approval_id: Option<String>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let this = self.clone();
-        let (tool, arguments, caller) = (name.clone(), args.clone(), principal.clone());
-        let call: crate::tasks::TaskCall = Box::new(move |context| {
-            Box::pin(async move {
-                let outcome = this
-                    .served
-                    .gate
-                    .call(Invocation {
-                        principal: caller,
-                        tool: tool.clone(),
-                        args: arguments.clone(),
-                        approval_id,
-                        context,
-                    })
-                    .await;
-                match outcome {
-                    Ok(Outcome::Completed(output)) => Ok(output_to_result(output)),
-                    Ok(Outcome::PendingApproval(pending)) => {
-                        Ok(this.pending(&tool, &arguments, &pending))
-                    }
-                    Err(error) => error_to_mcp(error),
-                }
-            })
-        });
+        let call = crate::tasks::gate_call(
+            self.served.clone(),
+            principal.clone(),
+            name.clone(),
+            args.clone(),
+            approval_id,
+        );
         let now = self.served.gate.clock().now_ms();
         let created = self
             .tasks

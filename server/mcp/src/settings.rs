@@ -25,6 +25,18 @@ pub struct Settings {
     pub console: ConsoleSection,
 }
 
+impl Settings {
+    /// Where people reach the console (the public URL, no trailing `/`), when the server
+    /// knows it and serves the console: approvals link there.
+    pub fn console_base(&self) -> Option<&str> {
+        self.http
+            .public_url
+            .as_deref()
+            .filter(|_| self.console.enabled)
+            .map(|url| url.trim_end_matches('/'))
+    }
+}
+
 /// `[console]`: the reviewers' console, served under `/console` by `baton serve --http`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,8 +193,12 @@ pub struct HttpSection {
     /// when it differs from the bound one: `pending_approval` results and webhooks link to
     /// the console there, and an `https` URL marks the console's cookie `Secure`.
     pub public_url: Option<String>,
-    /// Largest upload `POST /v1/artifacts` keeps, in bytes.
+    /// Largest upload `POST /v1/artifacts` keeps, in bytes (also the largest multipart body
+    /// of `POST /v1/tools/<name>`).
     pub upload_max_bytes: usize,
+    /// Seconds a `POST /v1/tools/<name>` call may run before it is cancelled (audited as
+    /// such) and answered `504`; long tools run as jobs and are not bound by it.
+    pub request_timeout_s: u64,
     /// Extra `Host` values accepted besides loopback names (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Extra browser `Origin`s accepted besides loopback origins.
@@ -202,6 +218,7 @@ impl Default for HttpSection {
             session_idle_s: 300,
             public_url: None,
             upload_max_bytes: 64 * 1024 * 1024,
+            request_timeout_s: 300,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             tokens: Vec::new(),

@@ -146,6 +146,8 @@ pub async fn connect(
                 output_schema: tool.output_schema.clone(),
                 path_args: source.path_args.clone(),
                 root_arg: None,
+                file_args: Vec::new(),
+                output_args: Vec::new(),
                 heavy: false,
                 long: false,
             };

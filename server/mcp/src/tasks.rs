@@ -53,6 +53,46 @@ pub type TaskCall = Box<
         + Send,
 >;
 
+/// The task call of `tool` with `args` by `principal` through `served`'s gate: its result
+/// as `tools/call` would answer it (a `pending_approval` result when a reviewer must decide).
+pub fn gate_call(
+    served: std::sync::Arc<crate::Served>,
+    principal: std::sync::Arc<baton_kit::Principal>,
+    tool: String,
+    args: Value,
+    approval_id: Option<String>,
+) -> TaskCall {
+    Box::new(move |context| {
+        Box::pin(async move {
+            let outcome = served
+                .gate
+                .call(baton_kit::Invocation {
+                    principal,
+                    tool: tool.clone(),
+                    args: args.clone(),
+                    approval_id,
+                    context,
+                })
+                .await;
+            match outcome {
+                Ok(baton_kit::Outcome::Completed(output)) => {
+                    Ok(crate::convert::output_to_result(output))
+                }
+                Ok(baton_kit::Outcome::PendingApproval(pending)) => {
+                    Ok(crate::approval::pending_result(
+                        &pending.approval_id,
+                        &pending.reason,
+                        &tool,
+                        &args,
+                        served.settings.console_base(),
+                    ))
+                }
+                Err(error) => crate::convert::error_to_mcp(error),
+            }
+        })
+    })
+}
+
 /// Progress of a task's call, shown as its status message (what `tasks/get` returns): after
 /// the task handle is sent, a client has no request to receive progress notifications on.
 struct StatusProgress(TaskContext);

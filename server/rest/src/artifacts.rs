@@ -1,136 +1,33 @@
 //! `POST /v1/artifacts` and `GET /v1/artifacts/<sha256>`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use baton_kit::{ARTIFACT_URI_PREFIX, Principal};
-use baton_mcp::Served;
-use baton_mcp::transport::http::Tokens;
-use baton_runs::{Blob, StoreApi as _, StoreError};
+use baton_runs::{ArtifactRef, Blob, StoreApi as _, StoreError};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::Result;
+use crate::Rest;
 use crate::problem::problem;
 
-/// The HTTP face, checked against its configuration and ready to serve.
-#[derive(Clone)]
-pub struct Rest {
-    served: Arc<Served>,
-    pub(crate) tokens: Tokens,
-    pub(crate) anonymous: Arc<Principal>,
-    upload_limit: usize,
-    body_timeout: Duration,
-}
-
-impl std::fmt::Debug for Rest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rest")
-            .field("upload_limit", &self.upload_limit)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Rest {
-    /// The face over `served`; a bad token entry is an error here, before anything is served.
-    pub fn new(served: Arc<Served>) -> Result<Rest> {
-        let settings = &served.settings;
-        Ok(Rest {
-            tokens: Tokens::from_settings(settings)?,
-            anonymous: Arc::new(Principal::new(
-                format!("{}@http", settings.stdio.principal),
-                settings.stdio.roles.iter().copied(),
-            )),
-            upload_limit: settings.http.upload_max_bytes,
-            body_timeout: Duration::from_secs(settings.http.body_timeout_s),
-            served,
-        })
-    }
-
-    /// The routes under `/v1`, for a server bound at `_bound`.
-    pub fn router(self, _bound: SocketAddr) -> Router {
-        Router::new()
-            .route("/v1/artifacts", post(upload))
-            .route("/v1/artifacts/{sha256}", get(download))
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                crate::auth::authenticate,
-            ))
-            .with_state(self)
-    }
-}
-
-/// The media type a request declares (parameters dropped), or `application/octet-stream`.
-fn media_type(headers: &HeaderMap) -> Result<String, String> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok("application/octet-stream".into());
-    };
-    let text = value.to_str().unwrap_or_default();
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let token = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    match essence.split_once('/') {
-        Some((kind, sub)) if token(kind) && token(sub) => Ok(essence),
-        _ => Err(format!(
-            "Content-Type `{text}` is not a media type like `image/jpeg`"
-        )),
-    }
-}
-
 /// `POST /v1/artifacts`: keep the body; answer its URI, size and media type.
-async fn upload(State(rest): State<Rest>, request: Request) -> Response {
-    let media = match media_type(request.headers()) {
+pub(crate) async fn upload(
+    State(rest): State<Rest>,
+    Extension(principal): Extension<Arc<Principal>>,
+    request: Request,
+) -> Response {
+    let declared = match crate::media::declared(request.headers()) {
         Ok(media) => media,
         Err(why) => return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Bad media type", why),
     };
-    let limit = rest.upload_limit;
-    let too_large = || {
-        problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Upload too large",
-            format!("the upload exceeds the {limit}-byte limit (http.upload_max_bytes)"),
-        )
+    let bytes = match read_body(&rest, request).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return *refused,
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        baton_mcp::transport::http::drain(request.into_body()).await;
-        return too_large();
-    }
-    let body = request.into_body();
-    let bytes =
-        match tokio::time::timeout(rest.body_timeout, axum::body::to_bytes(body, limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => return too_large(),
-            Err(_) => {
-                return problem(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "Upload too slow",
-                    format!(
-                        "the upload did not arrive within {} s (http.body_timeout_s)",
-                        rest.body_timeout.as_secs()
-                    ),
-                );
-            }
-        };
     if bytes.is_empty() {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -138,35 +35,102 @@ async fn upload(State(rest): State<Rest>, request: Request) -> Response {
             "the request has no body to keep",
         );
     }
-    match rest
-        .served
-        .gate
-        .store()
-        .put_artifact(Blob(bytes.to_vec()), media)
-        .await
-    {
+    match keep(&rest, &principal, bytes, &declared).await {
         Ok(kept) => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "application/json")],
-            json!({
-                "uri": format!("{ARTIFACT_URI_PREFIX}{}", kept.sha256),
-                "sha256": kept.sha256,
-                "size": kept.size,
-                "media_type": kept.media_type,
-            })
-            .to_string(),
+            described(&kept).to_string(),
         )
             .into_response(),
-        Err(error) => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Store unavailable",
-            error.to_string(),
-        ),
+        Err(refused) => *refused,
     }
 }
 
+/// What `POST /v1/artifacts` answers about a kept artifact.
+pub(crate) fn described(kept: &ArtifactRef) -> Value {
+    json!({
+        "uri": format!("{ARTIFACT_URI_PREFIX}{}", kept.sha256),
+        "sha256": kept.sha256,
+        "size": kept.size,
+        "media_type": kept.media_type,
+    })
+}
+
+/// The whole body, within the upload limit and the body time limit.
+pub(crate) async fn read_body(rest: &Rest, request: Request) -> Result<Vec<u8>, Box<Response>> {
+    let limit = rest.upload_limit;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        baton_mcp::transport::http::drain(request.into_body()).await;
+        return Err(too_large(limit));
+    }
+    let body = request.into_body();
+    match tokio::time::timeout(rest.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(_)) => Err(too_large(limit)),
+        Err(_) => Err(too_slow(rest)),
+    }
+}
+
+pub(crate) fn too_large(limit: usize) -> Box<Response> {
+    Box::new(problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Upload too large",
+        format!("the upload exceeds the {limit}-byte limit (http.upload_max_bytes)"),
+    ))
+}
+
+pub(crate) fn too_slow(rest: &Rest) -> Box<Response> {
+    Box::new(problem(
+        StatusCode::REQUEST_TIMEOUT,
+        "Upload too slow",
+        format!(
+            "the upload did not arrive within {} s (http.body_timeout_s)",
+            rest.body_timeout.as_secs()
+        ),
+    ))
+}
+
+/// Keep `bytes` declared as `declared` for `principal`: type checked, quota counted.
+pub(crate) async fn keep(
+    rest: &Rest,
+    principal: &Principal,
+    bytes: Vec<u8>,
+    declared: &str,
+) -> Result<ArtifactRef, Box<Response>> {
+    let media = crate::media::check(declared, &bytes).map_err(|why| {
+        Box::new(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Bad media type",
+            why,
+        ))
+    })?;
+    rest.served
+        .gate
+        .upload(principal, bytes, media)
+        .await
+        .map_err(|error| {
+            Box::new(match error {
+                StoreError::Quota { message } => problem(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "Upload quota reached",
+                    message,
+                ),
+                other => problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Store unavailable",
+                    other.to_string(),
+                ),
+            })
+        })
+}
+
 /// `GET /v1/artifacts/<sha256>`: the bytes, whole or one byte range.
-async fn download(
+pub(crate) async fn download(
     State(rest): State<Rest>,
     Path(sha256): Path<String>,
     headers: HeaderMap,

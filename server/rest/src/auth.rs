@@ -9,7 +9,7 @@ use axum::response::Response;
 use baton_kit::Principal;
 use http::{HeaderValue, StatusCode, header};
 
-use crate::artifacts::Rest;
+use crate::Rest;
 use crate::problem::problem;
 
 /// Authenticate the request, or answer `401`.

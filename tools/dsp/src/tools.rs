@@ -107,6 +107,7 @@ impl Tool for DspAnalyze {
         sample and true peak, RMS, integrated loudness and loudness range (ITU-R BS.1770-4 / \
         EBU R128), DC offset, clipped samples, spectral centroid and dominant frequency.";
     const EFFECT: Effect = Effect::Read;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
     const HEAVY: bool = true;
 
     async fn call(&self, args: AnalyzeArgs, ctx: ToolContext) -> baton_kit::Result<Analysis> {
@@ -195,6 +196,9 @@ impl Tool for DspSpectrum {
         file's average spectrum, and optionally draw a spectrogram PNG (written to \
         `spectrogram` and returned as an image).";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] =
+        &[("/spectrogram", "spectrogram.png")];
     const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/spectrogram"];
 
@@ -343,6 +347,8 @@ impl Tool for DspFilter {
         biquads (lowpass, highpass, bandpass, notch, peaking, lowshelf, highshelf), block by \
         block exactly as a real-time callback would, and write the result.";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out", "filtered.wav")];
     const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out"];
 
@@ -638,6 +644,8 @@ impl Tool for DspSeparate {
         percussive (drums, transients) stems by median-filter soft masks; `onnx` runs the \
         configured mask model (`[dsp] separation_model`) and writes its stems.";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out_dir", "stems/")];
     const HEAVY: bool = true;
     const LONG: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];

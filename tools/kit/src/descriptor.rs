@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::{Effect, JsonObject};
+use crate::{Effect, JsonObject, OutputArg};
 
 /// Everything a client, a policy or an audit record needs to know about a tool without
 /// calling it.
@@ -26,6 +26,12 @@ pub struct ToolDescriptor {
     /// JSON pointer to the argument that relative paths are relative to (e.g. `/repo`);
     /// without one, the server's working directory.
     pub root_arg: Option<String>,
+    /// JSON pointers to the arguments naming files the tool reads; each also takes an artifact
+    /// URI or inline `data:` content, which the gate turns into a file for the call.
+    pub file_args: Vec<String>,
+    /// The arguments naming where the tool writes files; left out, the files go to Baton's
+    /// store and the result names them by URI.
+    pub output_args: Vec<OutputArg>,
     /// Whether a call takes seconds of CPU and much memory (audio, images): the gate lets only
     /// a few such calls run at once (`[limits] heavy_calls`).
     pub heavy: bool,

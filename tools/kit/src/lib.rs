@@ -17,6 +17,7 @@ mod context;
 mod descriptor;
 mod effect;
 mod error;
+mod files;
 mod invoker;
 mod json;
 mod principal;
@@ -32,6 +33,7 @@ pub use context::{DEFAULT_MEMORY_BUDGET, Progress, ProgressSink, ToolContext, sh
 pub use descriptor::ToolDescriptor;
 pub use effect::Effect;
 pub use error::{Result, ToolError, ToolErrorKind};
+pub use files::{KeptFile, OutputArg};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
 pub use json::{duplicate_key, json_kind};
 pub use principal::{Principal, Role};

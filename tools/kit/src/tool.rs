@@ -32,6 +32,14 @@ pub trait Tool: Send + Sync + 'static {
     /// (a string or an array of strings each). A `write` or `exec` tool that declares none
     /// cannot run in a `workspace-write` sandbox: where it writes could not be checked.
     const PATH_ARGS: &'static [&'static str] = &[];
+    /// JSON pointers to the arguments naming files the tool reads (a string or an array of
+    /// strings each): the gate also takes an artifact URI or inline `data:` content there and
+    /// hands the tool a file.
+    const FILE_ARGS: &'static [&'static str] = &[];
+    /// The arguments naming where the tool writes its files (each also in `PATH_ARGS`), with
+    /// the name the output gets when the caller leaves the argument out and Baton keeps the
+    /// files in its store (`stems/` for a folder, `cutout.png` for a file).
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[];
     /// JSON pointer to the argument relative paths are relative to.
     const ROOT_ARG: Option<&'static str> = None;
     /// Whether a call takes seconds of CPU and much memory: the gate runs only a few at once.
@@ -102,16 +110,27 @@ pub(crate) struct TypedTool<T: Tool> {
 
 impl<T: Tool> TypedTool<T> {
     pub(crate) fn new(pack: &str, tool: T) -> Self {
+        let (input_schema, output_args) = crate::files::input_schema(
+            generate::<T::Args>(Direction::Input),
+            T::FILE_ARGS,
+            T::OUTPUT_ARGS,
+        );
         let descriptor = ToolDescriptor {
             name: T::NAME.to_owned(),
             pack: pack.to_owned(),
             title: T::TITLE.map(str::to_owned),
             description: T::DESCRIPTION.to_owned(),
             effect: T::EFFECT,
-            input_schema: Arc::new(generate::<T::Args>(Direction::Input)),
-            output_schema: Some(Arc::new(generate::<T::Output>(Direction::Output))),
+            input_schema: Arc::new(input_schema),
+            output_schema: Some(Arc::new(if T::OUTPUT_ARGS.is_empty() {
+                generate::<T::Output>(Direction::Output)
+            } else {
+                crate::files::output_schema(generate::<T::Output>(Direction::Output))
+            })),
             path_args: T::PATH_ARGS.iter().map(|p| (*p).to_owned()).collect(),
             root_arg: T::ROOT_ARG.map(str::to_owned),
+            file_args: T::FILE_ARGS.iter().map(|p| (*p).to_owned()).collect(),
+            output_args,
             heavy: T::HEAVY,
             long: T::LONG,
         };

@@ -211,6 +211,7 @@ impl Tool for VisionQa {
         Returns the measurements and issues LOW_RES, BLURRY, OVEREXPOSED, UNDEREXPOSED, \
         CLUTTERED_BACKGROUND, SUBJECT_TOO_SMALL, OFF_CENTER.";
     const EFFECT: Effect = Effect::Read;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
     const HEAVY: bool = true;
 
     async fn call(&self, args: QaArgs, ctx: ToolContext) -> baton_kit::Result<QaReport> {
@@ -290,6 +291,8 @@ impl Tool for VisionSegment {
         included in the backdrop) and write the cut-out PNG on white, transparent or a colour, \
         plus the foreground mask. Returns coverage and bounding box.";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out", "cutout.png")];
     const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out"];
 
@@ -383,6 +386,7 @@ impl Tool for VisionTag {
         over the product's pixels only, named against a fixed palette) with their shares, and \
         its category with a score when a classifier model is configured.";
     const EFFECT: Effect = Effect::Read;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
     const HEAVY: bool = true;
 
     async fn call(&self, args: TagArgs, ctx: ToolContext) -> baton_kit::Result<TagOutput> {
@@ -509,6 +513,8 @@ impl Tool for VisionProcess {
         colours, then write `<name>.png` (ready to list) and `<name>.json` (all metadata) into \
         `out_dir`.";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out_dir", "listing/")];
     const HEAVY: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];
 
@@ -736,6 +742,8 @@ impl Tool for VisionBatch {
         JPEG/PNG/WebP in a folder) in parallel on every core, reporting progress; writes each \
         photo's PNG and JSON and a `batch.json` summary into `out_dir`.";
     const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/paths"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out_dir", "batch/")];
     const HEAVY: bool = true;
     const LONG: bool = true;
     const PATH_ARGS: &'static [&'static str] = &["/out_dir"];

@@ -4,6 +4,7 @@
 //! that do not fit, an unknown tool, a config that does not parse).
 
 mod approvals;
+mod artifacts;
 mod audit;
 mod eval;
 mod run;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Verify or export the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage stored artifacts (uploads and tool outputs).
+    #[command(subcommand)]
+    Artifacts(artifacts::ArtifactsCommand),
     /// Give a goal to the agents (the manager by default), or resume a run.
     Run(run::RunArgs),
     /// Validate medicinal-cannabis prescriptions against the rule tables.
@@ -141,6 +145,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Approvals(command) => approvals::run(load()?, command).await,
         Command::Runs(command) => runs::run(load()?, command).await,
         Command::Audit(command) => audit::run(load()?, command).await,
+        Command::Artifacts(command) => artifacts::run(load()?, command).await,
         Command::Sop(command) => sop::run(command).await,
         Command::Rx(command) => rx::run(load()?, command).await,
         Command::Eval(args) => eval::run(load()?, args).await,

@@ -12,6 +12,7 @@ mod http;
 mod outcomes;
 mod policy_reload;
 mod rest;
+mod rest_tools;
 mod run;
 mod rx;
 mod sop;

@@ -18,7 +18,8 @@ roles = ["agent"]
 token_env = "SHOP_TOKEN"
 "#;
 
-async fn problem(response: reqwest::Response) -> (u16, Value) {
+/// The status and problem-details body of a refusal.
+pub(super) async fn problem(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     assert_eq!(
         response.headers()["content-type"],

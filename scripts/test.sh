@@ -124,6 +124,11 @@ stop_http
 step "Python MCP SDK client over stdio and HTTP"
 start_http "$BATON" serve
 "$CACHE/venv/bin/python" tests/clients/python_client.py --baton "$BATON" --http "$URL"
+
+step "The HTTP face: its OpenAPI document passes openapi-spec-validator; a remote Python MCP client sends audio by artifact"
+curl -sS --fail "${URL%/mcp}/v1/openapi.json" -o "$CACHE/openapi.json"
+"$CACHE/venv/bin/openapi-spec-validator" "$CACHE/openapi.json"
+"$CACHE/venv/bin/python" tests/clients/python_artifacts.py --http "$URL" --wav fixtures/dsp/audio/music-48k-mono-16.wav
 stop_http
 
 step "Python MCP SDK hands Baton goals (agents_run, runs_get, runs_cancel) over stdio"

@@ -59,6 +59,12 @@ pub(crate) struct CallFiles {
     named: Vec<(PathBuf, bool)>,
     /// Whether the tool writes files at all (its result gets `artifacts`).
     writes: bool,
+    /// When the call was prepared: a file in a named place older than this was not written by
+    /// the call, and is not kept.
+    started: Option<std::time::SystemTime>,
+    /// The file arguments' values as the tool got them: a result echoing an input names no
+    /// output, even when the input lies in the output folder.
+    read: Vec<String>,
 }
 
 fn pointer_name(pointer: &str) -> String {
@@ -254,6 +260,8 @@ pub(crate) async fn prepare(
     }
     let mut files = CallFiles {
         writes: !descriptor.output_args.is_empty(),
+        // Modification times on disk are coarser than the clock on some file systems.
+        started: std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(1)),
         ..CallFiles::default()
     };
     let mut local = given.clone();
@@ -262,6 +270,11 @@ pub(crate) async fn prepare(
             if text.starts_with(ARTIFACT_URI_PREFIX) {
                 *text = files.fetch(store, &at, text).await?;
             }
+        }
+    }
+    for pointer in &descriptor.file_args {
+        for (_, text) in strings_at(&mut local, pointer) {
+            files.read.push(text.clone());
         }
     }
     let redirected = outputs(descriptor, &mut local, &mut files)?;
@@ -342,6 +355,9 @@ impl CallFiles {
         {
             return Some(true);
         }
+        if self.read.iter().any(|input| Path::new(input) == path) {
+            return None;
+        }
         let named = self.named.iter().any(|(place, folder)| {
             if *folder {
                 return path.starts_with(place) && path != place;
@@ -366,7 +382,13 @@ impl CallFiles {
         collect(&output.structured, &mut |text| {
             let path = Path::new(text);
             if let Some(only) = self.output_kind(path)
-                && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+                && std::fs::symlink_metadata(path).is_ok_and(|m| {
+                    m.is_file()
+                        && (only
+                            || self
+                                .started
+                                .is_none_or(|at| m.modified().is_ok_and(|t| t >= at)))
+                })
                 && !found.iter().any(|(t, _): &(String, bool)| t == text)
             {
                 found.push((text.to_owned(), only));

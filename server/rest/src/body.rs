@@ -14,6 +14,9 @@ use crate::problem::{problem, problem_with};
 
 type Refused = Box<Response>;
 
+/// Most parts one form may have: every file part is an upload kept in the store.
+const MAX_PARTS: usize = 1000;
+
 fn bad(title: &str, detail: String, part: Option<&str>) -> Refused {
     let extra = match part {
         Some(part) => serde_json::json!({ "part": part }),
@@ -166,6 +169,7 @@ async fn form(
     let mut fields = Map::new();
     let mut files: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut total = 0usize;
+    let mut parts = 0usize;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -175,6 +179,14 @@ async fn form(
             }
             Err(e) => return Err(bad("Bad multipart form", e.body_text(), None)),
         };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(bad(
+                "Too many parts",
+                format!("the form has more than {MAX_PARTS} parts"),
+                None,
+            ));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         let is_file = field.file_name().is_some();
         let declared = field.content_type().map_or_else(
@@ -230,9 +242,16 @@ async fn form(
         };
         fields.insert(name, value);
     }
-    for (name, value) in fields {
-        args.insert(name, value);
-    }
+    args.extend(fields);
+    bind_files(descriptor, args, files)
+}
+
+/// The file parts' URIs bound to their arguments: a list for an argument that takes one.
+fn bind_files(
+    descriptor: &ToolDescriptor,
+    mut args: Map<String, Value>,
+    files: BTreeMap<String, Vec<Value>>,
+) -> Result<Value, Refused> {
     for (name, mut uris) in files {
         let many = property(descriptor, &name).is_some_and(|s| takes(s, "array"));
         let value = match (many, uris.len()) {

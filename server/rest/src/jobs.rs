@@ -99,7 +99,12 @@ fn view(rest: &Rest, task: &Value) -> Value {
             }
         }
         "completed" => out["result"] = result["structuredContent"].clone(),
-        "failed" => out["error"] = task["error"]["message"].clone(),
+        "failed" => {
+            out["error"] = task["error"]["message"].clone();
+            if let Some(argument) = task["error"]["data"]["path"].as_str() {
+                out["argument"] = Value::String(argument.to_owned());
+            }
+        }
         _ => {}
     }
     out

@@ -168,7 +168,8 @@ fn components() -> Value {
                     "poll_ms": { "type": "integer" },
                     "result": { "type": "object", "additionalProperties": true },
                     "pending_approval": { "$ref": "#/components/schemas/PendingApproval" },
-                    "error": { "type": "string" }
+                    "error": { "type": "string" },
+                    "argument": { "type": "string", "description": "The argument at fault, when a bad one failed the job." }
                 },
                 "required": ["id", "status"]
             }

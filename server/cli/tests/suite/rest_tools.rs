@@ -635,27 +635,191 @@ async fn uploads_stay_within_quota_until_gc_and_slow_calls_time_out() {
             .contains("http.request_timeout_s"),
         "{body}"
     );
-    let mut cancelled = false;
+    let records = cancelled_latency(&home).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+}
+
+/// The `dsp_latency` audit records, once one says `cancelled`.
+async fn cancelled_latency(home: &Home) -> Vec<Value> {
     for _ in 0..100 {
         let export = home
             .baton(&["audit", "export", "--jsonl"])
             .output()
             .await
             .unwrap();
-        cancelled = String::from_utf8(export.stdout)
+        let records: Vec<Value> = String::from_utf8(export.stdout)
             .unwrap()
             .lines()
-            .any(|line| {
-                let record: Value = serde_json::from_str(line).unwrap();
-                record["tool"] == "dsp_latency" && record["outcome"]["error_kind"] == "cancelled"
-            });
-        if cancelled {
-            break;
+            .map(|line| serde_json::from_str(line).unwrap())
+            .filter(|r: &Value| r["tool"] == "dsp_latency")
+            .collect();
+        if records
+            .iter()
+            .any(|r| r["outcome"]["error_kind"] == "cancelled")
+        {
+            return records;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    panic!("no cancelled dsp_latency record");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_call_on_the_record() {
+    let home = Home::new(SHOP);
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let chain: Vec<Value> = (0..8)
+        .map(|_| json!({ "type": "peaking", "freq_hz": 1000.0, "q": 1.0, "gain_db": 3.0 }))
+        .collect();
+    let gone = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap()
+        .post(format!("http://{}/v1/tools/dsp_latency", server.addr))
+        .bearer_auth("shop-t")
+        .json(&json!({ "sample_rate": 384000, "chain": chain, "seconds": 600.0 }))
+        .send()
+        .await;
+    assert!(gone.unwrap_err().is_timeout());
+    let records = cancelled_latency(&home).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["principal"], "shop");
+}
+
+/// A result that echoes an input lying in the output folder does not make that input an
+/// artifact: only files the call wrote are kept.
+#[tokio::test]
+async fn only_files_the_call_wrote_are_kept_not_inputs_beside_them() {
+    let Some(shots) =
+        shots("rest_tools::only_files_the_call_wrote_are_kept_not_inputs_beside_them")
+    else {
+        return;
+    };
+    let home = Home::new(SHOP);
+    let out = home.path().join("repo/out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(shots.join("clean-blue-ellipse.jpg"), out.join("secret.jpg")).unwrap();
+    std::fs::write(out.join("old.txt"), "not written by the call").unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"on-request\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let http = reqwest::Client::new();
+    let started: Value = http
+        .post(format!("http://{}/v1/tools/vision_batch", server.addr))
+        .bearer_auth("shop-t")
+        .json(&json!({ "paths": [out.join("secret.jpg")], "out_dir": out }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{}{}",
+        server.addr,
+        started["job"]["url"].as_str().unwrap()
+    );
+    let job = finished(&http, &url, "shop-t").await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let kept: Vec<(&str, &str)> = job["result"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["path"].as_str().unwrap()))
+        .collect();
+    let at = |name: &str| out.join(name).display().to_string();
+    assert_eq!(
+        kept,
+        [
+            ("secret.png", at("secret.png").as_str()),
+            ("batch.json", at("batch.json").as_str())
+        ]
+    );
+    // Named places keep their paths: local use is unchanged.
+    assert_eq!(job["result"]["items"][0]["source"], at("secret.jpg"));
+}
+
+/// Content and URIs that are not what they claim are refused, naming the argument.
+#[tokio::test]
+async fn bad_inline_content_and_uris_are_named() {
+    let home = Home::new(SHOP);
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let http = reqwest::Client::new();
+    for (tool, args, argument, text) in [
+        (
+            "vision_qa",
+            json!({ "path": "data:image/png,rawbytes" }),
+            "path",
+            "base64",
+        ),
+        (
+            "vision_qa",
+            json!({ "path": "data:image/png;base64,@@@@" }),
+            "path",
+            "not base64",
+        ),
+        (
+            "vision_qa",
+            json!({ "path": "data:nothing" }),
+            "path",
+            "data:<media type>",
+        ),
+        (
+            "vision_qa",
+            json!({ "path": "baton://artifacts/../../etc/passwd" }),
+            "path",
+            "not an artifact URI",
+        ),
+        (
+            "vision_segment",
+            json!({ "path": "x.png", "out": "baton://artifacts/abc" }),
+            "out",
+            "not a place to write",
+        ),
+    ] {
+        let (status, body) = refused(
+            http.post(format!("http://{}/v1/tools/{tool}", server.addr))
+                .bearer_auth("shop-t")
+                .json(&args),
+        )
+        .await;
+        assert_eq!(
+            (status, body["argument"].as_str()),
+            (422, Some(argument)),
+            "{body}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains(text), "{body}");
+    }
+    // A long tool's call runs as a job: bad arguments fail the job, naming the argument.
+    let started: Value = http
+        .post(format!("http://{}/v1/tools/vision_batch", server.addr))
+        .bearer_auth("shop-t")
+        .json(&json!({ "paths": ["baton://artifacts/abc"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{}{}",
+        server.addr,
+        started["job"]["url"].as_str().unwrap()
+    );
+    let job = finished(&http, &url, "shop-t").await;
+    assert_eq!(
+        (&job["status"], &job["argument"]),
+        (&json!("failed"), &json!("paths[0]")),
+        "{job:#}"
+    );
     assert!(
-        cancelled,
-        "the timed-out call is in the audit log as cancelled"
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an artifact URI"),
+        "{job:#}"
     );
 }

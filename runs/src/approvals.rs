@@ -83,7 +83,8 @@ pub struct Approval {
     pub requester: String,
     /// Which tool.
     pub tool: String,
-    /// SHA-256 of the canonical, redacted arguments.
+    /// SHA-256 of the canonical arguments, secrets included ([`crate::call_digest`]): the
+    /// call this approval is for, exactly.
     pub args_digest: String,
     /// The arguments, secrets redacted, for the reviewer to read.
     pub args: Value,
@@ -115,7 +116,8 @@ pub struct ApprovalDraft {
     pub requester: String,
     /// Which tool.
     pub tool: String,
-    /// SHA-256 of the canonical, redacted arguments.
+    /// SHA-256 of the canonical arguments, secrets included ([`crate::call_digest`]): the
+    /// call this approval is for, exactly.
     pub args_digest: String,
     /// The redacted arguments.
     pub args: Value,
@@ -173,7 +175,9 @@ impl Approval {
             time_ms: now_ms,
             principal: self.requester.clone(),
             tool: self.tool.clone(),
-            args_digest: self.args_digest.clone(),
+            // The audit's digest, redacted like the call's other records (the approval's own
+            // binds the secrets too, and stays out of the audit log).
+            args_digest: crate::args_digest(&self.args),
             decision: DecisionRecord {
                 kind: DecisionKind::NeedsApproval,
                 reason: Some(self.reason.clone()),

@@ -93,6 +93,13 @@ pub fn args_digest(args: &Value) -> String {
     hex(&Sha256::digest(out.as_bytes()))
 }
 
+/// SHA-256 (hex) of the canonical JSON of the arguments, secrets included: what an approval
+/// binds, so a value a reviewer saw as `[REDACTED]` cannot be swapped after approval. Kept
+/// only on the approval; audit records keep the redacted [`args_digest`].
+pub fn call_digest(args: &Value) -> String {
+    hex(&Sha256::digest(canonical_json(args).as_bytes()))
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -37,7 +37,7 @@ pub use audit::{
     AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,
     OutcomeStatus, StoreOptions,
 };
-pub use canonical::{args_digest, canonical_json, redact};
+pub use canonical::{args_digest, call_digest, canonical_json, redact};
 pub use checkpoint::{
     Checkpoint, CheckpointConfig, CheckpointKey, CheckpointReport, parse_public_key,
 };

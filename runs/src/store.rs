@@ -149,6 +149,9 @@ fn is_lock_error(error: &std::io::Error) -> bool {
 }
 
 /// A key's records by id or unique id prefix.
+/// Fewest characters an id prefix must have.
+const MIN_PREFIX: usize = 4;
+
 pub(crate) fn by_prefix(
     tree: &sled::Tree,
     what: &'static str,
@@ -156,6 +159,14 @@ pub(crate) fn by_prefix(
 ) -> Result<(sled::IVec, sled::IVec)> {
     if let Some(value) = tree.get(prefix.as_bytes())? {
         return Ok((sled::IVec::from(prefix.as_bytes()), value));
+    }
+    // An empty or tiny prefix names nothing: it would pick whatever record happens to be
+    // alone in the store.
+    if prefix.len() < MIN_PREFIX {
+        return Err(RunsError::NotFound {
+            what,
+            id: prefix.to_owned(),
+        });
     }
     let upper = prefix.to_ascii_uppercase();
     let mut matches = tree.scan_prefix(upper.as_bytes());

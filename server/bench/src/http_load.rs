@@ -58,7 +58,7 @@ async fn connection(
     tokio::spawn(connection);
     let host = addr.to_string();
     let session = match era {
-        Era::Stateless => None,
+        Era::Stateless | Era::Rest => None,
         Era::Session => Some(initialize(&mut sender, &host, token.as_deref()).await?),
     };
     let mut samples = Vec::with_capacity(65_536);
@@ -72,7 +72,13 @@ async fn connection(
         Era::Session => format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{}}}}}}"#
         ),
+        Era::Rest => "{}".to_owned(),
     });
+    // MCP answers a result envelope; REST the structured result itself.
+    let answered: &[u8] = match era {
+        Era::Stateless | Era::Session => b"structuredContent",
+        Era::Rest => b"\"protocol_versions\"",
+    };
     loop {
         let started = Instant::now();
         if started >= end {
@@ -92,7 +98,7 @@ async fn connection(
             .context("send tools/call")?;
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
-        if !status.is_success() || !contains(&bytes, b"structuredContent") {
+        if !status.is_success() || !contains(&bytes, answered) {
             bail!(
                 "tools/call failed: HTTP {status}: {}",
                 String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
@@ -113,13 +119,18 @@ fn request(
     token: Option<&str>,
     tool_call: bool,
 ) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
-    let mut builder = hyper::Request::post("/mcp")
+    let path = match era {
+        Era::Stateless | Era::Session => "/mcp".to_owned(),
+        Era::Rest => format!("/v1/tools/{TOOL}"),
+    };
+    let mut builder = hyper::Request::post(path)
         .header("host", host)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream");
     builder = match era {
         Era::Stateless => builder.header("mcp-protocol-version", "2026-07-28"),
         Era::Session => builder.header("mcp-protocol-version", "2025-11-25"),
+        Era::Rest => builder,
     };
     if tool_call && era == Era::Stateless {
         builder = builder

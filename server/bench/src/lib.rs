@@ -27,13 +27,15 @@ use tokio::process::{Child, Command};
 pub use bare::{BareArgs, serve_bare};
 pub use stats::Measured;
 
-/// Which MCP protocol era the load speaks over HTTP.
+/// What the load speaks over HTTP: an MCP protocol era, or Baton's REST face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {
     /// 2026-07-28: no session; each request carries its protocol version in `_meta`.
     Stateless,
     /// 2025-11-25: `initialize`, then requests on an `Mcp-Session-Id` session.
     Session,
+    /// `POST /v1/tools/<name>` with the arguments as the body.
+    Rest,
 }
 
 /// `baton-bench`: measure, or serve one of the comparison points.
@@ -176,6 +178,9 @@ pub enum Compare {
     Checkpoints,
     /// Baton against another build of itself (`--reference PATH`).
     Build,
+    /// Baton's REST face (`POST /v1/tools/baton_info`) against its MCP face on the same kind
+    /// of server (HTTP transports only; the MCP side speaks the transport's era).
+    Rest,
 }
 
 impl Compare {
@@ -186,6 +191,30 @@ impl Compare {
             Compare::Gate => "gate",
             Compare::Checkpoints => "checkpoints",
             Compare::Build => "build",
+            Compare::Rest => "rest",
+        }
+    }
+
+    /// The reference and the subject: `bare`, the adapter alone (Baton with the gate off
+    /// against bare rmcp); `gate`, the gate alone (Baton against itself with the gate off);
+    /// `rest`, one Baton's two faces.
+    fn servers(self) -> (Server, Server) {
+        match self {
+            Compare::Bare => (Server::Bare, Server::GateOff),
+            Compare::Gate => (Server::GateOff, Server::Baton),
+            Compare::Checkpoints => (Server::Baton, Server::Checkpointed),
+            Compare::Build => (Server::Reference, Server::Baton),
+            Compare::Rest => (Server::Baton, Server::Baton),
+        }
+    }
+
+    /// What the load speaks to the subject or the reference over a transport of `era`
+    /// (`None`: stdio).
+    fn era(self, is_subject: bool, era: Option<Era>) -> anyhow::Result<Option<Era>> {
+        match (self, is_subject, era) {
+            (Compare::Rest, _, None) => bail!("--compare rest measures HTTP transports only"),
+            (Compare::Rest, true, Some(_)) => Ok(Some(Era::Rest)),
+            _ => Ok(era),
         }
     }
 }
@@ -248,17 +277,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for &concurrency in &args.concurrency {
             let mut bare_runs = Vec::new();
             let mut baton_runs = Vec::new();
-            // `bare`: the adapter alone (Baton with the gate off against bare rmcp);
-            // `gate`: the gate alone (Baton against itself with the gate off).
-            let (reference, subject) = match args.compare {
-                Compare::Bare => (Server::Bare, Server::GateOff),
-                Compare::Gate => (Server::GateOff, Server::Baton),
-                Compare::Checkpoints => (Server::Baton, Server::Checkpointed),
-                Compare::Build => (Server::Reference, Server::Baton),
-            };
+            let (reference, subject) = args.compare.servers();
             for _ in 0..args.rounds.max(1) {
                 // Alternate servers within a round so drift on a noisy machine hits both.
-                for server in [reference, subject] {
+                for (is_subject, server) in [(false, reference), (true, subject)] {
+                    let era = args.compare.era(is_subject, era)?;
                     let samples = match era {
                         Some(era) => {
                             let (mut child, addr) = spawn_http(&exe, server, &home).await?;
@@ -285,7 +308,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         calls_per_s = measured.calls_per_s,
                         "run"
                     );
-                    if server == reference {
+                    if !is_subject {
                         bare_runs.push(measured);
                     } else {
                         baton_runs.push(measured);
@@ -311,7 +334,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.write {
         let section = match args.compare {
             Compare::Bare => "spine",
-            Compare::Gate | Compare::Checkpoints | Compare::Build => args.compare.name(),
+            Compare::Gate | Compare::Checkpoints | Compare::Build | Compare::Rest => {
+                args.compare.name()
+            }
         };
         write_section(path, section, &table)?;
     }
@@ -426,6 +451,7 @@ async fn load_only(args: &BenchArgs, url: &str) -> anyhow::Result<()> {
         let (label, era) = match transport.as_str() {
             "http-2026" => ("HTTP 2026-07-28", Era::Stateless),
             "http-2025" => ("HTTP 2025-11-25", Era::Session),
+            "rest" => ("REST /v1/tools", Era::Rest),
             other => bail!("--url measures HTTP only, not `{other}`"),
         };
         for &concurrency in &args.concurrency {
@@ -490,6 +516,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
         Compare::Gate => ("gate off", "gate on"),
         Compare::Checkpoints => ("no checkpoints", "signed checkpoints"),
         Compare::Build => ("reference build", "this build"),
+        Compare::Rest => ("MCP tools/call", "REST /v1/tools"),
     };
     let _ = writeln!(
         out,

@@ -65,6 +65,8 @@ pub(crate) struct CallFiles {
     /// The file arguments' values as the tool got them: a result echoing an input names no
     /// output, even when the input lies in the output folder.
     read: Vec<String>,
+    /// Whose quota the kept outputs count against: a few bytes in can be gigabytes out.
+    owner: Option<(String, Uploads)>,
 }
 
 fn pointer_name(pointer: &str) -> String {
@@ -154,6 +156,7 @@ fn decode_inline(at: &str, text: &str, limit: usize) -> Result<(Vec<u8>, String)
             bytes.len()
         )));
     }
+    let media = crate::media::check_media(&media, &bytes).map_err(|why| bad(&why))?;
     Ok((bytes, media))
 }
 
@@ -262,6 +265,7 @@ pub(crate) async fn prepare(
         writes: !descriptor.output_args.is_empty(),
         // Modification times on disk are coarser than the clock on some file systems.
         started: std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(1)),
+        owner: Some((principal.to_owned(), uploads)),
         ..CallFiles::default()
     };
     let mut local = given.clone();
@@ -345,6 +349,47 @@ fn outputs(
 }
 
 impl CallFiles {
+    /// `text` with the private folder's paths said as the caller knows them: an input by its
+    /// artifact URI, anything else there as `(private folder)`.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (local, uri) in &self.inputs {
+            out = out.replace(local.as_str(), uri);
+        }
+        if let Some(folder) = &self.folder {
+            out = out.replace(&folder.path().display().to_string(), "(private folder)");
+        }
+        out
+    }
+
+    /// A tool's error, its messages scrubbed of the private folder's paths.
+    pub(crate) fn scrub_error(&self, error: ToolError) -> ToolError {
+        if self.folder.is_none() {
+            return error;
+        }
+        match error {
+            ToolError::InvalidArgs { path, message } => ToolError::InvalidArgs {
+                path,
+                message: self.scrub(&message),
+            },
+            ToolError::NotFound { what } => ToolError::NotFound {
+                what: self.scrub(&what),
+            },
+            ToolError::Denied { rule, reason } => ToolError::Denied {
+                rule,
+                reason: self.scrub(&reason),
+            },
+            ToolError::Failed { message } => ToolError::Failed {
+                message: self.scrub(&message),
+            },
+            ToolError::Busy { what, waited } => ToolError::Busy {
+                what: self.scrub(&what),
+                waited,
+            },
+            other => other,
+        }
+    }
+
     /// Whether `path` names a file this call wrote to an output place: `Some(true)` when it
     /// is kept only in the store.
     fn output_kind(&self, path: &Path) -> Option<bool> {
@@ -407,13 +452,19 @@ impl CallFiles {
         let mut kept: Vec<(String, KeptFile, bool)> = Vec::new();
         for (text, only) in found {
             let path = Path::new(&text);
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| ToolError::failed(format!("cannot keep `{text}`: {e}")))?;
-            let artifact = store
-                .put_artifact(Blob(bytes), media_type_of(path).to_owned())
-                .await
-                .map_err(|e| ToolError::failed(format!("cannot keep `{text}`: {e}")))?;
+            let bytes = tokio::fs::read(path).await.map_err(|e| {
+                ToolError::failed(format!("cannot keep the output `{}`: {e}", display(path)))
+            })?;
+            let media = media_type_of(path).to_owned();
+            let stored = match &self.owner {
+                Some((principal, uploads)) => {
+                    keep_upload(store, *uploads, principal, bytes, media).await
+                }
+                None => store.put_artifact(Blob(bytes), media).await,
+            };
+            let artifact = stored.map_err(|e| {
+                ToolError::failed(format!("cannot keep the output `{}`: {e}", display(path)))
+            })?;
             let file = KeptFile {
                 name: path
                     .file_name()
@@ -427,12 +478,11 @@ impl CallFiles {
             kept.push((text, file, only));
         }
         rename(&mut output.structured, &|text| {
-            if let Some((_, uri)) = self.inputs.iter().find(|(path, _)| path == text) {
-                return Some(uri.clone());
+            if let Some((_, file, _)) = kept.iter().find(|(t, _, only)| *only && t == text) {
+                return Some(file.uri.clone());
             }
-            kept.iter()
-                .find(|(t, _, only)| *only && t == text)
-                .map(|(_, file, _)| file.uri.clone())
+            let scrubbed = self.scrub(text);
+            (scrubbed != text).then_some(scrubbed)
         });
         for (_, file, _) in &kept {
             output.attachments.push(Attachment::Link {
@@ -452,6 +502,12 @@ impl CallFiles {
         }
         Ok(())
     }
+}
+
+/// A file's name, for messages: the private folder's path means nothing to the caller.
+fn display(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 /// Every regular file beneath `dir`, sorted; symlinks are not followed.

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use baton_kit::{
     ArtifactSink, Effect, Invocation, Invoker, Outcome, PendingApproval, Principal, Registry,
-    Result, SandboxMode, StoredArtifact, ToolDescriptor, ToolError,
+    Result, SandboxMode, StoredArtifact, ToolDescriptor, ToolError, ToolOutput,
 };
 use baton_policies::{Decision, PolicyStore};
 use baton_runs::{
     ApprovalDraft, AuditDraft, Blob, DecisionKind, DecisionRecord, OutcomeRecord, OutcomeStatus,
-    StoreApi as _, StoreError, StoreHandle, args_digest, redact,
+    StoreApi as _, StoreError, StoreHandle, args_digest, call_digest, redact,
 };
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
@@ -253,15 +253,50 @@ impl Gate {
         let heavy = tool.descriptor().heavy;
         let caller = principal.id.clone();
         let store = self.store.clone();
+        let cancel = context.cancellation().clone();
+        // A read can be left running when its caller cancels: it changes nothing, so the call
+        // ends (and is audited) as cancelled at once, while the work finishes on its own,
+        // holding its room. A write or a command is waited for, so the record says what it did.
+        let abandon = decided.effect == Effect::Read;
         // Room is taken only once the call is allowed to run: the future is polled then.
         let execute = async move {
-            let _room = limits.admit(&caller, heavy).await?;
-            let mut output = bound.run(context).await?;
-            files.keep(&store, &mut output).await?;
-            Ok(output)
+            let room = tokio::select! {
+                room = limits.admit(&caller, heavy) => room?,
+                () = cancel.cancelled() => return Err(ToolError::Cancelled),
+            };
+            let work = tokio::spawn(async move {
+                let _room = room;
+                let mut output = bound
+                    .run(context)
+                    .await
+                    .map_err(|error| files.scrub_error(error))?;
+                files.keep(&store, &mut output).await?;
+                Ok(output)
+            });
+            let ended =
+                |joined: std::result::Result<Result<ToolOutput>, tokio::task::JoinError>| {
+                    joined.map_err(|e| {
+                        ToolError::failed(format!("the call stopped abnormally: {e}"))
+                    })?
+                };
+            if abandon {
+                tokio::select! {
+                    joined = work => ended(joined),
+                    () = cancel.cancelled() => Err(ToolError::Cancelled),
+                }
+            } else {
+                ended(work.await)
+            }
         };
         self.run(&principal, decided, &given, approval_id.as_deref(), execute)
             .await
+    }
+
+    /// Take one call from `principal`'s rate (`limits.calls_per_minute`), or refuse as busy:
+    /// for a face that starts work the gate runs later (a job), so a flood of starts is
+    /// refused before anything is kept. The call itself is paced again when it runs.
+    pub fn pace(&self, principal: &Principal) -> Result<()> {
+        self.limits.pace(&principal.id)
     }
 
     /// Keep `bytes` that `principal` uploads (`POST /v1/artifacts`), within its quota.
@@ -330,7 +365,10 @@ impl Gate {
             }
             Decision::NeedsApproval { rule, reason } => match approval_id {
                 Some(id) => {
-                    if let Err(error) = self.consume(id, principal, descriptor, digest).await {
+                    // The approval binds the arguments secrets included; the audit keeps only
+                    // the redacted digest.
+                    let binding = call_digest(args);
+                    if let Err(error) = self.consume(id, principal, descriptor, binding).await {
                         audit.outcome = outcome_denied(&error);
                         self.record(audit, started).await?;
                         return Err(error);
@@ -341,7 +379,7 @@ impl Gate {
                     let draft = ApprovalDraft {
                         requester: principal.id.clone(),
                         tool: descriptor.name.clone(),
-                        args_digest: digest,
+                        args_digest: call_digest(args),
                         args: redact(args),
                         reason: reason.clone(),
                         rule: rule.to_string(),

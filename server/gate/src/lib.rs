@@ -12,6 +12,7 @@ mod clock;
 mod files;
 mod gate;
 mod limits;
+mod media;
 
 pub use approvals::{
     ApprovalView, ApprovalsDecide, ApprovalsList, DecideArgs, DecideResult, ListArgs, ListResult,
@@ -21,3 +22,4 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use files::{Uploads, media_type_of};
 pub use gate::Gate;
 pub use limits::{Admitted, CallLimits};
+pub use media::{ACCEPTED, check_media, parse_media_type, sniff};

@@ -85,7 +85,8 @@ impl CallLimits {
         tracing::warn!(principal, "refused a call over the rate limit");
         Err(ToolError::Busy {
             what: format!(
-                "`{principal}` is over its {} calls a minute (limits.calls_per_minute);                  the next call is possible in {} ms",
+                "`{principal}` is over its {} calls a minute (limits.calls_per_minute); the next \
+                 call is possible in {} ms",
                 self.per_minute,
                 wait.as_millis().max(1)
             ),

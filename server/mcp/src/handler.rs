@@ -396,6 +396,9 @@ impl BatonMcp {
         args: Value,
         approval_id: Option<String>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if let Err(error) = self.served.gate.pace(&principal) {
+            return error_to_mcp(error).map(Into::into);
+        }
         let call = crate::tasks::gate_call(
             self.served.clone(),
             principal.clone(),

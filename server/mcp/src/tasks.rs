@@ -28,6 +28,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+/// Longest text of a failed task's error the store keeps: errors may quote what was sent.
+const ERROR_BYTES: usize = 2000;
+
+/// Every string in `value` cut to [`ERROR_BYTES`].
+fn clip(value: &mut Value) {
+    match value {
+        Value::String(text) => baton_kit::clip(text, ERROR_BYTES),
+        Value::Array(items) => items.iter_mut().for_each(clip),
+        Value::Object(map) => map.values_mut().for_each(clip),
+        _ => {}
+    }
+}
+
 /// How long a task and its result are kept (and the longest a task may run).
 const TTL_MS: u64 = 24 * 3600 * 1000;
 /// How often clients are asked to poll.
@@ -273,18 +286,25 @@ async fn run(
     .with_poll_interval_ms(POLL_MS);
     let (payload, exit) = match result {
         _ if cancel.is_cancelled() => (TaskPayload::Cancelled, Err(TaskExit::Cancelled)),
-        Ok(result) => (
-            TaskPayload::Completed {
-                result: object(&result),
-            },
-            Ok(result),
-        ),
-        Err(error) => (
-            TaskPayload::Failed {
-                error: object(&error),
-            },
-            Err(TaskExit::Error(error)),
-        ),
+        Ok(result) => {
+            let mut kept = object(&result);
+            // An error's text; its structured content (a pending approval's retry) is kept
+            // whole.
+            if result.is_error == Some(true)
+                && let Some(content) = kept.get_mut("content")
+            {
+                clip(content);
+            }
+            (TaskPayload::Completed { result: kept }, Ok(result))
+        }
+        Err(error) => {
+            let mut kept = object(&error);
+            kept.values_mut().for_each(clip);
+            (
+                TaskPayload::Failed { error: kept },
+                Err(TaskExit::Error(error)),
+            )
+        }
     };
     record.detailed = serde_json::to_value(DetailedTask::new(task, payload)).unwrap_or(Value::Null);
     if let Ok(value) = serde_json::to_value(&record)

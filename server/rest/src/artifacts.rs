@@ -24,7 +24,7 @@ pub(crate) async fn upload(
         Ok(media) => media,
         Err(why) => return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Bad media type", why),
     };
-    let bytes = match read_body(&rest, request).await {
+    let bytes = match read_body(&rest, request, rest.upload_limit, "http.upload_max_bytes").await {
         Ok(bytes) => bytes,
         Err(refused) => return *refused,
     };
@@ -56,9 +56,13 @@ pub(crate) fn described(kept: &ArtifactRef) -> Value {
     })
 }
 
-/// The whole body, within the upload limit and the body time limit.
-pub(crate) async fn read_body(rest: &Rest, request: Request) -> Result<Vec<u8>, Box<Response>> {
-    let limit = rest.upload_limit;
+/// The whole body, within `limit` bytes (the setting `key`) and the body time limit.
+pub(crate) async fn read_body(
+    rest: &Rest,
+    request: Request,
+    limit: usize,
+    key: &str,
+) -> Result<Vec<u8>, Box<Response>> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -66,21 +70,21 @@ pub(crate) async fn read_body(rest: &Rest, request: Request) -> Result<Vec<u8>, 
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         baton_mcp::transport::http::drain(request.into_body()).await;
-        return Err(too_large(limit));
+        return Err(too_large(limit, key));
     }
     let body = request.into_body();
     match tokio::time::timeout(rest.body_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(_)) => Err(too_large(limit)),
+        Ok(Err(_)) => Err(too_large(limit, key)),
         Err(_) => Err(too_slow(rest)),
     }
 }
 
-pub(crate) fn too_large(limit: usize) -> Box<Response> {
+pub(crate) fn too_large(limit: usize, key: &str) -> Box<Response> {
     Box::new(problem(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "Upload too large",
-        format!("the upload exceeds the {limit}-byte limit (http.upload_max_bytes)"),
+        "Body too large",
+        format!("the body exceeds the {limit}-byte limit ({key})"),
     ))
 }
 
@@ -102,7 +106,7 @@ pub(crate) async fn keep(
     bytes: Vec<u8>,
     declared: &str,
 ) -> Result<ArtifactRef, Box<Response>> {
-    let media = crate::media::check(declared, &bytes).map_err(|why| {
+    let media = baton_gate::check_media(declared, &bytes).map_err(|why| {
         Box::new(problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Bad media type",
@@ -175,9 +179,13 @@ pub(crate) async fn download(
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     let size = bytes.len() as u64;
+    // Only one byte range is served; other units and several ranges are ignored, as HTTP
+    // lets a server do, and the whole artifact answers.
     let range = match headers
         .get(header::RANGE)
-        .map(|v| parse_range(v.to_str().unwrap_or_default(), size))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("bytes=") && !v.contains(','))
+        .map(|v| parse_range(v, size))
     {
         None => None,
         Some(Ok(range)) => Some(range),
@@ -206,6 +214,22 @@ pub(crate) async fn download(
         out.insert(header::ETAG, value);
     }
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Bytes someone uploaded, served from the console's origin: never rendered as a page,
+    // never sniffed into something runnable.
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    out.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    if !(artifact.media_type.starts_with("image/") || artifact.media_type.starts_with("audio/")) {
+        out.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
     // Content-addressed: the bytes under this name never change.
     out.insert(
         header::CACHE_CONTROL,
@@ -222,11 +246,6 @@ fn parse_range(value: &str, size: u64) -> Result<(u64, u64), String> {
     let spec = value
         .strip_prefix("bytes=")
         .ok_or_else(|| format!("Range `{value}` is not `bytes=…`"))?;
-    if spec.contains(',') {
-        return Err(format!(
-            "Range `{value}` asks for several ranges; one is served"
-        ));
-    }
     let (first, last) = spec
         .split_once('-')
         .ok_or_else(|| format!("Range `{value}` has no `-`"))?;

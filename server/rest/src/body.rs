@@ -63,7 +63,10 @@ pub(crate) async fn arguments(
 }
 
 async fn json(rest: &Rest, request: Request) -> Result<Value, Refused> {
-    let bytes = crate::artifacts::read_body(rest, request).await?;
+    // Arguments are a message, as over MCP; files travel as uploads or form parts.
+    let limit = rest.served.settings.server.max_message_bytes;
+    let bytes =
+        crate::artifacts::read_body(rest, request, limit, "server.max_message_bytes").await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
@@ -175,7 +178,10 @@ async fn form(
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(crate::artifacts::too_large(rest.upload_limit));
+                return Err(crate::artifacts::too_large(
+                    rest.upload_limit,
+                    "http.upload_max_bytes",
+                ));
             }
             Err(e) => return Err(bad("Bad multipart form", e.body_text(), None)),
         };
@@ -191,18 +197,24 @@ async fn form(
         let is_file = field.file_name().is_some();
         let declared = field.content_type().map_or_else(
             || Ok("application/octet-stream".to_owned()),
-            crate::media::parse,
+            baton_gate::parse_media_type,
         );
         let bytes = match field.bytes().await {
             Ok(bytes) => bytes,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(crate::artifacts::too_large(rest.upload_limit));
+                return Err(crate::artifacts::too_large(
+                    rest.upload_limit,
+                    "http.upload_max_bytes",
+                ));
             }
             Err(e) => return Err(bad("Bad multipart form", e.body_text(), Some(&name))),
         };
         total += bytes.len();
         if total > rest.upload_limit {
-            return Err(crate::artifacts::too_large(rest.upload_limit));
+            return Err(crate::artifacts::too_large(
+                rest.upload_limit,
+                "http.upload_max_bytes",
+            ));
         }
         if name == "args" && !is_file {
             match serde_json::from_slice(&bytes) {

@@ -63,6 +63,8 @@ impl Rest {
                 "/v1/jobs/{id}",
                 get(crate::jobs::status).delete(crate::jobs::cancel),
             )
+            .route("/v1/{*rest}", axum::routing::any(unknown))
+            .method_not_allowed_fallback(not_allowed)
             // Multipart forms are read within the upload limit (axum's default is 2 MB).
             .layer(axum::extract::DefaultBodyLimit::max(self.upload_limit))
             .layer(axum::middleware::from_fn_with_state(
@@ -71,4 +73,23 @@ impl Rest {
             ))
             .with_state(self)
     }
+}
+
+async fn unknown(uri: http::Uri) -> axum::response::Response {
+    crate::problem::problem(
+        http::StatusCode::NOT_FOUND,
+        "Not found",
+        format!(
+            "nothing at `{}`; GET /v1/openapi.json lists the routes",
+            uri.path()
+        ),
+    )
+}
+
+async fn not_allowed(method: http::Method, uri: http::Uri) -> axum::response::Response {
+    crate::problem::problem(
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        format!("`{method}` is not served at `{}`", uri.path()),
+    )
 }

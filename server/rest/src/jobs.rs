@@ -24,6 +24,9 @@ pub(crate) async fn start(
     args: Value,
     approval_id: Option<String>,
 ) -> Response {
+    if let Err(error) = rest.served.gate.pace(&principal) {
+        return crate::problem::tool_problem(&error);
+    }
     let call = gate_call(
         rest.served.clone(),
         principal.clone(),
@@ -157,7 +160,10 @@ pub(crate) async fn cancel(
         return problem(
             StatusCode::CONFLICT,
             "Job already ended",
-            format!("job `{id}` has already ended ({})", task["status"]),
+            format!(
+                "job `{id}` has already ended ({})",
+                task["status"].as_str().unwrap_or("unknown")
+            ),
         );
     }
     if let Err(error) = rest.jobs.cancel(&principal.id, &id).await {

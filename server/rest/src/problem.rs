@@ -5,6 +5,9 @@ use baton_kit::{ToolError, ToolErrorKind};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
+/// Longest `detail` sent, in bytes.
+const DETAIL_BYTES: usize = 2000;
+
 /// A problem-details answer: `status`, a short `title`, and `detail` naming what was wrong.
 pub(crate) fn problem(status: StatusCode, title: &str, detail: impl Into<String>) -> Response {
     problem_with(status, title, detail, Value::Null)
@@ -17,11 +20,14 @@ pub(crate) fn problem_with(
     detail: impl Into<String>,
     extra: Value,
 ) -> Response {
+    let mut detail: String = detail.into();
+    // A detail may quote what was sent; a megabyte of it helps nobody.
+    baton_kit::clip(&mut detail, DETAIL_BYTES);
     let mut body = json!({
         "type": "about:blank",
         "title": title,
         "status": status.as_u16(),
-        "detail": detail.into(),
+        "detail": detail,
     });
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);

@@ -67,6 +67,12 @@ pub fn check_rate(name: &str, rate: u32) -> Result<()> {
 
 /// Read an audio file: WAV, FLAC, Ogg Vorbis or MP3, whatever its name says.
 pub fn read_audio(path: &Path) -> Result<Audio> {
+    read_audio_within(path, baton_kit::DEFAULT_MEMORY_BUDGET)
+}
+
+/// [`read_audio`], refusing a compressed file whose decoded samples pass `budget` bytes (it
+/// stops decoding there).
+pub fn read_audio_within(path: &Path, budget: u64) -> Result<Audio> {
     let shown = path.display().to_string();
     let io = |source| DspError::Io {
         action: "read",
@@ -88,7 +94,9 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
         return read_wav(path).and_then(|audio| finite(&shown, audio));
     }
     match Compressed::sniff(head) {
-        Some(kind) => read_compressed(&shown, file, kind).and_then(|audio| finite(&shown, audio)),
+        Some(kind) => {
+            read_compressed(&shown, file, kind, budget).and_then(|audio| finite(&shown, audio))
+        }
         None => Err(DspError::InvalidInput {
             path: shown.clone(),
             message: format!(

@@ -59,7 +59,12 @@ impl Compressed {
 
 /// Decode a whole compressed file (read from its start, whatever was read before) into
 /// planar `f32`.
-pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Result<Audio> {
+pub(crate) fn read_compressed(
+    shown: &str,
+    file: File,
+    kind: Compressed,
+    budget: u64,
+) -> Result<Audio> {
     let invalid = |message: String| DspError::InvalidInput {
         path: shown.to_owned(),
         message,
@@ -107,6 +112,18 @@ pub(crate) fn read_compressed(shown: &str, file: File, kind: Compressed) -> Resu
             })
         })?;
         pcm.append(&decoded, &invalid)?;
+        // A few kilobytes of FLAC can hold gigabytes of silence: stop before the decoded
+        // samples pass the call's memory, not after.
+        let held = pcm.samples() * 4;
+        if held > budget {
+            return Err(invalid(format!(
+                "the decoded audio passes {} after {:.2} s; a call may use {} \
+                 ([limits] call_memory_mb)",
+                baton_kit::shown_bytes(held),
+                pcm.seconds(),
+                baton_kit::shown_bytes(budget)
+            )));
+        }
     }
     pcm.finish(kind, stream.declared, &invalid)
 }
@@ -195,6 +212,11 @@ struct Pcm {
 }
 
 impl Pcm {
+    /// Samples decoded so far, every channel.
+    fn samples(&self) -> u64 {
+        self.channels.iter().map(|c| c.len() as u64).sum()
+    }
+
     /// Seconds decoded so far, to say where a problem was found.
     fn seconds(&self) -> f64 {
         self.channels.first().map_or(0.0, |c| c.len() as f64) / f64::from(self.rate.max(1))

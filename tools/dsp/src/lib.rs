@@ -28,8 +28,8 @@ mod tools;
 
 pub use analyze::{Analysis, CLIP_LEVEL, analyze, integrated_loudness};
 pub use audio::{
-    Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, encode_wav, read_audio, read_wav,
-    write_wav,
+    Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, encode_wav, read_audio,
+    read_audio_within, read_wav, write_wav,
 };
 pub use biquad::{Chain, Coefficients, FilterSpec, FilterType, MAX_STAGES};
 pub use counting::{CountingAllocator, allocations};

@@ -16,7 +16,7 @@ use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
 use crate::spectrum::{Peak, spectrum};
 use crate::stft::Window;
-use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio, within_budget};
+use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio_within, within_budget};
 
 /// What the call may write: the gate's sandbox (unconfined for a tool run directly).
 fn sandbox_of(ctx: &ToolContext) -> baton_kit::Sandbox {
@@ -80,9 +80,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(ToolError::from)
 }
 
-/// A file read as audio.
-fn load(path: &str) -> crate::Result<Audio> {
-    read_audio(Path::new(path))
+/// A file read as audio, within the call's memory.
+fn load(path: &str, budget: u64) -> crate::Result<Audio> {
+    read_audio_within(Path::new(path), budget)
 }
 
 /// `dsp_analyze` arguments.
@@ -111,8 +111,9 @@ impl Tool for DspAnalyze {
     const HEAVY: bool = true;
 
     async fn call(&self, args: AnalyzeArgs, ctx: ToolContext) -> baton_kit::Result<Analysis> {
+        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
-        blocking(move || analyze(&load(&args.path)?, &monitor)).await
+        blocking(move || analyze(&load(&args.path, budget)?, &monitor)).await
     }
 }
 
@@ -217,7 +218,7 @@ impl Tool for DspSpectrum {
         let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
-            let audio = load(&args.path)?;
+            let audio = load(&args.path, budget)?;
             let hop = args.hop.unwrap_or(args.fft_size / 4).max(1);
             let stft = crate::Stft::new(args.fft_size, hop, args.window)?;
             // The complex spectrogram (8 bytes a cell) and its magnitudes or picture (4), beside
@@ -364,9 +365,10 @@ impl Tool for DspFilter {
             ));
         }
         let sandbox = sandbox_of(&ctx);
+        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
-            let mut audio = load(&args.path)?;
+            let mut audio = load(&args.path, budget)?;
             let mut chain = Chain::new(
                 &args.chain,
                 f64::from(audio.sample_rate),
@@ -668,7 +670,7 @@ impl Tool for DspSeparate {
         let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
-            let audio = load(&args.path)?;
+            let audio = load(&args.path, budget)?;
             let stft = crate::Stft::new(args.fft_size, args.hop, crate::Window::Hann)?;
             // Per channel: the complex spectrogram (8 bytes a cell), two median-filtered
             // magnitudes and the masks (16); then every stem of every channel, beside the audio.

@@ -117,3 +117,17 @@ impl<'de> serde::de::Visitor<'de> for DuplicateWalk<'_> {
         Ok(())
     }
 }
+
+/// `text` cut to at most `max` bytes (on a character boundary) with `…` when cut: for
+/// messages that may quote what a caller sent, before they are kept or sent back.
+pub fn clip(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let cut = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text.truncate(cut);
+    text.push('…');
+}

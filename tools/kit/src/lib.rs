@@ -35,7 +35,7 @@ pub use effect::Effect;
 pub use error::{Result, ToolError, ToolErrorKind};
 pub use files::{KeptFile, OutputArg};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
-pub use json::{duplicate_key, json_kind};
+pub use json::{clip, duplicate_key, json_kind};
 pub use principal::{Principal, Role};
 pub use registry::{Registry, RegistryError};
 pub use sandbox::{Sandbox, SandboxMode};

@@ -75,6 +75,11 @@ fn photo(n: u32) -> Vec<u8> {
     bytes
 }
 
+/// Send `request`; its JSON answer.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Send `request`; its problem-details answer.
 async fn refused(request: reqwest::RequestBuilder) -> (u16, Value) {
     problem(request.send().await.unwrap()).await
@@ -144,15 +149,7 @@ async fn curl_sends_a_photo_and_gets_its_cut_out_back_by_uri() {
 /// Poll job `url` until it is no longer working.
 async fn finished(http: &reqwest::Client, url: &str, token: &str) -> Value {
     for _ in 0..600 {
-        let job: Value = http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = answer(http.get(url).bearer_auth(token)).await;
         if job["status"] != "working" {
             return job;
         }
@@ -237,28 +234,20 @@ async fn rest_and_mcp_calls_share_one_audit_chain_and_inline_content_is_audited_
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let wav = std::fs::read(audio.join("clipped-44k-stereo-16.wav")).unwrap();
-    let kept: Value = http
-        .post(format!("{base}/v1/artifacts"))
-        .bearer_auth("shop-t")
-        .header("content-type", "audio/wav")
-        .body(wav.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kept: Value = answer(
+        http.post(format!("{base}/v1/artifacts"))
+            .bearer_auth("shop-t")
+            .header("content-type", "audio/wav")
+            .body(wav.clone()),
+    )
+    .await;
     let uri = kept["uri"].as_str().unwrap().to_owned();
-    let by_rest: Value = http
-        .post(format!("{base}/v1/tools/dsp_analyze"))
-        .bearer_auth("shop-t")
-        .json(&json!({ "path": uri }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_rest: Value = answer(
+        http.post(format!("{base}/v1/tools/dsp_analyze"))
+            .bearer_auth("shop-t")
+            .json(&json!({ "path": uri })),
+    )
+    .await;
 
     use base64::Engine as _;
     use rmcp::ServiceExt as _;
@@ -538,6 +527,14 @@ async fn bad_requests_and_abuse_are_refused_by_name() {
     let (status, body) = refused(http.post(call("baton_info")).bearer_auth("shop-t")).await;
     assert_eq!(status, 429, "{body}");
     contains(&body, "limits.calls_per_minute");
+    // Starting a job is paced too: no job record is kept for a refused start.
+    let (status, body) = refused(
+        http.post(call("vision_batch"))
+            .bearer_auth("shop-t")
+            .json(&json!({ "paths": [] })),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
     // Another principal has its own rate.
     let ok = http
         .post(call("baton_info"))
@@ -707,16 +704,12 @@ async fn only_files_the_call_wrote_are_kept_not_inputs_beside_them() {
     .unwrap();
     let server = HttpServer::start_with_env(&home, &[], &ENV).await;
     let http = reqwest::Client::new();
-    let started: Value = http
-        .post(format!("http://{}/v1/tools/vision_batch", server.addr))
-        .bearer_auth("shop-t")
-        .json(&json!({ "paths": [out.join("secret.jpg")], "out_dir": out }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started: Value = answer(
+        http.post(format!("http://{}/v1/tools/vision_batch", server.addr))
+            .bearer_auth("shop-t")
+            .json(&json!({ "paths": [out.join("secret.jpg")], "out_dir": out })),
+    )
+    .await;
     let url = format!(
         "http://{}{}",
         server.addr,
@@ -794,16 +787,12 @@ async fn bad_inline_content_and_uris_are_named() {
         assert!(body["detail"].as_str().unwrap().contains(text), "{body}");
     }
     // A long tool's call runs as a job: bad arguments fail the job, naming the argument.
-    let started: Value = http
-        .post(format!("http://{}/v1/tools/vision_batch", server.addr))
-        .bearer_auth("shop-t")
-        .json(&json!({ "paths": ["baton://artifacts/abc"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started: Value = answer(
+        http.post(format!("http://{}/v1/tools/vision_batch", server.addr))
+            .bearer_auth("shop-t")
+            .json(&json!({ "paths": ["baton://artifacts/abc"] })),
+    )
+    .await;
     let url = format!(
         "http://{}{}",
         server.addr,
@@ -822,4 +811,211 @@ async fn bad_inline_content_and_uris_are_named() {
             .contains("not an artifact URI"),
         "{job:#}"
     );
+}
+
+/// A value the reviewer saw as `[REDACTED]` is still part of what was approved: swapping it
+/// after approval is refused.
+#[tokio::test]
+async fn a_redacted_value_cannot_be_swapped_after_approval() {
+    let home = Home::new(SHOP);
+    let rules = home.path().join("knowledge/rx");
+    std::fs::create_dir_all(&rules).unwrap();
+    let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge/rx");
+    for table in std::fs::read_dir(tables).unwrap() {
+        let table = table.unwrap().path();
+        std::fs::copy(&table, rules.join(table.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "[[rules]]\nid = \"rx-reviewed\"\ntool = \"rx_validate\"\naction = \"require-approval\"\nreason = \"prescriptions are reviewed\"\n",
+    )
+    .unwrap();
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/v1/tools/rx_validate", server.addr);
+    let with =
+        |token: &str| json!({ "prescription": { "jurisdiction": "NSW", "api_token": token } });
+    let pending: Value = answer(
+        http.post(&url)
+            .bearer_auth("shop-t")
+            .json(&with("harmless")),
+    )
+    .await;
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let shown = home
+        .baton(&["approvals", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(
+        shown.contains("[REDACTED]") && !shown.contains("harmless"),
+        "{shown}"
+    );
+    let approved = home
+        .baton(&["approvals", "approve", &id])
+        .output()
+        .await
+        .unwrap();
+    assert!(approved.status.success(), "{approved:?}");
+    let (status, body) = refused(
+        http.post(format!("{url}?approval_id={id}"))
+            .bearer_auth("shop-t")
+            .json(&with("attacker-chosen")),
+    )
+    .await;
+    assert_eq!((status, &body["rule"]), (403, &json!("approval")), "{body}");
+    let ran = http
+        .post(format!("{url}?approval_id={id}"))
+        .bearer_auth("shop-t")
+        .json(&with("harmless"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ran.status(), 200, "{}", ran.text().await.unwrap());
+    // The audit log keeps the redacted digest for every record of the call.
+    let export = home
+        .baton(&["audit", "export", "--jsonl"])
+        .output()
+        .await
+        .unwrap();
+    let redacted = baton_runs::args_digest(&with("anything"));
+    let digests: Vec<String> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["tool"] == "rx_validate")
+        .map(|r| r["args_digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(digests, vec![redacted; 3]);
+}
+
+/// What comes back is what was sent, said as the caller knows it: inline content of a type
+/// Baton reads nothing of is refused, errors name artifacts by URI (never Baton's private
+/// folder), downloads are never rendered as pages, and HTTP's lenient corners are honoured.
+#[tokio::test]
+async fn inline_content_is_typed_and_answers_speak_of_uris() {
+    let home = Home::new(SHOP);
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    use base64::Engine as _;
+    let html = format!(
+        "data:text/html;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode("<script>alert(1)</script>")
+    );
+    let (status, body) = refused(
+        http.post(format!("{base}/v1/tools/vision_qa"))
+            .bearer_auth("shop-t")
+            .json(&json!({ "path": html })),
+    )
+    .await;
+    assert_eq!((status, &body["argument"]), (422, &json!("path")), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("text/html"),
+        "{body}"
+    );
+
+    // Not a photo: the error names the artifact, not where Baton put it.
+    let kept: Value = http
+        .post(format!("{base}/v1/artifacts"))
+        .header("authorization", "bearer shop-t")
+        .body(vec![0x42u8; 5000])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = kept["uri"].as_str().unwrap();
+    let (status, body) = refused(
+        http.post(format!("{base}/v1/tools/vision_qa"))
+            .bearer_auth("shop-t")
+            .json(&json!({ "path": uri })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(uri) && !detail.contains("/tmp/"), "{body}");
+
+    // Downloads: no sniffing, no rendering; a JSON artifact is an attachment.
+    let json_uri: Value = answer(
+        http.post(format!("{base}/v1/artifacts"))
+            .bearer_auth("shop-t")
+            .header("content-type", "application/json")
+            .body(r#"{"a": 1}"#),
+    )
+    .await;
+    let got = http
+        .get(format!(
+            "{base}/v1/artifacts/{}",
+            json_uri["sha256"].as_str().unwrap()
+        ))
+        .bearer_auth("shop-t")
+        .header("range", "items=0-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200, "a range in another unit is ignored");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        got.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(got.headers()["content-disposition"], "attachment");
+
+    // Unknown routes and methods answer problem details too.
+    let (status, _) = refused(http.get(format!("{base}/v1/nothing")).bearer_auth("shop-t")).await;
+    assert_eq!(status, 404);
+    let (status, _) = refused(
+        http.put(format!("{base}/v1/artifacts"))
+            .bearer_auth("shop-t"),
+    )
+    .await;
+    assert_eq!(status, 405);
+}
+
+/// Files a call writes count against its caller's quota like uploads: a few bytes in cannot
+/// become gigabytes kept.
+#[tokio::test]
+async fn outputs_count_against_the_callers_quota() {
+    let audio = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dsp/audio");
+    if !baton_test_support::generated(
+        "rest_tools::outputs_count_against_the_callers_quota",
+        &audio,
+    ) {
+        return;
+    }
+    let home = Home::new(&format!("[limits]\nupload_quota_mb = 2\n{SHOP}"));
+    let server = HttpServer::start_with_env(&home, &[], &ENV).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    // 705 kB of 16-bit stereo in; the filtered 32-bit float copy is twice that.
+    let wav = std::fs::read(audio.join("clipped-44k-stereo-16.wav")).unwrap();
+    let kept: Value = answer(
+        http.post(format!("{base}/v1/artifacts"))
+            .bearer_auth("shop-t")
+            .header("content-type", "audio/wav")
+            .body(wav),
+    )
+    .await;
+    let (status, body) = refused(
+        http.post(format!("{base}/v1/tools/dsp_filter"))
+            .bearer_auth("shop-t")
+            .json(&json!({ "path": kept["uri"], "chain": [{ "type": "lowpass", "freq_hz": 1000.0 }] })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("limits.upload_quota_mb"), "{body}");
+    assert!(!detail.contains("/tmp/"), "{body}");
+    // Another principal, with room, gets its output.
+    let theirs = http
+        .post(format!("{base}/v1/tools/dsp_filter"))
+        .bearer_auth("pharmacy-t")
+        .json(&json!({ "path": kept["uri"], "chain": [{ "type": "lowpass", "freq_hz": 1000.0 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 200);
 }

@@ -85,8 +85,10 @@ impl Tokens {
             .ok_or("missing `Authorization: Bearer <token>` header")?
             .to_str()
             .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+            // The scheme name is case-insensitive (RFC 9110); the token is not.
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or("`Authorization` header is not `Bearer <token>`")?;
         self.caller(token).ok_or("unknown bearer token")

@@ -364,3 +364,32 @@ fn loudness_and_range_agree_with_the_ebur128_crate() {
         worst.0, worst.1
     );
 }
+
+/// A compressed file is decoded only as far as the call's memory allows: a few kilobytes of
+/// FLAC can stand for gigabytes of samples, so the budget is checked while decoding.
+#[test]
+fn decoding_stops_at_the_memory_budget() {
+    if !generated("decoding_stops_at_the_memory_budget") {
+        return;
+    }
+    let path = dir().join("audio/music-48k-mono-16.flac");
+    let message = baton_dsp::read_audio_within(&path, 400_000)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("[limits] call_memory_mb"), "{message}");
+    let at: f64 = message
+        .split(" after ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s;").next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 400 kB of 32-bit samples is about 2.1 s of the 6 s file.
+    assert!(at < 2.5, "{message}");
+    assert_eq!(
+        baton_dsp::read_audio_within(&path, 2_000_000)
+            .unwrap()
+            .frames(),
+        288_000
+    );
+}

@@ -264,28 +264,33 @@ impl Gate {
                 room = limits.admit(&caller, heavy) => room?,
                 () = cancel.cancelled() => return Err(ToolError::Cancelled),
             };
-            let work = tokio::spawn(async move {
+            let work = async move {
                 let _room = room;
                 let mut output = bound
                     .run(context)
                     .await
                     .map_err(|error| files.scrub_error(error))?;
                 files.keep(&store, &mut output).await?;
-                Ok(output)
-            });
-            let ended =
-                |joined: std::result::Result<Result<ToolOutput>, tokio::task::JoinError>| {
-                    joined.map_err(|e| {
-                        ToolError::failed(format!("the call stopped abnormally: {e}"))
-                    })?
-                };
-            if abandon {
-                tokio::select! {
-                    joined = work => ended(joined),
+                Ok::<ToolOutput, ToolError>(output)
+            };
+            if !abandon {
+                return work.await;
+            }
+            if !heavy {
+                // A light read is simply dropped.
+                return tokio::select! {
+                    done = work => done,
                     () = cancel.cancelled() => Err(ToolError::Cancelled),
-                }
-            } else {
-                ended(work.await)
+                };
+            }
+            // A heavy read runs on blocking threads that cannot be dropped: it goes on by
+            // itself, holding its heavy slot until it ends.
+            let work = tokio::spawn(work);
+            tokio::select! {
+                joined = work => joined.map_err(|e| {
+                    ToolError::failed(format!("the call stopped abnormally: {e}"))
+                })?,
+                () = cancel.cancelled() => Err(ToolError::Cancelled),
             }
         };
         self.run(&principal, decided, &given, approval_id.as_deref(), execute)

@@ -92,6 +92,9 @@ async fn connection(
             token.as_deref(),
             true,
         )?;
+        // The connection takes the next request only once it has finished with the last
+        // answer; sending before that fails with "connection was not ready".
+        sender.ready().await.context("connection to the server")?;
         let response = sender
             .send_request(request)
             .await
@@ -164,6 +167,7 @@ async fn initialize(
         .context("initialize answered without an Mcp-Session-Id")?;
     response.into_body().collect().await?;
     let notify = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    sender.ready().await.context("connection to the server")?;
     let response = sender
         .send_request(request(
             host,

@@ -362,6 +362,16 @@ impl CallFiles {
         out
     }
 
+    /// `text` as the caller should read it, when it differs: a file kept only in the store by
+    /// its URI, the private folder's other paths scrubbed.
+    fn said(&self, kept: &[(String, KeptFile, bool)], text: &str) -> Option<String> {
+        if let Some((_, file, _)) = kept.iter().find(|(t, _, only)| *only && t == text) {
+            return Some(file.uri.clone());
+        }
+        let scrubbed = self.scrub(text);
+        (scrubbed != text).then_some(scrubbed)
+    }
+
     /// A tool's error, its messages scrubbed of the private folder's paths.
     pub(crate) fn scrub_error(&self, error: ToolError) -> ToolError {
         if self.folder.is_none() {
@@ -449,13 +459,23 @@ impl CallFiles {
                 }
             }
         }
+        // A private JSON file (a photo's metadata) names the other outputs: keep those first,
+        // then keep the JSON speaking of them by URI, as the result does.
+        found.sort_by_key(|(text, only)| *only && text.ends_with(".json"));
         let mut kept: Vec<(String, KeptFile, bool)> = Vec::new();
         for (text, only) in found {
             let path = Path::new(&text);
-            let bytes = tokio::fs::read(path).await.map_err(|e| {
+            let mut bytes = tokio::fs::read(path).await.map_err(|e| {
                 ToolError::failed(format!("cannot keep the output `{}`: {e}", display(path)))
             })?;
             let media = media_type_of(path).to_owned();
+            if only
+                && media == "application/json"
+                && let Ok(mut value) = serde_json::from_slice::<Value>(&bytes)
+            {
+                rename(&mut value, &|text| self.said(&kept, text));
+                bytes = serde_json::to_vec_pretty(&value).unwrap_or(bytes);
+            }
             let stored = match &self.owner {
                 Some((principal, uploads)) => {
                     keep_upload(store, *uploads, principal, bytes, media).await
@@ -477,13 +497,7 @@ impl CallFiles {
             };
             kept.push((text, file, only));
         }
-        rename(&mut output.structured, &|text| {
-            if let Some((_, file, _)) = kept.iter().find(|(t, _, only)| *only && t == text) {
-                return Some(file.uri.clone());
-            }
-            let scrubbed = self.scrub(text);
-            (scrubbed != text).then_some(scrubbed)
-        });
+        rename(&mut output.structured, &|text| self.said(&kept, text));
         for (_, file, _) in &kept {
             output.attachments.push(Attachment::Link {
                 uri: file.uri.clone(),

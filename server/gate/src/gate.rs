@@ -254,9 +254,10 @@ impl Gate {
         let caller = principal.id.clone();
         let store = self.store.clone();
         let cancel = context.cancellation().clone();
-        // A read can be left running when its caller cancels: it changes nothing, so the call
-        // ends (and is audited) as cancelled at once, while the work finishes on its own,
-        // holding its room. A write or a command is waited for, so the record says what it did.
+        // A heavy read can be left running when its caller cancels: it changes nothing, so
+        // the call ends (and is audited) as cancelled at once, while the work — on blocking
+        // threads that may not look at the cancellation for seconds — finishes on its own,
+        // holding its room.
         let abandon = decided.effect == Effect::Read;
         // Room is taken only once the call is allowed to run: the future is polled then.
         let execute = async move {
@@ -273,15 +274,10 @@ impl Gate {
                 files.keep(&store, &mut output).await?;
                 Ok::<ToolOutput, ToolError>(output)
             };
-            if !abandon {
+            // Writes and commands are awaited, so the record says what they did; a light read
+            // is awaited too: it sees the cancellation and ends promptly on its own.
+            if !abandon || !heavy {
                 return work.await;
-            }
-            if !heavy {
-                // A light read is simply dropped.
-                return tokio::select! {
-                    done = work => done,
-                    () = cancel.cancelled() => Err(ToolError::Cancelled),
-                };
             }
             // A heavy read runs on blocking threads that cannot be dropped: it goes on by
             // itself, holding its heavy slot until it ends.

@@ -129,6 +129,22 @@ async fn curl_sends_a_photo_and_gets_its_cut_out_back_by_uri() {
     );
     // The backdrop is white now: the corner that was blue-grey.
     assert_eq!(decoded.to_rgb8().get_pixel(0, 0).0, [255, 255, 255]);
+    // The metadata file kept beside it speaks of the photo and cut-out by URI too.
+    let metadata = answer["metadata"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("baton://artifacts/")
+        .unwrap();
+    let metadata: Value = serde_json::from_slice(&curl(&[
+        "-H",
+        auth,
+        &format!("{base}/v1/artifacts/{metadata}"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (&metadata["source"], &metadata["image"]),
+        (&answer["source"], &answer["image"])
+    );
 
     // The document a client is generated from lists the tool with the same schemas as MCP.
     let document: Value =

@@ -99,20 +99,41 @@ impl Store {
     ) -> Result<ArtifactRef> {
         let sha256 = hex(&Sha256::digest(bytes));
         let size = bytes.len() as u64;
-        let mut entry = match self.entry(&sha256)? {
-            Some(entry) => entry,
-            None => Entry {
-                media_type: media_type.to_owned(),
-                size,
-                inline: self.place(&sha256, bytes)?,
-                kept_ms: 0,
-                uploaders: Vec::new(),
-            },
+        let existing = self.entry(&sha256)?;
+        // Counted before anything is written: a refused upload leaves no bytes behind.
+        let counted = match uploader {
+            Some((principal, quota))
+                if !existing
+                    .as_ref()
+                    .is_some_and(|e| e.uploaders.iter().any(|u| u == principal)) =>
+            {
+                self.count_upload(principal, size, quota)?;
+                Some(principal)
+            }
+            _ => None,
         };
-        if let Some((principal, quota)) = uploader
-            && !entry.uploaders.iter().any(|u| u == principal)
-        {
-            self.count_upload(principal, size, quota)?;
+        let mut entry = match existing {
+            Some(entry) => entry,
+            None => {
+                let placed = self.place(&sha256, bytes);
+                let inline = match (placed, counted) {
+                    (Ok(inline), _) => inline,
+                    (Err(error), Some(principal)) => {
+                        self.uncount(principal, size)?;
+                        return Err(error);
+                    }
+                    (Err(error), None) => return Err(error),
+                };
+                Entry {
+                    media_type: media_type.to_owned(),
+                    size,
+                    inline,
+                    kept_ms: 0,
+                    uploaders: Vec::new(),
+                }
+            }
+        };
+        if let Some(principal) = counted {
             entry.uploaders.push(principal.to_owned());
         }
         entry.kept_ms = crate::now_millis();
@@ -170,6 +191,16 @@ impl Store {
         }
     }
 
+    /// Take `size` off what `principal` keeps.
+    fn uncount(&self, principal: &str, size: u64) -> Result<()> {
+        self.inner
+            .uploads
+            .fetch_and_update(principal.as_bytes(), |old| {
+                Some(usage(old).saturating_sub(size).to_be_bytes().to_vec())
+            })?;
+        Ok(())
+    }
+
     /// Delete every artifact last kept before `before_ms`, and its uploaders' share of it.
     pub fn gc_artifacts(&self, before_ms: u64) -> Result<ArtifactGc> {
         let mut gc = ArtifactGc::default();
@@ -192,11 +223,7 @@ impl Store {
             }
             self.inner.artifacts.remove(&key)?;
             for principal in &entry.uploaders {
-                self.inner
-                    .uploads
-                    .fetch_and_update(principal.as_bytes(), |old| {
-                        Some(usage(old).saturating_sub(entry.size).to_be_bytes().to_vec())
-                    })?;
+                self.uncount(principal, entry.size)?;
             }
             gc.removed += 1;
             gc.bytes += entry.size;

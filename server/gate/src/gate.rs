@@ -297,7 +297,8 @@ impl Gate {
     /// for a face that starts work the gate runs later (a job), so a flood of starts is
     /// refused before anything is kept. The call itself is paced again when it runs.
     pub fn pace(&self, principal: &Principal) -> Result<()> {
-        self.limits.pace(&principal.id)
+        // Only with room for the call the job makes too.
+        self.limits.pace_leaving(&principal.id, 1.0)
     }
 
     /// Keep `bytes` that `principal` uploads (`POST /v1/artifacts`), within its quota.

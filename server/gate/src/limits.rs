@@ -61,6 +61,12 @@ impl CallLimits {
     /// Take one call from `principal`'s rate, or refuse it as busy, saying when to come back.
     /// Refused calls are not audited: a flood must not flood the audit log.
     pub fn pace(&self, principal: &str) -> Result<(), ToolError> {
+        self.pace_leaving(principal, 0.0)
+    }
+
+    /// [`CallLimits::pace`], refusing unless `spare` more calls would still fit after this one
+    /// (a job's start leaves room for the job's own call).
+    pub fn pace_leaving(&self, principal: &str, spare: f64) -> Result<(), ToolError> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -77,11 +83,11 @@ impl CallLimits {
         let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate;
         bucket.tokens = refilled.min(f64::from(self.per_minute));
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
+        if bucket.tokens >= 1.0 + spare {
             bucket.tokens -= 1.0;
             return Ok(());
         }
-        let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        let wait = Duration::from_secs_f64((1.0 + spare - bucket.tokens) / rate);
         tracing::warn!(principal, "refused a call over the rate limit");
         Err(ToolError::Busy {
             what: format!(

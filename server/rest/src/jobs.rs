@@ -98,12 +98,22 @@ fn view(rest: &Rest, task: &Value) -> Value {
                 out["pending_approval"] = crate::call::pending_body(rest, tool, &args, id, reason);
             } else {
                 out["status"] = Value::String("failed".into());
-                out["error"] = result["content"][0]["text"].clone();
+                let mut text = result["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                baton_kit::clip(&mut text, 2000);
+                out["error"] = Value::String(text);
             }
         }
         "completed" => out["result"] = result["structuredContent"].clone(),
         "failed" => {
-            out["error"] = task["error"]["message"].clone();
+            let mut text = task["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            baton_kit::clip(&mut text, 2000);
+            out["error"] = Value::String(text);
             if let Some(argument) = task["error"]["data"]["path"].as_str() {
                 out["argument"] = Value::String(argument.to_owned());
             }

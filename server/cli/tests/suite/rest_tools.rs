@@ -559,6 +559,14 @@ async fn bad_requests_and_abuse_are_refused_by_name() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // `pharmacy` has one call left: not enough for a job (its start and its call).
+    let (status, body) = refused(
+        http.post(call("vision_batch"))
+            .bearer_auth("pharmacy-t")
+            .json(&json!({ "paths": [] })),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
 }
 
 const QUOTA: &str = r#"
@@ -590,6 +598,16 @@ async fn uploads_stay_within_quota_until_gc_and_slow_calls_time_out() {
     assert_eq!(upload(1).await.unwrap().status(), 201);
     let (status, body) = problem(upload(2).await.unwrap()).await;
     assert_eq!(status, 507, "{body}");
+    // Nothing of a refused upload stays on disk (a kept one does, beside the store).
+    let on_disk = |fill: u8| {
+        let sha = digest(&[fill; 600_000]);
+        home.path()
+            .join(".baton/artifacts")
+            .join(&sha[..2])
+            .join(&sha[2..])
+            .exists()
+    };
+    assert_eq!((on_disk(1), on_disk(2)), (true, false));
     assert!(
         body["detail"]
             .as_str()

@@ -39,8 +39,9 @@ impl Default for Uploads {
 pub(crate) struct Prepared {
     /// As the policy and the audit see them: inline content replaced by artifact URIs.
     pub given: Value,
-    /// As the tool gets them: artifacts as files, left-out outputs in the private folder.
-    pub local: Value,
+    /// As the tool gets them — artifacts as files, left-out outputs in the private folder —
+    /// when that differs from `given` (a tool without file arguments gets `given` itself).
+    pub local: Option<Value>,
     /// What the policy decides on: outputs kept only in the store are not writes.
     pub descriptor: Option<ToolDescriptor>,
     /// The call's files.
@@ -112,14 +113,14 @@ pub fn media_type_of(path: &Path) -> &'static str {
 
 /// The extension a tool expects for a file of `media_type`.
 fn extension_of(media_type: &str) -> &'static str {
-    match media_type {
+    match crate::media::canonical(media_type) {
         "image/png" => "png",
         "image/jpeg" => "jpg",
         "image/webp" => "webp",
-        "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => "wav",
-        "audio/flac" | "audio/x-flac" => "flac",
-        "audio/mpeg" | "audio/mp3" => "mp3",
-        "audio/ogg" | "application/ogg" => "ogg",
+        "audio/wav" => "wav",
+        "audio/flac" => "flac",
+        "audio/mpeg" => "mp3",
+        "audio/ogg" => "ogg",
         "application/json" | "application/fhir+json" => "json",
         _ => "bin",
     }
@@ -243,9 +244,18 @@ pub(crate) async fn prepare(
     uploads: Uploads,
     principal: &str,
     descriptor: &ToolDescriptor,
-    args: &Value,
+    args: Value,
 ) -> Result<Prepared> {
-    let mut given = args.clone();
+    // Most calls name no file: nothing to copy, fetch or keep.
+    if descriptor.file_args.is_empty() && descriptor.output_args.is_empty() {
+        return Ok(Prepared {
+            given: args,
+            local: None,
+            descriptor: None,
+            files: CallFiles::default(),
+        });
+    }
+    let mut given = args;
     for pointer in &descriptor.file_args {
         for (at, text) in strings_at(&mut given, pointer) {
             if !text.starts_with("data:") {
@@ -292,7 +302,7 @@ pub(crate) async fn prepare(
     });
     Ok(Prepared {
         given,
-        local,
+        local: Some(local),
         descriptor,
         files,
     })

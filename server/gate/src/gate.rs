@@ -230,10 +230,10 @@ impl Gate {
             self.uploads,
             &principal.id,
             tool.descriptor(),
-            &args,
+            args,
         )
         .await?;
-        let bound = tool.clone().bind(&local)?;
+        let bound = tool.clone().bind(local.as_ref().unwrap_or(&given))?;
         let decided = descriptor.as_ref().unwrap_or(tool.descriptor());
         let mut sandbox = self.policy.current().sandbox_for(&principal, decided);
         sandbox.protected = self.protected.to_vec();

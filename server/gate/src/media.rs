@@ -17,7 +17,7 @@ pub const ACCEPTED: [&str; 10] = [
 ];
 
 /// The canonical spelling of a media type's aliases (`audio/x-wav` → `audio/wav`).
-fn canonical(media: &str) -> &str {
+pub(crate) fn canonical(media: &str) -> &str {
     match media {
         "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "audio/wav",
         "audio/x-flac" => "audio/flac",

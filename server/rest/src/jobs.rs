@@ -98,22 +98,12 @@ fn view(rest: &Rest, task: &Value) -> Value {
                 out["pending_approval"] = crate::call::pending_body(rest, tool, &args, id, reason);
             } else {
                 out["status"] = Value::String("failed".into());
-                let mut text = result["content"][0]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                baton_kit::clip(&mut text, 2000);
-                out["error"] = Value::String(text);
+                out["error"] = clipped(&result["content"][0]["text"]);
             }
         }
         "completed" => out["result"] = result["structuredContent"].clone(),
         "failed" => {
-            let mut text = task["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            baton_kit::clip(&mut text, 2000);
-            out["error"] = Value::String(text);
+            out["error"] = clipped(&task["error"]["message"]);
             if let Some(argument) = task["error"]["data"]["path"].as_str() {
                 out["argument"] = Value::String(argument.to_owned());
             }
@@ -121,6 +111,13 @@ fn view(rest: &Rest, task: &Value) -> Value {
         _ => {}
     }
     out
+}
+
+/// An error's text as a job shows it: errors may quote a megabyte the caller sent.
+fn clipped(text: &Value) -> Value {
+    let mut text = text.as_str().unwrap_or_default().to_owned();
+    baton_kit::clip(&mut text, 2000);
+    Value::String(text)
 }
 
 async fn current(rest: &Rest, principal: &Principal, id: &str) -> Result<Value, Box<Response>> {

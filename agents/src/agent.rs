@@ -117,6 +117,8 @@ impl Agent {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentSet {
     agents: BTreeMap<String, Agent>,
+    /// Names served by another agent (`builder` → `codex-builder`).
+    serving: BTreeMap<String, String>,
 }
 
 impl AgentSet {
@@ -155,7 +157,8 @@ impl AgentSet {
         Ok(set)
     }
 
-    /// The four roles Baton ships (`agents/roles/*.toml`): manager, builder, tester, reviewer.
+    /// The roles Baton ships (`agents/roles/*.toml`): manager, builder, tester, reviewer, and
+    /// codex-builder (a builder that hands its task to Codex).
     pub fn builtin() -> Result<AgentSet> {
         let mut set = AgentSet::default();
         for (file, text) in [
@@ -163,6 +166,10 @@ impl AgentSet {
             ("builder.toml", include_str!("../roles/builder.toml")),
             ("tester.toml", include_str!("../roles/tester.toml")),
             ("reviewer.toml", include_str!("../roles/reviewer.toml")),
+            (
+                "codex-builder.toml",
+                include_str!("../roles/codex-builder.toml"),
+            ),
         ] {
             let agent: Agent = toml::from_str(text).map_err(|e| AgentError::Definition {
                 agent: file.into(),
@@ -192,8 +199,29 @@ impl AgentSet {
         Ok(())
     }
 
-    /// The agent named `name`.
+    /// Let agent `by` take the tasks given to `name` (the manager's `agent_builder` handed to
+    /// `codex-builder`): delegations to `name` reach `by`, which acts as itself. A set with no
+    /// `name` (a folder of other agents) has nothing to hand over; a missing `by` is an error.
+    pub fn serve_as(&mut self, name: &str, by: &str) -> Result<()> {
+        if !self.agents.contains_key(name) || name == by {
+            return Ok(());
+        }
+        if !self.agents.contains_key(by) {
+            return Err(AgentError::Definition {
+                agent: by.into(),
+                message: format!(
+                    "no such agent to serve as `{name}` (known: {})",
+                    self.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        self.serving.insert(name.to_owned(), by.to_owned());
+        Ok(())
+    }
+
+    /// The agent named `name` (or the one serving as it).
     pub fn get(&self, name: &str) -> Result<&Agent> {
+        let name = self.serving.get(name).map_or(name, String::as_str);
         self.agents.get(name).ok_or_else(|| AgentError::Definition {
             agent: name.into(),
             message: format!(

@@ -40,6 +40,15 @@ pub enum RunEvent {
         /// Whether the gate denied it (a policy rule, or a refused approval).
         denied: bool,
     },
+    /// A running tool reported a step (Codex ran a command, applied a patch).
+    ToolStep {
+        /// The agent.
+        path: String,
+        /// The tool.
+        tool: String,
+        /// The step, as journaled: an object with a `type` and a one-line `summary`.
+        step: serde_json::Value,
+    },
     /// A call waits for a reviewer.
     ApprovalWaiting {
         /// The agent.

@@ -20,6 +20,9 @@ pub enum StepKind {
     ApprovalWait,
     /// A tool call's answer.
     ToolResult,
+    /// What a tool reported while it ran (a command Codex ran, a patch it applied, the tokens
+    /// it used): a child step of the call, for the record; never replayed.
+    ToolEvent,
 }
 
 impl StepKind {
@@ -30,6 +33,7 @@ impl StepKind {
             StepKind::ToolCall => "tool_call",
             StepKind::ApprovalWait => "approval_wait",
             StepKind::ToolResult => "tool_result",
+            StepKind::ToolEvent => "tool_event",
         }
     }
 }
@@ -73,6 +77,14 @@ impl JournalKey {
         JournalKey {
             key: format!("{}/approval", self.key),
             kind: StepKind::ApprovalWait,
+        }
+    }
+
+    /// The `n`th step this tool call reported while it ran.
+    pub fn event(&self, n: u32) -> JournalKey {
+        JournalKey {
+            key: format!("{}/event-{n}", self.key),
+            kind: StepKind::ToolEvent,
         }
     }
 

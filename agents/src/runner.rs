@@ -570,7 +570,16 @@ impl Runner {
                 tool: name.into(),
                 args,
                 approval_id,
-                context: ToolContext::new(self.cancel.child_token()),
+                context: ToolContext::new(self.cancel.child_token()).with_steps(Arc::new(
+                    JournalSteps {
+                        runner: self.clone(),
+                        run_id: run_id.to_owned(),
+                        key: key.clone(),
+                        path: talk.path.clone(),
+                        tool: name.to_owned(),
+                        next: std::sync::atomic::AtomicU32::new(0),
+                    },
+                )),
             })
             .instrument(span)
             .await;
@@ -607,6 +616,35 @@ impl Runner {
                 error.kind().as_str()
             ))),
         }
+    }
+}
+
+/// A tool call's own steps, kept in the run's journal under the call's key as they come.
+struct JournalSteps {
+    runner: Runner,
+    run_id: String,
+    key: JournalKey,
+    path: String,
+    tool: String,
+    next: std::sync::atomic::AtomicU32,
+}
+
+impl baton_kit::StepSink for JournalSteps {
+    fn step(&self, step: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let key = self.key.event(n);
+            // A step that cannot be kept is logged, not fatal: the call's result and its audit
+            // record are what the run stands on.
+            if let Err(error) = self.runner.journal.record(&self.run_id, &key, &step).await {
+                tracing::warn!(%error, %key, "tool step not journaled");
+            }
+            self.runner.emit(RunEvent::ToolStep {
+                path: self.path.clone(),
+                tool: self.tool.clone(),
+                step,
+            });
+        })
     }
 }
 

@@ -124,7 +124,11 @@ impl Policy {
         let matching: Vec<&Rule> = self
             .rules
             .iter()
-            .filter(|rule| rule.action != RuleAction::GrantNetwork && rule.matches(principal, tool))
+            .filter(|rule| {
+                rule.action != RuleAction::GrantNetwork
+                    && rule.matches(principal, tool)
+                    && rule.matches_command(args)
+            })
             .collect();
         if let Some(rule) = matching
             .iter()
@@ -133,6 +137,14 @@ impl Policy {
             return Decision::Forbid {
                 rule: format!("rules.{}", rule.id).into(),
                 reason: rule.reason.clone(),
+            };
+        }
+        if let Some(rule) = matching
+            .iter()
+            .find(|rule| rule.action == RuleAction::Allow)
+        {
+            return Decision::Allow {
+                rule: format!("rules.{}", rule.id).into(),
             };
         }
         let asking = matching
@@ -274,4 +286,62 @@ impl Rule {
                 .is_none_or(|id| principal.id == id)
             && self.role.is_none_or(|role| principal.has(role))
     }
+
+    /// Whether the call's command fits this rule's `command` pattern (always, without one).
+    fn matches_command(&self, args: &Value) -> bool {
+        let Some(pattern) = &self.command else {
+            return true;
+        };
+        command_text(args).is_some_and(|text| {
+            !text.contains(SHELL_SYNTAX) && glob(pattern.as_bytes(), text.as_bytes())
+        })
+    }
+}
+
+/// Characters that make a command more than one plain program with plain arguments.
+const SHELL_SYNTAX: &[char] = &[
+    ';', '&', '|', '$', '`', '<', '>', '(', ')', '{', '}', '[', ']', '*', '?', '!', '~', '\\',
+    '\'', '"', '#', '\n', '\r', '\0',
+];
+
+/// The command a call runs: its `command` (a string, or an argv array) or its `argv`, words
+/// joined by single spaces.
+fn command_text(args: &Value) -> Option<String> {
+    let words = |value: &Value| -> Option<String> {
+        let words: Option<Vec<&str>> = value.as_array()?.iter().map(Value::as_str).collect();
+        Some(words?.join(" "))
+    };
+    match (args.get("command"), args.get("argv")) {
+        (Some(Value::String(text)), _) => Some(text.trim().to_owned()),
+        (Some(list @ Value::Array(_)), _) | (None, Some(list)) => words(list),
+        (Some(_), _) | (None, None) => None,
+    }
+}
+
+/// Whether `text` is all of `pattern`, where `*` stands for any run of bytes. Greedy with one
+/// backtrack point, so a long hostile command costs at most `pattern × text` steps.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&byte) if byte == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((at, from)) => {
+                    p = at + 1;
+                    t = from + 1;
+                    star = Some((at, from + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
 }

@@ -36,6 +36,7 @@ struct RuleFile {
     effect: Option<Effect>,
     principal: Option<String>,
     role: Option<Role>,
+    command: Option<String>,
     action: RuleAction,
     reason: Option<String>,
 }
@@ -93,6 +94,9 @@ impl Policy {
         }
         let mut rules = Vec::with_capacity(file.rules.len());
         for (index, rule) in file.rules.into_iter().enumerate() {
+            check_rule(&rule).map_err(|(key, message)| {
+                invalid(&format!("rules[{index}].{key}"), message.into())
+            })?;
             let id = rule.id.unwrap_or_else(|| format!("{index}"));
             if rule
                 .tool
@@ -107,6 +111,7 @@ impl Policy {
             let reason = rule.reason.unwrap_or_else(|| match rule.action {
                 RuleAction::RequireApproval => "this rule requires a reviewer's approval".into(),
                 RuleAction::Forbid => "this rule forbids the call".into(),
+                RuleAction::Allow => "this rule lets the call run without a reviewer".into(),
                 RuleAction::GrantNetwork => {
                     "this rule lets the call's commands reach the network".into()
                 }
@@ -118,6 +123,7 @@ impl Policy {
                 effect: rule.effect,
                 principal: rule.principal,
                 role: rule.role,
+                command: rule.command,
                 action: rule.action,
                 reason,
             });
@@ -131,6 +137,36 @@ impl Policy {
             rules,
             command_env: file.command_env,
         })
+    }
+}
+
+/// What a rule's action needs from its matchers: an `allow` names its tool (no blanket
+/// waiver of the reviewer); a `command` pattern is not empty, and is not on a
+/// `grant-network` rule (which is settled before any command is known).
+fn check_rule(rule: &RuleFile) -> std::result::Result<(), (&'static str, &'static str)> {
+    if rule.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(("command", "must not be empty"));
+    }
+    match rule.action {
+        RuleAction::Allow
+            if rule
+                .tool
+                .as_deref()
+                .is_none_or(|tool| tool.trim_end_matches('*').is_empty()) =>
+        {
+            Err((
+                "tool",
+                "an `allow` rule must name a tool (or a prefix such as `codex:*`)",
+            ))
+        }
+        RuleAction::GrantNetwork if rule.command.is_some() => Err((
+            "command",
+            "`grant-network` is decided per call, before any command is known: drop `command`",
+        )),
+        RuleAction::Allow
+        | RuleAction::RequireApproval
+        | RuleAction::Forbid
+        | RuleAction::GrantNetwork => Ok(()),
     }
 }
 

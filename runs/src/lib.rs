@@ -45,7 +45,7 @@ pub use ed25519_dalek::VerifyingKey;
 pub use error::{Result, RunsError};
 pub use id::new_id;
 pub use query::{AuditQuery, AuditSlice};
-pub use runs::{Run, RunState, Step};
+pub use runs::{Run, RunState, Step, TokenUsage};
 pub use salvage::salvage_audit;
 pub use shared::{Ownership, StoreHandle, WAIT};
 pub use store::Store;

@@ -73,6 +73,46 @@ pub struct Step {
     pub data: Value,
 }
 
+/// Tokens a run used, from its journal: its agents' model turns (`model_call` steps'
+/// `usage`) and what its tools' helpers reported (`tool_event` steps' `usage`: Codex's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Prompt tokens of the run's own model turns.
+    pub model_input: u64,
+    /// Completion tokens of the run's own model turns.
+    pub model_output: u64,
+    /// Input tokens tools reported (Codex's model).
+    pub tools_input: u64,
+    /// Output tokens tools reported.
+    pub tools_output: u64,
+    /// All of the above.
+    pub total: u64,
+}
+
+impl TokenUsage {
+    /// The sum over `steps`.
+    pub fn of(steps: &[Step]) -> TokenUsage {
+        let mut sum = TokenUsage::default();
+        for step in steps {
+            let usage = &step.data["value"]["usage"];
+            let count = |key: &str| usage[key].as_u64().unwrap_or(0);
+            match step.kind.as_str() {
+                "model_call" => {
+                    sum.model_input += count("prompt_tokens");
+                    sum.model_output += count("completion_tokens");
+                }
+                "tool_event" => {
+                    sum.tools_input += count("input_tokens");
+                    sum.tools_output += count("output_tokens");
+                }
+                _ => {}
+            }
+        }
+        sum.total = sum.model_input + sum.model_output + sum.tools_input + sum.tools_output;
+        sum
+    }
+}
+
 impl Store {
     /// Start a run.
     pub fn create_run(&self, goal: &str, agent: &str, meta: Value, now_ms: u64) -> Result<Run> {

@@ -274,9 +274,12 @@ async fn bad_definitions_are_named() {
 }
 
 #[test]
-fn the_four_roles_ship_and_load() {
-    let set = AgentSet::builtin().unwrap();
-    assert_eq!(set.names(), ["builder", "manager", "reviewer", "tester"]);
+fn the_roles_ship_and_load() {
+    let mut set = AgentSet::builtin().unwrap();
+    assert_eq!(
+        set.names(),
+        ["builder", "codex-builder", "manager", "reviewer", "tester"]
+    );
     let manager = set.get("manager").unwrap();
     assert_eq!(manager.agents, ["builder", "tester", "reviewer"]);
     assert!(set.get("tester").unwrap().output_schema.is_some());
@@ -284,6 +287,17 @@ fn the_four_roles_ship_and_load() {
         AgentSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("roles"))
             .unwrap();
     assert_eq!(from_files, set);
+
+    // `[agents] builder = "codex-builder"`: the manager's builder tasks reach Codex's role,
+    // which acts under its own name; an unknown role is refused, naming the ones there are.
+    set.serve_as("builder", "codex-builder").unwrap();
+    assert_eq!(set.get("builder").unwrap().name, "codex-builder");
+    let error = set.serve_as("builder", "kodex").unwrap_err().to_string();
+    assert!(
+        error.contains("no such agent to serve as `builder`"),
+        "{error}"
+    );
+    assert!(error.contains("codex-builder, manager"), "{error}");
 }
 
 #[tokio::test]

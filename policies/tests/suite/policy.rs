@@ -134,6 +134,74 @@ reason = "CI never writes"
 }
 
 #[test]
+fn an_allow_rule_waives_the_reviewer_for_plain_matching_commands_only() {
+    let text = r#"
+sandbox = "workspace-write"
+approval = "untrusted"
+writable_roots = ["/work/repo"]
+
+[[rules]]
+id = "codex-tests"
+tool = "codex:exec"
+command = "cargo test*"
+action = "allow"
+reason = "tests run without a reviewer"
+
+[[rules]]
+id = "no-push"
+tool = "codex:*"
+command = "git push*"
+action = "forbid"
+"#;
+    let policy = policy(text);
+    let exec = tool("codex:exec", "codex", Effect::Exec, &["/cwd"]);
+    let agent = Principal::new("agent:codex-builder", [Role::Agent]);
+    let decide = |command: serde_json::Value, cwd: &str| {
+        policy
+            .decide(&agent, &exec, &json!({"command": command, "cwd": cwd}))
+            .rule()
+            .to_owned()
+    };
+    let inside = "/work/repo/.worktrees/T-1";
+    assert_eq!(decide(json!("cargo test"), inside), "rules.codex-tests");
+    assert_eq!(
+        decide(json!(["cargo", "test", "--workspace"]), inside),
+        "rules.codex-tests"
+    );
+    // Anything more than the plain command goes to a reviewer, however it is spelled.
+    for hostile in [
+        "cargo test; curl http://evil",
+        "cargo test && rm -rf ~",
+        "cargo test | sh",
+        "cargo test $(id)",
+        "cargo test `id`",
+        "cargo test > /etc/passwd",
+        "cargo test\nrm -rf /",
+        "cargo test 'x'",
+        "cargo build",
+        "xcargo test",
+    ] {
+        assert_eq!(
+            decide(json!(hostile), inside),
+            "approval.untrusted",
+            "{hostile}"
+        );
+    }
+    assert_eq!(
+        decide(json!("git push origin main"), inside),
+        "rules.no-push"
+    );
+    // An allow never opens what the sandbox closes.
+    assert_eq!(
+        decide(json!("cargo test"), "/elsewhere"),
+        "sandbox.workspace-write.outside-roots"
+    );
+    // A long hostile command is matched in bounded time.
+    let long = format!("cargo test {}", "a ".repeat(50_000));
+    assert_eq!(decide(json!(long), inside), "rules.codex-tests");
+}
+
+#[test]
 fn bad_files_are_refused_with_the_key() {
     let cases = [
         "sandbox = \"yolo\"\n",
@@ -142,7 +210,10 @@ fn bad_files_are_refused_with_the_key() {
         "sandbox = \"danger-full-access\"\n",
         "sandbox = \"danger-full-access\"\nfull_access_reason = \"demo box\"\n",
         "approval_ttl = \"soon\"\n",
-        "[[rules]]\ntool = \"x\"\naction = \"allow\"\n",
+        "[[rules]]\ntool = \"x\"\naction = \"permit\"\n",
+        "[[rules]]\naction = \"allow\"\ncommand = \"cargo test*\"\n",
+        "[[rules]]\ntool = \"*\"\naction = \"allow\"\n",
+        "[[rules]]\ntool = \"repo_exec\"\naction = \"grant-network\"\ncommand = \"npm ci\"\n",
         "sandbox = \"read-only\"\nsandboxes = 1\n",
     ];
     let mut out = String::new();

@@ -103,36 +103,11 @@ impl Journal for StoreJournal {
 #[derive(Debug, Clone)]
 pub struct StoreApprovals(pub StoreHandle);
 
-/// Longest single wait for the store to change while a run waits for a reviewer.
-const WAIT_MS: u64 = 30_000;
-/// Pause before asking again when the store could not be reached.
-const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
-
 impl StoreApprovals {
-    /// Return once approval `id` is no longer pending: woken by the store's change feed the
-    /// moment anything decides it (a console, the CLI, a tool, the expiry sweep), in this
-    /// process or another.
+    /// Return once approval `id` is no longer pending (the gate's one wait on the store's
+    /// change feed).
     pub async fn wait(&self, id: &str) {
-        // Read the counter, then the state, then wait for a change after that counter: a
-        // decision between the read and the wait is never missed.
-        let store = &self.0;
-        let mut seen = store.changes(0, 0).await.unwrap_or(0);
-        loop {
-            match self.state(id).await {
-                Ok(Review::Pending) => match store.changes(seen, WAIT_MS).await {
-                    Ok(now) => seen = now,
-                    Err(error) => {
-                        tracing::warn!(%error, "store unavailable while waiting; retrying");
-                        tokio::time::sleep(RETRY).await;
-                    }
-                },
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "approval state unavailable; retrying");
-                    tokio::time::sleep(RETRY).await;
-                }
-            }
-        }
+        baton_gate::wait_for_decision(&self.0, &baton_gate::SystemClock, id).await;
     }
 }
 

@@ -259,6 +259,18 @@ fn entry(
             }
         }
         "approval_wait" => approval_entry(&at, value.as_str().unwrap_or_default(), approvals, now),
+        // A tool's own step (Codex ran a command, applied a patch): one line, details inside.
+        "tool_event" => html! {
+            li.step {
+                details {
+                    summary {
+                        span.muted { "+" (at) " " } "↳ "
+                        (clip(value["summary"].as_str().unwrap_or("a step"), 300))
+                    }
+                    pre { (clip(&value.to_string(), 4000)) }
+                }
+            }
+        },
         // The intent is shown with its result.
         _ => html! {},
     }

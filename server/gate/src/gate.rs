@@ -244,7 +244,13 @@ impl Gate {
                 sandbox.mode = SandboxMode::WorkspaceWrite;
             }
         }
+        let oversight = crate::oversight::GateOversight {
+            gate: self.clone(),
+            principal: principal.clone(),
+            cancel: context.cancellation().clone(),
+        };
         let context = context
+            .with_oversight(Arc::new(oversight))
             .with_principal(principal.clone())
             .with_sandbox(Arc::new(sandbox))
             .with_memory_budget(self.memory_budget)

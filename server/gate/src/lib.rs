@@ -13,6 +13,7 @@ mod files;
 mod gate;
 mod limits;
 mod media;
+mod oversight;
 
 pub use approvals::{
     ApprovalView, ApprovalsDecide, ApprovalsList, DecideArgs, DecideResult, ListArgs, ListResult,
@@ -23,3 +24,4 @@ pub use files::{Uploads, media_type_of};
 pub use gate::Gate;
 pub use limits::{Admitted, CallLimits};
 pub use media::{ACCEPTED, check_media, parse_media_type, sniff};
+pub use oversight::wait_for_decision;

@@ -101,6 +101,9 @@ pub enum WebhookFormat {
 pub struct AgentsSection {
     /// MCP servers whose tools agents may call (each call still passes Baton's gate).
     pub mcp: Vec<McpSource>,
+    /// The role that takes the manager's builder tasks (`agent_builder`): `codex-builder`
+    /// hands them to Codex (needs a `[[agents.mcp]]` named `codex`). Default: `builder`.
+    pub builder: Option<String>,
 }
 
 /// `[[agents.mcp]]`: an MCP server over stdio (`command`) or Streamable HTTP (`url`).

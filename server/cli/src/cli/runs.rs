@@ -68,27 +68,40 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
         RunsCommand::Show(args) => {
             let run = store.run(args.id.clone()).await.map_err(failed)?;
             let steps = store.steps(run.id.clone()).await.map_err(failed)?;
+            let usage = baton_runs::TokenUsage::of(&steps);
             if args.json {
-                let value = serde_json::json!({ "run": run, "steps": steps });
+                let value = serde_json::json!({ "run": run, "usage": usage, "steps": steps });
                 return print(&pretty(&value)?);
             }
             let mut out = format!(
-                "run {}\n  goal    {}\n  agent   {}\n  state   {:?}\n  created {}\n  updated {}\n  steps   {}\n",
+                "run {}\n  goal    {}\n  agent   {}\n  state   {:?}\n  created {}\n  updated {}\n  steps   {}\n  tokens  {} (agents {} in, {} out; tools {} in, {} out)\n",
                 run.id,
                 run.goal,
                 run.agent,
                 run.state,
                 rfc3339(run.created_ms),
                 rfc3339(run.updated_ms),
-                steps.len()
+                steps.len(),
+                usage.total,
+                usage.model_input,
+                usage.model_output,
+                usage.tools_input,
+                usage.tools_output,
             );
             for step in steps {
+                // A tool's own steps (Codex's commands and patches) read as one line each.
+                let shown = match step.data["value"]["summary"].as_str() {
+                    Some(summary) if step.kind == "tool_event" => format!(
+                        "{} {summary}",
+                        step.data["key"].as_str().unwrap_or_default()
+                    ),
+                    _ => step.data.to_string(),
+                };
                 out.push_str(&format!(
-                    "  {:>4}  {}  {}  {}\n",
+                    "  {:>4}  {}  {}  {shown}\n",
                     step.seq,
                     rfc3339(step.time_ms),
                     step.kind,
-                    step.data
                 ));
             }
             print(&out)

@@ -28,7 +28,11 @@ pub struct ServeArgs {
 }
 
 pub(super) async fn run(config: Config, args: ServeArgs) -> Result<(), Failure> {
-    serve(App::builder(config), args).await
+    // Agents started over MCP (`agents_run`) use the `[[agents.mcp]]` servers too (Codex as
+    // the builder); they stay connected while the server runs.
+    let (builder, _sources) =
+        super::run::with_sources(App::builder(config.clone()), &config).await?;
+    serve(builder, args).await
 }
 
 /// Serve `app` as `args` say. `baton-bench` calls it with the gate turned off; `baton` never
@@ -159,7 +163,7 @@ const SIGNAL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Register SIGINT and SIGTERM handlers now — before anything is served, so a signal that
 /// arrives early still shuts down gracefully — and cancel `shutdown` on the first.
-fn watch_signals(shutdown: CancellationToken) -> Result<(), Failure> {
+pub(super) fn watch_signals(shutdown: CancellationToken) -> Result<(), Failure> {
     use tokio::signal::unix::{SignalKind, signal};
     let register = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| Failure::runtime(format!("cannot watch {name}: {e}")))

@@ -44,6 +44,9 @@ pub struct Setup {
     pub agents: Option<PathBuf>,
     /// The first message: the goal, and the repository.
     pub input: String,
+    /// The role taking the manager's builder tasks (`[agents] builder`), when not `builder`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
     /// Who asked for the run (an MCP caller's principal); `None` for `baton run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
@@ -129,6 +132,10 @@ fn describe(event: &RunEvent) -> Option<String> {
             reason,
         } => Some(format!(
             "[{path}] {tool} waits for approval {approval_id}: {reason}\n    approve: baton approvals approve {approval_id}    reject: baton approvals reject {approval_id} --reason TEXT"
+        )),
+        RunEvent::ToolStep { path, tool, step } => Some(format!(
+            "[{path}]   {tool}: {}",
+            step["summary"].as_str().unwrap_or("(a step)")
         )),
         RunEvent::AgentFinished { path } => Some(format!("[{path}] finished")),
     }
@@ -266,14 +273,12 @@ pub async fn execute(
         RunState::DoneWithDenials
     };
     state(end).await;
-    Ok(summary(
-        end,
-        output,
-        denied,
-        &timing,
-        started.elapsed(),
-        waiting,
-    ))
+    let mut done = summary(end, output, denied, &timing, started.elapsed(), waiting);
+    match store.steps(run_id.to_owned()).await {
+        Ok(steps) => done["usage"] = json!(baton_runs::TokenUsage::of(&steps)),
+        Err(error) => tracing::warn!(%error, run_id, "token usage not summed"),
+    }
+    Ok(done)
 }
 
 /// The agents `setup` names, and the watch that expires the approvals the run waits on with
@@ -283,11 +288,16 @@ fn prepare(
     setup: &Setup,
     gate: &baton_gate::Gate,
 ) -> Result<(AgentSet, tokio_util::sync::DropGuard), Failure> {
-    let agents = match &setup.agents {
+    let mut agents = match &setup.agents {
         Some(dir) => AgentSet::load_dir(dir),
         None => AgentSet::builtin(),
     }
     .map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(role) = &setup.builder {
+        agents
+            .serve_as("builder", role)
+            .map_err(|e| Failure::usage(format!("[agents] builder: {e}")))?;
+    }
     let stop_watch = CancellationToken::new();
     baton_console::watch(gate.clone(), Vec::new(), None, stop_watch.clone())
         .map_err(|e| Failure::runtime(e.to_string()))?;

@@ -95,6 +95,7 @@ impl Goals {
             },
             cassette,
             agents: None,
+            builder: self.config.file.agents.builder.clone(),
             requested_by: Some(caller.id.clone()),
         };
         // A setup that cannot run is the caller's error now, not a failed run later.

@@ -100,7 +100,8 @@ pub(super) fn run_command(
 
 /// Wait until one approval is pending; its id.
 pub(super) async fn pending(home: &Home) -> Value {
-    for _ in 0..200 {
+    // Up to a minute: a run may first start another server (Codex) on a busy machine.
+    for _ in 0..1200 {
         let output = home
             .baton(&["approvals", "list", "--json"])
             .output()
@@ -377,8 +378,9 @@ async fn a_run_killed_mid_way_resumes_without_repeating_a_side_effect() {
     );
 }
 
-/// The fixture repository: a README and a check the tester runs.
-fn fixture_repo(home: &Home) -> PathBuf {
+/// The fixture repository: a README and a check the tester runs (and a policy writing in
+/// it without approvals).
+pub(super) fn fixture_repo(home: &Home) -> PathBuf {
     let repo = home.path().join("repo");
     std::fs::create_dir_all(repo.join("src")).unwrap();
     std::fs::write(
@@ -683,6 +685,12 @@ async fn agents_call_tools_of_another_mcp_server_through_the_gate() {
     .await;
     assert!(
         progress.contains("MCP server `inner`: 1 tool(s) for agents"),
+        "{progress}"
+    );
+    // The inner Baton reads the same config, which names it as a source: it does not start
+    // itself again (and again).
+    assert!(
+        progress.contains("its own `[[agents.mcp]]` servers are not started"),
         "{progress}"
     );
     assert_eq!(out["output"], "The gate doc, section Approvals.");

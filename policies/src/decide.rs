@@ -121,47 +121,56 @@ impl Policy {
         if let Some(forbid) = self.sandbox_forbids(tool, args) {
             return forbid;
         }
-        let matching: Vec<&Rule> = self
+        let fits: Vec<(&Rule, Fit)> = self
             .rules
             .iter()
-            .filter(|rule| {
-                rule.action != RuleAction::GrantNetwork
-                    && rule.matches(principal, tool)
-                    && rule.matches_command(args)
-            })
+            .filter(|rule| rule.action != RuleAction::GrantNetwork && rule.matches(principal, tool))
+            .map(|rule| (rule, rule.fits_command(args)))
             .collect();
-        if let Some(rule) = matching
-            .iter()
-            .find(|rule| rule.action == RuleAction::Forbid)
-        {
+        let sure = |action: RuleAction| {
+            fits.iter()
+                .find(|(rule, fit)| rule.action == action && *fit == Fit::Yes)
+                .map(|(rule, _)| *rule)
+        };
+        if let Some(rule) = sure(RuleAction::Forbid) {
             return Decision::Forbid {
                 rule: format!("rules.{}", rule.id).into(),
                 reason: rule.reason.clone(),
             };
         }
-        if let Some(rule) = matching
-            .iter()
-            .find(|rule| rule.action == RuleAction::Allow)
-        {
+        if let Some(rule) = sure(RuleAction::Allow) {
             return Decision::Allow {
                 rule: format!("rules.{}", rule.id).into(),
             };
         }
-        let asking = matching
-            .iter()
-            .find(|rule| rule.action == RuleAction::RequireApproval);
-        match (self.approval, asking) {
-            (ApprovalPolicy::Never, Some(rule)) => Decision::Forbid {
-                rule: format!("rules.{}", rule.id).into(),
-                reason: format!(
-                    "{}; the approval policy is `never`, so it cannot run",
-                    rule.reason
+        // A rule asking a reviewer, or a forbid that cannot tell whether it applies (a
+        // command with shell syntax): a person looks at it.
+        let asking = fits.iter().find_map(|(rule, fit)| match (rule.action, fit) {
+            (RuleAction::RequireApproval, Fit::Yes | Fit::Unsure) => {
+                Some((*rule, rule.reason.clone()))
+            }
+            (RuleAction::Forbid, Fit::Unsure) => Some((
+                *rule,
+                format!(
+                    "the command has shell syntax, so it cannot be told whether it runs what this rule forbids ({}): a reviewer decides",
+                    rule.command.as_deref().unwrap_or_default()
                 ),
+            )),
+            (RuleAction::RequireApproval | RuleAction::Forbid, Fit::No)
+            | (RuleAction::Forbid, Fit::Yes)
+            | (RuleAction::Allow | RuleAction::GrantNetwork, Fit::Yes | Fit::No | Fit::Unsure) => {
+                None
+            }
+        });
+        match (self.approval, asking) {
+            (ApprovalPolicy::Never, Some((rule, reason))) => Decision::Forbid {
+                rule: format!("rules.{}", rule.id).into(),
+                reason: format!("{reason}; the approval policy is `never`, so it cannot run"),
             },
-            (ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest, Some(rule)) => {
+            (ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest, Some((rule, reason))) => {
                 Decision::NeedsApproval {
                     rule: format!("rules.{}", rule.id).into(),
-                    reason: rule.reason.clone(),
+                    reason,
                 }
             }
             (ApprovalPolicy::Untrusted, None) => match tool.effect {
@@ -182,6 +191,39 @@ impl Policy {
             (ApprovalPolicy::Never, None) => Decision::Allow {
                 rule: "approval.never".into(),
             },
+        }
+    }
+
+    /// Decide an action a tool's helper program asks to take beyond the sandbox it runs in
+    /// (Codex asking to run a command or apply a patch): as [`Policy::decide`], except that
+    /// nothing runs by default — an `allow` rule lets it, a reviewer decides the rest, and
+    /// under `never` (nobody to ask) it is forbidden. An allowed action runs outside the
+    /// helper's sandbox, so the defaults that let ordinary calls through do not apply.
+    pub fn decide_nested(
+        &self,
+        principal: &Principal,
+        tool: &ToolDescriptor,
+        args: &Value,
+    ) -> Decision {
+        let decision = self.decide(principal, tool, args);
+        match decision {
+            Decision::Allow { rule } if !rule.starts_with("rules.") => match self.approval {
+                ApprovalPolicy::Never => Decision::Forbid {
+                    rule: "approval.nested".into(),
+                    reason: format!(
+                        "`{}` goes beyond the sandbox its helper runs in; only an `allow` rule lets that run without a reviewer, and the approval policy `never` asks nobody",
+                        tool.name
+                    ),
+                },
+                ApprovalPolicy::Untrusted | ApprovalPolicy::OnRequest => Decision::NeedsApproval {
+                    rule: "approval.nested".into(),
+                    reason: format!(
+                        "`{}` goes beyond the sandbox its helper runs in: a reviewer decides, unless an `allow` rule names it",
+                        tool.name
+                    ),
+                },
+            },
+            other => other,
         }
     }
 
@@ -287,15 +329,38 @@ impl Rule {
             && self.role.is_none_or(|role| principal.has(role))
     }
 
-    /// Whether the call's command fits this rule's `command` pattern (always, without one).
-    fn matches_command(&self, args: &Value) -> bool {
+    /// Whether the call's command fits this rule's `command` pattern (always, without one). A
+    /// command with shell syntax cannot be matched safely: [`Fit::Unsure`].
+    fn fits_command(&self, args: &Value) -> Fit {
         let Some(pattern) = &self.command else {
-            return true;
+            return Fit::Yes;
         };
-        command_text(args).is_some_and(|text| {
-            !text.contains(SHELL_SYNTAX) && glob(pattern.as_bytes(), text.as_bytes())
-        })
+        // Shell syntax is looked for in the command as given: a newline separates commands
+        // before spacing is evened out for the pattern.
+        match command_text(args) {
+            None => Fit::No,
+            Some(text) if text.contains(SHELL_SYNTAX) || text.contains(char::is_control) => {
+                Fit::Unsure
+            }
+            Some(text) => {
+                let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                match glob(pattern.as_bytes(), words.as_bytes()) {
+                    true => Fit::Yes,
+                    false => Fit::No,
+                }
+            }
+        }
     }
+}
+
+/// Whether a rule's `command` pattern fits a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Yes,
+    No,
+    /// The command has shell syntax: it may run anything. It never fits an `allow`; a `forbid`
+    /// it might fit sends it to a reviewer.
+    Unsure,
 }
 
 /// Characters that make a command more than one plain program with plain arguments.
@@ -304,15 +369,15 @@ const SHELL_SYNTAX: &[char] = &[
     '\'', '"', '#', '\n', '\r', '\0',
 ];
 
-/// The command a call runs: its `command` (a string, or an argv array) or its `argv`, words
-/// joined by single spaces.
+/// The command a call runs, as given: its `command` (a string, or an argv array joined by
+/// spaces) or its `argv`.
 fn command_text(args: &Value) -> Option<String> {
     let words = |value: &Value| -> Option<String> {
         let words: Option<Vec<&str>> = value.as_array()?.iter().map(Value::as_str).collect();
         Some(words?.join(" "))
     };
     match (args.get("command"), args.get("argv")) {
-        (Some(Value::String(text)), _) => Some(text.trim().to_owned()),
+        (Some(Value::String(text)), _) => Some(text.clone()),
         (Some(list @ Value::Array(_)), _) | (None, Some(list)) => words(list),
         (Some(_), _) | (None, None) => None,
     }

@@ -18,5 +18,6 @@ mod watch;
 
 pub use decide::Decision;
 pub use error::{PolicyError, Result};
+pub use paths::normalize;
 pub use policy::{ApprovalPolicy, Policy, Rule, RuleAction, SandboxMode};
 pub use watch::{PolicyStatus, PolicyStore, SETTLE};

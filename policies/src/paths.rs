@@ -5,7 +5,7 @@ use serde_json::Value;
 /// `path` made absolute (against the working directory) with `.` and `..` resolved lexically.
 /// Symlinks are not followed: a tool confining paths must refuse links that escape; this only
 /// decides whether the named path is inside a writable root.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     let absolute = if path.is_absolute() {
         path.to_owned()
     } else {

@@ -36,7 +36,8 @@ impl fmt::Display for ApprovalPolicy {
 }
 
 /// What a matching rule does. A `forbid` always wins; an `allow` waives the reviewer for the
-/// calls it names (it never opens what the sandbox forbids); `require-approval` asks one.
+/// calls it names (the sandbox is checked first: it opens no path the sandbox closes);
+/// `require-approval` asks one.
 /// `grant-network` opens no call: it lets the commands of a call the policy already allows
 /// reach the network under `workspace-write`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +47,8 @@ pub enum RuleAction {
     RequireApproval,
     /// Never run it.
     Forbid,
-    /// Run it without a reviewer, inside the sandbox (e.g. Codex running `cargo test` in the
-    /// worktree). Must name a `tool`.
+    /// Run it without a reviewer (e.g. Codex running `cargo test` in the worktree — which
+    /// Codex then runs outside its own sandbox). Must name a `tool`.
     Allow,
     /// Let the commands this call starts reach the network (they never do otherwise under
     /// `workspace-write`).
@@ -69,10 +70,11 @@ pub struct Rule {
     pub principal: Option<String>,
     /// A role the caller holds.
     pub role: Option<Role>,
-    /// The command the call runs (its `command` or `argv` argument), as a pattern where `*`
-    /// matches any run of characters. A command with shell syntax (`;`, `|`, `&`, `$`,
-    /// quotes, redirections…) never matches, so `cargo test*` cannot allow
-    /// `cargo test; curl …`.
+    /// The command the call runs (its `command` or `argv` argument, words joined by single
+    /// spaces), as a pattern where `*` matches any run of characters. A command with shell
+    /// syntax (`;`, `|`, `&`, `$`, quotes, redirections…) fails closed: it matches every
+    /// `forbid` and `require-approval` naming a command and no `allow`, so `cargo test*` cannot
+    /// allow `cargo test; curl …`.
     pub command: Option<String>,
     /// What it does.
     pub action: RuleAction,

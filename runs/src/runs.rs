@@ -97,18 +97,21 @@ impl TokenUsage {
             let usage = &step.data["value"]["usage"];
             let count = |key: &str| usage[key].as_u64().unwrap_or(0);
             match step.kind.as_str() {
+                // Counts come from servers: summed without overflowing, whatever they say.
                 "model_call" => {
-                    sum.model_input += count("prompt_tokens");
-                    sum.model_output += count("completion_tokens");
+                    sum.model_input = sum.model_input.saturating_add(count("prompt_tokens"));
+                    sum.model_output = sum.model_output.saturating_add(count("completion_tokens"));
                 }
                 "tool_event" => {
-                    sum.tools_input += count("input_tokens");
-                    sum.tools_output += count("output_tokens");
+                    sum.tools_input = sum.tools_input.saturating_add(count("input_tokens"));
+                    sum.tools_output = sum.tools_output.saturating_add(count("output_tokens"));
                 }
                 _ => {}
             }
         }
-        sum.total = sum.model_input + sum.model_output + sum.tools_input + sum.tools_output;
+        sum.total = [sum.model_output, sum.tools_input, sum.tools_output]
+            .into_iter()
+            .fold(sum.model_input, u64::saturating_add);
         sum
     }
 }

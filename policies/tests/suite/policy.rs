@@ -157,18 +157,20 @@ action = "forbid"
     let exec = tool("codex:exec", "codex", Effect::Exec, &["/cwd"]);
     let agent = Principal::new("agent:codex-builder", [Role::Agent]);
     let decide = |command: serde_json::Value, cwd: &str| {
-        policy
-            .decide(&agent, &exec, &json!({"command": command, "cwd": cwd}))
-            .rule()
-            .to_owned()
+        let decided = policy.decide(&agent, &exec, &json!({"command": command, "cwd": cwd}));
+        format!("{} {}", decided.kind(), decided.rule())
     };
     let inside = "/work/repo/.worktrees/T-1";
-    assert_eq!(decide(json!("cargo test"), inside), "rules.codex-tests");
+    assert_eq!(
+        decide(json!("cargo test"), inside),
+        "allow rules.codex-tests"
+    );
     assert_eq!(
         decide(json!(["cargo", "test", "--workspace"]), inside),
-        "rules.codex-tests"
+        "allow rules.codex-tests"
     );
-    // Anything more than the plain command goes to a reviewer, however it is spelled.
+    // Anything more than the plain command goes to a reviewer, however it is spelled: shell
+    // syntax could hide a `git push` too, so the forbid sends it to a person.
     for hostile in [
         "cargo test; curl http://evil",
         "cargo test && rm -rf ~",
@@ -177,28 +179,79 @@ action = "forbid"
         "cargo test `id`",
         "cargo test > /etc/passwd",
         "cargo test\nrm -rf /",
+        "cargo test\rrm -rf /",
+        "cargo test\u{b}rm -rf /",
         "cargo test 'x'",
-        "cargo build",
-        "xcargo test",
     ] {
         assert_eq!(
             decide(json!(hostile), inside),
-            "approval.untrusted",
+            "needs_approval rules.no-push",
             "{hostile}"
+        );
+    }
+    for other in ["cargo build", "xcargo test"] {
+        assert_eq!(
+            decide(json!(other), inside),
+            "needs_approval approval.untrusted",
+            "{other}"
         );
     }
     assert_eq!(
         decide(json!("git push origin main"), inside),
-        "rules.no-push"
+        "forbid rules.no-push"
+    );
+    assert_eq!(
+        decide(json!("git   push  origin"), inside),
+        "forbid rules.no-push"
     );
     // An allow never opens what the sandbox closes.
     assert_eq!(
         decide(json!("cargo test"), "/elsewhere"),
-        "sandbox.workspace-write.outside-roots"
+        "forbid sandbox.workspace-write.outside-roots"
     );
     // A long hostile command is matched in bounded time.
     let long = format!("cargo test {}", "a ".repeat(50_000));
-    assert_eq!(decide(json!(long), inside), "rules.codex-tests");
+    assert_eq!(decide(json!(long), inside), "allow rules.codex-tests");
+    let long = format!("{}b", "a".repeat(100_000));
+    assert_eq!(
+        decide(json!(long), inside),
+        "needs_approval approval.untrusted"
+    );
+}
+
+#[test]
+fn what_a_helper_asks_beyond_its_sandbox_never_runs_by_default() {
+    let exec = tool("codex:exec", "codex", Effect::Exec, &["/cwd"]);
+    let agent = Principal::new("agent:codex-builder", [Role::Agent]);
+    let args = json!({"command": "make deploy", "cwd": "/work/repo"});
+    let tests = json!({"command": "cargo test", "cwd": "/work/repo"});
+    let rule = "[[rules]]\ntool = \"codex:exec\"\ncommand = \"cargo test\"\naction = \"allow\"\n";
+    for (approval, nested, plain) in [
+        ("on-request", "approval.nested", "approval.on-request"),
+        ("untrusted", "approval.untrusted", "approval.untrusted"),
+        ("never", "approval.nested", "approval.never"),
+    ] {
+        let policy = policy(&format!(
+            "sandbox = \"workspace-write\"\napproval = \"{approval}\"\nwritable_roots = [\"/work/repo\"]\n{rule}"
+        ));
+        let decided = policy.decide_nested(&agent, &exec, &args);
+        assert_eq!(decided.rule(), nested, "{approval}");
+        assert_eq!(
+            decided.kind(),
+            if approval == "never" {
+                "forbid"
+            } else {
+                "needs_approval"
+            },
+            "{approval}"
+        );
+        // An ordinary call is decided as before; an `allow` rule opens both.
+        assert_eq!(policy.decide(&agent, &exec, &args).rule(), plain);
+        assert_eq!(
+            policy.decide_nested(&agent, &exec, &tests).rule(),
+            "rules.0"
+        );
+    }
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub(crate) async fn show(
             dt { "State" } dd { span.state.(run.state.as_str()) { (run.state.as_str()) } }
             dt { "Agent" } dd { span.agent { (run.agent) } }
             dt { "Started" } dd { (when(run.created_ms)) }
-            dt { "Waited for reviewers" } dd { (span(run.waited_ms)) }
+            dt { "Waited for reviewers" } dd { (span(waited(&run, &steps))) }
             dt { "Id" } dd { code { (run.id) } }
             @if let Some(repo) = run.meta.get("repo").and_then(Value::as_str) {
                 dt { "Repository" } dd { code { (repo) } }
@@ -109,6 +109,16 @@ pub(crate) async fn show(
 
 /// Where the run's work can be read: the `.runs/<id>/` folders its tools reported (task,
 /// diff, test verdicts), as paths in its repository.
+/// How long the run waited for reviewers: its own pauses, and the requests its tools' helpers
+/// (Codex) waited on inside a call.
+fn waited(run: &Run, steps: &[Step]) -> u64 {
+    steps
+        .iter()
+        .filter(|s| s.kind == "tool_event")
+        .filter_map(|s| s.data["value"]["waited_ms"].as_u64())
+        .fold(run.waited_ms, u64::saturating_add)
+}
+
 fn files(run: &Run, steps: &[Step]) -> Markup {
     let repo = run.meta.get("repo").and_then(Value::as_str);
     let mut seen = HashSet::new();

@@ -49,6 +49,15 @@ pub struct Gate {
     stopping: CancellationToken,
 }
 
+/// How the policy decides a call through [`Gate::run_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deciding {
+    /// A tool call.
+    Call,
+    /// An action a tool's helper asks to take beyond its sandbox: nothing by default.
+    Nested,
+}
+
 /// One call inside the gate; counted until dropped.
 struct Flight(Arc<AtomicUsize>);
 
@@ -247,7 +256,6 @@ impl Gate {
         let oversight = crate::oversight::GateOversight {
             gate: self.clone(),
             principal: principal.clone(),
-            cancel: context.cancellation().clone(),
         };
         let context = context
             .with_oversight(Arc::new(oversight))
@@ -333,6 +341,27 @@ impl Gate {
         approval_id: Option<&str>,
         execute: impl Future<Output = Result<T>> + Send,
     ) -> Result<Outcome<T>> {
+        self.run_as(
+            Deciding::Call,
+            principal,
+            descriptor,
+            args,
+            approval_id,
+            execute,
+        )
+        .await
+    }
+
+    /// [`Gate::run`], deciding as `deciding` says.
+    pub(crate) async fn run_as<T>(
+        &self,
+        deciding: Deciding,
+        principal: &Principal,
+        descriptor: &ToolDescriptor,
+        args: &Value,
+        approval_id: Option<&str>,
+        execute: impl Future<Output = Result<T>> + Send,
+    ) -> Result<Outcome<T>> {
         if !self.enforce {
             return execute.await.map(Outcome::Completed);
         }
@@ -340,7 +369,11 @@ impl Gate {
         let started = Instant::now();
         let time_ms = self.clock.now_ms();
         let digest = args_digest(args);
-        let decision = self.policy.current().decide(principal, descriptor, args);
+        let policy = self.policy.current();
+        let decision = match deciding {
+            Deciding::Call => policy.decide(principal, descriptor, args),
+            Deciding::Nested => policy.decide_nested(principal, descriptor, args),
+        };
         let mut audit = AuditDraft {
             time_ms,
             principal: principal.id.clone(),

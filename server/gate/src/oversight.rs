@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
-use baton_kit::{NestedAction, Outcome, Oversight, Principal, Result, ToolDescriptor, Verdict};
+use baton_kit::{
+    NestedAction, Outcome, Oversight, Principal, Result, ToolDescriptor, ToolError, Verdict,
+};
 use baton_runs::{Approval, ApprovalState, StoreApi as _, StoreHandle, Withdrawal};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use crate::gate::Deciding;
 use crate::{Clock, Gate};
 
 /// Longest single wait for the store to change while a decision is awaited.
@@ -47,23 +50,35 @@ pub async fn wait_for_decision(store: &StoreHandle, clock: &dyn Clock, id: &str)
 pub(crate) struct GateOversight {
     pub(crate) gate: Gate,
     pub(crate) principal: Arc<Principal>,
-    pub(crate) cancel: CancellationToken,
 }
 
 impl Oversight for GateOversight {
-    fn decide(&self, action: NestedAction) -> BoxFuture<'_, Result<Verdict>> {
-        Box::pin(
-            self.gate
-                .decide_nested(&self.principal, action, self.cancel.clone()),
-        )
+    fn decide(
+        &self,
+        action: NestedAction,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<Verdict>> {
+        Box::pin(self.gate.decide_nested(&self.principal, action, cancel))
+    }
+}
+
+/// A refusal from the gate as a verdict (an error that is not a refusal stays an error).
+fn refused(error: ToolError, approval_id: Option<String>) -> Result<Verdict> {
+    match error {
+        ToolError::Denied { rule, reason } => Ok(Verdict::Refused {
+            rule,
+            reason,
+            approval_id,
+        }),
+        other => Err(other),
     }
 }
 
 impl Gate {
-    /// Decide `action` for `principal` as a call of a tool named `action.name`: allowed or
-    /// refused by the policy at once, or — when it asks a reviewer — an approval that waits
-    /// (until decided, expired, or `cancel` withdraws it). Audited like any call: the request,
-    /// then its outcome.
+    /// Decide `action` for `principal` as a call of a tool named `action.name`, under
+    /// [`baton_policies::Policy::decide_nested`]: allowed by a rule or refused at once, or an
+    /// approval that waits (until decided, expired, or `cancel` withdraws it). Audited like
+    /// any call: the request, then its outcome.
     pub async fn decide_nested(
         &self,
         principal: &Principal,
@@ -88,54 +103,49 @@ impl Gate {
             heavy: false,
             long: false,
         };
-        let refused = |error: baton_kit::ToolError, approval_id: Option<String>| match error {
-            baton_kit::ToolError::Denied { rule, reason } => Ok(Verdict::Refused {
-                rule,
-                reason,
-                approval_id,
-            }),
-            other => Err(other),
-        };
-        let pending = match self
-            .run(principal, &descriptor, &action.args, None, async { Ok(()) })
-            .await
-        {
-            Ok(Outcome::Completed(())) => {
-                return Ok(Verdict::Allowed { approval_id: None });
-            }
-            Ok(Outcome::PendingApproval(pending)) => pending,
+        let asked = self
+            .run_as(
+                Deciding::Nested,
+                principal,
+                &descriptor,
+                &action.args,
+                None,
+                async { Ok(()) },
+            )
+            .await;
+        let id = match asked {
+            Ok(Outcome::Completed(())) => return Ok(Verdict::Allowed { approval_id: None }),
+            Ok(Outcome::PendingApproval(pending)) => pending.approval_id,
             Err(error) => return refused(error, None),
         };
-        let id = pending.approval_id;
         let clock = self.clock().clone();
         let decided = tokio::select! {
             decided = wait_for_decision(self.store(), clock.as_ref(), &id) => decided,
             () = cancel.cancelled() => {
-                // Nobody waits for the answer any more: the request is withdrawn, on the record.
-                let withdrawn = self.store().withdraw_approval(
-                    id.clone(),
-                    principal.id.clone(),
-                    Withdrawal::Cancelled,
-                    Some("the call that asked was cancelled".into()),
-                    clock.now_ms(),
-                );
-                if let Err(error) = withdrawn.await {
-                    tracing::warn!(%error, approval = %id, "could not withdraw the approval");
-                }
-                return Err(baton_kit::ToolError::Cancelled);
+                self.withdraw(principal, &descriptor, &action.args, &id).await;
+                return Err(ToolError::Cancelled);
             }
         };
         match decided.state_at(clock.now_ms()) {
             ApprovalState::Approved => {
-                match self
-                    .run(principal, &descriptor, &action.args, Some(&id), async {
-                        Ok(())
-                    })
-                    .await
-                {
-                    Ok(_) => Ok(Verdict::Allowed {
+                let used = self
+                    .run_as(
+                        Deciding::Nested,
+                        principal,
+                        &descriptor,
+                        &action.args,
+                        Some(&id),
+                        async { Ok(()) },
+                    )
+                    .await;
+                match used {
+                    Ok(Outcome::Completed(())) => Ok(Verdict::Allowed {
                         approval_id: Some(id),
                     }),
+                    Ok(Outcome::PendingApproval(pending)) => Err(ToolError::failed(format!(
+                        "approval {id} was approved, yet the gate asked again ({})",
+                        pending.approval_id
+                    ))),
                     Err(error) => refused(error, Some(id)),
                 }
             }
@@ -155,6 +165,55 @@ impl Gate {
                 },
                 approval_id: Some(id),
             }),
+        }
+    }
+
+    /// Nobody waits for approval `id` any more: withdraw it, on the record. When a reviewer
+    /// approved it in the meantime, it is used up by a call that ends cancelled instead, so it
+    /// is never left approved for nobody and its call still gets its closing record.
+    async fn withdraw(
+        &self,
+        principal: &Principal,
+        descriptor: &ToolDescriptor,
+        args: &serde_json::Value,
+        id: &str,
+    ) {
+        let withdrawn = self
+            .store()
+            .withdraw_approval(
+                id.to_owned(),
+                principal.id.clone(),
+                Withdrawal::Cancelled,
+                Some("the call that asked was cancelled".into()),
+                self.clock().now_ms(),
+            )
+            .await;
+        if withdrawn.is_ok() {
+            return;
+        }
+        // Decided meanwhile: a rejection or expiry has its closing record already.
+        let approved = self
+            .store()
+            .approval(id.to_owned())
+            .await
+            .is_ok_and(|a| a.state_at(self.clock().now_ms()) == ApprovalState::Approved);
+        if !approved {
+            return;
+        }
+        let closed = self
+            .run_as(
+                Deciding::Nested,
+                principal,
+                descriptor,
+                args,
+                Some(id),
+                async { Err::<(), _>(ToolError::Cancelled) },
+            )
+            .await;
+        if let Err(error) = closed
+            && !matches!(error, ToolError::Cancelled | ToolError::Denied { .. })
+        {
+            tracing::warn!(%error, approval = %id, "could not close the withdrawn approval");
         }
     }
 }

@@ -84,11 +84,16 @@ impl ToolContext {
         self
     }
 
-    /// Decide `action` for the caller. A tool run outside the gate has nobody to decide, so
-    /// the action is refused.
-    pub async fn decide(&self, action: crate::NestedAction) -> Result<crate::Verdict> {
+    /// Decide `action` for the caller; `cancel` (a child of this call's cancellation, or one
+    /// the tool cancels when the asker goes away) withdraws a request still waiting. A tool
+    /// run outside the gate has nobody to decide, so the action is refused.
+    pub async fn decide(
+        &self,
+        action: crate::NestedAction,
+        cancel: CancellationToken,
+    ) -> Result<crate::Verdict> {
         match &self.oversight {
-            Some(oversight) => oversight.decide(action).await,
+            Some(oversight) => oversight.decide(action, cancel).await,
             None => Ok(crate::Verdict::Refused {
                 rule: "gate".into(),
                 reason: format!(

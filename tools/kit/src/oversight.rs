@@ -5,6 +5,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Effect, Result};
 
@@ -49,8 +50,13 @@ pub enum Verdict {
 /// one; a tool run outside the gate has none, and its nested actions are refused.
 pub trait Oversight: Send + Sync {
     /// Decide `action`: at once by a rule, or after a reviewer decides (waiting for as long as
-    /// the approval lives). Every request and its outcome is audited.
-    fn decide(&self, action: NestedAction) -> BoxFuture<'_, Result<Verdict>>;
+    /// the approval lives, or until `cancel` fires: then the request is withdrawn). Every
+    /// request and its outcome is audited.
+    fn decide(
+        &self,
+        action: NestedAction,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'_, Result<Verdict>>;
 }
 
 /// Where a running tool's own steps go (the commands its helper ran, the patches it applied,

@@ -6,15 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_test_support::{
-    INPUT_TOKENS, ResponsesServer, codex_mcp_server, exec_call, last_input, message, patch_call,
+    Browser, INPUT_TOKENS, ResponsesServer, codex_mcp_server, exec_call, last_input, message,
+    patch_call,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-use super::common::{Home, git};
+use super::common::{Home, HttpServer, git};
 use super::run::pending;
 
 /// The policy: writes inside `repo/`; what Codex asks is reviewed, except the repository's
@@ -64,9 +66,14 @@ fn model(request: &Value) -> Vec<Value> {
             "h-patch",
             "*** Begin Patch\n*** Add File: ../../../escaped.txt\n+owned\n*** End Patch",
         )],
-        (Some("custom_tool_call_output"), Some("h-patch")) => {
+        (Some("custom_tool_call_output"), Some("h-patch")) => vec![patch_call(
+            "h-link",
+            "*** Begin Patch\n*** Add File: out/escaped.txt\n+owned\n*** End Patch",
+        )],
+        (Some("custom_tool_call_output"), Some("h-link")) => {
             vec![message(&format!("Hostile attempts over: {output}"))]
         }
+        _ if last.to_string().contains("SAY HI") => vec![message("hi")],
         (Some("function_call_output"), Some(pair @ ("a-read" | "b-read"))) => {
             vec![message(&format!("{pair} saw: {output}"))]
         }
@@ -101,7 +108,7 @@ impl Scene {
         let model = ResponsesServer::start(model).await;
         let argv: Vec<String> = command.iter().map(|a| format!("{a:?}")).collect();
         let home = Home::new(&format!(
-            "[agents]\nbuilder = \"codex-builder\"\n\n[[agents.mcp]]\nname = \"codex\"\ncommand = [{}]\neffect = \"exec\"\npath_args = [\"/cwd\"]\n",
+            "[[http.tokens]]\nprincipal = \"alice\"\nroles = [\"reviewer\"]\ntoken_env = \"ALICE_TOKEN\"\n\n[agents]\nbuilder = \"codex-builder\"\n\n[[agents.mcp]]\nname = \"codex\"\ncommand = [{}]\neffect = \"exec\"\npath_args = [\"/cwd\"]\n",
             argv.join(", ")
         ));
         let repo = super::run::fixture_repo(&home);
@@ -136,28 +143,31 @@ impl Scene {
     }
 
     /// `baton run "add a rate limit"` on `cassette` (from `fixtures/cassettes/`), started.
-    fn run(&self, cassette: &str) -> tokio::process::Child {
+    fn run(&self, cassette: &str) -> Running {
         let cassette = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fixtures/cassettes")
             .join(cassette);
-        self.baton(&[
+        Running::start(self.baton(&[
             "run",
             "add a rate limit",
             "--cassette",
             cassette.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap()
+        ]))
     }
 
     /// `baton run GOAL` by the `coder` agent (tools: Codex) on a cassette of `interactions`,
     /// started.
-    fn coder(&self, goal: &str, interactions: Value) -> tokio::process::Child {
+    fn coder(&self, goal: &str, interactions: Value) -> Running {
         let agents = self.home.path().join("agents");
         std::fs::create_dir_all(&agents).unwrap();
         std::fs::write(
             agents.join("coder.toml"),
-            "name = \"coder\"\ninstructions = \"Hand the work to Codex.\"\ntools = [\"codex_codex\"]\n",
+            "name = \"coder\"\ninstructions = \"Hand the work to Codex.\"\ntools = [\"codex_codex\", \"codex_codex_reply\"]\nagents = [\"intruder\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            agents.join("intruder.toml"),
+            "name = \"intruder\"\ninstructions = \"Reply to threads.\"\ntools = [\"codex_codex_reply\"]\n",
         )
         .unwrap();
         let cassette = self.home.path().join("coder.json");
@@ -166,7 +176,7 @@ impl Scene {
             serde_json::to_vec_pretty(&json!({ "interactions": interactions })).unwrap(),
         )
         .unwrap();
-        self.baton(&[
+        Running::start(self.baton(&[
             "run",
             goal,
             "--agent",
@@ -175,9 +185,7 @@ impl Scene {
             agents.to_str().unwrap(),
             "--cassette",
             cassette.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap()
+        ]))
     }
 }
 
@@ -191,15 +199,92 @@ async fn review(home: &Home, args: &[&str]) {
     );
 }
 
-/// The run's exit code, its result (stdout) and its progress (stderr), once it ends.
-async fn finished(child: tokio::process::Child) -> (Option<i32>, Value, String) {
-    let done = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let progress = String::from_utf8_lossy(&done.stderr).into_owned();
-    let out = serde_json::from_slice(&done.stdout).unwrap_or_else(|e| panic!("{e}: {progress}"));
-    (done.status.code(), out, progress)
+/// Everything `pipe` gives, kept as it comes (so a test that times out can show it).
+fn collect(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let into = kept.clone();
+    let task = tokio::spawn(async move {
+        let mut pipe = pipe;
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut pipe, &mut chunk).await {
+            into.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    (kept, task)
+}
+
+/// A `baton run` going on, its output read as it comes: a full pipe never stalls it, and a
+/// test that fails shows how far it got.
+struct Running {
+    child: tokio::process::Child,
+    stdout: (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>),
+    stderr: (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>),
+}
+
+impl Running {
+    fn start(mut command: tokio::process::Command) -> Running {
+        let mut child = command.spawn().unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Its progress so far.
+    fn progress(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.0.lock().unwrap()).into_owned()
+    }
+
+    /// The first pending approval, once there is one (or what the run said, if none comes).
+    async fn pending(&self, home: &Home) -> Value {
+        match tokio::time::timeout(Duration::from_secs(90), pending(home)).await {
+            Ok(approval) => approval,
+            Err(_) => panic!("no approval appeared; the run says: {}", self.progress()),
+        }
+    }
+
+    /// `n` pending approvals, once there are (or what the run said, if they do not come).
+    async fn pending_n(&self, home: &Home, n: usize) -> Vec<Value> {
+        match tokio::time::timeout(Duration::from_secs(90), pending_n(home, n)).await {
+            Ok(approvals) => approvals,
+            Err(_) => panic!(
+                "{n} approvals did not appear; the run says: {}",
+                self.progress()
+            ),
+        }
+    }
+
+    /// The exit code, the result (stdout) and the progress (stderr), once it ends — and once
+    /// every process it started has gone too (none may hold its terminal).
+    async fn finished(mut self) -> (Option<i32>, Value, String) {
+        let Ok(status) = tokio::time::timeout(Duration::from_secs(180), self.child.wait()).await
+        else {
+            self.child.kill().await.unwrap();
+            panic!("the run did not end: {}", self.progress());
+        };
+        let (read_out, read_err) = (self.stdout.1, self.stderr.1);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            read_out.await.unwrap();
+            read_err.await.unwrap();
+        })
+        .await;
+        let progress = String::from_utf8_lossy(&self.stderr.0.lock().unwrap()).into_owned();
+        assert!(
+            drained.is_ok(),
+            "a process the run started outlived it: {progress}"
+        );
+        let printed = self.stdout.0.lock().unwrap().clone();
+        let out = match printed.is_empty() {
+            true => Value::Null,
+            false => serde_json::from_slice(&printed).unwrap_or_else(|e| panic!("{e}: {progress}")),
+        };
+        (status.unwrap().code(), out, progress)
+    }
 }
 
 /// The audit log, one JSON record per entry.
@@ -283,7 +368,7 @@ async fn codex_builds_a_task_after_a_reviewer_approves_its_command() {
     let child = scene.run("codex-feature.json");
 
     // Codex asks to run a command beyond its sandbox: a Baton approval, for the builder.
-    let approval = pending(home).await;
+    let approval = child.pending(home).await;
     let task = task_of(repo);
     let alias = task["alias"].as_str().unwrap();
     let worktree = repo.join(".worktrees").join(alias);
@@ -307,7 +392,7 @@ async fn codex_builds_a_task_after_a_reviewer_approves_its_command() {
         &["approvals", "approve", approval["id"].as_str().unwrap()],
     )
     .await;
-    let (code, out, progress) = finished(child).await;
+    let (code, out, progress) = child.finished().await;
     assert_eq!(code, Some(0), "{progress}");
     assert_eq!(
         out["output"],
@@ -370,6 +455,20 @@ async fn codex_builds_a_task_after_a_reviewer_approves_its_command() {
     );
     assert!(text.contains("`sh check.sh` exited 0 in "), "{text}");
     assert!(text.contains("patch applied to "), "{text}");
+    // The reviewer's time counts as waiting (the console's "Waited for reviewers"); a rule's
+    // answer took nobody's time.
+    let asked: Vec<&Value> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["data"]["value"])
+        .filter(|v| v["type"] == "approval_request")
+        .collect();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[0]["waited_ms"].is_u64() && asked[1]["waited_ms"].is_null(),
+        "{asked:?}"
+    );
     assert!(
         text.contains("asked to run `sh check.sh`: allowed by the policy"),
         "{text}"
@@ -385,6 +484,34 @@ async fn codex_builds_a_task_after_a_reviewer_approves_its_command() {
         progress.contains("codex_codex: asked to run `cat README.md`: approved by a reviewer"),
         "{progress}"
     );
+
+    // The console's run timeline shows them too, in a real browser.
+    let Some(browser) = Browser::start(test, 1100, 1400).await else {
+        return;
+    };
+    let server =
+        HttpServer::start_with_env(home, &[], &[("ALICE_TOKEN", "alice-secret-token")]).await;
+    let base = format!("http://{}", server.addr);
+    let client = browser.client.clone();
+    super::console::sign_in(&client, &base, "alice-secret-token").await;
+    client
+        .goto(&format!("{base}/console/runs/{run_id}"))
+        .await
+        .unwrap();
+    let timeline = super::console::text(&client, "ol.timeline").await;
+    for line in [
+        "↳ asked to run `cat README.md`: approved by a reviewer (approval ",
+        "↳ `sh check.sh` exited 0 in ",
+        "↳ patch applied to ",
+    ] {
+        assert!(timeline.contains(line), "{line} missing from {timeline}");
+    }
+    std::fs::write(
+        super::console::screenshot_path("console-run-codex.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -395,7 +522,7 @@ async fn a_rejected_codex_request_changes_nothing_and_the_task_goes_back() {
     };
     let (home, repo) = (&scene.home, &scene.repo);
     let child = scene.run("codex-feature-rejected.json");
-    let approval = pending(home).await;
+    let approval = child.pending(home).await;
     assert_eq!(approval["args"]["command"], "cat README.md");
     let id = approval["id"].as_str().unwrap();
     review(
@@ -411,7 +538,7 @@ async fn a_rejected_codex_request_changes_nothing_and_the_task_goes_back() {
     .await;
     // The run ends, saying the gate refused the manager's `done`: the SOP decides, whatever
     // the builder said.
-    let (code, out, progress) = finished(child).await;
+    let (code, out, progress) = child.finished().await;
     assert_eq!(code, Some(1), "{progress}");
     assert_eq!(out["state"], "done_with_denials");
     assert_eq!(out["denied"][0]["tool"], "sop_advance");
@@ -461,7 +588,15 @@ async fn codex_cannot_widen_its_sandbox_or_act_outside_the_repository() {
         return;
     };
     let home = &scene.home;
+    // A folder outside the repository, and a link to it inside.
+    std::fs::create_dir_all(home.path().join("outside")).unwrap();
+    std::os::unix::fs::symlink(home.path().join("outside"), scene.repo.join("out")).unwrap();
     let call = |id: &str, args: Value| codex_call(&[(id, args)]);
+    let reply = |id: &str, args: Value| {
+        json!({"message": {"role": "assistant", "tool_calls": [{"id": id, "type": "function",
+            "function": {"name": "codex_codex_reply", "arguments": args.to_string()}}]},
+            "finish_reason": "tool_calls"})
+    };
     let after = |id: &str| json!({"messages": [{"role": "tool", "tool_call_id": id}]});
     let child = scene.coder(
         "misbehave",
@@ -471,12 +606,30 @@ async fn codex_cannot_widen_its_sandbox_or_act_outside_the_repository() {
              "response": call("k1", json!({"cwd": ".", "prompt": "x", "sandbox": "danger-full-access"}))},
             {"request": after("k1"), "response": call("k2", json!({"cwd": ".", "prompt": "x", "config": {"approval_policy": "never"}}))},
             {"request": after("k2"), "response": call("k3", json!({"cwd": "/etc", "prompt": "x"}))},
-            // …then runs Codex, whose model asks for a command in /etc and a patch outside.
+            // …then runs Codex, whose model asks for a command in /etc, a patch outside, and
+            // one through the link…
             {"request": after("k3"), "response": call("k4", json!({"cwd": ".", "prompt": "HOSTILE"}))},
-            {"request": after("k4"), "response": {"message": {"role": "assistant", "content": "{{k4:/content}}"}, "finish_reason": "stop"}},
+            // …continues the thread in another folder, then has another agent continue it…
+            {"request": after("k4"), "response": reply("k5", json!({"threadId": "{{k4:/threadId}}", "cwd": "src", "prompt": "x"}))},
+            {"request": after("k5"), "response": {"message": {"role": "assistant", "tool_calls": [{"id": "k6", "type": "function",
+                "function": {"name": "agent_intruder", "arguments": json!({"task": "{{k4:/threadId}}"}).to_string()}}]}, "finish_reason": "tool_calls"}},
+            {"request": {"messages": [{"role": "system", "content": "Reply to threads.*"}, {"role": "user"}]},
+             "response": reply("i1", json!({"threadId": "{{user}}", "cwd": ".", "prompt": "x"}))},
+            {"request": after("i1"), "response": {"message": {"role": "assistant", "content": "tried"}, "finish_reason": "stop"}},
+            // …and continues its own thread properly.
+            {"request": after("k6"), "response": reply("k7", json!({"threadId": "{{k4:/threadId}}", "cwd": ".", "prompt": "SAY HI"}))},
+            {"request": after("k7"), "response": {"message": {"role": "assistant", "content": "{{k4:/content}} / {{k7:/content}}"}, "finish_reason": "stop"}},
         ]),
     );
-    let (_, out, progress) = finished(child).await;
+    let (_, out, progress) = child.finished().await;
+    // A thread goes on only for its own caller, in its own folder.
+    assert!(progress.contains("works in `"), "{progress}");
+    assert!(
+        progress.contains("denied by rule `codex.thread`: thread `"),
+        "{progress}"
+    );
+    assert!(out["output"].as_str().unwrap().ends_with(" / hi"), "{out}");
+    assert!(!home.path().join("outside/escaped.txt").exists());
     assert!(
         progress.contains("`sandbox` is not the caller's to set"),
         "{progress}"
@@ -502,10 +655,15 @@ async fn codex_cannot_widen_its_sandbox_or_act_outside_the_repository() {
         decisions(&records, "codex:exec"),
         vec!["forbid sandbox.workspace-write.outside-roots denied"]
     );
-    assert_eq!(
-        decisions(&records, "codex:patch"),
-        vec!["forbid sandbox.workspace-write.outside-roots denied"]
+    // The patch through the link never lands outside: Codex's own sandbox stops it, or Codex
+    // asks and the gate, resolving the link, refuses.
+    assert!(
+        decisions(&records, "codex:patch")
+            .iter()
+            .all(|d| d == "forbid sandbox.workspace-write.outside-roots denied"),
+        "{records:?}"
     );
+    assert!(!decisions(&records, "codex:patch").is_empty());
     let told: Vec<String> = scene
         .model
         .requests()
@@ -570,7 +728,7 @@ async fn two_codex_sessions_at_once_each_get_their_own_answer() {
              "response": {"message": {"role": "assistant", "content": "{{k1:/content}} | {{k2:/content}}"}, "finish_reason": "stop"}},
         ]),
     );
-    let both = pending_n(home, 2).await;
+    let both = child.pending_n(home, 2).await;
     for approval in &both {
         let id = approval["id"].as_str().unwrap();
         let verdict = match approval["args"]["command"].as_str().unwrap() {
@@ -580,7 +738,7 @@ async fn two_codex_sessions_at_once_each_get_their_own_answer() {
         };
         review(home, &verdict).await;
     }
-    let (code, out, progress) = finished(child).await;
+    let (code, out, progress) = child.finished().await;
     assert_eq!(code, Some(0), "{progress}");
     let said = out["output"].as_str().unwrap();
     let (a, b) = said.split_once(" | ").unwrap();
@@ -632,34 +790,17 @@ async fn a_run_stopped_while_codex_waits_withdraws_the_approval() {
     };
     let (home, repo) = (&scene.home, &scene.repo);
     let child = scene.run("codex-feature.json");
-    let approval = pending(home).await;
+    let approval = child.pending(home).await;
     let id = approval["id"].as_str().unwrap().to_owned();
     // The person at the terminal presses Ctrl-C (or the service manager stops it).
-    let pid = child.id().unwrap().to_string();
+    let pid = child.child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap();
     assert!(killed.success());
-    let mut child = child;
-    let mut stderr = child.stderr.take().unwrap();
-    let read = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
-            .await
-            .unwrap();
-        text
-    });
-    let Ok(status) = tokio::time::timeout(Duration::from_secs(60), child.wait()).await else {
-        child.kill().await.unwrap();
-        panic!("the run did not stop: {}", read.await.unwrap());
-    };
-    // Codex's processes went with it: nothing holds the terminal (stderr) open any more.
-    let progress = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("a process Baton started outlived it")
-        .unwrap();
-    assert_eq!(status.unwrap().code(), Some(1), "{progress}");
+    let (code, _, progress) = child.finished().await;
+    assert_eq!(code, Some(1), "{progress}");
     assert!(progress.contains("was cancelled"), "{progress}");
     // The request is withdrawn, on the record: no reviewer can approve it for nobody.
     let listed = home

@@ -38,13 +38,13 @@ const ENV: &[(&str, &str)] = &[
     ("BOT_TOKEN", "bot-secret-token"),
 ];
 
-fn screenshot_path(name: &str) -> PathBuf {
+pub(super) fn screenshot_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../docs/screenshots")
         .join(name)
 }
 
-async fn sign_in(client: &Client, base: &str, token: &str) {
+pub(super) async fn sign_in(client: &Client, base: &str, token: &str) {
     client
         .goto(&format!("{base}/console/signin"))
         .await
@@ -78,7 +78,7 @@ async fn sign_out(client: &Client) {
 
 /// The text of `css` once the page has it: the element is looked for again if the page
 /// moved on under it (a form's answer arriving, the live list redrawn).
-async fn text(client: &Client, css: &str) -> String {
+pub(super) async fn text(client: &Client, css: &str) -> String {
     let mut last = None;
     for _ in 0..50 {
         let found = client

@@ -3,7 +3,9 @@
 //! gate decides (`<source>:exec`, `<source>:patch`), and its events become the call's steps.
 //! Other servers' elicitations are decided the same way, as `<source>:elicitation`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
 
 use baton_kit::{Effect, NestedAction, Sandbox, SandboxMode, ToolError, Verdict, clip, json_kind};
 use serde_json::{Map, Value, json};
@@ -17,21 +19,46 @@ pub(crate) const SERVER_NAME: &str = "codex-mcp-server";
 const STEP_TEXT: usize = 2_000;
 /// Most diff text a reviewer is asked to approve at once; a bigger patch is refused.
 const MAX_PATCH_BYTES: usize = 1 << 20;
+/// Shells whose `-c`/`-lc` script is shown (and matched by rules) as the command itself; only
+/// these absolute paths, so a program the model wrote and named `sh` is never taken for one.
+const SHELLS: &[&str] = &[
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/zsh",
+    "/bin/dash",
+    "/usr/bin/sh",
+    "/usr/bin/bash",
+    "/usr/bin/zsh",
+    "/usr/bin/dash",
+];
+
+/// Whether a server is Codex: by its name, or — failing closed for a renamed or wrapped Codex
+/// — by a tool that takes Codex's `sandbox` and `approval-policy` arguments.
+pub(crate) fn is_codex(server_name: Option<&str>, tools: &[rmcp::model::Tool]) -> bool {
+    server_name == Some(SERVER_NAME)
+        || tools.iter().any(|tool| {
+            tool.input_schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| p.contains_key("sandbox") && p.contains_key("approval-policy"))
+        })
+}
 
 /// What the agent may pass to each Codex tool; the rest is Baton's to set.
 fn allowed_args(tool: &str) -> &'static [&'static str] {
     match tool {
         "codex" => &["prompt", "cwd"],
-        "codex-reply" => &["prompt", "threadId", "conversationId"],
+        "codex-reply" => &["prompt", "threadId", "cwd"],
         _ => &[],
     }
 }
 
-/// The input schema an agent sees for Codex's `tool`: only what it may set (`cwd` required,
-/// so Codex never works in Baton's own folder).
+/// The input schema an agent sees for Codex's `tool`: only what it may set. `cwd` is required
+/// for both tools — a new thread's folder, or the folder of the thread a reply continues — so
+/// the gate checks it against the writable roots and Codex never works in Baton's own folder.
 pub(crate) fn agent_schema(tool: &str, listed: &Map<String, Value>) -> Map<String, Value> {
     let allowed = allowed_args(tool);
-    let properties: Map<String, Value> = listed
+    let mut properties: Map<String, Value> = listed
         .get("properties")
         .and_then(Value::as_object)
         .map(|props| {
@@ -42,25 +69,57 @@ pub(crate) fn agent_schema(tool: &str, listed: &Map<String, Value>) -> Map<Strin
                 .collect()
         })
         .unwrap_or_default();
-    let required: Vec<&str> = match tool {
-        "codex" => vec!["prompt", "cwd"],
-        _ => vec!["prompt"],
+    let required = match tool {
+        "codex-reply" => {
+            properties.insert(
+                "cwd".into(),
+                json!({"type": "string", "description": "The folder the thread works in (as given to `codex`)."}),
+            );
+            json!(["threadId", "prompt", "cwd"])
+        }
+        _ => json!(["prompt", "cwd"]),
     };
-    let mut schema = Map::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), Value::Object(properties));
-    schema.insert("required".into(), json!(required));
-    schema.insert("additionalProperties".into(), json!(false));
-    schema
+    Map::from_iter([
+        ("type".to_owned(), json!("object")),
+        ("properties".to_owned(), Value::Object(properties)),
+        ("required".to_owned(), required),
+        ("additionalProperties".to_owned(), json!(false)),
+    ])
 }
 
-/// The arguments Codex gets for an agent's call of `tool`: the agent's own (only those it may
-/// set), plus Codex's sandbox and approval policy from the sandbox the gate gave the call.
-pub(crate) fn arguments(
-    tool: &str,
-    mut args: Map<String, Value>,
-    sandbox: Option<&Sandbox>,
-) -> baton_kit::Result<Map<String, Value>> {
+/// A Codex thread: who started it, in which folder, under which sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Thread {
+    principal: String,
+    cwd: String,
+    mode: SandboxMode,
+}
+
+/// The threads Codex started for Baton's callers, so a reply continues only its own caller's
+/// thread, in its folder, under no wider a sandbox than the policy now gives.
+#[derive(Debug, Default)]
+pub(crate) struct Threads(Mutex<HashMap<String, Thread>>);
+
+/// How wide a sandbox mode is, to compare them.
+fn width(mode: SandboxMode) -> u8 {
+    match mode {
+        SandboxMode::ReadOnly => 0,
+        SandboxMode::WorkspaceWrite => 1,
+        SandboxMode::DangerFullAccess => 2,
+    }
+}
+
+/// The sandbox Codex gets for a call of effect `effect` in `sandbox` (outside the gate: the
+/// narrowest). A source declared as only reading gets a read-only Codex whatever the policy.
+fn mode_for(effect: Effect, sandbox: Option<&Sandbox>) -> (SandboxMode, bool) {
+    match (effect, sandbox) {
+        (Effect::Read, _) | (_, None) => (SandboxMode::ReadOnly, false),
+        (Effect::Write | Effect::Exec | Effect::Network, Some(s)) => (s.mode, s.network),
+    }
+}
+
+/// Refuse any argument the agent may not set to `tool`.
+pub(crate) fn check_args(tool: &str, args: &Map<String, Value>) -> baton_kit::Result<()> {
     let allowed = allowed_args(tool);
     if let Some(extra) = args.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ToolError::invalid_args(
@@ -71,53 +130,228 @@ pub(crate) fn arguments(
             ),
         ));
     }
-    if tool != "codex" {
-        return Ok(args);
-    }
-    if let Some(cwd) = args.get("cwd")
-        && !cwd.is_string()
-    {
-        return Err(ToolError::invalid_args(
+    match args.get("cwd") {
+        Some(Value::String(_)) => Ok(()),
+        Some(other) => Err(ToolError::invalid_args(
             "/cwd",
-            format!("must be a folder path, not {}", json_kind(cwd)),
-        ));
+            format!("must be a folder path, not {}", json_kind(other)),
+        )),
+        None => Err(ToolError::invalid_args("/cwd", "is required")),
     }
-    // Outside the gate there is no policy to derive from: the narrowest sandbox.
-    let (mode, network) = sandbox.map_or((SandboxMode::ReadOnly, false), |s| (s.mode, s.network));
-    args.insert("sandbox".into(), json!(mode.as_str()));
-    // Codex asks for whatever its sandbox would refuse; the gate decides each request.
-    args.insert("approval-policy".into(), json!("on-request"));
-    args.insert(
-        "config".into(),
-        json!({
-            "sandbox_workspace_write": {
-                "network_access": network,
-                "exclude_tmpdir_env_var": true,
-                "exclude_slash_tmp": true,
-            }
-        }),
-    );
-    Ok(args)
 }
 
-/// The command Codex shows as one line: the script of `bash -lc SCRIPT`, else the words.
+impl Threads {
+    /// The arguments Codex gets for `principal`'s call of `tool` with `args` (already
+    /// checked): for `codex`, Codex's sandbox and approval policy from the call's; for
+    /// `codex-reply`, the thread must be the caller's own, in the folder given, and the
+    /// policy must not have narrowed since it started (Codex keeps a thread's sandbox).
+    pub(crate) fn arguments(
+        &self,
+        tool: &str,
+        mut args: Map<String, Value>,
+        principal: &str,
+        effect: Effect,
+        sandbox: Option<&Sandbox>,
+    ) -> baton_kit::Result<Map<String, Value>> {
+        let (mode, network) = mode_for(effect, sandbox);
+        if tool == "codex-reply" {
+            let cwd = args.remove("cwd");
+            let id = args.get("threadId").and_then(Value::as_str).unwrap_or("");
+            let known = self.0.lock().ok().and_then(|t| t.get(id).cloned());
+            let Some(thread) = known else {
+                return Err(ToolError::invalid_args(
+                    "/threadId",
+                    format!(
+                        "no Codex thread `{id}` was started by this server; start one with `codex`"
+                    ),
+                ));
+            };
+            if thread.principal != principal {
+                return Err(ToolError::Denied {
+                    rule: "codex.thread".into(),
+                    reason: format!("thread `{id}` belongs to `{}`", thread.principal),
+                });
+            }
+            if cwd.as_ref().and_then(Value::as_str) != Some(thread.cwd.as_str()) {
+                return Err(ToolError::invalid_args(
+                    "/cwd",
+                    format!("thread `{id}` works in `{}`", thread.cwd),
+                ));
+            }
+            if width(thread.mode) > width(mode) {
+                return Err(ToolError::Denied {
+                    rule: "codex.thread".into(),
+                    reason: format!(
+                        "thread `{id}` runs `{}` and the policy now gives `{}`; start a new thread with `codex`",
+                        thread.mode.as_str(),
+                        mode.as_str()
+                    ),
+                });
+            }
+            return Ok(args);
+        }
+        args.insert("sandbox".into(), json!(mode.as_str()));
+        // Codex asks for whatever its sandbox would refuse; the gate decides each request.
+        args.insert("approval-policy".into(), json!("on-request"));
+        args.insert(
+            "config".into(),
+            json!({
+                "sandbox_workspace_write": {
+                    "writable_roots": [],
+                    "network_access": network,
+                    "exclude_tmpdir_env_var": true,
+                    "exclude_slash_tmp": true,
+                }
+            }),
+        );
+        Ok(args)
+    }
+
+    /// A `codex` call by `principal` in `cwd` under `sandbox` answered with `result`: its
+    /// thread is theirs.
+    pub(crate) fn started(
+        &self,
+        result: &Value,
+        principal: &str,
+        cwd: &str,
+        effect: Effect,
+        sandbox: Option<&Sandbox>,
+    ) {
+        if let (Some(id), Ok(mut threads)) = (
+            result.get("threadId").and_then(Value::as_str),
+            self.0.lock(),
+        ) {
+            let thread = Thread {
+                principal: principal.to_owned(),
+                cwd: cwd.to_owned(),
+                mode: mode_for(effect, sandbox).0,
+            };
+            threads.insert(id.to_owned(), thread);
+        }
+    }
+}
+
+/// Why a request cannot even be put to the gate.
+#[derive(Debug, thiserror::Error)]
+enum Unaskable {
+    #[error("the request names no command")]
+    NoCommand,
+    #[error("the request names no folder")]
+    NoFolder,
+    #[error("the request names no changes")]
+    NoChanges,
+    #[error("`{0}` is not an absolute path")]
+    Relative(String),
+    #[error("the change to `{0}` is not one Baton knows how to check")]
+    UnknownChange(String),
+    #[error(
+        "the patch is {0} bytes, more than a reviewer is asked to read at once ({MAX_PATCH_BYTES}); split it"
+    )]
+    TooBig(usize),
+    #[error("unknown request kind `{0}`")]
+    UnknownKind(String),
+}
+
+/// `path` as the system will reach it: absolute (else refused), `..` taken away, and the
+/// longest part of it that exists with its symlinks resolved — an approved patch or command
+/// runs outside Codex's sandbox, so where it lands is what the gate must check.
+fn resolved(path: &str) -> Result<String, Unaskable> {
+    let given = Path::new(path);
+    if !given.is_absolute() {
+        return Err(Unaskable::Relative(path.to_owned()));
+    }
+    let lexical = baton_policies::normalize(given);
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let full = rest.iter().rev().fold(real, |at, part| at.join(part));
+            return Ok(full.display().to_string());
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return Ok(lexical.display().to_string()),
+        }
+    }
+}
+
+/// The command Codex shows as one line: the script of a known shell's `-c`/`-lc`, else the
+/// words.
 fn command_line(argv: &[Value]) -> String {
     let words: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
     match words.as_slice() {
-        [shell, flag, script]
-            if matches!(*flag, "-c" | "-lc")
-                && ["sh", "bash", "zsh", "dash"]
-                    .iter()
-                    .any(|s| shell.rsplit('/').next() == Some(*s)) =>
-        {
+        [shell, flag, script] if matches!(*flag, "-c" | "-lc") && SHELLS.contains(shell) => {
             (*script).to_owned()
         }
         _ => words.join(" "),
     }
 }
 
-/// What Codex asks, as the gate decides it; `Err` with why it cannot even be asked.
-fn action(source: &str, params: &Value) -> Result<NestedAction, String> {
+/// What Codex asks to run, as the gate decides it.
+fn exec_action(source: &str, params: &Value, reason: String) -> Result<NestedAction, Unaskable> {
+    let argv = params
+        .get("codex_command")
+        .and_then(Value::as_array)
+        .filter(|argv| !argv.is_empty())
+        .ok_or(Unaskable::NoCommand)?;
+    let cwd = params
+        .get("codex_cwd")
+        .and_then(Value::as_str)
+        .ok_or(Unaskable::NoFolder)?;
+    Ok(NestedAction {
+        name: format!("{source}:exec"),
+        pack: source.to_owned(),
+        effect: Effect::Exec,
+        args: json!({"command": command_line(argv), "argv": argv, "cwd": resolved(cwd)?}),
+        path_args: vec!["/cwd".into()],
+        reason,
+    })
+}
+
+/// What Codex asks to change, as the gate decides it: every file it touches (a move's
+/// destination too), resolved.
+fn patch_action(source: &str, params: &Value, reason: String) -> Result<NestedAction, Unaskable> {
+    let changes = params
+        .get("codex_changes")
+        .and_then(Value::as_object)
+        .filter(|changes| !changes.is_empty())
+        .ok_or(Unaskable::NoChanges)?;
+    let size: usize = changes.values().map(|c| c.to_string().len()).sum();
+    if size > MAX_PATCH_BYTES {
+        return Err(Unaskable::TooBig(size));
+    }
+    let mut files = Vec::new();
+    for (path, change) in changes {
+        match change.get("type").and_then(Value::as_str) {
+            Some("add" | "delete" | "update") => {}
+            _ => return Err(Unaskable::UnknownChange(path.clone())),
+        }
+        files.push(resolved(path)?);
+        if let Some(to) = change.get("move_path").and_then(Value::as_str) {
+            files.push(resolved(to)?);
+        }
+    }
+    let mut args = json!({"files": files, "changes": changes});
+    let mut path_args = vec!["/files".to_owned()];
+    if let Some(root) = params.get("codex_grant_root").and_then(Value::as_str) {
+        args["grant_root"] = json!(resolved(root)?);
+        path_args.push("/grant_root".into());
+    }
+    Ok(NestedAction {
+        name: format!("{source}:patch"),
+        pack: source.to_owned(),
+        effect: Effect::Write,
+        args,
+        path_args,
+        reason,
+    })
+}
+
+/// What a server asks, as the gate decides it.
+fn action(source: &str, params: &Value) -> Result<NestedAction, Unaskable> {
     let text = |key: &str| params.get(key).and_then(Value::as_str);
     let message = text("message").unwrap_or("").to_owned();
     let reason = match text("codex_reason") {
@@ -125,55 +359,9 @@ fn action(source: &str, params: &Value) -> Result<NestedAction, String> {
         None => message,
     };
     match text("codex_elicitation") {
-        Some("exec-approval") => {
-            let argv = params
-                .get("codex_command")
-                .and_then(Value::as_array)
-                .ok_or("the request names no command")?;
-            let cwd = text("codex_cwd").ok_or("the request names no folder")?;
-            Ok(NestedAction {
-                name: format!("{source}:exec"),
-                pack: source.to_owned(),
-                effect: Effect::Exec,
-                args: json!({"command": command_line(argv), "argv": argv, "cwd": cwd}),
-                path_args: vec!["/cwd".into()],
-                reason,
-            })
-        }
-        Some("patch-approval") => {
-            let changes = params
-                .get("codex_changes")
-                .and_then(Value::as_object)
-                .ok_or("the request names no changes")?;
-            let size: usize = changes.values().map(|c| c.to_string().len()).sum();
-            if size > MAX_PATCH_BYTES {
-                return Err(format!(
-                    "the patch is {size} bytes, more than a reviewer is asked to read at once ({MAX_PATCH_BYTES}); split it"
-                ));
-            }
-            let mut files: Vec<&str> = changes.keys().map(String::as_str).collect();
-            // A move writes its destination too.
-            files.extend(
-                changes
-                    .values()
-                    .filter_map(|c| c.get("move_path").and_then(Value::as_str)),
-            );
-            let mut args = json!({"files": files, "changes": changes});
-            let mut path_args = vec!["/files".to_owned()];
-            if let Some(root) = text("codex_grant_root") {
-                args["grant_root"] = json!(root);
-                path_args.push("/grant_root".into());
-            }
-            Ok(NestedAction {
-                name: format!("{source}:patch"),
-                pack: source.to_owned(),
-                effect: Effect::Write,
-                args,
-                path_args,
-                reason,
-            })
-        }
-        Some(other) => Err(format!("unknown request kind `{other}`")),
+        Some("exec-approval") => exec_action(source, params, reason),
+        Some("patch-approval") => patch_action(source, params, reason),
+        Some(other) => Err(Unaskable::UnknownKind(other.to_owned())),
         None => Ok(NestedAction {
             name: format!("{source}:elicitation"),
             pack: source.to_owned(),
@@ -185,29 +373,35 @@ fn action(source: &str, params: &Value) -> Result<NestedAction, String> {
     }
 }
 
-/// The answer to an elicitation from `source`: decided by the gate for the call it belongs
-/// to, journaled as one of that call's steps. Codex reads `decision`; other servers read
-/// `action` (an accept carries no content, so one asking for content is declined).
-pub(crate) async fn answer(source: &str, scope: Option<Arc<CallScope>>, params: &Value) -> Value {
-    let refuse = |why: String| json!({"action": "decline", "content": null, "decision": {"denied": {"rejection": why}}});
-    let Some(scope) = scope else {
-        return refuse(format!(
-            "no Baton call is waiting on `{source}` for this request, so nobody may approve it"
-        ));
-    };
-    let action = match action(source, params) {
-        Ok(action) => action,
-        Err(why) => return refuse(format!("Baton refuses this request: {why}")),
-    };
+/// The answer that refuses a request, as both Codex (`decision`) and other servers
+/// (`action`) read it.
+pub(crate) fn refusal(why: String) -> Value {
+    json!({"action": "decline", "content": null, "decision": {"denied": {"rejection": why}}})
+}
+
+/// The answer to an elicitation from `source` for the call `scope`: decided by the gate for
+/// that call's caller, journaled as one of its steps. Codex reads `decision`; other servers
+/// read `action` — an accept carries no content, so a request asking for content is declined
+/// before anyone is asked.
+pub(crate) async fn answer(source: &str, scope: &CallScope, params: &Value) -> Value {
     let wants_content = params
         .pointer("/requestedSchema/required")
         .and_then(Value::as_array)
         .is_some_and(|r| !r.is_empty());
+    if wants_content {
+        return refusal("Baton answers requests yes or no; it cannot fill in a form".into());
+    }
+    let action = match action(source, params) {
+        Ok(action) => action,
+        Err(why) => return refusal(format!("Baton refuses this request: {why}")),
+    };
     let asked = json!({"name": action.name, "args": action.args});
-    let summary_of = action_summary(&action);
-    let verdict = scope.context.decide(action).await;
+    let what = action_summary(&action);
+    let asking = std::time::Instant::now();
+    let verdict = scope.context.decide(action, scope.closed.clone()).await;
+    let waited_ms = asking.elapsed().as_millis() as u64;
     let (reply, outcome, approval_id) = match verdict {
-        Ok(Verdict::Allowed { approval_id }) if !wants_content => (
+        Ok(Verdict::Allowed { approval_id }) => (
             json!({"action": "accept", "content": {}, "decision": "approved"}),
             match approval_id {
                 Some(_) => "approved by a reviewer".to_owned(),
@@ -215,37 +409,34 @@ pub(crate) async fn answer(source: &str, scope: Option<Arc<CallScope>>, params: 
             },
             approval_id,
         ),
-        Ok(Verdict::Allowed { approval_id }) => (
-            refuse("Baton approves requests but cannot fill in a form".into()),
-            "declined: the request asks for content".to_owned(),
-            approval_id,
-        ),
         Ok(Verdict::Refused {
             rule,
             reason,
             approval_id,
         }) => (
-            refuse(format!("refused by Baton's policy ({rule}): {reason}")),
+            refusal(format!("refused by Baton's policy ({rule}): {reason}")),
             format!("refused ({rule}): {reason}"),
             approval_id,
         ),
         Err(error) => (
-            refuse(format!("Baton could not decide: {error}")),
+            refusal(format!("Baton could not decide: {error}")),
             format!("not decided: {error}"),
             None,
         ),
     };
-    let mut line = format!("asked to {summary_of}: {outcome}");
+    let mut line = format!("asked to {what}: {outcome}");
     if let Some(id) = &approval_id {
         line.push_str(&format!(" (approval {id})"));
     }
-    clip(&mut line, STEP_TEXT);
+    // The time a reviewer took counts as the run's waiting, not its work.
+    let waited_ms = approval_id.as_ref().map(|_| waited_ms);
     let _ = scope.steps.send(json!({
         "type": "approval_request",
         "asked": asked,
         "outcome": outcome,
         "approval_id": approval_id,
-        "summary": line,
+        "waited_ms": waited_ms,
+        "summary": one_line(&line),
     }));
     reply
 }
@@ -268,7 +459,9 @@ fn files(value: &Value) -> String {
         Value::Object(map) => map.keys().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    names.join(", ")
+    let mut text = names.join(", ");
+    clip(&mut text, STEP_TEXT);
+    text
 }
 
 fn clipped(value: Option<&Value>) -> String {
@@ -277,68 +470,82 @@ fn clipped(value: Option<&Value>) -> String {
     text
 }
 
+/// `text` as one printable line, at most [`STEP_TEXT`] long: what a server writes ends up on
+/// a terminal, so no control character (an escape sequence) gets through.
+fn one_line(text: &str) -> String {
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    clip(&mut line, STEP_TEXT);
+    line
+}
+
 /// A Codex event as a journal step (an object with a `type` and a one-line `summary`), for
 /// the events a run's reader cares about; `None` for the rest.
 pub(crate) fn step(msg: &Value) -> Option<Value> {
     let kind = msg.get("type")?.as_str()?;
-    let command = msg
+    let mut command = msg
         .get("command")
         .and_then(Value::as_array)
         .map(|argv| command_line(argv))
         .unwrap_or_default();
-    Some(match kind {
-        "exec_command_begin" => json!({
-            "type": kind, "call_id": msg["call_id"], "command": command, "cwd": msg["cwd"],
-            "summary": format!("runs `{command}`"),
-        }),
+    clip(&mut command, STEP_TEXT);
+    let changed = msg.get("changes").map(files).unwrap_or_default();
+    let (mut step, summary) = match kind {
+        "exec_command_begin" => (
+            json!({"call_id": msg["call_id"], "command": command, "cwd": msg["cwd"]}),
+            format!("runs `{command}`"),
+        ),
         "exec_command_end" => {
             let ms = msg["duration"]["secs"].as_u64().unwrap_or(0) * 1000
                 + msg["duration"]["nanos"].as_u64().unwrap_or(0) / 1_000_000;
-            json!({
-                "type": kind, "call_id": msg["call_id"], "command": command,
-                "exit_code": msg["exit_code"], "duration_ms": ms,
-                "output": clipped(msg.get("aggregated_output")),
-                "summary": format!("`{command}` exited {} in {ms} ms", msg["exit_code"]),
-            })
+            (
+                json!({"call_id": msg["call_id"], "command": command, "exit_code": msg["exit_code"],
+                       "duration_ms": ms, "output": clipped(msg.get("aggregated_output"))}),
+                format!("`{command}` exited {} in {ms} ms", msg["exit_code"]),
+            )
         }
-        "patch_apply_begin" => json!({
-            "type": kind, "call_id": msg["call_id"], "auto_approved": msg["auto_approved"],
-            "files": msg.get("changes").map(files).unwrap_or_default(),
-            "summary": format!("applies a patch to {}", msg.get("changes").map(files).unwrap_or_default()),
-        }),
+        "patch_apply_begin" => (
+            json!({"call_id": msg["call_id"], "auto_approved": msg["auto_approved"], "files": changed}),
+            format!("applies a patch to {changed}"),
+        ),
         "patch_apply_end" => {
             let ok = msg["success"].as_bool() == Some(true);
-            json!({
-                "type": kind, "call_id": msg["call_id"], "success": ok,
-                "files": msg.get("changes").map(files).unwrap_or_default(),
-                "output": clipped(msg.get(if ok { "stdout" } else { "stderr" })),
-                "summary": format!("patch {} {}", if ok { "applied to" } else { "failed on" }, msg.get("changes").map(files).unwrap_or_default()),
-            })
+            let output = clipped(msg.get(if ok { "stdout" } else { "stderr" }));
+            (
+                json!({"call_id": msg["call_id"], "success": ok, "files": changed, "output": output}),
+                format!(
+                    "patch {} {changed}",
+                    if ok { "applied to" } else { "failed on" }
+                ),
+            )
         }
         "token_count" => {
             let last = msg.pointer("/info/last_token_usage")?;
-            let (input, output) = (
-                last["input_tokens"].as_u64().unwrap_or(0),
-                last["output_tokens"].as_u64().unwrap_or(0),
-            );
-            json!({
+            let input = last["input_tokens"].as_u64().unwrap_or(0);
+            let output = last["output_tokens"].as_u64().unwrap_or(0);
+            return Some(json!({
                 "type": "token_usage",
                 "usage": {"input_tokens": input, "output_tokens": output},
                 "summary": format!("{input} tokens in, {output} out"),
-            })
+            }));
         }
-        "agent_message" => json!({
-            "type": kind, "message": clipped(msg.get("message")),
-            "summary": format!("says: {}", clipped(msg.get("message"))),
-        }),
-        "task_complete" => json!({
-            "type": kind, "duration_ms": msg["duration_ms"],
-            "summary": format!("finished in {} ms", msg["duration_ms"]),
-        }),
-        "error" | "stream_error" => json!({
-            "type": kind, "message": clipped(msg.get("message")),
-            "summary": format!("error: {}", clipped(msg.get("message"))),
-        }),
+        "agent_message" => {
+            let said = clipped(msg.get("message"));
+            (json!({"message": said}), format!("says: {said}"))
+        }
+        "task_complete" => (
+            json!({"duration_ms": msg["duration_ms"]}),
+            format!("finished in {} ms", msg["duration_ms"]),
+        ),
+        "error" | "stream_error" => {
+            let said = clipped(msg.get("message"));
+            (json!({"message": said}), format!("error: {said}"))
+        }
         _ => return None,
-    })
+    };
+    step["type"] = json!(kind);
+    step["summary"] = json!(one_line(&summary));
+    Some(step)
 }

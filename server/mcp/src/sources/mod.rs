@@ -39,8 +39,8 @@ struct McpTool {
     peer: Peer<RoleClient>,
     /// Where requests and events of a stdio server are routed to the call they belong to.
     router: Option<Arc<wire::Router>>,
-    /// Whether the server is `codex mcp-server`, whose sandbox Baton sets.
-    codex: bool,
+    /// For `codex mcp-server` (whose sandbox Baton sets): the threads it started, by caller.
+    codex: Option<Arc<codex::Threads>>,
 }
 
 impl McpTool {
@@ -54,12 +54,10 @@ impl McpTool {
         let mut params = CallToolRequestParams::new(self.remote.clone());
         params.arguments = arguments;
         let (steps, mut received) = tokio::sync::mpsc::unbounded_channel();
-        let token = self.router.as_ref().map(|router| {
-            router.open(wire::CallScope {
-                context: ctx.clone(),
-                steps,
-            })
-        });
+        let token = self
+            .router
+            .as_ref()
+            .map(|router| router.open(wire::CallScope::new(ctx.clone(), steps)));
         if let Some(token) = token {
             let mut meta = rmcp::model::RequestMetaObject::default();
             meta.insert(wire::CALL_META.into(), serde_json::json!(token));
@@ -116,19 +114,38 @@ impl DynTool for McpTool {
                 ));
             }
         };
-        if self.codex {
-            codex::arguments(&self.remote, arguments.clone().unwrap_or_default(), None)?;
+        if self.codex.is_some() {
+            codex::check_args(
+                &self.remote,
+                arguments.as_ref().unwrap_or(&Default::default()),
+            )?;
         }
         Ok(BoundCall::new(move |ctx| async move {
-            let arguments = match (self.codex, arguments) {
-                (true, args) => Some(codex::arguments(
+            let principal = ctx.principal().map(|p| p.id.clone()).unwrap_or_default();
+            let effect = self.descriptor.effect;
+            let cwd = arguments
+                .as_ref()
+                .and_then(|a| a.get("cwd"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            let arguments = match (&self.codex, arguments) {
+                (Some(threads), args) => Some(threads.arguments(
                     &self.remote,
                     args.unwrap_or_default(),
+                    &principal,
+                    effect,
                     ctx.sandbox(),
                 )?),
-                (false, args) => args,
+                (None, args) => args,
             };
             let result = self.call(arguments, &ctx).await?;
+            if let (Some(threads), Some(structured), Some(cwd)) =
+                (&self.codex, &result.structured_content, &cwd)
+                && self.remote == "codex"
+                && result.is_error != Some(true)
+            {
+                threads.started(structured, &principal, cwd, effect, ctx.sandbox());
+            }
             let text: Vec<String> = result
                 .content
                 .iter()
@@ -233,14 +250,11 @@ pub async fn connect(
         return Err(fail(format!("offers no tool `{missing}`")));
     }
     let peer = connection.peer().clone();
-    let codex = connection
+    let name = connection
         .peer_info()
-        .and_then(|info| {
-            info.server_info
-                .as_ref()
-                .map(|s| s.name == codex::SERVER_NAME)
-        })
-        .unwrap_or(false);
+        .and_then(|info| info.server_info.as_ref().map(|s| s.name.clone()));
+    let codex =
+        codex::is_codex(name.as_deref(), &listed).then(|| Arc::new(codex::Threads::default()));
     let tools = listed
         .into_iter()
         .filter(|t| {
@@ -260,13 +274,13 @@ pub async fn connect(
                     }
                 })
                 .collect();
-            let descriptor = descriptor(source, &tool, name, codex);
+            let descriptor = descriptor(source, &tool, name, codex.is_some());
             Arc::new(McpTool {
                 descriptor,
                 remote: tool.name.to_string(),
                 peer: peer.clone(),
                 router: router.clone(),
-                codex,
+                codex: codex.clone(),
             }) as Arc<dyn DynTool>
         })
         .collect();

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 use super::codex;
 
@@ -23,12 +24,32 @@ pub(crate) const CALL_META: &str = "baton/call";
 /// Longest line read from a source (a `codex/event` with a big diff fits easily).
 const MAX_LINE: usize = 16 << 20;
 
+/// Most requests one call may have waiting at once; past it the server is refused (Codex
+/// asks one at a time).
+const MAX_ASKING: usize = 4;
+
 /// A Baton call in flight on a source: where its nested actions are decided and its steps go.
 pub(crate) struct CallScope {
     /// The call's context: its caller's gate oversight.
     pub(crate) context: ToolContext,
     /// The call's steps, journaled in order by the call.
     pub(crate) steps: UnboundedSender<Value>,
+    /// Fires when the call ends or is cancelled: requests still waiting are withdrawn.
+    pub(crate) closed: CancellationToken,
+    /// Requests of this call waiting for a decision now.
+    asking: std::sync::atomic::AtomicUsize,
+}
+
+impl CallScope {
+    /// The scope of a call running with `context`.
+    pub(crate) fn new(context: ToolContext, steps: UnboundedSender<Value>) -> CallScope {
+        CallScope {
+            closed: context.cancellation().child_token(),
+            context,
+            steps,
+            asking: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
 }
 
 /// The calls in flight on one source connection.
@@ -69,10 +90,12 @@ impl Router {
         token
     }
 
-    /// The call ended: nothing more is routed to it.
+    /// The call ended: nothing more is routed to it, and what it still waits for is withdrawn.
     pub(crate) fn close(&self, token: u64) {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.remove(&token);
+        if let Ok(mut calls) = self.calls.lock()
+            && let Some(scope) = calls.remove(&token)
+        {
+            scope.closed.cancel();
         }
         if let Ok(mut requests) = self.requests.lock() {
             requests.retain(|_, (_, t)| *t != token);
@@ -144,19 +167,7 @@ impl Router {
                     return false;
                 };
                 let params = message.get("params").cloned().unwrap_or(Value::Null);
-                let scope = match params.get("codex_mcp_tool_call_id").and_then(id_text) {
-                    Some(call) => self.scope_of(Some(call)),
-                    None => self.sole_scope(),
-                };
-                let source = self.source.clone();
-                let writer = writer.clone();
-                tokio::spawn(async move {
-                    let result = codex::answer(&source, scope, &params).await;
-                    let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-                    if let Err(error) = writer.send(&reply).await {
-                        tracing::warn!(%error, %source, "could not answer the elicitation");
-                    }
-                });
+                self.elicit(id, params, writer);
                 true
             }
             Some("codex/event") => {
@@ -177,6 +188,51 @@ impl Router {
     }
 }
 
+impl Router {
+    /// Answer elicitation `id` in the background: decided for the call it belongs to. Codex
+    /// names that call; a server that does not may ask only while one call is in flight —
+    /// never guessed among several.
+    fn elicit(&self, id: Value, params: Value, writer: &Writer) {
+        let scope = match (
+            params.get("codex_mcp_tool_call_id").and_then(id_text),
+            params.get("codex_elicitation").is_some(),
+        ) {
+            (Some(call), _) => self.scope_of(Some(call)),
+            (None, true) => None,
+            (None, false) => self.sole_scope(),
+        };
+        let source = self.source.clone();
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let result = match &scope {
+                Some(scope) => {
+                    let waiting = scope
+                        .asking
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let result = if waiting >= MAX_ASKING {
+                        codex::refusal(format!(
+                            "more than {MAX_ASKING} requests of one call are waiting at once"
+                        ))
+                    } else {
+                        codex::answer(&source, scope, &params).await
+                    };
+                    scope
+                        .asking
+                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    result
+                }
+                None => codex::refusal(format!(
+                    "no Baton call is waiting on `{source}` for this request, so nobody may approve it"
+                )),
+            };
+            let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
+            if let Err(error) = writer.send(&reply).await {
+                tracing::warn!(%error, %source, "could not answer the elicitation");
+            }
+        });
+    }
+}
+
 /// The child's stdin, shared by rmcp's sends and the elicitation answers.
 #[derive(Clone)]
 struct Writer(Arc<tokio::sync::Mutex<ChildStdin>>);
@@ -194,9 +250,43 @@ impl Writer {
 /// The transport rmcp serves the connection over.
 pub(crate) struct Wire {
     child: Child,
-    lines: tokio::io::Split<BufReader<ChildStdout>>,
+    stdout: BufReader<ChildStdout>,
     writer: Writer,
     router: Arc<Router>,
+}
+
+/// One line of `reader` (without its newline), at most `MAX_LINE` bytes kept: a longer line
+/// is read to its end and dropped (`Ok(Some(None))`), so a runaway server costs no memory.
+/// `Ok(None)` at the end of the stream.
+async fn read_line(
+    reader: &mut BufReader<ChildStdout>,
+) -> std::io::Result<Option<Option<Vec<u8>>>> {
+    let mut line = Vec::new();
+    let mut oversized = false;
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            if line.is_empty() && !oversized {
+                return Ok(None);
+            }
+            return Ok(Some((!oversized).then_some(line)));
+        }
+        let (chunk, found) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (&buffer[..at], Some(at)),
+            None => (buffer, None),
+        };
+        if !oversized && line.len() + chunk.len() <= MAX_LINE {
+            line.extend_from_slice(chunk);
+        } else {
+            oversized = true;
+            line = Vec::new();
+        }
+        let used = found.map_or(chunk.len(), |at| at + 1);
+        reader.consume(used);
+        if found.is_some() {
+            return Ok(Some((!oversized).then_some(line)));
+        }
+    }
 }
 
 impl Wire {
@@ -209,7 +299,7 @@ impl Wire {
         let _ = router.writer.set(writer.clone());
         Ok(Wire {
             child,
-            lines: BufReader::new(stdout).split(b'\n'),
+            stdout: BufReader::new(stdout),
             writer,
             router,
         })
@@ -234,18 +324,18 @@ impl rmcp::transport::Transport<RoleClient> for Wire {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
-            let line = match self.lines.next_segment().await {
-                Ok(Some(line)) => line,
+            let line = match read_line(&mut self.stdout).await {
+                Ok(Some(Some(line))) => line,
+                Ok(Some(None)) => {
+                    tracing::warn!(source = %self.router.source, "source sent a line over {MAX_LINE} bytes; skipped");
+                    continue;
+                }
                 Ok(None) => return None,
                 Err(error) => {
                     tracing::warn!(%error, source = %self.router.source, "source stdout failed");
                     return None;
                 }
             };
-            if line.len() > MAX_LINE {
-                tracing::warn!(source = %self.router.source, bytes = line.len(), "source sent an oversized line; skipped");
-                continue;
-            }
             let Ok(message) = serde_json::from_slice::<Value>(&line) else {
                 tracing::warn!(source = %self.router.source, "source sent a line that is not JSON; skipped");
                 continue;
@@ -269,13 +359,23 @@ impl rmcp::transport::Transport<RoleClient> for Wire {
 }
 
 impl Wire {
-    /// Kill the server's whole process group (it runs in its own).
+    /// Stop the server's whole process group (it runs in its own): SIGTERM, so it can stop
+    /// what it started in sessions of their own (Codex's command terminals), then SIGKILL
+    /// for what is left two seconds later.
     fn stop_group(&self) {
-        if let Some(group) = self.child.id().and_then(|id| i32::try_from(id).ok())
-            && let Some(group) = rustix::process::Pid::from_raw(group)
-        {
+        let Some(group) = self
+            .child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return;
+        };
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
+        });
     }
 }
 

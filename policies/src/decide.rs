@@ -138,7 +138,11 @@ impl Policy {
                 reason: rule.reason.clone(),
             };
         }
-        if let Some(rule) = sure(RuleAction::Allow) {
+        // A forbid that cannot tell whether it applies outranks every allow.
+        let doubtful = fits
+            .iter()
+            .any(|(rule, fit)| rule.action == RuleAction::Forbid && *fit == Fit::Unsure);
+        if let Some(rule) = sure(RuleAction::Allow).filter(|_| !doubtful) {
             return Decision::Allow {
                 rule: format!("rules.{}", rule.id).into(),
             };
@@ -319,6 +323,16 @@ impl Rule {
                     Some(prefix) => tool.name.starts_with(prefix),
                     None => tool.name == pattern,
                 });
+        // What a tool's helper asks (`codex:exec`) is allowed only by a rule naming such
+        // actions: `allow tool = "codex*"`, meant for the `codex_codex` tool, waives nothing
+        // Codex asks beyond its sandbox.
+        let nested = tool.name.contains(':');
+        if nested
+            && self.action == RuleAction::Allow
+            && !self.tool.as_deref().is_some_and(|p| p.contains(':'))
+        {
+            return false;
+        }
         tool_matches
             && self.pack.as_deref().is_none_or(|pack| tool.pack == pack)
             && self.effect.is_none_or(|effect| tool.effect == effect)
@@ -337,18 +351,20 @@ impl Rule {
         };
         // Shell syntax is looked for in the command as given: a newline separates commands
         // before spacing is evened out for the pattern.
-        match command_text(args) {
-            None => Fit::No,
-            Some(text) if text.contains(SHELL_SYNTAX) || text.contains(char::is_control) => {
-                Fit::Unsure
-            }
-            Some(text) => {
-                let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                match glob(pattern.as_bytes(), words.as_bytes()) {
-                    true => Fit::Yes,
-                    false => Fit::No,
-                }
-            }
+        let Some(text) = command_text(args) else {
+            return Fit::No;
+        };
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let fits = glob(pattern.as_bytes(), words.as_bytes());
+        let plain = !text.contains(SHELL_SYNTAX) && !text.contains(char::is_control);
+        // What a forbid names is forbidden however the rest is written.
+        if self.action == RuleAction::Forbid && fits {
+            return Fit::Yes;
+        }
+        match (fits, plain) {
+            (_, false) => Fit::Unsure,
+            (true, true) => Fit::Yes,
+            (false, true) => Fit::No,
         }
     }
 }

@@ -252,6 +252,31 @@ fn what_a_helper_asks_beyond_its_sandbox_never_runs_by_default() {
             "rules.0"
         );
     }
+
+    // A broad allow does not beat a forbid that cannot tell; an allow for `codex*` (meant for
+    // the `codex_codex` tool) waives nothing Codex asks.
+    let policy = policy(
+        "sandbox = \"workspace-write\"\napproval = \"on-request\"\nwritable_roots = [\"/work/repo\"]\n\
+         [[rules]]\nid = \"no-push\"\ntool = \"codex:exec\"\ncommand = \"git push*\"\naction = \"forbid\"\n\
+         [[rules]]\nid = \"all\"\ntool = \"codex:exec\"\naction = \"allow\"\n\
+         [[rules]]\nid = \"tool\"\ntool = \"codex*\"\naction = \"allow\"\n",
+    );
+    let decided = |command: &str, tool: &ToolDescriptor| {
+        let args = json!({"command": command, "cwd": "/work/repo"});
+        let decided = policy.decide_nested(&agent, tool, &args);
+        format!("{} {}", decided.kind(), decided.rule())
+    };
+    assert_eq!(
+        decided("git push origin; true", &exec),
+        "forbid rules.no-push"
+    );
+    assert_eq!(
+        decided("cargo test; true", &exec),
+        "needs_approval rules.no-push"
+    );
+    assert_eq!(decided("cargo build", &exec), "allow rules.all");
+    let patch = tool("codex:patch", "codex", Effect::Write, &["/cwd"]);
+    assert_eq!(decided("", &patch), "needs_approval approval.nested");
 }
 
 #[test]

@@ -107,8 +107,6 @@ pub(crate) async fn show(
     shell("Run", Section::Runs, &reviewer, None, body).into_response()
 }
 
-/// Where the run's work can be read: the `.runs/<id>/` folders its tools reported (task,
-/// diff, test verdicts), as paths in its repository.
 /// How long the run waited for reviewers: its own pauses, and the requests its tools' helpers
 /// (Codex) waited on inside a call.
 fn waited(run: &Run, steps: &[Step]) -> u64 {
@@ -119,6 +117,8 @@ fn waited(run: &Run, steps: &[Step]) -> u64 {
         .fold(run.waited_ms, u64::saturating_add)
 }
 
+/// Where the run's work can be read: the `.runs/<id>/` folders its tools reported (task,
+/// diff, test verdicts), as paths in its repository.
 fn files(run: &Run, steps: &[Step]) -> Markup {
     let repo = run.meta.get("repo").and_then(Value::as_str);
     let mut seen = HashSet::new();

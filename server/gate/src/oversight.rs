@@ -120,11 +120,14 @@ impl Gate {
         };
         let clock = self.clock().clone();
         let decided = tokio::select! {
-            decided = wait_for_decision(self.store(), clock.as_ref(), &id) => decided,
+            // A caller that went away is never answered "approved", even by a reviewer who
+            // decided in the same instant: the approval is used up as cancelled instead.
+            biased;
             () = cancel.cancelled() => {
                 self.withdraw(principal, &descriptor, &action.args, &id).await;
                 return Err(ToolError::Cancelled);
             }
+            decided = wait_for_decision(self.store(), clock.as_ref(), &id) => decided,
         };
         match decided.state_at(clock.now_ms()) {
             ApprovalState::Approved => {

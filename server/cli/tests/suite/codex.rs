@@ -92,8 +92,8 @@ fn model(request: &Value) -> Vec<Value> {
 
 /// One test's world: the scripted model, a home with the fixture repository (a README and
 /// the check the tester runs), the policy, Codex as a source and as the builder, and Codex's
-/// own home (outside `/tmp`, where Codex refuses to put its sandbox helpers) pointing at the
-/// model.
+/// own home (in `/var/tmp`: Codex refuses to put its sandbox helpers under `/tmp`) pointing at
+/// the model.
 struct Scene {
     model: ResponsesServer,
     home: Home,
@@ -113,7 +113,12 @@ impl Scene {
         ));
         let repo = super::run::fixture_repo(&home);
         std::fs::write(home.path().join("policy.toml"), POLICY).unwrap();
-        let codex = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        // Codex puts its sandbox helpers in its home and refuses to under the system's
+        // temporary folder, where a checkout (and its target folder) may well be.
+        let codex = tempfile::Builder::new()
+            .prefix("baton-codex-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
         std::fs::write(
             codex.path().join("config.toml"),
             format!(
@@ -618,7 +623,9 @@ async fn codex_cannot_widen_its_sandbox_or_act_outside_the_repository() {
             {"request": after("i1"), "response": {"message": {"role": "assistant", "content": "tried"}, "finish_reason": "stop"}},
             // …and continues its own thread properly.
             {"request": after("k6"), "response": reply("k7", json!({"threadId": "{{k4:/threadId}}", "cwd": ".", "prompt": "SAY HI"}))},
-            {"request": after("k7"), "response": {"message": {"role": "assistant", "content": "{{k4:/content}} / {{k7:/content}}"}, "finish_reason": "stop"}},
+            // Last, it names the link as Codex's folder: Codex would write where it points.
+            {"request": after("k7"), "response": call("k8", json!({"cwd": "out", "prompt": "x"}))},
+            {"request": after("k8"), "response": {"message": {"role": "assistant", "content": "{{k4:/content}} / {{k7:/content}}"}, "finish_reason": "stop"}},
         ]),
     );
     let (_, out, progress) = child.finished().await;
@@ -630,6 +637,10 @@ async fn codex_cannot_widen_its_sandbox_or_act_outside_the_repository() {
     );
     assert!(out["output"].as_str().unwrap().ends_with(" / hi"), "{out}");
     assert!(!home.path().join("outside/escaped.txt").exists());
+    assert!(
+        progress.contains("/outside`, outside the writable roots"),
+        "{progress}"
+    );
     assert!(
         progress.contains("`sandbox` is not the caller's to set"),
         "{progress}"

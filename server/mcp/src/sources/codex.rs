@@ -93,12 +93,19 @@ struct Thread {
     principal: String,
     cwd: String,
     mode: SandboxMode,
+    network: bool,
+    /// When it started, in threads started by this server (the oldest go first past
+    /// [`MAX_THREADS`]).
+    order: u64,
 }
+
+/// Most threads remembered; a reply to a forgotten one is refused (start a new thread).
+const MAX_THREADS: usize = 10_000;
 
 /// The threads Codex started for Baton's callers, so a reply continues only its own caller's
 /// thread, in its folder, under no wider a sandbox than the policy now gives.
 #[derive(Debug, Default)]
-pub(crate) struct Threads(Mutex<HashMap<String, Thread>>);
+pub(crate) struct Threads(Mutex<(HashMap<String, Thread>, u64)>);
 
 /// How wide a sandbox mode is, to compare them.
 fn width(mode: SandboxMode) -> u8 {
@@ -157,7 +164,7 @@ impl Threads {
         if tool == "codex-reply" {
             let cwd = args.remove("cwd");
             let id = args.get("threadId").and_then(Value::as_str).unwrap_or("");
-            let known = self.0.lock().ok().and_then(|t| t.get(id).cloned());
+            let known = self.0.lock().ok().and_then(|t| t.0.get(id).cloned());
             let Some(thread) = known else {
                 return Err(ToolError::invalid_args(
                     "/threadId",
@@ -178,17 +185,41 @@ impl Threads {
                     format!("thread `{id}` works in `{}`", thread.cwd),
                 ));
             }
-            if width(thread.mode) > width(mode) {
+            if width(thread.mode) > width(mode) || (thread.network && !network) {
                 return Err(ToolError::Denied {
                     rule: "codex.thread".into(),
                     reason: format!(
-                        "thread `{id}` runs `{}` and the policy now gives `{}`; start a new thread with `codex`",
+                        "thread `{id}` runs `{}`{} and the policy now gives `{}`{}; start a new thread with `codex`",
                         thread.mode.as_str(),
-                        mode.as_str()
+                        if thread.network { " with network" } else { "" },
+                        mode.as_str(),
+                        if network { " with network" } else { "" },
                     ),
                 });
             }
             return Ok(args);
+        }
+        // The folder Codex may write in is where `cwd` really is: a link in the worktree must
+        // not make somewhere else writable.
+        if let Some(Value::String(cwd)) = args.get("cwd") {
+            let real = std::fs::canonicalize(cwd)
+                .map_err(|e| ToolError::invalid_args("/cwd", format!("`{cwd}`: {e}")))?;
+            let roots = sandbox
+                .map(|s| s.writable_roots.as_slice())
+                .unwrap_or_default();
+            let inside = roots.iter().any(|root| {
+                real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+            });
+            if mode == SandboxMode::WorkspaceWrite && !inside {
+                return Err(ToolError::Denied {
+                    rule: "sandbox.workspace-write.outside-roots".into(),
+                    reason: format!(
+                        "`{cwd}` is `{}`, outside the writable roots",
+                        real.display()
+                    ),
+                });
+            }
+            args.insert("cwd".into(), json!(real.display().to_string()));
         }
         args.insert("sandbox".into(), json!(mode.as_str()));
         // Codex asks for whatever its sandbox would refuse; the gate decides each request.
@@ -217,16 +248,29 @@ impl Threads {
         effect: Effect,
         sandbox: Option<&Sandbox>,
     ) {
-        if let (Some(id), Ok(mut threads)) = (
+        if let (Some(id), Ok(mut guard)) = (
             result.get("threadId").and_then(Value::as_str),
             self.0.lock(),
         ) {
+            let (threads, next) = &mut *guard;
+            let (mode, network) = mode_for(effect, sandbox);
+            *next += 1;
             let thread = Thread {
                 principal: principal.to_owned(),
                 cwd: cwd.to_owned(),
-                mode: mode_for(effect, sandbox).0,
+                mode,
+                network,
+                order: *next,
             };
             threads.insert(id.to_owned(), thread);
+            if threads.len() > MAX_THREADS
+                && let Some(oldest) = threads
+                    .iter()
+                    .min_by_key(|(_, t)| t.order)
+                    .map(|(id, _)| id.clone())
+            {
+                threads.remove(&oldest);
+            }
         }
     }
 }
@@ -242,6 +286,10 @@ enum Unaskable {
     NoChanges,
     #[error("`{0}` is not an absolute path")]
     Relative(String),
+    #[error("`{0}` goes up with `..`")]
+    ParentDir(String),
+    #[error("`{0}` is a link to nothing")]
+    Dangling(String),
     #[error("the change to `{0}` is not one Baton knows how to check")]
     UnknownChange(String),
     #[error(
@@ -252,13 +300,21 @@ enum Unaskable {
     UnknownKind(String),
 }
 
-/// `path` as the system will reach it: absolute (else refused), `..` taken away, and the
-/// longest part of it that exists with its symlinks resolved — an approved patch or command
-/// runs outside Codex's sandbox, so where it lands is what the gate must check.
+/// `path` as the system will reach it: absolute, without `..` (which the system applies
+/// after following links, so it cannot be taken away on paper), and the longest part of it
+/// that exists with its symlinks resolved — an approved patch or command runs outside Codex's
+/// sandbox, so where it lands is what the gate must check. A link to nothing is refused: it
+/// would be followed to wherever it points.
 fn resolved(path: &str) -> Result<String, Unaskable> {
     let given = Path::new(path);
     if !given.is_absolute() {
         return Err(Unaskable::Relative(path.to_owned()));
+    }
+    if given
+        .components()
+        .any(|part| part == std::path::Component::ParentDir)
+    {
+        return Err(Unaskable::ParentDir(path.to_owned()));
     }
     let lexical = baton_policies::normalize(given);
     let mut existing = lexical.as_path();
@@ -267,6 +323,9 @@ fn resolved(path: &str) -> Result<String, Unaskable> {
         if let Ok(real) = existing.canonicalize() {
             let full = rest.iter().rev().fold(real, |at, part| at.join(part));
             return Ok(full.display().to_string());
+        }
+        if existing.symlink_metadata().is_ok() {
+            return Err(Unaskable::Dangling(existing.display().to_string()));
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
@@ -373,6 +432,16 @@ fn action(source: &str, params: &Value) -> Result<NestedAction, Unaskable> {
     }
 }
 
+/// Refuse a request that cannot be put to the gate, on the call's record.
+pub(crate) fn refused_unasked(scope: &CallScope, why: &str) -> Value {
+    let _ = scope.steps.send(json!({
+        "type": "approval_request",
+        "outcome": format!("refused: {why}"),
+        "summary": one_line(&format!("asked something Baton cannot put to the gate: {why}")),
+    }));
+    refusal(why.to_owned())
+}
+
 /// The answer that refuses a request, as both Codex (`decision`) and other servers
 /// (`action`) read it.
 pub(crate) fn refusal(why: String) -> Value {
@@ -389,11 +458,14 @@ pub(crate) async fn answer(source: &str, scope: &CallScope, params: &Value) -> V
         .and_then(Value::as_array)
         .is_some_and(|r| !r.is_empty());
     if wants_content {
-        return refusal("Baton answers requests yes or no; it cannot fill in a form".into());
+        return refused_unasked(
+            scope,
+            "Baton answers requests yes or no; it cannot fill in a form",
+        );
     }
     let action = match action(source, params) {
         Ok(action) => action,
-        Err(why) => return refusal(format!("Baton refuses this request: {why}")),
+        Err(why) => return refused_unasked(scope, &format!("Baton refuses this request: {why}")),
     };
     let asked = json!({"name": action.name, "args": action.args});
     let what = action_summary(&action);

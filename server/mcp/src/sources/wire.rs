@@ -210,9 +210,12 @@ impl Router {
                         .asking
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let result = if waiting >= MAX_ASKING {
-                        codex::refusal(format!(
-                            "more than {MAX_ASKING} requests of one call are waiting at once"
-                        ))
+                        codex::refused_unasked(
+                            scope,
+                            &format!(
+                                "more than {MAX_ASKING} requests of one call are waiting at once"
+                            ),
+                        )
                     } else {
                         codex::answer(&source, scope, &params).await
                     };
@@ -251,42 +254,23 @@ impl Writer {
 pub(crate) struct Wire {
     child: Child,
     stdout: BufReader<ChildStdout>,
+    /// The line being read: kept here, not in the reading future, because rmcp drops that
+    /// future whenever another branch of its loop wins, and nothing read may be lost.
+    partial: Vec<u8>,
+    /// Whether the line being read went past `MAX_LINE` (it is dropped when it ends).
+    oversized: bool,
     writer: Writer,
     router: Arc<Router>,
 }
 
-/// One line of `reader` (without its newline), at most `MAX_LINE` bytes kept: a longer line
-/// is read to its end and dropped (`Ok(Some(None))`), so a runaway server costs no memory.
-/// `Ok(None)` at the end of the stream.
-async fn read_line(
-    reader: &mut BufReader<ChildStdout>,
-) -> std::io::Result<Option<Option<Vec<u8>>>> {
-    let mut line = Vec::new();
-    let mut oversized = false;
-    loop {
-        let buffer = reader.fill_buf().await?;
-        if buffer.is_empty() {
-            if line.is_empty() && !oversized {
-                return Ok(None);
-            }
-            return Ok(Some((!oversized).then_some(line)));
-        }
-        let (chunk, found) = match buffer.iter().position(|&b| b == b'\n') {
-            Some(at) => (&buffer[..at], Some(at)),
-            None => (buffer, None),
-        };
-        if !oversized && line.len() + chunk.len() <= MAX_LINE {
-            line.extend_from_slice(chunk);
-        } else {
-            oversized = true;
-            line = Vec::new();
-        }
-        let used = found.map_or(chunk.len(), |at| at + 1);
-        reader.consume(used);
-        if found.is_some() {
-            return Ok(Some((!oversized).then_some(line)));
-        }
-    }
+/// What one read of the server's stdout gives.
+enum Read {
+    /// A whole line, without its newline.
+    Line(Vec<u8>),
+    /// A line over `MAX_LINE`, read to its end and dropped: a runaway server costs no memory.
+    Oversized,
+    /// The end of the stream.
+    End,
 }
 
 impl Wire {
@@ -300,9 +284,46 @@ impl Wire {
         Ok(Wire {
             child,
             stdout: BufReader::new(stdout),
+            partial: Vec::new(),
+            oversized: false,
             writer,
             router,
         })
+    }
+
+    /// The next line. Safe to drop at its one await: bytes taken from the buffer are in
+    /// `self.partial` by then.
+    async fn read_line(&mut self) -> std::io::Result<Read> {
+        loop {
+            let buffer = self.stdout.fill_buf().await?;
+            if buffer.is_empty() {
+                let last = std::mem::take(&mut self.partial);
+                return Ok(
+                    match (std::mem::take(&mut self.oversized), last.is_empty()) {
+                        (true, _) => Read::Oversized,
+                        (false, true) => Read::End,
+                        (false, false) => Read::Line(last),
+                    },
+                );
+            }
+            let newline = buffer.iter().position(|&b| b == b'\n');
+            let chunk = &buffer[..newline.unwrap_or(buffer.len())];
+            if !self.oversized && self.partial.len() + chunk.len() <= MAX_LINE {
+                self.partial.extend_from_slice(chunk);
+            } else {
+                self.oversized = true;
+                self.partial = Vec::new();
+            }
+            let used = newline.map_or(chunk.len(), |at| at + 1);
+            self.stdout.consume(used);
+            if newline.is_some() {
+                let line = std::mem::take(&mut self.partial);
+                return Ok(match std::mem::take(&mut self.oversized) {
+                    true => Read::Oversized,
+                    false => Read::Line(line),
+                });
+            }
+        }
     }
 }
 
@@ -324,13 +345,14 @@ impl rmcp::transport::Transport<RoleClient> for Wire {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
-            let line = match read_line(&mut self.stdout).await {
-                Ok(Some(Some(line))) => line,
-                Ok(Some(None)) => {
+            let line = match self.read_line().await {
+                Ok(Read::Line(line)) if line.trim_ascii().is_empty() => continue,
+                Ok(Read::Line(line)) => line,
+                Ok(Read::Oversized) => {
                     tracing::warn!(source = %self.router.source, "source sent a line over {MAX_LINE} bytes; skipped");
                     continue;
                 }
-                Ok(None) => return None,
+                Ok(Read::End) => return None,
                 Err(error) => {
                     tracing::warn!(%error, source = %self.router.source, "source stdout failed");
                     return None;
@@ -353,34 +375,40 @@ impl rmcp::transport::Transport<RoleClient> for Wire {
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.stop_group();
-        self.child.kill().await
+        // SIGTERM first, so the server can stop what it started in sessions of its own
+        // (Codex's command terminals); what is left after two seconds is killed. The leader
+        // is reaped last, so the group's id cannot be taken by another meanwhile.
+        self.signal_group(rustix::process::Signal::TERM);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait());
+        if waited.await.is_err() {
+            self.signal_group(rustix::process::Signal::KILL);
+        }
+        self.child.kill().await.or_else(|error| match error.kind() {
+            std::io::ErrorKind::InvalidInput => Ok(()),
+            _ => Err(error),
+        })
     }
 }
 
 impl Wire {
-    /// Stop the server's whole process group (it runs in its own): SIGTERM, so it can stop
-    /// what it started in sessions of their own (Codex's command terminals), then SIGKILL
-    /// for what is left two seconds later.
-    fn stop_group(&self) {
-        let Some(group) = self
+    /// Send `signal` to the server's whole process group (it runs in its own), while its
+    /// leader is not reaped (so the id is still its).
+    fn signal_group(&self, signal: rustix::process::Signal) {
+        if let Some(group) = self
             .child
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .and_then(rustix::process::Pid::from_raw)
-        else {
-            return;
-        };
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        });
+        {
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
     }
 }
 
 impl Drop for Wire {
+    /// Dropped without `close` (the process is ending): SIGTERM to the group, and the
+    /// leader is killed on drop; nothing can wait here.
     fn drop(&mut self) {
-        self.stop_group();
+        self.signal_group(rustix::process::Signal::TERM);
     }
 }

@@ -324,17 +324,19 @@ def to_fhir(rx, role=False, timestamp=False, concept=False, validity_end=None):
 CASES = []
 
 
-def case(name, description, rx, codes, valid=None, fhir=False, simple=True, **fhir_options):
-    """Add `rx` (simple) and, with `fhir`, its FHIR form, expecting `codes`."""
+def case(name, description, rx, codes, valid=None, fhir=False, simple=True, note=None, **fhir_options):
+    """Add `rx` (simple) and, with `fhir`, its FHIR form, expecting `codes`; `note` names the
+    rule source the expectation rests on."""
     errors = [c for c in codes if c.startswith("E-")]
     if valid is None:
         valid = not errors
     expected = {"valid": valid, "codes": sorted(set(codes))}
+    extra = {"note": note} if note else {}
     if simple:
-        CASES.append({"id": name, "format": "simple", "description": description,
+        CASES.append({"id": name, "format": "simple", "description": description, **extra,
                       "expected": expected, "input": copy.deepcopy(rx)})
     if fhir:
-        CASES.append({"id": name + "-fhir", "format": "fhir", "description": description,
+        CASES.append({"id": name + "-fhir", "format": "fhir", "description": description, **extra,
                       "expected": expected, "input": to_fhir(copy.deepcopy(rx), **fhir_options)})
 
 
@@ -428,6 +430,53 @@ def build():
     s3_unregistered = m(s3, lambda r: r["product"].update(artg=False))
     s3_unregistered["approvals"] = [approval(category=1)]
     case("s3-claimed-unregistered", "An unregistered CBD product is S4, not S3", s3_unregistered, ["E-SCHEDULE"], fhir=True)
+
+    # Schedule 3 only within its conditions (SUSMP Schedule 3, CANNABIDIOL (b)–(d), (g)).
+    susmp_d = "SUSMP Schedule 3 CANNABIDIOL (d): maximum recommended daily dose 150 mg or less"
+    susmp_g = "SUSMP Schedule 3 CANNABIDIOL (g): for persons aged 18 years and over"
+    susmp_c = "SUSMP Schedule 3 CANNABIDIOL (c): THC at most 1 % of total cannabinoids"
+    susmp_route = "SUSMP Schedule 3 CANNABIDIOL: oral, oromucosal and sublingual preparations"
+    strong = product(copy.deepcopy(nsw), [mg("CBD", 100)], 1, "S4", artg=True, route="oral",
+                     name="Registered CBD 100 oral solution")
+    strong["approvals"] = []
+    strong["directions"] = "2 mL by mouth twice daily"
+    case("s3-cbd-over-150mg", "ARTG CBD at 400 mg a day is outside Schedule 3: the S4 declared is right",
+         strong, [], fhir=True, note=susmp_d)
+    case("s3-cbd-over-150mg-declared-s3", "ARTG CBD at 400 mg a day declared S3: it is S4 as prescribed",
+         m(strong, lambda r: r["product"].update(declared_schedule="S3")), ["E-SCHEDULE"], note=susmp_d)
+    exact = product(copy.deepcopy(nsw), [mg("CBD", 50)], 1, "S3", artg=True, route="oral",
+                    name="Registered CBD 50 oral solution")
+    exact["approvals"] = []
+    exact["directions"] = "1 mL three times daily"
+    case("s3-cbd-150mg-exact", "ARTG CBD at exactly 150 mg a day is Schedule 3", exact, [], fhir=True, note=susmp_d)
+    caps151 = product(copy.deepcopy(nsw), [mg("CBD", 50.5, per="capsule")], 1, "S4", artg=True,
+                      form="capsule", route="oral", name="Registered CBD 50.5 capsules")
+    caps151["approvals"] = []
+    caps151["quantity"] = {"value": 90, "unit": "capsules"}
+    caps151["directions"] = "One capsule three times a day"
+    case("s3-cbd-151mg-capsules", "ARTG CBD capsules at 151.5 mg a day are S4", caps151, [], note=susmp_d)
+    case("s3-cbd-up-to-directions", "0.5–1 mL up to three times daily at 100 mg/mL is up to 300 mg: S4",
+         m(strong, lambda r: r.update(directions="0.5–1 mL up to 3 times daily")), [], note=susmp_d)
+    minor = m(exact, lambda r: (r.update(directions="0.5 mL twice daily"),
+                                r["product"].update(declared_schedule="S4"),
+                                r["patient"].update(dob="2009-03-01")))
+    case("s3-cbd-patient-17", "ARTG CBD for a 17-year-old is S4", minor, [], fhir=True, note=susmp_g)
+    case("s3-cbd-patient-17-declared-s3", "ARTG CBD for a 17-year-old declared S3",
+         m(minor, lambda r: r["product"].update(declared_schedule="S3")), ["E-SCHEDULE"], note=susmp_g)
+    case("s3-cbd-turns-18-today", "ARTG CBD for a patient 18 today is Schedule 3",
+         m(minor, lambda r: (r["patient"].update(dob="2008-10-05"), r["product"].update(declared_schedule="S3"))),
+         [], note=susmp_g)
+    case("s3-cbd-thc-1.5pct", "ARTG CBD with THC 1.5 % of cannabinoids is S4 (S3 allows 1 %)",
+         product(m(exact, lambda r: r.update(directions="0.5 mL twice daily")), [mg("CBD", 98.5), mg("THC", 1.5)], 1, "S4",
+                 artg=True), [], note=susmp_c)
+    spray = product(copy.deepcopy(nsw), [mg("CBD", 5, per="spray")], 1, "S3", artg=True, form="spray",
+                    route="oromucosal", name="Registered CBD oromucosal spray")
+    spray["approvals"] = []
+    spray["quantity"] = {"value": 120, "unit": "spray"}
+    spray["directions"] = "Two sprays into the mouth three times daily"
+    case("s3-cbd-oromucosal-spray", "An ARTG CBD oromucosal spray at 30 mg a day is Schedule 3", spray, [], note=susmp_route)
+    case("s3-cbd-as-directed", "ARTG CBD 'as directed': the dose cannot be judged, the declared S3 stands",
+         m(exact, lambda r: r.update(directions="Take as directed by your doctor")), [], note=susmp_d)
     spray = product(copy.deepcopy(nsw), [mg("THC", 27), mg("CBD", 25)], 3, form="spray", route="oromucosal",
                     artg=True, name="Sativex oromucosal spray")
     spray["approvals"] = []
@@ -490,6 +539,13 @@ def build():
     cart["quantity"] = {"value": 2, "unit": "cartridge"}
     cart["directions"] = "Inhale 1–2 puffs as needed, up to 10 daily"
     case("inhalation-cartridge-approved", "A vaporiser cartridge on an approval for cartridges", cart, [], fhir=True)
+    fed23 = "FED-23 v2: a filled vaporiser cartridge is supplied by count or by its filled volume (mL)"
+    case("inhalation-cartridge-ml", "A vaporiser cartridge prescribed in mL", m(cart, lambda r: r.update(quantity={"value": 1, "unit": "mL"})),
+         [], fhir=True, note=fed23)
+    case("inhalation-cartridge-plural", "Quantity written 'cartridges' is cartridges",
+         m(cart, lambda r: r.update(quantity={"value": 2, "unit": "cartridges"})), [], note=fed23)
+    case("quantity-herb-in-ml", "Dried herb prescribed in mL", m(herb, lambda r: r.update(quantity={"value": 10, "unit": "mL"})),
+         ["E-QUANTITY"], note="FED-23: dried herb is supplied by weight (g)")
     case("jurisdiction-lower-case", "Jurisdiction written in lower case is read", m(base("VIC"), lambda r: r.update(jurisdiction="vic")), [])
 
     # Dates and validity, valid edges.
@@ -671,7 +727,18 @@ def build():
     case("route-smoked", "Dried herb prescribed to be smoked", smoked, ["E-ROUTE"], fhir=True)
     case("route-oil-vaporised", "An oil to be vaporised", m(nsw, lambda r: r["product"].update(route="vaporisation")), ["E-ROUTE"], fhir=True)
     herb_no_inhal = m(herb, lambda r: r["approvals"][0].update(dosage_form="oil"))
-    case("route-herb-oil-approval", "Dried herb on an oil approval: inhalation needs an inhalation approval", herb_no_inhal, ["E-ROUTE"], fhir=True)
+    fed07 = "FED-07: the approval must cover the product's dosage form (TGA SAS-B/AP approvals name one)"
+    case("approval-form-herb-on-oil", "Dried herb on an approval for oil: the dosage form does not match the approval",
+         herb_no_inhal, ["E-DOSAGE-FORM-MISMATCH"], fhir=True, note=fed07)
+    case("approval-form-cartridge-on-herb", "A cartridge on an approval for dried herb",
+         m(cart, lambda r: r["approvals"][0].update(dosage_form="dried_herb")), ["E-DOSAGE-FORM-MISMATCH"], note=fed07)
+    case("approval-two-forms", "Dried herb with approvals for oil and for dried herb: the herb one serves",
+         m(herb, lambda r: r["approvals"].insert(0, approval(category=4, dosage_form="oil", number="SASB-2026-0041"))), [], note=fed07)
+    case("route-smoked-oil-approval", "Dried herb to be smoked, on an oil approval: both faults",
+         m(herb_no_inhal, lambda r: r["product"].update(route="smoked")), ["E-ROUTE", "E-DOSAGE-FORM-MISMATCH"], note=fed07)
+    case("route-herb-no-approval", "Dried herb with no approval at all: no pathway, and no inhalation approval",
+         m(herb, lambda r: r.update(approvals=[])), ["E-PATHWAY", "E-ROUTE"],
+         note="FED-04: unregistered products need an approval; FED-15: inhaled products one for an inhalation form")
     case("route-capsule-topical", "A capsule applied topically", m(caps, lambda r: r["product"].update(route="topical")), ["E-ROUTE"])
 
     wa_child_no = m(base("WA"), lambda r: r["patient"].update(dob="2012-03-01"))

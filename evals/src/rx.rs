@@ -18,6 +18,8 @@ pub struct RxCase {
     pub format: String,
     /// What the case is about.
     pub description: String,
+    /// The rule source the expectation rests on (shown when the case mismatches).
+    pub note: Option<String>,
     /// Expected verdict.
     pub valid: bool,
     /// Expected codes, exactly.
@@ -93,6 +95,11 @@ fn load_case(path: &Path) -> Result<RxCase> {
     let id = take_str("id")?;
     let format = take_str("format")?;
     let description = take_str("description")?;
+    let note = match object.remove("note") {
+        None => None,
+        Some(Value::String(note)) => Some(note),
+        Some(_) => return Err(bad("`note` must be a string".into())),
+    };
     let expected: Expected =
         serde_json::from_value(object.remove("expected").unwrap_or(Value::Null))
             .map_err(|e| bad(format!("`expected`: {e}")))?;
@@ -114,6 +121,7 @@ fn load_case(path: &Path) -> Result<RxCase> {
         id,
         format,
         description,
+        note,
         valid: expected.valid,
         codes: expected.codes.into_iter().collect(),
         path: expected.path,
@@ -136,6 +144,9 @@ pub struct CaseOutcome {
     pub codes: BTreeSet<Code>,
     /// For E-INPUT cases: the path expected and the path given, when they differ.
     pub path_mismatch: Option<(String, String)>,
+    /// The case's note: the rule source its expectation rests on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl CaseOutcome {
@@ -307,6 +318,9 @@ impl RxScores {
                         .map(|(want, got)| format!(" (path: expected `{want}`, got `{got}`)"))
                         .unwrap_or_default()
                 );
+                if let Some(note) = &m.note {
+                    let _ = writeln!(out, "    source: {note}");
+                }
             }
         }
         let _ = writeln!(
@@ -383,6 +397,7 @@ pub fn run_rx(book: &RuleBook, cases: &[RxCase], today: Day) -> RxScores {
             expected_codes: case.codes.clone(),
             codes,
             path_mismatch,
+            note: case.note.clone(),
         };
         if outcome.exact() {
             scores.exact += 1;

@@ -3,9 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::dose::{self, DailyDose};
 use crate::input::InputError;
-use crate::model::{Day, Ingredient, Product, Schedule, filled};
-use crate::rules::{Check, Family, RuleBook};
+use crate::model::{Day, Ingredient, Product, Schedule, filled, label, names};
+use crate::rules::{Check, Family, Rule, RuleBook};
 
 /// Anything above this many mg of cannabinoid per mL, per g or per dose unit is not a
 /// strength but a typo (pure cannabinoid is about 1,000 mg/g).
@@ -51,12 +52,18 @@ fn unit_to_mg(unit: &str) -> Option<f64> {
     }
 }
 
-/// The basis a strength is per, normalised (`ml` → `mL`, UCUM `{capsule}` → `capsule`).
+/// The basis a strength is per, normalised (`ml` → `mL`, UCUM `{capsule}` → `capsule`,
+/// `capsules` → `capsule`).
 pub(crate) fn basis(per: &str) -> String {
     let per = per.trim().trim_start_matches('{').trim_end_matches('}');
-    match per.to_ascii_lowercase().as_str() {
-        "ml" => "mL".into(),
-        other => other.to_owned(),
+    let lower = per.to_ascii_lowercase();
+    match lower.as_str() {
+        "ml" | "mls" => "mL".into(),
+        // "capsules", "cartridges": the plural of a basis is that basis.
+        other => match other.strip_suffix('s') {
+            Some(single) if BASES.contains(&single) => single.to_owned(),
+            _ => lower,
+        },
     }
 }
 
@@ -256,37 +263,173 @@ pub fn category<'a>(book: &'a RuleBook, shares: &Shares, day: Day) -> Option<(u8
         })
 }
 
-/// The schedule of a product of `category`: S3 where an `s3_limits` rule admits it, else the
-/// `schedule` rule for the category.
+/// The use a schedule is judged for: the product, and where known the prescription's
+/// directions and the patient's age on the check date.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a> {
+    /// The product.
+    pub product: &'a Product,
+    /// Directions for use, whose largest daily dose Schedule 3 limits.
+    pub directions: Option<&'a str>,
+    /// The patient's age in whole years.
+    pub age: Option<i64>,
+}
+
+/// A product's schedule in one use, and how the Schedule 3 conditions stood.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scheduled {
+    /// The schedule (none when no rule in force covers the category).
+    pub schedule: Option<Schedule>,
+    /// Why a product that can be S3 is not S3 in this use (a condition known to fail).
+    pub outside_s3: Option<String>,
+    /// Conditions of the S3 entry that were not judged: those no prescription shows, and
+    /// those this one gives no facts for. Empty unless the schedule is S3.
+    pub s3_unchecked: Vec<String>,
+}
+
+/// The schedule of a product of `category` in `use_`: S3 where an `s3_limits` rule admits the
+/// product and no condition of the use is known to fail, else the `schedule` rule for the
+/// category. A use condition that cannot be judged leaves a declared S3 or S4 standing.
 pub fn schedule(
     book: &RuleBook,
     category: u8,
     shares: &Shares,
-    product: &Product,
+    use_: Use<'_>,
     day: Day,
-) -> Option<Schedule> {
+) -> Scheduled {
     let in_force = || book.rules.iter().filter(|rule| rule.in_force(day));
-    let s3 = in_force().any(|rule| match &rule.check {
-        Check::S3Limits {
-            categories,
-            thc_max_pct,
-            forms,
-        } => {
-            product.artg
-                && categories.contains(&category)
-                && shares.thc_mg * 100.0 <= thc_max_pct * shares.total_mg + shares.total_mg * 1e-12
-                && product.form.is_some_and(|form| forms.contains(&form))
-        }
-        _ => false,
-    });
-    if s3 {
-        return Some(Schedule::S3);
-    }
-    in_force().find_map(|rule| match &rule.check {
+    let by_category = in_force().find_map(|rule| match &rule.check {
         Check::Schedule {
             categories,
             schedule,
         } if categories.contains(&category) => Some(*schedule),
         _ => None,
-    })
+    });
+    let s3 = in_force().find(|rule| match &rule.check {
+        Check::S3Limits {
+            categories,
+            thc_max_pct,
+            others_max_pct,
+            forms,
+            ..
+        } => {
+            let share =
+                |mg: f64, pct: f64| mg * 100.0 <= pct * shares.total_mg + shares.total_mg * 1e-12;
+            use_.product.artg
+                && categories.contains(&category)
+                && share(shares.thc_mg, *thc_max_pct)
+                && share(shares.total_mg - shares.cbd_mg, *others_max_pct)
+                && use_.product.form.is_some_and(|form| forms.contains(&form))
+        }
+        _ => false,
+    });
+    let Some(rule) = s3 else {
+        return Scheduled {
+            schedule: by_category,
+            ..Scheduled::default()
+        };
+    };
+    let judged = s3_use(rule, shares, use_);
+    if let Some(reason) = judged.outside {
+        return Scheduled {
+            schedule: by_category,
+            outside_s3: Some(format!("{reason} ({})", rule.id)),
+            s3_unchecked: Vec::new(),
+        };
+    }
+    let schedule = match use_.product.declared_schedule {
+        Some(declared @ (Schedule::S3 | Schedule::S4)) if !judged.unknown.is_empty() => declared,
+        Some(Schedule::S3 | Schedule::S4 | Schedule::S8) | None => Schedule::S3,
+    };
+    let s3_unchecked = match schedule {
+        Schedule::S3 => {
+            let mut all = judged.unknown;
+            if let Check::S3Limits { unchecked, .. } = &rule.check {
+                all.extend(unchecked.iter().cloned());
+            }
+            all
+        }
+        Schedule::S4 | Schedule::S8 => Vec::new(),
+    };
+    Scheduled {
+        schedule: Some(schedule),
+        outside_s3: None,
+        s3_unchecked,
+    }
+}
+
+/// How the use conditions of an S3 rule stand.
+struct Judged {
+    /// The first condition known to fail.
+    outside: Option<String>,
+    /// Conditions without the facts to judge them.
+    unknown: Vec<String>,
+}
+
+fn s3_use(rule: &Rule, shares: &Shares, use_: Use<'_>) -> Judged {
+    let Check::S3Limits {
+        routes,
+        max_daily_mg,
+        min_age,
+        ..
+    } = &rule.check
+    else {
+        return Judged {
+            outside: None,
+            unknown: Vec::new(),
+        };
+    };
+    let mut unknown = Vec::new();
+    if let Some(route) = use_.product.route
+        && !routes.contains(&route)
+    {
+        return outside(format!(
+            "the route is {}; Schedule 3 is only for {} use",
+            label(&route),
+            names(routes)
+        ));
+    }
+    match use_.age {
+        Some(age) if age < i64::from(*min_age) => {
+            return outside(format!(
+                "the patient is {age}; Schedule 3 is only for persons aged {min_age} and over"
+            ));
+        }
+        Some(_) => {}
+        None => unknown.push(format!("age {min_age} or over: no date of birth given")),
+    }
+    let daily = match use_.directions.map(dose::max_daily) {
+        None => Err("no directions given".to_owned()),
+        Some(DailyDose::Unknown(reason)) => Err(reason.to_owned()),
+        Some(DailyDose::Known { amount, unit }) if unit == "mg" => Ok((amount, String::new())),
+        Some(DailyDose::Known { amount, unit }) if unit == shares.per => Ok((
+            amount * shares.cbd_mg,
+            format!(" ({amount} {unit} at {} mg CBD per {unit})", shares.cbd_mg),
+        )),
+        Some(DailyDose::Known { unit, .. }) => Err(format!(
+            "the directions measure in {unit} but the strength is per {}",
+            shares.per
+        )),
+    };
+    match daily {
+        Ok((mg, how)) if mg > max_daily_mg + 1e-9 => {
+            return outside(format!(
+                "the directions give up to {mg} mg of CBD a day{how}; Schedule 3 allows at \
+                 most {max_daily_mg} mg"
+            ));
+        }
+        Ok(_) => {}
+        Err(reason) => unknown.push(format!("at most {max_daily_mg} mg of CBD a day: {reason}")),
+    }
+    Judged {
+        outside: None,
+        unknown,
+    }
+}
+
+fn outside(reason: String) -> Judged {
+    Judged {
+        outside: Some(reason),
+        unknown: Vec::new(),
+    }
 }

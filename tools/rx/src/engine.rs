@@ -11,7 +11,7 @@ use crate::classify::{self, Shares, Strength};
 use crate::input::InputError;
 use crate::model::{
     Approval, AuthorityKind, Day, Form, Pathway, Patient, Prescriber, PrescriberKind, Prescription,
-    Product, Quantity, Route, Schedule, StateAuthority, filled,
+    Product, Quantity, Route, Schedule, StateAuthority, filled, label, names,
 };
 use crate::report::{Code, Finding, Report};
 use crate::rules::{Check, Condition, Field, IdField, Rule, RuleBook};
@@ -47,6 +47,8 @@ struct Context<'a> {
     strength: Strength,
     category: Option<u8>,
     schedule: Option<Schedule>,
+    /// Why a product that can be S3 is S4 in this prescription's use.
+    outside_s3: Option<String>,
     age: Option<i64>,
     expiry: Option<Day>,
     /// The approval the approval rules judge: the one that breaks fewest of them.
@@ -234,17 +236,22 @@ fn context<'a>(
         Strength::Known(shares) => classify::category(book, shares, as_of).map(|(c, _)| c),
         Strength::Missing { .. } => None,
     };
-    let schedule = match (&strength, category, rx.product.as_ref()) {
-        (Strength::Known(shares), Some(category), Some(product)) => {
-            classify::schedule(book, category, shares, product, as_of)
-        }
-        _ => None,
-    };
     let age = rx
         .patient
         .as_ref()
         .and_then(|p| p.dob)
         .and_then(|dob| years_between(dob, as_of));
+    let scheduled = match (&strength, category, rx.product.as_ref()) {
+        (Strength::Known(shares), Some(category), Some(product)) => {
+            let use_ = classify::Use {
+                product,
+                directions: rx.directions.as_deref(),
+                age,
+            };
+            classify::schedule(book, category, shares, use_, as_of)
+        }
+        _ => classify::Scheduled::default(),
+    };
     Ok(Context {
         rx,
         as_of,
@@ -255,7 +262,8 @@ fn context<'a>(
             .filter(|j| !j.is_empty()),
         strength,
         category,
-        schedule,
+        schedule: scheduled.schedule,
+        outside_s3: scheduled.outside_s3,
         age,
         expiry: None,
         approval: None,
@@ -450,7 +458,8 @@ fn applies(rule: &Rule, ctx: &Context<'_>) -> bool {
         && (rule.schedules.is_empty() || ctx.schedule.is_some_and(|s| rule.schedules.contains(&s)))
 }
 
-fn years_between(from: Day, to: Day) -> Option<i64> {
+/// Whole years from `from` to `to` (an age).
+pub(crate) fn years_between(from: Day, to: Day) -> Option<i64> {
     let span = from.0.until((Unit::Year, to.0)).ok()?;
     Some(i64::from(span.get_years()))
 }
@@ -482,23 +491,6 @@ fn expiry(in_force: &[(usize, &Rule)], ctx: &Context<'_>) -> Option<Day> {
 
 fn needs_approval(ctx: &Context<'_>) -> bool {
     ctx.rx.product.as_ref().is_some_and(|p| !p.artg)
-}
-
-fn names<T: serde::Serialize>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|item| {
-            serde_json::to_value(item)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn label<T: serde::Serialize>(item: &T) -> String {
-    names(std::slice::from_ref(item))
 }
 
 /// Valid on both the prescription and the check date.
@@ -587,10 +579,15 @@ fn declared_schedule(ctx: &Context<'_>, out: &mut Out<'_>) {
         ctx.schedule,
     ) && declared != actual
     {
+        let why = ctx
+            .outside_s3
+            .as_deref()
+            .map(|reason| format!(" as prescribed: {reason}"))
+            .unwrap_or_default();
         out.find(
             "product.declared_schedule",
             format_args!(
-                "declared {}, but the product is {}",
+                "declared {}, but the product is {}{why}",
                 label(&declared),
                 label(&actual)
             ),
@@ -740,12 +737,14 @@ fn inhalation_approval(forms: &[Form], routes: &[Route], ctx: &Context<'_>, out:
     let inhaled = ctx.product().is_some_and(|p| {
         p.form.is_some_and(|f| forms.contains(&f)) || p.route.is_some_and(|r| routes.contains(&r))
     });
+    // With an approval chosen, a form it does not cover is E-DOSAGE-FORM-MISMATCH (FED-07),
+    // the root fault; this rule speaks only when no approval covers any inhalation form.
     let approved = ctx
         .rx
         .approvals
         .iter()
         .any(|a| a.dosage_form.is_some_and(|f| forms.contains(&f)));
-    if inhaled && !approved {
+    if inhaled && !approved && ctx.approval.is_none() {
         out.find(
             "product.route",
             format_args!(

@@ -14,6 +14,7 @@
 
 mod book;
 mod classify;
+mod dose;
 mod engine;
 mod error;
 mod fhir;
@@ -27,7 +28,8 @@ mod rules;
 mod tools;
 
 pub use book::Rules;
-pub use classify::{Shares, Strength, category, schedule, strength};
+pub use classify::{Scheduled, Shares, Strength, Use, category, schedule, strength};
+pub use dose::{DailyDose, max_daily};
 pub use engine::{input_report, validate};
 pub use error::{Result, RxError};
 pub use fhir::EXTENSION_BASE;

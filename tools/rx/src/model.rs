@@ -447,3 +447,22 @@ pub enum AuthorityKind {
     #[serde(rename = "NSW_APPROVAL")]
     NswApproval,
 }
+
+/// Values as the tables write them (`dried_herb, oil`), joined for a message.
+pub(crate) fn names<T: Serialize>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|item| {
+            serde_json::to_value(item)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One value as the tables write it (`sublingual`, `S4`).
+pub(crate) fn label<T: Serialize>(item: &T) -> String {
+    names(std::slice::from_ref(item))
+}

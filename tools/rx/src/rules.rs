@@ -104,14 +104,28 @@ pub enum Check {
         /// Their schedule.
         schedule: Schedule,
     },
-    /// Schedule 3 instead, for registered products within these limits.
+    /// Schedule 3 instead, for ARTG-registered products used within these conditions. A
+    /// condition that cannot be judged (no directions, no date of birth) leaves the declared
+    /// schedule standing; one known to fail makes the use S4.
     S3Limits {
         /// Categories that can be S3.
         categories: Vec<u8>,
         /// THC share of total cannabinoids at most this (percent).
         thc_max_pct: f64,
+        /// Cannabinoids other than CBD at most this share of the total (percent).
+        others_max_pct: f64,
         /// Forms that can be S3.
         forms: Vec<Form>,
+        /// Routes that can be S3 (when the prescription names one).
+        routes: Vec<Route>,
+        /// The most CBD a day the directions may give (mg).
+        max_daily_mg: f64,
+        /// The youngest patient (years).
+        min_age: u32,
+        /// Conditions of the source text Baton cannot check from a prescription, reported
+        /// with an S3 classification so that a pharmacist checks them.
+        #[serde(default)]
+        unchecked: Vec<String>,
     },
     /// The declared category must match the strengths.
     DeclaredCategory {},

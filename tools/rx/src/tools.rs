@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::classify::{self, Strength};
+use crate::engine::years_between;
 use crate::input::{self, InputError};
 use crate::model::{Day, Product, Schedule};
 use crate::report::{Code, Report};
@@ -192,6 +193,13 @@ pub struct ClassifyArgs {
     /// Classify under the rules in force on this date (default today).
     #[serde(default)]
     pub as_of: Option<Day>,
+    /// Directions for use ("0.5 mL under the tongue twice daily"): Schedule 3 limits the
+    /// daily dose they give.
+    #[serde(default)]
+    pub directions: Option<String>,
+    /// The patient's date of birth: Schedule 3 is for adults only.
+    #[serde(default)]
+    pub patient_dob: Option<Day>,
 }
 
 /// A product's classification.
@@ -201,8 +209,15 @@ pub struct Classification {
     pub category: u8,
     /// The rule that gave the category.
     pub category_rule: String,
-    /// Poisons Standard schedule.
+    /// Poisons Standard schedule, in the use the directions and date of birth describe.
     pub schedule: Option<Schedule>,
+    /// Why a product that can be Schedule 3 is not, in this use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_s3: Option<String>,
+    /// Schedule 3 conditions Baton did not judge (no facts given, or none a prescription
+    /// shows): a pharmacist checks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3_unchecked: Vec<String>,
     /// CBD share of total cannabinoids, percent.
     pub cbd_pct: f64,
     /// THC share of total cannabinoids, percent.
@@ -229,7 +244,9 @@ impl Tool for RxClassifyProduct {
     const TITLE: Option<&'static str> = Some("Classify a medicinal-cannabis product");
     const DESCRIPTION: &'static str = "Work out a product's TGA category (1–5, from its CBD and \
         THC share of total cannabinoids; % w/w is read as mg/g) and Poisons Standard schedule \
-        (S3, S4 or S8) from its ingredient strengths, under the rules in force on `as_of`.";
+        (S3, S4 or S8) from its ingredient strengths, under the rules in force on `as_of`. Schedule \
+        3 holds only within its conditions: give `directions` and `patient_dob` to have the daily \
+        dose and age judged; conditions not judged are listed in `s3_unchecked`.";
     const EFFECT: Effect = Effect::Read;
 
     async fn call(
@@ -252,10 +269,26 @@ impl Tool for RxClassifyProduct {
                 shares.cbd_pct, shares.thc_pct
             )));
         };
+        if let Some(dob) = args.patient_dob
+            && dob > day
+        {
+            return Err(ToolError::invalid_args(
+                "patient_dob",
+                format!("{dob} is after the classification date {day}"),
+            ));
+        }
+        let use_ = classify::Use {
+            product: &args.product,
+            directions: args.directions.as_deref(),
+            age: args.patient_dob.and_then(|dob| years_between(dob, day)),
+        };
+        let scheduled = classify::schedule(&book, category, &shares, use_, day);
         Ok(Classification {
             category,
             category_rule: rule.to_owned(),
-            schedule: classify::schedule(&book, category, &shares, &args.product, day),
+            schedule: scheduled.schedule,
+            outside_s3: scheduled.outside_s3,
+            s3_unchecked: scheduled.s3_unchecked,
             cbd_pct: shares.cbd_pct,
             thc_pct: shares.thc_pct,
             total_mg: shares.total_mg,

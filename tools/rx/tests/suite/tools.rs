@@ -127,3 +127,78 @@ async fn a_batch_counts_codes_and_keeps_input_order() {
     assert_eq!(out["by_code"]["E-INPUT"], json!(1));
     assert_eq!(out["by_code"]["E-RX-EXPIRED"], json!(1));
 }
+
+fn artg_cbd(directions: Option<&str>, dob: Option<&str>) -> Value {
+    let mut args = json!({
+        "as_of": "2026-11-22",
+        "product": {
+            "name": "Registered CBD 100 oral solution", "artg": true, "form": "oil",
+            "route": "oral",
+            "ingredients": [{"name": "CBD", "amount": 100, "unit": "mg", "per": "mL"}]
+        }
+    });
+    if let Some(directions) = directions {
+        args["directions"] = json!(directions);
+    }
+    if let Some(dob) = dob {
+        args["patient_dob"] = json!(dob);
+    }
+    args
+}
+
+/// The S3 entry holds only within its conditions: the daily dose the directions give, the
+/// patient's age; what cannot be judged is said, not assumed.
+#[tokio::test]
+async fn classify_judges_the_s3_conditions_of_the_use_it_is_given() {
+    let registry = registry();
+    let classify = |args: Value| {
+        let registry = &registry;
+        async move {
+            let mut out = call(registry, "rx_classify_product", args).await.unwrap();
+            out["rules_version"] = json!("[version]");
+            out
+        }
+    };
+    let within = classify(artg_cbd(
+        Some("0.5 mL by mouth twice daily"),
+        Some("1980-01-01"),
+    ))
+    .await;
+    insta::assert_json_snapshot!("classify_s3_within", within);
+
+    let over = classify(artg_cbd(Some("2 mL twice daily"), Some("1980-01-01"))).await;
+    assert_eq!(over["schedule"], json!("S4"));
+    assert_eq!(
+        over["outside_s3"],
+        json!(
+            "the directions give up to 400 mg of CBD a day (4 mL at 100 mg CBD per mL); \
+             Schedule 3 allows at most 150 mg (CLS-08)"
+        )
+    );
+    let child = classify(artg_cbd(Some("0.5 mL daily"), Some("2010-06-01"))).await;
+    assert_eq!(child["schedule"], json!("S4"));
+    assert!(
+        child["outside_s3"]
+            .as_str()
+            .unwrap()
+            .contains("patient is 16")
+    );
+    let turns_18_today = classify(artg_cbd(Some("0.5 mL daily"), Some("2008-11-22"))).await;
+    assert_eq!(turns_18_today["schedule"], json!("S3"));
+
+    let unknown = classify(artg_cbd(None, None)).await;
+    assert_eq!(unknown["schedule"], json!("S3"));
+    let unchecked = unknown["s3_unchecked"].as_array().unwrap();
+    assert_eq!(unchecked.len(), 5, "{unchecked:?}");
+    assert!(unchecked[0].as_str().unwrap().contains("no date of birth"));
+    assert!(unchecked[1].as_str().unwrap().contains("no directions"));
+
+    let error = call(
+        &registry,
+        "rx_classify_product",
+        artg_cbd(None, Some("2027-01-01")),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("patient_dob"), "{error}");
+}

@@ -114,6 +114,9 @@ conformance() {
   grep -Eq '^Total: [0-9]+ passed, 0 failed' "$out" || { cat "$out" >&2; fail "$package $*"; }
 }
 
+step "dsp_normalize against pyloudnorm and scipy's true peak (fixtures and hot masters, 44.1–192 kHz)"
+"$CACHE/venv/bin/python" tests/oracles/check_normalize.py --baton "$BATON" | tail -n 1
+
 step "MCP conformance suites against baton-conformance --http"
 start_http "$CONFORMANCE"
 conformance conformance-0.1.16 --suite all

@@ -2,13 +2,17 @@
 //! (`loudness.rs`), true peak (the `ebur128` crate's 4× oversampling), DC, clipping and where
 //! the spectrum's energy sits.
 
+use std::path::Path;
+
 use ebur128::{EbuR128, Mode};
+use realfft::num_complex::Complex32;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::loudness;
+use crate::loudness::{self, LoudnessMeter};
 use crate::spectrum::average_spectrum;
-use crate::stft::Window;
+use crate::stft::{Stft, Window};
+use crate::stream::{AudioStream, CHUNK_FRAMES};
 use crate::{Audio, DspError, Monitor, Result};
 
 /// A sample at or beyond this magnitude counts as clipped: 16-bit full scale, 32767/32768.
@@ -55,98 +59,231 @@ pub fn integrated_loudness(audio: &Audio) -> Result<Option<f64>> {
     Ok(loudness::measure(audio, &crate::Unwatched)?.integrated)
 }
 
-/// Analyse decoded audio.
+/// Analyse decoded audio (pushed through the same [`Analyzer`] a file streams through).
 pub fn analyze(audio: &Audio, monitor: &dyn Monitor) -> Result<Analysis> {
-    let channels = audio.channels.len();
+    let mut analyzer = Analyzer::new(audio.channels.len(), audio.sample_rate)?;
     let frames = audio.frames();
-    let meter_error = |error: ebur128::Error| DspError::parameter("path", error.to_string());
-    let mut meter = EbuR128::new(
-        u32::try_from(channels).unwrap_or(u32::MAX),
-        audio.sample_rate,
-        Mode::TRUE_PEAK,
-    )
-    .map_err(meter_error)?;
-    // Fed in one-second slices so a long file reports progress and can be cancelled.
-    let slice = audio.sample_rate as usize;
+    let step = audio.sample_rate as usize;
     let mut start = 0;
     while start < frames {
         if monitor.cancelled() {
             return Err(DspError::Cancelled);
         }
-        let end = (start + slice).min(frames);
-        let planar: Vec<&[f32]> = audio.channels.iter().map(|c| &c[start..end]).collect();
-        meter.add_frames_planar_f32(&planar).map_err(meter_error)?;
-        monitor.progress(end as f64, frames as f64, "measuring true peak");
+        let end = (start + step).min(frames);
+        let slices: Vec<&[f32]> = audio.channels.iter().map(|c| &c[start..end]).collect();
+        analyzer.push(&slices)?;
+        monitor.progress(end as f64, frames as f64, "measuring");
         start = end;
     }
-    let loudness = loudness::measure(audio, monitor)?;
-    let mut true_peak = 0.0f64;
-    for channel in 0..channels {
-        let peak = meter
-            .true_peak(u32::try_from(channel).unwrap_or(u32::MAX))
-            .map_err(meter_error)?;
-        true_peak = true_peak.max(peak);
-    }
+    analyzer.finish(monitor)
+}
 
-    let (mut peak, mut squares, mut clipped) = (0.0f32, 0.0f64, 0u64);
-    let mut dc_offset = 0.0f64;
-    for channel in &audio.channels {
-        let mut sum = 0.0f64;
-        for &sample in channel {
-            let magnitude = sample.abs();
-            peak = peak.max(magnitude);
-            squares += f64::from(sample) * f64::from(sample);
-            sum += f64::from(sample);
-            clipped += u64::from(magnitude >= CLIP_LEVEL);
+/// Analyse an audio file a chunk at a time: memory stays at a few megabytes whatever the
+/// file's length.
+pub fn analyze_file(path: &Path, monitor: &dyn Monitor) -> Result<Analysis> {
+    let mut stream = AudioStream::open(path)?;
+    let mut analyzer = Analyzer::new(stream.channels(), stream.sample_rate())?;
+    let total = stream.declared_frames().map(|f| f as f64);
+    let mut chunk = Vec::new();
+    loop {
+        if monitor.cancelled() {
+            return Err(DspError::Cancelled);
         }
-        let mean = if channel.is_empty() {
-            0.0
-        } else {
-            sum / channel.len() as f64
-        };
-        if mean.abs() > dc_offset.abs() {
-            dc_offset = mean;
+        if stream.read(&mut chunk, CHUNK_FRAMES)? == 0 {
+            break;
         }
+        let slices: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
+        analyzer.push(&slices)?;
+        let done = stream.position() as f64;
+        monitor.progress(done, total.unwrap_or(0.0).max(done), "measuring");
     }
-    let samples = (channels * frames).max(1) as f64;
+    analyzer.finish(monitor)
+}
 
-    let spectrum = average_spectrum(&audio.mono(), 4096, Window::Hann, monitor)?;
-    let bin_hz = f64::from(audio.sample_rate) / 4096.0;
-    let total: f64 = spectrum.iter().skip(1).sum();
-    let (centroid, dominant) = if total > 0.0 {
-        let weighted: f64 = spectrum
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(bin, m)| bin as f64 * bin_hz * m)
-            .sum();
-        let strongest = spectrum
-            .iter()
-            .enumerate()
-            .skip(1)
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(bin, _)| bin);
-        (
-            Some(weighted / total),
-            strongest.map(|bin| crate::spectrum::interpolate(&spectrum, bin) * bin_hz),
+/// Everything `dsp_analyze` measures, fed a chunk at a time: the true-peak meter, the
+/// loudness meter, running sums, and the long-term spectrum of the mono mix from the frames
+/// that lie wholly inside the signal (a file shorter than one frame keeps its few samples and
+/// is measured as before, padded).
+pub struct Analyzer {
+    sample_rate: u32,
+    channels: usize,
+    frames: usize,
+    true_peak: EbuR128,
+    loudness: LoudnessMeter,
+    peak: f32,
+    squares: f64,
+    clipped: u64,
+    sums: Vec<f64>,
+    stft: Stft,
+    /// Mono samples not yet consumed by a whole frame (from `offset`).
+    mono: Vec<f32>,
+    offset: usize,
+    spectrum: Vec<f64>,
+    spectrum_frames: usize,
+    buffers: (Vec<f32>, Vec<Complex32>, Vec<Complex32>),
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("sample_rate", &self.sample_rate)
+            .field("channels", &self.channels)
+            .field("frames", &self.frames)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FFT size of the long-term spectrum.
+const SPECTRUM_FFT: usize = 4096;
+
+fn meter_error(error: ebur128::Error) -> DspError {
+    DspError::parameter("path", error.to_string())
+}
+
+impl Analyzer {
+    /// An analyzer for `channels` channels at `sample_rate` Hz.
+    pub fn new(channels: usize, sample_rate: u32) -> Result<Analyzer> {
+        let true_peak = EbuR128::new(
+            u32::try_from(channels).unwrap_or(u32::MAX),
+            sample_rate,
+            Mode::TRUE_PEAK,
         )
-    } else {
-        (None, None)
-    };
+        .map_err(meter_error)?;
+        let stft = Stft::new(SPECTRUM_FFT, SPECTRUM_FFT / 2, Window::Hann)?;
+        let buffers = stft.frame_buffers();
+        Ok(Analyzer {
+            sample_rate,
+            channels,
+            frames: 0,
+            true_peak,
+            loudness: LoudnessMeter::new(channels, sample_rate),
+            peak: 0.0,
+            squares: 0.0,
+            clipped: 0,
+            sums: vec![0.0; channels],
+            spectrum: vec![0.0; SPECTRUM_FFT / 2 + 1],
+            spectrum_frames: 0,
+            mono: Vec::new(),
+            offset: 0,
+            stft,
+            buffers,
+        })
+    }
 
-    Ok(Analysis {
-        sample_rate: audio.sample_rate,
-        channels,
-        frames,
-        duration_s: audio.duration_s(),
-        peak_dbfs: db(f64::from(peak)),
-        true_peak_dbtp: db(true_peak),
-        rms_dbfs: db((squares / samples).sqrt()),
-        integrated_lufs: loudness.integrated,
-        loudness_range_lu: loudness.range,
-        dc_offset,
-        clipped_samples: clipped,
-        spectral_centroid_hz: centroid,
-        dominant_hz: dominant,
-    })
+    /// Feed the next frames, one slice per channel.
+    pub fn push(&mut self, channels: &[&[f32]]) -> Result<()> {
+        let len = channels.first().map_or(0, |c| c.len());
+        self.true_peak
+            .add_frames_planar_f32(channels)
+            .map_err(meter_error)?;
+        self.loudness.push(channels);
+        for (channel, sum) in channels.iter().zip(&mut self.sums) {
+            for &sample in *channel {
+                let magnitude = sample.abs();
+                self.peak = self.peak.max(magnitude);
+                self.squares += f64::from(sample) * f64::from(sample);
+                *sum += f64::from(sample);
+                self.clipped += u64::from(magnitude >= CLIP_LEVEL);
+            }
+        }
+        // The mono mix as `Audio::mono` makes it, then every whole frame it completes.
+        let count = channels.len().max(1) as f32;
+        let start = self.mono.len();
+        self.mono.resize(start + len, 0.0);
+        for channel in channels {
+            for (out, sample) in self.mono[start..].iter_mut().zip(*channel) {
+                *out += sample / count;
+            }
+        }
+        let (input, output, scratch) = &mut self.buffers;
+        while self.mono.len() - self.offset >= SPECTRUM_FFT {
+            let window = &self.mono[self.offset..self.offset + SPECTRUM_FFT];
+            self.stft.frame_into(window, input, output, scratch);
+            for (slot, value) in self.spectrum.iter_mut().zip(output.iter()) {
+                *slot += f64::from(value.norm());
+            }
+            self.spectrum_frames += 1;
+            self.offset += SPECTRUM_FFT / 2;
+        }
+        // Keep the first frame's samples until a whole frame exists (a short file is
+        // measured from them), then only what the next frame needs.
+        if self.spectrum_frames > 0 && self.offset > 0 {
+            self.mono.drain(..self.offset);
+            self.offset = 0;
+        }
+        self.frames += len;
+        Ok(())
+    }
+
+    /// The analysis of everything pushed.
+    pub fn finish(self, monitor: &dyn Monitor) -> Result<Analysis> {
+        let mut true_peak = 0.0f64;
+        for channel in 0..self.channels {
+            let peak = self
+                .true_peak
+                .true_peak(u32::try_from(channel).unwrap_or(u32::MAX))
+                .map_err(meter_error)?;
+            true_peak = true_peak.max(peak);
+        }
+        let loudness = self.loudness.finish();
+        let mut dc_offset = 0.0f64;
+        for &sum in &self.sums {
+            let mean = if self.frames == 0 {
+                0.0
+            } else {
+                sum / self.frames as f64
+            };
+            if mean.abs() > dc_offset.abs() {
+                dc_offset = mean;
+            }
+        }
+        let samples = (self.channels * self.frames).max(1) as f64;
+        let spectrum = if self.spectrum_frames > 0 {
+            let scale = 2.0 / (self.stft.window_gain() * self.spectrum_frames as f64);
+            self.spectrum.iter().map(|s| s * scale).collect()
+        } else {
+            average_spectrum(&self.mono, SPECTRUM_FFT, Window::Hann, monitor)?
+        };
+        let (centroid, dominant) = centroid_and_dominant(&spectrum, self.sample_rate);
+        Ok(Analysis {
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            frames: self.frames,
+            duration_s: self.frames as f64 / f64::from(self.sample_rate),
+            peak_dbfs: db(f64::from(self.peak)),
+            true_peak_dbtp: db(true_peak),
+            rms_dbfs: db((self.squares / samples).sqrt()),
+            integrated_lufs: loudness.integrated,
+            loudness_range_lu: loudness.range,
+            dc_offset,
+            clipped_samples: self.clipped,
+            spectral_centroid_hz: centroid,
+            dominant_hz: dominant,
+        })
+    }
+}
+
+/// The centre of mass of a long-term spectrum and its strongest component, Hz.
+fn centroid_and_dominant(spectrum: &[f64], sample_rate: u32) -> (Option<f64>, Option<f64>) {
+    let bin_hz = f64::from(sample_rate) / SPECTRUM_FFT as f64;
+    let total: f64 = spectrum.iter().skip(1).sum();
+    if total <= 0.0 {
+        return (None, None);
+    }
+    let weighted: f64 = spectrum
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(bin, m)| bin as f64 * bin_hz * m)
+        .sum();
+    let strongest = spectrum
+        .iter()
+        .enumerate()
+        .skip(1)
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(bin, _)| bin);
+    (
+        Some(weighted / total),
+        strongest.map(|bin| crate::spectrum::interpolate(spectrum, bin) * bin_hz),
+    )
 }

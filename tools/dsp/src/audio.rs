@@ -3,11 +3,9 @@
 //! length, so the claim is held against the file's real size and a hard sample limit. FLAC,
 //! Ogg Vorbis and MP3, told by their first bytes, are decoded in `decode.rs`.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::decode::{Compressed, read_compressed};
+use crate::stream::{AudioStream, CHUNK_FRAMES};
 use crate::{DspError, Result};
 
 /// Lowest sample rate accepted.
@@ -70,167 +68,71 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
     read_audio_within(path, baton_kit::DEFAULT_MEMORY_BUDGET)
 }
 
-/// [`read_audio`], refusing a compressed file whose decoded samples pass `budget` bytes (it
-/// stops decoding there).
+/// [`read_audio`] into memory, refusing a file of more than [`MAX_SAMPLES`] samples (a WAV
+/// before anything is allocated) and a compressed file whose decoded samples pass `budget`
+/// bytes (it stops decoding there). Work that needs only a pass over the samples streams them
+/// instead ([`AudioStream`]).
 pub fn read_audio_within(path: &Path, budget: u64) -> Result<Audio> {
-    let shown = path.display().to_string();
-    let io = |source| DspError::Io {
-        action: "read",
-        path: shown.clone(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io)?;
-    let mut head = [0u8; 12];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]).map_err(io)? {
-            0 => break,
-            read => filled += read,
-        }
-    }
-    let head = &head[..filled];
-    // RIFF, and RF64 so hound names it as the WAV flavour Baton does not read.
-    if head.is_empty() || head.starts_with(b"RIFF") || head.starts_with(b"RF64") {
-        return read_wav(path).and_then(|audio| finite(&shown, audio));
-    }
-    match Compressed::sniff(head) {
-        Some(kind) => {
-            read_compressed(&shown, file, kind, budget).and_then(|audio| finite(&shown, audio))
-        }
-        None => Err(DspError::InvalidInput {
-            path: shown.clone(),
-            message: format!(
-                "not an audio file Baton reads (WAV, FLAC, Ogg Vorbis or MP3): it starts with \
-                 {}",
-                head.iter()
-                    .take(8)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        }),
-    }
-}
-
-/// Read a WAV file.
-pub fn read_wav(path: &Path) -> Result<Audio> {
-    let shown = path.display().to_string();
+    let mut stream = AudioStream::open(path)?;
+    let count = stream.channels();
     let invalid = |message: String| DspError::InvalidInput {
-        path: shown.clone(),
+        path: path.display().to_string(),
         message,
     };
-    let file = File::open(path).map_err(|source| DspError::Io {
-        action: "read",
-        path: shown.clone(),
-        source,
-    })?;
-    let size = file
-        .metadata()
-        .map_err(|source| DspError::Io {
-            action: "read",
-            path: shown.clone(),
-            source,
-        })?
-        .len();
-    if size == 0 {
-        return Err(invalid("the file is empty (0 bytes)".into()));
-    }
-    let reader = hound::WavReader::new(BufReader::new(file)).map_err(|error| {
-        invalid(match error {
-            hound::Error::FormatError(what) => format!("not a WAV file Baton can read: {what}"),
-            hound::Error::Unsupported => "a WAV encoding Baton does not read (it reads PCM \
-                 8/16/24/32-bit and 32-bit float)"
-                .into(),
-            hound::Error::IoError(error) => format!("the header is cut short: {error}"),
-            other => other.to_string(),
-        })
-    })?;
-    let spec = reader.spec();
-    if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-        return Err(invalid(format!(
-            "{} channels; Baton reads 1 to {MAX_CHANNELS}",
-            spec.channels
-        )));
-    }
-    if !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
-        return Err(invalid(format!(
-            "sample rate {} Hz is outside {MIN_RATE}–{MAX_RATE} Hz",
-            spec.sample_rate
-        )));
-    }
-    let samples = u64::from(reader.len());
-    let bytes_per_sample = u64::from(spec.bits_per_sample.div_ceil(8));
-    let declared = samples * bytes_per_sample;
-    if declared > size {
-        return Err(invalid(format!(
-            "the header declares {declared} bytes of audio but the file is {size} bytes: \
-             truncated or corrupt"
-        )));
-    }
-    if samples > MAX_SAMPLES {
-        return Err(invalid(format!(
-            "{samples} samples is more than Baton reads at once ({MAX_SAMPLES})"
-        )));
-    }
-    let count = usize::from(spec.channels);
-    let frames = usize::try_from(samples).unwrap_or(usize::MAX) / count;
-    let mut channels = vec![Vec::with_capacity(frames); count];
-    let truncated = |error: hound::Error| invalid(format!("the audio data is cut short: {error}"));
-    match spec.sample_format {
-        hound::SampleFormat::Float => {
-            for (index, sample) in reader.into_samples::<f32>().enumerate() {
-                channels[index % count].push(sample.map_err(truncated)?);
+    let compressed = match stream.declared_frames() {
+        Some(frames) if stream.is_wav() => {
+            let samples = frames * count as u64;
+            if samples > MAX_SAMPLES {
+                return Err(invalid(format!(
+                    "{samples} samples is more than Baton reads at once ({MAX_SAMPLES})"
+                )));
             }
+            false
         }
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            for (index, sample) in reader.into_samples::<i32>().enumerate() {
-                channels[index % count].push(sample.map_err(truncated)? as f32 * scale);
-            }
+        _ => true,
+    };
+    // A WAV's length is checked against its file size; a compressed file's claim is not
+    // reserved for (a FLAC header may claim any length).
+    let capacity = match (compressed, stream.declared_frames()) {
+        (false, Some(frames)) => usize::try_from(frames).unwrap_or(0),
+        _ => 0,
+    };
+    let mut channels = vec![Vec::with_capacity(capacity); count];
+    let mut chunk = Vec::new();
+    // A compressed file is collected in packet-sized steps, so the budget stops it close to
+    // where it is passed.
+    let step = if compressed { 4096 } else { CHUNK_FRAMES };
+    while stream.read(&mut chunk, step)? > 0 {
+        for (all, part) in channels.iter_mut().zip(&chunk) {
+            all.extend_from_slice(part);
         }
-    }
-    // A last frame with fewer samples than channels is not a frame.
-    let whole = channels.iter().map(Vec::len).min().unwrap_or(0);
-    for channel in &mut channels {
-        channel.truncate(whole);
+        let samples = stream.position() * count as u64;
+        if compressed && samples > MAX_SAMPLES {
+            return Err(invalid(format!(
+                "more than {MAX_SAMPLES} samples, more than Baton reads at once"
+            )));
+        }
+        // A few kilobytes of FLAC can hold gigabytes of silence: stop before the decoded
+        // samples pass the call's memory, not after.
+        if compressed && samples * 4 > budget {
+            return Err(invalid(format!(
+                "the decoded audio passes {} after {:.2} s; a call may use {} \
+                 ([limits] call_memory_mb)",
+                baton_kit::shown_bytes(samples * 4),
+                stream.seconds(),
+                baton_kit::shown_bytes(budget)
+            )));
+        }
     }
     Ok(Audio {
-        sample_rate: spec.sample_rate,
+        sample_rate: stream.sample_rate(),
         channels,
     })
 }
 
-/// `audio` if every sample is a finite number. A NaN or an infinity would pass through every
-/// measurement as a plausible figure (a loudness, no peaks): refuse the file instead, naming
-/// the first bad sample.
-fn finite(shown: &str, audio: Audio) -> Result<Audio> {
-    let first_bad = audio
-        .channels
-        .iter()
-        .enumerate()
-        .filter_map(|(channel, samples)| {
-            samples
-                .iter()
-                .position(|s| !s.is_finite())
-                .map(|frame| (frame, channel, samples[frame]))
-        })
-        .min_by_key(|&(frame, channel, _)| (frame, channel));
-    let Some((frame, channel, value)) = first_bad else {
-        return Ok(audio);
-    };
-    let count: usize = audio
-        .channels
-        .iter()
-        .map(|c| c.iter().filter(|s| !s.is_finite()).count())
-        .sum();
-    Err(DspError::InvalidInput {
-        path: shown.to_owned(),
-        message: format!(
-            "sample {frame} of channel {channel} (at {:.6} s) is {value}, not a number a signal \
-             can hold; {count} sample(s) in all are NaN or infinite",
-            frame as f64 / f64::from(audio.sample_rate)
-        ),
-    })
+/// Read a WAV (or any audio file Baton reads) into memory.
+pub fn read_wav(path: &Path) -> Result<Audio> {
+    read_audio(path)
 }
 
 /// Write audio as a 32-bit float WAV (no clipping, whatever the processing did to the level).

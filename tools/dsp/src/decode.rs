@@ -1,14 +1,13 @@
 //! Compressed audio — FLAC, Ogg Vorbis, MP3 — decoded with Symphonia's pure-Rust decoders.
 //!
 //! Decoding is strict: a damaged packet, a stream that changes its rate or channel count, or
-//! more samples than [`MAX_SAMPLES`] is an error naming where it happened, never a silent gap
+//! a length other than the one declared is an error naming where it happened, never a silent gap
 //! or a cut-off analysis. Encoder delay and padding are trimmed (gapless), so an MP3 has the
 //! length of the audio that was encoded.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
@@ -16,7 +15,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use crate::audio::{Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE};
+use crate::audio::{MAX_CHANNELS, MAX_RATE, MIN_RATE};
 use crate::{DspError, Result};
 
 /// A compressed format Baton reads, told by its first bytes.
@@ -57,75 +56,204 @@ impl Compressed {
     }
 }
 
-/// Decode a whole compressed file (read from its start, whatever was read before) into
-/// planar `f32`.
-pub(crate) fn read_compressed(
-    shown: &str,
-    file: File,
+/// A compressed file decoded a packet at a time: the samples of the packets decoded but not
+/// yet taken wait in `pending`, planar.
+pub(crate) struct CompressedSource {
+    shown: String,
     kind: Compressed,
-    budget: u64,
-) -> Result<Audio> {
-    let invalid = |message: String| DspError::InvalidInput {
-        path: shown.to_owned(),
-        message,
-    };
-    let mut stream = open(shown, file, kind)?;
-    let mut pcm = Pcm::default();
-    let mut next_pts: Option<i64> = None;
-    loop {
-        let packet = match stream.format.next_packet() {
+    stream: Stream,
+    next_pts: Option<i64>,
+    rate: u32,
+    /// Per channel, the decoded samples not yet taken (from `taken` on).
+    pending: Vec<Vec<f32>>,
+    taken: usize,
+    /// Frames decoded so far.
+    decoded: u64,
+    /// Reused between packets: one packet's samples as the decoder gives them.
+    interleaved: Vec<f32>,
+    ended: bool,
+}
+
+impl CompressedSource {
+    /// Open `file` (read from its start, whatever was read before) and decode up to its first
+    /// audio, which sets the channel count and rate.
+    pub(crate) fn open(shown: &str, file: File, kind: Compressed) -> Result<CompressedSource> {
+        let mut source = CompressedSource {
+            shown: shown.to_owned(),
+            kind,
+            stream: open(shown, file, kind)?,
+            next_pts: None,
+            rate: 0,
+            pending: Vec::new(),
+            taken: 0,
+            decoded: 0,
+            interleaved: Vec::new(),
+            ended: false,
+        };
+        while source.pending.first().is_none_or(Vec::is_empty) && !source.ended {
+            source.decode_packet()?;
+        }
+        if source.pending.first().is_none_or(Vec::is_empty) {
+            return Err(source.invalid(format!("the {} stream holds no audio", kind.name())));
+        }
+        Ok(source)
+    }
+
+    /// Frames per second.
+    pub(crate) fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Channels.
+    pub(crate) fn channels(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The frames the file declares, when its declaration can be trusted.
+    pub(crate) fn declared(&self) -> Option<u64> {
+        self.stream.declared
+    }
+
+    fn invalid(&self, message: String) -> DspError {
+        DspError::InvalidInput {
+            path: self.shown.clone(),
+            message,
+        }
+    }
+
+    /// Seconds decoded so far, to say where a problem was found.
+    fn seconds(&self) -> f64 {
+        self.decoded as f64 / f64::from(self.rate.max(1))
+    }
+
+    /// Append up to `max` frames to `out` (one `Vec` per channel); 0 at the end. At the end
+    /// the frames decoded are held against the frames declared.
+    pub(crate) fn fill(&mut self, out: &mut [Vec<f32>], max: usize) -> Result<usize> {
+        loop {
+            let held = self.pending.first().map_or(0, Vec::len) - self.taken;
+            if held >= max || (self.ended && held > 0) {
+                let take = held.min(max);
+                for (to, from) in out.iter_mut().zip(&self.pending) {
+                    to.extend_from_slice(&from[self.taken..self.taken + take]);
+                }
+                self.taken += take;
+                return Ok(take);
+            }
+            if self.ended {
+                return Ok(0);
+            }
+            // Keep what is held at the front and decode more behind it.
+            if self.taken > 0 {
+                for channel in &mut self.pending {
+                    channel.drain(..self.taken);
+                }
+                self.taken = 0;
+            }
+            self.decode_packet()?;
+        }
+    }
+
+    /// Decode the next packet of the track into `pending`; at the end, set `ended` and check
+    /// the length.
+    fn decode_packet(&mut self) -> Result<()> {
+        let packet = match self.stream.format.next_packet() {
             Ok(Some(packet)) => packet,
-            Ok(None) => break,
+            Ok(None) => {
+                self.ended = true;
+                if let Some(declared) = self.stream.declared
+                    && declared != self.decoded
+                {
+                    return Err(self.invalid(format!(
+                        "the {} file declares {declared} frames but its stream holds {}: \
+                         truncated or corrupt",
+                        self.kind.name(),
+                        self.decoded
+                    )));
+                }
+                return Ok(());
+            }
             Err(error) => {
-                return Err(invalid(format!(
+                return Err(self.invalid(format!(
                     "the stream is damaged after {:.2} s: {error}",
-                    pcm.seconds()
+                    self.seconds()
                 )));
             }
         };
-        if packet.track_id != stream.track_id {
-            continue;
+        if packet.track_id != self.stream.track_id {
+            return Ok(());
         }
         // Each Ogg packet starts where the last one ended; a jump means pages were lost or
         // skipped (the reader drops a page that fails its checksum without a word, and an Ogg
         // stream declares no length to hold the total against). FLAC and MP3 declare theirs.
         let pts = packet.pts.get();
-        if let Some(expected) = next_pts
+        if let Some(expected) = self.next_pts
             && pts != expected
-            && kind == Compressed::Ogg
+            && self.kind == Compressed::Ogg
         {
-            return Err(invalid(format!(
+            return Err(self.invalid(format!(
                 "the stream jumps after {:.2} s (from tick {expected} to {pts}): pages or \
                  frames are missing or damaged",
-                pcm.seconds()
+                self.seconds()
             )));
         }
         let span = packet.trim_start.get() + packet.dur.get() + packet.trim_end.get();
-        next_pts = Some(pts.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)));
-        let decoded = stream.decoder.decode(&packet).map_err(|error| {
-            let at = pcm.seconds();
-            invalid(match error {
-                SymphoniaError::DecodeError(why) => {
-                    format!("the audio data is damaged at {at:.2} s: {why}")
-                }
-                other => format!("decoding stopped at {at:.2} s: {other}"),
-            })
-        })?;
-        pcm.append(&decoded, &invalid)?;
-        // A few kilobytes of FLAC can hold gigabytes of silence: stop before the decoded
-        // samples pass the call's memory, not after.
-        let held = pcm.samples() * 4;
-        if held > budget {
-            return Err(invalid(format!(
-                "the decoded audio passes {} after {:.2} s; a call may use {} \
-                 ([limits] call_memory_mb)",
-                baton_kit::shown_bytes(held),
-                pcm.seconds(),
-                baton_kit::shown_bytes(budget)
-            )));
+        self.next_pts = Some(pts.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)));
+        let at = self.seconds();
+        let decoded = match self.stream.decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                let message = match error {
+                    SymphoniaError::DecodeError(why) => {
+                        format!("the audio data is damaged at {at:.2} s: {why}")
+                    }
+                    other => format!("decoding stopped at {at:.2} s: {other}"),
+                };
+                return Err(DspError::InvalidInput {
+                    path: self.shown.clone(),
+                    message,
+                });
+            }
+        };
+        let spec = decoded.spec();
+        let count = spec.channels().count();
+        let rate = spec.rate();
+        let frames = decoded.frames();
+        if self.pending.is_empty() {
+            if count == 0 || count > usize::from(MAX_CHANNELS) {
+                return Err(DspError::InvalidInput {
+                    path: self.shown.clone(),
+                    message: format!("{count} channels; Baton reads 1 to {MAX_CHANNELS}"),
+                });
+            }
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+                return Err(DspError::InvalidInput {
+                    path: self.shown.clone(),
+                    message: format!("sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"),
+                });
+            }
+            self.rate = rate;
+            self.pending = vec![Vec::new(); count];
+        } else if count != self.pending.len() || rate != self.rate {
+            return Err(DspError::InvalidInput {
+                path: self.shown.clone(),
+                message: format!(
+                    "the stream changes from {} channels at {} Hz to {count} at {rate} Hz \
+                     after {at:.2} s; Baton reads one format per file",
+                    self.pending.len(),
+                    self.rate,
+                ),
+            });
         }
+        self.interleaved.resize(decoded.samples_interleaved(), 0.0);
+        decoded.copy_to_slice_interleaved(&mut self.interleaved);
+        for frame in self.interleaved.chunks_exact(count) {
+            for (channel, &sample) in self.pending.iter_mut().zip(frame) {
+                channel.push(sample);
+            }
+        }
+        self.decoded += frames as u64;
+        Ok(())
     }
-    pcm.finish(kind, stream.declared, &invalid)
 }
 
 /// A compressed file opened for decoding its audio track.
@@ -200,105 +328,6 @@ fn open(shown: &str, mut file: File, kind: Compressed) -> Result<Stream> {
         track_id,
         declared,
     })
-}
-
-/// The samples decoded so far, planar, in the format the first packet set.
-#[derive(Default)]
-struct Pcm {
-    channels: Vec<Vec<f32>>,
-    rate: u32,
-    /// Reused between packets: one packet's samples as the decoder gives them.
-    interleaved: Vec<f32>,
-}
-
-impl Pcm {
-    /// Samples decoded so far, every channel.
-    fn samples(&self) -> u64 {
-        self.channels.iter().map(|c| c.len() as u64).sum()
-    }
-
-    /// Seconds decoded so far, to say where a problem was found.
-    fn seconds(&self) -> f64 {
-        self.channels.first().map_or(0.0, |c| c.len() as f64) / f64::from(self.rate.max(1))
-    }
-
-    /// Add one packet's samples; the first sets the channel count and rate, which may not
-    /// change after it.
-    fn append(
-        &mut self,
-        decoded: &GenericAudioBufferRef<'_>,
-        invalid: &dyn Fn(String) -> DspError,
-    ) -> Result<()> {
-        let spec = decoded.spec();
-        let count = spec.channels().count();
-        if self.channels.is_empty() {
-            if count == 0 || count > usize::from(MAX_CHANNELS) {
-                return Err(invalid(format!(
-                    "{count} channels; Baton reads 1 to {MAX_CHANNELS}"
-                )));
-            }
-            if !(MIN_RATE..=MAX_RATE).contains(&spec.rate()) {
-                return Err(invalid(format!(
-                    "sample rate {} Hz is outside {MIN_RATE}–{MAX_RATE} Hz",
-                    spec.rate()
-                )));
-            }
-            self.rate = spec.rate();
-            self.channels = vec![Vec::new(); count];
-        } else if count != self.channels.len() || spec.rate() != self.rate {
-            return Err(invalid(format!(
-                "the stream changes from {} channels at {} Hz to {count} at {} Hz after \
-                 {:.2} s; Baton reads one format per file",
-                self.channels.len(),
-                self.rate,
-                spec.rate(),
-                self.seconds()
-            )));
-        }
-        let held = self.channels.first().map_or(0, Vec::len) + decoded.frames();
-        if (held as u64).saturating_mul(count as u64) > MAX_SAMPLES {
-            return Err(invalid(format!(
-                "more than {MAX_SAMPLES} samples, more than Baton reads at once"
-            )));
-        }
-        self.interleaved.resize(decoded.samples_interleaved(), 0.0);
-        decoded.copy_to_slice_interleaved(&mut self.interleaved);
-        for frame in self.interleaved.chunks_exact(count) {
-            for (channel, &sample) in self.channels.iter_mut().zip(frame) {
-                channel.push(sample);
-            }
-        }
-        Ok(())
-    }
-
-    /// The audio, unless the stream held none or fewer (or more) frames than it declared.
-    fn finish(
-        self,
-        kind: Compressed,
-        declared: Option<u64>,
-        invalid: &dyn Fn(String) -> DspError,
-    ) -> Result<Audio> {
-        if self.channels.first().is_none_or(Vec::is_empty) {
-            return Err(invalid(format!(
-                "the {} stream holds no audio",
-                kind.name()
-            )));
-        }
-        let decoded = self.channels.first().map_or(0, Vec::len) as u64;
-        if let Some(declared) = declared
-            && declared != decoded
-        {
-            return Err(invalid(format!(
-                "the {} file declares {declared} frames but its stream holds {decoded}: \
-                 truncated or corrupt",
-                kind.name()
-            )));
-        }
-        Ok(Audio {
-            sample_rate: self.rate,
-            channels: self.channels,
-        })
-    }
 }
 
 /// Whether an MP3's first frame holds a Xing, Info or VBRI tag (which counts its frames).

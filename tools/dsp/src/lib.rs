@@ -19,14 +19,18 @@ mod decode;
 mod error;
 mod hpss;
 mod latency;
+mod limiter;
 mod loudness;
 mod masks;
 mod monitor;
+mod normalize;
 mod spectrum;
 mod stft;
+mod stream;
 mod tools;
+mod truepeak;
 
-pub use analyze::{Analysis, CLIP_LEVEL, analyze, integrated_loudness};
+pub use analyze::{Analysis, Analyzer, CLIP_LEVEL, analyze, analyze_file, integrated_loudness};
 pub use audio::{
     Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, encode_wav, read_audio,
     read_audio_within, read_wav, write_wav,
@@ -36,9 +40,13 @@ pub use counting::{CountingAllocator, allocations};
 pub use error::{DspError, Result};
 pub use hpss::{HpssParams, hpss};
 pub use latency::{LatencyReport, measure};
-pub use loudness::Loudness;
+pub use limiter::Limiter;
+pub use loudness::{Loudness, LoudnessMeter};
 pub use masks::{SeparationConfig, Separator};
 pub use monitor::{Monitor, Unwatched};
+pub use normalize::{Normalized, Prepared, Target, prepare, write_normalized};
 pub use spectrum::{Peak, SpectrumResult, average_spectrum, spectrum};
 pub use stft::{MAX_OVERLAP, Spectrogram, Stft, Window, within_budget};
+pub use stream::{AudioStream, CHUNK_FRAMES};
 pub use tools::*;
+pub use truepeak::TruePeak;

@@ -67,112 +67,219 @@ fn weights(channels: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Sum of squared K-weighted samples of `N` channels, filtered together so their
-/// recursions overlap, over each segment whose bounds `edges` gives; added into `sums`, each
-/// channel scaled by its weight.
+/// Run `N` channels' K-weighting side by side over one chunk, so their recursions overlap:
+/// the energy of each segment that ends in the chunk (at the local indices `ends`) is added,
+/// weighted, into `sums` from `first`; what follows the last end stays in `energy`.
 // Indexing every channel at sample `i` in lockstep is the point: iterators would walk the
 // channels one after another and serialise the recursions.
-#[allow(clippy::needless_range_loop)]
-fn segment_energy<const N: usize>(
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+fn run<const N: usize>(
     channels: [&[f32]; N],
     stages: &[Stage; 2],
-    edges: &[usize],
+    state: &mut [[f64; 4]; N],
+    energy: &mut [f64; N],
+    ends: &[usize],
     weights: [f64; N],
     sums: &mut [f64],
 ) {
     let [s0, s1] = stages;
     // Per channel: the two stages' [z1, z2], held in locals (registers), not indexed memory.
-    let mut state = [[0.0f64; 4]; N];
-    for (segment, bounds) in edges.windows(2).enumerate() {
-        let mut energy = [0.0f64; N];
-        for i in bounds[0]..bounds[1] {
+    let mut local = *state;
+    let mut acc = *energy;
+    let len = channels.first().map_or(0, |c| c.len());
+    let mut start = 0;
+    for segment in 0..=ends.len() {
+        let end = ends.get(segment).copied().unwrap_or(len);
+        for i in start..end {
             for c in 0..N {
                 let x = f64::from(channels[c][i]);
-                let [z1, z2, w1, w2] = state[c];
+                let [z1, z2, w1, w2] = local[c];
                 let y = s0.b[0] * x + z1;
                 let z1 = s0.b[1] * x - s0.a[0] * y + z2;
                 let z2 = s0.b[2] * x - s0.a[1] * y;
                 let out = s1.b[0] * y + w1;
                 let w1 = s1.b[1] * y - s1.a[0] * out + w2;
                 let w2 = s1.b[2] * y - s1.a[1] * out;
-                state[c] = [z1, z2, w1, w2];
-                energy[c] += out * out;
+                local[c] = [z1, z2, w1, w2];
+                acc[c] += out * out;
             }
         }
-        sums[segment] += (0..N).map(|c| energy[c] * weights[c]).sum::<f64>();
+        if segment < ends.len() {
+            sums[segment] += (0..N).map(|c| acc[c] * weights[c]).sum::<f64>();
+            acc = [0.0; N];
+        }
+        start = end;
     }
+    *state = local;
+    *energy = acc;
 }
 
 fn lufs(energy: f64) -> f64 {
     -0.691 + 10.0 * energy.log10()
 }
 
-/// Measure integrated loudness and loudness range.
+/// A loudness meter fed a chunk at a time: it keeps the filters' state, the energy of the
+/// 100 ms segment in progress and one sum per finished segment (8 bytes per 100 ms, 288 KB
+/// for an hour), so any length is measured in bounded memory. The additions happen in the
+/// same order whatever the chunking: the result is the same to the bit.
+#[derive(Debug, Clone)]
+pub struct LoudnessMeter {
+    rate: f64,
+    stages: [Stage; 2],
+    weights: Vec<f64>,
+    /// Per channel, the two stages' state.
+    state: Vec<[f64; 4]>,
+    /// Per channel, the energy of the segment in progress.
+    energy: Vec<f64>,
+    /// Frames pushed so far.
+    frames: usize,
+    /// Weighted energy of each finished segment.
+    sums: Vec<f64>,
+    /// Reused: the local indices where segments end in a chunk.
+    ends: Vec<usize>,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage").finish_non_exhaustive()
+    }
+}
+
+impl LoudnessMeter {
+    /// A meter for `channels` channels at `rate` Hz.
+    pub fn new(channels: usize, rate: u32) -> LoudnessMeter {
+        let rate = f64::from(rate);
+        LoudnessMeter {
+            rate,
+            stages: k_weighting(rate),
+            weights: weights(channels),
+            state: vec![[0.0; 4]; channels],
+            energy: vec![0.0; channels],
+            frames: 0,
+            sums: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// The first frame of 100 ms segment `k` (edges rounded so none drifts at rates like
+    /// 11025 Hz).
+    fn edge(&self, k: usize) -> usize {
+        ((k as f64) * self.rate / 10.0).round() as usize
+    }
+
+    /// Feed the next frames, one slice per channel, all the same length.
+    pub fn push(&mut self, channels: &[&[f32]]) {
+        let len = channels.first().map_or(0, |c| c.len());
+        let first = self.sums.len();
+        self.ends.clear();
+        let mut k = first;
+        loop {
+            let end = self.edge(k + 1);
+            if end > self.frames + len {
+                break;
+            }
+            self.ends.push(end - self.frames);
+            k += 1;
+        }
+        self.sums.resize(k, 0.0);
+        let sums = &mut self.sums[first..];
+        for (pair, chunk) in channels.chunks(2).enumerate() {
+            let at = pair * 2;
+            match *chunk {
+                [left, right] => {
+                    let mut state = [self.state[at], self.state[at + 1]];
+                    let mut energy = [self.energy[at], self.energy[at + 1]];
+                    run(
+                        [left, right],
+                        &self.stages,
+                        &mut state,
+                        &mut energy,
+                        &self.ends,
+                        [self.weights[at], self.weights[at + 1]],
+                        sums,
+                    );
+                    [self.state[at], self.state[at + 1]] = state;
+                    [self.energy[at], self.energy[at + 1]] = energy;
+                }
+                [one] => {
+                    let mut state = [self.state[at]];
+                    let mut energy = [self.energy[at]];
+                    run(
+                        [one],
+                        &self.stages,
+                        &mut state,
+                        &mut energy,
+                        &self.ends,
+                        [self.weights[at]],
+                        sums,
+                    );
+                    self.state[at] = state[0];
+                    self.energy[at] = energy[0];
+                }
+                _ => {}
+            }
+        }
+        self.frames += len;
+    }
+
+    /// Integrated loudness and loudness range of everything pushed.
+    pub fn finish(&self) -> Loudness {
+        // Whole 100 ms segments only: a last partial one is not a segment.
+        let count = ((self.frames as f64) / (self.rate / 10.0)).floor() as usize;
+        let sums = &self.sums[..count.min(self.sums.len())];
+        let count = sums.len();
+        let lengths: Vec<f64> = (0..count)
+            .map(|k| (self.edge(k + 1) - self.edge(k)) as f64)
+            .collect();
+        // Mean square over `n` segments from `start`.
+        let block = |start: usize, n: usize| {
+            let energy: f64 = sums[start..start + n].iter().sum();
+            let samples: f64 = lengths[start..start + n].iter().sum();
+            energy / samples
+        };
+        let gated: Vec<f64> = if count >= 4 {
+            (0..=count - 4).map(|start| block(start, 4)).collect()
+        } else {
+            Vec::new()
+        };
+        let integrated = gate(&gated, -10.0).map(|(_, energy)| lufs(energy));
+        let short: Vec<f64> = if count >= 30 {
+            (0..=count - 30)
+                .step_by(10)
+                .map(|start| block(start, 30))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let range = match gate(&short, -20.0) {
+            Some((mut kept, _)) if kept.len() > 1 => {
+                kept.sort_by(f64::total_cmp);
+                let at = |q: f64| kept[((kept.len() - 1) as f64 * q + 0.5) as usize];
+                lufs(at(0.95)) - lufs(at(0.10))
+            }
+            _ => 0.0,
+        };
+        Loudness { integrated, range }
+    }
+}
+
+/// Measure integrated loudness and loudness range of audio in memory, a second at a time.
 pub fn measure(audio: &Audio, monitor: &dyn Monitor) -> Result<Loudness> {
-    let rate = f64::from(audio.sample_rate);
+    let mut meter = LoudnessMeter::new(audio.channels.len(), audio.sample_rate);
     let frames = audio.frames();
-    let stages = k_weighting(rate);
-    let weights = weights(audio.channels.len());
-    // 100 ms segments; their edges rounded so none drifts at rates like 11025 Hz.
-    let count = ((frames as f64) / (rate / 10.0)).floor() as usize;
-    let edges: Vec<usize> = (0..=count)
-        .map(|k| ((k as f64) * rate / 10.0).round() as usize)
-        .collect();
-    let mut sums = vec![0.0f64; count];
-    let channels: Vec<&[f32]> = audio.channels.iter().map(Vec::as_slice).collect();
-    for (pair, chunk) in channels.chunks(2).enumerate() {
+    let step = audio.sample_rate as usize;
+    let mut start = 0;
+    while start < frames {
         if monitor.cancelled() {
             return Err(DspError::Cancelled);
         }
-        match *chunk {
-            [left, right] => segment_energy(
-                [left, right],
-                &stages,
-                &edges,
-                [weights[pair * 2], weights[pair * 2 + 1]],
-                &mut sums,
-            ),
-            [one] => segment_energy([one], &stages, &edges, [weights[pair * 2]], &mut sums),
-            _ => {}
-        }
-        monitor.progress(
-            (pair + 1) as f64,
-            channels.len().div_ceil(2) as f64,
-            "measuring loudness",
-        );
+        let end = (start + step).min(frames);
+        let slices: Vec<&[f32]> = audio.channels.iter().map(|c| &c[start..end]).collect();
+        meter.push(&slices);
+        monitor.progress(end as f64, frames as f64, "measuring loudness");
+        start = end;
     }
-    let lengths: Vec<f64> = edges.windows(2).map(|e| (e[1] - e[0]) as f64).collect();
-    // Mean square over `n` segments from `start`.
-    let block = |start: usize, n: usize| {
-        let energy: f64 = sums[start..start + n].iter().sum();
-        let samples: f64 = lengths[start..start + n].iter().sum();
-        energy / samples
-    };
-
-    let gated: Vec<f64> = if count >= 4 {
-        (0..=count - 4).map(|start| block(start, 4)).collect()
-    } else {
-        Vec::new()
-    };
-    let integrated = gate(&gated, -10.0).map(|(_, energy)| lufs(energy));
-
-    let short: Vec<f64> = if count >= 30 {
-        (0..=count - 30)
-            .step_by(10)
-            .map(|start| block(start, 30))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let range = match gate(&short, -20.0) {
-        Some((mut kept, _)) if kept.len() > 1 => {
-            kept.sort_by(f64::total_cmp);
-            let at = |q: f64| kept[((kept.len() - 1) as f64 * q + 0.5) as usize];
-            lufs(at(0.95)) - lufs(at(0.10))
-        }
-        _ => 0.0,
-    };
-    Ok(Loudness { integrated, range })
+    Ok(meter.finish())
 }
 
 /// Blocks above −70 LUFS and `relative` LU below their mean: the kept energies and their mean.

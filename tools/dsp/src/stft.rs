@@ -160,6 +160,32 @@ impl Stft {
         self.frames_for(len) as u64 * (self.n_fft / 2 + 1) as u64
     }
 
+    /// The spectrum of one frame: `samples` (`n_fft` of them) windowed into `input`, then
+    /// transformed into `out` (`n_fft / 2 + 1` bins). The frames of [`Stft::forward`] are
+    /// made the same way, so a streamed spectrum equals the in-memory one.
+    pub(crate) fn frame_into(
+        &self,
+        samples: &[f32],
+        input: &mut [f32],
+        out: &mut [Complex32],
+        scratch: &mut [Complex32],
+    ) {
+        for ((slot, &sample), &w) in input.iter_mut().zip(samples).zip(&self.window) {
+            *slot = sample * w;
+        }
+        // Sizes come from the same plan, so processing cannot fail.
+        let _ = self.forward.process_with_scratch(input, out, scratch);
+    }
+
+    /// Buffers for [`Stft::frame_into`]: input, output, scratch.
+    pub(crate) fn frame_buffers(&self) -> (Vec<f32>, Vec<Complex32>, Vec<Complex32>) {
+        (
+            self.forward.make_input_vec(),
+            self.forward.make_output_vec(),
+            self.forward.make_scratch_vec(),
+        )
+    }
+
     /// The centred STFT of `signal`.
     pub fn forward(&self, signal: &[f32]) -> Spectrogram {
         let bins = self.n_fft / 2 + 1;

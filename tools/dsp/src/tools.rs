@@ -10,10 +10,11 @@ use baton_kit::{Attachment, Effect, Registry, RegistryError, Tool, ToolContext, 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::{Analysis, analyze};
+use crate::analyze::{Analysis, analyze_file};
 use crate::biquad::{Chain, Coefficients, FilterSpec};
 use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
+use crate::normalize::{Normalized, Target, prepare, write_normalized};
 use crate::spectrum::{Peak, spectrum};
 use crate::stft::Window;
 use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio_within, within_budget};
@@ -34,6 +35,7 @@ pub fn register(
     registry.register(pack, DspAnalyze)?;
     registry.register(pack, DspSpectrum)?;
     registry.register(pack, DspFilter)?;
+    registry.register(pack, DspNormalize)?;
     registry.register(pack, DspResponse)?;
     registry.register(pack, DspSeparate(separator))?;
     registry.register(pack, DspLatency)?;
@@ -111,9 +113,8 @@ impl Tool for DspAnalyze {
     const HEAVY: bool = true;
 
     async fn call(&self, args: AnalyzeArgs, ctx: ToolContext) -> baton_kit::Result<Analysis> {
-        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
-        blocking(move || analyze(&load(&args.path, budget)?, &monitor)).await
+        blocking(move || analyze_file(Path::new(&args.path), &monitor)).await
     }
 }
 
@@ -400,6 +401,96 @@ impl Tool for DspFilter {
                 peak_in_dbfs,
                 peak_out_dbfs: peak_db(&audio),
             })
+        })
+        .await
+    }
+}
+
+/// `dsp_normalize` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeArgs {
+    /// The audio file: WAV (PCM or float), FLAC, Ogg Vorbis or MP3, any length.
+    pub path: String,
+    /// Integrated loudness to reach, LUFS (−70 to 0; −14 for streaming, −23 for EBU R128
+    /// broadcast).
+    pub target_lufs: f64,
+    /// True-peak ceiling, dBTP (−20 to 0, default −1): where gain alone would pass it, a
+    /// look-ahead limiter holds the peaks under it.
+    #[serde(default = "default_ceiling")]
+    pub true_peak_dbtp: f64,
+    /// Where to write the result (32-bit float WAV, same rate and channels).
+    pub out: String,
+}
+
+fn default_ceiling() -> f64 {
+    -1.0
+}
+
+/// `dsp_normalize`.
+#[derive(Debug)]
+pub struct DspNormalize;
+
+impl Tool for DspNormalize {
+    type Args = NormalizeArgs;
+    type Output = Normalized;
+
+    const NAME: &'static str = "dsp_normalize";
+    const TITLE: Option<&'static str> = Some("Normalise loudness");
+    const DESCRIPTION: &'static str = "Bring an audio file to a target integrated loudness \
+        (ITU-R BS.1770-4) under a true-peak ceiling: gain alone where it fits, a linked \
+        look-ahead limiter where the gain would push peaks over; the output is measured as it \
+        is written and the report gives input and output loudness and true peak.";
+    const EFFECT: Effect = Effect::Write;
+    const FILE_ARGS: &'static [&'static str] = &["/path"];
+    const OUTPUT_ARGS: &'static [(&'static str, &'static str)] = &[("/out", "normalized.wav")];
+    const HEAVY: bool = true;
+    const PATH_ARGS: &'static [&'static str] = &["/out"];
+
+    async fn call(&self, args: NormalizeArgs, ctx: ToolContext) -> baton_kit::Result<Normalized> {
+        if !(-70.0..=0.0).contains(&args.target_lufs) {
+            return Err(ToolError::invalid_args(
+                "target_lufs",
+                format!("{} LUFS is outside −70 to 0", args.target_lufs),
+            ));
+        }
+        if !(-20.0..=0.0).contains(&args.true_peak_dbtp) {
+            return Err(ToolError::invalid_args(
+                "true_peak_dbtp",
+                format!("{} dBTP is outside −20 to 0", args.true_peak_dbtp),
+            ));
+        }
+        let sandbox = sandbox_of(&ctx);
+        let monitor = Watched::new(ctx);
+        blocking(move || {
+            let path = Path::new(&args.path);
+            let target = Target {
+                lufs: args.target_lufs,
+                ceiling_dbtp: args.true_peak_dbtp,
+            };
+            let prepared = prepare(path, target, &monitor)?;
+            // The sandbox opens the output; an error of the audio inside is carried out.
+            let mut failure = None;
+            let mut report = None;
+            let written = sandbox.write_file(Path::new(&args.out), |file| {
+                let writer = std::io::BufWriter::new(file);
+                match write_normalized(path, &prepared, &args.out, &monitor, writer) {
+                    Ok(done) => {
+                        report = Some(done);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        failure = Some(error);
+                        Err(std::io::Error::other(message))
+                    }
+                }
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            written?;
+            report.ok_or_else(|| DspError::parameter("out", "nothing was written"))
         })
         .await
     }

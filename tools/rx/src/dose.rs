@@ -52,6 +52,12 @@ struct Instruction {
 /// Read the largest daily amount the directions allow.
 pub fn max_daily(directions: &str) -> DailyDose {
     let tokens = tokens(directions);
+    // "5 mg/kg twice daily": the amount depends on a weight the prescription does not give.
+    if tokens.iter().any(
+        |t| matches!(t, Token::Word(w) if matches!(w.as_str(), "kg" | "kilogram" | "kilograms")),
+    ) {
+        return DailyDose::Unknown("the dose is by body weight");
+    }
     let (instructions, cap) = instructions(&tokens);
     let mut largest: Option<(f64, String)> = None;
     let mut unknown: Option<&'static str> = None;

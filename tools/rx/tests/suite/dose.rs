@@ -71,6 +71,8 @@ fn directions_without_an_amount_or_a_frequency_are_unknown() {
         "",
         "1.2.3 mL twice daily",
         "every 0 hours 1 mL",
+        "5 mg/kg twice daily",
+        "2.5 mg per kg twice daily",
     ] {
         assert!(
             matches!(max_daily(text), DailyDose::Unknown(_)),

@@ -42,6 +42,7 @@ pub const BATON_TOOLS: &[&str] = &[
     "dsp_analyze",
     "dsp_spectrum",
     "dsp_filter",
+    "dsp_normalize",
     "dsp_response",
     "dsp_separate",
     "dsp_latency",

@@ -3,11 +3,15 @@
 
 Runs `cargo bench -p baton-dsp --bench dsp` (criterion, one thread), then the same work in
 librosa / pyloudnorm / scipy on signals of the same length and kind, and rewrites the section
-between the dsp-bench markers of docs/benchmarks.md.
+between the dsp-bench markers of docs/benchmarks.md. Then, end to end, `baton tools call
+dsp_analyze` (release) against pyloudnorm reading and measuring the same 10- and 60-minute
+files, each a separate process whose peak memory and CPU time GNU time reports;
+that table goes between the dsp-e2e markers.
 
-Usage (from the repository root, with the oracle venv):
-    .cache/venv/bin/python scripts/bench_dsp.py
+Usage (from the repository root, with the oracle venv; `--e2e` runs only the end-to-end part):
+    .cache/venv/bin/python scripts/bench_dsp.py [--e2e]
 """
+import tempfile
 import datetime
 import json
 import statistics
@@ -23,10 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docsection import replace_section  # noqa: E402
 import pyloudnorm
 import scipy.signal
+import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 48000
 START, END = "<!-- dsp-bench:start -->", "<!-- dsp-bench:end -->"
+E2E_START, E2E_END = "<!-- dsp-e2e:start -->", "<!-- dsp-e2e:end -->"
 
 
 def signal(seconds, seed):
@@ -50,7 +56,81 @@ def rust(name):
     return json.loads(estimates.read_text())["median"]["point_estimate"] / 1e9
 
 
+def run_measured(argv, cwd):
+    """Run `argv` under GNU time; (wall s, CPU s, peak RSS MiB, stdout). GNU time forks it from
+    a small process: a child forked from this (large) Python would report Python's resident
+    size as its own peak."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", report.name, *argv], cwd=cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+        wall = time.perf_counter() - start
+        rss_kb, user, system = report.read().split()[-3:]
+    return wall, float(user) + float(system), int(rss_kb) / 1024, done.stdout
+
+
+def end_to_end():
+    baton = ROOT / "target/release/baton"
+    subprocess.run(["cargo", "build", "--release", "-p", "baton-cli", "--bin", "baton"], cwd=ROOT, check=True,
+                   stdout=sys.stderr)
+    rows = []
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        tmp = Path(tmp)
+        for minutes, subtype, ext in [(10, "PCM_16", "wav"), (10, "PCM_16", "flac"), (60, "PCM_16", "wav"),
+                                      (60, "FLOAT", "wav")]:
+            path = tmp / f"{minutes}min-{subtype.lower()}.{ext}"
+            with soundfile.SoundFile(path, "w", RATE, 2, subtype=subtype) as f:
+                for minute in range(minutes):
+                    f.write(np.stack([signal(60, 2 * minute), signal(60, 2 * minute + 1)], axis=1))
+            ours, theirs = [], []
+            for _ in range(3):
+                wall, cpu, rss, out = run_measured(
+                    [str(baton), "tools", "call", "dsp_analyze", "--args", json.dumps({"path": str(path)})], tmp)
+                ours.append((wall, cpu, rss, json.loads(out)["integrated_lufs"]))
+                script = ("import soundfile, pyloudnorm; d, r = soundfile.read(%r); "
+                          "print(pyloudnorm.Meter(r).integrated_loudness(d))" % str(path))
+                wall, cpu, rss, out = run_measured([sys.executable, "-c", script], tmp)
+                theirs.append((wall, cpu, rss, float(out)))
+            rows.append((minutes, subtype, ext, path.stat().st_size, ours, theirs))
+            path.unlink()
+    return rows
+
+
+def e2e_table(rows):
+    lines = [
+        E2E_START,
+        f"Measured {datetime.date.today()} by `scripts/bench_dsp.py`: `baton tools call dsp_analyze` (release, a",
+        "fresh process each time, start-up and store included) against a Python process that reads the file",
+        "with soundfile and measures it with pyloudnorm, the same file, alternating, median of 3; peak memory",
+        "is the process's maximum resident set (GNU time). Stereo 48 kHz music-like signal.",
+        "",
+        "| file | size | Baton wall / CPU | Baton peak memory | pyloudnorm wall / CPU | pyloudnorm peak memory | speed | LUFS Baton / pyloudnorm | targets |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for minutes, subtype, ext, size, ours, theirs in rows:
+        med = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
+        speed = med(theirs, 0) / med(ours, 0)
+        peak = max(r[2] for r in ours)
+        goals = []
+        if minutes == 60:
+            goals.append(f"memory ≤ 100 MiB — {'met' if peak <= 100 else 'NOT met'}")
+        if minutes == 10:
+            goals.append(f"≥ 3× — {'met' if speed >= 3 else 'NOT met'}")
+        lines.append(
+            f"| {minutes} min {subtype} {ext.upper()} | {size / 2**20:.0f} MiB | {med(ours, 0):.2f} s / {med(ours, 1):.2f} s "
+            f"| {peak:.0f} MiB | {med(theirs, 0):.2f} s / {med(theirs, 1):.2f} s | {max(r[2] for r in theirs):.0f} MiB "
+            f"| **{speed:.1f}× faster** | {ours[0][3]:.3f} / {theirs[0][3]:.3f} | {'; '.join(goals) or '—'} |")
+    lines.append(E2E_END)
+    return "\n".join(lines)
+
+
 def main():
+    if "--e2e" in sys.argv:
+        block = e2e_table(end_to_end())
+        replace_section(ROOT / "docs/benchmarks.md", E2E_START, E2E_END,
+                        "## Audio end to end: `dsp_analyze` on long files against pyloudnorm (issue 22)", block)
+        print(block)
+        return
     subprocess.run(["cargo", "bench", "-p", "baton-dsp", "--bench", "dsp"], cwd=ROOT,
                    check=True, stdout=sys.stderr)
 
@@ -117,6 +197,10 @@ def main():
     ]
     block = "\n".join(lines)
     replace_section(ROOT / "docs/benchmarks.md", START, END, "## Audio: the dsp pack against librosa, pyloudnorm and scipy (issue 7)", block)
+    print(block)
+    block = e2e_table(end_to_end())
+    replace_section(ROOT / "docs/benchmarks.md", E2E_START, E2E_END,
+                    "## Audio end to end: `dsp_analyze` on long files against pyloudnorm (issue 22)", block)
     print(block)
 
 

@@ -1,18 +1,18 @@
 //! Measuring a file as an engineer would: levels, loudness per ITU-R BS.1770-4 / EBU R128
-//! (`loudness.rs`), true peak (the `ebur128` crate's 4× oversampling), DC, clipping and where
+//! (`loudness.rs`), true peak (BS.1770-4 Annex 2 as libebur128 computes it), DC, clipping and where
 //! the spectrum's energy sits.
 
 use std::path::Path;
 
-use ebur128::{EbuR128, Mode};
 use realfft::num_complex::Complex32;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::loudness::{self, LoudnessMeter};
-use crate::spectrum::average_spectrum;
+use crate::spectrum::{average_spectrum, magnitude};
 use crate::stft::{Stft, Window};
 use crate::stream::{AudioStream, CHUNK_FRAMES};
+use crate::truepeak::Bs1770Peak;
 use crate::{Audio, DspError, Monitor, Result};
 
 /// A sample at or beyond this magnitude counts as clipped: 16-bit full scale, 32767/32768.
@@ -32,7 +32,7 @@ pub struct Analysis {
     pub duration_s: f64,
     /// Highest sample magnitude, dB relative to full scale.
     pub peak_dbfs: Option<f64>,
-    /// Highest inter-sample peak (4× oversampled, BS.1770-4 Annex 2), dBTP.
+    /// Highest inter-sample peak (4× oversampled below 96 kHz, BS.1770-4 Annex 2), dBTP.
     pub true_peak_dbtp: Option<f64>,
     /// RMS of all samples of all channels, dBFS (a full-scale sine is −3.01).
     pub rms_dbfs: Option<f64>,
@@ -108,7 +108,7 @@ pub struct Analyzer {
     sample_rate: u32,
     channels: usize,
     frames: usize,
-    true_peak: EbuR128,
+    true_peak: Bs1770Peak,
     loudness: LoudnessMeter,
     peak: f32,
     squares: f64,
@@ -136,19 +136,10 @@ impl std::fmt::Debug for Analyzer {
 /// FFT size of the long-term spectrum.
 const SPECTRUM_FFT: usize = 4096;
 
-fn meter_error(error: ebur128::Error) -> DspError {
-    DspError::parameter("path", error.to_string())
-}
-
 impl Analyzer {
     /// An analyzer for `channels` channels at `sample_rate` Hz.
     pub fn new(channels: usize, sample_rate: u32) -> Result<Analyzer> {
-        let true_peak = EbuR128::new(
-            u32::try_from(channels).unwrap_or(u32::MAX),
-            sample_rate,
-            Mode::TRUE_PEAK,
-        )
-        .map_err(meter_error)?;
+        let true_peak = Bs1770Peak::new(channels, sample_rate);
         let stft = Stft::new(SPECTRUM_FFT, SPECTRUM_FFT / 2, Window::Hann)?;
         let buffers = stft.frame_buffers();
         Ok(Analyzer {
@@ -173,19 +164,24 @@ impl Analyzer {
     /// Feed the next frames, one slice per channel.
     pub fn push(&mut self, channels: &[&[f32]]) -> Result<()> {
         let len = channels.first().map_or(0, |c| c.len());
-        self.true_peak
-            .add_frames_planar_f32(channels)
-            .map_err(meter_error)?;
+        self.true_peak.push(channels);
         self.loudness.push(channels);
-        for (channel, sum) in channels.iter().zip(&mut self.sums) {
+        // Locals, not fields, in the loop: the compiler keeps them in registers.
+        let (mut peak, mut squares, mut clipped) = (self.peak, self.squares, self.clipped);
+        for (channel, total) in channels.iter().zip(&mut self.sums) {
+            let mut sum = *total;
             for &sample in *channel {
                 let magnitude = sample.abs();
-                self.peak = self.peak.max(magnitude);
-                self.squares += f64::from(sample) * f64::from(sample);
-                *sum += f64::from(sample);
-                self.clipped += u64::from(magnitude >= CLIP_LEVEL);
+                if magnitude > peak {
+                    peak = magnitude;
+                }
+                squares += f64::from(sample) * f64::from(sample);
+                sum += f64::from(sample);
+                clipped += u64::from(magnitude >= CLIP_LEVEL);
             }
+            *total = sum;
         }
+        (self.peak, self.squares, self.clipped) = (peak, squares, clipped);
         // The mono mix as `Audio::mono` makes it, then every whole frame it completes.
         let count = channels.len().max(1) as f32;
         let start = self.mono.len();
@@ -200,7 +196,7 @@ impl Analyzer {
             let window = &self.mono[self.offset..self.offset + SPECTRUM_FFT];
             self.stft.frame_into(window, input, output, scratch);
             for (slot, value) in self.spectrum.iter_mut().zip(output.iter()) {
-                *slot += f64::from(value.norm());
+                *slot += magnitude(value);
             }
             self.spectrum_frames += 1;
             self.offset += SPECTRUM_FFT / 2;
@@ -217,14 +213,7 @@ impl Analyzer {
 
     /// The analysis of everything pushed.
     pub fn finish(self, monitor: &dyn Monitor) -> Result<Analysis> {
-        let mut true_peak = 0.0f64;
-        for channel in 0..self.channels {
-            let peak = self
-                .true_peak
-                .true_peak(u32::try_from(channel).unwrap_or(u32::MAX))
-                .map_err(meter_error)?;
-            true_peak = true_peak.max(peak);
-        }
+        let true_peak = f64::from(self.true_peak.peak().max(self.peak));
         let loudness = self.loudness.finish();
         let mut dc_offset = 0.0f64;
         for &sum in &self.sums {

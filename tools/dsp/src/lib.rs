@@ -49,4 +49,4 @@ pub use spectrum::{Peak, SpectrumResult, average_spectrum, spectrum};
 pub use stft::{MAX_OVERLAP, Spectrogram, Stft, Window, within_budget};
 pub use stream::{AudioStream, CHUNK_FRAMES};
 pub use tools::*;
-pub use truepeak::TruePeak;
+pub use truepeak::{Bs1770Peak, TruePeak};

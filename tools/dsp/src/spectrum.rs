@@ -51,11 +51,18 @@ fn average(
             return Err(DspError::Cancelled);
         }
         for (slot, value) in sum.iter_mut().zip(spectrogram.frame(frame)) {
-            *slot += f64::from(value.norm());
+            *slot += magnitude(value);
         }
     }
     let scale = 2.0 / (gain * count.max(1) as f64);
     Ok(sum.into_iter().map(|s| s * scale).collect())
+}
+
+/// A bin's magnitude for the long-term average: `sqrt(re² + im²)` in f64 (no overflow to
+/// guard against at these levels, and a fifth of `hypot`'s time).
+pub(crate) fn magnitude(value: &realfft::num_complex::Complex32) -> f64 {
+    let (re, im) = (f64::from(value.re), f64::from(value.im));
+    (re * re + im * im).sqrt()
 }
 
 /// The fractional bin of the peak at `bin`, by a parabola through the dB values around it.

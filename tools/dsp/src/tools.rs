@@ -17,6 +17,7 @@ use crate::latency::{LatencyReport, measure};
 use crate::normalize::{Normalized, Target, prepare, write_normalized};
 use crate::spectrum::{Peak, spectrum};
 use crate::stft::Window;
+use crate::stream::{AudioStream, CHUNK_FRAMES};
 use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio_within, within_budget};
 
 /// What the call may write: the gate's sandbox (unconfined for a tool run directly).
@@ -326,15 +327,6 @@ pub struct FilterOutput {
     pub peak_out_dbfs: Option<f64>,
 }
 
-fn peak_db(audio: &Audio) -> Option<f64> {
-    let peak = audio
-        .channels
-        .iter()
-        .flatten()
-        .fold(0.0f32, |m, s| m.max(s.abs()));
-    (peak > 0.0).then(|| 20.0 * f64::from(peak).log10())
-}
-
 /// `dsp_filter`.
 #[derive(Debug)]
 pub struct DspFilter;
@@ -366,45 +358,110 @@ impl Tool for DspFilter {
             ));
         }
         let sandbox = sandbox_of(&ctx);
-        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
-            let mut audio = load(&args.path, budget)?;
-            let mut chain = Chain::new(
-                &args.chain,
-                f64::from(audio.sample_rate),
-                audio.channels.len(),
-            )?;
-            let peak_in_dbfs = peak_db(&audio);
-            let frames = audio.frames();
-            let blocks = frames.div_ceil(args.block_size);
-            let count = audio.channels.len() as f64;
-            for (index, channel) in audio.channels.iter_mut().enumerate() {
-                for (block, samples) in channel.chunks_mut(args.block_size).enumerate() {
-                    if block % 4096 == 0 && monitor.cancelled() {
-                        return Err(DspError::Cancelled);
-                    }
-                    chain.process(index, samples);
-                }
-                monitor.progress((index + 1) as f64, count + 1.0, "filtering");
+            // Streamed: a chunk is a whole number of blocks, so the blocks are the ones a
+            // whole-file run would make.
+            let mut stream = AudioStream::open(Path::new(&args.path))?;
+            let channels = stream.channels();
+            let sample_rate = stream.sample_rate();
+            let mut chain = Chain::new(&args.chain, f64::from(sample_rate), channels)?;
+            if let Some(frames) = stream.declared_frames()
+                && frames * channels as u64 * 4 > MAX_WAV_BYTES
+            {
+                return Err(DspError::parameter(
+                    "path",
+                    format!(
+                        "{frames} frames of {channels} channels would need a float WAV over 4 GiB, \
+                         more than a WAV can hold"
+                    ),
+                ));
             }
-            sandbox.write_file(Path::new(&args.out), |file| {
-                encode_wav(std::io::BufWriter::new(file), &audio)
-            })?;
+            let mut peaks = (0.0f32, 0.0f32);
+            let mut failure = None;
+            let written = sandbox.write_file(Path::new(&args.out), |file| {
+                filter_into(&mut stream, &mut chain, &args, file, &monitor)
+                    .map(|found| peaks = found)
+                    .map_err(|error| {
+                        let message = error.to_string();
+                        failure = Some(error);
+                        std::io::Error::other(message)
+                    })
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            written?;
+            let frames = usize::try_from(stream.position()).unwrap_or(usize::MAX);
+            let db = |peak: f32| (peak > 0.0).then(|| 20.0 * f64::from(peak).log10());
             Ok(FilterOutput {
                 out: args.out,
-                sample_rate: audio.sample_rate,
-                channels: audio.channels.len(),
+                sample_rate,
+                channels,
                 frames,
-                blocks,
+                blocks: frames.div_ceil(args.block_size),
                 coefficients: chain.stages().to_vec(),
-                peak_in_dbfs,
-                peak_out_dbfs: peak_db(&audio),
+                peak_in_dbfs: db(peaks.0),
+                peak_out_dbfs: db(peaks.1),
             })
         })
         .await
     }
 }
+
+/// Run `stream` through `chain` into a float WAV on `file`, a chunk (a whole number of
+/// blocks, so the blocks are those of a whole-file run) at a time: the peaks in and out.
+fn filter_into(
+    stream: &mut AudioStream,
+    chain: &mut Chain,
+    args: &FilterArgs,
+    file: &mut std::fs::File,
+    monitor: &dyn Monitor,
+) -> crate::Result<(f32, f32)> {
+    let io = |error: hound::Error| DspError::Io {
+        action: "write",
+        path: args.out.clone(),
+        source: match error {
+            hound::Error::IoError(error) => error,
+            other => std::io::Error::other(other.to_string()),
+        },
+    };
+    let spec = hound::WavSpec {
+        channels: u16::try_from(stream.channels()).unwrap_or(u16::MAX),
+        sample_rate: stream.sample_rate(),
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut wav = hound::WavWriter::new(std::io::BufWriter::new(file), spec).map_err(io)?;
+    let step = (CHUNK_FRAMES / args.block_size).max(1) * args.block_size;
+    let total = stream.declared_frames().map_or(0.0, |f| f as f64);
+    let (mut peak_in, mut peak_out) = (0.0f32, 0.0f32);
+    let mut chunk = Vec::new();
+    while stream.read(&mut chunk, step)? > 0 {
+        if monitor.cancelled() {
+            return Err(DspError::Cancelled);
+        }
+        for (index, channel) in chunk.iter_mut().enumerate() {
+            peak_in = channel.iter().fold(peak_in, |m, s| m.max(s.abs()));
+            for samples in channel.chunks_mut(args.block_size) {
+                chain.process(index, samples);
+            }
+            peak_out = channel.iter().fold(peak_out, |m, s| m.max(s.abs()));
+        }
+        for frame in 0..chunk.first().map_or(0, Vec::len) {
+            for channel in &chunk {
+                wav.write_sample(channel[frame]).map_err(io)?;
+            }
+        }
+        let done = stream.position() as f64;
+        monitor.progress(done, total.max(done), "filtering");
+    }
+    wav.finalize().map_err(io)?;
+    Ok((peak_in, peak_out))
+}
+
+/// The most bytes of samples a WAV's 32-bit sizes can describe (with room for the header).
+const MAX_WAV_BYTES: u64 = u32::MAX as u64 - 1024;
 
 /// `dsp_normalize` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

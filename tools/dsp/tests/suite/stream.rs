@@ -190,3 +190,49 @@ fn every_wav_encoding_reads_exactly_as_hound_reads_it() {
         );
     }
 }
+
+/// `dsp_analyze`'s true peak is BS.1770-4 Annex 2 exactly as the `ebur128` crate computes it
+/// (4× below 96 kHz, 2× below 192 kHz, none above), for any channel count and chunking.
+#[test]
+fn the_true_peak_is_the_ebur128_crates_exactly() {
+    for (rate, channels) in [
+        (44_100, 2),
+        (48_000, 1),
+        (48_000, 3),
+        (96_000, 2),
+        (192_000, 6),
+    ] {
+        let audio = program(rate, 1.5, channels);
+        let mut reference = ebur128::EbuR128::new(
+            u32::try_from(channels).unwrap(),
+            rate,
+            ebur128::Mode::TRUE_PEAK,
+        )
+        .unwrap();
+        let slices: Vec<&[f32]> = audio.channels.iter().map(Vec::as_slice).collect();
+        reference.add_frames_planar_f32(&slices).unwrap();
+        let expected = (0..channels)
+            .map(|c| reference.true_peak(u32::try_from(c).unwrap()).unwrap())
+            .fold(0.0f64, f64::max);
+        for chunk in [1000, 4799, audio.frames()] {
+            let mut ours = baton_dsp::Bs1770Peak::new(channels, rate);
+            let mut start = 0;
+            while start < audio.frames() {
+                let end = (start + chunk).min(audio.frames());
+                let part: Vec<&[f32]> = audio.channels.iter().map(|c| &c[start..end]).collect();
+                ours.push(&part);
+                start = end;
+            }
+            let sample_peak = audio
+                .channels
+                .iter()
+                .flatten()
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            let got = f64::from(ours.peak().max(sample_peak));
+            assert_eq!(
+                got, expected,
+                "{rate} Hz, {channels} channels, chunk {chunk}"
+            );
+        }
+    }
+}

@@ -18,6 +18,21 @@ pub const MAX_CHANNELS: u16 = 32;
 /// stereo at 48 kHz. Bigger files are refused before any memory is taken.
 pub const MAX_SAMPLES: u64 = 1 << 28;
 
+/// The most 32-bit samples a WAV can hold: its sizes are 32-bit (less room for the header).
+/// A tool writing float WAV refuses to pass it rather than wrap the header's size.
+pub const MAX_WAV_SAMPLES: u64 = (u32::MAX as u64 - 1024) / 4;
+
+/// The error for output that would pass [`MAX_WAV_SAMPLES`].
+pub(crate) fn too_long(samples: u64) -> DspError {
+    DspError::parameter(
+        "path",
+        format!(
+            "the output would hold {samples} or more 32-bit samples, more than a WAV can hold \
+             ({MAX_WAV_SAMPLES}, 4 GiB); split the file"
+        ),
+    )
+}
+
 /// Decoded audio: one `Vec` of samples in −1.0..1.0 per channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {

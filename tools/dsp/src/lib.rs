@@ -32,7 +32,7 @@ mod truepeak;
 
 pub use analyze::{Analysis, Analyzer, CLIP_LEVEL, analyze, analyze_file, integrated_loudness};
 pub use audio::{
-    Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MIN_RATE, encode_wav, read_audio,
+    Audio, MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MAX_WAV_SAMPLES, MIN_RATE, encode_wav, read_audio,
     read_audio_within, read_wav, write_wav,
 };
 pub use biquad::{Chain, Coefficients, FilterSpec, FilterType, MAX_STAGES};

@@ -54,12 +54,13 @@ fn k_weighting(rate: f64) -> [Stage; 2] {
     [shelf, high_pass]
 }
 
-/// BS.1770 channel weights for the usual layouts (L R C LFE Ls Rs; 4 channels are L R Ls Rs).
+/// BS.1770 channel weights for the usual layouts (L R C LFE Ls Rs; 4 channels are L R Ls Rs,
+/// 5 are L R C Ls Rs, as libebur128 and pyloudnorm read them).
 fn weights(channels: usize) -> Vec<f64> {
     (0..channels)
         .map(|index| match (channels, index) {
-            (4, 2 | 3) => 1.41,
-            (4, _) => 1.0,
+            (4, 2 | 3) | (5, 3 | 4) => 1.41,
+            (4 | 5, _) => 1.0,
             (_, 0..=2) => 1.0,
             (_, 4 | 5) => 1.41,
             _ => 0.0,

@@ -8,6 +8,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::audio::{MAX_WAV_SAMPLES, too_long};
 use crate::limiter::Limiter;
 use crate::loudness::LoudnessMeter;
 use crate::stream::{AudioStream, CHUNK_FRAMES};
@@ -21,8 +22,10 @@ const MARGIN_DB: f64 = 0.05;
 /// Look-ahead and release of the limiter, ms.
 const LOOK_MS: f64 = 3.0;
 const RELEASE_MS: f64 = 80.0;
-/// Rendering passes tried before the last one is trimmed to the ceiling.
+/// Gains tried on the whole file before the target is declared out of reach.
 const MAX_PASSES: u32 = 8;
+/// The most gain a normalisation applies, dB: beyond it the "signal" is the noise floor.
+const MAX_GAIN_DB: f64 = 60.0;
 
 /// What `dsp_normalize` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,8 +64,6 @@ struct Plan {
     gain: f64,
     /// Limiter ceiling, linear; `None` for gain alone.
     limit: Option<f32>,
-    /// Gain after the limiter, linear (1 unless a last trim was needed).
-    trim: f64,
 }
 
 /// What one rendering pass measured on its output.
@@ -119,11 +120,6 @@ fn render(
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); count];
     let mut frames = 0u64;
     let mut deliver = |out: &mut Vec<Vec<f32>>, frames: &mut u64| -> Result<()> {
-        if plan.trim != 1.0 {
-            for sample in out.iter_mut().flatten() {
-                *sample = (f64::from(*sample) * plan.trim) as f32;
-            }
-        }
         let slices: Vec<&[f32]> = out.iter().map(Vec::as_slice).collect();
         loudness.push(&slices);
         peaks.clear();
@@ -201,6 +197,12 @@ pub struct Prepared {
 /// Measure the file and settle the gain (and the limiter's ceiling) that reach `target`
 /// without passing its ceiling, trying them on the file without writing.
 pub fn prepare(path: &Path, target: Target, monitor: &dyn Monitor) -> Result<Prepared> {
+    if let Ok(stream) = AudioStream::open(path)
+        && let Some(frames) = stream.declared_frames()
+        && frames * stream.channels() as u64 > MAX_WAV_SAMPLES
+    {
+        return Err(too_long(frames * stream.channels() as u64));
+    }
     let (lufs, input_true_peak, sample_rate, channels) = measure(path, monitor)?;
     let Some(input_lufs) = lufs else {
         return Err(DspError::InvalidInput {
@@ -214,10 +216,19 @@ pub fn prepare(path: &Path, target: Target, monitor: &dyn Monitor) -> Result<Pre
     let mut plan = Plan {
         gain: 10f64.powf((target.lufs - input_lufs) / 20.0),
         limit: None,
-        trim: 1.0,
     };
     let mut passes = 1;
     // Gain alone when it fits: the output is the input scaled, its loudness the target.
+    if target.lufs - input_lufs > MAX_GAIN_DB {
+        return Err(DspError::parameter(
+            "target_lufs",
+            format!(
+                "the file measures {input_lufs:.2} LUFS: reaching {} LUFS needs more than \
+                 {MAX_GAIN_DB} dB of gain, which would only raise its noise floor",
+                target.lufs
+            ),
+        ));
+    }
     if f64::from(input_true_peak) * plan.gain > aim {
         let tries;
         (plan, tries) = settle(path, plan, target, monitor)?;
@@ -244,24 +255,27 @@ fn settle(
     let (ceiling, aim) = (target.ceiling(), target.aim());
     let mut passes = 0;
     let mut limit = aim;
-    let mut last = None;
     // (gain dB, loudness) of the previous pass: under heavy limiting loudness grows slower
     // than gain, so the next gain follows the measured slope (a secant step).
     let mut previous: Option<(f64, f64)> = None;
+    let mut closest = f64::NEG_INFINITY;
     for _ in 0..MAX_PASSES {
         plan.limit = Some(limit as f32);
         let tried = render(path, plan, monitor, &mut |_| Ok(()))?;
         passes += 1;
         let peak = f64::from(tried.true_peak);
         let lufs = tried.lufs.unwrap_or(f64::NEG_INFINITY);
-        last = Some(tried);
         if peak > ceiling {
             // Rounding or a peak the limiter's view missed: aim lower.
             limit *= aim / peak;
             continue;
         }
         if (lufs - target.lufs).abs() <= TOLERANCE_LU {
-            break;
+            // The plan written is the one tried.
+            return Ok((plan, passes));
+        }
+        if (lufs - target.lufs).abs() < (closest - target.lufs).abs() {
+            closest = lufs;
         }
         let gain_db = 20.0 * plan.gain.log10();
         let slope = match previous {
@@ -271,18 +285,22 @@ fn settle(
             _ => 1.0,
         };
         previous = Some((gain_db, lufs));
-        // Never more than 24 dB in one step: a slope near zero would ask for anything.
-        let step = ((target.lufs - lufs) / slope).clamp(-24.0, 24.0);
-        plan.gain = 10f64.powf((gain_db + step) / 20.0);
+        let next = gain_db + ((target.lufs - lufs) / slope).clamp(-24.0, 24.0);
+        if next > MAX_GAIN_DB {
+            break;
+        }
+        plan.gain = 10f64.powf(next / 20.0);
     }
-    if let Some(tried) = last
-        && f64::from(tried.true_peak) > ceiling
-    {
-        // Still over after every pass: a static trim puts the peak under, at the cost of
-        // loudness, which the report shows.
-        plan.trim = aim / f64::from(tried.true_peak);
-    }
-    Ok((plan, passes))
+    // Nothing written is better than a file that misses what was asked and says it did not.
+    Err(DspError::parameter(
+        "target_lufs",
+        format!(
+            "{} LUFS cannot be reached under a {} dBTP ceiling: the limiter got to {closest:.2} \
+             LUFS in {passes} tries (the peaks are too dense, or the gain would pass \
+             {MAX_GAIN_DB} dB); lower the target or raise the ceiling",
+            target.lufs, target.ceiling_dbtp
+        ),
+    ))
 }
 
 /// Write the prepared normalisation of the file at `path` as a 32-bit float WAV into
@@ -310,8 +328,13 @@ pub fn write_normalized(
         sample_format: hound::SampleFormat::Float,
     };
     let mut wav = hound::WavWriter::new(writer, spec).map_err(hound_io)?;
+    let mut written = 0u64;
     let rendered = render(path, prepared.plan, monitor, &mut |chunk| {
         let frames = chunk.first().map_or(0, Vec::len);
+        written += (frames * chunk.len()) as u64;
+        if written > MAX_WAV_SAMPLES {
+            return Err(too_long(written));
+        }
         for frame in 0..frames {
             for channel in chunk {
                 wav.write_sample(channel[frame]).map_err(hound_io)?;
@@ -328,7 +351,7 @@ pub fn write_normalized(
         frames: rendered.frames,
         input_lufs: prepared.input_lufs,
         input_true_peak_dbtp: db(f64::from(prepared.input_true_peak)),
-        gain_db: 20.0 * (plan.gain * plan.trim).log10(),
+        gain_db: 20.0 * plan.gain.log10(),
         limited: plan.limit.is_some() && rendered.least_gain < 1.0,
         max_gain_reduction_db: -20.0 * rendered.least_gain.log10(),
         output_lufs: rendered.lufs.unwrap_or(f64::NEG_INFINITY),

@@ -305,22 +305,23 @@ fn open_wav(shown: &str, file: File) -> Result<WavSource> {
     // size of a sample (24 bits in 3 bytes or 4) is the format chunk's block alignment.
     let mut reader = reader.into_inner();
     let data = reader.stream_position().map_err(io)?;
-    let align = block_align(reader.get_mut()).map_err(io)?;
+    let align = block_align(reader.get_mut())
+        .map_err(io)?
+        .map_err(|why| invalid(format!("not a WAV file Baton can read: {why}")))?;
     reader.seek(SeekFrom::Start(data)).map_err(io)?;
-    let width = align.map(|a| a / spec.channels);
+    let width = align / spec.channels;
     let encoding = match (width, spec.bits_per_sample, spec.sample_format) {
-        (Some(1), 8, hound::SampleFormat::Int) => Encoding::U8,
-        (Some(2), 16, hound::SampleFormat::Int) => Encoding::I16,
-        (Some(3), 24, hound::SampleFormat::Int) => Encoding::I24,
-        (Some(4), 24, hound::SampleFormat::Int) => Encoding::I24In32,
-        (Some(4), 32, hound::SampleFormat::Int) => Encoding::I32,
-        (Some(4), 32, hound::SampleFormat::Float) => Encoding::F32,
+        (1, 8, hound::SampleFormat::Int) => Encoding::U8,
+        (2, 16, hound::SampleFormat::Int) => Encoding::I16,
+        (3, 24, hound::SampleFormat::Int) => Encoding::I24,
+        (4, 24, hound::SampleFormat::Int) => Encoding::I24In32,
+        (4, 32, hound::SampleFormat::Int) => Encoding::I32,
+        (4, 32, hound::SampleFormat::Float) => Encoding::F32,
         _ => {
             return Err(invalid(format!(
                 "a WAV encoding Baton does not read ({} bits in {} bytes): it reads PCM \
                  8/16/24/32-bit and 32-bit float",
-                spec.bits_per_sample,
-                width.map_or("?".to_owned(), |w| w.to_string())
+                spec.bits_per_sample, width
             )));
         }
     };
@@ -335,27 +336,38 @@ fn open_wav(shown: &str, file: File) -> Result<WavSource> {
     })
 }
 
-/// The block alignment in a RIFF file's `fmt ` chunk (`None` if there is none in the first
-/// 64 chunks).
-fn block_align(file: &mut File) -> std::io::Result<Option<u16>> {
+/// The block alignment of a RIFF file's one `fmt ` chunk before its data; `Ok(Err)` names why
+/// there is none to trust (none in the first 64 chunks, or two that could disagree).
+fn block_align(file: &mut File) -> std::io::Result<std::result::Result<u16, &'static str>> {
     file.seek(SeekFrom::Start(12))?;
+    let mut found = None;
     for _ in 0..64 {
         let mut head = [0u8; 8];
         file.read_exact(&mut head)?;
         let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        if &head[..4] == b"fmt " {
-            let mut fmt = [0u8; 14];
-            file.read_exact(&mut fmt)?;
-            return Ok(Some(u16::from_le_bytes([fmt[12], fmt[13]])));
+        match &head[..4] {
+            b"data" => break,
+            b"fmt " if found.is_some() => return Ok(Err("two format chunks")),
+            b"fmt " => {
+                let mut fmt = [0u8; 14];
+                file.read_exact(&mut fmt)?;
+                found = Some(u16::from_le_bytes([fmt[12], fmt[13]]));
+                file.seek(SeekFrom::Current(
+                    i64::from(size) + i64::from(size & 1) - 14,
+                ))?;
+            }
+            _ => {
+                file.seek(SeekFrom::Current(i64::from(size) + i64::from(size & 1)))?;
+            }
         }
-        file.seek(SeekFrom::Current(i64::from(size) + i64::from(size & 1)))?;
     }
-    Ok(None)
+    Ok(found.ok_or("no format chunk before the data"))
 }
 
 impl WavSource {
     /// Append up to `max` whole frames to `out`, decoding the bytes in bulk as hound decodes
-    /// them one at a time (`x as f32 / 2^(bits-1)`).
+    /// them one at a time (`x as f32 / 2^(bits-1)`), except 24 bits in 4 bytes (left-justified,
+    /// as the format defines).
     fn fill(&mut self, shown: &str, out: &mut [Vec<f32>], max: usize) -> Result<usize> {
         let count = out.len();
         // A last frame with fewer samples than channels is not a frame.
@@ -384,11 +396,18 @@ impl WavSource {
                     i32::from(i16::from_le_bytes([b[0], b[1]])) as f32 * s
                 });
             }
-            Encoding::I24 | Encoding::I24In32 => {
+            Encoding::I24 => {
                 let s = scale(24);
-                // The top byte of a 4-byte container is ignored, as hound ignores it.
-                deinterleave(bytes, width, out, |b| {
+                deinterleave(bytes, 3, out, |b| {
                     (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 * s
+                });
+            }
+            Encoding::I24In32 => {
+                let s = scale(24);
+                // WAVE_FORMAT_EXTENSIBLE puts the valid bits at the top of the container
+                // (libsndfile writes and reads it so; hound reads the low bytes, wrongly).
+                deinterleave(bytes, 4, out, |b| {
+                    (i32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 8) as f32 * s
                 });
             }
             Encoding::I32 => {

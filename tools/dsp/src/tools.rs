@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::{Analysis, analyze_file};
+use crate::audio::{MAX_WAV_SAMPLES, too_long};
 use crate::biquad::{Chain, Coefficients, FilterSpec};
 use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
@@ -367,15 +368,9 @@ impl Tool for DspFilter {
             let sample_rate = stream.sample_rate();
             let mut chain = Chain::new(&args.chain, f64::from(sample_rate), channels)?;
             if let Some(frames) = stream.declared_frames()
-                && frames * channels as u64 * 4 > MAX_WAV_BYTES
+                && frames * channels as u64 > MAX_WAV_SAMPLES
             {
-                return Err(DspError::parameter(
-                    "path",
-                    format!(
-                        "{frames} frames of {channels} channels would need a float WAV over 4 GiB, \
-                         more than a WAV can hold"
-                    ),
-                ));
+                return Err(too_long(frames * channels as u64));
             }
             let mut peaks = (0.0f32, 0.0f32);
             let mut failure = None;
@@ -448,6 +443,10 @@ fn filter_into(
             }
             peak_out = channel.iter().fold(peak_out, |m, s| m.max(s.abs()));
         }
+        let samples = stream.position() * chunk.len() as u64;
+        if samples > MAX_WAV_SAMPLES {
+            return Err(too_long(samples));
+        }
         for frame in 0..chunk.first().map_or(0, Vec::len) {
             for channel in &chunk {
                 wav.write_sample(channel[frame]).map_err(io)?;
@@ -459,9 +458,6 @@ fn filter_into(
     wav.finalize().map_err(io)?;
     Ok((peak_in, peak_out))
 }
-
-/// The most bytes of samples a WAV's 32-bit sizes can describe (with room for the header).
-const MAX_WAV_BYTES: u64 = u32::MAX as u64 - 1024;
 
 /// `dsp_normalize` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -156,5 +156,28 @@ async fn silence_and_impossible_targets_are_refused_naming_them() {
             .to_string();
         assert!(error.contains(field), "{error}");
     }
+    // A full-scale square wave cannot be 0 LUFS under −20 dBTP: refused after the tries,
+    // nothing written (never a file that misses the target reported as done).
+    let square = dir.path().join("square.wav");
+    let wave: Vec<f32> = (0..48_000 * 3)
+        .map(|i| if (i / 24) % 2 == 0 { 0.99 } else { -0.99 })
+        .collect();
+    write_wav(
+        &square,
+        &Audio {
+            sample_rate: 48_000,
+            channels: vec![wave],
+        },
+    )
+    .unwrap();
+    let error = DspNormalize
+        .call(call(&square, 0.0, -20.0), ctx())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("target_lufs") && error.contains("cannot be reached"),
+        "{error}"
+    );
     assert!(!out.exists(), "nothing is written for a refused call");
 }

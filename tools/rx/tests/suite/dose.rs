@@ -53,6 +53,31 @@ fn directions_as_written_give_their_largest_daily_amount() {
         ("1/2 tablet daily", known(0.5, "tablet")),
         ("0,5 mL twice daily", known(1.0, "mL")),
         ("1 mL three times per week", known(3.0 / 7.0, "mL")),
+        // Doses at different times of the day add up, whatever separates them.
+        ("1 mL mane; 1 mL nocte", known(2.0, "mL")),
+        (
+            "0.5 mL morning, 0.5 mL midday, 0.5 mL afternoon, 0.5 mL night",
+            known(2.0, "mL"),
+        ),
+        ("0.5 mL tds and nocte", known(2.0, "mL")),
+        ("1 mL every morning and every night", known(2.0, "mL")),
+        ("One capsule daily at night", known(1.0, "capsule")),
+        ("1 mL x2 daily", known(2.0, "mL")),
+        // A cap belongs to its step of a titration.
+        (
+            "Up to 1 mL daily for the first week, then 1 mL three times daily",
+            known(3.0, "mL"),
+        ),
+        // A cap without a unit after a measured dose counts doses.
+        ("2 mL as needed, up to 3 a day", known(6.0, "mL")),
+        ("Take 1,200 mg daily", known(1200.0, "mg")),
+        ("1½ mL tds", known(4.5, "mL")),
+        ("one and a half mL tds", known(4.5, "mL")),
+        ("two 50 mg capsules tds", known(300.0, "mg")),
+        ("2 x 75 mg capsules bd", known(300.0, "mg")),
+        ("2 x 0.5 mL tds", known(3.0, "mL")),
+        ("1 mL every 5 hours", known(5.0, "mL")),
+        ("1 mL every other day", known(0.5, "mL")),
     ];
     for (text, expected) in cases {
         assert_eq!(max_daily(text), expected, "{text}");
@@ -73,6 +98,8 @@ fn directions_without_an_amount_or_a_frequency_are_unknown() {
         "every 0 hours 1 mL",
         "5 mg/kg twice daily",
         "2.5 mg per kg twice daily",
+        "5 mg per kilo twice daily",
+        "5 mg per pound of bodyweight daily",
     ] {
         assert!(
             matches!(max_daily(text), DailyDose::Unknown(_)),
@@ -99,5 +126,6 @@ fn hostile_directions_never_panic() {
     ] {
         let _ = max_daily(text);
     }
-    assert_eq!(max_daily(&long), known(2.0, "mL"));
+    // Every instruction of one step counts: ten thousand of them are ten thousand doses.
+    assert_eq!(max_daily(&long), known(20_000.0, "mL"));
 }

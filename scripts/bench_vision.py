@@ -4,10 +4,12 @@ write the table to docs/benchmarks.md.
 
 Baton: `cargo run --release -p baton-vision --example vision_bench` (vision_qa on a 12 MP JPEG,
 decode included; vision_process per 2 MP photo on one thread; vision_batch on every core).
-OpenCV: cv2.imread → BT.601 gray → Laplacian variance → Lab → border-band backdrop model →
-ΔE and soft-shadow test → open/close → connected components (keep large, fill small holes) →
-3×3 feather → box and exposure; for "process" also the k-means colours (cv2.kmeans), the
-composite and the PNG and JSON written.
+OpenCV: cv2.imread → BT.601 gray → Laplacian variance (frame and product box, judged at full
+exposure) → 3×3 mean → Lab → backdrop surface fitted to the border band's stretches → ΔE and
+shadow test → open/close → connected components (keep large, fill small or marked holes) →
+edge refined halfway between backdrop and product (nearest core pixel by
+cv2.distanceTransformWithLabels) → 3×3 feather → box and exposure; for "process" also the
+k-means colours (cv2.kmeans), the composite and the PNG and JSON written.
 
 Usage (from the repository root, with the oracle venv):
     .cache/venv/bin/python fixtures/vision/bench_images.py
@@ -34,38 +36,105 @@ BENCH = ROOT / "fixtures/vision/bench"
 START, END = "<!-- vision-bench:start -->", "<!-- vision-bench:end -->"
 
 
-def segment(img):
-    h, w = img.shape[:2]
-    lab = cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
-    band = max(2, min(w, h) // 50)
+def surface(lab, band):
+    """The backdrop as Baton models it: a quadratic surface per Lab channel fitted to the
+    medians of 16 stretches per side of the border band, refitted without disagreeing ones."""
+    h, w = lab.shape[:2]
+    us, vs = np.linspace(-1, 1, w, dtype=np.float32), np.linspace(-1, 1, h, dtype=np.float32)
+    points = []
+    sides = [(lab[:band], us, vs[:band], 1), (lab[h - band:], us, vs[h - band:], 1),
+             (lab[band:h - band, :band], us[:band], vs[band:h - band], 0),
+             (lab[band:h - band, w - band:], us[w - band:], vs[band:h - band], 0)]
+    for region, u, v, along_x in sides:
+        n = region.shape[1] if along_x else region.shape[0]
+        for k in range(16):
+            a, b = k * n // 16, (k + 1) * n // 16
+            part = region[:, a:b] if along_x else region[a:b]
+            if part.size == 0:
+                continue
+            pu = u[a:b].mean() if along_x else u.mean()
+            pv = v.mean() if along_x else v[a:b].mean()
+            points.append((pu, pv, *np.median(part.reshape(-1, 3), axis=0)))
+    points = np.array(points, np.float64)
+    for _ in range(3):
+        u, v = points[:, 0], points[:, 1]
+        terms = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=1)
+        coeffs = np.linalg.lstsq(terms, points[:, 2:], rcond=None)[0]
+        residual = np.linalg.norm(terms @ coeffs - points[:, 2:], axis=1)
+        keep = residual <= max(4 * np.median(residual), 3.0)
+        if keep.all():
+            break
+        points = points[keep]
+    u, v = us[None, :], vs[:, None]
+    terms = [np.ones((h, w), np.float32), u + 0 * v, v + 0 * u, u * u + 0 * v, v * v + 0 * u, u * v]
+    model = sum(t[:, :, None] * c[None, None, :].astype(np.float32) for t, c in zip(terms, coeffs))
     border = np.concatenate([lab[:band].reshape(-1, 3), lab[-band:].reshape(-1, 3),
                              lab[:, :band].reshape(-1, 3), lab[:, -band:].reshape(-1, 3)])
-    bg = np.median(border, axis=0)
-    spread = np.percentile(np.linalg.norm(border - bg, axis=1), 90)
-    threshold = max(12.0, 2.5 * spread + 4)
-    d = np.linalg.norm(lab - bg, axis=2)
-    chroma = np.hypot(lab[:, :, 1] - bg[1], lab[:, :, 2] - bg[2])
-    L = lab[:, :, 0]
-    shadow = (bg[0] > 45) & (L < bg[0]) & (L > bg[0] - 32) & (chroma < 5 + (bg[0] - L) * 0.12)
-    mask = ((d > threshold) & ~shadow).astype(np.uint8)
-    r = max(1, min(w, h) // 400)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+    border_model = np.concatenate([model[:band].reshape(-1, 3), model[-band:].reshape(-1, 3),
+                                   model[:, :band].reshape(-1, 3), model[:, -band:].reshape(-1, 3)])
+    spread = np.percentile(np.linalg.norm(border - border_model, axis=1), 90)
+    return model, spread
+
+
+def clean(raw, marks, r, w, h):
+    mask = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((4 * r + 1, 4 * r + 1), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     areas = stats[1:, cv2.CC_STAT_AREA]
     largest = areas.max() if len(areas) else 0
     keep = np.zeros(n, bool)
     keep[1:] = areas * 4 >= largest
-    stray = areas[~keep[1:]].sum() / (w * h)
-    mask = keep[labels].astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - mask, connectivity=4)
-    subject = mask.sum()
-    for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        if x > 0 and y > 0 and x + bw < w and y + bh < h and area < subject // 50:
-            mask[labels == i] = 1
+    kept = keep[labels].astype(np.uint8)
+    subject = int(kept.sum())
+    n, holes, stats, _ = cv2.connectedComponentsWithStats(1 - kept, connectivity=4)
+    marked = np.bincount(holes.ravel(), weights=marks.ravel(), minlength=n)
+    x, y, bw, bh, area = (stats[:, k] for k in range(5))
+    inside = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
+    fill = inside & ((area < subject // 50) | (marked * 33 >= area))
+    fill[0] = False
+    kept[fill[holes]] = 1
+    stray = int(((labels > 0) & (kept == 0)).sum())
+    return kept, subject, stray
+
+
+def segment(img):
+    h, w = img.shape[:2]
+    smooth = cv2.blur(img, (3, 3), borderType=cv2.BORDER_REPLICATE)
+    lab = cv2.cvtColor(smooth.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+    band = max(2, min(w, h) // 50)
+    model, spread = surface(lab, band)
+    threshold = max(5.0, 2.5 * spread + 4)
+    d = np.linalg.norm(lab - model, axis=2)
+    s = (lab[:, :, 0] + 16) / np.maximum(model[:, :, 0] + 16, 1)
+    residual = np.hypot(lab[:, :, 1] - model[:, :, 1] * s, lab[:, :, 2] - model[:, :, 2] * s)
+    shadow = (s >= 0.6) & (s < 1.0) & (residual < 2 + 0.6 * spread)
+    strong = ((d > threshold) & ~shadow).astype(np.uint8)
+    r = max(1, min(w, h) // 400)
+    mask, subject, stray = clean(strong, strong, r, w, h)
+    if subject < 0.002 * w * h:
+        anything = (d > threshold).astype(np.uint8)
+        other = clean(anything, anything, r, w, h)
+        if other[1] > subject:
+            mask, subject, stray = other
+    # Refine: a pixel near the edge stays only if at least half as far from the backdrop as
+    # the nearest core pixel is.
+    reach = max(2, min(w, h) // 100)
+    element = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    near = cv2.erode(mask, element, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    core = cv2.erode(near, element, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    if core.any():
+        _, nearest = cv2.distanceTransformWithLabels(1 - core, cv2.DIST_L2, 3,
+                                                     labelType=cv2.DIST_LABEL_PIXEL)
+        ys, xs = np.nonzero(core)
+        colour = np.zeros((nearest.max() + 1, 3), np.float32)
+        colour[nearest[ys, xs]] = lab[ys, xs]
+        band_px = (mask == 1) & (near == 0)
+        inside = np.linalg.norm(colour[nearest[band_px]] - model[band_px], axis=1)
+        drop = 2 * d[band_px] < inside
+        idx = np.nonzero(band_px)
+        mask[idx[0][drop], idx[1][drop]] = 0
     soft = cv2.blur(mask * 255, (3, 3))
-    return soft, spread, stray
+    return soft, spread, stray / (w * h)
 
 
 def qa(path):
@@ -74,9 +143,12 @@ def qa(path):
     blur = cv2.Laplacian(gray, cv2.CV_64F).var()
     soft, spread, stray = segment(img)
     inside = soft >= 128
-    box = cv2.boundingRect(cv2.findNonZero(inside.astype(np.uint8)))
-    exposure = (gray.mean(), (gray <= 5).mean(), (gray[inside] >= 250).mean())
-    return img, soft, (blur, box, exposure, spread, stray)
+    x, y, bw, bh = cv2.boundingRect(cv2.findNonZero(inside.astype(np.uint8)))
+    boxed = cv2.Laplacian(gray[y:y + bh, x:x + bw], cv2.CV_64F).var()
+    judged = max(blur, boxed) * (255 / max(np.percentile(gray, 99), 32)) ** 2
+    washed = ((img[inside] >= 250).sum(axis=1) >= 2).mean()
+    exposure = (gray.mean(), (gray <= 5).mean(), washed)
+    return img, soft, (blur, judged, (x, y, bw, bh), exposure, spread, stray)
 
 
 def process(path, out):

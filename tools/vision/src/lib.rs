@@ -10,22 +10,26 @@
 //! `baton-onnx`, and QA thresholds come from `knowledge/vision/qa.toml`, reloaded through the
 //! knowledge crate's one hot-reload mechanism with the last good thresholds kept.
 
+mod backdrop;
 mod color;
 mod error;
 mod gray;
+mod jpeg;
 mod load;
+mod morph;
 mod onnx;
 mod qa;
 mod segment;
 mod tag;
 mod tools;
 
+pub use backdrop::{BackdropModel, backdrop};
 pub use color::{Lab, PALETTE, ToLab, delta_e};
 pub use error::{Result, VisionError};
 pub use gray::{gray, laplacian_variance};
 pub use load::{BYTES_PER_PIXEL, MAX_PIXELS, MAX_SIDE, decode, decode_within, load, load_within};
 pub use onnx::{Category, Normalize, Onnx, OnnxClassifier, OnnxConfig, OnnxSegmenter};
 pub use qa::{Background, Exposure, Issue, IssueCode, QaConfig, QaReport, Subject, qa};
-pub use segment::{BBox, BackdropModel, Segmentation, backdrop, measure, segment};
+pub use segment::{BBox, Segmentation, measure, segment};
 pub use tag::{DominantColor, dominant_colors};
 pub use tools::*;

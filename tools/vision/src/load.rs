@@ -51,7 +51,8 @@ pub fn decode_within(bytes: &[u8], name: &str, budget: u64) -> Result<RgbImage> 
     let mut reader = ImageReader::new(BufReader::new(Cursor::new(bytes)))
         .with_guessed_format()
         .map_err(|error| invalid(error.to_string()))?;
-    match reader.format() {
+    let format = reader.format();
+    match format {
         None => {
             return Err(invalid(
                 "not an image Baton reads (JPEG, PNG or WebP)".into(),
@@ -99,8 +100,16 @@ pub fn decode_within(bytes: &[u8], name: &str, budget: u64) -> Result<RgbImage> 
     let orientation = decoder
         .orientation()
         .map_err(|error| invalid(describe(error)))?;
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|error| invalid(describe(error)))?;
+    // The header was read by the `image` crate (limits, orientation); a JPEG's pixels come from
+    // libjpeg-turbo, as OpenCV's do (see `jpeg.rs`).
+    let pixels = match format {
+        Some(ImageFormat::Jpeg) => crate::jpeg::decode(bytes, name)?,
+        _ => None,
+    };
+    let mut image = match pixels {
+        Some(rgb) => DynamicImage::ImageRgb8(rgb),
+        None => DynamicImage::from_decoder(decoder).map_err(|error| invalid(describe(error)))?,
+    };
     image.apply_orientation(orientation);
     Ok(if image.color().has_alpha() {
         on_white(image.into_rgba8())

@@ -12,8 +12,9 @@ use image::{GrayImage, ImageBuffer, Luma, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::backdrop::backdrop;
 use crate::color::ToLab;
-use crate::segment::{Segmentation, backdrop, measure};
+use crate::segment::{Segmentation, measure};
 use crate::{Result, VisionError};
 
 /// How a model wants its pixels.

@@ -16,11 +16,13 @@ use crate::segment::{BBox, Segmentation};
 pub struct QaConfig {
     /// Below this variance of the Laplacian a photo is blurry (default 8: a product on a
     /// seamless backdrop is mostly flat, so the 100 often used for scenes flags sharp shots).
+    /// Judged on [`QaReport::blur_score_judged`].
     pub blur_threshold: f64,
     /// Shortest side a listing needs, pixels (default 1000).
     pub min_side: u32,
-    /// Share of the product's pixels at 250 or brighter above which the product is washed
-    /// out: overexposed (default 0.25). The backdrop is meant to be bright and is not counted.
+    /// Share of the product's pixels with two or more channels clipped (at 250 or more) above
+    /// which the product is washed out: overexposed (default 0.25). The backdrop is meant to
+    /// be bright and is not counted; one clipped channel is a saturated colour, not lost detail.
     pub bright_clip_max: f64,
     /// Image mean luma below which the photo is underexposed (default 60).
     pub underexposed_mean: f64,
@@ -94,8 +96,8 @@ pub struct Exposure {
     pub mean: f64,
     /// Share of the image at 5 or darker.
     pub dark_clip: f64,
-    /// Share of the product's pixels at 250 or brighter (of the whole image when no product
-    /// stands out).
+    /// Share of the product's pixels with two or more channels at 250 or more (of the whole
+    /// image when no product stands out).
     pub bright_clip: f64,
 }
 
@@ -129,7 +131,12 @@ pub struct QaReport {
     /// Variance of the Laplacian of OpenCV's BT.601 grayscale (as `cv2.Laplacian(gray,
     /// cv2.CV_64F).var()`); higher is sharper.
     pub blur_score: f64,
-    /// `blur_score` below the threshold.
+    /// What the blur threshold is held against: the larger of `blur_score` and the same score
+    /// over the product's box (a small product on a flat backdrop is not blurry), at full
+    /// exposure (the variance grows with the square of the brightness, so a dark photo's score
+    /// is scaled to its brightest 1 % at 255).
+    pub blur_score_judged: f64,
+    /// `blur_score_judged` below the threshold.
     pub is_blurry: bool,
     /// Shortest side at least `min_side`.
     pub min_size_ok: bool,
@@ -151,13 +158,15 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
     let (width, height) = image.dimensions();
     let luma = gray(image);
     let blur_score = laplacian_variance(&luma);
-    let exposure = exposure(&luma, segmentation);
+    let blur_score_judged = judged(&luma, blur_score, segmentation.bbox);
+    let exposure = exposure(image, &luma, segmentation);
     let (share, offset) = placement(segmentation, width, height);
     let mut report = QaReport {
         width,
         height,
         blur_score,
-        is_blurry: blur_score < config.blur_threshold,
+        blur_score_judged,
+        is_blurry: blur_score_judged < config.blur_threshold,
         min_size_ok: width.min(height) >= config.min_side,
         exposure,
         background: Background {
@@ -176,16 +185,41 @@ pub fn qa(image: &RgbImage, segmentation: &Segmentation, config: &QaConfig) -> Q
     report
 }
 
+/// The score sharpness is judged on (see [`QaReport::blur_score_judged`]).
+fn judged(luma: &GrayImage, blur_score: f64, bbox: Option<BBox>) -> f64 {
+    let boxed = bbox.map_or(0.0, |b| {
+        laplacian_variance(&image::imageops::crop_imm(luma, b.x, b.y, b.width, b.height).to_image())
+    });
+    let mut histogram = [0u64; 256];
+    for &value in luma.as_raw() {
+        histogram[usize::from(value)] += 1;
+    }
+    let mut above = luma.as_raw().len() as u64 / 100;
+    let mut bright = 255usize;
+    while bright > 0 && above >= histogram[bright] {
+        above -= histogram[bright];
+        bright -= 1;
+    }
+    blur_score.max(boxed) * (255.0 / (bright as f64).max(32.0)).powi(2)
+}
+
 /// Mean luma and clipping: dark clipping over the whole image, bright clipping over the
 /// subject only (a white backdrop is meant to be bright) when there is a subject.
-fn exposure(luma: &GrayImage, segmentation: &Segmentation) -> Exposure {
+fn exposure(image: &RgbImage, luma: &GrayImage, segmentation: &Segmentation) -> Exposure {
     let use_mask = segmentation.bbox.is_some();
     let (mut sum, mut dark, mut bright, mut subject) = (0u64, 0u64, 0u64, 0u64);
-    for (&value, &m) in luma.as_raw().iter().zip(segmentation.mask.as_raw()) {
+    let pixels = image.as_raw().chunks_exact(3);
+    for ((&value, &m), p) in luma
+        .as_raw()
+        .iter()
+        .zip(segmentation.mask.as_raw())
+        .zip(pixels)
+    {
         sum += u64::from(value);
         dark += u64::from(value <= 5);
         if !use_mask || m >= 128 {
-            bright += u64::from(value >= 250);
+            let clipped = p.iter().filter(|&&c| c >= 250).count();
+            bright += u64::from(clipped >= 2);
             subject += 1;
         }
     }
@@ -236,8 +270,9 @@ fn issues(
         flag(
             IssueCode::Blurry,
             format!(
-                "blur score {:.1} is below {}",
-                report.blur_score, config.blur_threshold
+                "blur score {:.1} (judged {:.1}: the frame or the product's box, at full \
+                 exposure) is below {}",
+                report.blur_score, report.blur_score_judged, config.blur_threshold
             ),
         );
     }
@@ -245,7 +280,8 @@ fn issues(
         flag(
             IssueCode::Overexposed,
             format!(
-                "{:.0} % of the product is at 250 or brighter (at most {:.0} %)",
+                "{:.0} % of the product has two or more channels clipped at 250 or more \
+                 (at most {:.0} %)",
                 exposure.bright_clip * 100.0,
                 config.bright_clip_max * 100.0
             ),

@@ -20,7 +20,13 @@ struct Shot {
     file: String,
     issues: Vec<IssueCode>,
     segmentation: bool,
+    holdout: bool,
     blur_score: f64,
+}
+
+/// Which set a shot belongs to, for the summaries.
+fn set(shot: &Shot) -> &'static str {
+    if shot.holdout { "held-out" } else { "tuning" }
 }
 
 /// Whether the fixtures the test command generates are here (else `test` is skipped, or fails
@@ -57,8 +63,9 @@ fn blur_score_is_within_half_a_percent_of_opencv() {
         return;
     }
     let shots = shots();
-    assert!(shots.len() >= 20);
+    assert!(shots.len() >= 130);
     let mut worst = 0.0f64;
+    let mut failures = Vec::new();
     for shot in &shots {
         let ours = laplacian_variance(&gray(&load(&path(&shot.file)).unwrap()));
         let difference = (ours - shot.blur_score).abs() / shot.blur_score.max(1e-9);
@@ -69,18 +76,16 @@ fn blur_score_is_within_half_a_percent_of_opencv() {
             difference * 100.0
         );
         worst = worst.max(difference);
-        assert!(
-            difference <= 0.005,
-            "{}: {ours} vs {}",
-            shot.file,
-            shot.blur_score
-        );
+        if difference > 0.005 {
+            failures.push(format!("{}: {ours} vs {}", shot.file, shot.blur_score));
+        }
     }
     eprintln!(
         "largest difference {:.4} % over {} photos",
         worst * 100.0,
         shots.len()
     );
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[test]
@@ -88,20 +93,30 @@ fn segmentation_iou_is_at_least_095_on_every_shot() {
     if !generated("segmentation_iou_is_at_least_095_on_every_shot") {
         return;
     }
-    let mut scored = 0;
-    let mut lowest = 1.0f64;
-    for shot in shots().iter().filter(|s| s.segmentation) {
+    let mut scores: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut failures = Vec::new();
+    let shots = shots();
+    for shot in shots.iter().filter(|s| s.segmentation) {
         let image = load(&path(&shot.file)).unwrap();
         let truth = load(&path(&format!("{}.mask.png", shot.name))).unwrap();
         let ours = segment(&image);
         let iou = common::iou(&ours.mask, &truth);
         eprintln!("{}: IoU {iou:.4}", shot.name);
-        lowest = lowest.min(iou);
-        assert!(iou >= 0.95, "{}: IoU {iou}", shot.name);
-        scored += 1;
+        scores.entry(set(shot)).or_default().push(iou);
+        if iou < 0.95 {
+            failures.push(format!("{}: IoU {iou:.4}", shot.name));
+        }
     }
-    eprintln!("lowest IoU {lowest:.4} over {scored} shots");
-    assert!(scored >= 30, "{scored} shots");
+    for (set, ious) in &scores {
+        let lowest = ious.iter().copied().fold(1.0, f64::min);
+        let mean = ious.iter().sum::<f64>() / ious.len() as f64;
+        eprintln!(
+            "{set}: {} shots, IoU min {lowest:.4}, mean {mean:.4}",
+            ious.len()
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(scores.values().map(Vec::len).sum::<usize>() >= 120);
 }
 
 #[test]
@@ -110,14 +125,27 @@ fn qa_issue_codes_are_exactly_the_labelled_ones() {
         return;
     }
     let config = QaConfig::default();
+    let mut failures = Vec::new();
+    let (mut planted, mut found, mut false_alarms) = (0, 0, 0);
     for shot in shots() {
         let image = load(&path(&shot.file)).unwrap();
         let report = qa(&image, &segment(&image), &config);
-        let codes: Vec<IssueCode> = report.issues.iter().map(|i| i.code).collect();
-        let mut sorted = codes.clone();
-        sorted.sort();
+        let mut codes: Vec<IssueCode> = report.issues.iter().map(|i| i.code).collect();
+        codes.sort();
         let mut labelled = shot.issues.clone();
         labelled.sort();
-        assert_eq!(sorted, labelled, "{}: {report:#?}", shot.name);
+        planted += labelled.len();
+        found += labelled.iter().filter(|c| codes.contains(c)).count();
+        false_alarms += codes.iter().filter(|c| !labelled.contains(c)).count();
+        if codes != labelled {
+            eprintln!(
+                "{} ({}): {codes:?} vs {labelled:?}: {report:#?}",
+                shot.name,
+                set(&shot)
+            );
+            failures.push(format!("{}: {codes:?}, labelled {labelled:?}", shot.name));
+        }
     }
+    eprintln!("planted issues found {found}/{planted}, false alarms {false_alarms}");
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -412,3 +412,75 @@ mod hostile {
         }
     }
 }
+
+/// JPEGs go through libjpeg-turbo (OpenCV's decoder), except colour spaces it does not turn
+/// into RGB (CMYK), which the `image` crate decodes; both upright, both refused cleanly when
+/// broken.
+#[test]
+fn jpegs_of_every_colour_space_decode_and_broken_ones_are_named() {
+    let (width, height) = (40usize, 24usize);
+    let mut cmyk = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    cmyk.set_size(width, height);
+    let mut started = cmyk.start_compress(Vec::new()).unwrap();
+    started
+        .write_scanlines(&[0u8, 200, 200, 0].repeat(width * height))
+        .unwrap();
+    let bytes = started.finish().unwrap();
+    let image = baton_vision::decode(&bytes, "cmyk.jpg").unwrap();
+    assert_eq!(image.dimensions(), (width as u32, height as u32));
+    let first = *image.get_pixel(0, 0);
+    assert!(
+        image
+            .pixels()
+            .all(|p| p.0.iter().zip(first.0).all(|(a, b)| a.abs_diff(b) <= 2))
+    );
+
+    let gray = image::GrayImage::from_fn(32, 16, |x, _| image::Luma([(x * 8) as u8]));
+    let mut bytes = Vec::new();
+    gray.write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Jpeg)
+        .unwrap();
+    let decoded = baton_vision::decode(&bytes, "gray.jpg").unwrap();
+    assert!(decoded.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+
+    // Scan data overwritten with a marker libjpeg stops at: decoded (as OpenCV does, grey
+    // where data is missing) or refused by name, never a panic or a silent garbage size.
+    let mut broken = Vec::new();
+    product(64, 48)
+        .write_to(&mut std::io::Cursor::new(&mut broken), ImageFormat::Jpeg)
+        .unwrap();
+    let scan = broken.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    for i in (scan + 20..broken.len() - 2).step_by(7) {
+        broken[i] = 0xFF;
+        broken[i + 1] = 0xC8;
+    }
+    match baton_vision::decode(&broken, "broken.jpg") {
+        Ok(image) => assert_eq!(image.dimensions(), (64, 48)),
+        Err(error) => assert!(error.to_string().contains("broken.jpg"), "{error}"),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Any size down to one pixel, any content: segmentation and QA answer, never panic, and
+    /// the mask matches the photo.
+    #[test]
+    fn photos_of_any_size_and_content_are_segmented(
+        width in 1u32..40,
+        height in 1u32..40,
+        seed in proptest::prelude::any::<u64>(),
+        flat in proptest::prelude::any::<bool>(),
+    ) {
+        let mut state = seed | 1;
+        let image = RgbImage::from_fn(width, height, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if flat { Rgb([240, 240, 240]) } else { Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8]) }
+        });
+        let segmentation = baton_vision::segment(&image);
+        proptest::prop_assert_eq!(segmentation.mask.dimensions(), (width, height));
+        let report = baton_vision::qa(&image, &segmentation, &baton_vision::QaConfig::default());
+        proptest::prop_assert!(report.blur_score_judged.is_finite());
+    }
+}

@@ -27,7 +27,7 @@ pub fn average_spectrum(
 }
 
 /// The average of `spectrogram` (of a `len`-sample signal) over its frames.
-fn average(
+pub(crate) fn average(
     stft: &Stft,
     spectrogram: &Spectrogram,
     len: usize,
@@ -97,6 +97,8 @@ pub struct Peak {
 /// What `dsp_spectrum` computes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpectrumResult {
+    /// The audio's sample rate, Hz.
+    pub sample_rate: u32,
     /// Bin spacing, Hz.
     pub resolution_hz: f64,
     /// STFT frames averaged.
@@ -123,6 +125,24 @@ pub fn spectrum(
     let spectrogram = stft.forward(&mono);
     let average = average(&stft, &spectrogram, mono.len(), monitor)?;
     let resolution_hz = f64::from(audio.sample_rate) / n_fft as f64;
+    let peaks = peaks(&average, resolution_hz, max_peaks);
+    let image = if image {
+        monitor.progress(0.5, 1.0, "drawing the spectrogram");
+        Some(render(&stft, &spectrogram)?)
+    } else {
+        None
+    };
+    Ok(SpectrumResult {
+        sample_rate: audio.sample_rate,
+        resolution_hz,
+        frames: spectrogram.frames,
+        peaks,
+        image,
+    })
+}
+
+/// The `max_peaks` strongest local maxima of `average` above the floor, loudest first.
+pub(crate) fn peaks(average: &[f64], resolution_hz: f64, max_peaks: usize) -> Vec<Peak> {
     let floor = 10f64.powf(FLOOR_DB / 20.0);
     let mut candidates: Vec<usize> = (1..average.len().saturating_sub(1))
         .filter(|&bin| {
@@ -132,76 +152,104 @@ pub fn spectrum(
         })
         .collect();
     candidates.sort_by(|&a, &b| average[b].total_cmp(&average[a]));
-    let peaks = candidates
+    candidates
         .into_iter()
         .take(max_peaks)
         .map(|bin| {
-            let (at, db) = vertex(&average, bin);
+            let (at, db) = vertex(average, bin);
             Peak {
                 hz: at * resolution_hz,
                 db,
             }
         })
-        .collect();
-    let image = if image {
-        monitor.progress(0.5, 1.0, "drawing the spectrogram");
-        Some(render(&stft, &spectrogram)?)
-    } else {
-        None
-    };
-    Ok(SpectrumResult {
-        resolution_hz,
-        frames: spectrogram.frames,
-        peaks,
-        image,
-    })
+        .collect()
 }
 
 /// Draw a spectrogram: time left to right, frequency bottom to top, −120..0 dB.
 fn render(stft: &Stft, spectrogram: &Spectrogram) -> Result<(Vec<u8>, usize, usize)> {
-    let gain = stft.window_gain();
-    let width = spectrogram.frames.clamp(1, MAX_WIDTH);
-    let height = spectrogram.bins.clamp(1, MAX_HEIGHT);
-    let mut pixels = vec![0u8; width * height * 3];
-    for x in 0..width {
-        let frames = x * spectrogram.frames / width
-            ..((x + 1) * spectrogram.frames / width).max(x * spectrogram.frames / width + 1);
-        for y in 0..height {
-            let bins = y * spectrogram.bins / height
-                ..((y + 1) * spectrogram.bins / height).max(y * spectrogram.bins / height + 1);
-            let mut strongest = 0.0f64;
-            for frame in frames.clone() {
-                let row = spectrogram.frame(frame.min(spectrogram.frames - 1));
-                for bin in bins.clone() {
-                    strongest = strongest.max(f64::from(row[bin.min(spectrogram.bins - 1)].norm()));
-                }
-            }
-            let level = 20.0 * (2.0 * strongest / gain).max(1e-12).log10();
-            let t = ((level - FLOOR_DB) / -FLOOR_DB).clamp(0.0, 1.0);
-            let row = height - 1 - y;
-            let at = (row * width + x) * 3;
-            pixels[at..at + 3].copy_from_slice(&colour(t));
+    let mut pool = Pool::new(spectrogram.frames, spectrogram.bins);
+    for frame in 0..spectrogram.frames {
+        pool.add(frame, spectrogram.frame(frame));
+    }
+    pool.draw(stft.window_gain())
+}
+
+/// A spectrogram picture being pooled: each pixel the strongest bin of the frames and bins
+/// it covers (at most [`MAX_WIDTH`] × [`MAX_HEIGHT`], so frames can arrive one at a time and
+/// be dropped).
+pub(crate) struct Pool {
+    frames: usize,
+    bins: usize,
+    width: usize,
+    height: usize,
+    strongest: Vec<f64>,
+}
+
+impl Pool {
+    /// A picture of `frames` frames of `bins` bins.
+    pub(crate) fn new(frames: usize, bins: usize) -> Pool {
+        let (width, height) = (frames.clamp(1, MAX_WIDTH), bins.clamp(1, MAX_HEIGHT));
+        Pool {
+            frames,
+            bins,
+            width,
+            height,
+            strongest: vec![0.0; width * height],
         }
     }
-    let mut png = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(
-            BufWriter::new(&mut png),
-            u32::try_from(width).unwrap_or(u32::MAX),
-            u32::try_from(height).unwrap_or(u32::MAX),
-        );
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let encode = |error: png::EncodingError| DspError::Io {
-            action: "encode",
-            path: "spectrogram.png".into(),
-            source: std::io::Error::other(error.to_string()),
-        };
-        let mut writer = encoder.write_header().map_err(encode)?;
-        writer.write_image_data(&pixels).map_err(encode)?;
-        writer.finish().map_err(encode)?;
+
+    /// Pool frame `index` into its column (the width is at most the frame count, so each
+    /// column holds at least one frame and each frame lies in exactly one column).
+    pub(crate) fn add(&mut self, index: usize, frame: &[realfft::num_complex::Complex32]) {
+        let (frames, bins, width) = (self.frames.max(1), self.bins.max(1), self.width);
+        // The last column whose first frame, ⌊x · frames / width⌋, is at most `index`.
+        let x = (((index + 1) * width).div_ceil(frames))
+            .saturating_sub(1)
+            .min(width - 1);
+        for y in 0..self.height {
+            let low = y * bins / self.height;
+            let high = ((y + 1) * bins / self.height).max(low + 1);
+            let cell = &mut self.strongest[y * width + x];
+            for value in &frame[low.min(bins - 1)..high.min(bins)] {
+                *cell = cell.max(f64::from(value.norm()));
+            }
+        }
     }
-    Ok((png, width, height))
+
+    /// The picture as PNG: `(png, width, height)`.
+    pub(crate) fn draw(&self, gain: f64) -> Result<(Vec<u8>, usize, usize)> {
+        let (width, height) = (self.width, self.height);
+        let mut pixels = vec![0u8; width * height * 3];
+        for x in 0..width {
+            for y in 0..height {
+                let strongest = self.strongest[y * width + x];
+                let level = 20.0 * (2.0 * strongest / gain).max(1e-12).log10();
+                let t = ((level - FLOOR_DB) / -FLOOR_DB).clamp(0.0, 1.0);
+                let row = height - 1 - y;
+                let at = (row * width + x) * 3;
+                pixels[at..at + 3].copy_from_slice(&colour(t));
+            }
+        }
+        let mut png = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(
+                BufWriter::new(&mut png),
+                u32::try_from(width).unwrap_or(u32::MAX),
+                u32::try_from(height).unwrap_or(u32::MAX),
+            );
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let encode = |error: png::EncodingError| DspError::Io {
+                action: "encode",
+                path: "spectrogram.png".into(),
+                source: std::io::Error::other(error.to_string()),
+            };
+            let mut writer = encoder.write_header().map_err(encode)?;
+            writer.write_image_data(&pixels).map_err(encode)?;
+            writer.finish().map_err(encode)?;
+        }
+        Ok((png, width, height))
+    }
 }
 
 /// A black → purple → orange → yellow ramp (perceptually ordered, readable in grey).

@@ -16,7 +16,8 @@ use crate::biquad::{Chain, Coefficients, FilterSpec};
 use crate::hpss::{HpssParams, hpss};
 use crate::latency::{LatencyReport, measure};
 use crate::normalize::{Normalized, Target, prepare, write_normalized};
-use crate::spectrum::{Peak, spectrum};
+use crate::spectrum::Peak;
+use crate::spectrum_file::spectrum_file;
 use crate::stft::Window;
 use crate::stream::{AudioStream, CHUNK_FRAMES};
 use crate::{Audio, DspError, Monitor, Separator, encode_wav, read_audio_within, within_budget};
@@ -218,28 +219,13 @@ impl Tool for DspSpectrum {
             ));
         }
         let sandbox = sandbox_of(&ctx);
-        let budget = ctx.memory_budget();
         let monitor = Watched::new(ctx);
         blocking(move || {
-            let audio = load(&args.path, budget)?;
+            // Streamed: memory stays bounded whatever the file's length (the picture is at
+            // most 2048 × 1024 pooled cells).
             let hop = args.hop.unwrap_or(args.fft_size / 4).max(1);
-            let stft = crate::Stft::new(args.fft_size, hop, args.window)?;
-            // The complex spectrogram (8 bytes a cell) and its magnitudes or picture (4), beside
-            // the audio and its mono mix.
-            let samples = audio.frames() as u64;
-            let need = stft.cells_for(audio.frames()) * 12
-                + samples * 4 * (audio.channels.len() as u64 + 1);
-            within_budget(
-                need,
-                budget,
-                "hop",
-                &format!(
-                    "a spectrum of {samples} samples with fft_size {} and hop {hop}",
-                    args.fft_size
-                ),
-            )?;
-            let result = spectrum(
-                &audio,
+            let result = spectrum_file(
+                Path::new(&args.path),
                 args.fft_size,
                 hop,
                 args.window,
@@ -262,7 +248,7 @@ impl Tool for DspSpectrum {
                 _ => (None, None),
             };
             Ok(SpectrumOutput {
-                sample_rate: audio.sample_rate,
+                sample_rate: result.sample_rate,
                 fft_size: args.fft_size,
                 hop,
                 window: args.window,

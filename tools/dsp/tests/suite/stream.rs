@@ -246,3 +246,36 @@ fn the_true_peak_is_the_ebur128_crates_exactly() {
         }
     }
 }
+
+/// `dsp_spectrum` streamed gives the in-memory spectrum to the bit: the frame count, every
+/// peak, and the spectrogram PNG byte for byte, for hops that do and do not divide the half
+/// window, a file shorter than a frame, one spanning several read chunks, and one long
+/// enough that the picture pools many frames per column.
+#[test]
+fn a_streamed_spectrum_is_the_in_memory_one_to_the_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, audio) in [
+        ("stereo.wav", program(48_000, 9.0, 2)),
+        ("short.wav", program(44_100, 0.01, 1)),
+        ("long.wav", program(8_000, 700.0, 1)),
+    ] {
+        let path = dir.path().join(name);
+        write_wav(&path, &audio).unwrap();
+        let decoded = read_audio(&path).unwrap();
+        for (n_fft, hop) in [(2048, 512), (1024, 300), (4096, 4096), (512, 37)] {
+            for image in [false, true] {
+                let window = baton_dsp::Window::Hann;
+                let streamed =
+                    baton_dsp::spectrum_file(&path, n_fft, hop, window, 12, image, &Unwatched)
+                        .unwrap();
+                let in_memory =
+                    baton_dsp::spectrum(&decoded, n_fft, hop, window, 12, image, &Unwatched)
+                        .unwrap();
+                assert_eq!(
+                    streamed, in_memory,
+                    "{name} fft {n_fft} hop {hop} image {image}"
+                );
+            }
+        }
+    }
+}

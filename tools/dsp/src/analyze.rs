@@ -183,14 +183,7 @@ impl Analyzer {
         }
         (self.peak, self.squares, self.clipped) = (peak, squares, clipped);
         // The mono mix as `Audio::mono` makes it, then every whole frame it completes.
-        let count = channels.len().max(1) as f32;
-        let start = self.mono.len();
-        self.mono.resize(start + len, 0.0);
-        for channel in channels {
-            for (out, sample) in self.mono[start..].iter_mut().zip(*channel) {
-                *out += sample / count;
-            }
-        }
+        crate::audio::mix_into(&mut self.mono, channels);
         let (input, output, scratch) = &mut self.buffers;
         while self.mono.len() - self.offset >= SPECTRUM_FFT {
             let window = &self.mono[self.offset..self.offset + SPECTRUM_FFT];

@@ -55,14 +55,24 @@ impl Audio {
 
     /// The channels averaged into one.
     pub fn mono(&self) -> Vec<f32> {
-        let count = self.channels.len().max(1) as f32;
-        let mut mix = vec![0.0f32; self.frames()];
-        for channel in &self.channels {
-            for (out, sample) in mix.iter_mut().zip(channel) {
-                *out += sample / count;
-            }
-        }
+        let mut mix = Vec::new();
+        mix_into(&mut mix, &self.channels);
         mix
+    }
+}
+
+/// Append the mono mix of `channels` (equal lengths) to `mix`: each channel divided by their
+/// count, summed in channel order — the one way every tool mixes, so streamed and in-memory
+/// results agree to the bit.
+pub(crate) fn mix_into(mix: &mut Vec<f32>, channels: &[impl AsRef<[f32]>]) {
+    let count = channels.len().max(1) as f32;
+    let len = channels.first().map_or(0, |c| c.as_ref().len());
+    let start = mix.len();
+    mix.resize(start + len, 0.0);
+    for channel in channels {
+        for (out, sample) in mix[start..].iter_mut().zip(channel.as_ref()) {
+            *out += sample / count;
+        }
     }
 }
 

@@ -133,15 +133,7 @@ impl<'a> Walk<'a> {
     /// Mix `chunk` (one `Vec` per channel) into mono as `Audio::mono` does, then take every
     /// frame it completes.
     fn push(&mut self, chunk: &[Vec<f32>]) {
-        let count = chunk.len().max(1) as f32;
-        let len = chunk.first().map_or(0, Vec::len);
-        let start = self.mono.len();
-        self.mono.resize(start + len, 0.0);
-        for channel in chunk {
-            for (out, sample) in self.mono[start..].iter_mut().zip(channel) {
-                *out += sample / count;
-            }
-        }
+        crate::audio::mix_into(&mut self.mono, chunk);
         let n_fft = self.stft.n_fft();
         let (input, output, scratch) = &mut self.buffers;
         while self.next_whole + n_fft <= self.base + self.mono.len() {

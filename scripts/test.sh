@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Baton's whole test suite. Installs what the tests need from the package registries
-# (Debian: bubblewrap, which confines the commands Baton starts, and Chromium with chromedriver
-# for the console's browser tests; npm: Node 22, the MCP conformance suites and the Codex CLI;
+# (Debian: bubblewrap, which confines the commands Baton starts, Chromium with chromedriver
+# for the console's browser tests, and PostgreSQL for the store's second backend, run as a
+# throwaway cluster; npm: Node 22, the MCP conformance suites and the Codex CLI;
 # PyPI: the Python MCP SDK and the reference implementations the packs are checked against)
 # into .cache/ and tests/clients/node_modules/, then runs: formatting and lint checks, the Rust tests, both MCP
 # conformance suites against `baton-conformance` (Baton with the suites' fixtures in front; a
@@ -16,7 +17,15 @@ SERVER_PID=
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+PG_DIR=
+PG_AS=()
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  if [ -n "$PG_DIR" ]; then
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
 trap cleanup EXIT
 
 need() {
@@ -37,7 +46,29 @@ need chromium chromium
 need curl curl
 need chromedriver chromium-driver
 python3 -c 'import venv, ensurepip' 2>/dev/null || need python3 python3-venv
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+PG_BIN=$(pg_bin)
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+  need apt-get apt
+  step "installing postgresql (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  PG_BIN=$(pg_bin)
+fi
+[ -x "$PG_BIN/initdb" ] || fail "PostgreSQL is needed (Debian package postgresql)"
 cargo --version
+
+step "a throwaway PostgreSQL cluster for the store's second backend ($("$PG_BIN/postgres" --version))"
+# PostgreSQL refuses to run as root: as root (CI), the cluster runs as Debian's postgres user.
+PG_DIR=$(mktemp -d /tmp/baton-pg.XXXXXX)
+if [ "$(id -u)" = 0 ]; then
+  PG_AS=(runuser -u postgres --)
+  chown postgres "$PG_DIR"
+fi
+PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U baton -E UTF8 --no-sync >/dev/null
+"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start \
+  -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=400" >/dev/null
+export BATON_TEST_PG="postgres://baton@127.0.0.1:$PG_PORT/postgres"
 
 step "MCP clients from npm (Node 22, conformance 0.1.16 and 0.2.0-alpha.12, Codex CLI 0.153.4)"
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
@@ -85,6 +116,19 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
+fi
+
+step "the store, gate, approvals, runs and agents suites again, on PostgreSQL"
+# The same tests, not copies: with BATON_TEST_STORE=postgres every test home, gate fixture and
+# store handle gets a database of its own in the throwaway cluster. Tests of sled's own files
+# (its write-ahead segment, its socket, damage to its bytes) stay on the first pass.
+PG_SUITES='(package(baton-runs) & test(/^suite::backends::/))
+  | package(baton-agents) | package(baton-gate)
+  | (package(baton-cli) & test(/^suite::(gate|nested|run|goals|outcomes|tasks|rest|http|teams)::/))'
+if cargo nextest --version >/dev/null 2>&1; then
+  BATON_TEST_STORE=postgres cargo nextest run --workspace --locked --no-fail-fast -E "$PG_SUITES"
+else
+  fail "the PostgreSQL pass needs cargo-nextest (its filter selects the suites)"
 fi
 BATON=$ROOT/target/debug/baton
 CONFORMANCE=$ROOT/target/debug/baton-conformance

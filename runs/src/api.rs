@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::{
     Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
-    AuditRecord, AuditSlice, CheckpointReport, Run, RunState, RunsError, Step, Verdict,
-    VerifyReport, Withdrawal,
+    AuditRecord, AuditSlice, CheckpointReport, KeptArtifact, Run, RunState, RunsError, Step,
+    Verdict, VerifyReport, Withdrawal,
 };
 
 /// A store operation that failed, as every client sees it — locally or across the socket,
@@ -127,10 +127,15 @@ impl From<RunsError> for StoreError {
             RunsError::Quota { .. } => StoreError::Quota { message },
             RunsError::Damaged { .. } => StoreError::Damaged { message },
             RunsError::AuditRefused(_) => StoreError::AuditRefused { message },
-            RunsError::AuditIntact | RunsError::CheckpointKey { .. } => {
-                StoreError::Invalid { message }
-            }
+            RunsError::AuditIntact
+            | RunsError::CheckpointKey { .. }
+            | RunsError::StoreUrl { .. }
+            | RunsError::TooLarge { .. } => StoreError::Invalid { message },
             RunsError::Sled(_)
+            | RunsError::Postgres(_)
+            | RunsError::Pool(_)
+            | RunsError::SchemaTooNew { .. }
+            | RunsError::AuditUnwritten { .. }
             | RunsError::Io { .. }
             | RunsError::Corrupt { .. }
             | RunsError::Encode { .. }
@@ -218,10 +223,15 @@ macro_rules! store_api {
             $(
                 fn $name(&self, $($arg: $ty),*) -> StoreFuture<'_, $out> {
                     Box::pin(async move {
-                        if let Some(store) = self.local().await? {
-                            return StoreApi::$name(&store, $($arg),*).await;
+                        match self.direct().await? {
+                            Some(crate::shared::Direct::Sled(store)) => {
+                                StoreApi::$name(&store, $($arg),*).await
+                            }
+                            Some(crate::shared::Direct::Postgres(store)) => {
+                                StoreApi::$name(&store, $($arg),*).await
+                            }
+                            None => decode(self.remote(Request::$name { $($arg),* }).await?),
                         }
-                        decode(self.remote(Request::$name { $($arg),* }).await?)
                     })
                 }
             )*
@@ -296,8 +306,8 @@ store_api! {
     fn save_task(id: String, record: Value) -> ();
     /// An MCP task's record.
     fn task(id: String) -> Value;
-    /// Every MCP task's record.
-    fn tasks() -> Vec<Value>;
+    /// Every MCP task's id and record.
+    fn tasks() -> Vec<(String, Value)>;
     /// Keep bytes as an artifact (content-addressed: the same bytes are kept once).
     fn put_artifact(bytes: Blob, media_type: String) -> ArtifactRef;
     /// An artifact and its bytes.
@@ -307,4 +317,6 @@ store_api! {
     fn put_upload(bytes: Blob, media_type: String, principal: String, quota: u64) -> ArtifactRef;
     /// Delete every artifact last kept before `before_ms`; what went.
     fn gc_artifacts(before_ms: u64) -> ArtifactGc;
+    /// Every artifact kept, without its bytes (what `baton store copy` carries over).
+    fn kept_artifacts() -> Vec<KeptArtifact>;
 }

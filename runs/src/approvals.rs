@@ -206,10 +206,10 @@ impl Approval {
     }
 }
 
-impl Store {
-    /// Record a new pending approval.
-    pub fn create_approval(&self, draft: ApprovalDraft, now_ms: u64) -> Result<Approval> {
-        let approval = Approval {
+impl Approval {
+    /// A new pending approval from `draft`, created at `now_ms`.
+    pub(crate) fn new(draft: ApprovalDraft, now_ms: u64) -> Approval {
+        Approval {
             id: new_id(),
             requester: draft.requester,
             tool: draft.tool,
@@ -223,7 +223,144 @@ impl Store {
             decider: None,
             note: None,
             decided_ms: None,
+        }
+    }
+
+    fn refuse(&self, reason: String) -> Result<Approval> {
+        Err(RunsError::Approval {
+            id: self.id.clone(),
+            reason,
+        })
+    }
+
+    /// This approval decided by `decider`. Refuses the requester deciding its own request, a
+    /// decided or used approval, and an expired one. Every backend moves approvals through
+    /// these transitions, so the rules are the same whatever stores them.
+    pub(crate) fn decided(
+        &self,
+        decider: &str,
+        decision: Verdict,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        if self.requester == decider {
+            return self.refuse(format!(
+                "`{decider}` requested this call and cannot decide it; another reviewer must"
+            ));
+        }
+        match self.state_at(now_ms) {
+            ApprovalState::Pending => {}
+            ApprovalState::Expired => {
+                return self.refuse(format!("it expired at {}", self.expires()));
+            }
+            state @ (ApprovalState::Approved
+            | ApprovalState::Rejected
+            | ApprovalState::Consumed
+            | ApprovalState::Declined
+            | ApprovalState::Cancelled) => {
+                return self.refuse(format!("it is already {}", state.as_str()));
+            }
+        }
+        let mut next = self.clone();
+        next.state = match decision {
+            Verdict::Approve => ApprovalState::Approved,
+            Verdict::Reject => ApprovalState::Rejected,
         };
+        next.decider = Some(decider.to_owned());
+        next.note = note;
+        next.decided_ms = Some(now_ms);
+        Ok(next)
+    }
+
+    /// This approval used for a call by `requester` of `tool` with `args_digest`: allowed
+    /// once, for exactly the call that was approved.
+    pub(crate) fn consumed(
+        &self,
+        requester: &str,
+        tool: &str,
+        args_digest: &str,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        if self.requester != requester {
+            return self.refuse(format!(
+                "it was requested by `{}`, not `{requester}`",
+                self.requester
+            ));
+        }
+        if self.tool != tool || self.args_digest != args_digest {
+            return self.refuse(format!(
+                "it approves `{}` with other arguments; an approval covers exactly one call",
+                self.tool
+            ));
+        }
+        match self.state_at(now_ms) {
+            ApprovalState::Approved => {}
+            ApprovalState::Pending => {
+                return self.refuse("it is still waiting for a reviewer".into());
+            }
+            ApprovalState::Rejected => {
+                let note = self.note.as_deref().unwrap_or("no reason given");
+                return self.refuse(format!("it was rejected: {note}"));
+            }
+            ApprovalState::Consumed => return self.refuse("it was already used".into()),
+            ApprovalState::Expired => {
+                return self.refuse(format!("it expired at {}", self.expires()));
+            }
+            state @ (ApprovalState::Declined | ApprovalState::Cancelled) => {
+                return self.refuse(format!("it was {} by the client", state.as_str()));
+            }
+        }
+        let mut next = self.clone();
+        next.state = ApprovalState::Consumed;
+        Ok(next)
+    }
+
+    /// This pending approval withdrawn on the requester's side (`by`: the person at the
+    /// client, or the server noticing the client went away).
+    pub(crate) fn withdrawn(
+        &self,
+        by: &str,
+        how: Withdrawal,
+        note: Option<String>,
+        now_ms: u64,
+    ) -> Result<Approval> {
+        match self.state_at(now_ms) {
+            ApprovalState::Pending => {}
+            state => return self.refuse(format!("it is already {}", state.as_str())),
+        }
+        let mut next = self.clone();
+        next.state = match how {
+            Withdrawal::Declined => ApprovalState::Declined,
+            Withdrawal::Cancelled => ApprovalState::Cancelled,
+        };
+        next.decider = Some(by.to_owned());
+        next.note = note;
+        next.decided_ms = Some(now_ms);
+        Ok(next)
+    }
+
+    /// Whether its time ran out while it was still pending or unused.
+    pub(crate) fn due_to_expire(&self, now_ms: u64) -> bool {
+        matches!(self.state, ApprovalState::Pending | ApprovalState::Approved)
+            && self.state_at(now_ms) == ApprovalState::Expired
+    }
+
+    /// This approval expired at `now_ms`; refused unless it is due to.
+    pub(crate) fn expired(&self, now_ms: u64) -> Result<Approval> {
+        if !self.due_to_expire(now_ms) {
+            return self.refuse("no longer due to expire".into());
+        }
+        let mut next = self.clone();
+        next.state = ApprovalState::Expired;
+        next.decided_ms = Some(now_ms);
+        Ok(next)
+    }
+}
+
+impl Store {
+    /// Record a new pending approval.
+    pub fn create_approval(&self, draft: ApprovalDraft, now_ms: u64) -> Result<Approval> {
+        let approval = Approval::new(draft, now_ms);
         let bytes = serde_json::to_vec(&approval).map_err(|e| encode("approval", e))?;
         self.inner.approvals.insert(approval.id.as_bytes(), bytes)?;
         self.inner.approvals.flush()?;
@@ -252,8 +389,7 @@ impl Store {
         Ok(all)
     }
 
-    /// Decide approval `id` as `decider`. Refuses the requester deciding its own request, a
-    /// decided or used approval, and an expired one.
+    /// Decide approval `id` as `decider` (see [`Approval::decided`]).
     pub fn decide_approval(
         &self,
         id: &str,
@@ -264,39 +400,7 @@ impl Store {
     ) -> Result<Approval> {
         let id = self.approval(id)?.id;
         self.transition(&id, |approval| {
-            let refuse = |reason: String| {
-                Err(RunsError::Approval {
-                    id: approval.id.clone(),
-                    reason,
-                })
-            };
-            if approval.requester == decider {
-                return refuse(format!(
-                    "`{decider}` requested this call and cannot decide it; another reviewer must"
-                ));
-            }
-            match approval.state_at(now_ms) {
-                ApprovalState::Pending => {}
-                ApprovalState::Expired => {
-                    return refuse(format!("it expired at {}", approval.expires()));
-                }
-                state @ (ApprovalState::Approved
-                | ApprovalState::Rejected
-                | ApprovalState::Consumed
-                | ApprovalState::Declined
-                | ApprovalState::Cancelled) => {
-                    return refuse(format!("it is already {}", state.as_str()));
-                }
-            }
-            let mut next = approval.clone();
-            next.state = match decision {
-                Verdict::Approve => ApprovalState::Approved,
-                Verdict::Reject => ApprovalState::Rejected,
-            };
-            next.decider = Some(decider.to_owned());
-            next.note = note.clone();
-            next.decided_ms = Some(now_ms);
-            Ok(next)
+            approval.decided(decider, decision, note.clone(), now_ms)
         })
     }
 
@@ -312,44 +416,7 @@ impl Store {
     ) -> Result<Approval> {
         let id = self.approval(id)?.id;
         self.transition(&id, |approval| {
-            let refuse = |reason: String| {
-                Err(RunsError::Approval {
-                    id: approval.id.clone(),
-                    reason,
-                })
-            };
-            if approval.requester != requester {
-                return refuse(format!(
-                    "it was requested by `{}`, not `{requester}`",
-                    approval.requester
-                ));
-            }
-            if approval.tool != tool || approval.args_digest != args_digest {
-                return refuse(format!(
-                    "it approves `{}` with other arguments; an approval covers exactly one call",
-                    approval.tool
-                ));
-            }
-            match approval.state_at(now_ms) {
-                ApprovalState::Approved => {}
-                ApprovalState::Pending => {
-                    return refuse("it is still waiting for a reviewer".into());
-                }
-                ApprovalState::Rejected => {
-                    let note = approval.note.as_deref().unwrap_or("no reason given");
-                    return refuse(format!("it was rejected: {note}"));
-                }
-                ApprovalState::Consumed => return refuse("it was already used".into()),
-                ApprovalState::Expired => {
-                    return refuse(format!("it expired at {}", approval.expires()));
-                }
-                state @ (ApprovalState::Declined | ApprovalState::Cancelled) => {
-                    return refuse(format!("it was {} by the client", state.as_str()));
-                }
-            }
-            let mut next = approval.clone();
-            next.state = ApprovalState::Consumed;
-            Ok(next)
+            approval.consumed(requester, tool, args_digest, now_ms)
         })
     }
 
@@ -365,24 +432,7 @@ impl Store {
     ) -> Result<Approval> {
         let id = self.approval(id)?.id;
         self.transition(&id, |approval| {
-            match approval.state_at(now_ms) {
-                ApprovalState::Pending => {}
-                state => {
-                    return Err(RunsError::Approval {
-                        id: approval.id.clone(),
-                        reason: format!("it is already {}", state.as_str()),
-                    });
-                }
-            }
-            let mut next = approval.clone();
-            next.state = match how {
-                Withdrawal::Declined => ApprovalState::Declined,
-                Withdrawal::Cancelled => ApprovalState::Cancelled,
-            };
-            next.decider = Some(by.to_owned());
-            next.note = note.clone();
-            next.decided_ms = Some(now_ms);
-            Ok(next)
+            approval.withdrawn(by, how, note.clone(), now_ms)
         })
     }
 
@@ -402,28 +452,10 @@ impl Store {
     /// pending or unused; the approval when this call expired it.
     pub fn expire_if_due(&self, id: &str, now_ms: u64) -> Result<Option<Approval>> {
         let approval = self.approval(id)?;
-        let due = |approval: &Approval| {
-            matches!(
-                approval.state,
-                ApprovalState::Pending | ApprovalState::Approved
-            ) && approval.state_at(now_ms) == ApprovalState::Expired
-        };
-        if !due(&approval) {
+        if !approval.due_to_expire(now_ms) {
             return Ok(None);
         }
-        let moved = self.transition(&approval.id, |current| {
-            if !due(current) {
-                return Err(RunsError::Approval {
-                    id: current.id.clone(),
-                    reason: "no longer due to expire".into(),
-                });
-            }
-            let mut next = current.clone();
-            next.state = ApprovalState::Expired;
-            next.decided_ms = Some(now_ms);
-            Ok(next)
-        });
-        match moved {
+        match self.transition(&approval.id, |current| current.expired(now_ms)) {
             Ok(approval) => Ok(Some(approval)),
             // Decided or used meanwhile: not ours to expire.
             Err(RunsError::Approval { .. }) => Ok(None),

@@ -21,6 +21,17 @@ pub struct ArtifactRef {
     pub media_type: String,
 }
 
+/// An artifact as the store keeps it: what copying a store carries over besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptArtifact {
+    /// The artifact.
+    pub artifact: ArtifactRef,
+    /// When its bytes were last kept, ms since the epoch (0: before the store recorded it).
+    pub kept_ms: u64,
+    /// Who uploaded these bytes (their quotas count them).
+    pub uploaders: Vec<String>,
+}
+
 /// What `baton artifacts gc` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactGc {
@@ -231,6 +242,28 @@ impl Store {
         self.inner.artifacts.flush()?;
         self.inner.uploads.flush()?;
         Ok(gc)
+    }
+
+    /// Every artifact kept, by hash.
+    pub fn kept_artifacts(&self) -> Result<Vec<KeptArtifact>> {
+        self.inner
+            .artifacts
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                let entry: Entry =
+                    serde_json::from_slice(&value).map_err(|e| corrupt("artifact", e))?;
+                Ok(KeptArtifact {
+                    artifact: ArtifactRef {
+                        sha256: String::from_utf8_lossy(&key).into_owned(),
+                        size: entry.size,
+                        media_type: entry.media_type,
+                    },
+                    kept_ms: entry.kept_ms,
+                    uploaders: entry.uploaders,
+                })
+            })
+            .collect()
     }
 
     /// The bytes of artifact `sha256`.

@@ -22,7 +22,7 @@ use crate::{Result, RunsError, Store};
 pub(crate) const HEAD_KEY: &[u8] = b"audit_head";
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Largest batch one flush covers; beyond it the next flush takes the rest.
-const MAX_BATCH: usize = 4096;
+pub(crate) const MAX_BATCH: usize = 4096;
 /// Under load, the shortest time from one sync's start to the next. A sync costs the same
 /// whatever it carries (on this project's 2-core VM about 70 µs of CPU under load, and a
 /// wake-up per waiting thread), so back-to-back syncs of a few records each spend the CPU the
@@ -168,6 +168,28 @@ impl AuditRecord {
         unhashed.digest_unhashed()
     }
 
+    /// The record `draft` becomes after `previous`: numbered, chained and hashed. Every
+    /// backend links records here, so a record's hash does not depend on where it is stored.
+    pub(crate) fn link(draft: AuditDraft, previous: &Head) -> Result<AuditRecord> {
+        let mut record = AuditRecord {
+            approval_id: draft.approval_id,
+            args_digest: draft.args_digest,
+            decided_by: draft.decided_by,
+            decision: draft.decision,
+            duration_us: draft.duration_us,
+            hash: String::new(),
+            outcome: draft.outcome,
+            prev_hash: previous.hash.clone(),
+            principal: draft.principal,
+            sandbox: draft.sandbox,
+            seq: previous.seq + 1,
+            time: rfc3339(draft.time_ms),
+            tool: draft.tool,
+        };
+        record.hash = record.digest_unhashed()?;
+        Ok(record)
+    }
+
     /// [`AuditRecord::digest`] of a record whose `hash` is still empty (no copy needed: an
     /// empty hash is not serialized).
     fn digest_unhashed(&self) -> Result<String> {
@@ -192,9 +214,10 @@ pub(crate) struct Head {
     pub hash: String,
 }
 
+/// A record waiting for the writer, and its caller.
 pub(crate) struct Pending {
-    draft: AuditDraft,
-    done: oneshot::Sender<Result<AuditReceipt>>,
+    pub(crate) draft: AuditDraft,
+    pub(crate) done: oneshot::Sender<Result<AuditReceipt>>,
 }
 
 /// What the audit log works on: the store's database and trees, the segment's path, and the
@@ -607,7 +630,7 @@ fn parts_flush(parts: &Parts) -> Result<()> {
 }
 
 /// The record of an operator's recovery.
-fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft {
+pub(crate) fn recovery_draft(reason: &str, operator: &str, problem: &Problem) -> AuditDraft {
     AuditDraft {
         time_ms: crate::now_millis(),
         principal: operator.to_owned(),
@@ -759,22 +782,7 @@ impl Writer {
         let mut lines = Vec::with_capacity(drafts.len() * 512);
         let mut receipts = Vec::with_capacity(drafts.len());
         for draft in drafts {
-            let mut record = AuditRecord {
-                approval_id: draft.approval_id,
-                args_digest: draft.args_digest,
-                decided_by: draft.decided_by,
-                decision: draft.decision,
-                duration_us: draft.duration_us,
-                hash: String::new(),
-                outcome: draft.outcome,
-                prev_hash: previous.hash,
-                principal: draft.principal,
-                sandbox: draft.sandbox,
-                seq: previous.seq + 1,
-                time: rfc3339(draft.time_ms),
-                tool: draft.tool,
-            };
-            record.hash = record.digest_unhashed()?;
+            let record = AuditRecord::link(draft, &previous)?;
             serde_json::to_writer(&mut lines, &record).map_err(|e| encode("audit record", e))?;
             lines.push(b'\n');
             receipts.push(AuditReceipt {
@@ -820,7 +828,14 @@ impl Writer {
 pub struct StoreOptions {
     /// Sign checkpoints of the audit chain's head (off when `None`).
     pub checkpoints: Option<CheckpointConfig>,
+    /// The store on PostgreSQL (`postgres://…`) rather than sled in the data folder.
+    pub url: Option<String>,
+    /// Largest artifact kept in PostgreSQL, in bytes (0: [`DEFAULT_MAX_ARTIFACT_BYTES`]).
+    pub max_artifact_bytes: u64,
 }
+
+/// Largest artifact kept in PostgreSQL unless configured otherwise: 64 MiB.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 64 << 20;
 
 impl Store {
     /// Append to the audit log (group-committed; returns once on disk). Fails with

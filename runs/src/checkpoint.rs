@@ -4,6 +4,7 @@
 //! ship elsewhere. Whoever can write the store can rewrite the chain consistently, but cannot
 //! sign: [`Store::verify_checkpoints`] then finds a checkpointed record whose hash changed.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -317,64 +318,96 @@ fn key_bytes_64(text: &str) -> Option<[u8; 64]> {
     Some(out)
 }
 
-impl Store {
-    /// Check every checkpoint in `file` against `public_key` and the chain: each signature must
-    /// verify and record `seq` must still have the signed hash. Names the first checkpoint
-    /// that fails; a consistent rewrite of the chain fails at the first checkpoint after it.
-    pub fn verify_checkpoints(
-        &self,
-        file: &Path,
-        public_key: &VerifyingKey,
-    ) -> Result<CheckpointReport> {
+/// The checkpoints of a file whose signatures verify, by the record each signs, and the first
+/// line that did not verify. Every backend checks its chain against them through
+/// [`SignedCheckpoints::judge`].
+pub(crate) struct SignedCheckpoints {
+    wanted: BTreeMap<u64, Vec<Checkpoint>>,
+    problem: Option<Problem>,
+}
+
+impl SignedCheckpoints {
+    /// Read `file` and check its signatures with `public_key`.
+    pub(crate) fn read(file: &Path, public_key: &VerifyingKey) -> Result<SignedCheckpoints> {
         let text = std::fs::read_to_string(file).map_err(crate::wal::io_error(file))?;
-        let (checkpoints, mut problem) = signed(&text, public_key);
-        let mut wanted: std::collections::BTreeMap<u64, Vec<&Checkpoint>> = Default::default();
-        for checkpoint in &checkpoints {
+        let (checkpoints, problem) = signed(&text, public_key);
+        let mut wanted: BTreeMap<u64, Vec<Checkpoint>> = BTreeMap::new();
+        for checkpoint in checkpoints {
             wanted.entry(checkpoint.seq).or_default().push(checkpoint);
         }
+        Ok(SignedCheckpoints { wanted, problem })
+    }
+
+    /// The records the checkpoints sign, ascending.
+    pub(crate) fn seqs(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.wanted.keys().copied()
+    }
+
+    /// Check them against the chain, given its hashes at [`SignedCheckpoints::seqs`] (those
+    /// that exist) and its last sequence number: record `seq` must still have the signed hash.
+    /// Names the first checkpoint that fails; a consistent rewrite of the chain fails at the
+    /// first checkpoint after it.
+    pub(crate) fn judge(self, hashes: &BTreeMap<u64, String>, last: u64) -> CheckpointReport {
         let mut report = CheckpointReport {
             verified: 0,
             covered_seq: 0,
             problem: None,
         };
-        let mut last = 0;
-        for record in self.audit_records() {
-            let Some(&seq) = wanted.keys().next() else {
-                break;
+        for (seq, signed) in self.wanted {
+            let Some(hash) = hashes.get(&seq) else {
+                report.problem = Some(Problem {
+                    seq,
+                    kind: ProblemKind::Truncated,
+                    detail: format!(
+                        "a checkpoint signed record {seq}, but the log ends at record {last}: records were removed"
+                    ),
+                });
+                return report;
             };
-            let record = record?;
-            last = record.seq;
-            if record.seq != seq {
-                continue;
-            }
-            for checkpoint in wanted.remove(&seq).unwrap_or_default() {
-                if checkpoint.hash != record.hash {
+            for checkpoint in signed {
+                if checkpoint.hash != *hash {
                     report.problem = Some(Problem {
                         seq,
                         kind: ProblemKind::CheckpointMismatch,
                         detail: format!(
-                            "record {seq} has hash {}, but the checkpoint signed at {} says {}: the log up to record {seq} was rewritten",
-                            record.hash, checkpoint.time, checkpoint.hash
+                            "record {seq} has hash {hash}, but the checkpoint signed at {} says {}: the log up to record {seq} was rewritten",
+                            checkpoint.time, checkpoint.hash
                         ),
                     });
-                    return Ok(report);
+                    return report;
                 }
                 report.verified += 1;
                 report.covered_seq = seq;
             }
         }
-        if let Some((&seq, _)) = wanted.iter().next() {
-            report.problem = Some(Problem {
-                seq,
-                kind: ProblemKind::Truncated,
-                detail: format!(
-                    "a checkpoint signed record {seq}, but the log ends at record {last}: records were removed"
-                ),
-            });
+        report.problem = self.problem;
+        report
+    }
+}
+
+impl Store {
+    /// Check the checkpoints in `file` against this store's chain (see
+    /// [`SignedCheckpoints::judge`]).
+    pub fn verify_checkpoints(
+        &self,
+        file: &Path,
+        public_key: &VerifyingKey,
+    ) -> Result<CheckpointReport> {
+        let signed = SignedCheckpoints::read(file, public_key)?;
+        let mut hashes = BTreeMap::new();
+        let mut last = 0;
+        if let Some(highest) = signed.seqs().next_back() {
+            for record in self.audit_records() {
+                let record = record?;
+                last = record.seq;
+                if signed.wanted.contains_key(&record.seq) {
+                    hashes.insert(record.seq, record.hash);
+                }
+                if record.seq >= highest {
+                    break;
+                }
+            }
         }
-        if report.problem.is_none() {
-            report.problem = problem.take();
-        }
-        Ok(report)
+        Ok(signed.judge(&hashes, last))
     }
 }

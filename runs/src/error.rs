@@ -19,6 +19,47 @@ pub enum RunsError {
     /// The database failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// PostgreSQL failed an operation, or the connection to it was lost.
+    #[error("store (PostgreSQL): {}", crate::postgres::describe(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had.
+    #[error("store (PostgreSQL): {}", crate::postgres::describe_pool(.0))]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The database's schema is newer than this binary knows: an older Baton must not write
+    /// to it.
+    #[error(
+        "store (PostgreSQL): the database's schema is version {found}, newer than this binary's {known}; run a Baton at least as new as the one that migrated it"
+    )]
+    SchemaTooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest this binary knows.
+        known: i64,
+    },
+    /// The store's URL cannot be used.
+    #[error("store URL `{url}`: {reason}")]
+    StoreUrl {
+        /// The URL, password removed.
+        url: String,
+        /// Why not.
+        reason: String,
+    },
+    /// An artifact is larger than the backend keeps.
+    #[error(
+        "the artifact is {size} bytes, over the {limit}-byte limit for artifacts kept in PostgreSQL ([store] max_artifact_mb)"
+    )]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A batch of audit records could not be written (its callers are not answered as done).
+    #[error("the audit record was not written: {detail}")]
+    AuditUnwritten {
+        /// What failed.
+        detail: String,
+    },
     /// A stored value does not decode (a bug, or an edited database).
     #[error("store: stored {what} does not decode: {detail}")]
     Corrupt {

@@ -20,6 +20,7 @@ mod checkpoint;
 mod error;
 mod id;
 mod local;
+mod postgres;
 mod query;
 mod runs;
 mod salvage;
@@ -32,10 +33,10 @@ mod wal;
 
 pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict, Withdrawal};
-pub use artifacts::{ArtifactGc, ArtifactRef};
+pub use artifacts::{ArtifactGc, ArtifactRef, KeptArtifact};
 pub use audit::{
-    AuditDraft, AuditLog, AuditReceipt, AuditRecord, DecisionKind, DecisionRecord, OutcomeRecord,
-    OutcomeStatus, StoreOptions,
+    AuditDraft, AuditLog, AuditReceipt, AuditRecord, DEFAULT_MAX_ARTIFACT_BYTES, DecisionKind,
+    DecisionRecord, OutcomeRecord, OutcomeStatus, StoreOptions,
 };
 pub use canonical::{args_digest, call_digest, canonical_json, redact};
 pub use checkpoint::{
@@ -44,6 +45,7 @@ pub use checkpoint::{
 pub use ed25519_dalek::VerifyingKey;
 pub use error::{Result, RunsError};
 pub use id::new_id;
+pub use postgres::{CopyReport, PgStore};
 pub use query::{AuditQuery, AuditSlice};
 pub use runs::{Run, RunState, Step, TokenUsage};
 pub use salvage::salvage_audit;

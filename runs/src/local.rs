@@ -8,12 +8,9 @@ use serde_json::Value;
 use crate::api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 use crate::{
     Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
-    AuditRecord, AuditSlice, CheckpointReport, Run, RunState, Step, Store, Verdict, VerifyReport,
-    Withdrawal, parse_public_key,
+    AuditRecord, AuditSlice, CheckpointReport, KeptArtifact, Run, RunState, Step, Store, Verdict,
+    VerifyReport, Withdrawal, parse_public_key,
 };
-
-/// Longest a `changes` wait may last: a waiter asks again rather than hold a connection.
-const LONGEST_WAIT_MS: u64 = 60_000;
 
 impl Store {
     fn blocking<T: Send + 'static>(
@@ -153,7 +150,7 @@ impl StoreApi for Store {
     }
 
     fn changes(&self, seen: u64, timeout_ms: u64) -> StoreFuture<'_, u64> {
-        let timeout = std::time::Duration::from_millis(timeout_ms.min(LONGEST_WAIT_MS));
+        let timeout = std::time::Duration::from_millis(timeout_ms);
         Box::pin(async move { Ok(self.changes_after(seen, timeout).await) })
     }
 
@@ -218,7 +215,7 @@ impl StoreApi for Store {
         self.blocking(move |store| store.task(&id))
     }
 
-    fn tasks(&self) -> StoreFuture<'_, Vec<Value>> {
+    fn tasks(&self) -> StoreFuture<'_, Vec<(String, Value)>> {
         self.blocking(Store::tasks)
     }
 
@@ -238,6 +235,10 @@ impl StoreApi for Store {
 
     fn gc_artifacts(&self, before_ms: u64) -> StoreFuture<'_, ArtifactGc> {
         self.blocking(move |store| store.gc_artifacts(before_ms))
+    }
+
+    fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {
+        self.blocking(Store::kept_artifacts)
     }
 
     fn artifact(&self, sha256: String) -> StoreFuture<'_, (ArtifactRef, Blob)> {

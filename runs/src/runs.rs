@@ -116,10 +116,10 @@ impl TokenUsage {
     }
 }
 
-impl Store {
-    /// Start a run.
-    pub fn create_run(&self, goal: &str, agent: &str, meta: Value, now_ms: u64) -> Result<Run> {
-        let run = Run {
+impl Run {
+    /// A new running run.
+    pub(crate) fn new(goal: &str, agent: &str, meta: Value, now_ms: u64) -> Run {
+        Run {
             id: new_id(),
             goal: goal.to_owned(),
             agent: agent.to_owned(),
@@ -128,7 +128,26 @@ impl Store {
             updated_ms: now_ms,
             meta,
             waited_ms: 0,
-        };
+        }
+    }
+
+    /// This run moved to `state` at `now_ms`, counting the time it waited for reviewers.
+    pub(crate) fn moved_to(mut self, state: RunState, now_ms: u64) -> Run {
+        if self.state == RunState::WaitingApproval {
+            self.waited_ms = self
+                .waited_ms
+                .saturating_add(now_ms.saturating_sub(self.updated_ms));
+        }
+        self.state = state;
+        self.updated_ms = now_ms;
+        self
+    }
+}
+
+impl Store {
+    /// Start a run.
+    pub fn create_run(&self, goal: &str, agent: &str, meta: Value, now_ms: u64) -> Result<Run> {
+        let run = Run::new(goal, agent, meta, now_ms);
         self.put_run(&run)?;
         Ok(run)
     }
@@ -143,14 +162,7 @@ impl Store {
 
     /// Change a run's state.
     pub fn set_run_state(&self, id: &str, state: RunState, now_ms: u64) -> Result<Run> {
-        let mut run = self.run(id)?;
-        if run.state == RunState::WaitingApproval {
-            run.waited_ms = run
-                .waited_ms
-                .saturating_add(now_ms.saturating_sub(run.updated_ms));
-        }
-        run.state = state;
-        run.updated_ms = now_ms;
+        let run = self.run(id)?.moved_to(state, now_ms);
         self.put_run(&run)?;
         Ok(run)
     }

@@ -115,13 +115,7 @@ impl Store {
     /// The change counter once it differs from `seen`, or after `timeout` — whichever is
     /// first. Waiters compare counters, never order them.
     pub async fn changes_after(&self, seen: u64, timeout: std::time::Duration) -> u64 {
-        let mut receiver = self.inner.changes.subscribe();
-        let current = *receiver.borrow_and_update();
-        if current != seen {
-            return current;
-        }
-        let _ = tokio::time::timeout(timeout, receiver.changed()).await;
-        *receiver.borrow()
+        changes_after(&self.inner.changes, seen, timeout).await
     }
 
     /// Flush everything to disk.
@@ -142,6 +136,26 @@ impl Drop for Inner {
     }
 }
 
+/// Longest a `changes` wait may last: a waiter asks again rather than hold a connection.
+pub(crate) const LONGEST_WAIT_MS: u64 = 60_000;
+
+/// `counter` once it differs from `seen`, or after `timeout` (at most [`LONGEST_WAIT_MS`]) —
+/// whichever is first: how every backend's `changes` waits.
+pub(crate) async fn changes_after(
+    counter: &tokio::sync::watch::Sender<u64>,
+    seen: u64,
+    timeout: std::time::Duration,
+) -> u64 {
+    let timeout = timeout.min(std::time::Duration::from_millis(LONGEST_WAIT_MS));
+    let mut receiver = counter.subscribe();
+    let current = *receiver.borrow_and_update();
+    if current != seen {
+        return current;
+    }
+    let _ = tokio::time::timeout(timeout, receiver.changed()).await;
+    *receiver.borrow()
+}
+
 fn is_lock_error(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::WouldBlock
         || error.raw_os_error() == Some(11)
@@ -150,7 +164,7 @@ fn is_lock_error(error: &std::io::Error) -> bool {
 
 /// A key's records by id or unique id prefix.
 /// Fewest characters an id prefix must have.
-const MIN_PREFIX: usize = 4;
+pub(crate) const MIN_PREFIX: usize = 4;
 
 pub(crate) fn by_prefix(
     tree: &sled::Tree,

@@ -29,13 +29,16 @@ impl Store {
         serde_json::from_slice(&bytes).map_err(|e| corrupt("task", e))
     }
 
-    /// Every task's record.
-    pub fn tasks(&self) -> Result<Vec<Value>> {
+    /// Every task's id and record.
+    pub fn tasks(&self) -> Result<Vec<(String, Value)>> {
         self.inner
             .tasks
             .iter()
-            .values()
-            .map(|bytes| serde_json::from_slice(&bytes?).map_err(|e| corrupt("task", e)))
+            .map(|item| {
+                let (key, bytes) = item?;
+                let record = serde_json::from_slice(&bytes).map_err(|e| corrupt("task", e))?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), record))
+            })
             .collect()
     }
 }

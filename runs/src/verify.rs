@@ -165,17 +165,8 @@ pub(crate) fn walk(
             let (kind, detail) = out_of_place(audit, &record, expected, chunk);
             return report(expected, previous, kind, detail);
         }
-        let chained = previous.as_deref().is_none_or(|p| p == record.prev_hash);
-        if !chained {
-            let detail = format!(
-                "record {expected} does not chain to record {}: a record before it was replaced or removed",
-                expected - 1
-            );
-            return report(expected, previous, ProblemKind::Reordered, detail);
-        }
-        if record.digest().ok().as_deref() != Some(record.hash.as_str()) {
-            let detail = format!("record {expected} does not match its hash: it was edited");
-            return report(expected, previous, ProblemKind::Edited, detail);
+        if let Some((kind, detail)) = broken_link(&record, previous.as_deref()) {
+            return report(expected, previous, kind, detail);
         }
         previous = Some(record.hash);
         expected += 1;
@@ -187,6 +178,27 @@ pub(crate) fn walk(
         head_hash,
         problem,
     }
+}
+
+/// What is wrong with `record`, in its place, as the successor of the record whose hash is
+/// `previous` (`None`: taken as given): it does not chain, or does not match its own hash.
+pub(crate) fn broken_link(
+    record: &AuditRecord,
+    previous: Option<&str>,
+) -> Option<(ProblemKind, String)> {
+    let seq = record.seq;
+    if previous.is_some_and(|p| p != record.prev_hash) {
+        let detail = format!(
+            "record {seq} does not chain to record {}: a record before it was replaced or removed",
+            seq.saturating_sub(1)
+        );
+        return Some((ProblemKind::Reordered, detail));
+    }
+    if record.digest().ok().as_deref() != Some(record.hash.as_str()) {
+        let detail = format!("record {seq} does not match its hash: it was edited");
+        return Some((ProblemKind::Edited, detail));
+    }
+    None
 }
 
 /// Why `record` is where record `expected` belongs.
@@ -237,7 +249,14 @@ fn compare_head(meta: &sled::Tree, last: u64, hash: &str) -> Option<Problem> {
             return problem(last + 1, ProblemKind::Unreadable, detail);
         }
     };
-    match &head {
+    head_problem(head.as_ref(), last, hash)
+}
+
+/// What is wrong with a chain that verified up to record `last` (hash `hash`) and whose stored
+/// head is `head`. The head is written with its records, so it may never be ahead of the log.
+pub(crate) fn head_problem(head: Option<&Head>, last: u64, hash: &str) -> Option<Problem> {
+    let problem = |seq, kind, detail: String| Some(Problem { seq, kind, detail });
+    match head {
         Some(head) if head.seq > last => problem(
             last + 1,
             ProblemKind::Truncated,

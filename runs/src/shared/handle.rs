@@ -27,6 +27,16 @@ enum Backend {
         _service: Option<service::Service>,
     },
     Remote(client::Client),
+    /// The store on PostgreSQL: every process connects to the database itself.
+    Postgres(crate::PgStore),
+}
+
+/// A backend this process calls directly rather than over the owner's socket.
+pub(crate) enum Direct {
+    /// The sled store, opened here.
+    Sled(Store),
+    /// The PostgreSQL store.
+    Postgres(crate::PgStore),
 }
 
 /// The store, local or through its owner.
@@ -80,6 +90,15 @@ impl StoreHandle {
         self.backend().await.map(drop)
     }
 
+    /// Where the store is, for people: the data folder's store, or the PostgreSQL database
+    /// (never its password).
+    pub fn location(&self) -> String {
+        match &self.options.url {
+            Some(url) => crate::postgres::redact_url(url),
+            None => self.data_dir.join("store").display().to_string(),
+        }
+    }
+
     /// Whether this process owns the store.
     pub fn is_owner(&self) -> bool {
         self.current()
@@ -108,6 +127,15 @@ impl StoreHandle {
     /// Reach the owner, or become it, waiting with back-off while another process holds the
     /// store without serving it.
     async fn establish(&self) -> StoreResult<Backend> {
+        if let Some(url) = &self.options.url {
+            let store = crate::PgStore::connect(url, &self.options).await?;
+            if self.ownership == Ownership::Serve
+                && let Some(problem) = store.audit_refusal()
+            {
+                return Err(RunsError::AuditRefused(Box::new(problem)).into());
+            }
+            return Ok(Backend::Postgres(store));
+        }
         let socket = socket_path(&self.data_dir);
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut delay = Duration::from_millis(5);
@@ -153,10 +181,11 @@ impl StoreHandle {
         }
     }
 
-    /// The store itself, when this process has it open.
-    pub(crate) async fn local(&self) -> StoreResult<Option<Store>> {
+    /// The store itself, when this process calls it directly.
+    pub(crate) async fn direct(&self) -> StoreResult<Option<Direct>> {
         Ok(match &*self.backend().await? {
-            Backend::Local { store, .. } => Some(store.clone()),
+            Backend::Local { store, .. } => Some(Direct::Sled(store.clone())),
+            Backend::Postgres(store) => Some(Direct::Postgres(store.clone())),
             Backend::Remote(_) => None,
         })
     }
@@ -168,6 +197,7 @@ impl StoreHandle {
             let backend = self.backend().await?;
             match &*backend {
                 Backend::Local { store, .. } => return request.apply(store).await,
+                Backend::Postgres(store) => return request.apply(store).await,
                 Backend::Remote(client) => match client.round_trip(&request).await {
                     Ok(answer) => return answer,
                     Err(lost) if attempt == 0 => {

@@ -15,4 +15,5 @@ mod handle;
 mod service;
 
 pub(crate) use client::Client;
+pub(crate) use handle::Direct;
 pub use handle::{Ownership, StoreHandle, WAIT};

@@ -350,6 +350,7 @@ fn checkpoints(keys: &Path, data: &Path, every: u64) -> (StoreOptions, Checkpoin
             interval: std::time::Duration::from_secs(3600),
             file: keys.join("checkpoints.jsonl"),
         }),
+        ..StoreOptions::default()
     };
     (options, key)
 }

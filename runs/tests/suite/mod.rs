@@ -1,2 +1,4 @@
 mod audit_damage;
+mod backends;
+mod postgres;
 mod store;

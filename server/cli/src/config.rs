@@ -68,6 +68,30 @@ pub struct ConfigFile {
     /// Signed checkpoints of the audit log.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Where the store is: sled in the data folder, or PostgreSQL for a team.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `postgres://user@host:port/database`: every store operation on PostgreSQL (≥ 15), shared
+    /// by every Baton process pointed at it; `BATON_STORE_URL` overrides it. Absent: sled in
+    /// the data folder.
+    pub url: Option<String>,
+    /// Largest artifact kept in PostgreSQL, in MiB; larger ones are refused.
+    pub max_artifact_mb: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            url: None,
+            max_artifact_mb: baton_runs::DEFAULT_MAX_ARTIFACT_BYTES >> 20,
+        }
+    }
 }
 
 /// `[audit]`
@@ -488,10 +512,32 @@ impl Config {
         }))
     }
 
-    /// The store's options: checkpoint signing, from [`Config::checkpoints`].
+    /// The store's URL: `BATON_STORE_URL`, else `[store] url`; `None`: sled.
+    pub fn store_url(&self) -> Option<String> {
+        std::env::var("BATON_STORE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .or_else(|| self.file.store.url.clone())
+    }
+
+    /// The store's options: where it is ([`Config::store_url`]), checkpoint signing
+    /// ([`Config::checkpoints`]), the artifact limit.
     pub fn store_options(&self) -> Result<baton_runs::StoreOptions, ConfigError> {
+        let max_mb = self.file.store.max_artifact_mb;
+        if max_mb == 0 {
+            return Err(ConfigError::Invalid {
+                path: self
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("<defaults>")),
+                key: "store.max_artifact_mb".into(),
+                message: "must be at least 1".into(),
+            });
+        }
         Ok(baton_runs::StoreOptions {
             checkpoints: self.checkpoints()?,
+            url: self.store_url(),
+            max_artifact_bytes: max_mb.saturating_mul(1 << 20),
         })
     }
 

@@ -328,7 +328,7 @@ fn rfc3339_now() -> String {
 /// `server_stopped`). The number closed.
 pub async fn recover(store: &StoreHandle, now_ms: u64) -> Result<usize, StoreError> {
     let mut closed = 0;
-    for value in store.tasks().await? {
+    for (_, value) in store.tasks().await? {
         let Ok(mut record) = serde_json::from_value::<Record>(value) else {
             continue;
         };

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use baton_gate::Gate;
 use baton_kit::{Invocation, Invoker, Outcome, Principal, Registry, ToolDescriptor};
 use baton_policies::{Policy, PolicyStore};
-use baton_runs::{Ownership, StoreHandle};
+use baton_runs::{Ownership, StoreHandle, StoreOptions};
 use futures::future::BoxFuture;
 
 /// A real gate over `registry` with the default policy (read-only, `untrusted`), recording
@@ -17,10 +17,16 @@ pub struct GateFixture {
 }
 
 impl GateFixture {
-    /// A gate over `registry`.
+    /// A gate over `registry`, its store on the backend of this pass (see
+    /// [`crate::store_url`]).
     pub fn new(registry: Registry) -> GateFixture {
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreHandle::new(dir.path().to_owned(), Ownership::Borrow);
+        let options = StoreOptions {
+            url: crate::store_url(),
+            ..StoreOptions::default()
+        };
+        let store =
+            StoreHandle::new(dir.path().to_owned(), Ownership::Borrow).with_options(options);
         let policy = Arc::new(PolicyStore::fixed(Policy::default()));
         GateFixture {
             gate: Arc::new(Gate::new(Arc::new(registry), policy, store)),

@@ -1,7 +1,8 @@
 //! Helpers every crate's tests share, written once: git in temporary repositories, byte
 //! mutation for property tests, skipping a test whose runtime or model the environment does not
 //! provide, audit drafts and tampering with a stored audit log, and a real gate over a registry
-//! for tests that need the call path without a transport.
+//! for tests that need the call path without a transport, and PostgreSQL (a database per test
+//! in the shared cluster, or a cluster a test owns).
 //!
 //! Test-only: a helper that cannot do its job panics, which is how a test reports it.
 #![allow(
@@ -13,6 +14,7 @@
 mod audit;
 mod browser;
 mod gate;
+mod pg;
 mod responses;
 
 use std::io::Write as _;
@@ -21,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub use audit::{audit_draft, audit_line, open_store, tamper_audit};
 pub use browser::Browser;
 pub use gate::GateFixture;
+pub use pg::{
+    PgCluster, create_database, on_postgres, pg_bin, pg_database, postgres, psql, store_url,
+};
 pub use responses::{
     INPUT_TOKENS, OUTPUT_TOKENS, ResponsesServer, exec_call, last_input, message, patch_call,
 };

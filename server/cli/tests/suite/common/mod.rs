@@ -80,9 +80,13 @@ impl Home {
             "# Tool packs\n\nDSP, vision, prescription rules and repository orchestration.\n",
         )
         .unwrap();
+        // On the PostgreSQL pass, every home's store is a database of its own.
+        let store = baton_test_support::store_url()
+            .map(|url| format!("\n[store]\nurl = \"{url}\"\n"))
+            .unwrap_or_default();
         std::fs::write(
             dir.path().join("baton.toml"),
-            format!("[knowledge]\nroot = \"knowledge\"\n{extra}\n"),
+            format!("[knowledge]\nroot = \"knowledge\"\n{extra}\n{store}"),
         )
         .unwrap();
         Home { dir }

@@ -1,0 +1,391 @@
+//! What only the PostgreSQL backend does: many writers on one chain, wake-ups across
+//! processes, racing decisions, migrations, copying a sled store, a lost server. Two
+//! `PgStore`s on one database are two processes' worth of pools, writers and listeners.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use baton_runs::{
+    ApprovalDraft, Blob, PgStore, ProblemKind, RunState, StoreApi as _, StoreError, StoreOptions,
+    Verdict, now_millis,
+};
+use baton_test_support::{PgCluster, audit_draft, pg_database, psql};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+async fn connect(url: &str) -> PgStore {
+    PgStore::connect(url, &StoreOptions::default())
+        .await
+        .unwrap()
+}
+
+fn draft(requester: &str) -> ApprovalDraft {
+    ApprovalDraft {
+        requester: requester.into(),
+        tool: "repo_exec".into(),
+        args_digest: "a".repeat(64),
+        args: json!({ "command": ["make"] }),
+        reason: "exec needs a reviewer".into(),
+        rule: "approval.exec".into(),
+        ttl_ms: 600_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chain_many_writers() {
+    let Some((_cluster, url)) = pg_database("one_chain_many_writers") else {
+        return;
+    };
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let callers = (0..32u64).map(|caller| {
+        let store = if caller % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            for n in 0..25 {
+                receipts.push(
+                    store
+                        .append_audit(audit_draft(caller * 100 + n))
+                        .await
+                        .unwrap(),
+                );
+            }
+            receipts
+        })
+    });
+    let mut seqs: Vec<u64> = futures::future::join_all(callers)
+        .await
+        .into_iter()
+        .flat_map(|receipts| receipts.unwrap())
+        .map(|receipt| receipt.seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=800).collect::<Vec<_>>());
+    for store in [&a, &b] {
+        let report = store.verify_audit().await.unwrap();
+        assert_eq!((report.verified, report.problem), (800, None));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_on_one_server_wakes_a_waiter_on_another() {
+    let Some((_cluster, url)) = pg_database("a_decision_on_one_server_wakes") else {
+        return;
+    };
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let approval = a
+            .create_approval(draft("agent"), now_millis())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let seen = a.changes(0, 0).await.unwrap();
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let woke = a.changes(seen, 10_000).await.unwrap();
+                (woke, Instant::now())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let decided_at = Instant::now();
+        b.decide_approval(
+            approval.id.clone(),
+            "rita".into(),
+            Verdict::Approve,
+            None,
+            now_millis(),
+        )
+        .await
+        .unwrap();
+        let (woke, at) = waiter.await.unwrap();
+        assert_ne!(woke, seen);
+        assert_eq!(
+            a.approval(approval.id).await.unwrap().decider.as_deref(),
+            Some("rita")
+        );
+        latencies.push(at.duration_since(decided_at));
+    }
+    latencies.sort();
+    eprintln!(
+        "wake-up across stores: median {:?}, max {:?}",
+        latencies[10], latencies[19]
+    );
+    assert!(latencies[10] < Duration::from_millis(100), "{latencies:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reviewers_racing_on_two_servers_one_decision_stands() {
+    let Some((_cluster, url)) = pg_database("two_reviewers_racing") else {
+        return;
+    };
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    for round in 0..30 {
+        let approval = a
+            .create_approval(draft("agent"), now_millis())
+            .await
+            .unwrap();
+        let (verdict_a, verdict_b) = if round % 2 == 0 {
+            (Verdict::Approve, Verdict::Reject)
+        } else {
+            (Verdict::Reject, Verdict::Approve)
+        };
+        let (one, two) = tokio::join!(
+            a.decide_approval(
+                approval.id.clone(),
+                "rita".into(),
+                verdict_a,
+                None,
+                now_millis()
+            ),
+            b.decide_approval(
+                approval.id.clone(),
+                "sam".into(),
+                verdict_b,
+                None,
+                now_millis()
+            ),
+        );
+        let stood = [&one, &two].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(stood, 1, "round {round}: {one:?} / {two:?}");
+        let loser = if one.is_ok() { two } else { one };
+        assert!(loser.unwrap_err().to_string().contains("it is already"));
+        // And the approved call is consumed once, whichever server it comes back to.
+        let stored = a.approval(approval.id.clone()).await.unwrap();
+        if stored.decider.is_some()
+            && stored.note.is_none()
+            && stored.state == baton_runs::ApprovalState::Approved
+        {
+            let consume = |store: PgStore, id: String| async move {
+                store
+                    .consume_approval(
+                        id,
+                        "agent".into(),
+                        "repo_exec".into(),
+                        "a".repeat(64),
+                        now_millis(),
+                    )
+                    .await
+            };
+            let (x, y) = tokio::join!(
+                consume(a.clone(), approval.id.clone()),
+                consume(b.clone(), approval.id.clone())
+            );
+            assert_eq!([x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(), 1);
+        }
+    }
+    // Every rejection closed its call once: one record per rejected approval.
+    let rejected = a
+        .approvals()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.state == baton_runs::ApprovalState::Rejected)
+        .count();
+    let records = a.audit_records(0, 1_000).await.unwrap();
+    assert_eq!(records.len(), rejected);
+    assert_eq!(a.verify_audit().await.unwrap().problem, None);
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_binary_is_refused() {
+    let Some((_cluster, url)) = pg_database("a_database_newer_than_the_binary") else {
+        return;
+    };
+    drop(connect(&url).await);
+    psql(&url, "UPDATE baton_schema SET version = 99");
+    let error = PgStore::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the database's schema is version 99, newer than this binary's 1"),
+        "{error}"
+    );
+    let bad = PgStore::connect(
+        "postgres://baton@127.0.0.1:1/x?sslmode=require",
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("connects without TLS"), "{bad}");
+    let secret = PgStore::connect(
+        "postgres://baton:hunter2@127.0.0.1:1/x?bogus=1",
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(!secret.contains("hunter2"), "{secret}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_in_the_database_is_named_and_refused() {
+    let Some((_cluster, url)) = pg_database("tampering_in_the_database") else {
+        return;
+    };
+    let store = connect(&url).await;
+    for n in 1..=10 {
+        store.append_audit(audit_draft(n)).await.unwrap();
+    }
+    drop(store);
+    // An edited record: verify names it; a deleted tail: the next server refuses to append.
+    psql(
+        &url,
+        "UPDATE baton_audit SET line = replace(line, 'agent-1', 'agent-9') WHERE seq = 4",
+    );
+    let store = connect(&url).await;
+    let report = store.verify_audit().await.unwrap();
+    let problem = report.problem.unwrap();
+    assert_eq!(
+        (problem.seq, problem.kind, report.verified),
+        (4, ProblemKind::Edited, 3)
+    );
+    drop(store);
+    psql(&url, "DELETE FROM baton_audit WHERE seq > 8");
+    let store = connect(&url).await;
+    let refusal = store.audit_refusal().unwrap();
+    assert_eq!((refusal.seq, refusal.kind), (9, ProblemKind::Truncated));
+    let refused = store.append_audit(audit_draft(11)).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::AuditRefused { .. }),
+        "{refused}"
+    );
+    let receipt = store
+        .recover_audit("rows lost in a restore".into(), "ops".into())
+        .await
+        .unwrap();
+    assert_eq!(receipt.seq, 9);
+    store.append_audit(audit_draft(12)).await.unwrap();
+    // The edit inside the chain is still named: the evidence stays.
+    assert_eq!(store.verify_audit().await.unwrap().problem.unwrap().seq, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sled_store_copies_to_postgres_and_verifies_on_both() {
+    let Some((_cluster, url)) = pg_database("a_sled_store_copies") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sled = baton_test_support::open_store(dir.path());
+    for n in 1..=1_234 {
+        sled.append_audit(audit_draft(n)).await.unwrap();
+    }
+    let approval = sled.create_approval(draft("agent"), 5).unwrap();
+    sled.decide_approval(&approval.id, "rita", Verdict::Reject, Some("no".into()), 6)
+        .unwrap();
+    let run = sled.create_run("goal", "builder", json!({}), 7).unwrap();
+    sled.append_step(&run.id, "model_call", json!({ "n": 1 }), 8)
+        .unwrap();
+    sled.set_run_state(&run.id, RunState::Done, 9).unwrap();
+    sled.put_upload(&[1, 2, 3], "application/octet-stream", "shop", 0)
+        .unwrap();
+    sled.put_artifact(&vec![9u8; 300 * 1024], "image/png")
+        .unwrap();
+    sled.save_task("task-1", &json!({ "k": "v" })).unwrap();
+
+    let pg = connect(&url).await;
+    let copied = pg.copy_from(&sled).await.unwrap();
+    assert_eq!(
+        (
+            copied.audit_records,
+            copied.approvals,
+            copied.runs,
+            copied.steps,
+            copied.tasks,
+            copied.artifacts
+        ),
+        (1_234, 1, 1, 1, 1, 2)
+    );
+    let (on_sled, on_pg) = (
+        sled.verify_audit().unwrap(),
+        pg.verify_audit().await.unwrap(),
+    );
+    assert_eq!(on_sled, on_pg);
+    assert_eq!((on_pg.verified, on_pg.problem), (1_234, None));
+    assert_eq!(pg.runs().await.unwrap(), sled.runs().unwrap());
+    assert_eq!(
+        pg.steps(run.id.clone()).await.unwrap(),
+        sled.steps(&run.id).unwrap()
+    );
+    assert_eq!(pg.approvals().await.unwrap(), sled.approvals().unwrap());
+    let large = sled
+        .kept_artifacts()
+        .unwrap()
+        .into_iter()
+        .find(|k| k.artifact.size > 1_000)
+        .unwrap();
+    assert_eq!(
+        pg.artifact(large.artifact.sha256.clone()).await.unwrap().1,
+        Blob(vec![9u8; 300 * 1024])
+    );
+    // New records chain on after the copied ones.
+    assert_eq!(
+        pg.append_audit(audit_draft(2_000)).await.unwrap().seq,
+        1_235
+    );
+
+    // Only into an empty database; never from a chain that does not verify.
+    let again = pg.copy_from(&sled).await.unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains("copied only into an empty database"),
+        "{again}"
+    );
+    drop(sled);
+    baton_test_support::tamper_audit(dir.path(), |lines| {
+        lines[100] = lines[100]
+            .iter()
+            .map(|&b| if b == b'7' { b'8' } else { b })
+            .collect();
+    });
+    let damaged = baton_test_support::open_store(dir.path());
+    let (_other, fresh_url) = pg_database("copy refused").unwrap();
+    let fresh = connect(&fresh_url).await;
+    let refused = fresh.copy_from(&damaged).await.unwrap_err();
+    assert!(refused.to_string().contains("does not verify"), "{refused}");
+    assert_eq!(fresh.audit_records(0, 10).await.unwrap(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_fails_calls_in_flight_and_the_pool_recovers() {
+    if !baton_test_support::postgres("a_restarted_server_fails_calls") {
+        return;
+    }
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let store = connect(&url).await;
+    for n in 1..=5 {
+        store.append_audit(audit_draft(n)).await.unwrap();
+    }
+    cluster.stop();
+    let failed = store.append_audit(audit_draft(6)).await.unwrap_err();
+    assert!(matches!(failed, StoreError::Storage { .. }), "{failed}");
+    assert!(
+        failed.to_string().contains("audit record was not written"),
+        "{failed}"
+    );
+    let read = store.approvals().await.unwrap_err();
+    assert!(read.to_string().contains("PostgreSQL"), "{read}");
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let receipt = loop {
+        match store.append_audit(audit_draft(7)).await {
+            Ok(receipt) => break receipt,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("not yet: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the pool did not recover: {error}"),
+        }
+    };
+    assert_eq!(receipt.seq, 6);
+    assert_eq!(store.verify_audit().await.unwrap().verified, 6);
+}

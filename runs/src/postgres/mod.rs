@@ -135,6 +135,11 @@ impl PgStore {
         })
     }
 
+    /// `url` without its password, for messages.
+    pub fn redacted(url: &str) -> String {
+        redact_url(url)
+    }
+
     /// Where the database is (host, port, database; never the password).
     pub fn target(&self) -> &str {
         &self.inner.target

@@ -63,7 +63,7 @@ fn store_error(error: StoreError) -> ToolError {
             rule: "approvals.transition".into(),
             reason: message,
         },
-        other => ToolError::failed(other.to_string()),
+        other => ToolError::unavailable(other.to_string()),
     }
 }
 

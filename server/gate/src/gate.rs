@@ -505,7 +505,7 @@ impl Gate {
                 rule: "approval".into(),
                 reason: message,
             }),
-            Err(other) => Err(ToolError::failed(format!("approval store: {other}"))),
+            Err(other) => Err(ToolError::unavailable(format!("approval store: {other}"))),
         }
     }
 
@@ -515,7 +515,9 @@ impl Gate {
             .store
             .create_approval(draft, self.clock.now_ms())
             .await
-            .map_err(|e| ToolError::failed(format!("cannot record the approval request: {e}")))?;
+            .map_err(|e| {
+                ToolError::unavailable(format!("cannot record the approval request: {e}"))
+            })?;
         Ok(approval.id)
     }
 
@@ -552,8 +554,8 @@ impl Gate {
             .map(drop)
             .map_err(|error| {
                 tracing::error!(%error, %tool, "audit record not written; failing the call");
-                ToolError::failed(format!(
-                    "the audit log is unavailable ({error}); the call's result is withheld"
+                ToolError::unavailable(format!(
+                    "the audit log cannot take this call's record ({error}); its result is withheld"
                 ))
             })
     }

@@ -89,9 +89,9 @@ pub fn error_to_mcp(error: ToolError) -> Result<CallToolResult, ErrorData> {
         | ToolErrorKind::Denied
         | ToolErrorKind::Failed
         | ToolErrorKind::Timeout
-        | ToolErrorKind::Busy => Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-            "{}: {error}",
-            kind.as_str()
-        ))])),
+        | ToolErrorKind::Busy
+        | ToolErrorKind::Unavailable => Ok(CallToolResult::error(vec![ContentBlock::text(
+            format!("{}: {error}", kind.as_str()),
+        )])),
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn problem_with(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -57,6 +57,8 @@ pub(crate) fn status_of(kind: ToolErrorKind) -> (StatusCode, &'static str) {
         ToolErrorKind::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "Cancelled"),
         ToolErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Timed out"),
         ToolErrorKind::Busy => (StatusCode::TOO_MANY_REQUESTS, "Busy"),
+        // Not the caller's doing, and passing: a load balancer tries another server.
+        ToolErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
     }
 }
 

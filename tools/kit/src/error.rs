@@ -49,6 +49,14 @@ pub enum ToolError {
         /// How long the call waited for room.
         waited: Duration,
     },
+    /// Something every call needs is unreachable — the store, or its audit log — so the call
+    /// is not answered: whatever it did is withheld, never reported without its record. Try
+    /// again (another server, or once the store is back).
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// What is unreachable, and why.
+        message: String,
+    },
 }
 
 /// `Result` with [`ToolError`].
@@ -72,6 +80,8 @@ pub enum ToolErrorKind {
     Timeout,
     /// See [`ToolError::Busy`].
     Busy,
+    /// See [`ToolError::Unavailable`].
+    Unavailable,
 }
 
 impl ToolErrorKind {
@@ -85,6 +95,7 @@ impl ToolErrorKind {
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Timeout => "timeout",
             ToolErrorKind::Busy => "busy",
+            ToolErrorKind::Unavailable => "unavailable",
         }
     }
 }
@@ -93,6 +104,13 @@ impl ToolError {
     /// A failure with a message for the caller.
     pub fn failed(message: impl Into<String>) -> Self {
         ToolError::Failed {
+            message: message.into(),
+        }
+    }
+
+    /// The store or its audit log is unreachable: see [`ToolError::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ToolError::Unavailable {
             message: message.into(),
         }
     }
@@ -120,6 +138,7 @@ impl ToolError {
             ToolError::Cancelled => ToolErrorKind::Cancelled,
             ToolError::Timeout(_) => ToolErrorKind::Timeout,
             ToolError::Busy { .. } => ToolErrorKind::Busy,
+            ToolError::Unavailable { .. } => ToolErrorKind::Unavailable,
         }
     }
 }

@@ -136,7 +136,8 @@ async fn call(app: &App, tool: &str, args: Value) -> Result<Value, Failure> {
                 | ToolErrorKind::Failed
                 | ToolErrorKind::Cancelled
                 | ToolErrorKind::Timeout
-                | ToolErrorKind::Busy => 1,
+                | ToolErrorKind::Busy
+                | ToolErrorKind::Unavailable => 1,
             },
             message: error.to_string(),
         }),

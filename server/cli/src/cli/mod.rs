@@ -12,6 +12,7 @@ mod runs;
 mod rx;
 pub mod serve;
 mod sop;
+mod store;
 mod tools;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage stored artifacts (uploads and tool outputs).
     #[command(subcommand)]
     Artifacts(artifacts::ArtifactsCommand),
+    /// Move a store to PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Give a goal to the agents (the manager by default), or resume a run.
     Run(run::RunArgs),
     /// Validate medicinal-cannabis prescriptions against the rule tables.
@@ -146,6 +150,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Runs(command) => runs::run(load()?, command).await,
         Command::Audit(command) => audit::run(load()?, command).await,
         Command::Artifacts(command) => artifacts::run(load()?, command).await,
+        Command::Store(command) => store::run(load()?, command).await,
         Command::Sop(command) => sop::run(command).await,
         Command::Rx(command) => rx::run(load()?, command).await,
         Command::Eval(args) => eval::run(load()?, args).await,

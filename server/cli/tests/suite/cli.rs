@@ -193,6 +193,7 @@ fn help_everywhere() {
         vec!["run", "--help"],
         vec!["run", "resume", "--help"],
         vec!["sop", "guard", "--help"],
+        vec!["store", "copy", "--help"],
     ] {
         let result = run(&home, &args);
         assert_eq!(result.code, 0, "{args:?}");

@@ -28,7 +28,14 @@ roles = ["reviewer"]
 token_env = "REV_TOKEN"
 "#;
 
-async fn call(server: &HttpServer, token: &str, tool: &str, args: Value) -> (bool, Value, String) {
+/// Call `tool` with `args` on `server` as the holder of `token`, over MCP: whether it
+/// succeeded, its structured result, its text.
+pub(super) async fn call(
+    server: &HttpServer,
+    token: &str,
+    tool: &str,
+    args: Value,
+) -> (bool, Value, String) {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(server.url()).auth_header(token),
     );

@@ -20,4 +20,5 @@ mod rx;
 mod sop;
 pub mod stdio;
 mod tasks;
+mod teams;
 mod vision;

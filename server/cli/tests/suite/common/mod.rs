@@ -81,9 +81,12 @@ impl Home {
         )
         .unwrap();
         // On the PostgreSQL pass, every home's store is a database of its own.
-        let store = baton_test_support::store_url()
-            .map(|url| format!("\n[store]\nurl = \"{url}\"\n"))
-            .unwrap_or_default();
+        let store = match extra.contains("[store]") {
+            true => None,
+            false => baton_test_support::store_url(),
+        }
+        .map(|url| format!("\n[store]\nurl = \"{url}\"\n"))
+        .unwrap_or_default();
         std::fs::write(
             dir.path().join("baton.toml"),
             format!("[knowledge]\nroot = \"knowledge\"\n{extra}\n{store}"),

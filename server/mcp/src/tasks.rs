@@ -55,6 +55,51 @@ struct Record {
     created_ms: u64,
     /// The task as `tasks/get` answers it (its wire form).
     detailed: Value,
+    /// The server process running it; absent in records from before servers shared a store.
+    #[serde(default)]
+    owner: Option<Owner>,
+}
+
+/// A server process, as the tasks it runs name it: several servers on several machines may
+/// share one store, and a server that starts closes only the tasks of dead processes on its
+/// own machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Owner {
+    host: String,
+    pid: u32,
+    /// Unique per process start: a restarted server can have its predecessor's pid (PID 1
+    /// in a container).
+    instance: String,
+}
+
+impl Owner {
+    fn this_process() -> &'static Owner {
+        static THIS: std::sync::OnceLock<Owner> = std::sync::OnceLock::new();
+        THIS.get_or_init(|| Owner {
+            host: host_name(),
+            pid: std::process::id(),
+            instance: baton_runs::new_id(),
+        })
+    }
+
+    /// Whether this owner's process is gone, as far as this machine can tell: another
+    /// machine's servers are left to close their own tasks.
+    fn is_gone(&self) -> bool {
+        let this = Owner::this_process();
+        if self.host != this.host {
+            return false;
+        }
+        if self.pid == this.pid {
+            return self.instance != this.instance;
+        }
+        !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// The call a task runs, given its tool context (the task's cancellation, and progress that
@@ -186,6 +231,7 @@ impl Tasks {
             args_digest: args_digest(args),
             created_ms: now_ms,
             detailed: Value::Null,
+            owner: Some(Owner::this_process().clone()),
         };
         // The task waits until its record is stored, so a quick task's final record is never
         // overwritten by the first one.
@@ -323,7 +369,8 @@ fn rfc3339_now() -> String {
     baton_runs::rfc3339(baton_runs::now_millis())
 }
 
-/// Close the tasks a previous server died in the middle of: each is marked failed, and its
+/// Close the tasks a previous server on this machine died in the middle of (tasks of live
+/// servers, and of other machines' servers, are theirs): each is marked failed, and its
 /// call — which never reached its audit record — gets one (outcome `error`,
 /// `server_stopped`). The number closed.
 pub async fn recover(store: &StoreHandle, now_ms: u64) -> Result<usize, StoreError> {
@@ -335,7 +382,9 @@ pub async fn recover(store: &StoreHandle, now_ms: u64) -> Result<usize, StoreErr
         let Ok(detailed) = serde_json::from_value::<DetailedTask>(record.detailed.clone()) else {
             continue;
         };
-        if detailed.status() != TaskStatus::Working {
+        if detailed.status() != TaskStatus::Working
+            || record.owner.as_ref().is_some_and(|owner| !owner.is_gone())
+        {
             continue;
         }
         let message = "the server stopped while this task ran; what it did before is not undone";

@@ -56,7 +56,7 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 /// A small PNG, different for every `n`.
-fn photo(n: u32) -> Vec<u8> {
+pub(super) fn photo(n: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(96, 72, |x, y| {
         let inside = (20..76).contains(&x) && (16..56).contains(&y);
         if inside {
@@ -163,7 +163,7 @@ async fn curl_sends_a_photo_and_gets_its_cut_out_back_by_uri() {
 }
 
 /// Poll job `url` until it is no longer working.
-async fn finished(http: &reqwest::Client, url: &str, token: &str) -> Value {
+pub(super) async fn finished(http: &reqwest::Client, url: &str, token: &str) -> Value {
     for _ in 0..600 {
         let job: Value = answer(http.get(url).bearer_auth(token)).await;
         if job["status"] != "working" {

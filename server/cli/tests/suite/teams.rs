@@ -503,3 +503,63 @@ async fn a_sled_store_moves_to_postgres_with_its_chain() {
     assert_eq!(bad_from.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_from.stderr).contains("give `sled:DIR`"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_starting_leaves_the_tasks_another_server_runs() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("teams::a_server_starting") else {
+        return;
+    };
+    let home = home_on(&url);
+    let a = server(&home, "a").await;
+    let http = reqwest::Client::new();
+    let mut form = reqwest::multipart::Form::new();
+    for n in 0..400 {
+        let part = reqwest::multipart::Part::bytes(super::rest_tools::photo(n))
+            .file_name(format!("p{n}.png"))
+            .mime_str("image/png")
+            .unwrap();
+        form = form.part("paths", part);
+    }
+    let started = http
+        .post(format!("http://{}/v1/tools/vision_batch", a.addr))
+        .bearer_auth("bot-t")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let job = format!(
+        "http://{}{}",
+        a.addr,
+        started.headers()["location"].to_str().unwrap()
+    );
+
+    // B starts while A's task runs: B closes tasks of dead servers on its machine, not A's.
+    let b = server(&home, "b").await;
+    let status: Value = http
+        .get(&job)
+        .bearer_auth("bot-t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["status"], "working",
+        "the batch ended before B started: {status}"
+    );
+    let done = super::rest_tools::finished(&http, &job, "bot-t").await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(done["result"]["processed"], 400);
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let records = baton_runs::StoreApi::audit_records(&store, 0, 10_000).await.unwrap();
+    let closed: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome.error_kind.as_deref() == Some("server_stopped"))
+        .collect();
+    assert_eq!(closed, Vec::<&baton_runs::AuditRecord>::new());
+    drop(b);
+}

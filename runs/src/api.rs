@@ -70,6 +70,12 @@ pub enum StoreError {
         /// Whose, and by how much.
         message: String,
     },
+    /// Bytes larger than the store keeps (an artifact past `[store] max_artifact_mb`).
+    #[error("{message}")]
+    TooLarge {
+        /// How large, and the limit.
+        message: String,
+    },
     /// The request cannot be carried out as asked (nothing to recover, a bad key).
     #[error("{message}")]
     Invalid {
@@ -129,8 +135,8 @@ impl From<RunsError> for StoreError {
             RunsError::AuditRefused(_) => StoreError::AuditRefused { message },
             RunsError::AuditIntact
             | RunsError::CheckpointKey { .. }
-            | RunsError::StoreUrl { .. }
-            | RunsError::TooLarge { .. } => StoreError::Invalid { message },
+            | RunsError::StoreUrl { .. } => StoreError::Invalid { message },
+            RunsError::TooLarge { .. } => StoreError::TooLarge { message },
             RunsError::Sled(_)
             | RunsError::Postgres(_)
             | RunsError::Pool(_)

@@ -389,3 +389,123 @@ async fn a_restarted_server_fails_calls_in_flight_and_the_pool_recovers() {
     assert_eq!(receipt.seq, 6);
     assert_eq!(store.verify_audit().await.unwrap().verified, 6);
 }
+
+#[tokio::test]
+async fn an_artifact_over_the_limit_is_refused_naming_both_sizes() {
+    let Some((_cluster, url)) = pg_database("an_artifact_over_the_limit") else {
+        return;
+    };
+    let options = StoreOptions {
+        max_artifact_bytes: 1_000,
+        ..StoreOptions::default()
+    };
+    let store = PgStore::connect(&url, &options).await.unwrap();
+    store
+        .put_artifact(Blob(vec![1; 1_000]), "application/octet-stream".into())
+        .await
+        .unwrap();
+    let refused = store
+        .put_upload(
+            Blob(vec![1; 1_001]),
+            "application/octet-stream".into(),
+            "shop".into(),
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::TooLarge { .. }), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("1001 bytes, over the 1000-byte limit"),
+        "{refused}"
+    );
+    // Nothing kept, nothing counted.
+    assert_eq!(store.kept_artifacts().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistent_rewrite_in_the_database_fails_the_checkpoints() {
+    let Some((_cluster, url)) = pg_database("a_consistent_rewrite_in_the_database") else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let key = baton_runs::CheckpointKey::generate().unwrap();
+    let file = keys.path().join("checkpoints.jsonl");
+    let options = StoreOptions {
+        checkpoints: Some(baton_runs::CheckpointConfig {
+            key: key.clone(),
+            every: 10,
+            interval: Duration::from_secs(3_600),
+            file: file.clone(),
+        }),
+        ..StoreOptions::default()
+    };
+    let store = PgStore::connect(&url, &options).await.unwrap();
+    for n in 1..=25 {
+        store.append_audit(audit_draft(n)).await.unwrap();
+    }
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let checked = PgStore::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap()
+        .verify_checkpoints(file.clone(), key.public_key_hex())
+        .await
+        .unwrap();
+    assert_eq!(
+        (checked.problem.clone(), checked.covered_seq >= 20),
+        (None, true),
+        "{checked:?}"
+    );
+
+    // Whoever can write the database rewrites record 5 and re-links every record after it:
+    // the chain verifies, the signed checkpoints do not.
+    let store = PgStore::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let mut records = store.audit_records(0, 100).await.unwrap();
+    records[4].principal = "someone-else".into();
+    let mut previous = records[3].hash.clone();
+    for record in records.iter_mut().skip(4) {
+        record.prev_hash = previous;
+        record.hash = String::new();
+        let unhashed = serde_json::to_vec(&record).unwrap();
+        record.hash = sha256_hex(&unhashed);
+        previous = record.hash.clone();
+        let line = serde_json::to_string(&record).unwrap().replace('\'', "''");
+        psql(
+            &url,
+            &format!(
+                "UPDATE baton_audit SET line = '{line}' WHERE seq = {}",
+                record.seq
+            ),
+        );
+    }
+    psql(
+        &url,
+        &format!("UPDATE baton_audit_head SET hash = '{previous}'"),
+    );
+    drop(store);
+    let store = PgStore::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.verify_audit().await.unwrap().problem, None);
+    let checked = store
+        .verify_checkpoints(file, key.public_key_hex())
+        .await
+        .unwrap();
+    let problem = checked.problem.unwrap();
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (10, ProblemKind::CheckpointMismatch)
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

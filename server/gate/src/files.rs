@@ -265,8 +265,10 @@ pub(crate) async fn prepare(
             let kept = keep_upload(store, uploads, principal, bytes, media)
                 .await
                 .map_err(|e| match e {
-                    StoreError::Quota { message } => ToolError::invalid_args(&at, message),
-                    other => ToolError::failed(format!("artifact store: {other}")),
+                    StoreError::Quota { message } | StoreError::TooLarge { message } => {
+                        ToolError::invalid_args(&at, message)
+                    }
+                    other => ToolError::unavailable(format!("artifact store: {other}")),
                 })?;
             *text = format!("{ARTIFACT_URI_PREFIX}{}", kept.sha256);
         }
@@ -493,7 +495,13 @@ impl CallFiles {
                 None => store.put_artifact(Blob(bytes), media).await,
             };
             let artifact = stored.map_err(|e| {
-                ToolError::failed(format!("cannot keep the output `{}`: {e}", display(path)))
+                let message = format!("cannot keep the output `{}`: {e}", display(path));
+                match e {
+                    StoreError::Quota { .. } | StoreError::TooLarge { .. } => {
+                        ToolError::failed(message)
+                    }
+                    _ => ToolError::unavailable(message),
+                }
             })?;
             let file = KeptFile {
                 name: path

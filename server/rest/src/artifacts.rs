@@ -124,6 +124,9 @@ pub(crate) async fn keep(
                     "Upload quota reached",
                     message,
                 ),
+                StoreError::TooLarge { message } => {
+                    problem(StatusCode::PAYLOAD_TOO_LARGE, "Too large to keep", message)
+                }
                 other => problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Store unavailable",

@@ -555,11 +555,42 @@ async fn a_server_starting_leaves_the_tasks_another_server_runs() {
     let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
         .await
         .unwrap();
-    let records = baton_runs::StoreApi::audit_records(&store, 0, 10_000).await.unwrap();
+    let records = baton_runs::StoreApi::audit_records(&store, 0, 10_000)
+        .await
+        .unwrap();
     let closed: Vec<_> = records
         .iter()
         .filter(|r| r.outcome.error_kind.as_deref() == Some("server_stopped"))
         .collect();
     assert_eq!(closed, Vec::<&baton_runs::AuditRecord>::new());
     drop(b);
+}
+
+#[tokio::test]
+async fn an_upload_larger_than_the_database_keeps_is_refused_by_size() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("teams::an_upload_larger") else {
+        return;
+    };
+    let home = Home::new(&format!(
+        "[http]\nupload_max_bytes = 4000000\n{TOKENS}\n[store]\nurl = \"{url}\"\nmax_artifact_mb = 1\n"
+    ));
+    let a = server(&home, "a").await;
+    let http = reqwest::Client::new();
+    let upload = |size: usize| {
+        http.post(format!("http://{}/v1/artifacts", a.addr))
+            .bearer_auth("bot-t")
+            .header("content-type", "application/octet-stream")
+            .body(vec![7u8; size])
+            .send()
+    };
+    assert_eq!(upload(1 << 20).await.unwrap().status(), 201);
+    let refused = upload((1 << 20) + 1).await.unwrap();
+    assert_eq!(refused.status(), 413);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains(
+            "over the 1048576-byte limit for artifacts kept in PostgreSQL ([store] max_artifact_mb)"
+        ),
+        "{body}"
+    );
 }

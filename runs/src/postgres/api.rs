@@ -189,7 +189,7 @@ impl PgStore {
         let approvals: Vec<Approval> = self
             .all(
                 "approval",
-                "SELECT record FROM baton_approvals ORDER BY id DESC",
+                "SELECT record FROM baton_approvals WHERE state IN ('pending', 'approved') ORDER BY id DESC",
             )
             .await?;
         for approval in approvals {
@@ -469,7 +469,7 @@ impl StoreApi for PgStore {
             // One statement: the insert and its notification commit together.
             client
                 .execute(
-                    "WITH added AS (INSERT INTO baton_approvals VALUES ($1, $2))
+                    "WITH added AS (INSERT INTO baton_approvals (id, record) VALUES ($1, $2))
                      SELECT pg_notify($3, '')",
                     &[&approval.id, &text("approval", &approval)?, &CHANNEL],
                 )

@@ -167,7 +167,7 @@ async fn copy_records(
 ) -> StoreResult<()> {
     for approval in source.approvals().await? {
         tx.execute(
-            "INSERT INTO baton_approvals VALUES ($1, $2)",
+            "INSERT INTO baton_approvals (id, record) VALUES ($1, $2)",
             &[&approval.id, &json(&approval)?],
         )
         .await

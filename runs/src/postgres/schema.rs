@@ -31,7 +31,14 @@ const MIGRATIONS: &[&str] = &[
         step TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     );
-    CREATE TABLE baton_approvals (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE baton_approvals (
+        id TEXT PRIMARY KEY,
+        record TEXT NOT NULL,
+        -- What the expiry sweep (every server, every second) looks for without reading all.
+        state TEXT GENERATED ALWAYS AS (record::jsonb ->> 'state') STORED
+    );
+    CREATE INDEX baton_approvals_open ON baton_approvals (state)
+        WHERE state IN ('pending', 'approved');
     CREATE TABLE baton_tasks (id TEXT PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE baton_artifacts (
         sha256 TEXT PRIMARY KEY,

@@ -82,6 +82,7 @@ async fn round(args: &AbuseArgs) -> anyhow::Result<Round> {
     let exe = super::Binaries {
         bench: std::env::current_exe().context("locate the baton-bench binary")?,
         reference: None,
+        store_url: None,
     };
     let home = tempfile_dir()?;
     let (mut child, addr) = spawn_http(&exe, Server::Baton, &home).await?;

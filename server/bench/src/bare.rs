@@ -53,6 +53,7 @@ impl Bare {
                 },
             ],
             data_dir: "/tmp/baton-bench/.baton".into(),
+            store: "/tmp/baton-bench/.baton/store".into(),
             knowledge_root: "/tmp/baton-bench/knowledge".into(),
             knowledge_documents: 3,
             knowledge_error: None,

@@ -156,12 +156,16 @@ pub struct BenchArgs {
     /// adapter's cost); `gate` — Baton against itself with the gate off (the cost of policy,
     /// approvals and durable audit); `checkpoints` — Baton against itself signing audit
     /// checkpoints (their cost on the call path); `build` — Baton against another build of
-    /// itself given by `--reference` (what a change cost).
+    /// itself given by `--reference` (what a change cost); `store` — Baton on sled against
+    /// Baton on the PostgreSQL database `--store-url` names.
     #[arg(long, value_enum, default_value = "bare")]
     pub compare: Compare,
     /// The other `baton` binary for `--compare build`, e.g. the previous commit's.
     #[arg(long, value_name = "PATH", required_if_eq("compare", "build"))]
     pub reference: Option<PathBuf>,
+    /// The PostgreSQL database for `--compare store` (`postgres://…`, an empty database).
+    #[arg(long, value_name = "URL", required_if_eq("compare", "store"))]
+    pub store_url: Option<String>,
 }
 
 /// The checkpoint signing key's file in the bench's home (outside its data folder).
@@ -181,6 +185,8 @@ pub enum Compare {
     /// Baton's REST face (`POST /v1/tools/baton_info`) against its MCP face on the same kind
     /// of server (HTTP transports only; the MCP side speaks the transport's era).
     Rest,
+    /// Baton on sled against Baton on PostgreSQL (`--store-url`).
+    Store,
 }
 
 impl Compare {
@@ -192,6 +198,7 @@ impl Compare {
             Compare::Checkpoints => "checkpoints",
             Compare::Build => "build",
             Compare::Rest => "rest",
+            Compare::Store => "store",
         }
     }
 
@@ -205,6 +212,7 @@ impl Compare {
             Compare::Checkpoints => (Server::Baton, Server::Checkpointed),
             Compare::Build => (Server::Reference, Server::Baton),
             Compare::Rest => (Server::Baton, Server::Baton),
+            Compare::Store => (Server::Baton, Server::Postgres),
         }
     }
 
@@ -225,6 +233,8 @@ impl Compare {
 struct Binaries {
     bench: PathBuf,
     reference: Option<PathBuf>,
+    /// The database `Server::Postgres` keeps its store in.
+    store_url: Option<String>,
 }
 
 /// One line of the results table.
@@ -259,6 +269,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let exe = Binaries {
         bench: std::env::current_exe().context("locate the baton-bench binary")?,
         reference: args.reference.clone(),
+        store_url: args.store_url.clone(),
     };
     let home = tempfile_dir()?;
     let key = baton_runs::CheckpointKey::generate().context("generate a checkpoint key")?;
@@ -334,9 +345,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.write {
         let section = match args.compare {
             Compare::Bare => "spine",
-            Compare::Gate | Compare::Checkpoints | Compare::Build | Compare::Rest => {
-                args.compare.name()
-            }
+            Compare::Gate
+            | Compare::Checkpoints
+            | Compare::Build
+            | Compare::Rest
+            | Compare::Store => args.compare.name(),
         };
         write_section(path, section, &table)?;
     }
@@ -353,6 +366,8 @@ enum Server {
     Checkpointed,
     /// Another build of `baton` (`--reference`).
     Reference,
+    /// Baton with its store on PostgreSQL (`--store-url`).
+    Postgres,
 }
 
 impl Server {
@@ -380,6 +395,14 @@ impl Server {
             Server::GateOff => {
                 let mut command = Command::new(exe);
                 command.arg("serve-gate-off");
+                command
+            }
+            Server::Postgres => {
+                let mut command = Command::new(exe.with_file_name("baton"));
+                command.arg("serve").env(
+                    "BATON_STORE_URL",
+                    binaries.store_url.as_deref().unwrap_or_default(),
+                );
                 command
             }
             Server::Reference => {
@@ -517,6 +540,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
         Compare::Checkpoints => ("no checkpoints", "signed checkpoints"),
         Compare::Build => ("reference build", "this build"),
         Compare::Rest => ("MCP tools/call", "REST /v1/tools"),
+        Compare::Store => ("sled", "PostgreSQL"),
     };
     let _ = writeln!(
         out,

@@ -103,6 +103,7 @@ impl AppBuilder {
             .with_options(config.store_options()?);
         let status = Arc::new(Status {
             data_dir: data_dir.display().to_string(),
+            store: store.location(),
             knowledge_root: knowledge_root.display().to_string(),
             knowledge: knowledge.clone(),
             packs: Default::default(),

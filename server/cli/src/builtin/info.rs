@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct Status {
     /// The data folder, for display.
     pub data_dir: String,
+    /// Where the store is, for display (never a password).
+    pub store: String,
     /// The knowledge root, for display.
     pub knowledge_root: String,
     /// The knowledge in force.
@@ -39,8 +41,11 @@ pub struct Info {
     pub protocol_versions: Vec<String>,
     /// Tool packs with their tool counts.
     pub packs: Vec<PackSummary>,
-    /// Where runs, approvals and the audit log are stored.
+    /// The data folder: this server's local state (and the store, when it is sled).
     pub data_dir: String,
+    /// Where runs, approvals and the audit log are kept: the sled store's folder, or the
+    /// PostgreSQL database every server pointed at it shares (never its password).
+    pub store: String,
     /// Where knowledge packs are read from.
     pub knowledge_root: String,
     /// Knowledge documents loaded.
@@ -128,6 +133,7 @@ impl Tool for InfoTool {
                 .collect(),
             packs: status.packs.get().cloned().unwrap_or_default(),
             data_dir: status.data_dir.clone(),
+            store: status.store.clone(),
             knowledge_root: status.knowledge_root.clone(),
             knowledge_documents,
             knowledge_error,

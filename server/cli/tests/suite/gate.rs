@@ -896,10 +896,12 @@ async fn calls_past_the_limits_wait_then_are_refused_as_busy() {
     // them in.
     let holding = tokio::spawn(call("codex", "test_hold", json!({"ms": 4000})));
     HELD.notified().await;
+    // The light call is a third principal's: `rev`'s heavy call, waiting for the heavy slot,
+    // holds `rev`'s one call slot, so a light call of `rev`'s would race it for that slot.
     let (own, heavy, light) = tokio::join!(
         call("codex", "test_hold", json!({"ms": 0})),
         call("rev", "test_hold", json!({"ms": 0})),
-        call("rev", "baton_info", json!({})),
+        call("ops", "baton_info", json!({})),
     );
     let own = own.unwrap_err().to_string();
     assert!(

@@ -244,12 +244,25 @@ pub fn mask_timestamps(s: &str) -> String {
     out
 }
 
+/// `s` with the store's location — the sled store in the home's data folder, or a PostgreSQL
+/// database on that pass — replaced by `[STORE]`, so one snapshot holds for both backends.
+fn mask_store(s: &str) -> String {
+    let mut out = s.replace("[HOME]/.baton/store", "[STORE]");
+    while let Some(start) = out.find("postgres://") {
+        let end = out[start..]
+            .find(['"', '\\', ' '])
+            .map_or(out.len(), |n| start + n);
+        out.replace_range(start..end, "[STORE]");
+    }
+    out
+}
+
 /// Replace values that differ from machine to machine before snapshotting.
 pub fn redact(mut value: serde_json::Value, home: &Home) -> serde_json::Value {
     fn walk(value: &mut serde_json::Value, prefix: &str) {
         match value {
             serde_json::Value::String(s) => {
-                *s = mask_timestamps(&s.replace(prefix, "[HOME]"));
+                *s = mask_store(&mask_timestamps(&s.replace(prefix, "[HOME]")));
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, prefix)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, prefix)),

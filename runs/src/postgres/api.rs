@@ -102,8 +102,12 @@ async fn by_prefix(
 
 async fn put_approval(tx: &Transaction<'_>, approval: &Approval) -> Result<()> {
     tx.execute(
-        "UPDATE baton_approvals SET record = $2 WHERE id = $1",
-        &[&approval.id, &text("approval", approval)?],
+        "UPDATE baton_approvals SET record = $2, state = $3 WHERE id = $1",
+        &[
+            &approval.id,
+            &text("approval", approval)?,
+            &approval.state.as_str(),
+        ],
     )
     .await?;
     Ok(())
@@ -117,16 +121,11 @@ impl PgStore {
         Box::pin(async move { work.await.map_err(StoreError::from) })
     }
 
-    /// Write the closing audit record of `approval`'s call if it ended without running.
-    async fn close(&self, approval: Approval, now_ms: u64) -> Result<Approval> {
-        if let Some(draft) = approval.closing_record(now_ms) {
-            self.inner.audit.append(draft).await?;
-        }
-        Ok(approval)
-    }
-
-    /// Under the approval's row lock: expire it if its time ran out, then apply `change`.
-    /// Returns the approval this expired, and what `change` made of it.
+    /// Under the approval's row lock: expire it if its time ran out, then apply `change`; the
+    /// closing audit records of the calls this ended (expired, rejected, declined, cancelled)
+    /// are appended in the same transaction, so a call is closed in the log exactly when its
+    /// approval is — never one without the other. Returns the approval this expired, and what
+    /// `change` made of it.
     async fn transition(
         &self,
         id: &str,
@@ -153,6 +152,17 @@ impl PgStore {
         if let Ok(next) = &moved {
             put_approval(&tx, next).await?;
         }
+        let closing: Vec<_> = expired
+            .iter()
+            .chain(moved.as_ref().ok())
+            .filter_map(|approval| approval.closing_record(now_ms))
+            .collect();
+        if !closing.is_empty() {
+            if let Some(problem) = self.inner.audit.refusal() {
+                return Err(RunsError::AuditRefused(Box::new(problem)));
+            }
+            audit::append_in(&tx, closing).await?;
+        }
         let changed = expired.is_some() || moved.is_ok();
         if changed {
             notify(&tx).await?;
@@ -164,18 +174,14 @@ impl PgStore {
         Ok((expired, moved))
     }
 
-    /// [`PgStore::transition`], then the closing records of the calls it ended.
+    /// [`PgStore::transition`]'s outcome for the caller.
     async fn settle(
         &self,
         id: String,
         now_ms: u64,
         change: impl FnOnce(&Approval) -> Result<Approval> + Send,
     ) -> Result<Approval> {
-        let (expired, moved) = self.transition(&id, now_ms, change).await?;
-        if let Some(expired) = expired {
-            self.close(expired, now_ms).await?;
-        }
-        self.close(moved?, now_ms).await
+        self.transition(&id, now_ms, change).await?.1
     }
 
     async fn all<T: DeserializeOwned>(&self, what: &'static str, sql: &str) -> Result<Vec<T>> {
@@ -196,13 +202,12 @@ impl PgStore {
             if !approval.due_to_expire(now_ms) {
                 continue;
             }
-            // The transition expires it under the row lock if it is still due; nothing else.
+            // The transition expires it under the row lock if it is still due; the change
+            // after that (expiring it again) is refused, so nothing else moves.
             let (now_expired, _) = self
-                .transition(&approval.id, now_ms, |current| Ok(current.clone()))
+                .transition(&approval.id, now_ms, |current| current.expired(now_ms))
                 .await?;
-            if let Some(approval) = now_expired {
-                expired.push(self.close(approval, now_ms).await?);
-            }
+            expired.extend(now_expired);
         }
         Ok(expired)
     }
@@ -388,6 +393,12 @@ impl PgStore {
     async fn gc(&self, before_ms: u64) -> Result<ArtifactGc> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Uploaders' rows before artifacts, as an upload takes them: no deadlock with one.
+        tx.execute(
+            "SELECT 1 FROM baton_uploads ORDER BY principal FOR UPDATE",
+            &[],
+        )
+        .await?;
         let removed = tx
             .query(
                 "DELETE FROM baton_artifacts WHERE kept_ms < $1 RETURNING size, uploaders",
@@ -425,8 +436,8 @@ impl StoreApi for PgStore {
 
     fn verify_audit(&self) -> StoreFuture<'_, VerifyReport> {
         self.run_op(async move {
-            let client = self.client().await?;
-            audit::verify(&client, self.inner.audit.refusal()).await
+            let mut client = self.client().await?;
+            audit::verify(&mut client, self.inner.audit.refusal()).await
         })
     }
 
@@ -469,9 +480,14 @@ impl StoreApi for PgStore {
             // One statement: the insert and its notification commit together.
             client
                 .execute(
-                    "WITH added AS (INSERT INTO baton_approvals (id, record) VALUES ($1, $2))
+                    "WITH added AS (INSERT INTO baton_approvals (id, record, state) VALUES ($1, $2, $4))
                      SELECT pg_notify($3, '')",
-                    &[&approval.id, &text("approval", &approval)?, &CHANNEL],
+                    &[
+                        &approval.id,
+                        &text("approval", &approval)?,
+                        &CHANNEL,
+                        &approval.state.as_str(),
+                    ],
                 )
                 .await?;
             self.changed();

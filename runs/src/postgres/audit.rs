@@ -18,6 +18,8 @@ use crate::{
 
 /// Records read per page when walking the chain.
 const PAGE: i64 = 10_000;
+/// Longest a batch's transaction may take before its callers are told it failed.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The audit log's writer side for one process.
 pub(crate) struct PgAudit {
@@ -70,6 +72,12 @@ impl PgAudit {
         };
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
+        // A deleted head row is put back before it is locked.
+        tx.execute(
+            "INSERT INTO baton_audit_head VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
+            &[&GENESIS],
+        )
+        .await?;
         tx.query_one(
             "SELECT seq FROM baton_audit_head WHERE id = 1 FOR UPDATE",
             &[],
@@ -184,16 +192,42 @@ async fn sign(
     .ok()
 }
 
-/// One batch, one transaction, after whatever any process committed last.
+/// One batch, one transaction, after whatever any process committed last. A database that
+/// does not answer within [`COMMIT_WAIT`] fails the batch: its callers get an error (the
+/// records may still land — a record without an answer is allowed; an answer without its
+/// record never is).
 async fn commit(pool: &Pool, drafts: Vec<AuditDraft>) -> Result<(Vec<AuditReceipt>, Head)> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let work = async {
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        let done = append_in(&tx, drafts).await?;
+        tx.commit().await?;
+        Ok(done)
+    };
+    tokio::time::timeout(COMMIT_WAIT, work)
+        .await
+        .map_err(|_| RunsError::AuditUnwritten {
+            detail: format!(
+                "PostgreSQL did not commit the batch within {} s",
+                COMMIT_WAIT.as_secs()
+            ),
+        })?
+}
+
+/// Link `drafts` after the chain's head and insert them in `tx`, holding the head row's lock
+/// until `tx` ends: how every record enters the chain, a batch of the writer's or an
+/// approval's closing record in the transaction that closed it.
+pub(crate) async fn append_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    drafts: Vec<AuditDraft>,
+) -> Result<(Vec<AuditReceipt>, Head)> {
     let row = tx
-        .query_one(
+        .query_opt(
             "SELECT seq, hash FROM baton_audit_head WHERE id = 1 FOR UPDATE",
             &[],
         )
-        .await?;
+        .await?
+        .ok_or_else(|| RunsError::AuditRefused(Box::new(missing_head())))?;
     let mut head = Head {
         seq: to_u64(row.get(0)),
         hash: row.get(1),
@@ -226,8 +260,16 @@ async fn commit(pool: &Pool, drafts: Vec<AuditDraft>) -> Result<(Vec<AuditReceip
         &[&to_i64(head.seq), &head.hash],
     )
     .await?;
-    tx.commit().await?;
     Ok((receipts, head))
+}
+
+fn missing_head() -> Problem {
+    Problem {
+        seq: 1,
+        kind: ProblemKind::Unreadable,
+        detail: "the chain's head row (baton_audit_head) is missing: it was deleted outside Baton"
+            .into(),
+    }
 }
 
 pub(crate) fn to_i64(value: u64) -> i64 {
@@ -254,22 +296,38 @@ async fn last_record(client: &impl deadpool_postgres::GenericClient) -> Result<O
     Ok(row.map(|row| parse(row.get(0), row.get(1))))
 }
 
-async fn stored_head(client: &impl deadpool_postgres::GenericClient) -> Result<Head> {
+/// The stored head (`None`: its row is gone) and the last stored record, read in one
+/// statement — one snapshot, so a batch another process commits meanwhile is seen whole or not
+/// at all.
+async fn head_and_last(
+    client: &impl deadpool_postgres::GenericClient,
+) -> Result<(Option<Head>, Option<Parsed>)> {
     let row = client
-        .query_one("SELECT seq, hash FROM baton_audit_head WHERE id = 1", &[])
+        .query_one(
+            "SELECT h.seq, h.hash, a.seq, a.line
+             FROM (SELECT 1) AS one
+             LEFT JOIN baton_audit_head h ON h.id = 1
+             LEFT JOIN LATERAL (SELECT seq, line FROM baton_audit ORDER BY seq DESC LIMIT 1) a ON true",
+            &[],
+        )
         .await?;
-    Ok(Head {
-        seq: to_u64(row.get(0)),
-        hash: row.get(1),
-    })
+    let head = row.get::<_, Option<i64>>(0).map(|seq| Head {
+        seq: to_u64(seq),
+        hash: row.get::<_, Option<String>>(1).unwrap_or_default(),
+    });
+    let last = row
+        .get::<_, Option<i64>>(2)
+        .map(|seq| parse(seq, row.get::<_, Option<&str>>(3).unwrap_or_default()));
+    Ok((head, last))
 }
 
-/// At connect: does the head still name the last stored record? Records and head move in one
-/// transaction, so any difference is damage done outside Baton (rows deleted or edited).
-pub(crate) async fn check_head(client: &deadpool_postgres::Object) -> Result<Option<Problem>> {
-    let head = stored_head(client).await?;
-    let problem = match last_record(client).await? {
-        None => head_problem(Some(&head), 0, GENESIS),
+/// What is wrong between the stored head and the last stored record, if anything.
+fn head_versus_last(head: Option<&Head>, last: Option<&Parsed>) -> Option<Problem> {
+    let Some(head) = head else {
+        return Some(missing_head());
+    };
+    match last {
+        None => head_problem(Some(head), 0, GENESIS),
         Some(Ok(record)) if record.seq > head.seq => Some(Problem {
             seq: head.seq + 1,
             kind: ProblemKind::Reordered,
@@ -278,29 +336,57 @@ pub(crate) async fn check_head(client: &deadpool_postgres::Object) -> Result<Opt
                 record.seq, head.seq
             ),
         }),
-        Some(Ok(record)) => head_problem(Some(&head), record.seq, &record.hash),
+        Some(Ok(record)) => head_problem(Some(head), record.seq, &record.hash),
         Some(Err((seq, why))) => Some(Problem {
-            seq,
+            seq: *seq,
             kind: ProblemKind::Unreadable,
             detail: format!("record {seq} does not parse ({why}): its bytes were edited"),
         }),
-    };
-    Ok(problem.map(|mut problem| {
-        problem.detail = format!(
-            "{}; after checking, run `baton audit recover --accept-loss --reason TEXT`",
-            problem.detail
-        );
-        problem
-    }))
+    }
 }
 
-/// Walk the whole chain, page by page, and compare its end with the head.
+/// At connect: does the head still name the last stored record? Records and head move in one
+/// transaction, so any difference is damage done outside Baton (rows deleted or edited).
+pub(crate) async fn check_head(client: &deadpool_postgres::Object) -> Result<Option<Problem>> {
+    let (head, last) = head_and_last(client).await?;
+    Ok(
+        head_versus_last(head.as_ref(), last.as_ref()).map(|mut problem| {
+            problem.detail = format!(
+                "{}; after checking, run `baton audit recover --accept-loss --reason TEXT`",
+                problem.detail
+            );
+            problem
+        }),
+    )
+}
+
+/// Walk the whole chain, page by page, in one snapshot (appends by any process meanwhile are
+/// not seen: a healthy chain under load verifies), and compare its end with the head.
 pub(crate) async fn verify(
-    client: &deadpool_postgres::Object,
+    client: &mut deadpool_postgres::Object,
     refusal: Option<Problem>,
 ) -> Result<VerifyReport> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let report = walk(&tx).await?;
+    tx.commit().await?;
+    Ok(match report.problem {
+        None => VerifyReport {
+            problem: refusal,
+            ..report
+        },
+        Some(_) => report,
+    })
+}
+
+async fn walk(tx: &deadpool_postgres::Transaction<'_>) -> Result<VerifyReport> {
     let mut expected = 1u64;
     let mut previous = GENESIS.to_owned();
+    let mut after = i64::MIN;
     let report = |expected: u64, previous: String, kind, detail: String| VerifyReport {
         verified: expected - 1,
         head_hash: previous,
@@ -311,25 +397,33 @@ pub(crate) async fn verify(
         }),
     };
     loop {
-        let rows = client
+        let rows = tx
             .query(
-                "SELECT seq, line FROM baton_audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                &[&to_i64(expected), &PAGE],
+                "SELECT seq, line FROM baton_audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &PAGE],
             )
             .await?;
         let Some(last) = rows.last().map(|row| row.get::<_, i64>(0)) else {
             break;
         };
+        after = last;
         for row in &rows {
-            let seq = to_u64(row.get(0));
-            if seq != expected {
+            let stored: i64 = row.get(0);
+            let wanted = to_i64(expected);
+            if stored < wanted {
                 let detail = format!(
-                    "record {expected} is missing: the record after {} is {seq}",
+                    "a record numbered {stored} is stored before record {expected}: records were added outside Baton"
+                );
+                return Ok(report(expected, previous, ProblemKind::Reordered, detail));
+            }
+            if stored > wanted {
+                let detail = format!(
+                    "record {expected} is missing: the record after {} is {stored}",
                     expected - 1
                 );
                 return Ok(report(expected, previous, ProblemKind::Missing, detail));
             }
-            let record = match parse(row.get(0), row.get(1)) {
+            let record = match parse(stored, row.get(1)) {
                 Ok(record) => record,
                 Err((_, why)) => {
                     let detail =
@@ -337,7 +431,7 @@ pub(crate) async fn verify(
                     return Ok(report(expected, previous, ProblemKind::Unreadable, detail));
                 }
             };
-            if record.seq != seq {
+            if record.seq != expected {
                 let detail = format!(
                     "record {} is stored where record {expected} belongs: records were reordered",
                     record.seq
@@ -350,12 +444,13 @@ pub(crate) async fn verify(
             previous = record.hash;
             expected += 1;
         }
-        if to_u64(last) + 1 != expected {
-            break;
-        }
     }
-    let head = stored_head(client).await?;
-    let problem = head_problem(Some(&head), expected - 1, &previous).or(refusal);
+    let (head, last) = head_and_last(tx).await?;
+    let problem = match &head {
+        Some(head) if head.seq < expected - 1 => head_versus_last(Some(head), last.as_ref()),
+        Some(head) => head_problem(Some(head), expected - 1, &previous),
+        None => Some(missing_head()),
+    };
     Ok(VerifyReport {
         verified: expected - 1,
         head_hash: previous,

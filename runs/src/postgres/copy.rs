@@ -55,7 +55,13 @@ impl PgStore {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
-        // Appends by any process wait until the copy is in.
+        // Every other process waits until the copy is in: appends, approvals, runs, uploads.
+        tx.batch_execute(
+            "LOCK TABLE baton_audit_head, baton_audit, baton_runs, baton_journal, baton_approvals,
+                        baton_tasks, baton_artifacts, baton_uploads IN EXCLUSIVE MODE",
+        )
+        .await
+        .map_err(pg)?;
         let head: i64 = tx
             .query_one(
                 "SELECT seq FROM baton_audit_head WHERE id = 1 FOR UPDATE",
@@ -68,7 +74,8 @@ impl PgStore {
             .query_one(
                 "SELECT (SELECT count(*) FROM baton_audit) + (SELECT count(*) FROM baton_runs)
                       + (SELECT count(*) FROM baton_approvals) + (SELECT count(*) FROM baton_tasks)
-                      + (SELECT count(*) FROM baton_artifacts)",
+                      + (SELECT count(*) FROM baton_artifacts) + (SELECT count(*) FROM baton_journal)
+                      + (SELECT count(*) FROM baton_uploads)",
                 &[],
             )
             .await
@@ -167,8 +174,8 @@ async fn copy_records(
 ) -> StoreResult<()> {
     for approval in source.approvals().await? {
         tx.execute(
-            "INSERT INTO baton_approvals (id, record) VALUES ($1, $2)",
-            &[&approval.id, &json(&approval)?],
+            "INSERT INTO baton_approvals (id, record, state) VALUES ($1, $2, $3)",
+            &[&approval.id, &json(&approval)?, &approval.state.as_str()],
         )
         .await
         .map_err(pg)?;

@@ -10,6 +10,10 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::CHANNEL;
 
+/// How often the listening connection is asked whether it is alive, and how long it has to
+/// answer.
+const PING: Duration = Duration::from_secs(15);
+
 /// Listen until the task is aborted (the store is dropped).
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
@@ -43,8 +47,23 @@ pub(crate) async fn listen(
                         delay = Duration::from_millis(50);
                         // Whatever changed while nobody listened: waiters read again.
                         bump();
-                        while notifications.recv().await.is_some() {
-                            bump();
+                        let mut ping = tokio::time::interval(PING);
+                        loop {
+                            tokio::select! {
+                                heard = notifications.recv() => match heard {
+                                    Some(()) => bump(),
+                                    None => break,
+                                },
+                                _ = ping.tick() => {
+                                    // A connection that went silent (no reset, no keepalive
+                                    // answer yet) is given up rather than trusted.
+                                    let alive = tokio::time::timeout(PING, client.simple_query("SELECT 1")).await;
+                                    if !matches!(alive, Ok(Ok(_))) {
+                                        tracing::warn!("store change listener's connection stopped answering; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
                         }
                     }
                     Err(error) => tracing::warn!(%error, "store change listener: LISTEN failed"),

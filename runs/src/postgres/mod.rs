@@ -86,6 +86,16 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A database that vanishes without a reset (a failover, a partition) is noticed in
+        // seconds, not after the kernel's two hours: the listener and the audit writer wait on
+        // these connections.
+        config.keepalives(true);
+        if config.get_keepalives_idle() > Duration::from_secs(10) {
+            config.keepalives_idle(Duration::from_secs(10));
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(20));
+        }
         if config.get_application_name().is_none() {
             config.application_name("baton");
         }
@@ -162,19 +172,32 @@ impl PgStore {
     }
 }
 
-/// `url` without its password, for messages.
+/// `url` without its passwords — in the user information (`user:secret@`) or as a parameter
+/// (`?password=secret`, `password=secret` in the key=value form) — for messages.
 pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ if url.contains("password") => "(a connection string with a password)".into(),
-        _ => url.to_owned(),
+    let mut out = url.to_owned();
+    if let (Some(scheme), Some(at)) = (out.find("://"), out.rfind('@'))
+        && at > scheme
+        && let Some(colon) = out[scheme + 3..at].find(':')
+    {
+        out.replace_range(scheme + 3 + colon + 1..at, "***");
     }
+    let mut from = 0;
+    while let Some(found) = out[from..].to_ascii_lowercase().find("password") {
+        let start = from + found + "password".len();
+        let value = out[start..].trim_start_matches([' ', '=']);
+        let value_at = out.len() - value.len();
+        if value_at == start || !out[start..value_at].contains('=') {
+            from = start;
+            continue;
+        }
+        let end = out[value_at..]
+            .find(['&', ' '])
+            .map_or(out.len(), |n| value_at + n);
+        out.replace_range(value_at..end, "***");
+        from = value_at + 3;
+    }
+    out
 }
 
 fn describe_target(config: &tokio_postgres::Config) -> String {

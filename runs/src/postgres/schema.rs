@@ -31,14 +31,7 @@ const MIGRATIONS: &[&str] = &[
         step TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     );
-    CREATE TABLE baton_approvals (
-        id TEXT PRIMARY KEY,
-        record TEXT NOT NULL,
-        -- What the expiry sweep (every server, every second) looks for without reading all.
-        state TEXT GENERATED ALWAYS AS (record::jsonb ->> 'state') STORED
-    );
-    CREATE INDEX baton_approvals_open ON baton_approvals (state)
-        WHERE state IN ('pending', 'approved');
+    CREATE TABLE baton_approvals (id TEXT PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE baton_tasks (id TEXT PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE baton_artifacts (
         sha256 TEXT PRIMARY KEY,
@@ -50,6 +43,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE baton_uploads (principal TEXT PRIMARY KEY, bytes BIGINT NOT NULL);
     ",
+    // 2: an approval's state beside its record, written with it, so the expiry sweep (every
+    // server, every second) reads only open approvals. Taken from the text as serialized,
+    // not through `jsonb` (which refuses the `\u0000` a caller's arguments may hold).
+    r#"
+    ALTER TABLE baton_approvals ADD COLUMN state TEXT;
+    UPDATE baton_approvals SET state = substring(record from '"state":"([a-z_]+)"');
+    ALTER TABLE baton_approvals ALTER COLUMN state SET NOT NULL;
+    CREATE INDEX baton_approvals_open ON baton_approvals (state)
+        WHERE state IN ('pending', 'approved');
+    "#,
 ];
 
 /// The newest schema this binary knows.

@@ -205,7 +205,7 @@ async fn a_database_newer_than_the_binary_is_refused() {
     assert!(
         error
             .to_string()
-            .contains("the database's schema is version 99, newer than this binary's 1"),
+            .contains("the database's schema is version 99, newer than this binary's 2"),
         "{error}"
     );
     let bad = PgStore::connect(
@@ -388,6 +388,26 @@ async fn a_restarted_server_fails_calls_in_flight_and_the_pool_recovers() {
     };
     assert_eq!(receipt.seq, 6);
     assert_eq!(store.verify_audit().await.unwrap().verified, 6);
+
+    // Wake-ups across stores resume once the listener is back.
+    let other = connect(&url).await;
+    for round in 0..3 {
+        let seen = store.changes(0, 0).await.unwrap();
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move { store.changes(seen, 20_000).await.unwrap() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        other
+            .create_approval(draft("agent"), now_millis())
+            .await
+            .unwrap();
+        let woke = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+        assert!(
+            woke.is_ok_and(|w| w.unwrap() != seen),
+            "round {round}: no wake-up"
+        );
+    }
 }
 
 #[tokio::test]
@@ -508,4 +528,124 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[test]
+fn passwords_never_reach_a_message() {
+    for url in [
+        "postgres://baton:hunter2@db.internal:5432/baton",
+        "postgres://baton@db.internal/baton?password=hunter2&sslmode=disable",
+        "postgres://baton:a@db.internal/baton?sslmode=disable&PASSWORD=hunter2",
+        "host=db.internal user=baton password=hunter2 dbname=baton",
+        "host=db.internal password = hunter2 dbname=baton",
+    ] {
+        let shown = PgStore::redacted(url);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(":a@"),
+            "{url} → {shown}"
+        );
+        assert!(shown.contains("db.internal"), "{url} → {shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_opened_and_verified_under_load_see_no_damage() {
+    let Some((_cluster, url)) = pg_database("stores_opened_and_verified_under_load") else {
+        return;
+    };
+    let writer = connect(&url).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let (store, stop) = (writer.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    store
+                        .append_audit(audit_draft(w * 1_000_000 + n))
+                        .await
+                        .unwrap();
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        let other = connect(&url).await;
+        assert_eq!(other.audit_refusal(), None);
+        let report = other.verify_audit().await.unwrap();
+        assert_eq!(
+            report.problem, None,
+            "verified {} under load",
+            report.verified
+        );
+        assert!(report.verified > 0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_closed_only_with_its_record() {
+    let Some((_cluster, url)) = pg_database("an_approval_is_closed_only_with_its_record") else {
+        return;
+    };
+    let store = connect(&url).await;
+    // A caller's arguments may hold any character, NUL included.
+    let mut odd = draft("agent");
+    odd.args = json!({ "content": "a\u{0}b" });
+    let approval = store.create_approval(odd, now_millis()).await.unwrap();
+    for n in 1..=3 {
+        store.append_audit(audit_draft(n)).await.unwrap();
+    }
+    drop(store);
+    psql(&url, "DELETE FROM baton_audit WHERE seq = 3");
+    let store = connect(&url).await;
+    assert!(store.audit_refusal().is_some());
+    // The log refuses: the rejection is refused too, and the approval stays pending.
+    let refused = store
+        .decide_approval(
+            approval.id.clone(),
+            "rita".into(),
+            Verdict::Reject,
+            Some("no".into()),
+            now_millis(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::AuditRefused { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        store.approval(approval.id.clone()).await.unwrap().state,
+        baton_runs::ApprovalState::Pending
+    );
+    store
+        .recover_audit("a test deleted record 3".into(), "ops".into())
+        .await
+        .unwrap();
+    store
+        .decide_approval(
+            approval.id.clone(),
+            "rita".into(),
+            Verdict::Reject,
+            Some("no".into()),
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    let records = store.audit_records(0, 100).await.unwrap();
+    let closing: Vec<_> = records
+        .iter()
+        .filter(|r| r.approval_id.as_deref() == Some(approval.id.as_str()))
+        .collect();
+    assert_eq!(closing.len(), 1);
+    assert_eq!(
+        closing[0].outcome.status,
+        baton_runs::OutcomeStatus::Rejected
+    );
 }

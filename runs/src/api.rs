@@ -325,4 +325,8 @@ store_api! {
     fn gc_artifacts(before_ms: u64) -> ArtifactGc;
     /// Every artifact kept, without its bytes (what `baton store copy` carries over).
     fn kept_artifacts() -> Vec<KeptArtifact>;
+    /// Claim the notice `key` (an event about an approval) for this process to send: true
+    /// once, for the first claimant of any process sharing the store, so every server's watch
+    /// may see the event and the webhooks still hear it once.
+    fn claim_notice(key: String, now_ms: u64) -> bool;
 }

@@ -237,6 +237,10 @@ impl StoreApi for Store {
         self.blocking(move |store| store.gc_artifacts(before_ms))
     }
 
+    fn claim_notice(&self, key: String, now_ms: u64) -> StoreFuture<'_, bool> {
+        self.blocking(move |store| store.claim_notice(&key, now_ms))
+    }
+
     fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {
         self.blocking(Store::kept_artifacts)
     }

@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: sled::Tree,
     /// Principal → bytes of uploads it keeps (for `limits.upload_quota_mb`).
     pub(crate) uploads: sled::Tree,
+    /// Notices claimed (sent to webhooks), by key → when.
+    pub(crate) notices: sled::Tree,
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) audit_log: AuditLog,
@@ -83,6 +85,7 @@ impl Store {
                 artifacts: tree("artifacts")?,
                 tasks: tree("tasks")?,
                 uploads: tree("uploads")?,
+                notices: tree("notices")?,
                 audit,
                 meta,
                 audit_log,

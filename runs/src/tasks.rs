@@ -8,6 +8,20 @@ use crate::error::{corrupt, encode};
 use crate::{Result, RunsError, Store};
 
 impl Store {
+    /// Claim notice `key` at `now_ms`: true the first time only.
+    pub fn claim_notice(&self, key: &str, now_ms: u64) -> Result<bool> {
+        let claimed = self
+            .inner
+            .notices
+            .compare_and_swap(
+                key.as_bytes(),
+                None as Option<&[u8]>,
+                Some(&now_ms.to_be_bytes()),
+            )?
+            .is_ok();
+        Ok(claimed)
+    }
+
     /// Keep `record` as task `id`'s, replacing any earlier one.
     pub fn save_task(&self, id: &str, record: &Value) -> Result<()> {
         let bytes = serde_json::to_vec(record).map_err(|e| encode("task", e))?;

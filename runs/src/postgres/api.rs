@@ -692,6 +692,20 @@ impl StoreApi for PgStore {
         self.run_op(self.gc(before_ms))
     }
 
+    fn claim_notice(&self, key: String, now_ms: u64) -> StoreFuture<'_, bool> {
+        self.run_op(async move {
+            let client = self.client().await?;
+            let claimed = client
+                .query_opt(
+                    "INSERT INTO baton_notices VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING 1",
+                    &[&key, &to_i64(now_ms)],
+                )
+                .await?
+                .is_some();
+            Ok(claimed)
+        })
+    }
+
     fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {
         self.run_op(async move {
             let client = self.client().await?;

@@ -53,6 +53,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX baton_approvals_open ON baton_approvals (state)
         WHERE state IN ('pending', 'approved');
     "#,
+    // 3: notices claimed for the webhooks, so servers sharing the store send each one once.
+    r"
+    CREATE TABLE baton_notices (key TEXT PRIMARY KEY, claimed_ms BIGINT NOT NULL);
+    ",
 ];
 
 /// The newest schema this binary knows.

@@ -62,6 +62,7 @@ pub fn watch(
 
 async fn run(gate: Gate, notices: Option<mpsc::Sender<Notice>>, console_url: Option<String>) {
     let store = gate.store().clone();
+    let started_ms = gate.clock().now_ms();
     let mut known: Option<HashMap<String, ApprovalState>> = None;
     let mut seen = 0u64;
     // The store is read only when something changed or an approval's time may be up; each
@@ -88,7 +89,25 @@ async fn run(gate: Gate, notices: Option<mpsc::Sender<Notice>>, console_url: Opt
                     );
                     if let Some(notices) = &notices {
                         let now = gate.clock().now_ms();
-                        announce(&all, &mut known, notices, now, console_url.as_deref());
+                        for (event, approval) in news(&all, &mut known, started_ms) {
+                            // Every server sharing the store sees the event; one sends it.
+                            let key =
+                                format!("{event}:{}:{}", approval.id, approval.state.as_str());
+                            match store.claim_notice(key, now).await {
+                                Ok(true) => {}
+                                Ok(false) => continue,
+                                Err(error) => {
+                                    tracing::warn!(%error, id = %approval.id, "webhook notice not claimed; not sent");
+                                    continue;
+                                }
+                            }
+                            if notices
+                                .try_send(notice(event, approval, now, console_url.as_deref()))
+                                .is_err()
+                            {
+                                tracing::warn!(id = %approval.id, "webhook queue full; notification dropped");
+                            }
+                        }
                     }
                 }
                 Err(error) => {
@@ -110,33 +129,32 @@ async fn run(gate: Gate, notices: Option<mpsc::Sender<Notice>>, console_url: Opt
     }
 }
 
-/// Queue a notice for every approval asked for or ended since the last look (`known`). The
-/// first look only learns what exists: nothing is announced twice across a restart.
-fn announce(
-    all: &[Approval],
+/// The events since the last look (`known`): approvals asked for, and approvals that ended.
+/// The first look takes what existed before this watch started (`started_ms`) as told, so a
+/// restart announces nothing twice, and announces what was asked for since — a call made the
+/// moment the server came up is not missed.
+fn news<'a>(
+    all: &'a [Approval],
     known: &mut Option<HashMap<String, ApprovalState>>,
-    notices: &mpsc::Sender<Notice>,
-    now: u64,
-    console_url: Option<&str>,
-) {
-    if let Some(before) = known.as_ref() {
-        for approval in all {
-            let event = match (before.get(&approval.id), approval.state) {
-                (None, ApprovalState::Pending) => "approval.created",
-                (Some(old), new) if *old != new && new != ApprovalState::Consumed => {
-                    "approval.decided"
-                }
-                _ => continue,
-            };
-            if notices
-                .try_send(notice(event, approval, now, console_url))
-                .is_err()
-            {
-                tracing::warn!(id = %approval.id, "webhook queue full; notification dropped");
-            }
-        }
+    started_ms: u64,
+) -> Vec<(&'static str, &'a Approval)> {
+    let before = known.take().unwrap_or_else(|| {
+        all.iter()
+            .filter(|a| a.created_ms < started_ms)
+            .map(|a| (a.id.clone(), a.state))
+            .collect()
+    });
+    let mut events = Vec::new();
+    for approval in all {
+        let event = match (before.get(&approval.id), approval.state) {
+            (None, ApprovalState::Pending) => "approval.created",
+            (Some(old), new) if *old != new && new != ApprovalState::Consumed => "approval.decided",
+            _ => continue,
+        };
+        events.push((event, approval));
     }
     *known = Some(all.iter().map(|a| (a.id.clone(), a.state)).collect());
+    events
 }
 
 fn notice(event: &'static str, approval: &Approval, now: u64, console: Option<&str>) -> Notice {

@@ -544,11 +544,11 @@ async fn the_console_is_off_when_configured_so_and_secure_behind_https() {
 
 // ---- webhooks --------------------------------------------------------------------------------
 
-type Heard = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+pub(super) type Heard = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
 
 /// A webhook receiver on loopback that keeps each request's JSON body; it answers `200`, or
 /// never answers when `hang`.
-async fn receiver(hang: bool) -> (String, Heard) {
+pub(super) async fn receiver(hang: bool) -> (String, Heard) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -596,7 +596,7 @@ async fn receiver(hang: bool) -> (String, Heard) {
     (url, heard)
 }
 
-async fn heard_where(heard: &Heard, what: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn heard_where(heard: &Heard, what: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
         if let Some(found) = heard.lock().unwrap().iter().find(|v| what(v)) {
             return found.clone();

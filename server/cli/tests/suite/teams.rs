@@ -161,6 +161,9 @@ async fn two_servers_one_chain_through_a_kill_and_a_database_restart() {
     cluster.stop();
     let stopped = Instant::now();
     tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // The database takes connections before `pg_ctl start` returns: the outage ends when the
+    // restart begins.
+    let restarting = Instant::now();
     cluster.restart();
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(3_000)).await;
@@ -172,7 +175,7 @@ async fn two_servers_one_chain_through_a_kill_and_a_database_restart() {
     let answered: Vec<&Answer> = answers.iter().filter(|a| a.status == Some(200)).collect();
     let during_outage: Vec<&Answer> = answers
         .iter()
-        .filter(|a| a.at > stopped + Duration::from_millis(300) && a.at < restarted)
+        .filter(|a| a.at > stopped + Duration::from_millis(300) && a.at < restarting)
         .collect();
     let after_kill = answered.iter().filter(|a| a.at > killed).count();
     let after_restart = answered
@@ -592,5 +595,58 @@ async fn an_upload_larger_than_the_database_keeps_is_refused_by_size() {
             "over the 1048576-byte limit for artifacts kept in PostgreSQL ([store] max_artifact_mb)"
         ),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_hear_each_approval_once_whatever_the_number_of_servers() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("teams::webhooks_hear_once") else {
+        return;
+    };
+    let (hook, heard) = super::console::receiver(false).await;
+    let home = Home::new(&format!(
+        "{TOKENS}\n[[approvals.webhooks]]\nurl = \"{hook}\"\n\n[store]\nurl = \"{url}\"\n"
+    ));
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"untrusted\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let a = server(&home, "a").await;
+    let b = server(&home, "b").await;
+    let asked: Value = reqwest::Client::new()
+        .post(format!("http://{}/v1/tools/repo_write", a.addr))
+        .bearer_auth("bot-t")
+        .json(&json!({ "repo": repo, "path": "A.md", "content": "x" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = asked["approval_id"].as_str().unwrap().to_owned();
+    super::console::heard_where(&heard, |v| v["event"] == "approval.created").await;
+    let (ok, _, text) = call(
+        &b,
+        "rev-t",
+        "approvals_decide",
+        json!({ "id": id, "decision": "reject", "note": "no" }),
+    )
+    .await;
+    assert!(ok, "{text}");
+    super::console::heard_where(&heard, |v| v["event"] == "approval.decided").await;
+    // Both servers' watches saw both events: give the slower one time to (not) send.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let events: Vec<String> = heard
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        events,
+        vec!["approval.created".to_owned(), "approval.decided".to_owned()]
     );
 }

@@ -93,26 +93,25 @@ async fn search(http: &reqwest::Client, addr: std::net::SocketAddr, query: &str)
     }
 }
 
-/// The digests of the audit records of `tool`, read back through the store API.
-async fn recorded(url: &str, tool: &str) -> HashSet<String> {
+/// The store at `url`, and every audit record in it, read back through the store API.
+async fn all_records(url: &str) -> (baton_runs::PgStore, Vec<baton_runs::AuditRecord>) {
     let store = baton_runs::PgStore::connect(url, &baton_runs::StoreOptions::default())
         .await
         .unwrap();
-    let mut digests = HashSet::new();
-    let mut after = 0;
+    let mut records = Vec::new();
     loop {
+        let after = records
+            .last()
+            .map_or(0, |r: &baton_runs::AuditRecord| r.seq);
         let page = baton_runs::StoreApi::audit_records(&store, after, 5_000)
             .await
             .unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        digests.extend(
-            page.into_iter()
-                .filter(|r| r.tool == tool)
-                .map(|r| r.args_digest),
-        );
+        if page.is_empty() {
+            break;
+        }
+        records.extend(page);
     }
-    digests
+    (store, records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,7 +201,13 @@ async fn two_servers_one_chain_through_a_kill_and_a_database_restart() {
     }
     eprintln!("during the outage: {statuses:?}");
     // Every answered call has its record; the chain is one and verifies.
-    let digests = recorded(&url, "knowledge_search").await;
+    let digests: HashSet<String> = all_records(&url)
+        .await
+        .1
+        .into_iter()
+        .filter(|r| r.tool == "knowledge_search")
+        .map(|r| r.args_digest)
+        .collect();
     let missing: Vec<_> = answered
         .iter()
         .filter(|a| !digests.contains(&a.digest))
@@ -388,12 +393,7 @@ async fn an_approval_asked_on_one_server_is_decided_on_another_once() {
             .unwrap_or_else(|| panic!("{id} not listed: {all}"));
         assert_eq!(stored["state"], *state);
     }
-    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
-        .await
-        .unwrap();
-    let records = baton_runs::StoreApi::audit_records(&store, 0, 10_000)
-        .await
-        .unwrap();
+    let (store, records) = all_records(&url).await;
     for (id, state) in &outcomes {
         let closing = records
             .iter()
@@ -555,12 +555,7 @@ async fn a_server_starting_leaves_the_tasks_another_server_runs() {
     let done = super::rest_tools::finished(&http, &job, "bot-t").await;
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(done["result"]["processed"], 400);
-    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
-        .await
-        .unwrap();
-    let records = baton_runs::StoreApi::audit_records(&store, 0, 10_000)
-        .await
-        .unwrap();
+    let (_, records) = all_records(&url).await;
     let closed: Vec<_> = records
         .iter()
         .filter(|r| r.outcome.error_kind.as_deref() == Some("server_stopped"))

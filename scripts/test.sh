@@ -125,11 +125,11 @@ step "the store, gate, approvals, runs and agents suites again, on PostgreSQL"
 CLI_SUITES=(gate nested run goals outcomes tasks rest http stdio cli console)
 export BATON_TEST_STORE=postgres
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast -E "(package(baton-runs) & test(/^suite::backends::/))
+  cargo nextest run --workspace --locked --no-fail-fast -E "(package(baton-runs) & test(/^suite::(backends|queue)::/))
     | package(baton-agents) | package(baton-gate)
     | (package(baton-cli) & test(/^suite::($(IFS='|'; echo "${CLI_SUITES[*]}"))::/))"
 else
-  cargo test --locked --no-fail-fast -p baton-runs --test all -- suite::backends::
+  cargo test --locked --no-fail-fast -p baton-runs --test all -- suite::backends:: suite::queue::
   cargo test --locked --no-fail-fast -p baton-agents -p baton-gate
   cargo test --locked --no-fail-fast -p baton-cli --test all -- "${CLI_SUITES[@]/#/suite::}"
 fi

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::{
     Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
-    AuditRecord, AuditSlice, CheckpointReport, KeptArtifact, Run, RunState, RunsError, Step,
-    Verdict, VerifyReport, Withdrawal,
+    AuditRecord, AuditSlice, CheckpointReport, Heartbeat, KeptArtifact, Run, RunState, RunsError,
+    Step, Verdict, VerifyReport, Withdrawal, WorkDraft, WorkItem, WorkKind, WorkState, WorkerInfo,
 };
 
 /// A store operation that failed, as every client sees it — locally or across the socket,
@@ -68,6 +68,12 @@ pub enum StoreError {
     #[error("{message}")]
     Quota {
         /// Whose, and by how much.
+        message: String,
+    },
+    /// A work item is not (or no longer) leased to the worker acting on it.
+    #[error("{message}")]
+    Lease {
+        /// Which item, and whose it is now.
         message: String,
     },
     /// Bytes larger than the store keeps (an artifact past `[store] max_artifact_mb`).
@@ -137,6 +143,7 @@ impl From<RunsError> for StoreError {
             | RunsError::CheckpointKey { .. }
             | RunsError::StoreUrl { .. } => StoreError::Invalid { message },
             RunsError::TooLarge { .. } => StoreError::TooLarge { message },
+            RunsError::Lease { .. } => StoreError::Lease { message },
             RunsError::Sled(_)
             | RunsError::Postgres(_)
             | RunsError::Pool(_)
@@ -329,4 +336,35 @@ store_api! {
     /// once, for the first claimant of any process sharing the store, so every server's watch
     /// may see the event and the webhooks still hear it once.
     fn claim_notice(key: String, now_ms: u64) -> bool;
+    /// Queue work for workers; the items, in order.
+    fn enqueue_work(drafts: Vec<WorkDraft>, now_ms: u64) -> Vec<WorkItem>;
+    /// Claim up to `max` items of `kinds` for `worker`, leased for `lease_ms`: fair across
+    /// requesters (see [`crate::pick`]); none that another worker holds.
+    fn claim_work(
+        worker: String,
+        kinds: Vec<WorkKind>,
+        max: u32,
+        lease_ms: u64,
+        now_ms: u64,
+    ) -> Vec<WorkItem>;
+    /// Record a worker's heartbeat and renew the leases it still holds; which items it lost
+    /// and which it is asked to cancel.
+    fn heartbeat(worker: WorkerInfo, lease_ms: u64, now_ms: u64) -> Heartbeat;
+    /// Finish an item as the worker holding it (or hand it back with `queued`).
+    fn finish_work(
+        id: String,
+        worker: String,
+        state: WorkState,
+        result: Option<Value>,
+        now_ms: u64,
+    ) -> WorkItem;
+    /// Cancel an item, or every item of a group, as `by`: queued ones at once, running ones
+    /// by their worker at its next heartbeat; the items changed.
+    fn cancel_work(selector: String, by: String, now_ms: u64) -> Vec<WorkItem>;
+    /// One work item by id or unique prefix.
+    fn work_item(id: String) -> WorkItem;
+    /// Every work item, or a group's, oldest first.
+    fn work_items(group: Option<String>) -> Vec<WorkItem>;
+    /// Every worker that reported.
+    fn workers() -> Vec<WorkerInfo>;
 }

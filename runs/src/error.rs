@@ -122,6 +122,15 @@ pub enum RunsError {
         /// Why not, for the person who tried.
         reason: String,
     },
+    /// A work item is not leased to the worker that acts on it (its lease ran out and
+    /// another worker took it, or it was finished).
+    #[error("work item `{id}`: {reason}")]
+    Lease {
+        /// The item.
+        id: String,
+        /// Why not.
+        reason: String,
+    },
     /// The audit writer has stopped (the store was closed).
     #[error("the audit log is closed")]
     Closed,

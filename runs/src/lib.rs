@@ -22,6 +22,7 @@ mod id;
 mod local;
 mod postgres;
 mod query;
+mod queue;
 mod runs;
 mod salvage;
 mod shared;
@@ -30,6 +31,7 @@ mod tasks;
 mod time;
 mod verify;
 mod wal;
+mod work;
 
 pub use api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 pub use approvals::{Approval, ApprovalDraft, ApprovalState, Verdict, Withdrawal};
@@ -53,3 +55,7 @@ pub use shared::{Ownership, StoreHandle, WAIT};
 pub use store::Store;
 pub use time::{now_millis, rfc3339};
 pub use verify::{Problem, ProblemKind, VerifyReport};
+pub use work::{
+    Heartbeat, Lease, MAX_ATTEMPTS, OpenItem, WorkDraft, WorkItem, WorkKind, WorkState, WorkerInfo,
+    pick,
+};

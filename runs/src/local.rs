@@ -8,8 +8,9 @@ use serde_json::Value;
 use crate::api::{Blob, StoreApi, StoreError, StoreFuture, StoreResult};
 use crate::{
     Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
-    AuditRecord, AuditSlice, CheckpointReport, KeptArtifact, Run, RunState, Step, Store, Verdict,
-    VerifyReport, Withdrawal, parse_public_key,
+    AuditRecord, AuditSlice, CheckpointReport, Heartbeat, KeptArtifact, Run, RunState, Step, Store,
+    Verdict, VerifyReport, Withdrawal, WorkDraft, WorkItem, WorkKind, WorkState, WorkerInfo,
+    parse_public_key,
 };
 
 impl Store {
@@ -243,6 +244,62 @@ impl StoreApi for Store {
 
     fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {
         self.blocking(Store::kept_artifacts)
+    }
+
+    fn enqueue_work(&self, drafts: Vec<WorkDraft>, now_ms: u64) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.blocking(move |store| store.enqueue_work(drafts, now_ms))
+    }
+
+    fn claim_work(
+        &self,
+        worker: String,
+        kinds: Vec<WorkKind>,
+        max: u32,
+        lease_ms: u64,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.blocking(move |store| store.claim_work(&worker, &kinds, max, lease_ms, now_ms))
+    }
+
+    fn heartbeat(
+        &self,
+        worker: WorkerInfo,
+        lease_ms: u64,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Heartbeat> {
+        self.blocking(move |store| store.heartbeat(&worker, lease_ms, now_ms))
+    }
+
+    fn finish_work(
+        &self,
+        id: String,
+        worker: String,
+        state: WorkState,
+        result: Option<Value>,
+        now_ms: u64,
+    ) -> StoreFuture<'_, WorkItem> {
+        self.blocking(move |store| store.finish_work(&id, &worker, state, result, now_ms))
+    }
+
+    fn cancel_work(
+        &self,
+        selector: String,
+        by: String,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.blocking(move |store| store.cancel_work(&selector, &by, now_ms))
+    }
+
+    fn work_item(&self, id: String) -> StoreFuture<'_, WorkItem> {
+        self.blocking(move |store| store.work_item(&id))
+    }
+
+    fn work_items(&self, group: Option<String>) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.blocking(move |store| store.work_items(group.as_deref()))
+    }
+
+    fn workers(&self) -> StoreFuture<'_, Vec<WorkerInfo>> {
+        self.blocking(Store::workers)
     }
 
     fn artifact(&self, sha256: String) -> StoreFuture<'_, (ArtifactRef, Blob)> {

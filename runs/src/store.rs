@@ -25,6 +25,12 @@ pub(crate) struct Inner {
     pub(crate) uploads: sled::Tree,
     /// Notices claimed (sent to webhooks), by key → when.
     pub(crate) notices: sled::Tree,
+    /// Work items for workers, by id.
+    pub(crate) work: sled::Tree,
+    /// Workers as they last reported, by name.
+    pub(crate) workers: sled::Tree,
+    /// Makes each queue change (claim, heartbeat, finish, cancel) one step.
+    pub(crate) queue_lock: std::sync::Mutex<()>,
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,
     pub(crate) audit_log: AuditLog,
@@ -86,6 +92,9 @@ impl Store {
                 tasks: tree("tasks")?,
                 uploads: tree("uploads")?,
                 notices: tree("notices")?,
+                work: tree("work")?,
+                workers: tree("workers")?,
+                queue_lock: std::sync::Mutex::new(()),
                 audit,
                 meta,
                 audit_log,

@@ -18,19 +18,20 @@ use crate::error::{corrupt, encode};
 use crate::store::MIN_PREFIX;
 use crate::{
     Approval, ApprovalDraft, ArtifactGc, ArtifactRef, AuditDraft, AuditQuery, AuditReceipt,
-    AuditRecord, AuditSlice, CheckpointReport, KeptArtifact, Result, Run, RunState, RunsError,
-    Step, Verdict, VerifyReport, Withdrawal, parse_public_key,
+    AuditRecord, AuditSlice, CheckpointReport, Heartbeat, KeptArtifact, Result, Run, RunState,
+    RunsError, Step, Verdict, VerifyReport, Withdrawal, WorkDraft, WorkItem, WorkKind, WorkState,
+    WorkerInfo, parse_public_key,
 };
 
-fn decode<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
-fn text<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
+pub(super) fn text<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| encode(what, e))
 }
 
-async fn notify(client: &impl GenericClient) -> Result<()> {
+pub(super) async fn notify(client: &impl GenericClient) -> Result<()> {
     client
         .execute("SELECT pg_notify($1, '')", &[&CHANNEL])
         .await?;
@@ -39,9 +40,10 @@ async fn notify(client: &impl GenericClient) -> Result<()> {
 
 /// The tables whose records are found by id or unique id prefix.
 #[derive(Clone, Copy)]
-enum Keyed {
+pub(super) enum Keyed {
     Approvals,
     Runs,
+    Work,
 }
 
 impl Keyed {
@@ -49,6 +51,7 @@ impl Keyed {
         match self {
             Keyed::Approvals => "approval",
             Keyed::Runs => "run",
+            Keyed::Work => "work item",
         }
     }
 
@@ -56,12 +59,13 @@ impl Keyed {
         match self {
             Keyed::Approvals => "baton_approvals",
             Keyed::Runs => "baton_runs",
+            Keyed::Work => "baton_work",
         }
     }
 }
 
 /// The id and record of `prefix` in `keyed`, as the sled backend finds them.
-async fn by_prefix(
+pub(super) async fn by_prefix(
     client: &impl GenericClient,
     keyed: Keyed,
     prefix: &str,
@@ -704,6 +708,62 @@ impl StoreApi for PgStore {
                 .is_some();
             Ok(claimed)
         })
+    }
+
+    fn enqueue_work(&self, drafts: Vec<WorkDraft>, now_ms: u64) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.run_op(self.enqueue(drafts, now_ms))
+    }
+
+    fn claim_work(
+        &self,
+        worker: String,
+        kinds: Vec<WorkKind>,
+        max: u32,
+        lease_ms: u64,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.run_op(async move { self.claim(&worker, &kinds, max, lease_ms, now_ms).await })
+    }
+
+    fn heartbeat(
+        &self,
+        worker: WorkerInfo,
+        lease_ms: u64,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Heartbeat> {
+        self.run_op(async move { self.beat(&worker, lease_ms, now_ms).await })
+    }
+
+    fn finish_work(
+        &self,
+        id: String,
+        worker: String,
+        state: WorkState,
+        result: Option<Value>,
+        now_ms: u64,
+    ) -> StoreFuture<'_, WorkItem> {
+        self.run_op(async move { self.finish(&id, &worker, state, result, now_ms).await })
+    }
+
+    fn cancel_work(
+        &self,
+        selector: String,
+        by: String,
+        now_ms: u64,
+    ) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.run_op(async move { self.cancel(&selector, &by, now_ms).await })
+    }
+
+    fn work_item(&self, id: String) -> StoreFuture<'_, WorkItem> {
+        self.run_op(async move { self.item(&id).await })
+    }
+
+    fn work_items(&self, group: Option<String>) -> StoreFuture<'_, Vec<WorkItem>> {
+        self.run_op(async move { self.items(group.as_deref()).await })
+    }
+
+    fn workers(&self) -> StoreFuture<'_, Vec<WorkerInfo>> {
+        self.run_op(self.worker_list())
     }
 
     fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {

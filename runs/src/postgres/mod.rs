@@ -15,6 +15,7 @@ mod audit;
 mod copy;
 mod listen;
 mod schema;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -57,6 +57,20 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE TABLE baton_notices (key TEXT PRIMARY KEY, claimed_ms BIGINT NOT NULL);
     ",
+    // 4: the work queue and its workers. `state` is written beside the record, so a claim
+    // reads only open items.
+    r"
+    CREATE TABLE baton_work (
+        id TEXT PRIMARY KEY,
+        requester TEXT NOT NULL,
+        grp TEXT,
+        state TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX baton_work_open ON baton_work (state) WHERE state IN ('queued', 'leased');
+    CREATE INDEX baton_work_group ON baton_work (grp);
+    CREATE TABLE baton_workers (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+    ",
 ];
 
 /// The newest schema this binary knows.

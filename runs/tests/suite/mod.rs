@@ -1,4 +1,5 @@
 mod audit_damage;
 mod backends;
 mod postgres;
+mod queue;
 mod store;

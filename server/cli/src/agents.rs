@@ -159,6 +159,17 @@ pub struct RepoBound {
     repo: std::path::PathBuf,
     /// Where else the run may act: the repository's worktrees folder.
     also: Vec<std::path::PathBuf>,
+    /// On a worker: who runs the calls, for whom, and the folder name (the run's id) that
+    /// marks the run's repository in paths another worker's clone gave it.
+    worker: Option<OnWorker>,
+}
+
+/// A run executing on a worker (see [`RepoBound::on_worker`]).
+#[derive(Debug, Clone)]
+struct OnWorker {
+    worker: String,
+    requester: String,
+    marker: String,
 }
 
 impl RepoBound {
@@ -180,7 +191,43 @@ impl RepoBound {
             })
             .into_iter()
             .collect();
-        RepoBound { gate, repo, also }
+        RepoBound {
+            gate,
+            repo,
+            also,
+            worker: None,
+        }
+    }
+
+    /// The run's calls made by `worker` for `requester`, as the audit log records them. The
+    /// run's repository is this worker's clone, in a folder named `marker` (the run's id): a
+    /// path from another worker's clone of the run — in the journal of a run handed over —
+    /// names the same place, and is taken to this clone.
+    pub fn on_worker(mut self, worker: &str, requester: &str, marker: &str) -> RepoBound {
+        self.worker = Some(OnWorker {
+            worker: worker.to_owned(),
+            requester: requester.to_owned(),
+            marker: marker.to_owned(),
+        });
+        self
+    }
+
+    /// `path` taken to this clone when it is inside another worker's clone of the run.
+    fn rebased(&self, path: std::path::PathBuf) -> std::path::PathBuf {
+        let Some(on) = &self.worker else { return path };
+        if path.starts_with(&self.repo) {
+            return path;
+        }
+        let parts: Vec<_> = path.components().collect();
+        match parts
+            .iter()
+            .position(|part| part.as_os_str() == on.marker.as_str())
+        {
+            Some(at) => parts[at + 1..]
+                .iter()
+                .fold(self.repo.clone(), |out, part| out.join(part)),
+            None => path,
+        }
     }
 
     fn inside(&self, path: &std::path::Path) -> bool {
@@ -219,20 +266,40 @@ impl RepoBound {
                     }
                 }
                 Some(given) => {
-                    let given = normal(&self.repo.join(given));
+                    let given = self.rebased(normal(&self.repo.join(given)));
                     if !self.inside(&given) {
                         return Err(outside("the repository", &given));
+                    }
+                    if self.worker.is_some()
+                        && let Some(slot) = args.pointer_mut(pointer)
+                    {
+                        *slot = Value::String(given.display().to_string());
                     }
                 }
             }
             return Ok(args);
+        }
+        // The SOP's tools take the repository as `repo` (a path argument of the writing ones),
+        // defaulting to the process's working directory: the run's repository, whatever the
+        // working directory is; on a worker, a path from another worker's clone is this one.
+        let takes_repo = descriptor
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.get("repo"))
+            .is_some();
+        if takes_repo && let Some(map) = args.as_object_mut() {
+            let repo = match map.get("repo").and_then(Value::as_str) {
+                None => self.repo.clone(),
+                Some(given) => self.rebased(normal(&self.repo.join(given))),
+            };
+            map.insert("repo".into(), Value::String(repo.display().to_string()));
         }
         for pointer in &descriptor.path_args {
             let Some(slot) = args.pointer_mut(pointer) else {
                 continue;
             };
             let Some(given) = slot.as_str() else { continue };
-            let path = normal(&self.repo.join(given));
+            let path = self.rebased(normal(&self.repo.join(given)));
             if !self.inside(&path) {
                 return Err(outside("the path", &path));
             }
@@ -267,6 +334,10 @@ impl baton_kit::Invoker for RepoBound {
         mut invocation: baton_kit::Invocation,
     ) -> BoxFuture<'_, baton_kit::Result<baton_kit::Outcome>> {
         Box::pin(async move {
+            if let Some(on) = &self.worker {
+                invocation.principal =
+                    std::sync::Arc::new(invocation.principal.acting(&on.worker, &on.requester));
+            }
             match self.bind(&invocation.tool, invocation.args.clone()) {
                 Ok(args) => {
                     invocation.args = args;

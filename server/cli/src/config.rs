@@ -17,6 +17,9 @@ pub struct Config {
     pub base_dir: PathBuf,
     /// The parsed contents.
     pub file: ConfigFile,
+    /// The store's URL given on the command line (`baton worker --store`): before the
+    /// environment and the file.
+    pub store_flag: Option<String>,
 }
 
 /// `baton.toml`. Every section is optional; unknown keys are an error, so a typo never
@@ -355,6 +358,7 @@ impl Config {
                 path: None,
                 base_dir: cwd,
                 file: ConfigFile::default(),
+                store_flag: None,
             });
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
@@ -370,6 +374,7 @@ impl Config {
             path: Some(path),
             base_dir,
             file,
+            store_flag: None,
         })
     }
 
@@ -512,10 +517,11 @@ impl Config {
         }))
     }
 
-    /// The store's URL: `BATON_STORE_URL`, else `[store] url`; `None`: sled.
+    /// The store's URL: `--store`, else `BATON_STORE_URL`, else `[store] url`; `None`: sled.
     pub fn store_url(&self) -> Option<String> {
-        std::env::var("BATON_STORE_URL")
-            .ok()
+        self.store_flag
+            .clone()
+            .or_else(|| std::env::var("BATON_STORE_URL").ok())
             .filter(|url| !url.is_empty())
             .or_else(|| self.file.store.url.clone())
     }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod goals;
+pub mod workers;
 
 pub use app::App;
 pub use baton_gate::Gate;

@@ -376,7 +376,7 @@ impl Gate {
         };
         let mut audit = AuditDraft {
             time_ms,
-            principal: principal.id.clone(),
+            principal: principal.audited(),
             tool: descriptor.name.clone(),
             args_digest: digest.clone(),
             decision: DecisionRecord {
@@ -458,7 +458,7 @@ impl Gate {
         };
         let audit = AuditDraft {
             time_ms: self.clock.now_ms(),
-            principal: principal.id.clone(),
+            principal: principal.audited(),
             tool: tool.to_owned(),
             args_digest: args_digest(args),
             decision: DecisionRecord {

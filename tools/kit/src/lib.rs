@@ -38,7 +38,7 @@ pub use files::{KeptFile, OutputArg};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
 pub use json::{clip, duplicate_key, json_kind};
 pub use oversight::{NestedAction, Oversight, StepSink, Verdict};
-pub use principal::{Principal, Role};
+pub use principal::{Acting, Principal, Role};
 pub use registry::{Registry, RegistryError};
 pub use sandbox::{Sandbox, SandboxMode};
 pub use schema::{

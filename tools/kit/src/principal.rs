@@ -43,6 +43,20 @@ pub struct Principal {
     pub id: String,
     /// Roles held.
     pub roles: BTreeSet<Role>,
+    /// The worker this principal's calls run on and whom it acts for, when a worker runs
+    /// another principal's work: recorded with every call, never used to decide one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting: Option<Acting>,
+}
+
+/// A worker running someone's work: the calls are that work's principal's, made on the
+/// worker's machine for the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Acting {
+    /// The worker's principal, `worker:<name>`.
+    pub worker: String,
+    /// Who asked for the work.
+    pub requester: String,
 }
 
 impl Principal {
@@ -51,6 +65,27 @@ impl Principal {
         Principal {
             id: id.into(),
             roles: roles.into_iter().collect(),
+            acting: None,
+        }
+    }
+
+    /// The same principal, its calls run by `worker` for `requester`.
+    pub fn acting(&self, worker: &str, requester: &str) -> Principal {
+        Principal {
+            acting: Some(Acting {
+                worker: worker.to_owned(),
+                requester: requester.to_owned(),
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// Who the audit log names for this principal's calls: its id, with the worker and the
+    /// requester when a worker acts (`agent:builder (worker:w1 for alice)`).
+    pub fn audited(&self) -> String {
+        match &self.acting {
+            Some(acting) => format!("{} ({} for {})", self.id, acting.worker, acting.requester),
+            None => self.id.clone(),
         }
     }
 

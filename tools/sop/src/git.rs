@@ -54,7 +54,17 @@ pub async fn git_accepting(dir: &Path, args: &[&str], ok: &[i32]) -> Result<Stri
     } else {
         full.extend(args.iter().map(|a| (*a).to_owned()));
     }
-    let output = raw(dir, &full).await.map_err(|source| SopError::Git {
+    checked(args, raw(dir, &full).await, ok)
+}
+
+/// The standard output of git run with `args`, or the error it made (its standard error);
+/// exit codes in `ok` also count as success.
+fn checked(
+    args: &[&str],
+    output: std::io::Result<std::process::Output>,
+    ok: &[i32],
+) -> Result<String> {
+    let output = output.map_err(|source| SopError::Git {
         args: args.join(" "),
         message: format!("cannot run git: {source}"),
     })?;
@@ -66,6 +76,24 @@ pub async fn git_accepting(dir: &Path, args: &[&str], ok: &[i32]) -> Result<Stri
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// git talking to a remote on Baton's own behalf (a worker cloning, fetching and pushing):
+/// hooks and fsmonitor stay off, but transports are allowed and the process's environment is
+/// kept, because that is where an operator gives a worker its git credentials
+/// (`GIT_SSH_COMMAND`, `SSH_AUTH_SOCK`, a credential helper's variables). Never for a tool
+/// call's git, which gets [`git`]. Exit codes in `ok` also count as success; the output.
+pub async fn remote_git(dir: &Path, args: &[&str], ok: &[i32]) -> Result<String> {
+    let output = tokio::process::Command::new("git")
+        .args(&HARDENING[..4])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await;
+    Ok(checked(args, output, ok)?.trim_end().to_owned())
 }
 
 /// git with exactly `args`, the scrubbed environment and no input.

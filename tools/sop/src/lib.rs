@@ -15,6 +15,7 @@ mod author;
 mod brief;
 mod claim;
 pub mod confinement;
+pub mod coordination;
 mod diff;
 mod edit;
 mod error;
@@ -39,8 +40,10 @@ mod worktree;
 
 pub use brief::{Brief, Requirement};
 pub use confinement::{HostConfinement, host_confinement};
+pub use coordination::Coordination;
 pub use error::{Result, SopError};
 pub use exec::ExecOutcome;
+pub use git::remote_git;
 pub use guard::{Finding, GuardReport, guard, sarif};
 pub use mirror::Mirror;
 pub use model::{

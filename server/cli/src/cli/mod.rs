@@ -7,6 +7,7 @@ mod approvals;
 mod artifacts;
 mod audit;
 mod eval;
+mod queue;
 mod run;
 mod runs;
 mod rx;
@@ -14,6 +15,7 @@ pub mod serve;
 mod sop;
 mod store;
 mod tools;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,10 @@ pub enum Command {
     /// Repo-orchestration helpers for hooks and CI.
     #[command(subcommand)]
     Sop(sop::SopCommand),
+    /// Take goals and batch items from the shared store's queue and run them here.
+    Worker(worker::WorkerArgs),
+    /// List the workers of the shared store: capacity, what each runs, last heartbeat.
+    Workers(worker::WorkersArgs),
 }
 
 /// A failure the CLI reports: the message and the exit code.
@@ -114,7 +120,7 @@ impl From<crate::ServerError> for Failure {
 /// Parse the command line, run it, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Serve(_));
+    let quiet = !matches!(cli.command, Command::Serve(_) | Command::Worker(_));
     // rmcp logs several lines per request at `info`; they are for debugging rmcp, not for
     // someone running Baton.
     init_tracing(if quiet { "warn" } else { "info,rmcp=warn" });
@@ -155,6 +161,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rx(command) => rx::run(load()?, command).await,
         Command::Eval(args) => eval::run(load()?, args).await,
         Command::Run(args) => run::run(load()?, args).await,
+        Command::Worker(args) => worker::worker(load()?, args).await,
+        Command::Workers(args) => worker::workers(load()?, args).await,
     }
 }
 

@@ -74,24 +74,33 @@ pub struct RunOptions {
     /// How many goals of `--goals` run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Queue the goals of `--goals` for workers (`baton worker`) instead of running them
+    /// here: each runs on a worker, in a clone of the repository's remote, on its own branch
+    /// pushed back; this command follows them to their end.
+    #[arg(long, requires = "goals")]
+    pub on_workers: bool,
+    /// The repository's remote as workers reach it (a URL, or a path on a shared disk)
+    /// [default: the `origin` of --repo]. Goals start from its `HEAD`.
+    #[arg(long, requires = "on_workers")]
+    pub remote: Option<String>,
 }
 
 /// `--goals` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GoalsFile {
-    goals: Vec<GoalEntry>,
+pub(super) struct GoalsFile {
+    pub(super) goals: Vec<GoalEntry>,
 }
 
 /// One goal of a `--goals` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GoalEntry {
+pub(super) struct GoalEntry {
     /// The goal, in words.
-    goal: String,
+    pub(super) goal: String,
     /// The agent that takes it (default: `--agent`).
     #[serde(default)]
-    agent: Option<String>,
+    pub(super) agent: Option<String>,
 }
 
 pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
@@ -156,6 +165,9 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
             .await
         }
         (None, None) => match args.options.goals.clone() {
+            Some(file) if args.options.on_workers => {
+                super::queue::on_workers(config, args.options, &read_goals(&file)?).await
+            }
             Some(file) => parallel(config, args.options, &file).await,
             None => Err(Failure::usage(
                 "give a goal (baton run \"…\"), --goals FILE, or `baton run resume RUN_ID`",
@@ -277,7 +289,7 @@ async fn parallel(
         let (app, model) = (&app, &model);
         async move {
             let _slot = gate.acquire().await;
-            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), cancel.child_token()).await;
+            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), cancel.child_token(), None).await;
             match result {
                 Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"]}),
                 Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
@@ -369,6 +381,7 @@ async fn drive(
         no_wait,
         None,
         cancel,
+        None,
     )
     .await?;
     done["run_id"] = json!(run_id);

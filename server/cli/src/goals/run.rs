@@ -170,8 +170,8 @@ fn print_events(
 
 /// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
 /// prefixes its progress lines when several runs share the terminal. The run acts in
-/// `setup.repo` (see [`RepoBound`]); it ends `done`, `done_with_denials` (the gate refused
-/// some of its calls: listed, with why) or `failed`.
+/// `setup.repo` through `invoker` (by default the gate [`RepoBound`] to it); it ends `done`,
+/// `done_with_denials` (the gate refused some of its calls: listed, with why) or `failed`.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site each; a struct would only rename them"
@@ -186,6 +186,7 @@ pub async fn execute(
     no_wait: bool,
     label: Option<String>,
     cancel: CancellationToken,
+    invoker: Option<Arc<dyn baton_kit::Invoker>>,
 ) -> Result<serde_json::Value, Failure> {
     let gate = &served.gate;
     let (agents, _watch) = prepare(setup, gate)?;
@@ -194,9 +195,13 @@ pub async fn execute(
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
     let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
+    let invoker = match invoker {
+        Some(invoker) => invoker,
+        None => Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+    };
     let runner = Runner::new(
         provider,
-        Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+        invoker,
         Arc::new(agents),
         Arc::new(StoreJournal::new(store.clone())),
         model,

@@ -204,7 +204,7 @@ impl Goals {
         let result = match provider(&self.config, setup) {
             Ok((provider, model)) => {
                 execute(
-                    served, provider, &model, run_id, agent, setup, false, label, cancel,
+                    served, provider, &model, run_id, agent, setup, false, label, cancel, None,
                 )
                 .await
             }

@@ -194,6 +194,8 @@ fn help_everywhere() {
         vec!["run", "resume", "--help"],
         vec!["sop", "guard", "--help"],
         vec!["store", "copy", "--help"],
+        vec!["worker", "--help"],
+        vec!["workers", "--help"],
     ] {
         let result = run(&home, &args);
         assert_eq!(result.code, 0, "{args:?}");

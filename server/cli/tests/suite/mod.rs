@@ -22,3 +22,4 @@ pub mod stdio;
 mod tasks;
 mod teams;
 mod vision;
+mod workers;

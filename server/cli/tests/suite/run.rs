@@ -10,12 +10,12 @@ use super::common::{Home, git};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-fn call(id: &str, name: &str, args: Value) -> Value {
+pub(super) fn call(id: &str, name: &str, args: Value) -> Value {
     json!({"message": {"role": "assistant", "tool_calls": [{"id": id, "type": "function",
         "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": "tool_calls"})
 }
 
-fn answer(text: &str) -> Value {
+pub(super) fn answer(text: &str) -> Value {
     json!({"message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
 }
 

@@ -3,5 +3,6 @@
 mod catalog;
 mod common;
 mod confine;
+mod coordination;
 mod e2e;
 mod safety;

@@ -1,0 +1,402 @@
+//! Workers on one PostgreSQL store, each with its own data folder and its own clones (as on
+//! separate machines): goals queued with `baton run --goals … --on-workers` run on them,
+//! pushed back to a bare remote on their own branches, with the shared index on the
+//! coordination branch; a worker killed mid-goal hands the goal over; a flooding requester
+//! does not starve another.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use baton_runs::{StoreApi as _, WorkDraft, WorkKind};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+use tokio::process::Child;
+
+use super::common::{Home, git};
+use super::run::{answer, call, fixture_repo};
+
+/// A home on the database `url` whose policy lets goals write in the repository and in the
+/// workers' folders (where their clones live), with a bare remote cloned from the fixture
+/// repository; the remote's path.
+fn team(url: &str) -> (Home, PathBuf) {
+    let home = Home::new(&format!("[store]\nurl = \"{url}\"\n"));
+    let repo = fixture_repo(&home);
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\", \"workers\"]\n",
+    )
+    .unwrap();
+    let remote = home.path().join("remote.git");
+    git(
+        home.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    (home, remote)
+}
+
+/// `baton worker` named `name`, with a data folder and clones of its own.
+fn worker(home: &Home, name: &str, capacity: u32) -> Child {
+    let dir = home.path().join("workers").join(name);
+    home.baton(&[
+        "worker",
+        "--name",
+        name,
+        "--capacity",
+        &capacity.to_string(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--lease-secs",
+        "3",
+    ])
+    .env("BATON_HOME", home.path().join(format!("data-{name}")))
+    .env("BATON_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// The workers the store knows, once `n` of them have reported.
+async fn reported(home: &Home, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = home.baton(&["workers", "--json"]).output().await.unwrap();
+        let workers: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
+        let list = workers.as_array().cloned().unwrap_or_default();
+        if list.len() >= n {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} workers never reported: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `baton run --goals FILE --on-workers` started in the background.
+fn queue_goals(home: &Home, goals: &[&str], cassette: &Path) -> Child {
+    let file = home.path().join("goals.toml");
+    // The slow goals (`count …`) are the builder's own: it runs the command.
+    let text: String = goals
+        .iter()
+        .map(|g| match g.starts_with("count") {
+            true => format!("[[goals]]\ngoal = \"{g}\"\nagent = \"builder\"\n\n"),
+            false => format!("[[goals]]\ngoal = \"{g}\"\n\n"),
+        })
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    home.baton(&[
+        "run",
+        "--goals",
+        file.to_str().unwrap(),
+        "--on-workers",
+        "--remote",
+        home.path().join("remote.git").to_str().unwrap(),
+        "--cassette",
+        cassette.to_str().unwrap(),
+    ])
+    .current_dir(home.path().join("repo"))
+    .env("BATON_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// What the queueing command printed (its summary) and said (progress), once it ends.
+async fn ended(child: Child) -> (Value, String) {
+    let out = tokio::time::timeout(Duration::from_secs(240), child.wait_with_output())
+        .await
+        .expect("the goals never ended")
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (serde_json::from_slice(&out.stdout).unwrap(), said)
+}
+
+/// The shared index as the coordination branch of `remote` holds it.
+fn shared_index(remote: &Path) -> Value {
+    let text = git(remote, &["show", "baton/coordination:tasks/index.json"]);
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every audit record of the store at `url`.
+async fn records(url: &str) -> Vec<baton_runs::AuditRecord> {
+    let store = baton_runs::PgStore::connect(url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let records = store.audit_records(0, 100_000).await.unwrap();
+    let verified = store.verify_audit().await.unwrap();
+    assert!(verified.problem.is_none(), "{verified:?}");
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_goals_on_three_workers_push_ten_branches_and_lose_no_update() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::ten_goals") else {
+        return;
+    };
+    let (home, remote) = team(&url);
+    let mut workers: Vec<Child> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|name| worker(&home, name, 2))
+        .collect();
+    reported(&home, 3).await;
+    let cassette =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cassettes/sop-feature-x10.json");
+    let goals: Vec<String> = (1..=10).map(|n| format!("goal {n} of ten")).collect();
+    let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
+    let (summary, _) = ended(queue_goals(&home, &goals, &cassette)).await;
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 10);
+    assert!(runs.iter().all(|r| r["state"] == "done"), "{summary:#}");
+    let mut ran_on: Vec<&str> = runs
+        .iter()
+        .map(|r| r["workers"][0].as_str().unwrap())
+        .collect();
+    ran_on.sort_unstable();
+    ran_on.dedup();
+    assert!(ran_on.len() >= 2, "all goals ran on {ran_on:?}");
+
+    // Ten branches on the remote, each holding its goal's work (the SOP's task branch too).
+    let branches = git(
+        &remote,
+        &["for-each-ref", "--format=%(refname)", "refs/heads/goal/"],
+    );
+    assert_eq!(branches.lines().count(), 10, "{branches}");
+    for run in runs {
+        let branch = run["branch"].as_str().unwrap();
+        let commit = git(&remote, &["rev-parse", branch]);
+        assert_eq!(run["commit"].as_str().unwrap(), commit);
+        let index = git(&remote, &["show", &format!("{branch}:tasks/index.json")]);
+        assert!(index.contains("\"status\": \"done\""), "{index}");
+    }
+    // The shared index: ten goals, all done, each by the worker that ran it.
+    let index = shared_index(&remote);
+    let tasks = index["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 10);
+    for task in tasks {
+        assert_eq!(task["status"], "done", "{task:#}");
+        assert!(task["claimed_by"].is_null());
+        let run = runs.iter().find(|r| r["run_id"] == task["id"]).unwrap();
+        assert_eq!(
+            task["metadata"]["worker"],
+            format!("worker:{}", run["workers"][0].as_str().unwrap())
+        );
+    }
+    // Every call of the goals' agents is the run's agent's, made by a worker for the lead.
+    let user = baton_cli::config::os_user();
+    let calls: Vec<String> = records(&url)
+        .await
+        .into_iter()
+        .filter(|r| r.principal.starts_with("agent:"))
+        .map(|r| r.principal)
+        .collect();
+    assert!(calls.len() > 100, "{}", calls.len());
+    for principal in &calls {
+        let (_, acting) = principal.split_once(" (worker:").expect(principal);
+        assert!(acting.ends_with(&format!(" for {user})")), "{principal}");
+    }
+    let out = home.baton(&["workers"]).output().await.unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.contains("w1  up") && listed.contains("capacity 2"),
+        "{listed}"
+    );
+    for worker in &mut workers {
+        worker.start_kill().unwrap();
+    }
+}
+
+/// A cassette for a builder that runs `command` (its side effect counted in a file) after a
+/// model turn that takes `delay_ms`, then answers.
+fn slow_cassette(home: &Home, command: &str, delay_ms: u64) -> PathBuf {
+    let cassette = home.path().join("slow.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: count *"}]},
+         "delay_ms": delay_ms,
+         "response": call("c1", "repo_exec", json!({"argv": [command], "shell": true}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "c1"}]},
+         "response": answer("Counted.")}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    cassette
+}
+
+/// The lines of `file`, or none while it does not exist.
+fn lines(file: &Path) -> usize {
+    std::fs::read_to_string(file).map_or(0, |t| t.lines().count())
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_a_tool_call_hands_the_goal_over_and_the_command_runs_once() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::killed_in_a_tool_call")
+    else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let command = format!("echo ran >> {}; sleep 30", counter.display());
+    let cassette = slow_cassette(&home, &command, 0);
+    let mut first = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let queued = queue_goals(&home, &["count once"], &cassette);
+    until("the command started", || lines(&counter) == 1).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let mut second = worker(&home, "w2", 1);
+    let (summary, said) = ended(queued).await;
+    let run = &summary["runs"][0];
+    assert_eq!(run["state"], "done", "{summary:#}");
+    assert_eq!(run["workers"], json!(["w1", "w2"]), "{said}");
+    assert_eq!(
+        lines(&counter),
+        1,
+        "the command ran again after the hand-over"
+    );
+    let run_id = run["run_id"].as_str().unwrap();
+    let shown = home
+        .baton(&["runs", "show", run_id, "--json"])
+        .env("BATON_HOME", home.path().join("data-w2"))
+        .output()
+        .await
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let steps: Vec<(String, Value)> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap().to_owned(), s["data"].clone()))
+        .collect();
+    let takers: Vec<&Value> = steps
+        .iter()
+        .filter(|(kind, _)| kind == "worker")
+        .map(|(_, data)| &data["worker"])
+        .collect();
+    assert_eq!(takers, vec![&json!("worker:w1"), &json!("worker:w2")]);
+    let refused = steps
+        .iter()
+        .find(|(kind, _)| kind == "tool_result")
+        .map(|(_, data)| data["value"].to_string())
+        .unwrap();
+    assert!(refused.contains("outcome is unknown"), "{refused}");
+    second.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_a_model_call_hands_the_goal_over() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::killed_in_a_model_call")
+    else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let command = format!("echo ran >> {}", counter.display());
+    let cassette = slow_cassette(&home, &command, 4_000);
+    let mut first = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let queued = queue_goals(&home, &["count after thinking"], &cassette);
+    let url2 = url.clone();
+    // Killed while the model thinks: the run has started (its worker step is journaled).
+    let store = baton_runs::PgStore::connect(&url2, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = store.runs().await.unwrap();
+        if let Some(run) = runs.first()
+            && store
+                .steps(run.id.clone())
+                .await
+                .unwrap()
+                .iter()
+                .any(|s| s.kind == "worker")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert_eq!(lines(&counter), 0);
+    let mut second = worker(&home, "w2", 1);
+    let (summary, _) = ended(queued).await;
+    assert_eq!(summary["runs"][0]["state"], "done", "{summary:#}");
+    assert_eq!(summary["runs"][0]["workers"], json!(["w1", "w2"]));
+    assert_eq!(lines(&counter), 1);
+    second.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_requester_does_not_starve_another_goal() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::fairness") else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    // A shop floods the queue with a thousand calls before the lead's goal comes.
+    let flood: Vec<WorkDraft> = (0..1_000)
+        .map(|n| WorkDraft {
+            kind: WorkKind::Call,
+            requester: "shop".into(),
+            group: Some("flood".into()),
+            payload: json!({"tool": "knowledge_search", "args": {"query": format!("gate {n}")}}),
+        })
+        .collect();
+    store
+        .enqueue_work(flood, baton_runs::now_millis())
+        .await
+        .unwrap();
+    let mut only = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let cassette = slow_cassette(&home, &format!("echo ran >> {}", counter.display()), 0);
+    let queued_at = Instant::now();
+    let queued = queue_goals(&home, &["count between photos"], &cassette);
+    let (summary, _) = ended(queued).await;
+    assert_eq!(summary["runs"][0]["state"], "done", "{summary:#}");
+    let items = store.work_items(None).await.unwrap();
+    let flood_done = items
+        .iter()
+        .filter(|i| i.requester == "shop" && i.state == baton_runs::WorkState::Done)
+        .count();
+    // The goal was taken within one lease period (3 s) of being queued, while the flood was
+    // still going on: it did not wait for the thousand calls queued before it.
+    let goal = items.iter().find(|i| i.kind == WorkKind::Goal).unwrap();
+    let waited = goal.leases[0].from_ms - goal.created_ms;
+    eprintln!(
+        "goal taken {waited} ms after it was queued; {flood_done} of 1000 calls done by the goal's end ({:?} after queueing)",
+        queued_at.elapsed()
+    );
+    assert!(waited < 3_000, "{waited} ms");
+    assert!(flood_done < 1_000, "the goal waited for the whole flood");
+    only.start_kill().unwrap();
+}

@@ -162,15 +162,12 @@ impl AppBuilder {
             .into_iter()
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect();
-        let host = baton_sop::host_confinement();
-        let commands = match (&host.backend, &host.version, &host.unavailable) {
-            (Some(_), Some(version), _) => version.clone(),
-            (Some(backend), None, _) => backend.clone(),
-            (None, _, why) => format!(
-                "refused under workspace-write (no backend: {})",
-                why.as_deref().unwrap_or("unknown")
-            ),
-        };
+        let commands = commands_confinement();
+        let fanout = config
+            .file
+            .workers
+            .batches
+            .then(|| Arc::new(crate::workers::StoreFanout(store.clone())));
         let mut gate = Gate::new(Arc::new(registry), policy, store)
             .protecting(protected)
             .with_clock(self.clock)
@@ -178,6 +175,9 @@ impl AppBuilder {
             .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20))
             .with_limits(config.file.limits.call_limits())
             .with_uploads(config.file.limits.uploads());
+        if let Some(fanout) = fanout {
+            gate = gate.with_fanout(fanout);
+        }
         if let Some(map) = self.map_gate {
             gate = map(gate);
         }
@@ -230,5 +230,19 @@ impl App {
     /// The store the gate records in.
     pub fn store(&self) -> &StoreHandle {
         self.served.gate.store()
+    }
+}
+
+/// How this host confines commands, in the words the audit records (`bubblewrap 0.8.0`, or
+/// why commands are refused under `workspace-write`).
+fn commands_confinement() -> String {
+    let host = baton_sop::host_confinement();
+    match (&host.backend, &host.version, &host.unavailable) {
+        (Some(_), Some(version), _) => version.clone(),
+        (Some(backend), None, _) => backend.clone(),
+        (None, _, why) => format!(
+            "refused under workspace-write (no backend: {})",
+            why.as_deref().unwrap_or("unknown")
+        ),
     }
 }

@@ -74,6 +74,18 @@ pub struct ConfigFile {
     /// Where the store is: sled in the data folder, or PostgreSQL for a team.
     #[serde(default)]
     pub store: StoreSection,
+    #[serde(default)]
+    pub workers: WorkersSection,
+}
+
+/// `[workers]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersSection {
+    /// Batch calls (`vision_batch`) hand their items to the store's workers (`baton worker`)
+    /// instead of running them here. The items name files by path: the workers must see the
+    /// same paths (the same machine, or a shared disk).
+    pub batches: bool,
 }
 
 /// `[store]`

@@ -47,6 +47,8 @@ pub struct Gate {
     in_flight: Arc<AtomicUsize>,
     /// Cancelled when the server stops: every running call ends as cancelled, audited.
     stopping: CancellationToken,
+    /// Where batch items run when workers take them (`[workers] batches`); `None`: here.
+    fanout: Option<Arc<dyn baton_kit::Fanout>>,
 }
 
 /// How the policy decides a call through [`Gate::run_as`].
@@ -98,7 +100,14 @@ impl Gate {
             clock: Arc::new(SystemClock),
             in_flight: Arc::new(AtomicUsize::new(0)),
             stopping: CancellationToken::new(),
+            fanout: None,
         }
+    }
+
+    /// Hand the items of batch calls to `fanout` (workers) instead of running them here.
+    pub fn with_fanout(mut self, fanout: Arc<dyn baton_kit::Fanout>) -> Gate {
+        self.fanout = Some(fanout);
+        self
     }
 
     /// Cancel every call running through this gate (and its clones): each ends as
@@ -263,6 +272,10 @@ impl Gate {
             .with_sandbox(Arc::new(sandbox))
             .with_memory_budget(self.memory_budget)
             .with_artifacts(Arc::new(StoreArtifacts(self.store.clone())));
+        let context = match &self.fanout {
+            Some(fanout) => context.with_fanout(fanout.clone()),
+            None => context,
+        };
         let limits = self.limits.clone();
         let heavy = tool.descriptor().heavy;
         let caller = principal.id.clone();

@@ -35,6 +35,7 @@ pub struct ToolContext {
     memory_budget: Option<u64>,
     oversight: Option<Arc<dyn crate::Oversight>>,
     steps: Option<Arc<dyn crate::StepSink>>,
+    fanout: Option<Arc<dyn crate::Fanout>>,
 }
 
 /// Memory one call may use when no budget is configured (`[limits] call_memory_mb`): 2 GiB.
@@ -75,6 +76,7 @@ impl ToolContext {
             memory_budget: None,
             oversight: None,
             steps: None,
+            fanout: None,
         }
     }
 
@@ -149,6 +151,18 @@ impl ToolContext {
     /// How much memory this call may use ([`DEFAULT_MEMORY_BUDGET`] unless configured).
     pub fn memory_budget(&self) -> u64 {
         self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
+    }
+
+    /// This context, running batch items through `fanout` (the gate sets it when workers take
+    /// batch items).
+    pub fn with_fanout(mut self, fanout: Arc<dyn crate::Fanout>) -> Self {
+        self.fanout = Some(fanout);
+        self
+    }
+
+    /// Where this call's batch items run, when not here.
+    pub fn fanout(&self) -> Option<Arc<dyn crate::Fanout>> {
+        self.fanout.clone()
     }
 
     /// This context, keeping artifacts in `sink` (the gate sets it before running a tool).

@@ -17,6 +17,7 @@ mod context;
 mod descriptor;
 mod effect;
 mod error;
+mod fanout;
 mod files;
 mod invoker;
 mod json;
@@ -34,6 +35,7 @@ pub use context::{DEFAULT_MEMORY_BUDGET, Progress, ProgressSink, ToolContext, sh
 pub use descriptor::ToolDescriptor;
 pub use effect::Effect;
 pub use error::{Result, ToolError, ToolErrorKind};
+pub use fanout::{FannedOut, Fanout, ItemResult};
 pub use files::{KeptFile, OutputArg};
 pub use invoker::{Invocation, Invoker, Outcome, PendingApproval};
 pub use json::{clip, duplicate_key, json_kind};

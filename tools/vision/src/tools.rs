@@ -681,28 +681,7 @@ impl BatchJob {
             .into_iter()
             .flatten()
             .collect();
-        let failed = items.iter().filter(|i| i.error.is_some()).count();
-        let summary = out_dir.join("batch.json");
-        let output = BatchOutput {
-            processed: items.len() - failed,
-            failed,
-            ready: items
-                .iter()
-                .filter(|i| i.error.is_none() && i.issues.is_empty())
-                .count(),
-            workers,
-            images_per_second: items.len() as f64 / elapsed.max(1e-9),
-            items,
-            summary: summary.display().to_string(),
-            stored: None,
-        };
-        let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
-            action: "encode",
-            path: summary.display().to_string(),
-            source: std::io::Error::other(error.to_string()),
-        })?;
-        dir.write_with(Path::new("batch.json"), |file| file.write_all(&json))?;
-        Ok((output, json))
+        summarize(&dir, out_dir, items, workers, elapsed)
     }
 
     /// Process one photo of the batch: its entry, whether it worked or not.
@@ -730,6 +709,82 @@ impl BatchJob {
             },
         }
     }
+}
+
+/// The batch's output from its `items`, with `batch.json` written in `dir` (the folder
+/// `out_dir`): its bytes too.
+fn summarize(
+    dir: &Confined,
+    out_dir: &Path,
+    items: Vec<BatchItem>,
+    workers: usize,
+    elapsed: f64,
+) -> Result<(BatchOutput, Vec<u8>)> {
+    let failed = items.iter().filter(|i| i.error.is_some()).count();
+    let summary = out_dir.join("batch.json");
+    let output = BatchOutput {
+        processed: items.len() - failed,
+        failed,
+        ready: items
+            .iter()
+            .filter(|i| i.error.is_none() && i.issues.is_empty())
+            .count(),
+        workers,
+        images_per_second: items.len() as f64 / elapsed.max(1e-9),
+        items,
+        summary: summary.display().to_string(),
+        stored: None,
+    };
+    let json = serde_json::to_vec_pretty(&output).map_err(|error| VisionError::Io {
+        action: "encode",
+        path: summary.display().to_string(),
+        source: std::io::Error::other(error.to_string()),
+    })?;
+    dir.write_with(Path::new("batch.json"), |file| file.write_all(&json))?;
+    Ok((output, json))
+}
+
+/// The batch's photos processed by workers, one `vision_process` call each: the batch's
+/// entries from their answers (in input order), and how many workers ran them.
+async fn on_workers(
+    fanout: &dyn baton_kit::Fanout,
+    paths: &[String],
+    args: &BatchArgs,
+    ctx: &ToolContext,
+) -> baton_kit::Result<(Vec<BatchItem>, usize)> {
+    let calls = paths
+        .iter()
+        .map(|path| {
+            serde_json::json!({"path": path, "out_dir": args.out_dir, "background": args.background})
+        })
+        .collect();
+    let fanned = fanout.fan_out(VisionProcess::NAME, calls, ctx).await?;
+    let items = paths
+        .iter()
+        .zip(fanned.items)
+        .map(|(source, answer)| {
+            let processed = answer.and_then(|value| {
+                serde_json::from_value::<ProcessOutput>(value).map_err(|e| {
+                    format!("a worker's answer does not read as vision_process's: {e}")
+                })
+            });
+            match processed {
+                Ok(output) => BatchItem {
+                    source: source.clone(),
+                    image: Some(output.image),
+                    issues: output.qa.issues.iter().map(|i| i.code).collect(),
+                    error: None,
+                },
+                Err(error) => BatchItem {
+                    source: source.clone(),
+                    image: None,
+                    issues: Vec::new(),
+                    error: Some(error),
+                },
+            }
+        })
+        .collect();
+    Ok((items, fanned.workers))
 }
 
 impl Tool for VisionBatch {
@@ -770,6 +825,20 @@ impl Tool for VisionBatch {
         }
         let keeper = ctx.clone();
         let sandbox = sandbox_of(&ctx);
+        if let Some(fanout) = ctx.fanout() {
+            let start = Instant::now();
+            let (items, workers) = on_workers(fanout.as_ref(), &paths, &args, &ctx).await?;
+            let elapsed = start.elapsed().as_secs_f64();
+            let out_dir = PathBuf::from(&args.out_dir);
+            let done = blocking(move || {
+                let dir = sandbox.create_dir(&out_dir)?;
+                summarize(&dir, &out_dir, items, workers, elapsed)
+            })
+            .await?;
+            let (mut output, json) = done;
+            output.stored = keeper.store_artifact(json, "application/json").await?;
+            return Ok(output);
+        }
         let budget = ctx.memory_budget();
         let done = blocking(move || {
             let job = BatchJob {

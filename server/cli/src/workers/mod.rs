@@ -7,9 +7,11 @@
 //! branch after every change (so the next worker's clone starts where the last one stopped).
 //! A worker holds an item while it beats; one that stops beating loses it to the next.
 
+mod fanout;
 mod git;
 mod goal;
 mod worker;
 
+pub use fanout::StoreFanout;
 pub use goal::{GoalWork, remote_of};
 pub use worker::{Worker, WorkerSettings, hostname};

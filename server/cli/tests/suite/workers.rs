@@ -400,3 +400,191 @@ async fn a_flooding_requester_does_not_starve_another_goal() {
     assert!(flood_done < 1_000, "the goal waited for the whole flood");
     only.start_kill().unwrap();
 }
+
+/// `n` photos in `dir`, copied round-robin from the vision fixtures under unique names.
+fn photos(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/vision/shots");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&shots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("clean-") && name.ends_with(".png") && !name.ends_with(".mask.png")
+        })
+        .collect();
+    sources.sort();
+    for i in 0..n {
+        std::fs::copy(
+            &sources[i % sources.len()],
+            dir.join(format!("photo-{i:04}.png")),
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_no_photo_and_each_is_answered_once() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::killed_mid_batch") else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let config = std::fs::read_to_string(home.config()).unwrap();
+    std::fs::write(
+        home.config(),
+        format!("{config}\n[workers]\nbatches = true\n"),
+    )
+    .unwrap();
+    let dir = home.path().join("workers/photos");
+    photos(&dir, 40);
+    let mut first = home
+        .baton(&[
+            "worker",
+            "--name",
+            "w1",
+            "--kinds",
+            "call",
+            "--capacity",
+            "1",
+            "--lease-secs",
+            "3",
+        ])
+        .env("BATON_HOME", home.path().join("data-w1"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut second = home
+        .baton(&[
+            "worker",
+            "--name",
+            "w2",
+            "--kinds",
+            "call",
+            "--capacity",
+            "1",
+            "--lease-secs",
+            "3",
+        ])
+        .env("BATON_HOME", home.path().join("data-w2"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    reported(&home, 2).await;
+    let out_dir = home.path().join("workers/out");
+    let args = json!({"dir": dir, "out_dir": out_dir}).to_string();
+    let batch = home
+        .baton(&["tools", "call", "vision_batch", "--args", &args])
+        .env("BATON_HOME", home.path().join("data-caller"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let items = store.work_items(None).await.unwrap();
+        let by_w1 = items
+            .iter()
+            .filter(|i| i.state == baton_runs::WorkState::Done && i.worker.as_deref() == Some("w1"))
+            .count();
+        if by_w1 >= 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w1 never got going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(240), batch.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["processed"], 40, "{result:#}");
+    assert_eq!(result["failed"], 0);
+    assert_eq!(result["workers"], 2);
+    let mut sources: Vec<&str> = result["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap())
+        .collect();
+    sources.dedup();
+    assert_eq!(sources.len(), 40, "each photo once, in order");
+    // Each photo's item finished once; what w1 held when it died went to w2.
+    let items = store.work_items(None).await.unwrap();
+    assert_eq!(items.len(), 40);
+    assert!(items.iter().all(|i| i.state == baton_runs::WorkState::Done));
+    let handed: Vec<_> = items.iter().filter(|i| i.leases.len() > 1).collect();
+    assert!(handed.len() <= 1, "{handed:?}");
+    assert!(handed.iter().all(|i| i.worker.as_deref() == Some("w2")));
+    // The audit: one answered call of vision_process per photo, but for the one w1 may have
+    // answered in the instant before it died, before the queue heard (then answered twice).
+    let answered: Vec<String> = records(&url)
+        .await
+        .into_iter()
+        .filter(|r| r.tool == "vision_process")
+        .map(|r| r.args_digest)
+        .collect();
+    let mut once = answered.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), 40);
+    assert!(answered.len() <= 40 + handed.len(), "{}", answered.len());
+    second.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_the_worker_running_the_goal() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::cancel") else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let command = format!("echo ran >> {}; sleep 60", counter.display());
+    let cassette = slow_cassette(&home, &command, 0);
+    let mut only = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let queued = queue_goals(&home, &["count then wait"], &cassette);
+    until("the command started", || lines(&counter) == 1).await;
+    let stopped_at = Instant::now();
+    let pid = i32::try_from(queued.id().unwrap()).unwrap();
+    // Ctrl-C in the lead's terminal.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = queued.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = store.work_items(None).await.unwrap();
+        if items[0].state == baton_runs::WorkState::Cancelled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", items[0]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run = store.runs().await.unwrap().remove(0);
+    assert_eq!(run.state, baton_runs::RunState::Cancelled);
+    eprintln!(
+        "cancelled at the worker {:?} after Ctrl-C",
+        stopped_at.elapsed()
+    );
+    assert!(stopped_at.elapsed() < Duration::from_secs(20));
+    only.start_kill().unwrap();
+}

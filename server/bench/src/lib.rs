@@ -12,6 +12,7 @@ mod console;
 mod http_load;
 mod stats;
 mod stdio_load;
+mod workers;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -65,6 +66,9 @@ pub enum BenchCommand {
     /// Well-behaved callers alone, then under a session flood, slow connections and
     /// maximum-size calls at once, with the server's memory sampled.
     Abuse(abuse::AbuseArgs),
+    /// One `vision_batch` run by 1, 2, 3… workers on a PostgreSQL store, against the same
+    /// batch in the calling process.
+    Workers(workers::WorkersArgs),
 }
 
 /// The `baton-bench` binary.
@@ -98,6 +102,9 @@ pub fn main() -> std::process::ExitCode {
                 .await
                 .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::Abuse(args) => abuse::run(args)
+                .await
+                .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
+            BenchCommand::Workers(args) => workers::run(args)
                 .await
                 .map_err(|e| baton_cli::cli::Failure::runtime(format!("{e:#}"))),
             BenchCommand::ServeGateOff(args) => {

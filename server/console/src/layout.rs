@@ -10,6 +10,7 @@ use crate::session::{Flash, Reviewer};
 pub(crate) enum Section {
     Approvals,
     Runs,
+    Workers,
     Audit,
 }
 
@@ -42,6 +43,7 @@ pub(crate) fn page(
                         nav aria-label="Console" {
                             (link(Section::Approvals, "/console/approvals", "Approvals"))
                             (link(Section::Runs, "/console/runs", "Runs"))
+                            (link(Section::Workers, "/console/workers", "Workers"))
                             (link(Section::Audit, "/console/audit", "Audit"))
                         }
                         form.signout method="post" action="/console/signout" {

@@ -23,6 +23,7 @@ mod routes;
 mod runs;
 mod session;
 mod watch;
+mod workers;
 
 pub use error::{ConsoleError, Result};
 pub use routes::Console;

@@ -185,6 +185,7 @@ impl Console {
             .route("/console/approvals/{id}", post(approvals::decide))
             .route("/console/runs", get(runs::list))
             .route("/console/runs/{id}", get(runs::show))
+            .route("/console/workers", get(crate::workers::page))
             .route("/console/audit", get(audit::page))
             .route("/console/audit/export", get(audit::export))
             .route("/console/audit/verify", post(audit::verify))

@@ -281,9 +281,23 @@ fn entry(
                 }
             }
         },
+        // A worker took the run (its first, or the next after one died or stopped).
+        "worker" => html! {
+            li.step {
+                span.muted { "+" (at) " " }
+                "Taken by " code { (value_str(&step.data, "worker")) }
+                " on " (value_str(&step.data, "host"))
+                span.muted { " · branch " (value_str(&step.data, "branch")) }
+            }
+        },
         // The intent is shown with its result.
         _ => html! {},
     }
+}
+
+/// `data[key]` as text, or `?`.
+fn value_str<'a>(data: &'a Value, key: &str) -> &'a str {
+    data[key].as_str().unwrap_or("?")
 }
 
 fn approval_entry(at: &str, id: &str, approvals: &HashMap<String, Approval>, now: u64) -> Markup {

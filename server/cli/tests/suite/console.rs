@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::common::{Home, HttpServer};
 use super::run::{pending, run_command, setup_with};
 
-const TOKENS: &str = r#"
+pub(super) const TOKENS: &str = r#"
 [[http.tokens]]
 principal = "alice"
 roles = ["reviewer"]
@@ -32,7 +32,7 @@ roles = ["agent"]
 token_env = "BOT_TOKEN"
 "#;
 
-const ENV: &[(&str, &str)] = &[
+pub(super) const ENV: &[(&str, &str)] = &[
     ("ALICE_TOKEN", "alice-secret-token"),
     ("WRITER_TOKEN", "writer-secret-token"),
     ("BOT_TOKEN", "bot-secret-token"),
@@ -361,7 +361,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, Strin
 
 /// Sign in over HTTP with `token`: the session cookie (`baton_session=…`) and the page's CSRF
 /// token, or the refusal's status.
-async fn http_sign_in(base: &str, token: &str) -> Result<(String, String), u16> {
+pub(super) async fn http_sign_in(base: &str, token: &str) -> Result<(String, String), u16> {
     let http = no_redirects();
     let form = http
         .get(format!("{base}/console/signin"))
@@ -428,6 +428,7 @@ async fn the_console_refuses_strangers_foreign_hosts_and_foreign_origins() {
         "approvals",
         "approvals/live",
         "runs",
+        "workers",
         "audit",
         "audit/export",
     ] {

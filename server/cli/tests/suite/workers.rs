@@ -588,3 +588,82 @@ async fn cancel_reaches_the_worker_running_the_goal() {
     assert!(stopped_at.elapsed() < Duration::from_secs(20));
     only.start_kill().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_see_the_workers_in_the_console() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::console") else {
+        return;
+    };
+    let home = Home::new(&format!(
+        "{}\n[store]\nurl = \"{url}\"\n",
+        super::console::TOKENS
+    ));
+    let mut only = worker(&home, "w1", 3);
+    reported(&home, 1).await;
+    let server = super::common::HttpServer::start_with_env(&home, &[], super::console::ENV).await;
+    let base = format!("http://{}", server.addr);
+    let (session, _) = super::console::http_sign_in(&base, "alice-secret-token")
+        .await
+        .unwrap();
+    let page = reqwest::Client::new()
+        .get(format!("{base}/console/workers"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = page.split("<code>w1</code>").nth(1).expect(&page);
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains(">up<") && row.contains("<td>3</td>"), "{row}");
+    assert!(row.contains("nothing"), "{row}");
+    only.start_kill().unwrap();
+}
+
+#[tokio::test]
+async fn bad_worker_settings_and_goals_without_a_remote_are_refused_by_name() {
+    let home = Home::new("");
+    let repo = fixture_repo(&home);
+    for (args, expected) in [
+        (
+            vec!["worker", "--name", "two words"],
+            "--name `two words`: a worker's name has no spaces",
+        ),
+        (
+            vec!["worker", "--capacity", "0"],
+            "invalid value '0' for '--capacity <CAPACITY>'",
+        ),
+        (
+            vec!["worker", "--kinds", "photos"],
+            "invalid value 'photos' for '--kinds <KINDS>'",
+        ),
+        (
+            vec!["worker", "--lease-secs", "1"],
+            "invalid value '1' for '--lease-secs <LEASE_SECS>'",
+        ),
+    ] {
+        let out = home.baton(&args).output().await.unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(expected), "{args:?}: {said}");
+    }
+    std::fs::write(home.path().join("goals.toml"), "[[goals]]\ngoal = \"x\"\n").unwrap();
+    let out = home
+        .baton(&["run", "--goals", "../goals.toml", "--on-workers"])
+        .current_dir(&repo)
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(
+            "--on-workers needs the repository's remote: give --remote, or add an `origin`"
+        ),
+        "{said}"
+    );
+    // Nothing was queued for a goal that could not be placed.
+    let listed = home.baton(&["workers"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("no workers"));
+}

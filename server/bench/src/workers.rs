@@ -45,8 +45,9 @@ struct Batch {
     worker_cpu: f64,
 }
 
-/// `n` photos in `dir`, copied round-robin from the vision fixtures under unique names.
-fn photos(dir: &Path, n: usize) -> anyhow::Result<()> {
+/// `n` photos in `dir`, copied round-robin from the vision fixtures under unique names; how
+/// many distinct shots they are copies of.
+fn photos(dir: &Path, n: usize) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/vision/shots");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&shots)
@@ -70,7 +71,7 @@ fn photos(dir: &Path, n: usize) -> anyhow::Result<()> {
             dir.join(format!("photo-{i:05}.png")),
         )?;
     }
-    Ok(())
+    Ok(sources.len().min(n))
 }
 
 /// CPU seconds process `pid` has used so far (`/proc/<pid>/stat` utime + stime).
@@ -91,8 +92,9 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// The home of the run: configs (with and without workers), a policy, the photos.
-fn home(args: &WorkersArgs) -> anyhow::Result<tempfile::TempDir> {
+/// The home of the run: configs (with and without workers), a policy, the photos; and how
+/// many distinct shots the photos are.
+fn home(args: &WorkersArgs) -> anyhow::Result<(tempfile::TempDir, usize)> {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
     let knowledge = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
@@ -113,8 +115,8 @@ fn home(args: &WorkersArgs) -> anyhow::Result<tempfile::TempDir> {
             root.display()
         ),
     )?;
-    photos(&root.join("photos"), args.images)?;
-    Ok(dir)
+    let shots = photos(&root.join("photos"), args.images)?;
+    Ok((dir, shots))
 }
 
 fn baton(args: &WorkersArgs, root: &Path, config: &str, data: &str) -> anyhow::Result<Command> {
@@ -200,7 +202,7 @@ async fn start_workers(args: &WorkersArgs, root: &Path, n: usize) -> anyhow::Res
 
 /// Run the benchmark.
 pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
-    let dir = home(&args)?;
+    let (dir, shots) = home(&args)?;
     let root = dir.path();
     let started = Instant::now();
     let local = batch(&args, root, "local.toml", "out-local").await?;
@@ -224,7 +226,7 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
             worker_cpu: after - before,
         });
     }
-    let table = render(&args, &local, local_wall, &batches);
+    let table = render(&args, shots, &local, local_wall, &batches);
     {
         use std::io::Write as _;
         std::io::stdout().lock().write_all(table.as_bytes())?;
@@ -235,7 +237,13 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(args: &WorkersArgs, local: &Value, local_wall: Duration, batches: &[Batch]) -> String {
+fn render(
+    args: &WorkersArgs,
+    shots: usize,
+    local: &Value,
+    local_wall: Duration,
+    batches: &[Batch],
+) -> String {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let one = batches
         .iter()
@@ -247,9 +255,7 @@ fn render(args: &WorkersArgs, local: &Value, local_wall: Duration, batches: &[Ba
          queue) is the same run's reference.\n\n\
          | run | images/s | vs 1 worker | vs in-process | wall | images per worker CPU-second |\n\
          | --- | ---: | ---: | ---: | ---: | ---: |\n",
-        args.images,
-        args.images.min(36),
-        args.capacity
+        args.images, shots, args.capacity
     );
     let local_rate = local["images_per_second"].as_f64().unwrap_or(0.0);
     out.push_str(&format!(

@@ -168,9 +168,24 @@ fn print_events(
     })
 }
 
+/// Where a run's calls and journal go when not to the defaults (the gate [`RepoBound`] to its
+/// repository, the store's journal): a worker's, fenced by its lease.
+pub struct Bindings {
+    /// What the run's tool calls go through.
+    pub invoker: Arc<dyn baton_kit::Invoker>,
+    /// Where its steps are journaled.
+    pub journal: Arc<dyn baton_agents::Journal>,
+}
+
+impl std::fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bindings").finish_non_exhaustive()
+    }
+}
+
 /// Run (or resume) one run to its end, waiting for approvals unless `no_wait`. `label`
 /// prefixes its progress lines when several runs share the terminal. The run acts in
-/// `setup.repo` through `invoker` (by default the gate [`RepoBound`] to it); it ends `done`,
+/// `setup.repo` through `bindings` (by default the gate [`RepoBound`] to it); it ends `done`,
 /// `done_with_denials` (the gate refused some of its calls: listed, with why) or `failed`.
 #[allow(
     clippy::too_many_arguments,
@@ -186,7 +201,7 @@ pub async fn execute(
     no_wait: bool,
     label: Option<String>,
     cancel: CancellationToken,
-    invoker: Option<Arc<dyn baton_kit::Invoker>>,
+    bindings: Option<Bindings>,
 ) -> Result<serde_json::Value, Failure> {
     let gate = &served.gate;
     let (agents, _watch) = prepare(setup, gate)?;
@@ -195,20 +210,18 @@ pub async fn execute(
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
     let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
-    let invoker = match invoker {
-        Some(invoker) => invoker,
-        None => Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
-    };
-    let runner = Runner::new(
-        provider,
-        invoker,
-        Arc::new(agents),
-        Arc::new(StoreJournal::new(store.clone())),
-        model,
-    )
-    .with_approvals(approvals.clone())
-    .with_events(events)
-    .with_cancel(cancel.clone());
+    let (invoker, journal): (Arc<dyn baton_kit::Invoker>, Arc<dyn baton_agents::Journal>) =
+        match bindings {
+            Some(bound) => (bound.invoker, bound.journal),
+            None => (
+                Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+                Arc::new(StoreJournal::new(store.clone())),
+            ),
+        };
+    let runner = Runner::new(provider, invoker, Arc::new(agents), journal, model)
+        .with_approvals(approvals.clone())
+        .with_events(events)
+        .with_cancel(cancel.clone());
     let state = |state: RunState| {
         let store = store.clone();
         async move {

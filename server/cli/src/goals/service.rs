@@ -73,7 +73,7 @@ impl Goals {
     }
 
     /// Start `goal` for `caller` in `repo`, answered by `cassette` (replayed) or the
-    /// configured model; the new run.
+    /// configured model — here, or on the store's workers; the new run.
     pub async fn start(
         self: &Arc<Self>,
         caller: &Principal,
@@ -81,12 +81,28 @@ impl Goals {
         agent: &str,
         repo: PathBuf,
         cassette: Option<PathBuf>,
+        on_workers: bool,
     ) -> Result<Run, ToolError> {
-        let setup = Setup {
-            input: format!(
+        // Placed first: a goal that cannot go to workers is refused before it is a run.
+        let placed = match on_workers {
+            true => Some(
+                crate::workers::remote_and_base(None, &repo)
+                    .await
+                    .map_err(|f| ToolError::invalid_args("on_workers", f.message))?,
+            ),
+            false => None,
+        };
+        let input = match on_workers {
+            true => format!(
+                "Goal: {goal}\n\nRepository: the goal's own clone (tools are given it: leave `repo` out)."
+            ),
+            false => format!(
                 "Goal: {goal}\n\nRepository: {} (pass it as `repo` to every tool).",
                 repo.display()
             ),
+        };
+        let setup = Setup {
+            input,
             repo,
             provider: if cassette.is_some() {
                 ProviderKind::Replay
@@ -109,8 +125,41 @@ impl Goals {
             .create_run(goal.to_owned(), agent.to_owned(), meta, now_millis())
             .await
             .map_err(|e| failed(format!("cannot start the run: {e}")))?;
-        self.spawn(run.id.clone(), agent.to_owned(), setup)?;
+        match placed {
+            Some((remote, base)) => {
+                let queued = crate::workers::QueuedGoal {
+                    run_id: run.id.clone(),
+                    goal: goal.to_owned(),
+                    branch: format!("goal/{}", run.id.to_ascii_lowercase()),
+                };
+                let store = self.served()?.gate.store();
+                crate::workers::queue_goals(
+                    store,
+                    &self.config.data_dir(),
+                    (&remote, &base),
+                    &caller.id,
+                    &[queued],
+                )
+                .await
+                .map_err(|f| ToolError::unavailable(f.message))?;
+            }
+            None => self.spawn(run.id.clone(), agent.to_owned(), setup)?,
+        }
         Ok(run)
+    }
+
+    /// Ask the workers to stop run `run_id` as `caller`; whether it was queued for them and
+    /// not over.
+    pub async fn cancel_on_workers(&self, caller: &Principal, run_id: &str) -> bool {
+        let Ok(served) = self.served() else {
+            return false;
+        };
+        served
+            .gate
+            .store()
+            .cancel_work(run_id.to_owned(), caller.id.clone(), now_millis())
+            .await
+            .is_ok_and(|changed| !changed.is_empty())
     }
 
     /// Go on with `run` (waiting, failed, or stopped by a restart).

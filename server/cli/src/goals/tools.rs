@@ -46,6 +46,11 @@ pub struct RunArgs {
     /// server).
     #[serde(default)]
     pub cassette: Option<String>,
+    /// Hand the run to the store's workers (`baton worker`) instead of running it in this
+    /// server: it runs in a worker's clone of the repository's `origin`, from its `HEAD`, on
+    /// the branch `goal/<run id>` pushed back.
+    #[serde(default)]
+    pub on_workers: bool,
 }
 
 /// A run, as the goal tools report it.
@@ -124,7 +129,7 @@ impl Tool for AgentsRun {
         let agent = args.agent.as_deref().unwrap_or("manager");
         let run = self
             .0
-            .start(&caller, &args.goal, agent, repo, cassette)
+            .start(&caller, &args.goal, agent, repo, cassette, args.on_workers)
             .await?;
         Ok(started(&self.0, &run))
     }
@@ -395,14 +400,14 @@ impl Tool for RunsCancel {
     type Output = RunStarted;
     const NAME: &'static str = "runs_cancel";
     const TITLE: Option<&'static str> = Some("Stop an agent run");
-    const DESCRIPTION: &'static str = "Stop a run executing in this server: its calls in \
-        flight are cancelled (and audited so); it can be resumed later.";
+    const DESCRIPTION: &'static str = "Stop a run executing in this server or on a worker: \
+        its calls in flight are cancelled (and audited so); it can be resumed later.";
     const EFFECT: Effect = Effect::Read;
 
     async fn call(&self, args: RunIdArgs, ctx: ToolContext) -> baton_kit::Result<RunStarted> {
         let caller = caller(&ctx)?;
         let run = self.0.run_for(&caller, &args.run_id).await?;
-        if !self.0.cancel(&run.id) {
+        if !self.0.cancel(&run.id) && !self.0.cancel_on_workers(&caller, &run.id).await {
             return Err(ToolError::invalid_args(
                 "run_id",
                 format!(

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use baton_agents::{Journal, JournalKey};
 use baton_kit::{Effect, Invocation, Invoker, Outcome, Principal, ToolDescriptor};
 use baton_runs::StoreApi as _;
 use baton_sop::{Claim, Status};
@@ -15,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::git::{checkpoint, prepare};
 use super::worker::{Stop, Worker};
-use crate::agents::RepoBound;
+use crate::agents::{RepoBound, StoreJournal};
 use crate::cli::Failure;
-use crate::goals::{Setup, execute, provider};
+use crate::goals::{Bindings, Setup, execute, provider};
 
 /// What a goal work item holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,13 +33,74 @@ pub struct GoalWork {
     pub branch: String,
 }
 
+/// The goal's lease as this worker checks it before acting.
+struct LeaseCheck {
+    store: baton_runs::StoreHandle,
+    /// The goal's work item.
+    item: String,
+    worker: String,
+    /// A third of a lease: the least a lease must still have left for a step to be taken.
+    margin_ms: u64,
+}
+
+impl LeaseCheck {
+    /// Whether this worker still holds the goal, with time to spare. A worker that takes the
+    /// goal over does so only once the lease ran out, so while this holds nobody else acts on
+    /// the run (with clocks apart by less than the margin).
+    async fn held(&self) -> bool {
+        self.store
+            .work_item(self.item.clone())
+            .await
+            .is_ok_and(|item| {
+                item.held_by(&self.worker)
+                    && item.lease_until_ms > baton_runs::now_millis().saturating_add(self.margin_ms)
+            })
+    }
+}
+
+/// The run's journal, written only while this worker holds the goal: a worker stalled past
+/// its lease writes nothing into the run another worker now carries on.
+struct Fenced {
+    journal: StoreJournal,
+    lease: Arc<LeaseCheck>,
+}
+
+impl Journal for Fenced {
+    fn recorded<'a>(
+        &'a self,
+        run_id: &'a str,
+        key: &'a JournalKey,
+    ) -> BoxFuture<'a, baton_agents::Result<Option<Value>>> {
+        self.journal.recorded(run_id, key)
+    }
+
+    fn record<'a>(
+        &'a self,
+        run_id: &'a str,
+        key: &'a JournalKey,
+        value: &'a Value,
+    ) -> BoxFuture<'a, baton_agents::Result<()>> {
+        Box::pin(async move {
+            if !self.lease.held().await {
+                return Err(baton_agents::AgentError::Journal(format!(
+                    "worker `{}` no longer holds this goal (its lease ran out)",
+                    self.lease.worker
+                )));
+            }
+            self.journal.record(run_id, key, value).await
+        })
+    }
+}
+
 /// The run's gate bound to the clone, with a checkpoint pushed after every call that may
-/// have changed files: what a worker that dies next leaves for the one that takes over.
+/// have changed files: what a worker that dies next leaves for the one that takes over. A
+/// call that may write starts only while the lease holds; its intent is journaled before, so
+/// a worker that takes over later does not make it again: at most once, across machines.
 struct Checkpointed {
     bound: RepoBound,
     dir: std::path::PathBuf,
     branch: String,
-    worker: String,
+    lease: Arc<LeaseCheck>,
 }
 
 impl Invoker for Checkpointed {
@@ -55,10 +117,16 @@ impl Invoker for Checkpointed {
                 .iter()
                 .find(|d| d.name == tool)
                 .is_some_and(|d| d.effect != Effect::Read);
+            if writes && !self.lease.held().await {
+                return Err(baton_kit::ToolError::unavailable(format!(
+                    "worker `{}` no longer holds this goal (its lease ran out): `{tool}` was not made",
+                    self.lease.worker
+                )));
+            }
             let outcome = self.bound.invoke(invocation).await;
             if writes && matches!(outcome, Ok(Outcome::Completed(_))) {
                 let message = format!("baton: checkpoint after {tool}");
-                checkpoint(&self.dir, &self.branch, &self.worker, &message)
+                checkpoint(&self.dir, &self.branch, &self.lease.worker, &message)
                     .await
                     .map_err(|failure| baton_kit::ToolError::failed(failure.message))?;
             }
@@ -101,12 +169,24 @@ impl Worker {
         let bound = RepoBound::new(self.served.gate.clone(), dir.clone())
             .await
             .on_worker(&self.principal, requester, &run.id);
-        let invoker = Arc::new(Checkpointed {
-            bound,
-            dir: dir.clone(),
-            branch: work.branch.clone(),
+        let lease = Arc::new(LeaseCheck {
+            store: store.clone(),
+            item: item.to_owned(),
             worker: self.name.clone(),
+            margin_ms: self.lease.as_millis() as u64 / 3,
         });
+        let bindings = Bindings {
+            invoker: Arc::new(Checkpointed {
+                bound,
+                dir: dir.clone(),
+                branch: work.branch.clone(),
+                lease: lease.clone(),
+            }),
+            journal: Arc::new(Fenced {
+                journal: StoreJournal::new(store.clone()),
+                lease,
+            }),
+        };
         let (provider, model) = provider(&self.config, &setup)?;
         let label = Some(format!("[{} {}]", self.name, short(&run.id)));
         let result = execute(
@@ -119,7 +199,7 @@ impl Worker {
             false,
             label,
             cancel,
-            Some(invoker),
+            Some(bindings),
         )
         .await;
         let stopped = self.stopped(item);

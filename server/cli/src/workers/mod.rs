@@ -10,8 +10,10 @@
 mod fanout;
 mod git;
 mod goal;
+mod queue;
 mod worker;
 
 pub use fanout::StoreFanout;
 pub use goal::{GoalWork, remote_of};
+pub use queue::{QueuedGoal, queue_goals, remote_and_base};
 pub use worker::{Worker, WorkerSettings, hostname};

@@ -21,7 +21,12 @@ use super::run::{answer, call, fixture_repo};
 /// workers' folders (where their clones live), with a bare remote cloned from the fixture
 /// repository; the remote's path.
 fn team(url: &str) -> (Home, PathBuf) {
-    let home = Home::new(&format!("[store]\nurl = \"{url}\"\n"));
+    team_with(url, "")
+}
+
+/// [`team`] with `extra` in its configuration.
+fn team_with(url: &str, extra: &str) -> (Home, PathBuf) {
+    let home = Home::new(&format!("{extra}\n[store]\nurl = \"{url}\"\n"));
     let repo = fixture_repo(&home);
     std::fs::write(
         home.path().join("policy.toml"),
@@ -666,4 +671,165 @@ async fn bad_worker_settings_and_goals_without_a_remote_are_refused_by_name() {
     // Nothing was queued for a goal that could not be placed.
     let listed = home.baton(&["workers"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains("no workers"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stalled_past_its_lease_makes_no_call_and_writes_nothing_after_the_hand_over() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::stalled") else {
+        return;
+    };
+    let (home, _remote) = team(&url);
+    let started = home.path().join("workers/started");
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let cassette = home.path().join("stall.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: count *"}]},
+         "response": call("c1", "repo_exec", json!({"argv": [format!("echo a >> {}; sleep 6", started.display())], "shell": true}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "c1"}]},
+         "response": call("c2", "repo_exec", json!({"argv": [format!("echo b >> {}", counter.display())], "shell": true}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "c2"}]},
+         "response": answer("Counted.")}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    let mut first = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let queued = queue_goals(&home, &["count after a stall"], &cassette);
+    until("the first command started", || lines(&started) == 1).await;
+    let pid = first.id().unwrap().to_string();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // The worker freezes (a pause, a partition) for longer than its lease.
+    signal("-STOP");
+    let mut second = worker(&home, "w2", 1);
+    let (summary, _) = ended(queued).await;
+    assert_eq!(
+        summary["runs"][0]["workers"],
+        json!(["w1", "w2"]),
+        "{summary:#}"
+    );
+    assert_eq!(lines(&counter), 1, "w2 counted once");
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let run = store.runs().await.unwrap().remove(0);
+    let steps_then = store.steps(run.id.clone()).await.unwrap().len();
+    // The frozen worker wakes: its first command's answer comes back, and it would go on.
+    signal("-CONT");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        lines(&counter),
+        1,
+        "the woken worker made the second call again"
+    );
+    assert_eq!(
+        store.steps(run.id.clone()).await.unwrap().len(),
+        steps_then,
+        "the woken worker wrote into the run"
+    );
+    let items = store.work_items(None).await.unwrap();
+    assert_eq!(items[0].state, baton_runs::WorkState::Done);
+    assert_eq!(items[0].worker.as_deref(), Some("w2"));
+    first.start_kill().unwrap();
+    second.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_run_over_rest_hands_the_goal_to_a_worker() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::agents_run") else {
+        return;
+    };
+    let (home, remote) = team_with(&url, super::console::TOKENS);
+    let repo = home.path().join("repo");
+    git(
+        &repo,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let cassette = slow_cassette(&home, &format!("echo ran >> {}", counter.display()), 0);
+    let mut only = worker(&home, "w1", 1);
+    reported(&home, 1).await;
+    let server = super::common::HttpServer::start_with_env(&home, &[], super::console::ENV).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let post = |tool: &str, body: Value| {
+        http.post(format!("{base}/v1/tools/{tool}"))
+            .bearer_auth("bot-secret-token")
+            .json(&body)
+            .send()
+    };
+    let started: Value = post(
+        "agents_run",
+        json!({"goal": "count on a worker", "agent": "builder", "repo": repo, "cassette": cassette, "on_workers": true}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let run_id = started["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let report = loop {
+        let report: Value = post("runs_get", json!({"run_id": run_id}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // The run is `done` a moment before its outcome (output, branch) is journaled.
+        if report["state"] == "done" && !report["output"].is_null() {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "{report:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(report["output"], "Counted.");
+    assert_eq!(lines(&counter), 1);
+    // It ran on the worker, for the bot, on its own branch of the remote.
+    let branch = format!("goal/{}", run_id.to_ascii_lowercase());
+    git(&remote, &["rev-parse", "--verify", &branch]);
+    let index = shared_index(&remote);
+    assert_eq!(index["tasks"][0]["id"], run_id.as_str());
+    assert_eq!(index["tasks"][0]["status"], "done");
+    let principals: Vec<String> = records(&url)
+        .await
+        .into_iter()
+        .filter(|r| r.tool == "repo_exec")
+        .map(|r| r.principal)
+        .collect();
+    assert_eq!(
+        principals,
+        vec!["agent:builder (worker:w1 for bot)".to_owned()]
+    );
+    // A repository without a remote is refused before anything is queued.
+    let bare_repo = home.path().join("lonely");
+    std::fs::create_dir_all(&bare_repo).unwrap();
+    git(&bare_repo, &["init", "-q"]);
+    let refused = post(
+        "agents_run",
+        json!({"goal": "x", "repo": bare_repo, "cassette": cassette, "on_workers": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("needs the repository's remote"),
+        "{problem:#}"
+    );
+    only.start_kill().unwrap();
 }

@@ -2,6 +2,8 @@
 //! A mutex makes each claim, heartbeat, finish and cancel one step; the decisions are
 //! [`crate::work`]'s, shared with PostgreSQL.
 
+use std::collections::HashMap;
+
 use crate::error::{corrupt, encode};
 use crate::store::by_prefix;
 use crate::work::{OpenItem, pick};
@@ -30,6 +32,21 @@ impl Store {
 
     fn locked_queue(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         self.inner.queue_lock.lock().map_err(|_| RunsError::Closed)
+    }
+
+    /// The turn in which a worker last claimed an item of each requester.
+    fn served(&self) -> Result<HashMap<String, u64>> {
+        self.inner
+            .served
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let at = <[u8; 8]>::try_from(value.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("work served turn", "not 8 bytes"))?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), at))
+            })
+            .collect()
     }
 
     /// Queue `drafts`; the items, in order.
@@ -67,12 +84,13 @@ impl Store {
                 running: item.running_at(now_ms),
             })
             .collect();
+        let served = self.served()?;
         let mut claimed = Vec::new();
         let mut passed = Vec::new();
         let mut wanted = max as usize;
         // An item given up (too many attempts) takes no slot: pick again for the slot.
         while wanted > 0 {
-            let ids = pick(&open_without(&open, &passed), wanted);
+            let ids = pick(&open_without(&open, &passed), &served, wanted);
             if ids.is_empty() {
                 break;
             }
@@ -87,6 +105,12 @@ impl Store {
                 }
                 passed.push(id);
             }
+        }
+        let last = served.values().copied().max().unwrap_or(0);
+        for (turn, item) in (last + 1..).zip(&claimed) {
+            self.inner
+                .served
+                .insert(item.requester.as_bytes(), &turn.to_be_bytes())?;
         }
         self.inner.work.flush()?;
         if !passed.is_empty() {

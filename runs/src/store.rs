@@ -29,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) work: sled::Tree,
     /// Workers as they last reported, by name.
     pub(crate) workers: sled::Tree,
+    /// When a worker last claimed an item of each requester (fairness), by requester.
+    pub(crate) served: sled::Tree,
     /// Makes each queue change (claim, heartbeat, finish, cancel) one step.
     pub(crate) queue_lock: std::sync::Mutex<()>,
     pub(crate) audit: sled::Tree,
@@ -94,6 +96,7 @@ impl Store {
                 notices: tree("notices")?,
                 work: tree("work")?,
                 workers: tree("workers")?,
+                served: tree("work_served")?,
                 queue_lock: std::sync::Mutex::new(()),
                 audit,
                 meta,

@@ -331,28 +331,33 @@ pub struct OpenItem {
 }
 
 /// Up to `want` claimable items, in the order a fair queue hands them out: round-robin over
-/// requesters, each requester's own items oldest first, a requester with fewer items running
-/// served first. So one requester's ten thousand photos take turns with another's single goal
-/// rather than going before it: the goal is among the next `requesters` items claimed.
-pub fn pick(open: &[OpenItem], want: usize) -> Vec<String> {
+/// requesters, each requester's own items oldest first; among requesters level on that, the
+/// one with fewer items running, then the one served longest ago (`served`: requester → the
+/// turn, counting up across claims, in which a worker last claimed one of its items) goes
+/// first. So one requester's ten thousand photos
+/// take turns with another's single goal rather than going before it: the goal is the next
+/// item a free worker claims.
+pub fn pick(open: &[OpenItem], served: &HashMap<String, u64>, want: usize) -> Vec<String> {
     let mut running: HashMap<&str, usize> = HashMap::new();
     for item in open.iter().filter(|i| i.running) {
         *running.entry(item.requester.as_str()).or_default() += 1;
     }
     let mut rank: HashMap<&str, usize> = HashMap::new();
-    let mut ranked: Vec<(usize, usize, &str)> = Vec::new();
+    let mut ranked: Vec<(usize, usize, u64, &str)> = Vec::new();
     let mut sorted: Vec<&OpenItem> = open.iter().filter(|i| i.claimable).collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     for item in sorted {
-        let busy = running.get(item.requester.as_str()).copied().unwrap_or(0);
-        let nth = rank.entry(item.requester.as_str()).or_default();
+        let who = item.requester.as_str();
+        let busy = running.get(who).copied().unwrap_or(0);
+        let nth = rank.entry(who).or_default();
         *nth += 1;
-        ranked.push((busy + *nth, busy, item.id.as_str()));
+        let last = served.get(who).copied().unwrap_or(0);
+        ranked.push((busy + *nth, busy, last, item.id.as_str()));
     }
     ranked.sort();
     ranked
         .into_iter()
         .take(want)
-        .map(|(_, _, id)| id.to_owned())
+        .map(|(_, _, _, id)| id.to_owned())
         .collect()
 }

@@ -71,6 +71,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX baton_work_group ON baton_work (grp);
     CREATE TABLE baton_workers (name TEXT PRIMARY KEY, record TEXT NOT NULL);
     ",
+    // 5: the turn (counting up across claims) in which a worker last claimed an item of each
+    // requester, for fair claims.
+    r"
+    CREATE TABLE baton_work_served (requester TEXT PRIMARY KEY, turn BIGINT NOT NULL);
+    ",
 ];
 
 /// The newest schema this binary knows.

@@ -3,10 +3,13 @@
 //! change that frees or adds work is announced with `NOTIFY`, so idle workers wake at once.
 //! What a claim, heartbeat, finish or cancel does to an item is [`crate::work`]'s, as on sled.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Transaction;
 
 use super::PgStore;
 use super::api::{Keyed, by_prefix, decode, notify, text};
+use super::audit::{to_i64, to_u64};
 use crate::queue::open_without;
 use crate::work::{OpenItem, pick};
 use crate::{
@@ -97,6 +100,12 @@ impl PgStore {
                 })
             })
             .collect::<Result<_>>()?;
+        let served: HashMap<String, u64> = tx
+            .query("SELECT requester, turn FROM baton_work_served", &[])
+            .await?
+            .iter()
+            .map(|row| (row.get(0), to_u64(row.get(1))))
+            .collect();
         let mut claimed: Vec<WorkItem> = Vec::new();
         // Ids looked at this round: claimed, given up, or held by another claimant.
         let mut passed: Vec<String> = Vec::new();
@@ -104,7 +113,11 @@ impl PgStore {
         let mut wanted = max as usize;
         while wanted > 0 {
             // Ask for more than wanted: another worker may hold some of them right now.
-            let ids = pick(&open_without(&open, &passed), wanted.saturating_mul(2));
+            let ids = pick(
+                &open_without(&open, &passed),
+                &served,
+                wanted.saturating_mul(2),
+            );
             if ids.is_empty() {
                 break;
             }
@@ -128,6 +141,15 @@ impl PgStore {
                 }
                 passed.push(id);
             }
+        }
+        let last = served.values().copied().max().unwrap_or(0);
+        for (turn, item) in (last + 1..).zip(&claimed) {
+            tx.execute(
+                "INSERT INTO baton_work_served VALUES ($1, $2)
+                 ON CONFLICT (requester) DO UPDATE SET turn = EXCLUDED.turn",
+                &[&item.requester, &to_i64(turn)],
+            )
+            .await?;
         }
         if changed {
             notify(&tx).await?;

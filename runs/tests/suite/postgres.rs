@@ -205,7 +205,7 @@ async fn a_database_newer_than_the_binary_is_refused() {
     assert!(
         error
             .to_string()
-            .contains("the database's schema is version 99, newer than this binary's 3"),
+            .contains("the database's schema is version 99, newer than this binary's 5"),
         "{error}"
     );
     let bad = PgStore::connect(

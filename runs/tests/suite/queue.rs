@@ -75,6 +75,49 @@ async fn a_flooding_requester_takes_turns_with_another() {
         "round-robin across requesters"
     );
     assert!(first.iter().any(|i| i.id == goal.id));
+    // A worker of capacity 1 claiming one item at a time alternates: the lead's next goal is
+    // among the next two items, whatever the number of photos before it.
+    for item in &first {
+        store
+            .finish_work(item.id.clone(), "w1".into(), WorkState::Done, None, now + 1)
+            .await
+            .unwrap();
+    }
+    let second = store
+        .enqueue_work(
+            vec![WorkDraft {
+                kind: WorkKind::Goal,
+                requester: "lead-b".into(),
+                group: None,
+                payload: json!({"run_id": "r2"}),
+            }],
+            now + 2,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let mut next = Vec::new();
+    for turn in 0..2 {
+        let item = store
+            .claim_work("w1".into(), kinds.clone(), 1, 60_000, now + 3 + turn)
+            .await
+            .unwrap()
+            .remove(0);
+        store
+            .finish_work(
+                item.id.clone(),
+                "w1".into(),
+                WorkState::Done,
+                None,
+                now + 3 + turn,
+            )
+            .await
+            .unwrap();
+        next.push(item.requester);
+    }
+    assert_eq!(next, vec!["shop-a", "lead-b"], "turns alternate");
+    let taken = store.work_item(second.id.clone()).await.unwrap();
+    assert_eq!(taken.state, WorkState::Done);
     // A worker taking only calls never gets a goal; it gets what it asks for, no more.
     let calls = store
         .claim_work("w2".into(), vec![WorkKind::Call], 3, 60_000, now)

@@ -86,6 +86,25 @@ pub struct WorkersSection {
     /// instead of running them here. The items name files by path: the workers must see the
     /// same paths (the same machine, or a shared disk).
     pub batches: bool,
+    /// Remotes (URLs or paths, as `git remote get-url origin` prints them; a trailing `*`
+    /// matches any that start with the rest) that goals from `agents_run` may be handed to
+    /// workers for: the workers push to them with their own credentials, outside any tool
+    /// call, so a caller may not name just any repository the server can see. Empty (the
+    /// default): `agents_run` keeps its goals in the server. `baton run --on-workers` is the
+    /// local user's, with the user's own remote, and is not limited by this.
+    pub remotes: Vec<String>,
+}
+
+impl WorkersSection {
+    /// Whether goals from `agents_run` may go to workers pushing to `remote`.
+    pub fn allows_remote(&self, remote: &str) -> bool {
+        self.remotes
+            .iter()
+            .any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => remote.starts_with(prefix),
+                None => remote == allowed,
+            })
+    }
 }
 
 /// `[store]`

@@ -12,7 +12,7 @@ use super::{Failure, pretty, print};
 use crate::app::App;
 use crate::config::Config;
 use crate::goals::{ProviderKind, Setup, say};
-use crate::workers::{QueuedGoal, queue_goals, remote_and_base};
+use crate::workers::{QueuedGoal, goal_remote, queue_goals, remote_head};
 
 /// Queue `goals` for workers and follow them; the summary printed is `--parallel`'s.
 pub(super) async fn on_workers(
@@ -24,7 +24,8 @@ pub(super) async fn on_workers(
         Some(repo) => repo.clone(),
         None => std::env::current_dir().map_err(|e| Failure::runtime(e.to_string()))?,
     };
-    let (remote, base) = remote_and_base(options.remote.as_deref(), &repo).await?;
+    let remote = goal_remote(options.remote.as_deref(), &repo).await?;
+    let base = remote_head(&remote, &repo).await?;
     let requester = config.file.cli.principal().id;
     let app = App::builder(config.clone())
         .ownership(baton_runs::Ownership::Serve)

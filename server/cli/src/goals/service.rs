@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::run::{ProviderKind, Setup, execute, provider};
+use crate::cli::Failure;
 use crate::config::Config;
 
 /// The goals this server runs.
@@ -85,11 +86,24 @@ impl Goals {
     ) -> Result<Run, ToolError> {
         // Placed first: a goal that cannot go to workers is refused before it is a run.
         let placed = match on_workers {
-            true => Some(
-                crate::workers::remote_and_base(None, &repo)
+            true => {
+                let refused = |f: Failure| ToolError::invalid_args("on_workers", f.message);
+                let remote = crate::workers::goal_remote(None, &repo)
                     .await
-                    .map_err(|f| ToolError::invalid_args("on_workers", f.message))?,
-            ),
+                    .map_err(refused)?;
+                if !self.config.file.workers.allows_remote(&remote) {
+                    return Err(ToolError::invalid_args(
+                        "on_workers",
+                        format!(
+                            "the repository's remote `{remote}` is not one of `[workers] remotes`: workers push only where the operator allows"
+                        ),
+                    ));
+                }
+                let base = crate::workers::remote_head(&remote, &repo)
+                    .await
+                    .map_err(refused)?;
+                Some((remote, base))
+            }
             false => None,
         };
         let input = match on_workers {

@@ -47,8 +47,9 @@ pub struct RunArgs {
     #[serde(default)]
     pub cassette: Option<String>,
     /// Hand the run to the store's workers (`baton worker`) instead of running it in this
-    /// server: it runs in a worker's clone of the repository's `origin`, from its `HEAD`, on
-    /// the branch `goal/<run id>` pushed back.
+    /// server: it runs in a worker's clone of the repository's `origin` (which the server's
+    /// `[workers] remotes` must allow), from its `HEAD`, on the branch `goal/<run id>` pushed
+    /// back.
     #[serde(default)]
     pub on_workers: bool,
 }

@@ -15,5 +15,5 @@ mod worker;
 
 pub use fanout::StoreFanout;
 pub use goal::{GoalWork, remote_of};
-pub use queue::{QueuedGoal, queue_goals, remote_and_base};
+pub use queue::{QueuedGoal, goal_remote, queue_goals, remote_head};
 pub use worker::{Worker, WorkerSettings, hostname};

@@ -21,14 +21,13 @@ pub struct QueuedGoal {
     pub branch: String,
 }
 
-/// The remote workers clone (`remote`, else `origin` of `repo`) and the commit its `HEAD`
-/// names, which goals start from.
-pub async fn remote_and_base(
-    remote: Option<&str>,
-    repo: &Path,
-) -> Result<(String, String), Failure> {
-    let remote = match remote {
-        Some(remote) => remote_of(remote, &std::env::current_dir().unwrap_or_default()),
+/// The remote workers clone: `remote`, else the `origin` of `repo`.
+pub async fn goal_remote(remote: Option<&str>, repo: &Path) -> Result<String, Failure> {
+    match remote {
+        Some(remote) => Ok(remote_of(
+            remote,
+            &std::env::current_dir().unwrap_or_default(),
+        )),
         None => {
             let url = remote_git(repo, &["remote", "get-url", "origin"], &[])
                 .await
@@ -38,18 +37,20 @@ pub async fn remote_and_base(
                         repo.display()
                     ))
                 })?;
-            remote_of(url.trim(), repo)
+            Ok(remote_of(url.trim(), repo))
         }
-    };
-    let head = remote_git(repo, &["ls-remote", &remote, "HEAD"], &[])
+    }
+}
+
+/// The commit `remote`'s `HEAD` names, which goals start from.
+pub async fn remote_head(remote: &str, repo: &Path) -> Result<String, Failure> {
+    let head = remote_git(repo, &["ls-remote", remote, "HEAD"], &[])
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let base = head
-        .split_whitespace()
+    head.split_whitespace()
         .next()
-        .ok_or_else(|| Failure::usage(format!("remote {remote} has no HEAD: push to it first")))?
-        .to_owned();
-    Ok((remote, base))
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::usage(format!("remote {remote} has no HEAD: push to it first")))
 }
 
 /// Add `goals` to the shared index on `remote`'s coordination branch (working in a scratch

@@ -47,9 +47,11 @@ fn team_with(url: &str, extra: &str) -> (Home, PathBuf) {
     (home, remote)
 }
 
-/// `baton worker` named `name`, with a data folder and clones of its own.
+/// `baton worker` named `name`, with a data folder and clones of its own; what it says goes
+/// to `<home>/worker-<name>.log`.
 fn worker(home: &Home, name: &str, capacity: u32) -> Child {
     let dir = home.path().join("workers").join(name);
+    let log = std::fs::File::create(home.path().join(format!("worker-{name}.log"))).unwrap();
     home.baton(&[
         "worker",
         "--name",
@@ -64,9 +66,25 @@ fn worker(home: &Home, name: &str, capacity: u32) -> Child {
     .env("BATON_HOME", home.path().join(format!("data-{name}")))
     .env("BATON_LOG", "warn")
     .stdout(Stdio::null())
-    .stderr(Stdio::piped())
+    .stderr(log)
     .spawn()
     .unwrap()
+}
+
+/// What every worker of `home` said so far.
+fn workers_said(home: &Home) -> String {
+    let mut said = String::new();
+    for entry in std::fs::read_dir(home.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("worker-") && name.ends_with(".log") {
+            said.push_str(&format!(
+                "--- {name}\n{}\n",
+                std::fs::read_to_string(&path).unwrap_or_default()
+            ));
+        }
+    }
+    said
 }
 
 /// The workers the store knows, once `n` of them have reported.
@@ -746,7 +764,8 @@ async fn agents_run_over_rest_hands_the_goal_to_a_worker() {
     let Some((_cluster, url)) = baton_test_support::pg_database("workers::agents_run") else {
         return;
     };
-    let (home, remote) = team_with(&url, super::console::TOKENS);
+    let remotes = "[workers]\nremotes = [\"/tmp/*\"]\n";
+    let (home, remote) = team_with(&url, &format!("{}{remotes}", super::console::TOKENS));
     let repo = home.path().join("repo");
     git(
         &repo,

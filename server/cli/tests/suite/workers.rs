@@ -99,7 +99,8 @@ async fn reported(home: &Home, n: usize) -> Vec<Value> {
         }
         assert!(
             Instant::now() < deadline,
-            "{n} workers never reported: {list:?}"
+            "{n} workers never reported: {list:?}\n{}",
+            workers_said(home)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

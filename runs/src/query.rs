@@ -38,12 +38,27 @@ pub struct AuditSlice {
     pub next_before: Option<u64>,
 }
 
+/// Whether the audited principal `audited` is `wanted`: the principal itself, or — for a call a
+/// worker made (`agent:builder (worker:w1 for alice)`) — the principal, the worker or the
+/// requester it acted for.
+fn names(audited: &str, wanted: &str) -> bool {
+    if audited == wanted {
+        return true;
+    }
+    let Some((id, acting)) = audited.split_once(" (") else {
+        return false;
+    };
+    let acting = acting.trim_end_matches(')');
+    let (worker, requester) = acting.split_once(" for ").unwrap_or((acting, ""));
+    [id, worker, requester].contains(&wanted)
+}
+
 impl AuditQuery {
     /// Whether `record` passes the filters (`before`, `limit` and `scan` aside).
     pub fn matches(&self, record: &AuditRecord) -> bool {
         self.principal
             .as_ref()
-            .is_none_or(|p| *p == record.principal)
+            .is_none_or(|p| names(&record.principal, p))
             && self.tool.as_ref().is_none_or(|t| *t == record.tool)
             && self.outcome.is_none_or(|o| o == record.outcome.status)
             && self

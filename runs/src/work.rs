@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use crate::{Result, RunsError};
 
-/// Times an item is leased before it is given up as failed: an item whose workers keep
-/// dying (a photo that crashes its decoder) must not take worker after worker down forever.
+/// Times an item's worker may be lost (its lease ran out) before the item is given up as
+/// failed: an item whose workers keep dying (a photo that crashes its decoder) must not take
+/// worker after worker down forever.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// What a work item asks a worker to do.
@@ -124,6 +125,10 @@ pub struct WorkItem {
     /// Every lease it had, oldest first.
     #[serde(default)]
     pub leases: Vec<Lease>,
+    /// Times a worker's lease on it ran out (its worker died or went silent); a clean hand
+    /// back does not count.
+    #[serde(default)]
+    pub lost: u32,
     /// Cancel was asked for while a worker held it; the worker stops it at its next heartbeat.
     #[serde(default)]
     pub cancel_requested: bool,
@@ -192,6 +197,7 @@ impl WorkItem {
             worker: None,
             lease_until_ms: 0,
             leases: Vec::new(),
+            lost: 0,
             cancel_requested: false,
             result: None,
             created_ms: now_ms,
@@ -215,12 +221,15 @@ impl WorkItem {
         self.state == WorkState::Leased && self.lease_until_ms >= now_ms
     }
 
-    /// The item claimed by `worker` until `now_ms + lease_ms`; after [`MAX_ATTEMPTS`] leases
-    /// it is failed instead (check the state).
+    /// The item claimed by `worker` until `now_ms + lease_ms`; once its workers were lost
+    /// [`MAX_ATTEMPTS`] times it is failed instead (check the state).
     pub fn claimed(&self, worker: &str, lease_ms: u64, now_ms: u64) -> WorkItem {
         let mut item = self.clone();
         item.updated_ms = now_ms;
-        if item.leases.len() >= MAX_ATTEMPTS as usize || item.cancel_requested {
+        if item.state == WorkState::Leased {
+            item.lost = item.lost.saturating_add(1);
+        }
+        if item.lost >= MAX_ATTEMPTS || item.cancel_requested {
             item.state = if item.cancel_requested {
                 WorkState::Cancelled
             } else {

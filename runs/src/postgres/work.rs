@@ -142,12 +142,21 @@ impl PgStore {
                 passed.push(id);
             }
         }
+        // Rows are locked in requester order, so two claimers cannot deadlock on them.
+        let mut turns: Vec<(&str, u64)> = Vec::new();
         let last = served.values().copied().max().unwrap_or(0);
         for (turn, item) in (last + 1..).zip(&claimed) {
+            match turns.iter_mut().find(|(who, _)| *who == item.requester) {
+                Some(entry) => entry.1 = turn,
+                None => turns.push((&item.requester, turn)),
+            }
+        }
+        turns.sort_unstable();
+        for (requester, turn) in turns {
             tx.execute(
                 "INSERT INTO baton_work_served VALUES ($1, $2)
                  ON CONFLICT (requester) DO UPDATE SET turn = EXCLUDED.turn",
-                &[&item.requester, &to_i64(turn)],
+                &[&requester, &to_i64(turn)],
             )
             .await?;
         }

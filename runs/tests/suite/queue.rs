@@ -337,3 +337,32 @@ async fn an_item_whose_workers_keep_dying_is_given_up() {
         Some(json!({"error": "its worker was lost 3 times; given up"}))
     );
 }
+
+#[tokio::test]
+async fn a_workers_calls_are_found_by_principal_worker_and_requester() {
+    let (_dir, store) = handle();
+    let mut draft = baton_test_support::audit_draft(1);
+    draft.principal = "agent:builder (worker:w1 for alice)".into();
+    store.append_audit(draft).await.unwrap();
+    store
+        .append_audit(baton_test_support::audit_draft(2))
+        .await
+        .unwrap();
+    for (wanted, found) in [
+        ("alice", 1),
+        ("worker:w1", 1),
+        ("agent:builder", 1),
+        ("agent-2", 1),
+        ("ali", 0),
+        ("w1", 0),
+    ] {
+        let query = baton_runs::AuditQuery {
+            principal: Some(wanted.into()),
+            limit: 10,
+            scan: 10,
+            ..baton_runs::AuditQuery::default()
+        };
+        let slice = store.query_audit(query).await.unwrap();
+        assert_eq!(slice.records.len(), found, "{wanted}");
+    }
+}

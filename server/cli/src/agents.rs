@@ -292,6 +292,10 @@ impl RepoBound {
                 None => self.repo.clone(),
                 Some(given) => self.rebased(normal(&self.repo.join(given))),
             };
+            // Reads too: a run reads its own repository, not the worker's keys beside it.
+            if !self.inside(&repo) {
+                return Err(outside("the repository", &repo));
+            }
             map.insert("repo".into(), Value::String(repo.display().to_string()));
         }
         for pointer in &descriptor.path_args {

@@ -96,8 +96,15 @@ pub struct WorkersSection {
 }
 
 impl WorkersSection {
-    /// Whether goals from `agents_run` may go to workers pushing to `remote`.
+    /// Whether goals from `agents_run` may go to workers pushing to `remote`. A remote with a
+    /// `..` segment never matches: `shop/*` must not reach `shop/../secret`.
     pub fn allows_remote(&self, remote: &str) -> bool {
+        if remote
+            .split(['/', ':', '\\'])
+            .any(|segment| segment == "..")
+        {
+            return false;
+        }
         self.remotes
             .iter()
             .any(|allowed| match allowed.strip_suffix('*') {

@@ -168,15 +168,34 @@ impl Coordination {
             &[1],
         )
         .await?;
-        // `--porcelain` marks each ref: `!` rejected (the lease failed), ` `/`+`/`*` updated.
-        let rejected = out.lines().any(|line| line.starts_with('!'));
+        // `--porcelain` marks each ref: ` `/`+`/`*` updated, `!` rejected — by the lease
+        // (another machine's update went in: try again) or by the remote itself (a hook, a
+        // protected branch: say so, trying again would not help).
         let updated = out
             .lines()
             .any(|line| line.starts_with([' ', '+', '*']) && line.contains(REF));
-        match (updated, rejected) {
-            (true, _) => Ok(true),
-            (false, true) => Ok(false),
-            (false, false) => Err(SopError::Git {
+        let rejected = out.lines().find(|line| line.starts_with('!'));
+        let raced = rejected.is_some_and(|line| {
+            // A push racing another one to the same ref: the lease or the fast-forward check
+            // failed, or the remote's compare-and-swap of the ref did.
+            [
+                "stale info",
+                "fetch first",
+                "non-fast-forward",
+                "failed to update ref",
+                "cannot lock ref",
+            ]
+            .iter()
+            .any(|why| line.contains(why))
+        });
+        match (updated, rejected, raced) {
+            (true, _, _) => Ok(true),
+            (false, Some(_), true) => Ok(false),
+            (false, Some(line), false) => Err(SopError::Git {
+                args: format!("push {REF}"),
+                message: format!("the remote refused the update: {}", line.trim()),
+            }),
+            (false, None, _) => Err(SopError::Git {
                 args: format!("push {REF}"),
                 message: format!("neither pushed nor rejected: {out}"),
             }),

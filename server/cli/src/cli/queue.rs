@@ -116,10 +116,17 @@ async fn follow(app: &App, goals: &[QueuedGoal]) -> Result<Vec<WorkItem>, Failur
             () = interrupt.cancelled() => {
                 let by = app.config.file.cli.principal().id;
                 for goal in goals {
-                    store
+                    let changed = store
                         .cancel_work(goal.run_id.clone(), by.clone(), now_millis())
                         .await
                         .map_err(|e| Failure::runtime(e.to_string()))?;
+                    // A goal no worker took yet ends here; a running one at its worker.
+                    if changed.iter().any(|item| item.state == WorkState::Cancelled) {
+                        store
+                            .set_run_state(goal.run_id.clone(), baton_runs::RunState::Cancelled, now_millis())
+                            .await
+                            .map_err(|e| Failure::runtime(e.to_string()))?;
+                    }
                 }
                 return Err(Failure::runtime("cancelled: the goals stop at their workers"));
             }

@@ -69,6 +69,10 @@ pub(super) async fn worker(mut config: Config, args: WorkerArgs) -> Result<(), F
     let dir = args
         .dir
         .unwrap_or_else(|| config.data_dir().join(format!("worker-{name}")));
+    // Paths in the run's journal are this folder's: one that moves with the working
+    // directory would not be found again.
+    let dir = std::path::absolute(&dir)
+        .map_err(|e| Failure::usage(format!("--dir {}: {e}", dir.display())))?;
     let (builder, _sources) =
         super::run::with_sources(App::builder(config.clone()), &config).await?;
     let app = builder.ownership(baton_runs::Ownership::Serve).build()?;

@@ -5,6 +5,6 @@ mod run;
 mod service;
 mod tools;
 
-pub use run::{Bindings, ProviderKind, Setup, execute, provider, say};
+pub use run::{Bindings, Fence, ProviderKind, Setup, execute, provider, say};
 pub use service::Goals;
 pub use tools::register;

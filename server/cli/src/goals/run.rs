@@ -11,7 +11,7 @@ use baton_agents::{
     AgentSet, OpenAiProvider, Provider, ReplayProvider, RunEvent, RunOutcome, Runner,
 };
 use baton_mcp::Served;
-use baton_runs::{RunState, StoreApi as _, now_millis};
+use baton_runs::{RunState, StoreApi as _, StoreHandle, now_millis};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -168,6 +168,12 @@ fn print_events(
     })
 }
 
+/// Whether this process may still act on a run (a worker: while it holds the run's lease).
+pub trait Fence: Send + Sync {
+    /// Whether it may.
+    fn held(&self) -> futures::future::BoxFuture<'_, bool>;
+}
+
 /// Where a run's calls and journal go when not to the defaults (the gate [`RepoBound`] to its
 /// repository, the store's journal): a worker's, fenced by its lease.
 pub struct Bindings {
@@ -175,6 +181,9 @@ pub struct Bindings {
     pub invoker: Arc<dyn baton_kit::Invoker>,
     /// Where its steps are journaled.
     pub journal: Arc<dyn baton_agents::Journal>,
+    /// What must hold for the run's state to be written: a worker that lost the run leaves
+    /// its state to the worker that has it.
+    pub fence: Option<Arc<dyn Fence>>,
 }
 
 impl std::fmt::Debug for Bindings {
@@ -210,29 +219,23 @@ pub async fn execute(
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
     let printer = print_events(received, label.map(|l| format!("{l} ")).unwrap_or_default());
-    let (invoker, journal): (Arc<dyn baton_kit::Invoker>, Arc<dyn baton_agents::Journal>) =
-        match bindings {
-            Some(bound) => (bound.invoker, bound.journal),
-            None => (
-                Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
-                Arc::new(StoreJournal::new(store.clone())),
-            ),
-        };
+    let Bindings {
+        invoker,
+        journal,
+        fence,
+    } = match bindings {
+        Some(bound) => bound,
+        None => Bindings {
+            invoker: Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+            journal: Arc::new(StoreJournal::new(store.clone())),
+            fence: None,
+        },
+    };
     let runner = Runner::new(provider, invoker, Arc::new(agents), journal, model)
         .with_approvals(approvals.clone())
         .with_events(events)
         .with_cancel(cancel.clone());
-    let state = |state: RunState| {
-        let store = store.clone();
-        async move {
-            if let Err(error) = store
-                .set_run_state(run_id.to_owned(), state, now_millis())
-                .await
-            {
-                tracing::warn!(%error, run_id, "run state not recorded");
-            }
-        }
-    };
+    let state = |state: RunState| set_state(&store, fence.as_deref(), run_id, state);
     let mut waiting = std::time::Duration::ZERO;
     let result = loop {
         state(RunState::Running).await;
@@ -297,6 +300,21 @@ pub async fn execute(
         Err(error) => tracing::warn!(%error, run_id, "token usage not summed"),
     }
     Ok(done)
+}
+
+/// Record run `run_id`'s `state`, unless `fence` says this process no longer holds the run.
+async fn set_state(store: &StoreHandle, fence: Option<&dyn Fence>, run_id: &str, state: RunState) {
+    if let Some(fence) = fence
+        && !fence.held().await
+    {
+        return;
+    }
+    if let Err(error) = store
+        .set_run_state(run_id.to_owned(), state, now_millis())
+        .await
+    {
+        tracing::warn!(%error, run_id, "run state not recorded");
+    }
 }
 
 /// The agents `setup` names, and the watch that expires the approvals the run waits on with

@@ -162,18 +162,41 @@ impl Goals {
         Ok(run)
     }
 
-    /// Ask the workers to stop run `run_id` as `caller`; whether it was queued for them and
-    /// not over.
-    pub async fn cancel_on_workers(&self, caller: &Principal, run_id: &str) -> bool {
+    /// Whether run `run_id` is queued for workers or runs on one.
+    pub async fn on_workers(&self, run_id: &str) -> bool {
         let Ok(served) = self.served() else {
             return false;
         };
         served
             .gate
             .store()
+            .work_items(Some(run_id.to_owned()))
+            .await
+            .is_ok_and(|items| items.iter().any(|item| !item.state.is_final()))
+    }
+
+    /// Ask the workers to stop run `run_id` as `caller`; whether it was queued for them and
+    /// not over. A run no worker took yet is cancelled at once.
+    pub async fn cancel_on_workers(&self, caller: &Principal, run_id: &str) -> bool {
+        let Ok(served) = self.served() else {
+            return false;
+        };
+        let store = served.gate.store();
+        let Ok(changed) = store
             .cancel_work(run_id.to_owned(), caller.id.clone(), now_millis())
             .await
-            .is_ok_and(|changed| !changed.is_empty())
+        else {
+            return false;
+        };
+        if changed
+            .iter()
+            .any(|item| item.state == baton_runs::WorkState::Cancelled)
+        {
+            let _ = store
+                .set_run_state(run_id.to_owned(), RunState::Cancelled, now_millis())
+                .await;
+        }
+        !changed.is_empty()
     }
 
     /// Go on with `run` (waiting, failed, or stopped by a restart).

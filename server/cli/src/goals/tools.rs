@@ -375,10 +375,10 @@ impl Tool for RunsResume {
     async fn call(&self, args: RunIdArgs, ctx: ToolContext) -> baton_kit::Result<RunStarted> {
         let caller = caller(&ctx)?;
         let run = self.0.run_for(&caller, &args.run_id).await?;
-        if self.0.is_running(&run.id) {
+        if self.0.is_running(&run.id) || self.0.on_workers(&run.id).await {
             return Err(ToolError::invalid_args(
                 "run_id",
-                format!("run {} is running", run.id),
+                format!("run {} is running (here or on a worker)", run.id),
             ));
         }
         if matches!(run.state, RunState::Done | RunState::DoneWithDenials) {

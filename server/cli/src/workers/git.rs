@@ -88,14 +88,34 @@ async fn worktrees_named(dir: &Path) -> Result<Vec<(String, String)>, Failure> {
     let message = remote_git(dir, &["log", "-1", "--format=%B"], &[])
         .await
         .map_err(failed)?;
-    Ok(message
+    message
         .lines()
         .filter_map(|line| line.strip_prefix(TRAILER))
-        .filter_map(|rest| {
+        .map(|rest| {
             let mut parts = rest.split_whitespace();
-            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+            match (parts.next(), parts.next()) {
+                (Some(folder), Some(branch)) if task_worktree(folder, branch) => {
+                    Ok((folder.to_owned(), branch.to_owned()))
+                }
+                _ => Err(Failure::runtime(format!(
+                    "the goal's branch names a worktree Baton did not make (`{TRAILER}{rest}`): only `.worktrees/<task>` on `task/<task>` is taken"
+                ))),
+            }
         })
-        .collect())
+        .collect()
+}
+
+/// Whether `folder` and `branch` are a task worktree as the SOP makes them: `.worktrees/<name>`
+/// on `task/<name>`, names of letters, digits and `-` — whoever can push to the remote must not
+/// be able to make a worker check files out elsewhere.
+fn task_worktree(folder: &str, branch: &str) -> bool {
+    let plain = |name: &str| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    matches!(
+        (folder.strip_prefix(".worktrees/"), branch.strip_prefix("task/")),
+        (Some(name), Some(task)) if plain(name) && plain(task)
+    )
 }
 
 /// The task worktrees of the clone at `dir` now: folder (relative) and branch.

@@ -18,7 +18,7 @@ use super::git::{checkpoint, prepare};
 use super::worker::{Stop, Worker};
 use crate::agents::{RepoBound, StoreJournal};
 use crate::cli::Failure;
-use crate::goals::{Bindings, Setup, execute, provider};
+use crate::goals::{Bindings, Fence, Setup, execute, provider};
 
 /// What a goal work item holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,12 @@ impl LeaseCheck {
                 item.held_by(&self.worker)
                     && item.lease_until_ms > baton_runs::now_millis().saturating_add(self.margin_ms)
             })
+    }
+}
+
+impl Fence for LeaseCheck {
+    fn held(&self) -> BoxFuture<'_, bool> {
+        Box::pin(LeaseCheck::held(self))
     }
 }
 
@@ -184,8 +190,9 @@ impl Worker {
             }),
             journal: Arc::new(Fenced {
                 journal: StoreJournal::new(store.clone()),
-                lease,
+                lease: lease.clone(),
             }),
+            fence: Some(lease.clone()),
         };
         let (provider, model) = provider(&self.config, &setup)?;
         let label = Some(format!("[{} {}]", self.name, short(&run.id)));
@@ -202,17 +209,36 @@ impl Worker {
             Some(bindings),
         )
         .await;
+        // A lease that lapsed without the heartbeat noticing yet (the database away for a
+        // while) is lost all the same: the goal is another worker's to finish.
+        if self.stopped(item).is_none() && !lease.held().await {
+            self.lost(item);
+        }
+        self.end(item, work, &run.id, &dir, result).await
+    }
+
+    /// After the run stopped: hand the goal back, or push its end, move its task and journal
+    /// its outcome — nothing at all when the lease was lost.
+    async fn end(
+        &self,
+        item: &str,
+        work: &GoalWork,
+        run_id: &str,
+        dir: &Path,
+        result: Result<Value, Failure>,
+    ) -> Result<Value, Failure> {
+        let store = self.served.gate.store();
         let stopped = self.stopped(item);
         match stopped {
             // Another worker has the goal: its branch and its task are that worker's now.
             Some(Stop::Lost) => return Err(Failure::runtime("the lease was lost")),
             Some(Stop::Leaving) => {
-                checkpoint(&dir, &work.branch, &self.name, "baton: handed back").await?;
+                checkpoint(dir, &work.branch, &self.name, "baton: handed back").await?;
                 return Err(Failure::runtime("handed back: this worker is stopping"));
             }
             Some(Stop::Cancelled) | None => {}
         }
-        let commit = checkpoint(&dir, &work.branch, &self.name, "baton: the goal's end").await?;
+        let commit = checkpoint(dir, &work.branch, &self.name, "baton: the goal's end").await?;
         let (status, mut summary) = match (result, stopped) {
             (_, Some(Stop::Cancelled)) => (
                 Status::Cancelled,
@@ -230,13 +256,13 @@ impl Worker {
         self.move_task(work, status, summary.clone()).await?;
         store
             .append_step(
-                run.id.clone(),
+                run_id.to_owned(),
                 "outcome".into(),
                 summary.clone(),
                 baton_runs::now_millis(),
             )
             .await
-            .map_err(|e| Failure::runtime(format!("run {}: {e}", run.id)))?;
+            .map_err(|e| Failure::runtime(format!("run {run_id}: {e}")))?;
         match status {
             Status::Done => Ok(summary),
             _ => Err(Failure::runtime(

@@ -21,8 +21,14 @@ pub struct QueuedGoal {
     pub branch: String,
 }
 
-/// The remote workers clone: `remote`, else the `origin` of `repo`.
+/// The remote workers clone: `remote`, else the `origin` of `repo`. One that git would read
+/// as an option is refused.
 pub async fn goal_remote(remote: Option<&str>, repo: &Path) -> Result<String, Failure> {
+    if let Some(option) = remote.filter(|r| r.starts_with('-')) {
+        return Err(Failure::usage(format!(
+            "--remote `{option}`: a remote does not start with `-`"
+        )));
+    }
     match remote {
         Some(remote) => Ok(remote_of(
             remote,
@@ -37,7 +43,14 @@ pub async fn goal_remote(remote: Option<&str>, repo: &Path) -> Result<String, Fa
                         repo.display()
                     ))
                 })?;
-            Ok(remote_of(url.trim(), repo))
+            let url = url.trim();
+            if url.starts_with('-') {
+                return Err(Failure::usage(format!(
+                    "the `origin` of {} is `{url}`, which git would read as an option",
+                    repo.display()
+                )));
+            }
+            Ok(remote_of(url, repo))
         }
     }
 }

@@ -120,6 +120,11 @@ impl Worker {
         }
     }
 
+    /// Stop item `id`: its lease is no longer this worker's.
+    pub(super) fn lost(&self, id: &str) {
+        self.stop(id, Stop::Lost);
+    }
+
     /// Why item `id` was stopped, if it was.
     pub(super) fn stopped(&self, id: &str) -> Option<Stop> {
         self.running
@@ -177,10 +182,40 @@ impl Worker {
         }
     }
 
+    /// Refuse to start while another live worker has this name: two workers under one name
+    /// would share each other's leases.
+    async fn alone(&self) -> Result<(), Failure> {
+        let store = self.served.gate.store();
+        let workers = store
+            .workers()
+            .await
+            .map_err(|e| Failure::runtime(format!("the store: {e}")))?;
+        let now = now_millis();
+        let lease_ms = self.lease.as_millis() as u64;
+        match workers.iter().find(|w| {
+            w.name == self.name
+                && !w.stopped
+                && now.saturating_sub(w.heartbeat_ms) < lease_ms
+                && (w.host != hostname() || w.pid != std::process::id())
+        }) {
+            Some(other) => Err(Failure::usage(format!(
+                "a worker named `{}` runs on {} (pid {}, heartbeat {} ms ago): give this one another --name",
+                other.name,
+                other.host,
+                other.pid,
+                now.saturating_sub(other.heartbeat_ms)
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Take and run work until `stop`; then hand back what runs and say goodbye.
     pub async fn serve(self: Arc<Self>, stop: CancellationToken) -> Result<(), Failure> {
+        self.alone().await?;
         let store = self.served.gate.store().clone();
-        let beating = tokio::spawn(self.clone().beat(stop.clone()));
+        // The heartbeat goes on until every item is handed back, so none is lost meanwhile.
+        let beat_stop = CancellationToken::new();
+        let beating = tokio::spawn(self.clone().beat(beat_stop.clone()));
         say(&format!(
             "worker {} ({}) takes {} at most {} at a time\n",
             self.name,
@@ -230,7 +265,8 @@ impl Worker {
         while !self.ids().is_empty() {
             self.freed.notified().await;
         }
-        beating.abort();
+        beat_stop.cancel();
+        let _ = beating.await;
         let _ = store.heartbeat(self.info(true), 0, now_millis()).await;
         Ok(())
     }
@@ -238,6 +274,12 @@ impl Worker {
     fn start(self: &Arc<Self>, item: WorkItem) {
         let cancel = CancellationToken::new();
         if let Ok(mut running) = self.running.lock() {
+            // Its own lease ran out while it still ran the item (the database was away longer
+            // than a lease), and it claimed it again: the run in progress goes on, once.
+            if running.contains_key(&item.id) {
+                tracing::warn!(item = %item.id, "claimed again an item this worker runs");
+                return;
+            }
             running.insert(
                 item.id.clone(),
                 Running {
@@ -273,11 +315,21 @@ impl Worker {
         }
     }
 
-    /// One tool call through the gate, by this worker for the item's requester.
+    /// One tool call through the gate, by this worker for the item's requester. A batch's
+    /// items are decided as the batch's caller (whose call, through a gate, queued them: its
+    /// id and roles travel in the item); other calls as this worker, an agent.
     async fn call(&self, item: &WorkItem, cancel: CancellationToken) -> Result<Value, Failure> {
         let tool = item.payload["tool"].as_str().unwrap_or_default().to_owned();
-        let principal = Principal::new(self.principal.clone(), [Role::Agent])
-            .acting(&self.principal, &item.requester);
+        let principal = match item.payload.get("principal") {
+            Some(caller) => serde_json::from_value::<Principal>(caller.clone()).map_err(|e| {
+                Failure::runtime(format!(
+                    "work item {}: its caller does not read ({e})",
+                    item.id
+                ))
+            })?,
+            None => Principal::new(self.principal.clone(), [Role::Agent]),
+        }
+        .acting(&self.principal, &item.requester);
         let outcome = self
             .served
             .gate
@@ -291,9 +343,11 @@ impl Worker {
             .await;
         match outcome {
             Ok(Outcome::Completed(output)) => Ok(output.structured),
+            // Nobody waits on a batch item: a call that needs a reviewer fails, naming the
+            // rule, and the batch reports it.
             Ok(Outcome::PendingApproval(pending)) => Err(Failure::runtime(format!(
-                "`{tool}` needs approval {} ({}); queue it again with the approval",
-                pending.approval_id, pending.reason
+                "`{tool}` needs a reviewer's approval ({}) and a batch item cannot wait for one: allow it for this caller with a policy rule",
+                pending.reason
             ))),
             Err(error) => Err(Failure::runtime(format!("`{tool}`: {error}"))),
         }

@@ -884,3 +884,51 @@ async fn a_run_whose_writes_were_all_refused_never_reports_success() {
         .unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains("done_with_denials"));
 }
+
+#[tokio::test]
+async fn a_run_reads_only_its_own_repository() {
+    let (home, repo, agents) = home_with_agent(
+        "",
+        "never",
+        "reader",
+        "name = \"reader\"\ninstructions = \"Read.\"\ntools = [\"repo_read\"]\n",
+    );
+    git(&repo, &["init", "-q"]);
+    let secret = home.path().join("secret.txt");
+    std::fs::write(&secret, "the worker's key").unwrap();
+    let cassette = home.path().join("reader.json");
+    let body = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: read *"}]},
+         "response": call("r1", "repo_read", json!({"repo": home.path(), "path": "secret.txt"}))},
+        {"request": {"messages": [{"role": "tool", "tool_call_id": "r1"}]},
+         "response": answer("{{r1}}")}
+    ]});
+    std::fs::write(&cassette, serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    let output = home
+        .baton(&[
+            "run",
+            "read the key",
+            "--agent",
+            "reader",
+            "--agents",
+            agents.to_str().unwrap(),
+            "--cassette",
+            cassette.to_str().unwrap(),
+        ])
+        .current_dir(&repo)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!out.contains("the worker's key"), "{out}");
+    assert!(said.contains("repo_read denied"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "this run works in `{}`; the repository `{}` is outside it",
+            repo.canonicalize().unwrap().display(),
+            home.path().display()
+        )),
+        "{said}"
+    );
+}

@@ -624,6 +624,16 @@ async fn reviewers_see_the_workers_in_the_console() {
     ));
     let mut only = worker(&home, "w1", 3);
     reported(&home, 1).await;
+    // A second worker under the same name would share the first one's leases: refused.
+    let twin = home
+        .baton(&["worker", "--name", "w1"])
+        .env("BATON_HOME", home.path().join("data-twin"))
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&twin.stderr);
+    assert_eq!(twin.status.code(), Some(2), "{said}");
+    assert!(said.contains("a worker named `w1` runs on "), "{said}");
     let server = super::common::HttpServer::start_with_env(&home, &[], super::console::ENV).await;
     let base = format!("http://{}", server.addr);
     let (session, _) = super::console::http_sign_in(&base, "alice-secret-token")
@@ -851,5 +861,73 @@ async fn agents_run_over_rest_hands_the_goal_to_a_worker() {
             .contains("needs the repository's remote"),
         "{problem:#}"
     );
+    only.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goal_branch_naming_a_worktree_elsewhere_is_refused_by_the_worker() {
+    let Some((_cluster, url)) = baton_test_support::pg_database("workers::trailers") else {
+        return;
+    };
+    let remotes = "[workers]\nremotes = [\"/tmp/*\"]\n";
+    let (home, remote) = team_with(&url, &format!("{}{remotes}", super::console::TOKENS));
+    let repo = home.path().join("repo");
+    git(
+        &repo,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let counter = home.path().join("workers/counter");
+    std::fs::create_dir_all(counter.parent().unwrap()).unwrap();
+    let cassette = slow_cassette(&home, &format!("echo ran >> {}", counter.display()), 0);
+    let server = super::common::HttpServer::start_with_env(&home, &[], super::console::ENV).await;
+    let started: Value = reqwest::Client::new()
+        .post(format!("http://{}/v1/tools/agents_run", server.addr))
+        .bearer_auth("bot-secret-token")
+        .json(&json!({"goal": "count", "agent": "builder", "repo": repo, "cassette": cassette, "on_workers": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    // Before any worker takes it, someone with push access puts a goal branch on the remote
+    // whose checkpoint names a worktree outside the clone.
+    let outside = home.path().join("planted");
+    let branch = format!("goal/{}", run_id.to_ascii_lowercase());
+    let trailer = "x\n\nBaton-Worktree: ../../../../../planted task/t-1\n";
+    git(&repo, &["checkout", "-q", "-b", "task/t-1"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", trailer]);
+    git(
+        &repo,
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("task/t-1:{branch}"),
+            "task/t-1",
+        ],
+    );
+    let mut only = worker(&home, "w1", 1);
+    let store = baton_runs::PgStore::connect(&url, &baton_runs::StoreOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let item = loop {
+        let items = store.work_items(Some(run_id.clone())).await.unwrap();
+        if items[0].state.is_final() {
+            break items[0].clone();
+        }
+        assert!(Instant::now() < deadline, "{items:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(item.state, baton_runs::WorkState::Failed);
+    let why = item.result.unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(why.contains("names a worktree Baton did not make"), "{why}");
+    assert!(
+        !outside.exists(),
+        "a worktree was checked out outside the clone"
+    );
+    assert_eq!(lines(&counter), 0);
     only.start_kill().unwrap();
 }

@@ -6,6 +6,7 @@
 mod approvals;
 mod artifacts;
 mod audit;
+mod completions;
 mod eval;
 mod queue;
 mod run;
@@ -75,6 +76,8 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// List the workers of the shared store: capacity, what each runs, last heartbeat.
     Workers(worker::WorkersArgs),
+    /// Print the completion script for a shell (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// A failure the CLI reports: the message and the exit code.
@@ -163,6 +166,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run::run(load()?, args).await,
         Command::Worker(args) => worker::worker(load()?, args).await,
         Command::Workers(args) => worker::workers(load()?, args).await,
+        Command::Completions(args) => completions::run(&args),
     }
 }
 

@@ -196,6 +196,7 @@ fn help_everywhere() {
         vec!["store", "copy", "--help"],
         vec!["worker", "--help"],
         vec!["workers", "--help"],
+        vec!["completions", "--help"],
     ] {
         let result = run(&home, &args);
         assert_eq!(result.code, 0, "{args:?}");
@@ -334,5 +335,52 @@ fn the_cli_principal_is_the_os_user_whatever_user_says() {
         again.stderr.contains("it was already used"),
         "{}",
         again.stderr
+    );
+}
+
+/// The completion scripts are real ones: bash's, sourced into a bash, completes `baton wor`
+/// to the two worker commands; zsh's and fish's are those shells' formats; another shell is
+/// refused by name.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let home = Home::new("");
+    let bash = run(&home, &["completions", "bash"]);
+    assert_eq!(bash.code, 0);
+    let script = home.path().join("baton.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(baton wor); COMP_CWORD=1; _baton baton wor baton; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let mut words: Vec<String> = String::from_utf8_lossy(&completed.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    words.sort();
+    assert_eq!(
+        words,
+        vec!["worker", "workers"],
+        "{}",
+        String::from_utf8_lossy(&completed.stderr)
+    );
+    let zsh = run(&home, &["completions", "zsh"]);
+    assert!(zsh.stdout.starts_with("#compdef baton"), "{}", zsh.stdout);
+    let fish = run(&home, &["completions", "fish"]);
+    assert!(
+        fish.stdout
+            .contains("complete -c baton -n \"__fish_baton_needs_command\" -f -a \"workers\""),
+        "{}",
+        fish.stdout
+    );
+    let tcsh = run(&home, &["completions", "tcsh"]);
+    assert_eq!(tcsh.code, 2);
+    assert!(
+        tcsh.stderr.contains("invalid value 'tcsh'"),
+        "{}",
+        tcsh.stderr
     );
 }

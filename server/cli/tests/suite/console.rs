@@ -96,6 +96,20 @@ pub(super) async fn text(client: &Client, css: &str) -> String {
     panic!("`{css}` kept going stale: {last:?}")
 }
 
+/// The flash message once it reads `expected` (the answer to a form just sent: until the
+/// browser has it, the page before may still show the previous flash), or what it read last.
+async fn flash_once(client: &Client, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = text(client, ".flash").await;
+        if last == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
 /// Click `css` once the page has it, looking for it again if the page moved on under it.
 async fn click(client: &Client, css: &str) {
     for _ in 0..50 {
@@ -245,8 +259,8 @@ async fn a_reviewer_decides_in_the_browser_and_the_waiting_run_goes_on() {
     )
     .unwrap();
     click(&client, &format!("article[id='{id}'] button.approve")).await;
-    let flash = text(&client, ".flash").await;
-    assert_eq!(flash, "Approved `repo_write` for agent:writer.");
+    let approved = "Approved `repo_write` for agent:writer.";
+    assert_eq!(flash_once(&client, approved).await, approved);
     let done = tokio::time::timeout(Duration::from_secs(30), run.wait_with_output())
         .await
         .unwrap()
@@ -270,8 +284,8 @@ async fn a_reviewer_decides_in_the_browser_and_the_waiting_run_goes_on() {
         .unwrap();
     second.send_keys("not in this repository").await.unwrap();
     click(&client, "#pending article button.reject").await;
-    let flash = text(&client, ".flash").await;
-    assert_eq!(flash, "Rejected `repo_write` for agent:writer.");
+    let rejected = "Rejected `repo_write` for agent:writer.";
+    assert_eq!(flash_once(&client, rejected).await, rejected);
     let done = tokio::time::timeout(Duration::from_secs(30), run.wait_with_output())
         .await
         .unwrap()

@@ -122,7 +122,7 @@ step "the store, gate, approvals, runs and agents suites again, on PostgreSQL"
 # The same tests, not copies: with BATON_TEST_STORE=postgres every test home, gate fixture and
 # store handle gets a database of its own in the throwaway cluster. Tests of sled's own files
 # (its write-ahead segment, its socket, damage to its bytes) stay on the first pass.
-CLI_SUITES=(gate nested run goals outcomes tasks rest http stdio cli console)
+CLI_SUITES=(gate nested run goals outcomes tasks rest http stdio cli console metrics)
 export BATON_TEST_STORE=postgres
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast -E "(package(baton-runs) & test(/^suite::(backends|queue)::/))
@@ -180,6 +180,9 @@ curl -sS --fail "${URL%/mcp}/v1/openapi.json" -o "$CACHE/openapi.json"
 "$CACHE/venv/bin/openapi-spec-validator" "$CACHE/openapi.json"
 "$CACHE/venv/bin/python" tests/clients/python_artifacts.py --http "$URL" --wav fixtures/dsp/audio/music-48k-mono-16.wav
 stop_http
+
+step "/metrics parses with the Prometheus client's OpenMetrics parser; counters move by exactly the calls made"
+"$CACHE/venv/bin/python" tests/clients/python_metrics.py --baton "$BATON"
 
 step "Python MCP SDK hands Baton goals (agents_run, runs_get, runs_cancel) over stdio"
 "$CACHE/venv/bin/python" tests/clients/python_goals.py --baton "$BATON"

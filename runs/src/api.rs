@@ -367,4 +367,7 @@ store_api! {
     fn work_items(group: Option<String>) -> Vec<WorkItem>;
     /// Every worker that reported.
     fn workers() -> Vec<WorkerInfo>;
+    /// What an operator watches: size, runs by state, pending approvals, how the audit
+    /// writer keeps up.
+    fn stats() -> crate::StoreStats;
 }

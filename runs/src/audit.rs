@@ -42,6 +42,17 @@ pub enum DecisionKind {
     Forbid,
 }
 
+impl DecisionKind {
+    /// The snake_case name, as records and metrics carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Allow => "allow",
+            DecisionKind::NeedsApproval => "needs_approval",
+            DecisionKind::Forbid => "forbid",
+        }
+    }
+}
+
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,6 +73,22 @@ pub enum OutcomeStatus {
     Cancelled,
     /// Nobody decided, or nobody used the approval, before it expired: it never ran.
     Expired,
+}
+
+impl OutcomeStatus {
+    /// The snake_case name, as records and metrics carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Ok => "ok",
+            OutcomeStatus::Error => "error",
+            OutcomeStatus::Denied => "denied",
+            OutcomeStatus::PendingApproval => "pending_approval",
+            OutcomeStatus::Rejected => "rejected",
+            OutcomeStatus::Declined => "declined",
+            OutcomeStatus::Cancelled => "cancelled",
+            OutcomeStatus::Expired => "expired",
+        }
+    }
 }
 
 /// The policy decision behind a call, as audited.
@@ -252,6 +279,8 @@ pub struct AuditLog {
     writer_thread: std::sync::OnceLock<thread::Thread>,
     refused: std::sync::Mutex<Option<Problem>>,
     parts: Parts,
+    /// How the writer keeps up (`/metrics`).
+    stats: Arc<crate::stats::WriterStats>,
 }
 
 /// How callers tell the writer that the batch it waits for has gathered: one wake-up per
@@ -278,6 +307,7 @@ struct Writer {
     head: Head,
     marker: Marker,
     checkpointer: Option<Checkpointer>,
+    stats: Arc<crate::stats::WriterStats>,
 }
 
 /// A log ready to append to.
@@ -469,6 +499,7 @@ impl AuditLog {
             writer_thread: std::sync::OnceLock::new(),
             refused: std::sync::Mutex::new(None),
             parts,
+            stats: Arc::default(),
         };
         // Where the previous open's check ended: only what came since is walked again.
         let checked_before = wal::read_marker(&log.parts.meta)
@@ -515,6 +546,7 @@ impl AuditLog {
             head: ready.head,
             marker: ready.marker,
             checkpointer: self.parts.checkpoints.clone().map(Checkpointer::new),
+            stats: self.stats.clone(),
         };
         writer.note_flushed()?;
         let (sender, receiver) = mpsc::channel::<Pending>();
@@ -533,6 +565,16 @@ impl AuditLog {
             *slot = Some(sender);
         }
         Ok(())
+    }
+
+    /// How the writer keeps up: records per batch, seconds per batch.
+    pub(crate) fn writer_stats(
+        &self,
+    ) -> (
+        crate::stats::HistogramSnapshot,
+        crate::stats::HistogramSnapshot,
+    ) {
+        self.stats.snapshot()
     }
 
     /// Why the log refuses new records, if it does.
@@ -601,6 +643,7 @@ impl AuditLog {
             marker: new_marker(id, &head, head.seq + 1),
             head,
             checkpointer: self.parts.checkpoints.clone().map(Checkpointer::new),
+            stats: self.stats.clone(),
         };
         wal::write_marker(&self.parts.db, &self.parts.meta, &writer.marker)?;
         let draft = recovery_draft(reason, operator, &problem);
@@ -722,7 +765,11 @@ impl Writer {
             .into_iter()
             .map(|pending| (pending.draft, pending.done))
             .unzip();
-        match self.commit(drafts) {
+        let started = std::time::Instant::now();
+        let records = drafts.len();
+        let committed = self.commit(drafts);
+        self.stats.batch(records, started.elapsed());
+        match committed {
             Ok(receipts) => {
                 for (done, receipt) in waiting.into_iter().zip(receipts) {
                     let _ = done.send(Ok(receipt));

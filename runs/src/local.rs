@@ -302,6 +302,10 @@ impl StoreApi for Store {
         self.blocking(Store::workers)
     }
 
+    fn stats(&self) -> StoreFuture<'_, crate::StoreStats> {
+        self.blocking(Store::stats)
+    }
+
     fn artifact(&self, sha256: String) -> StoreFuture<'_, (ArtifactRef, Blob)> {
         self.blocking(move |store| {
             let (artifact, bytes) = store.artifact(&sha256)?;

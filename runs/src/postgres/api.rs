@@ -766,6 +766,10 @@ impl StoreApi for PgStore {
         self.run_op(self.worker_list())
     }
 
+    fn stats(&self) -> StoreFuture<'_, crate::StoreStats> {
+        self.run_op(self.stats_now())
+    }
+
     fn kept_artifacts(&self) -> StoreFuture<'_, Vec<KeptArtifact>> {
         self.run_op(async move {
             let client = self.client().await?;

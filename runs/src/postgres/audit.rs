@@ -25,6 +25,8 @@ const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub(crate) struct PgAudit {
     sender: mpsc::UnboundedSender<Pending>,
     refused: Arc<Mutex<Option<Problem>>>,
+    /// How this process's writer keeps up (`/metrics`).
+    pub(crate) stats: Arc<crate::stats::WriterStats>,
 }
 
 impl PgAudit {
@@ -35,10 +37,17 @@ impl PgAudit {
         refused: Option<Problem>,
     ) -> PgAudit {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(write(pool, receiver, checkpoints.map(Checkpointer::new)));
+        let stats = Arc::<crate::stats::WriterStats>::default();
+        tokio::spawn(write(
+            pool,
+            receiver,
+            checkpoints.map(Checkpointer::new),
+            stats.clone(),
+        ));
         PgAudit {
             sender,
             refused: Arc::new(Mutex::new(refused)),
+            stats,
         }
     }
 
@@ -122,6 +131,7 @@ async fn write(
     pool: Pool,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
     mut checkpointer: Option<Checkpointer>,
+    stats: Arc<crate::stats::WriterStats>,
 ) {
     let mut head = None;
     loop {
@@ -151,7 +161,11 @@ async fn write(
             .into_iter()
             .map(|pending| (pending.draft, pending.done))
             .unzip();
-        match commit(&pool, drafts).await {
+        let started = std::time::Instant::now();
+        let records = drafts.len();
+        let committed = commit(&pool, drafts).await;
+        stats.batch(records, started.elapsed());
+        match committed {
             Ok((receipts, last)) => {
                 for (done, receipt) in waiting.into_iter().zip(receipts) {
                     let _ = done.send(Ok(receipt));
@@ -366,12 +380,7 @@ pub(crate) async fn verify(
     client: &mut deadpool_postgres::Object,
     refusal: Option<Problem>,
 ) -> Result<VerifyReport> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = super::snapshot(client).await?;
     let report = walk(&tx).await?;
     tx.commit().await?;
     Ok(match report.problem {

@@ -15,6 +15,7 @@ mod audit;
 mod copy;
 mod listen;
 mod schema;
+mod stats;
 mod work;
 
 use std::sync::Arc;
@@ -235,4 +236,17 @@ pub(crate) fn describe_pool(error: &deadpool_postgres::PoolError) -> String {
         PoolError::Timeout(_) => "timed out waiting for a database connection".into(),
         other => other.to_string(),
     }
+}
+
+/// A read-only transaction on one snapshot: what it reads is the database at one moment,
+/// whatever other processes commit meanwhile.
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> std::result::Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
 }

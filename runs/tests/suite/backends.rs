@@ -329,3 +329,75 @@ async fn a_waiter_wakes_when_an_approval_changes() {
         .unwrap();
     assert_ne!(woke, seen);
 }
+
+#[tokio::test]
+async fn stats_count_runs_pending_approvals_and_audit_batches() {
+    let (_dir, store) = handle();
+    let empty = store.stats().await.unwrap();
+    assert_eq!(
+        (empty.runs.len(), empty.approvals_pending, empty.audit_head),
+        (0, 0, 0)
+    );
+    let now = now_millis();
+    for (goal, state) in [
+        ("a", RunState::Done),
+        ("b", RunState::Done),
+        ("c", RunState::Failed),
+    ] {
+        let run = store
+            .create_run(goal.into(), "builder".into(), json!({}), now)
+            .await
+            .unwrap();
+        store.set_run_state(run.id, state, now).await.unwrap();
+    }
+    store
+        .create_run("d".into(), "builder".into(), json!({}), now)
+        .await
+        .unwrap();
+    let older = store
+        .create_approval(draft("agent", 60_000), now - 5_000)
+        .await
+        .unwrap();
+    store
+        .create_approval(draft("agent", 60_000), now)
+        .await
+        .unwrap();
+    // Expired and decided approvals are not waiting.
+    store
+        .create_approval(draft("agent", 1), now - 10_000)
+        .await
+        .unwrap();
+    let decided = store
+        .create_approval(draft("agent", 60_000), now)
+        .await
+        .unwrap();
+    store
+        .decide_approval(decided.id, "rita".into(), Verdict::Reject, None, now)
+        .await
+        .unwrap();
+    let appends = (0..10).map(|n| store.append_audit(audit_draft(n)));
+    for receipt in futures::future::join_all(appends).await {
+        receipt.unwrap();
+    }
+    let stats = store.stats().await.unwrap();
+    let runs: Vec<(&str, u64)> = stats.runs.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    assert_eq!(runs, vec![("done", 2), ("failed", 1), ("running", 1)]);
+    assert_eq!(
+        (stats.approvals_pending, stats.oldest_pending_ms),
+        (2, Some(older.created_ms))
+    );
+    // The rejection's closing record is in the chain too.
+    let head = store.verify_audit().await.unwrap().verified;
+    assert_eq!(stats.audit_head, head);
+    assert!(stats.size_bytes > 0);
+    // On PostgreSQL a closing record is written in the transaction that closes the approval,
+    // not by the writer: the writer's batches hold the ten appended records at least.
+    let records = stats.audit_batch_records.sum as u64;
+    assert!((10..=head).contains(&records), "{records} of {head}");
+    assert_eq!(
+        stats.audit_sync_seconds.count,
+        stats.audit_batch_records.count
+    );
+    assert!(stats.audit_batch_records.count >= 1);
+    assert!(stats.audit_batch_records.count <= records);
+}

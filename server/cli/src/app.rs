@@ -163,11 +163,6 @@ impl AppBuilder {
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect();
         let commands = commands_confinement();
-        let fanout = config
-            .file
-            .workers
-            .batches
-            .then(|| Arc::new(crate::workers::StoreFanout(store.clone())));
         let mut gate = Gate::new(Arc::new(registry), policy, store)
             .protecting(protected)
             .with_clock(self.clock)
@@ -175,8 +170,12 @@ impl AppBuilder {
             .with_memory_budget(config.file.limits.call_memory_mb.saturating_mul(1 << 20))
             .with_limits(config.file.limits.call_limits())
             .with_uploads(config.file.limits.uploads());
-        if let Some(fanout) = fanout {
-            gate = gate.with_fanout(fanout);
+        if config.file.workers.batches {
+            let fanout = crate::workers::StoreFanout(gate.store().clone());
+            gate = gate.with_fanout(Arc::new(fanout));
+        }
+        if config.file.telemetry.metrics {
+            gate = gate.with_metrics(Arc::default());
         }
         if let Some(map) = self.map_gate {
             gate = map(gate);

@@ -76,6 +76,9 @@ pub struct ConfigFile {
     pub store: StoreSection,
     #[serde(default)]
     pub workers: WorkersSection,
+    /// Metrics and traces for the people who run Baton.
+    #[serde(default)]
+    pub telemetry: baton_mcp::TelemetrySection,
 }
 
 /// `[workers]`
@@ -381,6 +384,7 @@ impl Config {
             stdio: self.file.stdio.clone(),
             approvals: self.file.approvals.clone(),
             console: self.file.console.clone(),
+            telemetry: self.file.telemetry.clone(),
         }
     }
 

@@ -195,7 +195,7 @@ fn records(records: &[AuditRecord]) -> Markup {
                 thead { tr { th { "#" } th { "Time" } th { "Principal" } th { "Tool" } th { "Outcome" } th.wide { "Decision" } th.wide { "Took" } } }
                 tbody {
                     @for record in records {
-                        @let outcome = outcome_name(record.outcome.status);
+                        @let outcome = record.outcome.status.as_str();
                         tr {
                             td { (record.seq) }
                             td { (record.time.get(..19).unwrap_or(&record.time).replace('T', " ")) }
@@ -216,19 +216,6 @@ fn records(records: &[AuditRecord]) -> Markup {
                 }
             }
         }
-    }
-}
-
-fn outcome_name(status: OutcomeStatus) -> &'static str {
-    match status {
-        OutcomeStatus::Ok => "ok",
-        OutcomeStatus::Error => "error",
-        OutcomeStatus::Denied => "denied",
-        OutcomeStatus::PendingApproval => "pending_approval",
-        OutcomeStatus::Rejected => "rejected",
-        OutcomeStatus::Declined => "declined",
-        OutcomeStatus::Cancelled => "cancelled",
-        OutcomeStatus::Expired => "expired",
     }
 }
 

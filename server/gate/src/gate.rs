@@ -49,6 +49,8 @@ pub struct Gate {
     stopping: CancellationToken,
     /// Where batch items run when workers take them (`[workers] batches`); `None`: here.
     fanout: Option<Arc<dyn baton_kit::Fanout>>,
+    /// Counters for `/metrics`, when they are kept (`[telemetry] metrics`).
+    metrics: Option<Arc<crate::Metrics>>,
 }
 
 /// How the policy decides a call through [`Gate::run_as`].
@@ -101,7 +103,19 @@ impl Gate {
             in_flight: Arc::new(AtomicUsize::new(0)),
             stopping: CancellationToken::new(),
             fanout: None,
+            metrics: None,
         }
+    }
+
+    /// Count every call in `metrics` (`/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Gate {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The counters of this gate's calls, when kept.
+    pub fn metrics(&self) -> Option<&Arc<crate::Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Hand the items of batch calls to `fanout` (workers) instead of running them here.
@@ -414,7 +428,7 @@ impl Gate {
                     reason,
                 };
                 audit.outcome = outcome_denied(&error);
-                self.record(audit, started).await?;
+                self.record(principal, audit, started).await?;
                 Err(error)
             }
             Decision::NeedsApproval { rule, reason } => match approval_id {
@@ -424,10 +438,10 @@ impl Gate {
                     let binding = call_digest(args);
                     if let Err(error) = self.consume(id, principal, descriptor, binding).await {
                         audit.outcome = outcome_denied(&error);
-                        self.record(audit, started).await?;
+                        self.record(principal, audit, started).await?;
                         return Err(error);
                     }
-                    self.execute(audit, started, execute).await
+                    self.execute(principal, audit, started, execute).await
                 }
                 None => {
                     let draft = ApprovalDraft {
@@ -446,14 +460,14 @@ impl Gate {
                         error_kind: None,
                         message: None,
                     };
-                    self.record(audit, started).await?;
+                    self.record(principal, audit, started).await?;
                     Ok(Outcome::PendingApproval(PendingApproval {
                         approval_id,
                         reason: format!("{rule}: {reason}"),
                     }))
                 }
             },
-            Decision::Allow { .. } => self.execute(audit, started, execute).await,
+            Decision::Allow { .. } => self.execute(principal, audit, started, execute).await,
         }
     }
 
@@ -485,7 +499,7 @@ impl Gate {
             duration_us: 0,
             sandbox: None,
         };
-        self.record(audit, Instant::now()).await?;
+        self.record(principal, audit, Instant::now()).await?;
         Err(error)
     }
 
@@ -536,6 +550,7 @@ impl Gate {
 
     async fn execute<T>(
         &self,
+        principal: &Principal,
         mut audit: AuditDraft,
         started: Instant,
         execute: impl Future<Output = Result<T>> + Send,
@@ -552,14 +567,22 @@ impl Gate {
                 message: Some(short(&error.to_string())),
             },
         };
-        self.record(audit, started).await?;
+        self.record(principal, audit, started).await?;
         result.map(Outcome::Completed)
     }
 
     /// Append the audit record; a call whose record cannot be written fails, whatever it did:
     /// nothing leaves the gate unaudited.
-    async fn record(&self, mut audit: AuditDraft, started: Instant) -> Result<()> {
+    async fn record(
+        &self,
+        principal: &Principal,
+        mut audit: AuditDraft,
+        started: Instant,
+    ) -> Result<()> {
         audit.duration_us = started.elapsed().as_micros() as u64;
+        if let Some(metrics) = &self.metrics {
+            metrics.call(principal, &audit);
+        }
         let tool = audit.tool.clone();
         self.store
             .append_audit(audit)

@@ -13,6 +13,7 @@ mod files;
 mod gate;
 mod limits;
 mod media;
+mod metrics;
 mod oversight;
 
 pub use approvals::{
@@ -24,4 +25,5 @@ pub use files::{Uploads, media_type_of};
 pub use gate::Gate;
 pub use limits::{Admitted, CallLimits};
 pub use media::{ACCEPTED, check_media, parse_media_type, sniff};
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
 pub use oversight::wait_for_decision;

@@ -31,5 +31,5 @@ pub use progress::ProgressRelay;
 pub use served::Served;
 pub use settings::{
     AgentsSection, ApprovalsSection, ConsoleSection, HttpSection, McpSource, ServerSection,
-    Settings, StdioSection, TokenEntry, WebhookEntry, WebhookFormat,
+    Settings, StdioSection, TelemetrySection, TokenEntry, WebhookEntry, WebhookFormat,
 };

@@ -23,6 +23,8 @@ pub struct Settings {
     pub approvals: ApprovalsSection,
     /// `[console]`
     pub console: ConsoleSection,
+    /// `[telemetry]`
+    pub telemetry: TelemetrySection,
 }
 
 impl Settings {
@@ -35,6 +37,19 @@ impl Settings {
             .filter(|_| self.console.enabled)
             .map(|url| url.trim_end_matches('/'))
     }
+}
+
+/// `[telemetry]`: what operators watch — Prometheus metrics and OpenTelemetry traces.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// Serve `GET /metrics` (Prometheus, OpenMetrics text) beside `/mcp` under
+    /// `baton serve --http`. Off by default. With tokens configured it needs one: an
+    /// admin's, or one whose principal is in `metrics_principals`.
+    pub metrics: bool,
+    /// Principals besides admins that may scrape `/metrics`: give the scraper a token of its
+    /// own, with no roles (`roles = []`), so it can call no tool.
+    pub metrics_principals: Vec<String>,
 }
 
 /// `[console]`: the reviewers' console, served under `/console` by `baton serve --http`.

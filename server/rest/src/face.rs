@@ -52,7 +52,7 @@ impl Rest {
         })
     }
 
-    /// The routes under `/v1`, for a server bound at `_bound`.
+    /// The routes under `/v1`, and `/metrics`, for a server bound at `_bound`.
     pub fn router(self, _bound: SocketAddr) -> Router {
         Router::new()
             .route("/v1/openapi.json", get(crate::openapi::document))
@@ -64,6 +64,7 @@ impl Rest {
                 get(crate::jobs::status).delete(crate::jobs::cancel),
             )
             .route("/v1/{*rest}", axum::routing::any(unknown))
+            .route("/metrics", get(crate::metrics::scrape))
             .method_not_allowed_fallback(not_allowed)
             // Multipart forms are read within the upload limit (axum's default is 2 MB).
             .layer(axum::extract::DefaultBodyLimit::max(self.upload_limit))

@@ -25,6 +25,7 @@ mod error;
 mod face;
 mod jobs;
 mod media;
+mod metrics;
 mod openapi;
 mod problem;
 

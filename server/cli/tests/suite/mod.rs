@@ -10,6 +10,7 @@ mod dsp;
 mod gate;
 mod goals;
 mod http;
+mod metrics;
 mod nested;
 mod outcomes;
 mod policy_reload;

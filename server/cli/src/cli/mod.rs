@@ -8,6 +8,7 @@ mod artifacts;
 mod audit;
 mod completions;
 mod eval;
+mod progress;
 mod queue;
 mod run;
 mod runs;

@@ -14,7 +14,8 @@ use crate::config::Config;
 pub enum ToolsCommand {
     /// List the tools this Baton offers.
     List(ListArgs),
-    /// Call a tool through the gate and print its structured result as JSON.
+    /// Call a tool through the gate and print its structured result as JSON (the progress it
+    /// reports goes to stderr: a bar on a terminal, lines otherwise).
     Call(CallArgs),
 }
 
@@ -123,6 +124,7 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
             on_interrupt.cancel();
         }
     });
+    let shown = Arc::new(super::progress::Shown::for_stderr(&args.name));
     let outcome = app
         .gate()
         .call(Invocation {
@@ -130,9 +132,10 @@ async fn call(app: &App, args: CallArgs) -> Result<(), Failure> {
             tool: args.name.clone(),
             args: arguments,
             approval_id: args.approval.clone(),
-            context: ToolContext::new(cancel),
+            context: ToolContext::new(cancel).with_progress(shown.clone()),
         })
         .await;
+    shown.finish();
     match outcome {
         Ok(Outcome::Completed(output)) => print(&pretty(&output.structured)?),
         Ok(Outcome::PendingApproval(pending)) => {

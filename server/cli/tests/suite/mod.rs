@@ -22,5 +22,6 @@ mod sop;
 pub mod stdio;
 mod tasks;
 mod teams;
+mod terminal;
 mod vision;
 mod workers;

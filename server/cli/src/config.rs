@@ -589,6 +589,24 @@ impl Config {
         })
     }
 
+    /// The model endpoint agents use: `OPENAI_BASE_URL`, else `[model] base_url`; `None`
+    /// when neither names one.
+    pub fn model_base_url(&self) -> Option<String> {
+        std::env::var("OPENAI_BASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.file.model.base_url.clone())
+    }
+
+    /// The environment variable holding the model endpoint's key (`OPENAI_API_KEY`).
+    pub fn model_key_env(&self) -> String {
+        self.file
+            .model
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| "OPENAI_API_KEY".into())
+    }
+
     /// The policy file: `[policy] file`, else `policy.toml` beside the config (or in the
     /// working directory without one). It need not exist: then the built-in policy applies.
     pub fn policy_file(&self) -> PathBuf {

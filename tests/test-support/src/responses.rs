@@ -2,7 +2,7 @@
 //! `POST /v1/responses` answered with server-sent events (`response.created`, one
 //! `response.output_item.done` per item, `response.completed` with token usage). The test's
 //! script picks the items from the request (usually its last input item); every request is
-//! kept for the test to read.
+//! kept for the test to read. `GET /v1/models` lists one model, `scripted`.
 
 use std::sync::{Arc, Mutex};
 
@@ -37,25 +37,33 @@ impl ResponsesServer {
         let script: Arc<Script> = Arc::new(script);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let kept = requests.clone();
-        let app = axum::Router::new().route(
-            "/v1/responses",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let script = script.clone();
-                let kept = kept.clone();
-                async move {
-                    let n = {
-                        let mut kept = kept.lock().unwrap();
-                        kept.push(body.clone());
-                        kept.len()
-                    };
-                    let items = script(&body);
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                        sse(&format!("resp-{n}"), &items),
-                    )
-                }
-            }),
+        let models = axum::Json(
+            json!({ "object": "list", "data": [{ "id": "scripted", "object": "model" }] }),
         );
+        let app = axum::Router::new()
+            .route(
+                "/v1/models",
+                axum::routing::get(move || async move { models }),
+            )
+            .route(
+                "/v1/responses",
+                axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                    let script = script.clone();
+                    let kept = kept.clone();
+                    async move {
+                        let n = {
+                            let mut kept = kept.lock().unwrap();
+                            kept.push(body.clone());
+                            kept.len()
+                        };
+                        let items = script(&body);
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                            sse(&format!("resp-{n}"), &items),
+                        )
+                    }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

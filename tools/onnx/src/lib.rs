@@ -15,4 +15,4 @@ mod runtime;
 
 pub use error::{OnnxError, Result};
 pub use model::TensorModel;
-pub use runtime::{RUNTIME_ENV, runtime_from_env};
+pub use runtime::{RUNTIME_ENV, runtime_from_env, runtime_version};

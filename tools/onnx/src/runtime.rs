@@ -17,6 +17,23 @@ pub fn runtime_from_env() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The version of the runtime library at `runtime` (`1.31.1`), once it loaded as the first
+/// model would load it: what `baton doctor` reports. The runtime's API tells only its build
+/// (`ort` keeps the version string to itself), so the version is read from the library's
+/// file name, links followed (`libonnxruntime.so.1.31.1`, as the releases and the PyPI wheel
+/// ship it); a name without one is reported with the build line instead.
+pub fn runtime_version(runtime: Option<&Path>) -> Result<String> {
+    environment(runtime)?;
+    let named = runtime
+        .and_then(|path| std::fs::canonicalize(path).ok())
+        .and_then(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            name.split_once(".so.")
+                .map(|(_, version)| version.to_owned())
+        });
+    Ok(named.unwrap_or_else(|| format!("of unknown version ({})", ort::info())))
+}
+
 /// The library can be loaded once per process; the first load's answer is kept.
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
 

@@ -7,6 +7,7 @@ mod approvals;
 mod artifacts;
 mod audit;
 mod completions;
+mod doctor;
 mod eval;
 mod progress;
 mod queue;
@@ -79,6 +80,9 @@ pub enum Command {
     Workers(worker::WorkersArgs),
     /// Print the completion script for a shell (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
+    /// Check what this installation can do: config, policy, store, ONNX Runtime, command
+    /// confinement, model endpoint; with the fix for anything short of ok.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A failure the CLI reports: the message and the exit code.
@@ -168,6 +172,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Worker(args) => worker::worker(load()?, args).await,
         Command::Workers(args) => worker::workers(load()?, args).await,
         Command::Completions(args) => completions::run(&args),
+        Command::Doctor(args) => doctor::run(load(), &args).await,
     }
 }
 

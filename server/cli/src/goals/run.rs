@@ -66,20 +66,12 @@ pub fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, St
         }
         ProviderKind::Openai => {
             let section = &config.file.model;
-            let base = std::env::var("OPENAI_BASE_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| section.base_url.clone())
-                .ok_or_else(|| {
+            let base = config.model_base_url().ok_or_else(|| {
                     Failure::usage(
                         "no model endpoint: set OPENAI_BASE_URL (or `[model] base_url` in baton.toml), or use --cassette FILE to replay",
                     )
                 })?;
-            let key_env = section
-                .api_key_env
-                .clone()
-                .unwrap_or_else(|| "OPENAI_API_KEY".into());
-            let key = std::env::var(&key_env).unwrap_or_default();
+            let key = std::env::var(config.model_key_env()).unwrap_or_default();
             let model = std::env::var("OPENAI_MODEL")
                 .ok()
                 .filter(|v| !v.is_empty())

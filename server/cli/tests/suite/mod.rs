@@ -6,6 +6,7 @@ mod codex;
 pub mod common;
 mod confine;
 mod console;
+mod doctor;
 mod dsp;
 mod gate;
 mod goals;

@@ -212,7 +212,16 @@ impl Runner {
         agent: Agent,
         input: String,
     ) -> BoxFuture<'a, Result<Step>> {
-        let span = tracing::info_span!("agent", %path, run_id);
+        // Spans follow OpenTelemetry's GenAI conventions (`invoke_agent`, `chat`,
+        // `execute_tool`); arguments and messages never appear in them.
+        let span = tracing::info_span!(
+            "agent",
+            %path,
+            run_id,
+            otel.name = %format_args!("invoke_agent {}", agent.name),
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = %agent.name,
+        );
         Box::pin(
             async move {
                 self.emit(RunEvent::AgentStarted { path: path.clone() });
@@ -256,7 +265,12 @@ impl Runner {
                         return Ok(Step::Paused(interruption));
                     }
                     if let Some((_, target)) = handoff {
-                        self.hand_off(&mut talk, &target)?;
+                        tracing::info_span!(
+                            "handoff",
+                            otel.name = %format_args!("handoff {} -> {target}", talk.agent.name),
+                            gen_ai.agent.name = %target,
+                        )
+                        .in_scope(|| self.hand_off(&mut talk, &target))?;
                     }
                 }
                 Err(AgentError::MaxTurns {
@@ -330,11 +344,23 @@ impl Runner {
                     tools: talk.tools.clone(),
                     temperature: talk.agent.temperature,
                 };
+                let span = tracing::info_span!(
+                    "model_call",
+                    otel.name = %format_args!("chat {}", request.model),
+                    gen_ai.operation.name = "chat",
+                    gen_ai.request.model = %request.model,
+                    gen_ai.usage.input_tokens = tracing::field::Empty,
+                    gen_ai.usage.output_tokens = tracing::field::Empty,
+                );
                 let started = std::time::Instant::now();
                 let response = tokio::select! {
-                    response = self.provider.complete(&request) => response?,
+                    response = self.provider.complete(&request).instrument(span.clone()) => response?,
                     () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
                 };
+                if let Some(usage) = &response.usage {
+                    span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+                    span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+                }
                 self.timing.model_us.fetch_add(
                     started.elapsed().as_micros() as u64,
                     std::sync::atomic::Ordering::Relaxed,
@@ -513,18 +539,21 @@ impl Runner {
         // Each delegation is its own conversation, named by the call that made it, so a second
         // call of the same agent is journaled apart from the first.
         let path = format!("{}/{sub}@{}", talk.path, call.id);
-        Ok(
-            match self
-                .run_agent(run_id, path, sub_agent, task.to_owned())
-                .await?
-            {
-                Step::Answer(text) => Step::Answer(ToolAnswer {
-                    ok: true,
-                    content: text,
-                }),
-                Step::Paused(interruption) => Step::Paused(interruption),
-            },
-        )
+        let span = tracing::info_span!(
+            "delegate",
+            otel.name = %format_args!("delegate {sub}"),
+            gen_ai.tool.name = name,
+            gen_ai.agent.name = sub,
+        );
+        // The sub-agent's span is made when its future is: inside this one.
+        let sub_run = span.in_scope(|| self.run_agent(run_id, path, sub_agent, task.to_owned()));
+        Ok(match sub_run.instrument(span).await? {
+            Step::Answer(text) => Step::Answer(ToolAnswer {
+                ok: true,
+                content: text,
+            }),
+            Step::Paused(interruption) => Step::Paused(interruption),
+        })
     }
 
     /// Where the approval `id` of a call stands: a step to take instead of the call, or
@@ -561,7 +590,13 @@ impl Runner {
         args: Value,
         approval_id: Option<String>,
     ) -> Result<Step<ToolAnswer>> {
-        let span = tracing::info_span!("tool_call", tool = name);
+        let span = tracing::info_span!(
+            "tool_call",
+            tool = name,
+            otel.name = %format_args!("execute_tool {name}"),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = name,
+        );
         let started = std::time::Instant::now();
         let outcome = self
             .invoker

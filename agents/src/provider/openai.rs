@@ -3,7 +3,6 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use tracing::Instrument as _;
 
 use super::{ModelRequest, ModelResponse, Provider, Usage};
 use crate::{AgentError, Message, Result};
@@ -73,20 +72,18 @@ impl Provider for OpenAiProvider {
                 provider: self.base.clone(),
                 message,
             };
-            let span = tracing::info_span!("model_call", model = %request.model);
-            let completion: Completion = self
-                .client
-                .chat()
-                .create_byot(request)
-                .instrument(span)
-                .await
-                .map_err(|error| {
-                    if retried(&error) {
-                        failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
-                    } else {
-                        failed(error.to_string())
-                    }
-                })?;
+            let completion: Completion =
+                self.client
+                    .chat()
+                    .create_byot(request)
+                    .await
+                    .map_err(|error| {
+                        if retried(&error) {
+                            failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
+                        } else {
+                            failed(error.to_string())
+                        }
+                    })?;
             let Some(choice) = completion.choices.into_iter().next() else {
                 return Err(failed("the response has no choices".into()));
             };

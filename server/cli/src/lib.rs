@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod goals;
+pub mod telemetry;
 pub mod workers;
 
 pub use app::App;

@@ -15,6 +15,7 @@ use baton_runs::{
 };
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{Clock, SystemClock};
 use serde_json::Value;
@@ -392,15 +393,44 @@ impl Gate {
         if !self.enforce {
             return execute.await.map(Outcome::Completed);
         }
+        // Named as OpenTelemetry's GenAI conventions name a tool's execution; the arguments
+        // appear only as their digest.
+        let span = tracing::debug_span!(
+            "gate",
+            otel.name = %format_args!("gate {}", descriptor.name),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %descriptor.name,
+            baton.principal = %principal.audited(),
+            baton.args_digest = tracing::field::Empty,
+            baton.decision = tracing::field::Empty,
+            baton.outcome = tracing::field::Empty,
+            baton.audit.seq = tracing::field::Empty,
+        );
+        self.pass(deciding, principal, descriptor, args, approval_id, execute)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Gate::run_as`] inside its span.
+    async fn pass<T>(
+        &self,
+        deciding: Deciding,
+        principal: &Principal,
+        descriptor: &ToolDescriptor,
+        args: &Value,
+        approval_id: Option<&str>,
+        execute: impl Future<Output = Result<T>> + Send,
+    ) -> Result<Outcome<T>> {
         let _flight = Flight::enter(&self.in_flight);
         let started = Instant::now();
         let time_ms = self.clock.now_ms();
         let digest = args_digest(args);
+        tracing::Span::current().record("baton.args_digest", digest.as_str());
         let policy = self.policy.current();
-        let decision = match deciding {
+        let decision = tracing::debug_span!("gate.decide").in_scope(|| match deciding {
             Deciding::Call => policy.decide(principal, descriptor, args),
             Deciding::Nested => policy.decide_nested(principal, descriptor, args),
-        };
+        });
         let mut audit = AuditDraft {
             time_ms,
             principal: principal.audited(),
@@ -436,7 +466,14 @@ impl Gate {
                     // The approval binds the arguments secrets included; the audit keeps only
                     // the redacted digest.
                     let binding = call_digest(args);
-                    if let Err(error) = self.consume(id, principal, descriptor, binding).await {
+                    let consumed = self
+                        .consume(id, principal, descriptor, binding)
+                        .instrument(tracing::debug_span!(
+                            "gate.approval",
+                            baton.approval_id = id
+                        ))
+                        .await;
+                    if let Err(error) = consumed {
                         audit.outcome = outcome_denied(&error);
                         self.record(principal, audit, started).await?;
                         return Err(error);
@@ -453,7 +490,10 @@ impl Gate {
                         rule: rule.to_string(),
                         ttl_ms: self.policy.current().approval_ttl.as_millis() as u64,
                     };
-                    let approval_id = self.request(draft).await?;
+                    let approval_id = self
+                        .request(draft)
+                        .instrument(tracing::debug_span!("gate.approval"))
+                        .await?;
                     audit.approval_id = Some(approval_id.clone());
                     audit.outcome = OutcomeRecord {
                         status: OutcomeStatus::PendingApproval,
@@ -556,7 +596,7 @@ impl Gate {
         execute: impl Future<Output = Result<T>> + Send,
     ) -> Result<Outcome<T>> {
         let result = tokio::select! {
-            result = execute => result,
+            result = execute.instrument(tracing::debug_span!("gate.execute")) => result,
             () = self.stopping.cancelled() => Err(ToolError::Cancelled),
         };
         audit.outcome = match &result {
@@ -583,11 +623,18 @@ impl Gate {
         if let Some(metrics) = &self.metrics {
             metrics.call(principal, &audit);
         }
+        // The gate's span (outside it, as for `refuse`, no field is declared and none is set).
+        let gate = tracing::Span::current();
+        gate.record("baton.decision", audit.decision.kind.as_str());
+        gate.record("baton.outcome", audit.outcome.status.as_str());
         let tool = audit.tool.clone();
         self.store
             .append_audit(audit)
+            .instrument(tracing::debug_span!("gate.audit"))
             .await
-            .map(drop)
+            .map(|receipt| {
+                gate.record("baton.audit.seq", receipt.seq);
+            })
             .map_err(|error| {
                 tracing::error!(%error, %tool, "audit record not written; failing the call");
                 ToolError::unavailable(format!(

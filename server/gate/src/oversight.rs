@@ -22,6 +22,7 @@ const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Approval `id` once it is no longer pending: woken by the store's change feed the moment
 /// anything decides it (a console, the CLI, a tool, the expiry sweep), in this process or
 /// another.
+#[tracing::instrument(level = "debug", name = "gate.approval_wait", skip_all, fields(baton.approval_id = id))]
 pub async fn wait_for_decision(store: &StoreHandle, clock: &dyn Clock, id: &str) -> Approval {
     // Read the counter, then the state, then wait for a change after that counter: a decision
     // between the read and the wait is never missed.

@@ -12,6 +12,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 use serde_json::json;
+use tracing::Instrument as _;
 
 use crate::convert::{descriptor_to_tool, error_to_mcp, output_to_result};
 use crate::knowledge;
@@ -472,61 +473,8 @@ impl ServerHandler for BatonMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let principal = self.principal(&context)?;
-        if self.served.gate.registry().get(&request.name).is_none() {
-            return Err(ErrorData::invalid_params(
-                format!(
-                    "unknown tool `{}`; tools/list names the tools offered",
-                    request.name
-                ),
-                Some(json!({ "kind": "not_found", "tool": request.name })),
-            ));
-        }
-        let CallToolRequestParams {
-            name,
-            mut arguments,
-            input_responses,
-            request_state,
-            ..
-        } = request;
-        let approval_id = approval::take_approval_id(&mut arguments, &context.meta);
-        let args = arguments.map(Value::Object).unwrap_or(Value::Null);
-        let long = self
-            .served
-            .gate
-            .registry()
-            .get(&name)
-            .is_some_and(|tool| tool.descriptor().long);
-        if long && request_state.is_none() && crate::tasks::Tasks::requested(&context) {
-            return Box::pin(self.start_task(principal, name.to_string(), args, approval_id)).await;
-        }
-        if let Some(state) = request_state {
-            return Box::pin(self.resume(
-                principal,
-                &name,
-                args,
-                &state,
-                input_responses.as_ref(),
-                &context,
-            ))
-            .await;
-        }
-        // Boxed: rmcp spawns one task per request holding the whole handler future, and an
-        // inline gate future would make every request's task (and its copies) larger.
-        let outcome = Box::pin(self.invoke(
-            principal.clone(),
-            &name,
-            args.clone(),
-            approval_id,
-            &context,
-        ))
-        .await;
-        match outcome {
-            Ok(Outcome::PendingApproval(pending)) => {
-                Box::pin(self.ask(principal, &name, args, pending, &context)).await
-            }
-            other => self.finish(&name, &args, other),
-        }
+        let span = crate::trace::call_span(&request.name, &context.meta);
+        self.call(request, context).instrument(span).await
     }
 
     async fn get_task(
@@ -672,5 +620,70 @@ impl ServerHandler for BatonMcp {
         )
         .map_err(|error| ErrorData::internal_error(error, None))?;
         Ok(CompleteResult::new(info))
+    }
+}
+
+impl BatonMcp {
+    /// `tools/call`, inside its span.
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = self.principal(&context)?;
+        if self.served.gate.registry().get(&request.name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{}`; tools/list names the tools offered",
+                    request.name
+                ),
+                Some(json!({ "kind": "not_found", "tool": request.name })),
+            ));
+        }
+        let CallToolRequestParams {
+            name,
+            mut arguments,
+            input_responses,
+            request_state,
+            ..
+        } = request;
+        let approval_id = approval::take_approval_id(&mut arguments, &context.meta);
+        let args = arguments.map(Value::Object).unwrap_or(Value::Null);
+        let long = self
+            .served
+            .gate
+            .registry()
+            .get(&name)
+            .is_some_and(|tool| tool.descriptor().long);
+        if long && request_state.is_none() && crate::tasks::Tasks::requested(&context) {
+            return Box::pin(self.start_task(principal, name.to_string(), args, approval_id)).await;
+        }
+        if let Some(state) = request_state {
+            return Box::pin(self.resume(
+                principal,
+                &name,
+                args,
+                &state,
+                input_responses.as_ref(),
+                &context,
+            ))
+            .await;
+        }
+        // Boxed: rmcp spawns one task per request holding the whole handler future, and an
+        // inline gate future would make every request's task (and its copies) larger.
+        let outcome = Box::pin(self.invoke(
+            principal.clone(),
+            &name,
+            args.clone(),
+            approval_id,
+            &context,
+        ))
+        .await;
+        match outcome {
+            Ok(Outcome::PendingApproval(pending)) => {
+                Box::pin(self.ask(principal, &name, args, pending, &context)).await
+            }
+            other => self.finish(&name, &args, other),
+        }
     }
 }

@@ -50,6 +50,10 @@ pub struct TelemetrySection {
     /// Principals besides admins that may scrape `/metrics`: give the scraper a token of its
     /// own, with no roles (`roles = []`), so it can call no tool.
     pub metrics_principals: Vec<String>,
+    /// Export traces over OTLP/HTTP (protobuf) to this base URL (`http://collector:4318`;
+    /// `/v1/traces` is appended). Unset: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[console]`: the reviewers' console, served under `/console` by `baton serve --http`.

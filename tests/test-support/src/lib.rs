@@ -1,7 +1,7 @@
 //! Helpers every crate's tests share, written once: git in temporary repositories, byte
 //! mutation for property tests, skipping a test whose runtime or model the environment does not
 //! provide, audit drafts and tampering with a stored audit log, and a real gate over a registry
-//! for tests that need the call path without a transport, and PostgreSQL (a database per test
+//! for tests that need the call path without a transport, an OTLP receiver, and PostgreSQL (a database per test
 //! in the shared cluster, or a cluster a test owns).
 //!
 //! Test-only: a helper that cannot do its job panics, which is how a test reports it.
@@ -14,6 +14,7 @@
 mod audit;
 mod browser;
 mod gate;
+mod otlp;
 mod pg;
 mod responses;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use audit::{audit_draft, audit_line, open_store, tamper_audit};
 pub use browser::Browser;
 pub use gate::GateFixture;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pg::{
     PgCluster, create_database, on_postgres, pg_bin, pg_database, postgres, psql, store_url,
 };

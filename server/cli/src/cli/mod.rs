@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 
@@ -129,9 +128,16 @@ impl From<crate::ServerError> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = !matches!(cli.command, Command::Serve(_) | Command::Worker(_));
+    // The command reports a config that does not load; here it only says where traces go.
+    let configured = Config::load(cli.config.as_deref())
+        .ok()
+        .and_then(|config| config.file.telemetry.otlp_endpoint);
     // rmcp logs several lines per request at `info`; they are for debugging rmcp, not for
     // someone running Baton.
-    init_tracing(if quiet { "warn" } else { "info,rmcp=warn" });
+    let _telemetry = crate::telemetry::init(
+        if quiet { "warn" } else { "info,rmcp=warn" },
+        crate::telemetry::otlp_traces_endpoint(configured.as_deref()),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -206,22 +212,8 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }
 
-/// Log to stderr (stdout is the MCP stream) at `default`, or as `BATON_LOG` says; rmcp at
-/// warnings only.
+/// Log to stderr (stdout is the MCP stream) at `default`, or as `BATON_LOG` says, exporting
+/// no traces: for the test and bench binaries.
 pub fn init_tracing(default: &str) {
-    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // rmcp logs whole requests and results (tool arguments, secrets included) at debug and
-    // trace, and several lines a request at info: whatever BATON_LOG asks, it logs only
-    // warnings and errors.
-    let filter = match "rmcp=warn".parse() {
-        Ok(cap) => filter.add_directive(cap),
-        Err(_) => filter,
-    };
-    // stdout is the MCP stream: every log line goes to stderr.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    std::mem::forget(crate::telemetry::init(default, None));
 }

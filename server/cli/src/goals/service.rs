@@ -11,6 +11,7 @@ use baton_mcp::Served;
 use baton_runs::{Run, RunState, StoreApi as _, now_millis};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::run::{ProviderKind, Setup, execute, provider};
 use crate::cli::Failure;
@@ -254,21 +255,31 @@ impl Goals {
             running.insert(run_id.clone(), token.clone());
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            let outcome = this.execute(&run_id, &agent, &setup, token).await;
-            if let Ok(served) = this.served() {
-                let store = served.gate.store();
-                if let Err(error) = store
-                    .append_step(run_id.clone(), "outcome".into(), outcome, now_millis())
-                    .await
-                {
-                    tracing::warn!(%error, run_id, "the run's outcome was not journaled");
+        // The run goes on after the call that started it answered: its span is a child of
+        // that call's (and so of the client's trace, when the client sent one).
+        let span = tracing::info_span!(
+            "run",
+            otel.name = %format_args!("run {agent}"),
+            baton.run_id = %run_id,
+        );
+        tokio::spawn(
+            async move {
+                let outcome = this.execute(&run_id, &agent, &setup, token).await;
+                if let Ok(served) = this.served() {
+                    let store = served.gate.store();
+                    if let Err(error) = store
+                        .append_step(run_id.clone(), "outcome".into(), outcome, now_millis())
+                        .await
+                    {
+                        tracing::warn!(%error, run_id, "the run's outcome was not journaled");
+                    }
+                }
+                if let Ok(mut running) = this.running.lock() {
+                    running.remove(&run_id);
                 }
             }
-            if let Ok(mut running) = this.running.lock() {
-                running.remove(&run_id);
-            }
-        });
+            .instrument(span),
+        );
         Ok(())
     }
 

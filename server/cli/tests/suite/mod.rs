@@ -23,6 +23,7 @@ mod sop;
 pub mod stdio;
 mod tasks;
 mod teams;
+mod telemetry;
 mod terminal;
 mod vision;
 mod workers;

@@ -1,0 +1,113 @@
+//! Logs and traces. Logs go to stderr (stdout of `baton serve` is the MCP stream), filtered by
+//! `BATON_LOG`. Traces — the spans Baton already makes: a call through the gate with its
+//! decision, approval, execution and audit, an agent run with its model turns, tool calls,
+//! handoffs and delegations — are exported over OTLP/HTTP when an endpoint is configured.
+//!
+//! The key design choice: each layer filters for itself. The gate's spans are at `debug`, so
+//! with no exporter the log filter (`info`) disables them at their call sites and they cost
+//! nothing; the exporter takes only spans (never log events, which may quote a caller) and
+//! only Baton's own.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{FilterExt as _, Targets, filter_fn};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// Flushes and stops the trace exporter when dropped: keep it until the process ends.
+#[derive(Debug, Default)]
+#[must_use = "dropping it stops the trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "the last traces were not exported");
+        }
+    }
+}
+
+/// Where traces go: `configured` (a base URL, `[telemetry] otlp_endpoint`) plus `/v1/traces`,
+/// else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, else `OTEL_EXPORTER_OTLP_ENDPOINT` plus
+/// `/v1/traces` (the OpenTelemetry rules); `None`: no export.
+pub fn otlp_traces_endpoint(configured: Option<&str>) -> Option<String> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let base = |url: &str| format!("{}/v1/traces", url.trim_end_matches('/'));
+    match configured.filter(|url| !url.is_empty()) {
+        Some(url) => Some(base(url)),
+        None => set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|url| base(&url))),
+    }
+}
+
+/// Log to stderr at `default` (or as `BATON_LOG` says; rmcp at warnings only), and export
+/// traces to `otlp` (a full `/v1/traces` URL) when given.
+pub fn init(default: &str, otlp: Option<String>) -> Telemetry {
+    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // rmcp logs whole requests and results (tool arguments, secrets included) at debug and
+    // trace, and several lines a request at info: whatever BATON_LOG asks, it logs only
+    // warnings and errors.
+    let filter = match "rmcp=warn".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_filter(filter);
+    let (provider, failed) = match otlp.as_deref().map(provider) {
+        Some(Ok(provider)) => (Some(provider), None),
+        Some(Err(error)) => (None, Some(error)),
+        None => (None, None),
+    };
+    let traces = provider.as_ref().map(|provider| {
+        let ours = Targets::new().with_targets(
+            [
+                "baton_gate",
+                "baton_agents",
+                "baton_mcp",
+                "baton_rest",
+                "baton_cli",
+            ]
+            .map(|target| (target, tracing::Level::DEBUG)),
+        );
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("baton"))
+            .with_filter(ours.and(filter_fn(|meta| meta.is_span())))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init();
+    if let Some(error) = failed {
+        tracing::warn!(%error, "traces are not exported");
+    } else if let Some(url) = &otlp {
+        tracing::debug!(%url, "exporting traces");
+    }
+    Telemetry { provider }
+}
+
+fn provider(url: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("baton")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}

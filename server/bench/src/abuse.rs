@@ -83,6 +83,7 @@ async fn round(args: &AbuseArgs) -> anyhow::Result<Round> {
         bench: std::env::current_exe().context("locate the baton-bench binary")?,
         reference: None,
         store_url: None,
+        telemetry: None,
     };
     let home = tempfile_dir()?;
     let (mut child, addr) = spawn_http(&exe, Server::Baton, &home).await?;

@@ -10,6 +10,7 @@ mod abuse;
 mod bare;
 mod console;
 mod http_load;
+mod otlp_sink;
 mod stats;
 mod stdio_load;
 mod workers;
@@ -164,7 +165,8 @@ pub struct BenchArgs {
     /// approvals and durable audit); `checkpoints` — Baton against itself signing audit
     /// checkpoints (their cost on the call path); `build` — Baton against another build of
     /// itself given by `--reference` (what a change cost); `store` — Baton on sled against
-    /// Baton on the PostgreSQL database `--store-url` names.
+    /// Baton on the PostgreSQL database `--store-url` names; `telemetry` — Baton against
+    /// itself exporting traces over OTLP and counting metrics (their cost on the call path).
     #[arg(long, value_enum, default_value = "bare")]
     pub compare: Compare,
     /// The other `baton` binary for `--compare build`, e.g. the previous commit's.
@@ -194,6 +196,9 @@ pub enum Compare {
     Rest,
     /// Baton on sled against Baton on PostgreSQL (`--store-url`).
     Store,
+    /// Baton against itself exporting every span over OTLP (to a receiver in this process)
+    /// and counting every call for `/metrics`.
+    Telemetry,
 }
 
 impl Compare {
@@ -206,6 +211,7 @@ impl Compare {
             Compare::Build => "build",
             Compare::Rest => "rest",
             Compare::Store => "store",
+            Compare::Telemetry => "telemetry",
         }
     }
 
@@ -220,6 +226,7 @@ impl Compare {
             Compare::Build => (Server::Reference, Server::Baton),
             Compare::Rest => (Server::Baton, Server::Baton),
             Compare::Store => (Server::Baton, Server::Postgres),
+            Compare::Telemetry => (Server::Baton, Server::Telemetry),
         }
     }
 
@@ -242,6 +249,8 @@ struct Binaries {
     reference: Option<PathBuf>,
     /// The database `Server::Postgres` keeps its store in.
     store_url: Option<String>,
+    /// The config `Server::Telemetry` runs with (metrics on, traces to the bench's receiver).
+    telemetry: Option<PathBuf>,
 }
 
 /// One line of the results table.
@@ -273,12 +282,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         return load_only(&args, url).await;
     }
+    let home = tempfile_dir()?;
+    let sink = match args.compare {
+        Compare::Telemetry => Some(otlp_sink::Sink::start().await?),
+        _ => None,
+    };
+    let telemetry = match &sink {
+        Some(sink) => {
+            let config = home.join("telemetry.toml");
+            let text = format!(
+                "[telemetry]\nmetrics = true\notlp_endpoint = \"{}\"\n",
+                sink.endpoint
+            );
+            std::fs::write(&config, text).context("write the telemetry config")?;
+            Some(config)
+        }
+        None => None,
+    };
     let exe = Binaries {
         bench: std::env::current_exe().context("locate the baton-bench binary")?,
         reference: args.reference.clone(),
         store_url: args.store_url.clone(),
+        telemetry,
     };
-    let home = tempfile_dir()?;
     let key = baton_runs::CheckpointKey::generate().context("generate a checkpoint key")?;
     std::fs::write(home.join(CHECKPOINT_KEY), key.seed_hex())
         .context("write the checkpoint key")?;
@@ -343,7 +369,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             });
         }
     }
-    let table = render(&rows, &args);
+    let mut table = render(&rows, &args);
+    if let Some(sink) = &sink {
+        let (exports, bytes, spans) = sink.received();
+        let _ = writeln!(
+            table,
+            "\nThe receiver (in the load generator's process) took {exports} exports, {:.1} MB of OTLP protobuf, about {spans} spans, over the run.",
+            bytes as f64 / 1e6
+        );
+    }
     {
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
@@ -356,7 +390,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             | Compare::Checkpoints
             | Compare::Build
             | Compare::Rest
-            | Compare::Store => args.compare.name(),
+            | Compare::Store
+            | Compare::Telemetry => args.compare.name(),
         };
         write_section(path, section, &table)?;
     }
@@ -375,6 +410,8 @@ enum Server {
     Reference,
     /// Baton with its store on PostgreSQL (`--store-url`).
     Postgres,
+    /// Baton exporting traces and counting metrics (`--compare telemetry`).
+    Telemetry,
 }
 
 impl Server {
@@ -410,6 +447,14 @@ impl Server {
                     "BATON_STORE_URL",
                     binaries.store_url.as_deref().unwrap_or_default(),
                 );
+                command
+            }
+            Server::Telemetry => {
+                let mut command = Command::new(exe.with_file_name("baton"));
+                command.arg("serve");
+                if let Some(config) = &binaries.telemetry {
+                    command.arg("--config").arg(config);
+                }
                 command
             }
             Server::Reference => {
@@ -548,6 +593,7 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
         Compare::Build => ("reference build", "this build"),
         Compare::Rest => ("MCP tools/call", "REST /v1/tools"),
         Compare::Store => ("sled", "PostgreSQL"),
+        Compare::Telemetry => ("telemetry off", "traces + metrics on"),
     };
     let _ = writeln!(
         out,

@@ -1,0 +1,82 @@
+//! Where the `telemetry` comparison's server sends its traces: an OTLP/HTTP receiver on the
+//! loopback. It shares the machine's cores with the server (a collector would not), so it does
+//! as little as it can: it counts exports and bytes, and decodes one export in 100 to tell
+//! how many spans an export carries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use anyhow::Context as _;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
+/// The running receiver's address and what it received.
+#[derive(Debug, Clone)]
+pub(crate) struct Sink {
+    /// `http://127.0.0.1:PORT`, an OTLP base URL.
+    pub(crate) endpoint: String,
+    /// Spans in the exports decoded.
+    spans: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    exports: Arc<AtomicU64>,
+}
+
+impl Sink {
+    /// Receive on a free loopback port, for as long as this process runs.
+    pub(crate) async fn start() -> anyhow::Result<Sink> {
+        let spans = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let exports = Arc::new(AtomicU64::new(0));
+        let (counted, sized, seen) = (spans.clone(), bytes.clone(), exports.clone());
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: bytes::Bytes| {
+                let (counted, sized, exports) = (counted.clone(), sized.clone(), seen.clone());
+                async move {
+                    sized.fetch_add(body.len() as u64, Relaxed);
+                    let export = exports.fetch_add(1, Relaxed);
+                    if export % 100 == 0 {
+                        let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+                            return http::StatusCode::BAD_REQUEST;
+                        };
+                        let n: usize = request
+                            .resource_spans
+                            .iter()
+                            .flat_map(|r| &r.scope_spans)
+                            .map(|s| s.spans.len())
+                            .sum();
+                        counted.fetch_add(n as u64, Relaxed);
+                    }
+                    http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind the OTLP receiver")?;
+        let address = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the OTLP receiver stopped");
+            }
+        });
+        Ok(Sink {
+            endpoint: format!("http://{address}"),
+            spans,
+            bytes,
+            exports,
+        })
+    }
+
+    /// Exports and bytes received so far, and the spans they carried (estimated from the
+    /// exports decoded).
+    pub(crate) fn received(&self) -> (u64, u64, u64) {
+        let exports = self.exports.load(Relaxed);
+        let decoded = exports.div_ceil(100);
+        let spans = match decoded {
+            0 => 0,
+            n => self.spans.load(Relaxed) * exports / n,
+        };
+        (exports, self.bytes.load(Relaxed), spans)
+    }
+}

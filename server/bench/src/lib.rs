@@ -215,6 +215,19 @@ impl Compare {
         }
     }
 
+    /// The section of `docs/benchmarks.md` its results go in.
+    fn section(self) -> &'static str {
+        match self {
+            Compare::Bare => "spine",
+            Compare::Gate
+            | Compare::Checkpoints
+            | Compare::Build
+            | Compare::Rest
+            | Compare::Store
+            | Compare::Telemetry => self.name(),
+        }
+    }
+
     /// The reference and the subject: `bare`, the adapter alone (Baton with the gate off
     /// against bare rmcp); `gate`, the gate alone (Baton against itself with the gate off);
     /// `rest`, one Baton's two faces.
@@ -287,18 +300,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Compare::Telemetry => Some(otlp_sink::Sink::start().await?),
         _ => None,
     };
-    let telemetry = match &sink {
-        Some(sink) => {
-            let config = home.join("telemetry.toml");
-            let text = format!(
-                "[telemetry]\nmetrics = true\notlp_endpoint = \"{}\"\n",
-                sink.endpoint
-            );
-            std::fs::write(&config, text).context("write the telemetry config")?;
-            Some(config)
-        }
-        None => None,
-    };
+    let telemetry = sink.as_ref().map(|sink| sink.config(&home)).transpose()?;
     let exe = Binaries {
         bench: std::env::current_exe().context("locate the baton-bench binary")?,
         reference: args.reference.clone(),
@@ -371,29 +373,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut table = render(&rows, &args);
     if let Some(sink) = &sink {
-        let (exports, bytes, spans) = sink.received();
-        let _ = writeln!(
-            table,
-            "\nThe receiver (in the load generator's process) took {exports} exports, {:.1} MB of OTLP protobuf, about {spans} spans, over the run.",
-            bytes as f64 / 1e6
-        );
+        table.push_str(&sink.summary());
     }
-    {
-        use std::io::Write as _;
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(table.as_bytes())?;
-    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes())?;
     if let Some(path) = &args.write {
-        let section = match args.compare {
-            Compare::Bare => "spine",
-            Compare::Gate
-            | Compare::Checkpoints
-            | Compare::Build
-            | Compare::Rest
-            | Compare::Store
-            | Compare::Telemetry => args.compare.name(),
-        };
-        write_section(path, section, &table)?;
+        write_section(path, args.compare.section(), &table)?;
     }
     let _ = std::fs::remove_dir_all(&home);
     Ok(())

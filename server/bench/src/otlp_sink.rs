@@ -68,15 +68,28 @@ impl Sink {
         })
     }
 
-    /// Exports and bytes received so far, and the spans they carried (estimated from the
-    /// exports decoded).
-    pub(crate) fn received(&self) -> (u64, u64, u64) {
+    /// A config in `home` for a Baton that counts metrics and sends its traces here.
+    pub(crate) fn config(&self, home: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+        let config = home.join("telemetry.toml");
+        let text = format!(
+            "[telemetry]\nmetrics = true\notlp_endpoint = \"{}\"\n",
+            self.endpoint
+        );
+        std::fs::write(&config, text).context("write the telemetry config")?;
+        Ok(config)
+    }
+
+    /// What was received, for under the table: exports, bytes, and the spans they carried
+    /// (estimated from the exports decoded).
+    pub(crate) fn summary(&self) -> String {
         let exports = self.exports.load(Relaxed);
-        let decoded = exports.div_ceil(100);
-        let spans = match decoded {
+        let spans = match exports.div_ceil(100) {
             0 => 0,
-            n => self.spans.load(Relaxed) * exports / n,
+            decoded => self.spans.load(Relaxed) * exports / decoded,
         };
-        (exports, self.bytes.load(Relaxed), spans)
+        format!(
+            "\nThe receiver (in the load generator's process) took {exports} exports, {:.1} MB of OTLP protobuf, about {spans} spans, over the run.\n",
+            self.bytes.load(Relaxed) as f64 / 1e6
+        )
     }
 }

@@ -27,9 +27,9 @@ pub struct ListArgs {
     /// Show every approval, not only pending ones.
     #[arg(long)]
     pub all: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// How to print the list (`json`: the full records).
+    #[command(flatten)]
+    pub format: super::ListFormat,
 }
 
 /// `baton approvals approve`
@@ -63,7 +63,7 @@ pub(super) async fn run(config: Config, command: ApprovalsCommand) -> Result<(),
                 json!({ "state": state, "limit": 200 }),
             )
             .await?;
-            if args.json {
+            if args.format.is_json() {
                 return print(&super::pretty(&value)?);
             }
             let approvals: Vec<ApprovalView> = serde_json::from_value(value["approvals"].clone())

@@ -17,13 +17,14 @@ mod rx;
 pub mod serve;
 mod sop;
 mod store;
+mod timeline;
 mod tools;
 mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 
@@ -82,6 +83,33 @@ pub enum Command {
     /// Check what this installation can do: config, policy, store, ONNX Runtime, command
     /// confinement, model endpoint; with the fix for anything short of ok.
     Doctor(doctor::DoctorArgs),
+}
+
+/// How a list is printed: `--format table` (the default, for people) or `--format json` (for
+/// scripts; `--json` says the same).
+#[derive(Debug, Args)]
+pub struct ListFormat {
+    /// How to print the list: `table` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl ListFormat {
+    /// Whether the list is printed as JSON.
+    pub fn is_json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
+/// A list's printed form: `table`, aligned columns under a header, or `json`, the records as
+/// JSON. (Its variants carry no doc comment: clap would print each in every list's help.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
 }
 
 /// A failure the CLI reports: the message and the exit code.

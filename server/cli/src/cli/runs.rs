@@ -10,17 +10,9 @@ use crate::config::Config;
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// List runs, newest first.
-    List(JsonArg),
+    List(super::ListFormat),
     /// Show one run and its journal.
     Show(ShowArgs),
-}
-
-/// `--json`
-#[derive(Debug, Args)]
-pub struct JsonArg {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `baton runs show`
@@ -28,7 +20,7 @@ pub struct JsonArg {
 pub struct ShowArgs {
     /// The run id (a unique prefix is enough).
     pub id: String,
-    /// Print JSON instead of text.
+    /// Print the raw journal as JSON instead of the timeline.
     #[arg(long)]
     pub json: bool,
 }
@@ -42,9 +34,9 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
         other => Failure::runtime(other.to_string()),
     };
     match command {
-        RunsCommand::List(args) => {
+        RunsCommand::List(format) => {
             let runs = store.runs().await.map_err(failed)?;
-            if args.json {
+            if format.is_json() {
                 let value =
                     serde_json::to_value(&runs).map_err(|e| Failure::runtime(e.to_string()))?;
                 return print(&pretty(&value)?);
@@ -52,12 +44,15 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
             if runs.is_empty() {
                 return print("no runs\n");
             }
-            let mut out = String::new();
+            let mut out = format!(
+                "{:26}  {:17}  {:12}  {:24}  GOAL\n",
+                "ID", "STATE", "AGENT", "UPDATED"
+            );
             for run in runs {
                 out.push_str(&format!(
-                    "{}  {:?}  {}  {}  {}\n",
+                    "{:26}  {:17}  {:12}  {:24}  {}\n",
                     run.id,
-                    run.state,
+                    run.state.as_str(),
                     run.agent,
                     rfc3339(run.updated_ms),
                     run.goal
@@ -73,38 +68,7 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
                 let value = serde_json::json!({ "run": run, "usage": usage, "steps": steps });
                 return print(&pretty(&value)?);
             }
-            let mut out = format!(
-                "run {}\n  goal    {}\n  agent   {}\n  state   {:?}\n  created {}\n  updated {}\n  steps   {}\n  tokens  {} (agents {} in, {} out; tools {} in, {} out)\n",
-                run.id,
-                run.goal,
-                run.agent,
-                run.state,
-                rfc3339(run.created_ms),
-                rfc3339(run.updated_ms),
-                steps.len(),
-                usage.total,
-                usage.model_input,
-                usage.model_output,
-                usage.tools_input,
-                usage.tools_output,
-            );
-            for step in steps {
-                // A tool's own steps (Codex's commands and patches) read as one line each.
-                let shown = match step.data["value"]["summary"].as_str() {
-                    Some(summary) if step.kind == "tool_event" => format!(
-                        "{} {summary}",
-                        step.data["key"].as_str().unwrap_or_default()
-                    ),
-                    _ => step.data.to_string(),
-                };
-                out.push_str(&format!(
-                    "  {:>4}  {}  {}  {shown}\n",
-                    step.seq,
-                    rfc3339(step.time_ms),
-                    step.kind,
-                ));
-            }
-            print(&out)
+            print(&super::timeline::render(&run, &steps, &usage))
         }
     }
 }

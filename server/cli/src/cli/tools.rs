@@ -22,9 +22,9 @@ pub enum ToolsCommand {
 /// `baton tools list`
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Print the full descriptors (with schemas) as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How to print the list (`json`: the full records).
+    #[command(flatten)]
+    pub format: super::ListFormat,
 }
 
 /// `baton tools call`
@@ -51,7 +51,7 @@ pub(super) async fn run(config: Config, command: ToolsCommand) -> Result<(), Fai
 
 fn list(app: &App, args: &ListArgs) -> Result<(), Failure> {
     let descriptors: Vec<&ToolDescriptor> = app.gate().registry().descriptors().collect();
-    let text = if args.json {
+    let text = if args.format.is_json() {
         let values: Vec<Value> = descriptors
             .iter()
             .map(|d| {

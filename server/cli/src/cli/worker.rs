@@ -49,9 +49,9 @@ pub struct WorkerArgs {
 /// `baton workers`
 #[derive(Debug, Args)]
 pub struct WorkersArgs {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// How to print the list (`json`: the full records).
+    #[command(flatten)]
+    pub format: super::ListFormat,
 }
 
 pub(super) async fn worker(mut config: Config, args: WorkerArgs) -> Result<(), Failure> {
@@ -104,7 +104,7 @@ pub(super) async fn workers(config: Config, args: WorkersArgs) -> Result<(), Fai
         .workers()
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    if args.json {
+    if args.format.is_json() {
         let value = serde_json::to_value(&workers).map_err(|e| Failure::runtime(e.to_string()))?;
         return print(&pretty(&value)?);
     }

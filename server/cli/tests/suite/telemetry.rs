@@ -19,14 +19,14 @@ use super::common::{Home, HttpServer};
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 /// Argument values that must never be exported.
-const SECRETS: [&str; 2] = ["SECRET-GOAL-91c2", "SECRET-CONTENT-7f3a"];
+pub(super) const SECRETS: [&str; 2] = ["SECRET-GOAL-91c2", "SECRET-CONTENT-7f3a"];
 
 fn usage(prompt: u64, completion: u64) -> Value {
     json!({ "prompt_tokens": prompt, "completion_tokens": completion })
 }
 
 /// The manager hands the task to the builder, which writes a note; every turn reports usage.
-fn cassette() -> Value {
+pub(super) fn cassette() -> Value {
     let call = |id: &str, name: &str, args: Value| {
         json!({"message": {"role": "assistant", "tool_calls": [{"id": id, "type": "function",
             "function": {"name": name, "arguments": args.to_string()}}]},

@@ -142,3 +142,87 @@ fn without_a_terminal_progress_is_plain_lines_on_stderr() {
     let result: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(result["processed"], json!(12));
 }
+
+/// `text` with the run id, its times and each step's offset replaced by stable marks.
+fn stable(text: &str, run_id: &str) -> String {
+    let lines: Vec<String> = text
+        .replace(run_id, "[RUN]")
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let label = trimmed.split_whitespace().next().unwrap_or_default();
+            match label {
+                "created" | "updated" => format!("  {label:8} [TIME]"),
+                _ if label.starts_with('+') => {
+                    format!("  {:>9}{}", "+[T]", &trimmed[label.len()..])
+                }
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn runs_show_reads_as_a_timeline_and_lists_take_a_format() {
+    let home = Home::new("");
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\"]\n",
+    )
+    .unwrap();
+    let tape = home.path().join("tape.json");
+    std::fs::write(&tape, super::telemetry::cassette().to_string()).unwrap();
+    let ran = home
+        .baton_std(&[
+            "run",
+            "write the note",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--cassette",
+            tape.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
+    let text = |args: &[&str]| {
+        let out = home.baton_std(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed: Value = serde_json::from_str(&text(&["runs", "list", "--format", "json"])).unwrap();
+    assert_eq!(
+        text(&["runs", "list", "--json"]),
+        text(&["runs", "list", "--format", "json"])
+    );
+    let run_id = listed[0]["id"].as_str().unwrap().to_owned();
+    insta::assert_snapshot!(
+        "runs_show_timeline",
+        stable(&text(&["runs", "show", &run_id]), &run_id)
+    );
+    let table = text(&["runs", "list"]);
+    assert!(
+        table.starts_with("ID  ") && table.contains("  done  "),
+        "{table}"
+    );
+
+    // Every list takes the same flag; a table is the default; --json and --format disagree.
+    for list in [&["tools", "list"][..], &["approvals", "list"], &["workers"]] {
+        let as_table = text(&[list, &["--format", "table"]].concat());
+        assert_eq!(as_table, text(list), "{list:?}");
+        let as_json = text(&[list, &["--format", "json"]].concat());
+        serde_json::from_str::<Value>(&as_json).unwrap();
+    }
+    let both = home
+        .baton_std(&["runs", "list", "--json", "--format", "table"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&both.stderr);
+    assert!(
+        said.contains("'--json' cannot be used with '--format <FORMAT>'"),
+        "{said}"
+    );
+}

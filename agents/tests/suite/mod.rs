@@ -1,3 +1,4 @@
 mod common;
 mod openai;
 mod replay;
+mod spans;

@@ -20,7 +20,7 @@ mod served;
 mod settings;
 pub mod sources;
 pub mod tasks;
-mod trace;
+pub mod trace;
 pub mod transport;
 
 pub use approval::{APPROVAL_ARG, APPROVAL_META, ClientApproves};

@@ -27,6 +27,7 @@ use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Longest text of a failed task's error the store keeps: errors may quote what was sent.
 const ERROR_BYTES: usize = 2000;
@@ -241,11 +242,16 @@ impl Tasks {
         let options = TaskOptions::new()
             .with_ttl_ms(TTL_MS)
             .with_poll_interval_ms(POLL_MS);
+        // The task runs on after the request answered, still under the request's span.
+        let span = tracing::Span::current();
         let task = self.manager.spawn(options, move |context| {
-            Box::pin(async move {
-                let _ = recorded.await;
-                run(context, store, kept, call).await
-            })
+            Box::pin(
+                async move {
+                    let _ = recorded.await;
+                    run(context, store, kept, call).await
+                }
+                .instrument(span),
+            )
         });
         let mut first = record;
         first.detailed =

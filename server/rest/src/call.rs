@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::Rest;
 use crate::problem::{problem, tool_problem};
@@ -30,6 +31,39 @@ pub(crate) async fn call(
     State(rest): State<Rest>,
     Path(name): Path<String>,
     Extension(principal): Extension<Arc<Principal>>,
+    query: Result<Query<CallQuery>, QueryRejection>,
+    request: Request,
+) -> Response {
+    // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent.
+    let span = tracing::debug_span!(
+        "POST /v1/tools",
+        otel.name = %format_args!("POST /v1/tools/{name}"),
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/v1/tools/{name}",
+        gen_ai.tool.name = %name,
+    );
+    {
+        // Scoped: a borrow of the request must not live across the await below (the body is
+        // not `Sync`).
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        baton_mcp::trace::child_of(&span, header("traceparent"), header("tracestate"));
+    }
+    handle(rest, name, principal, query, request)
+        .instrument(span)
+        .await
+}
+
+/// [`call`], inside its span.
+async fn handle(
+    rest: Rest,
+    name: String,
+    principal: Arc<Principal>,
     query: Result<Query<CallQuery>, QueryRejection>,
     request: Request,
 ) -> Response {
@@ -87,7 +121,8 @@ async fn answer_now(
         approval_id,
         context: ToolContext::new(cancel.clone()),
     };
-    let mut running = tokio::spawn(async move { gate.call(invocation).await });
+    // On its own task, still under this request's span.
+    let mut running = tokio::spawn(async move { gate.call(invocation).await }.in_current_span());
     let joined = match tokio::time::timeout(rest.request_timeout, &mut running).await {
         Ok(joined) => joined,
         Err(_) => {

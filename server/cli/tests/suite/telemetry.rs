@@ -211,3 +211,32 @@ async fn an_agent_run_started_over_mcp_is_one_trace_under_the_clients_span() {
         "a delegated task was exported"
     );
 }
+
+#[tokio::test]
+async fn a_rest_call_continues_the_trace_its_traceparent_header_names() {
+    let otlp = OtlpReceiver::start().await;
+    let home = Home::new(&format!(
+        "[telemetry]\notlp_endpoint = \"{}\"\n",
+        otlp.endpoint
+    ));
+    let server =
+        HttpServer::start_with_env(&home, &[], &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
+    let answered = reqwest::Client::new()
+        .post(format!("http://{}/v1/tools/dsp_response", server.addr))
+        .header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01"))
+        .json(&json!({ "sample_rate": 48000, "chain": [{ "type": "lowpass", "freq_hz": 1000 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let spans = trace(&otlp, &["POST /v1/tools/dsp_response", "gate dsp_response"]).await;
+    let by_name = |name: &str| spans.values().find(|s| s.name == name).unwrap().clone();
+    let call = by_name("POST /v1/tools/dsp_response");
+    let gate = by_name("gate dsp_response");
+    assert_eq!(call.parent_span_id, CLIENT_SPAN);
+    assert_eq!(gate.parent_span_id, call.span_id);
+    assert_eq!(
+        call.attributes.get("http.route").map(String::as_str),
+        Some("/v1/tools/{name}")
+    );
+}

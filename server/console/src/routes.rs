@@ -110,8 +110,7 @@ impl Console {
 
     /// Whether a request's `Host` header names this server.
     pub(crate) fn host_allowed(&self, host: &str) -> bool {
-        let name = strip_port(host);
-        self.hosts.iter().any(|allowed| allowed == name)
+        baton_mcp::transport::http::host_allowed(&self.hosts, host)
     }
 
     /// Whether a form's `Origin` is this server (as reached at `host`, already checked) or
@@ -120,17 +119,6 @@ impl Console {
         origin == format!("http://{host}")
             || origin == format!("https://{host}")
             || self.origins.iter().any(|allowed| allowed == origin)
-    }
-}
-
-/// `host[:port]` or `[v6]:port` without the port (and brackets).
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
     }
 }
 
@@ -146,7 +134,7 @@ pub(crate) fn parse_public_url(url: &str) -> Option<(bool, String, String)> {
     Some((
         secure,
         format!("{scheme}://{authority}"),
-        strip_port(authority).to_owned(),
+        baton_mcp::transport::http::strip_port(authority).to_owned(),
     ))
 }
 

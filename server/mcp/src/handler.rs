@@ -473,7 +473,10 @@ impl ServerHandler for BatonMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = crate::trace::call_span(&request.name, &context.meta);
+        // Only a registered tool's name goes into the span: the name is the caller's to choose.
+        let known = self.served.gate.registry().get(&request.name).is_some();
+        let tool = if known { &*request.name } else { "unknown" };
+        let span = crate::trace::call_span(tool, &context.meta);
         self.call(request, context).instrument(span).await
     }
 

@@ -34,6 +34,45 @@ pub(crate) async fn authenticate(
     next.run(request).await
 }
 
+/// Refuse a request whose `Host` names no name this server answers to, before anything else:
+/// a web page whose own name an attacker made resolve to this loopback server (DNS
+/// rebinding) must not reach its tools or its metrics, as `/mcp` and the console refuse it.
+pub(crate) async fn check_host(
+    State(hosts): State<Arc<Vec<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    match host {
+        Some(host) if baton_mcp::transport::http::host_allowed(&hosts, host) => {
+            next.run(request).await
+        }
+        other => {
+            let named = other.unwrap_or("(none)");
+            tracing::warn!(host = named, "refused an HTTP request for a foreign Host");
+            problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "Host `{}` is not a name this server answers to; add it to `[http] allowed_hosts`",
+                    crate::auth::printable_host(named)
+                ),
+            )
+        }
+    }
+}
+
+/// A `Host` value fit to quote: at most 100 characters, no control character.
+fn printable_host(host: &str) -> String {
+    host.chars()
+        .take(100)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn caller(rest: &Rest, request: &Request) -> Result<Arc<Principal>, &'static str> {
     if rest.tokens.is_empty() {
         return Ok(rest.anonymous.clone());

@@ -34,14 +34,17 @@ pub(crate) async fn call(
     query: Result<Query<CallQuery>, QueryRejection>,
     request: Request,
 ) -> Response {
-    // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent.
+    // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent. Only
+    // a registered tool's name goes into the span: the path is the caller's to choose.
+    let known = rest.served.gate.registry().get(&name).is_some();
+    let tool = if known { name.as_str() } else { "unknown" };
     let span = tracing::debug_span!(
         "POST /v1/tools",
-        otel.name = %format_args!("POST /v1/tools/{name}"),
+        otel.name = %format_args!("POST /v1/tools/{tool}"),
         otel.kind = "server",
         http.request.method = "POST",
         http.route = "/v1/tools/{name}",
-        gen_ai.tool.name = %name,
+        gen_ai.tool.name = tool,
     );
     {
         // Scoped: a borrow of the request must not live across the await below (the body is

@@ -52,8 +52,13 @@ impl Rest {
         })
     }
 
-    /// The routes under `/v1`, and `/metrics`, for a server bound at `_bound`.
-    pub fn router(self, _bound: SocketAddr) -> Router {
+    /// The routes under `/v1`, and `/metrics`, for a server bound at `bound`: they answer only
+    /// requests whose `Host` is one of the server's names.
+    pub fn router(self, bound: SocketAddr) -> Router {
+        let hosts = Arc::new(baton_mcp::transport::http::allowed_hosts(
+            &self.served.settings,
+            bound,
+        ));
         Router::new()
             .route("/v1/openapi.json", get(crate::openapi::document))
             .route("/v1/artifacts", post(crate::artifacts::upload))
@@ -71,6 +76,10 @@ impl Rest {
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 crate::auth::authenticate,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                hosts,
+                crate::auth::check_host,
             ))
             .with_state(self)
     }

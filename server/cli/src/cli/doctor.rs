@@ -12,8 +12,11 @@ use serde::Serialize;
 use super::{Failure, pretty, print};
 use crate::config::Config;
 
-/// How long a probe of the store or the model endpoint may take.
+/// How long the model endpoint may take to answer.
 const PROBE: Duration = Duration::from_secs(10);
+/// How long reaching the store and walking its audit chain may take (a large chain takes a
+/// while to walk).
+const STORE_PROBE: Duration = Duration::from_secs(300);
 
 /// `baton doctor`
 #[derive(Debug, Args)]
@@ -184,7 +187,7 @@ async fn store_check(config: &Config) -> Check {
         true => format!("PostgreSQL {}", store.location()),
         false => format!("sled {}", store.location()),
     };
-    let verified = tokio::time::timeout(PROBE, store.verify_audit()).await;
+    let verified = tokio::time::timeout(STORE_PROBE, store.verify_audit()).await;
     match verified {
         Ok(Ok(report)) => match report.problem {
             None => ok(
@@ -216,7 +219,7 @@ async fn store_check(config: &Config) -> Check {
         Err(_) => short(
             Status::Fail,
             "store",
-            format!("{place}: no answer within {} s", PROBE.as_secs()),
+            format!("{place}: no answer within {} s", STORE_PROBE.as_secs()),
             "check that the database host is reachable from here",
         ),
     }
@@ -288,7 +291,7 @@ fn commands_check() -> Check {
 }
 
 async fn model_check(config: &Config) -> Check {
-    let Some(base) = config.model_base_url() else {
+    let Some(url) = config.model_base_url() else {
         return short(
             Status::Warn,
             "model",
@@ -298,8 +301,17 @@ async fn model_check(config: &Config) -> Check {
         );
     };
     let key_env = config.model_key_env();
-    let url = format!("{}/models", base.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().get(&url).timeout(PROBE);
+    // Shown without any user:password the URL carries.
+    let base = match reqwest::Url::parse(&url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(error) => format!("the model URL ({error})"),
+    };
+    let models = format!("{}/models", url.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().get(&models).timeout(PROBE);
     if let Ok(key) = std::env::var(&key_env) {
         request = request.bearer_auth(key);
     }

@@ -63,7 +63,8 @@ fn bar() -> ProgressStyle {
 
 impl ProgressSink for Shown {
     fn report(&self, update: Progress) {
-        let message = update.message.unwrap_or_default();
+        // A tool's words reach the terminal: no control character may move its cursor.
+        let message = super::timeline::printable(&update.message.unwrap_or_default());
         match self {
             Shown::Bar(bar) => {
                 if let Some(total) = update.total

@@ -55,7 +55,7 @@ pub(super) async fn run(config: Config, command: RunsCommand) -> Result<(), Fail
                     run.state.as_str(),
                     run.agent,
                     rfc3339(run.updated_ms),
-                    run.goal
+                    super::timeline::printable(&run.goal)
                 ));
             }
             print(&out)

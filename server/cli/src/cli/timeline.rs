@@ -14,7 +14,7 @@ pub(super) fn render(run: &Run, steps: &[Step], usage: &TokenUsage) -> String {
     let mut out = format!(
         "run {}\n  goal     {}\n  agent    {}\n  state    {}\n  created  {}\n  updated  {} ({took:.3} s later)\n  tokens   {} (agents {} in, {} out; tools {} in, {} out)\n",
         run.id,
-        run.goal,
+        printable(&run.goal),
         run.agent,
         run.state.as_str(),
         rfc3339(run.created_ms),
@@ -57,11 +57,11 @@ pub(super) fn render(run: &Run, steps: &[Step], usage: &TokenUsage) -> String {
 fn describe(step: &Step) -> (String, String, String) {
     let key = step.data["key"].as_str().unwrap_or_default();
     let value = &step.data["value"];
-    let agent = key.split("/turn-").next().unwrap_or_default().to_owned();
+    let agent = printable(key.split("/turn-").next().unwrap_or_default());
     match step.kind.as_str() {
         "model_call" => (agent, "model".to_owned(), model(value)),
         "tool_call" => {
-            let tool = value["tool"].as_str().unwrap_or("?");
+            let tool = printable(value["tool"].as_str().unwrap_or("?"));
             (
                 agent,
                 "call".to_owned(),
@@ -89,20 +89,24 @@ fn describe(step: &Step) -> (String, String, String) {
             let what = key.rsplit_once("/event-").map_or(key, |(call, _)| call);
             let tool = what.rsplit('/').next().unwrap_or_default();
             let summary = value["summary"].as_str().unwrap_or("(a step)");
-            (agent, "event".to_owned(), format!("{tool} {summary}"))
+            (
+                agent,
+                "event".to_owned(),
+                short(&format!("{tool} {summary}")),
+            )
         }
         "worker" => (
             String::new(),
             "worker".to_owned(),
-            format!(
+            short(&format!(
                 "{} on {} took the run (branch {})",
                 step.data["worker"].as_str().unwrap_or("?"),
                 step.data["host"].as_str().unwrap_or("?"),
                 step.data["branch"].as_str().unwrap_or("?"),
-            ),
+            )),
         ),
         "outcome" => (String::new(), "outcome".to_owned(), outcome(&step.data)),
-        other => (agent, other.to_owned(), short(&step.data.to_string())),
+        other => (agent, printable(other), short(&step.data.to_string())),
     }
 }
 
@@ -119,7 +123,7 @@ fn model(value: &Value) -> String {
         })
         .unwrap_or_default();
     let said = match calls.is_empty() {
-        false => format!("→ {}", calls.join(", ")),
+        false => format!("→ {}", short(&calls.join(", "))),
         true => format!(
             "\"{}\"",
             short(message["content"].as_str().unwrap_or_default())
@@ -137,16 +141,26 @@ fn model(value: &Value) -> String {
 
 /// How the run ended, as its `outcome` step says.
 fn outcome(data: &Value) -> String {
-    let state = data["state"].as_str().unwrap_or("?");
+    let state = printable(data["state"].as_str().unwrap_or("?"));
     match data["error"].as_str() {
         Some(error) => format!("{state}: {}", short(error)),
         None => state.to_owned(),
     }
 }
 
-/// `text` on one line, at most [`SHOWN_CHARS`] characters.
+/// `text` with every control character (ESC, BEL, C1…) shown as `�`: what a model wrote or
+/// a tool returned reaches the operator's terminal, and must not be able to move its cursor,
+/// erase a line above or write to its clipboard.
+pub(super) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// `text` on one line, at most [`SHOWN_CHARS`] characters, printable.
 fn short(text: &str) -> String {
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = printable(&line);
     if line.chars().count() <= SHOWN_CHARS {
         return line;
     }

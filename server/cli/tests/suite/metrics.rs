@@ -199,3 +199,37 @@ async fn metrics_are_off_unless_configured() {
     let body = response.text().await.unwrap();
     assert!(body.contains("[telemetry] metrics = true"), "{body}");
 }
+
+#[tokio::test]
+async fn a_foreign_host_reaches_neither_metrics_nor_tools() {
+    // No tokens: anyone on this machine may scrape, so a web page whose name an attacker made
+    // resolve to 127.0.0.1 (DNS rebinding) must be refused by its `Host`.
+    let home = Home::new("[telemetry]\nmetrics = true\n");
+    let server = HttpServer::start(&home, &[]).await;
+    let http = reqwest::Client::new();
+    for (method, path) in [("GET", "/metrics"), ("POST", "/v1/tools/baton_info")] {
+        let request = http
+            .request(
+                method.parse().unwrap(),
+                format!("http://{}{path}", server.addr),
+            )
+            .header("host", "attacker.example:8080");
+        let request = match method {
+            "POST" => request.json(&json!({})),
+            _ => request,
+        };
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 403, "{path}");
+        let body = refused.text().await.unwrap();
+        assert!(
+            body.contains("`attacker.example:8080` is not a name this server answers to"),
+            "{body}"
+        );
+    }
+    let own = http
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+}

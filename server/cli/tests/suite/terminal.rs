@@ -143,6 +143,13 @@ fn without_a_terminal_progress_is_plain_lines_on_stderr() {
     assert_eq!(result["processed"], json!(12));
 }
 
+/// What `baton ARGS` printed, which must have succeeded.
+fn stdout_of(home: &Home, args: &[&str]) -> String {
+    let out = home.baton_std(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `text` with the run id, its times and each step's offset replaced by stable marks.
 fn stable(text: &str, run_id: &str) -> String {
     let lines: Vec<String> = text
@@ -187,11 +194,7 @@ fn runs_show_reads_as_a_timeline_and_lists_take_a_format() {
         .output()
         .unwrap();
     assert!(ran.status.success(), "{ran:?}");
-    let text = |args: &[&str]| {
-        let out = home.baton_std(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let text = |args: &[&str]| stdout_of(&home, args);
     let listed: Value = serde_json::from_str(&text(&["runs", "list", "--format", "json"])).unwrap();
     assert_eq!(
         text(&["runs", "list", "--json"]),
@@ -225,4 +228,43 @@ fn runs_show_reads_as_a_timeline_and_lists_take_a_format() {
         said.contains("'--json' cannot be used with '--format <FORMAT>'"),
         "{said}"
     );
+}
+
+#[test]
+fn a_models_escape_sequences_never_reach_the_operators_terminal() {
+    let home = Home::new("");
+    let tape = home.path().join("tape.json");
+    // Erase the line above, then write the clipboard: what a hostile file could make a
+    // model repeat.
+    let hostile = "\u{1b}[1A\u{1b}[2K\u{1b}]52;c;aGk=\u{7}all fine";
+    std::fs::write(
+        &tape,
+        json!({"interactions": [
+            {"request": {"messages": [{"role": "user", "content": "Goal: look*"}]},
+             "response": {"message": {"role": "assistant", "content": hostile}, "finish_reason": "stop"}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let goal = "look \u{1b}[31mred";
+    let ran = home
+        .baton_std(&[
+            "run",
+            goal,
+            "--agent",
+            "builder",
+            "--cassette",
+            tape.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
+    let text = |args: &[&str]| stdout_of(&home, args);
+    let listed: Value = serde_json::from_str(&text(&["runs", "list", "--json"])).unwrap();
+    let run_id = listed[0]["id"].as_str().unwrap().to_owned();
+    for shown in [text(&["runs", "show", &run_id]), text(&["runs", "list"])] {
+        assert!(!shown.contains(['\u{1b}', '\u{7}']), "{shown:?}");
+        assert!(shown.contains('\u{fffd}'), "{shown:?}");
+    }
+    assert!(text(&["runs", "show", &run_id]).contains("all fine"));
 }

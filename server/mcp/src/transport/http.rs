@@ -374,6 +374,23 @@ pub fn allowed_hosts(settings: &Settings, bound: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// Whether a request's `Host` header (`name[:port]`, `[v6]:port`) names one of `hosts`.
+pub fn host_allowed(hosts: &[String], host: &str) -> bool {
+    let name = strip_port(host);
+    hosts.iter().any(|allowed| allowed == name)
+}
+
+/// `host[:port]` or `[v6]:port` without the port (and brackets).
+pub fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 /// Serve connections from `listener` until `shutdown`, at most `max_connections` at once (the
 /// rest are closed as they arrive), each closed when a request's headers take longer than
 /// `header_timeout_s`; then wait (a bounded time) for the open ones to finish.

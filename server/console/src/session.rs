@@ -244,11 +244,7 @@ pub(crate) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
+    let host = baton_mcp::transport::http::request_host(request.headers()).unwrap_or_default();
     if !console.host_allowed(host) {
         tracing::warn!(host, "console request refused: foreign Host");
         return (

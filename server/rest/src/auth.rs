@@ -42,11 +42,7 @@ pub(crate) async fn check_host(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok());
-    match host {
+    match baton_mcp::transport::http::request_host(request.headers()) {
         Some(host) if baton_mcp::transport::http::host_allowed(&hosts, host) => {
             next.run(request).await
         }

@@ -143,6 +143,21 @@ fn without_a_terminal_progress_is_plain_lines_on_stderr() {
     assert_eq!(result["processed"], json!(12));
 }
 
+/// `baton run ARGS` on the cassette `tape` (which must succeed); the run's id.
+fn run_tape(home: &Home, tape: &Value, args: &[&str]) -> String {
+    let path = home.path().join("tape.json");
+    std::fs::write(&path, tape.to_string()).unwrap();
+    let cassette = ["--cassette", path.to_str().unwrap()];
+    let ran = home
+        .baton_std(&[&["run"][..], args, &cassette].concat())
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
+    let listed: Value =
+        serde_json::from_str(&stdout_of(home, &["runs", "list", "--json"])).unwrap();
+    listed[0]["id"].as_str().unwrap().to_owned()
+}
+
 /// What `baton ARGS` printed, which must have succeeded.
 fn stdout_of(home: &Home, args: &[&str]) -> String {
     let out = home.baton_std(args).output().unwrap();
@@ -180,27 +195,18 @@ fn runs_show_reads_as_a_timeline_and_lists_take_a_format() {
         "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\"repo\"]\n",
     )
     .unwrap();
-    let tape = home.path().join("tape.json");
-    std::fs::write(&tape, super::telemetry::cassette().to_string()).unwrap();
-    let ran = home
-        .baton_std(&[
-            "run",
-            "write the note",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--cassette",
-            tape.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(ran.status.success(), "{ran:?}");
+    let run_id = run_tape(
+        &home,
+        &super::telemetry::cassette(),
+        &["write the note", "--repo", repo.to_str().unwrap()],
+    );
     let text = |args: &[&str]| stdout_of(&home, args);
     let listed: Value = serde_json::from_str(&text(&["runs", "list", "--format", "json"])).unwrap();
     assert_eq!(
         text(&["runs", "list", "--json"]),
         text(&["runs", "list", "--format", "json"])
     );
-    let run_id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["id"], run_id.as_str());
     insta::assert_snapshot!(
         "runs_show_timeline",
         stable(&text(&["runs", "show", &run_id]), &run_id)
@@ -233,35 +239,15 @@ fn runs_show_reads_as_a_timeline_and_lists_take_a_format() {
 #[test]
 fn a_models_escape_sequences_never_reach_the_operators_terminal() {
     let home = Home::new("");
-    let tape = home.path().join("tape.json");
     // Erase the line above, then write the clipboard: what a hostile file could make a
     // model repeat.
     let hostile = "\u{1b}[1A\u{1b}[2K\u{1b}]52;c;aGk=\u{7}all fine";
-    std::fs::write(
-        &tape,
-        json!({"interactions": [
-            {"request": {"messages": [{"role": "user", "content": "Goal: look*"}]},
-             "response": {"message": {"role": "assistant", "content": hostile}, "finish_reason": "stop"}}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let goal = "look \u{1b}[31mred";
-    let ran = home
-        .baton_std(&[
-            "run",
-            goal,
-            "--agent",
-            "builder",
-            "--cassette",
-            tape.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(ran.status.success(), "{ran:?}");
+    let tape = json!({"interactions": [
+        {"request": {"messages": [{"role": "user", "content": "Goal: look*"}]},
+         "response": {"message": {"role": "assistant", "content": hostile}, "finish_reason": "stop"}}
+    ]});
+    let run_id = run_tape(&home, &tape, &["look \u{1b}[31mred", "--agent", "builder"]);
     let text = |args: &[&str]| stdout_of(&home, args);
-    let listed: Value = serde_json::from_str(&text(&["runs", "list", "--json"])).unwrap();
-    let run_id = listed[0]["id"].as_str().unwrap().to_owned();
     for shown in [text(&["runs", "show", &run_id]), text(&["runs", "list"])] {
         assert!(!shown.contains(['\u{1b}', '\u{7}']), "{shown:?}");
         assert!(shown.contains('\u{fffd}'), "{shown:?}");

@@ -374,6 +374,13 @@ pub fn allowed_hosts(settings: &Settings, bound: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// A request's `Host` header, when it has one that is text.
+pub fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// Whether a request's `Host` header (`name[:port]`, `[v6]:port`) names one of `hosts`.
 pub fn host_allowed(hosts: &[String], host: &str) -> bool {
     let name = strip_port(host);

@@ -122,7 +122,7 @@ step "the store, gate, approvals, runs and agents suites again, on PostgreSQL"
 # The same tests, not copies: with BATON_TEST_STORE=postgres every test home, gate fixture and
 # store handle gets a database of its own in the throwaway cluster. Tests of sled's own files
 # (its write-ahead segment, its socket, damage to its bytes) stay on the first pass.
-CLI_SUITES=(gate nested run goals outcomes tasks rest http stdio cli console metrics)
+CLI_SUITES=(gate nested run budget goals outcomes tasks rest http stdio cli console metrics)
 export BATON_TEST_STORE=postgres
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast -E "(package(baton-runs) & test(/^suite::(backends|queue)::/))

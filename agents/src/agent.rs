@@ -109,6 +109,9 @@ impl Agent {
                 "output_schema must be a JSON Schema of `type: object`".into()
             ));
         }
+        if let Some(schema) = &self.output_schema {
+            crate::output::compile(schema).map_err(bad)?;
+        }
         Ok(())
     }
 }

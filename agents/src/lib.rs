@@ -9,17 +9,21 @@
 //! done and continues, never repeating a call.
 
 mod agent;
+mod budget;
 mod error;
 mod events;
 mod journal;
 mod message;
+mod output;
 mod provider;
 mod runner;
 
 pub use agent::{Agent, AgentSet, Guardrails};
+pub use budget::{Budget, OverBudget, Price, RunUsage, Spent};
 pub use error::{AgentError, Result};
 pub use events::RunEvent;
 pub use journal::{Approvals, Journal, JournalKey, MemoryJournal, Review, StepKind};
 pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
+pub use output::{JsonSchemaFormat, ResponseFormat, strict_allowed};
 pub use provider::{ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, Usage};
 pub use runner::{Interruption, RunOutcome, Runner, Timing};

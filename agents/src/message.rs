@@ -29,6 +29,9 @@ pub enum Message {
             deserialize_with = "null_as_empty"
         )]
         tool_calls: Vec<ToolCall>,
+        /// Why the model declined to answer in the asked-for shape (structured outputs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refusal: Option<String>,
     },
     /// A tool's result, answering one tool call.
     Tool {

@@ -7,9 +7,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::budget::{Budget, OverBudget, RunUsage};
 use crate::journal::{Approvals, Journal, JournalKey, Review};
 use crate::provider::{ModelRequest, ModelResponse, Provider};
-use crate::{Agent, AgentError, AgentSet, Message, Result, RunEvent, ToolCall, ToolSpec};
+use crate::{
+    Agent, AgentError, AgentSet, Message, ResponseFormat, Result, RunEvent, ToolCall, ToolSpec,
+};
 
 /// Runs agents: the turn loop, tool calls through the gate (concurrently within a turn),
 /// agents as tools, approvals as interruptions, and a journal that makes a run resumable.
@@ -24,6 +27,8 @@ pub struct Runner {
     events: Option<UnboundedSender<RunEvent>>,
     cancel: CancellationToken,
     timing: Arc<Clock>,
+    budget: Arc<Budget>,
+    usage: Arc<std::sync::Mutex<std::collections::HashMap<String, RunUsage>>>,
 }
 
 /// Where a runner's time went: model calls, tool calls (through the gate), and the rest —
@@ -66,6 +71,8 @@ pub enum RunOutcome {
     Completed(Value),
     /// A tool call waits for a reviewer; run the same run id again once it is decided.
     Interrupted(Interruption),
+    /// The run reached its budget; run the same run id again with a larger one to go on.
+    OverBudget(OverBudget),
 }
 
 /// A run paused for approval.
@@ -81,10 +88,12 @@ pub struct Interruption {
     pub reason: String,
 }
 
-/// What an agent, or one of its tool calls, came to: an answer, or a pause for a reviewer.
+/// What an agent, one of its tool calls or a model turn came to: an answer, a pause for a
+/// reviewer, or a stop at the run's budget.
 enum Step<T = String> {
     Answer(T),
     Paused(Interruption),
+    OverBudget(OverBudget),
 }
 
 impl Runner {
@@ -106,7 +115,23 @@ impl Runner {
             events: None,
             cancel: CancellationToken::new(),
             timing: Arc::new(Clock::default()),
+            budget: Arc::new(Budget::default()),
+            usage: Arc::default(),
         }
+    }
+
+    /// Hold every run to `budget`.
+    pub fn with_budget(mut self, budget: Budget) -> Runner {
+        self.budget = Arc::new(budget);
+        self
+    }
+
+    /// What run `run_id`'s model turns used so far (those replayed from its journal too).
+    pub fn usage(&self, run_id: &str) -> RunUsage {
+        self.usage
+            .lock()
+            .map(|usage| usage.get(run_id).cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Where this runner's time went so far (all its runs together).
@@ -160,6 +185,7 @@ impl Runner {
                     .unwrap_or(Value::String(text)),
             )),
             Step::Paused(interruption) => Ok(RunOutcome::Interrupted(interruption)),
+            Step::OverBudget(stop) => Ok(RunOutcome::OverBudget(stop)),
         }
     }
 
@@ -232,10 +258,15 @@ impl Runner {
                     if self.cancel.is_cancelled() {
                         return Err(AgentError::Cancelled);
                     }
-                    let response = self.model_turn(run_id, &talk).await?;
+                    let response = match self.model_turn(run_id, &talk).await? {
+                        Step::Answer(response) => response,
+                        Step::Paused(paused) => return Ok(Step::Paused(paused)),
+                        Step::OverBudget(stop) => return Ok(Step::OverBudget(stop)),
+                    };
                     let Message::Assistant {
                         content,
                         tool_calls,
+                        refusal,
                     } = response.message.clone()
                     else {
                         return Err(AgentError::Provider {
@@ -244,6 +275,12 @@ impl Runner {
                         });
                     };
                     talk.messages.push(response.message);
+                    if let Some(refusal) = refusal.filter(|_| tool_calls.is_empty()) {
+                        return Err(AgentError::Output {
+                            agent: talk.agent.name.clone(),
+                            message: format!("the model refused to answer: {refusal}"),
+                        });
+                    }
                     if tool_calls.is_empty() {
                         let answer = finish(&talk.agent, content.unwrap_or_default())?;
                         self.emit(RunEvent::AgentFinished { path: talk.path });
@@ -258,11 +295,11 @@ impl Runner {
                             .filter(|target| talk.agent.handoffs.iter().any(|h| h == target))
                             .map(|target| (call.id.clone(), target.to_owned()))
                     });
-                    let paused = self
+                    if let Some(halt) = self
                         .calls(run_id, &mut talk, &tool_calls, handoff.as_ref())
-                        .await?;
-                    if let Some(interruption) = paused {
-                        return Ok(Step::Paused(interruption));
+                        .await?
+                    {
+                        return Ok(halt);
                     }
                     if let Some((_, target)) = handoff {
                         tracing::info_span!(
@@ -326,71 +363,100 @@ impl Runner {
     }
 
     /// The model's response for this turn: replayed from the journal, else asked for and
-    /// journaled.
-    async fn model_turn(&self, run_id: &str, talk: &Conversation) -> Result<ModelResponse> {
+    /// journaled — unless the run has reached its budget. Either way its tokens count.
+    async fn model_turn(&self, run_id: &str, talk: &Conversation) -> Result<Step<ModelResponse>> {
         let key = JournalKey::model(&talk.path, talk.turn);
+        let model = talk
+            .agent
+            .model
+            .clone()
+            .unwrap_or_else(|| self.default_model.clone());
         let replayed = self.journal.recorded(run_id, &key).await?;
         let response = match &replayed {
             Some(value) => serde_json::from_value::<ModelResponse>(value.clone())
                 .map_err(|e| AgentError::Journal(format!("{key}: {e}")))?,
             None => {
+                if let Some(reason) = self.usage(run_id).reached(&self.budget, &model) {
+                    return Ok(Step::OverBudget(OverBudget {
+                        path: talk.path.clone(),
+                        reason,
+                        usage: self.usage(run_id),
+                    }));
+                }
                 let request = ModelRequest {
-                    model: talk
-                        .agent
-                        .model
-                        .clone()
-                        .unwrap_or_else(|| self.default_model.clone()),
+                    model: model.clone(),
                     messages: talk.messages.clone(),
                     tools: talk.tools.clone(),
                     temperature: talk.agent.temperature,
+                    response_format: talk
+                        .agent
+                        .output_schema
+                        .as_ref()
+                        .map(|schema| ResponseFormat::for_agent(&talk.agent.name, schema)),
                 };
-                let span = tracing::info_span!(
-                    "model_call",
-                    otel.name = %format_args!("chat {}", request.model),
-                    gen_ai.operation.name = "chat",
-                    gen_ai.request.model = %request.model,
-                    gen_ai.usage.input_tokens = tracing::field::Empty,
-                    gen_ai.usage.output_tokens = tracing::field::Empty,
-                );
-                let started = std::time::Instant::now();
-                let response = tokio::select! {
-                    response = self.provider.complete(&request).instrument(span.clone()) => response?,
-                    () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
-                };
-                if let Some(usage) = &response.usage {
-                    span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
-                    span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
-                }
-                self.timing.model_us.fetch_add(
-                    started.elapsed().as_micros() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                self.timing
-                    .model_calls
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let response = self.ask(&request).await?;
                 let value = serde_json::to_value(&response)
                     .map_err(|e| AgentError::Journal(e.to_string()))?;
                 self.journal.record(run_id, &key, &value).await?;
                 response
             }
         };
+        if let Some(usage) = response.usage
+            && let Ok(mut runs) = self.usage.lock()
+        {
+            runs.entry(run_id.to_owned()).or_default().add(
+                &talk.agent.name,
+                &model,
+                usage,
+                &self.budget,
+            );
+        }
         self.emit(RunEvent::ModelCall {
             path: talk.path.clone(),
             turn: talk.turn,
             replayed: replayed.is_some(),
         });
+        Ok(Step::Answer(response))
+    }
+
+    /// Ask the provider, under a `chat` span and on the runner's clock.
+    async fn ask(&self, request: &ModelRequest) -> Result<ModelResponse> {
+        let span = tracing::info_span!(
+            "model_call",
+            otel.name = %format_args!("chat {}", request.model),
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = %request.model,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let response = tokio::select! {
+            response = self.provider.complete(request).instrument(span.clone()) => response?,
+            () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
+        };
+        if let Some(usage) = &response.usage {
+            span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+            span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+        }
+        self.timing.model_us.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.timing
+            .model_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(response)
     }
 
     /// Make a turn's tool calls (concurrently) and answer each in the conversation; the first
-    /// interruption, if a call waits for a reviewer.
+    /// halt, if a call waits for a reviewer or reached the budget.
     async fn calls(
         &self,
         run_id: &str,
         talk: &mut Conversation,
         tool_calls: &[ToolCall],
         handoff: Option<&(String, String)>,
-    ) -> Result<Option<Interruption>> {
+    ) -> Result<Option<Step>> {
         let steps = futures::future::join_all(
             tool_calls
                 .iter()
@@ -417,7 +483,10 @@ impl Runner {
                     content: answer.content,
                 }),
                 Step::Paused(interruption) => {
-                    paused.get_or_insert(interruption);
+                    paused.get_or_insert(Step::Paused(interruption));
+                }
+                Step::OverBudget(stop) => {
+                    paused.get_or_insert(Step::OverBudget(stop));
                 }
             }
         }
@@ -553,6 +622,7 @@ impl Runner {
                 content: text,
             }),
             Step::Paused(interruption) => Step::Paused(interruption),
+            Step::OverBudget(stop) => Step::OverBudget(stop),
         })
     }
 
@@ -756,47 +826,7 @@ fn finish(agent: &Agent, text: String) -> Result<String> {
     let Some(schema) = &agent.output_schema else {
         return Ok(text);
     };
-    let trimmed = text
-        .trim()
-        .trim_start_matches("```json")
-        .trim_start_matches("```")
-        .trim_end_matches("```")
-        .trim();
-    let value: Value =
-        serde_json::from_str(trimmed).map_err(|e| refuse(format!("not JSON: {e}")))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| refuse("not a JSON object".into()))?;
-    let properties = schema.get("properties").and_then(Value::as_object);
-    for key in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let Some(field) = object.get(key) else {
-            return Err(refuse(format!("`{key}` is required and missing")));
-        };
-        let expected = properties
-            .and_then(|p| p.get(key))
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str);
-        let fits = match expected {
-            Some("string") => field.is_string(),
-            Some("boolean") => field.is_boolean(),
-            Some("number") => field.is_number(),
-            Some("integer") => field.is_i64() || field.is_u64(),
-            Some("array") => field.is_array(),
-            Some("object") => field.is_object(),
-            Some(_) | None => true,
-        };
-        if !fits {
-            return Err(refuse(format!(
-                "`{key}` should be of type {}",
-                expected.unwrap_or("?")
-            )));
-        }
-    }
-    Ok(value.to_string())
+    crate::output::check(schema, &text)
+        .map(|value| value.to_string())
+        .map_err(refuse)
 }

@@ -50,7 +50,7 @@ pub use error::{Result, RunsError};
 pub use id::new_id;
 pub use postgres::{CopyReport, PgStore};
 pub use query::{AuditQuery, AuditSlice};
-pub use runs::{Run, RunState, Step, TokenUsage};
+pub use runs::{AgentTokens, Run, RunState, Step, TokenUsage, agent_of_key};
 pub use salvage::salvage_audit;
 pub use shared::{Ownership, StoreHandle, WAIT};
 pub use stats::{HistogramSnapshot, StoreStats};

@@ -21,6 +21,9 @@ pub enum RunState {
     Failed,
     /// Stopped on request.
     Cancelled,
+    /// Stopped at a turn boundary because it reached its token or cost budget; resumable
+    /// with a larger one.
+    OverBudget,
 }
 
 impl RunState {
@@ -33,6 +36,7 @@ impl RunState {
             RunState::DoneWithDenials => "done_with_denials",
             RunState::Failed => "failed",
             RunState::Cancelled => "cancelled",
+            RunState::OverBudget => "over_budget",
         }
     }
 }
@@ -75,7 +79,7 @@ pub struct Step {
 
 /// Tokens a run used, from its journal: its agents' model turns (`model_call` steps'
 /// `usage`) and what its tools' helpers reported (`tool_event` steps' `usage`: Codex's).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Prompt tokens of the run's own model turns.
     pub model_input: u64,
@@ -87,6 +91,28 @@ pub struct TokenUsage {
     pub tools_output: u64,
     /// All of the above.
     pub total: u64,
+    /// The model turns' tokens per agent name (`builder`, whichever manager delegated to it).
+    #[serde(default)]
+    pub agents: std::collections::BTreeMap<String, AgentTokens>,
+}
+
+/// One agent's model tokens in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTokens {
+    /// Model turns.
+    pub turns: u64,
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+}
+
+/// The agent that took a journal step, from its key (`manager/builder@call_1/turn-2/model` →
+/// `builder`; `triage>billing/turn-1/model` → `billing`).
+pub fn agent_of_key(key: &str) -> &str {
+    let path = key.split("/turn-").next().unwrap_or(key);
+    let last = path.rsplit(['/', '>']).next().unwrap_or(path);
+    last.split('@').next().unwrap_or(last)
 }
 
 impl TokenUsage {
@@ -101,6 +127,11 @@ impl TokenUsage {
                 "model_call" => {
                     sum.model_input = sum.model_input.saturating_add(count("prompt_tokens"));
                     sum.model_output = sum.model_output.saturating_add(count("completion_tokens"));
+                    let key = step.data["key"].as_str().unwrap_or_default();
+                    let agent = sum.agents.entry(agent_of_key(key).to_owned()).or_default();
+                    agent.turns += 1;
+                    agent.input = agent.input.saturating_add(count("prompt_tokens"));
+                    agent.output = agent.output.saturating_add(count("completion_tokens"));
                 }
                 "tool_event" => {
                     sum.tools_input = sum.tools_input.saturating_add(count("input_tokens"));

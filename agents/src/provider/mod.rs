@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use openai::OpenAiProvider;
 pub use replay::ReplayProvider;
 
-use crate::{Message, Result, ToolSpec};
+use crate::{Message, ResponseFormat, Result, ToolSpec};
 
 /// A Chat Completions request, as sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct ModelRequest {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// The shape the final answer must have, for an agent with an output schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
 }
 
 /// The model's answer to one request.

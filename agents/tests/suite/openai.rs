@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use baton_agents::{
-    Agent, AgentError, AgentSet, MemoryJournal, OpenAiProvider, RunOutcome, Runner,
+    Agent, AgentError, AgentSet, Budget, MemoryJournal, OpenAiProvider, OverBudget, Price,
+    RunOutcome, RunUsage, Runner, Spent,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -175,4 +176,243 @@ async fn persistent_server_errors_give_up_with_the_status() {
         error.contains("500 Internal Server Error") && error.contains("gave up after 4 attempts"),
         "{error}"
     );
+}
+
+fn answer(text: &str) -> Value {
+    json!({"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]})
+}
+
+/// A quote: items with a SKU of a given form and a price that is not negative.
+fn quote_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["sku", "price"],
+            "properties": {
+                "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"},
+                "price": {"type": "number", "minimum": 0}
+            }
+        }}}
+    })
+}
+
+async fn quote(replies: Vec<Value>) -> (Result<RunOutcome, AgentError>, Vec<Value>) {
+    let endpoint = Endpoint::default();
+    *endpoint.script.lock().unwrap() = replies.into_iter().map(|r| (200, r)).collect();
+    let base = serve(endpoint.clone()).await;
+    let mut agent = Agent::new("quoter", "Quote the items asked for.");
+    agent.output_schema = Some(quote_schema());
+    let mut set = AgentSet::default();
+    set.insert(agent).unwrap();
+    let runner = Runner::new(
+        Arc::new(OpenAiProvider::new(&base, "test-key")),
+        invoker(&TextUpper::default()),
+        Arc::new(set),
+        Arc::new(MemoryJournal::default()),
+        "gpt-test",
+    );
+    let outcome = runner.run("run-q", "quoter", "two widgets").await;
+    let bodies = endpoint.bodies.lock().unwrap().clone();
+    (outcome, bodies)
+}
+
+#[tokio::test]
+async fn an_output_schema_is_asked_for_natively_and_checked_in_full() {
+    let good = json!({"items": [{"sku": "ABC-1", "price": 3.5}, {"sku": "ABC-2", "price": 0}]});
+    let (outcome, bodies) = quote(vec![answer(&good.to_string())]).await;
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed(good));
+    assert_eq!(
+        bodies[0]["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "quoter_output", "schema": quote_schema(), "strict": true}})
+    );
+
+    // The server claimed strict mode; the answer still breaks two nested constraints.
+    let bad = json!({"items": [{"sku": "ABC-1", "price": 3.5}, {"sku": "abc", "price": -1}]});
+    let (outcome, _) = quote(vec![answer(&bad.to_string())]).await;
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, AgentError::Output { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "agent `quoter` answered with output that does not fit its schema: \
+         at `/items/1/price`: -1 is less than the minimum of 0; \
+         at `/items/1/sku`: \"abc\" does not match \"^[A-Z]{3}-[0-9]+$\""
+    );
+
+    let extra = json!({"items": [], "note": "free shipping"});
+    let (outcome, _) = quote(vec![answer(&extra.to_string())]).await;
+    assert_eq!(
+        outcome.unwrap_err().to_string(),
+        "agent `quoter` answered with output that does not fit its schema: \
+         at `/`: Additional properties are not allowed ('note' was unexpected)"
+    );
+
+    let refusal = json!({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": null, "refusal": "I can't help with pricing."}}]});
+    let (outcome, _) = quote(vec![refusal]).await;
+    assert_eq!(
+        outcome.unwrap_err().to_string(),
+        "agent `quoter` answered with output that does not fit its schema: \
+         the model refused to answer: I can't help with pricing."
+    );
+}
+
+#[test]
+fn strict_mode_is_asked_only_for_schemas_it_accepts() {
+    assert!(baton_agents::strict_allowed(&quote_schema()));
+    let open =
+        json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}});
+    assert!(!baton_agents::strict_allowed(&open), "not closed");
+    let optional = json!({"type": "object", "additionalProperties": false, "required": [],
+        "properties": {"a": {"type": "string"}}});
+    assert!(
+        !baton_agents::strict_allowed(&optional),
+        "a property not required"
+    );
+    let mut nested = quote_schema();
+    nested["properties"]["items"]["items"]["properties"]["sku"]["minLength"] = json!(3);
+    assert!(
+        !baton_agents::strict_allowed(&nested),
+        "a keyword strict mode lacks"
+    );
+    for role in ["tester", "reviewer"] {
+        let set = AgentSet::builtin().unwrap();
+        let schema = set.get(role).unwrap().output_schema.clone().unwrap();
+        assert!(baton_agents::strict_allowed(&schema), "{role}'s schema");
+    }
+
+    let mut broken = Agent::new("broken", "x");
+    broken.output_schema =
+        Some(json!({"type": "object", "properties": {"a": {"type": "nonsense"}}}));
+    let error = AgentSet::default().insert(broken).unwrap_err().to_string();
+    assert!(
+        error.starts_with("agent `broken`: output_schema is not a JSON Schema: "),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_stops_at_its_token_budget_and_resumes_with_a_larger_one() {
+    let endpoint = Endpoint::default();
+    let mut done = answer("It says AGAIN.");
+    done["usage"] = json!({"prompt_tokens": 30, "completion_tokens": 2});
+    *endpoint.script.lock().unwrap() = vec![
+        (200, tool_call("call_1", "a")),
+        (200, tool_call("call_2", "b")),
+        (200, tool_call("call_3", "c")),
+        (200, done),
+    ];
+    let base = serve(endpoint.clone()).await;
+    let upper = TextUpper::default();
+    let journal = Arc::new(MemoryJournal::default());
+    let runner = |max_tokens| {
+        Runner::new(
+            Arc::new(OpenAiProvider::new(&base, "test-key")),
+            invoker(&upper),
+            agents(10),
+            journal.clone(),
+            "gpt-test",
+        )
+        .with_budget(Budget {
+            max_tokens: Some(max_tokens),
+            ..Budget::default()
+        })
+    };
+
+    let first = runner(40);
+    let RunOutcome::OverBudget(stop) = first.run("run-b", "shouter", "x").await.unwrap() else {
+        panic!("the run should stop at its budget");
+    };
+    let spent = Spent {
+        turns: 3,
+        input_tokens: 30,
+        output_tokens: 15,
+        total_tokens: 45,
+        cost: None,
+    };
+    assert_eq!(
+        stop,
+        OverBudget {
+            path: "shouter".into(),
+            reason: "45 tokens used of a budget of 40".into(),
+            usage: RunUsage {
+                run: spent,
+                agents: [("shouter".to_owned(), spent)].into(),
+            },
+        }
+    );
+    assert_eq!(
+        endpoint.bodies.lock().unwrap().len(),
+        3,
+        "no fourth model call"
+    );
+    assert_eq!(upper.runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    // Resumed with a larger budget: the three turns replay (and count), the fourth is asked.
+    let second = runner(100);
+    let outcome = second.run("run-b", "shouter", "x").await.unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("It says AGAIN.".into()))
+    );
+    assert_eq!(endpoint.bodies.lock().unwrap().len(), 4);
+    assert_eq!(
+        upper.runs.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "no call repeated"
+    );
+    assert_eq!(second.usage("run-b").run.total_tokens, 77);
+    assert_eq!(second.usage("run-b").run.turns, 4);
+}
+
+#[tokio::test]
+async fn a_cost_budget_prices_every_turn_and_needs_a_price() {
+    let endpoint = Endpoint {
+        loop_tool_calls: true,
+        ..Endpoint::default()
+    };
+    let base = serve(endpoint.clone()).await;
+    let upper = TextUpper::default();
+    let runner = |prices: Vec<(&str, Price)>| {
+        Runner::new(
+            Arc::new(OpenAiProvider::new(&base, "test-key")),
+            invoker(&upper),
+            agents(10),
+            Arc::new(MemoryJournal::default()),
+            "gpt-test",
+        )
+        .with_budget(Budget {
+            max_cost: Some(0.0001),
+            prices: prices.into_iter().map(|(m, p)| (m.to_owned(), p)).collect(),
+            ..Budget::default()
+        })
+    };
+    // 10 prompt tokens at 2/M and 5 completion tokens at 8/M: 0.00006 a turn.
+    let priced = runner(vec![(
+        "gpt-test",
+        Price {
+            input_per_mtok: 2.0,
+            output_per_mtok: 8.0,
+        },
+    )]);
+    let RunOutcome::OverBudget(stop) = priced.run("run-c", "shouter", "x").await.unwrap() else {
+        panic!("the run should stop at its budget");
+    };
+    assert_eq!(stop.reason, "0.000120 spent of a budget of 0.0001");
+    assert_eq!(stop.usage.run.turns, 2);
+    assert!((stop.usage.run.cost.unwrap() - 0.00012).abs() < 1e-12);
+
+    let unpriced = runner(vec![]);
+    let RunOutcome::OverBudget(stop) = unpriced.run("run-d", "shouter", "x").await.unwrap() else {
+        panic!("a cost budget without the model's price makes no model call");
+    };
+    assert_eq!(
+        stop.reason,
+        "a cost budget of 0.0001 is set, but model `gpt-test` has no price"
+    );
+    assert_eq!(stop.usage.run.turns, 0);
+    assert_eq!(endpoint.bodies.lock().unwrap().len(), 2);
 }

@@ -278,6 +278,46 @@ pub struct ModelSection {
     pub model: Option<String>,
     /// The environment variable holding the API key (default `OPENAI_API_KEY`).
     pub api_key_env: Option<String>,
+    /// Most tokens a run's model turns may use; a run that reaches it stops `over_budget`
+    /// (resumable with a larger `--budget`).
+    pub max_tokens_per_run: Option<u64>,
+    /// Most a run's model turns may cost, at `prices`; every model a run asks must be priced.
+    pub max_cost_per_run: Option<f64>,
+    /// Prices per model name (`[model.prices."gpt-4.1"] input_per_mtok = 2.0`, per million
+    /// tokens), for `max_cost_per_run` and the cost a run reports.
+    pub prices: std::collections::BTreeMap<String, baton_agents::Price>,
+}
+
+impl ModelSection {
+    /// The budget every run is held to, with the per-run token budget `tokens` (`--budget`)
+    /// in place of `max_tokens_per_run` when given.
+    pub fn budget(&self, tokens: Option<u64>) -> Result<baton_agents::Budget, String> {
+        if let Some(max) = self.max_cost_per_run
+            && !(max.is_finite() && max > 0.0)
+        {
+            return Err(format!(
+                "[model] max_cost_per_run = {max}: give a positive amount"
+            ));
+        }
+        if let Some((model, _)) = self.prices.iter().find(|(_, p)| {
+            !(p.input_per_mtok.is_finite()
+                && p.output_per_mtok.is_finite()
+                && p.input_per_mtok >= 0.0
+                && p.output_per_mtok >= 0.0)
+        }) {
+            return Err(format!(
+                "[model.prices.\"{model}\"]: prices must be finite and not negative"
+            ));
+        }
+        if tokens == Some(0) || self.max_tokens_per_run == Some(0) {
+            return Err("a token budget of 0 allows no model call: give at least 1".into());
+        }
+        Ok(baton_agents::Budget {
+            max_tokens: tokens.or(self.max_tokens_per_run),
+            max_cost: self.max_cost_per_run,
+            prices: self.prices.clone(),
+        })
+    }
 }
 
 /// `[policy]`

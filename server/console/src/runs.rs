@@ -46,7 +46,7 @@ pub(crate) async fn list(
                 thead { tr { th { "Goal" } th { "Agent" } th { "State" } th { "Duration" } th { "Waiting" } th.wide { "Started" } } }
                 tbody {
                     @for run in &shown {
-                        @let end = if matches!(run.state, RunState::Done | RunState::DoneWithDenials | RunState::Failed | RunState::Cancelled) { run.updated_ms } else { now };
+                        @let end = if matches!(run.state, RunState::Done | RunState::DoneWithDenials | RunState::Failed | RunState::Cancelled | RunState::OverBudget) { run.updated_ms } else { now };
                         @let waited = run.waited_ms + if run.state == RunState::WaitingApproval { now.saturating_sub(run.updated_ms) } else { 0 };
                         tr {
                             td { a href={ "/console/runs/" (run.id) } { (clip(&run.goal, 120)) } }
@@ -95,6 +95,13 @@ pub(crate) async fn show(
             dt { "Agent" } dd { span.agent { (run.agent) } }
             dt { "Started" } dd { (when(run.created_ms)) }
             dt { "Waited for reviewers" } dd { (span(waited(&run, &steps))) }
+            @let usage = baton_runs::TokenUsage::of(&steps);
+            dt { "Tokens" } dd {
+                (usage.total) " (agents " (usage.model_input) " in, " (usage.model_output) " out; tools " (usage.tools_input) " in, " (usage.tools_output) " out)"
+                @for (agent, tokens) in &usage.agents {
+                    br; span.agent { (agent) } " " (tokens.turns) " turns, " (tokens.input) " in, " (tokens.output) " out"
+                }
+            }
             dt { "Id" } dd { code { (run.id) } }
             @if let Some(repo) = run.meta.get("repo").and_then(Value::as_str) {
                 dt { "Repository" } dd { code { (repo) } }

@@ -1,7 +1,8 @@
 //! Helpers every crate's tests share, written once: git in temporary repositories, byte
 //! mutation for property tests, skipping a test whose runtime or model the environment does not
 //! provide, audit drafts and tampering with a stored audit log, and a real gate over a registry
-//! for tests that need the call path without a transport, an OTLP receiver, and PostgreSQL (a database per test
+//! for tests that need the call path without a transport, an OTLP receiver, scripted models
+//! (Chat Completions and Responses) on the loopback, and PostgreSQL (a database per test
 //! in the shared cluster, or a cluster a test owns).
 //!
 //! Test-only: a helper that cannot do its job panics, which is how a test reports it.
@@ -13,6 +14,7 @@
 
 mod audit;
 mod browser;
+mod chat;
 mod gate;
 mod otlp;
 mod pg;
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use audit::{audit_draft, audit_line, open_store, tamper_audit};
 pub use browser::Browser;
+pub use chat::{ChatServer, chat_answer, chat_tool_call};
 pub use gate::GateFixture;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pg::{

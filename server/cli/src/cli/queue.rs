@@ -53,6 +53,7 @@ pub(super) async fn on_workers(
             ),
             builder: config.file.agents.builder.clone(),
             requested_by: Some(requester.clone()),
+            budget: options.budget,
         };
         let agent = entry.agent.clone().unwrap_or_else(|| options.agent.clone());
         let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;

@@ -43,6 +43,9 @@ pub struct ResumeArgs {
     /// Do not wait for approvals: exit with code 3 while one is pending.
     #[arg(long)]
     pub no_wait: bool,
+    /// A new token budget for the run (one stopped `over_budget` goes on with it).
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<u64>,
 }
 
 /// How a run is set up.
@@ -67,6 +70,10 @@ pub struct RunOptions {
     /// Do not wait for approvals: exit with code 3 while one is pending (resume later).
     #[arg(long)]
     pub no_wait: bool,
+    /// Most tokens each run's model turns may use (default: `[model] max_tokens_per_run`);
+    /// a run that reaches it stops `over_budget`, and `baton run resume ID --budget N` goes on.
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<u64>,
     /// A TOML file of goals (`[[goals]] goal = "…"`): each runs in its own git worktree and
     /// branch of the repository.
     #[arg(long, conflicts_with = "goal")]
@@ -112,12 +119,13 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 .run(resume.run_id.clone())
                 .await
                 .map_err(|e| Failure::usage(format!("run `{}`: {e}", resume.run_id)))?;
-            let setup: Setup = serde_json::from_value(run.meta.clone()).map_err(|e| {
+            let mut setup: Setup = serde_json::from_value(run.meta.clone()).map_err(|e| {
                 Failure::runtime(format!(
                     "run {} cannot be resumed: its setup is unreadable ({e})",
                     run.id
                 ))
             })?;
+            setup.budget = resume.budget.or(setup.budget);
             drive(&config, &app, &run.id, &run.agent, &setup, resume.no_wait).await
         }
         (None, Some(goal)) => {
@@ -129,7 +137,7 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
             let repo = repo
                 .canonicalize()
                 .map_err(|e| Failure::usage(format!("--repo {}: {e}", repo.display())))?;
-            let provider = match (options.provider, &options.cassette) {
+            let kind = match (options.provider, &options.cassette) {
                 (Some(kind), _) => kind,
                 (None, Some(_)) => ProviderKind::Replay,
                 (None, None) => ProviderKind::Openai,
@@ -140,12 +148,15 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                     repo.display()
                 ),
                 repo,
-                provider,
+                provider: kind,
                 cassette: options.cassette.map(|c| c.canonicalize().unwrap_or(c)),
                 agents: options.agents,
                 builder: config.file.agents.builder.clone(),
                 requested_by: None,
+                budget: options.budget,
             };
+            // A budget or price that cannot hold is refused before the run is made.
+            provider(&config, &setup)?;
             let (app, _sources) = build_app(&config).await?;
             let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
             let run = app
@@ -248,8 +259,9 @@ async fn parallel(
         input: String::new(),
         builder: config.file.agents.builder.clone(),
         requested_by: None,
+        budget: options.budget,
     };
-    let (shared, model) = provider(&config, &template)?;
+    let shared = provider(&config, &template)?;
     let (app, _sources) = build_app(&config).await?;
     let stamp = now_millis();
     let mut planned = Vec::new();
@@ -286,19 +298,33 @@ async fn parallel(
         let gate = gate.clone();
         let shared = shared.clone();
         let cancel = cancel.clone();
-        let (app, model) = (&app, &model);
+        let app = &app;
         async move {
             let _slot = gate.acquire().await;
-            let result = execute(&app.served, shared, model, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), cancel.child_token(), None).await;
+            let result = execute(&app.served, shared, run_id, agent, setup, options.no_wait, Some(format!("[goal {n}]")), cancel.child_token(), None).await;
             match result {
-                Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"]}),
+                Ok(done) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": done["state"], "output": done["output"], "denied": done["denied"], "timing": done["timing"], "usage": done["usage"]}),
                 Err(failure) => json!({"run_id": run_id, "goal": goal, "worktree": setup.repo, "state": "failed", "error": failure.message}),
             }
         }
     }))
     .await;
     let failed = results.iter().filter(|r| r["state"] != "done").count();
-    print(&pretty(&json!({"runs": results}))?)?;
+    // The batch's tokens: its runs' own, summed (a failed run's are in `baton runs show`).
+    let tokens = |key: &str| {
+        results
+            .iter()
+            .filter_map(|r| r["usage"][key].as_u64())
+            .fold(0u64, u64::saturating_add)
+    };
+    let usage = json!({
+        "model_input": tokens("model_input"),
+        "model_output": tokens("model_output"),
+        "tools_input": tokens("tools_input"),
+        "tools_output": tokens("tools_output"),
+        "total": tokens("total"),
+    });
+    print(&pretty(&json!({"runs": results, "usage": usage}))?)?;
     if failed > 0 {
         return Err(Failure::runtime(format!(
             "{failed} of {} goals did not finish",
@@ -366,15 +392,14 @@ async fn drive(
     setup: &Setup,
     no_wait: bool,
 ) -> Result<(), Failure> {
-    let (provider, model) = provider(config, setup)?;
+    let model = provider(config, setup)?;
     // Ctrl-C or SIGTERM cancels the run: its calls end audited as cancelled, and an approval
     // one of them waits for (Codex asking) is withdrawn rather than left for a reviewer.
     let cancel = CancellationToken::new();
     super::serve::watch_signals(cancel.clone())?;
     let mut done = execute(
         &app.served,
-        provider,
-        &model,
+        model,
         run_id,
         agent,
         setup,
@@ -386,6 +411,17 @@ async fn drive(
     .await?;
     done["run_id"] = json!(run_id);
     print(&pretty(&done)?)?;
+    if done["state"] == "over_budget" {
+        return Err(Failure {
+            code: 4,
+            message: format!(
+                "run {run_id} stopped over budget ({}); go on with `baton run resume {run_id} --budget TOKENS`",
+                done["budget"]["reason"]
+                    .as_str()
+                    .unwrap_or("its budget was reached")
+            ),
+        });
+    }
     match done["denied"].as_array().map_or(0, Vec::len) {
         0 => Ok(()),
         denied => Err(Failure::runtime(format!(

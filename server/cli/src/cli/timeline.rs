@@ -25,6 +25,15 @@ pub(super) fn render(run: &Run, steps: &[Step], usage: &TokenUsage) -> String {
         usage.tools_input,
         usage.tools_output,
     );
+    for (agent, tokens) in &usage.agents {
+        out.push_str(&format!(
+            "           {}: {} turns, {} in, {} out\n",
+            printable(agent),
+            tokens.turns,
+            tokens.input,
+            tokens.output
+        ));
+    }
     if steps.is_empty() {
         out.push_str("\n  no steps yet\n");
         return out;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton_agents::{
-    AgentSet, OpenAiProvider, Provider, ReplayProvider, RunEvent, RunOutcome, Runner,
+    AgentSet, Budget, OpenAiProvider, OverBudget, Provider, ReplayProvider, RunEvent, RunOutcome,
+    Runner,
 };
 use baton_mcp::Served;
 use baton_runs::{RunState, StoreApi as _, StoreHandle, now_millis};
@@ -50,10 +51,53 @@ pub struct Setup {
     /// Who asked for the run (an MCP caller's principal); `None` for `baton run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The run's own token budget (`--budget`), in place of `[model] max_tokens_per_run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u64>,
 }
 
-/// The model provider `setup` asks for, and the model's name.
-pub fn provider(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
+/// Where a run's answers come from: the provider, the model asked, the budget held to.
+#[derive(Clone)]
+pub struct ModelSetup {
+    /// The provider.
+    pub provider: Arc<dyn Provider>,
+    /// The model's name.
+    pub model: String,
+    /// What a run may spend.
+    pub budget: Budget,
+}
+
+impl std::fmt::Debug for ModelSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSetup")
+            .field("provider", &self.provider.name())
+            .field("model", &self.model)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+/// The model provider `setup` asks for, the model's name, and the budget its runs are held to.
+pub fn provider(config: &Config, setup: &Setup) -> Result<ModelSetup, Failure> {
+    let budget = config
+        .file
+        .model
+        .budget(setup.budget)
+        .map_err(Failure::usage)?;
+    let (provider, model) = chosen(config, setup)?;
+    if budget.max_cost.is_some() && !budget.prices.contains_key(&model) {
+        return Err(Failure::usage(format!(
+            "[model] max_cost_per_run is set, but model `{model}` has no price: add [model.prices.\"{model}\"]"
+        )));
+    }
+    Ok(ModelSetup {
+        provider,
+        model,
+        budget,
+    })
+}
+
+fn chosen(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
     match setup.provider {
         ProviderKind::Replay => {
             let cassette = setup
@@ -178,6 +222,17 @@ pub struct Bindings {
     pub fence: Option<Arc<dyn Fence>>,
 }
 
+impl Bindings {
+    /// The defaults: the gate bound to the run's repository, the store's journal, no fence.
+    async fn local(gate: &baton_gate::Gate, setup: &Setup) -> Bindings {
+        Bindings {
+            invoker: Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
+            journal: Arc::new(StoreJournal::new(gate.store().clone())),
+            fence: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Bindings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bindings").finish_non_exhaustive()
@@ -194,8 +249,7 @@ impl std::fmt::Debug for Bindings {
 )]
 pub async fn execute(
     served: &Served,
-    provider: Arc<dyn Provider>,
-    model: &str,
+    model: ModelSetup,
     run_id: &str,
     agent: &str,
     setup: &Setup,
@@ -217,22 +271,30 @@ pub async fn execute(
         fence,
     } = match bindings {
         Some(bound) => bound,
-        None => Bindings {
-            invoker: Arc::new(RepoBound::new(gate.clone(), setup.repo.clone()).await),
-            journal: Arc::new(StoreJournal::new(store.clone())),
-            fence: None,
-        },
+        None => Bindings::local(gate, setup).await,
     };
-    let runner = Runner::new(provider, invoker, Arc::new(agents), journal, model)
-        .with_approvals(approvals.clone())
-        .with_events(events)
-        .with_cancel(cancel.clone());
+    let runner = Runner::new(
+        model.provider,
+        invoker,
+        Arc::new(agents),
+        journal,
+        &model.model,
+    )
+    .with_budget(model.budget)
+    .with_approvals(approvals.clone())
+    .with_events(events)
+    .with_cancel(cancel.clone());
     let state = |state: RunState| set_state(&store, fence.as_deref(), run_id, state);
     let mut waiting = std::time::Duration::ZERO;
     let result = loop {
         state(RunState::Running).await;
         match runner.run(run_id, agent, &setup.input).await {
-            Ok(RunOutcome::Completed(output)) => break Ok(output),
+            Ok(RunOutcome::Completed(output)) => break Ok(Ended::Answered(output)),
+            Ok(RunOutcome::OverBudget(stop)) => {
+                state(RunState::OverBudget).await;
+                over_budget(&store, run_id, &stop).await;
+                break Ok(Ended::OverBudget(stop));
+            }
             Ok(RunOutcome::Interrupted(paused)) => {
                 state(RunState::WaitingApproval).await;
                 if no_wait {
@@ -274,24 +336,83 @@ pub async fn execute(
         }
     };
     let timing = runner.timing();
+    let cost = runner.usage(run_id).run.cost;
     drop(runner);
     let denied = printer.await.unwrap_or_default();
     if cancel.is_cancelled() && result.is_err() {
         state(RunState::Cancelled).await;
     }
-    let output = result?;
-    let end = if denied.is_empty() {
-        RunState::Done
-    } else {
-        RunState::DoneWithDenials
+    let (end, output, stop) = match result? {
+        Ended::Answered(output) if denied.is_empty() => (RunState::Done, output, None),
+        Ended::Answered(output) => (RunState::DoneWithDenials, output, None),
+        Ended::OverBudget(stop) => (RunState::OverBudget, serde_json::Value::Null, Some(stop)),
     };
-    state(end).await;
-    let mut done = summary(end, output, denied, &timing, started.elapsed(), waiting);
-    match store.steps(run_id.to_owned()).await {
-        Ok(steps) => done["usage"] = json!(baton_runs::TokenUsage::of(&steps)),
-        Err(error) => tracing::warn!(%error, run_id, "token usage not summed"),
+    if stop.is_none() {
+        state(end).await;
     }
+    let wall = started.elapsed();
+    let mut done = summary(end, output, denied, &timing, wall, waiting, stop.as_ref());
+    done["usage"] = usage(&store, run_id, cost).await;
     Ok(done)
+}
+
+/// The tokens run `run_id` used, from its journal, and their cost when every model was priced.
+async fn usage(store: &StoreHandle, run_id: &str, cost: Option<f64>) -> serde_json::Value {
+    match store.steps(run_id.to_owned()).await {
+        Ok(steps) => {
+            let mut usage = json!(baton_runs::TokenUsage::of(&steps));
+            if let Some(cost) = cost {
+                usage["cost"] = json!(cost);
+            }
+            usage
+        }
+        Err(error) => {
+            tracing::warn!(%error, run_id, "token usage not summed");
+            serde_json::Value::Null
+        }
+    }
+}
+
+/// How a run's loop ended when it did not fail.
+enum Ended {
+    /// The agent answered.
+    Answered(serde_json::Value),
+    /// It reached its budget.
+    OverBudget(OverBudget),
+}
+
+/// A run stopped at its budget: said at the terminal, and audited as the model call not made,
+/// refused, by the agent that would have made it.
+async fn over_budget(store: &StoreHandle, run_id: &str, stop: &OverBudget) {
+    say(&format!(
+        "run {run_id} stopped over budget ({}); resume with `baton run resume {run_id} --budget TOKENS`\n",
+        stop.reason
+    ));
+    let agent = baton_runs::agent_of_key(&stop.path);
+    let message = format!("run {run_id} stopped over budget: {}", stop.reason);
+    let draft = baton_runs::AuditDraft {
+        time_ms: now_millis(),
+        principal: format!("agent:{agent}"),
+        tool: "model".into(),
+        args_digest: baton_runs::args_digest(&json!({"run_id": run_id, "agent": stop.path})),
+        decision: baton_runs::DecisionRecord {
+            kind: baton_runs::DecisionKind::Forbid,
+            reason: Some(message.clone()),
+            rule: "budget".into(),
+        },
+        approval_id: None,
+        decided_by: None,
+        outcome: baton_runs::OutcomeRecord {
+            error_kind: Some("over_budget".into()),
+            message: Some(message),
+            status: baton_runs::OutcomeStatus::Denied,
+        },
+        duration_us: 0,
+        sandbox: None,
+    };
+    if let Err(error) = store.append_audit(draft).await {
+        tracing::warn!(%error, run_id, "the budget stop was not audited");
+    }
 }
 
 /// Record run `run_id`'s `state`, unless `fence` says this process no longer holds the run.
@@ -340,11 +461,12 @@ fn summary(
     timing: &baton_agents::Timing,
     wall: std::time::Duration,
     waiting: std::time::Duration,
+    stop: Option<&OverBudget>,
 ) -> serde_json::Value {
     let wall_us = wall.as_micros() as u64;
     let waiting_us = waiting.as_micros() as u64;
     let overhead_us = wall_us.saturating_sub(timing.model_us + timing.tool_us + waiting_us);
-    json!({
+    let mut done = json!({
         "state": end,
         "output": output,
         "denied": denied,
@@ -357,5 +479,9 @@ fn summary(
             "model_calls": timing.model_calls,
             "tool_calls": timing.tool_calls,
         }
-    })
+    });
+    if let Some(stop) = stop {
+        done["budget"] = json!({"agent": stop.path, "reason": stop.reason, "spent": stop.usage});
+    }
+    done
 }

@@ -128,6 +128,7 @@ impl Goals {
             agents: None,
             builder: self.config.file.agents.builder.clone(),
             requested_by: Some(caller.id.clone()),
+            budget: None,
         };
         // A setup that cannot run is the caller's error now, not a failed run later.
         provider(&self.config, &setup)
@@ -299,9 +300,9 @@ impl Goals {
             .unwrap_or(run_id);
         let label = Some(format!("[run …{short}]"));
         let result = match provider(&self.config, setup) {
-            Ok((provider, model)) => {
+            Ok(model) => {
                 execute(
-                    served, provider, &model, run_id, agent, setup, false, label, cancel, None,
+                    served, model, run_id, agent, setup, false, label, cancel, None,
                 )
                 .await
             }

@@ -59,7 +59,8 @@ pub struct RunArgs {
 pub struct RunStarted {
     /// The run's id: give it to `runs_get`, `runs_resume`, `runs_cancel`.
     pub run_id: String,
-    /// `running`, `waiting_approval`, `done`, `done_with_denials`, `failed` or `cancelled`.
+    /// `running`, `waiting_approval`, `done`, `done_with_denials`, `failed`, `cancelled` or
+    /// `over_budget`.
     pub state: String,
     /// Where a person follows it in the reviewers' console, when the server knows its address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,7 +230,8 @@ pub struct RunReport {
     pub run_id: String,
     /// Its goal.
     pub goal: String,
-    /// `running`, `waiting_approval`, `done`, `done_with_denials`, `failed` or `cancelled`.
+    /// `running`, `waiting_approval`, `done`, `done_with_denials`, `failed`, `cancelled` or
+    /// `over_budget`.
     pub state: String,
     /// What happened, one line a step: `[agent] → tool`, `[agent] ← tool ok|error|denied: why`,
     /// `[agent] waits for approval ID`.
@@ -246,6 +248,14 @@ pub struct RunReport {
     /// Why it failed or stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Tokens used so far: its agents' model turns (in all and per agent) and what its tools
+    /// reported.
+    #[schemars(schema_with = "baton_kit::any_object")]
+    pub usage: Value,
+    /// Why it stopped over budget (`over_budget`): the agent and the limit reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "baton_kit::any_object_or_null")]
+    pub budget: Option<Value>,
 }
 
 /// An approval a run waits for.
@@ -356,6 +366,8 @@ fn report(
         output: outcome["output"].as_str().map(str::to_owned),
         denied: outcome["denied"].as_array().cloned().unwrap_or_default(),
         error: outcome["error"].as_str().map(str::to_owned),
+        usage: serde_json::to_value(baton_runs::TokenUsage::of(steps)).unwrap_or(Value::Null),
+        budget: Some(outcome["budget"].clone()).filter(Value::is_object),
     }
 }
 

@@ -194,12 +194,11 @@ impl Worker {
             }),
             fence: Some(lease.clone()),
         };
-        let (provider, model) = provider(&self.config, &setup)?;
+        let model = provider(&self.config, &setup)?;
         let label = Some(format!("[{} {}]", self.name, short(&run.id)));
         let result = execute(
             &self.served,
-            provider,
-            &model,
+            model,
             &run.id,
             &run.agent,
             &setup,

@@ -1,6 +1,7 @@
 mod adapter;
 mod audit;
 mod bad_input;
+mod budget;
 mod cli;
 mod codex;
 pub mod common;

@@ -25,5 +25,7 @@ pub use events::RunEvent;
 pub use journal::{Approvals, Journal, JournalKey, MemoryJournal, Review, StepKind};
 pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
 pub use output::{JsonSchemaFormat, ResponseFormat, strict_allowed};
-pub use provider::{ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, Usage};
+pub use provider::{
+    ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider, ResponsesProvider, Usage,
+};
 pub use runner::{Interruption, RunOutcome, Runner, Timing};

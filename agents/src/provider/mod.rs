@@ -1,13 +1,16 @@
-//! Model providers: any OpenAI-compatible endpoint, and a replay of recorded responses.
+//! Model providers: any endpoint speaking OpenAI's Chat Completions or Responses API, and a
+//! replay of recorded responses.
 
 mod openai;
 mod replay;
+mod responses;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use openai::OpenAiProvider;
 pub use replay::ReplayProvider;
+pub use responses::ResponsesProvider;
 
 use crate::{Message, ResponseFormat, Result, ToolSpec};
 

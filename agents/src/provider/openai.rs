@@ -19,7 +19,7 @@ pub struct OpenAiProvider {
 }
 
 /// Attempts async-openai makes for one request: the first and its 3 retries.
-const ATTEMPTS: u32 = 4;
+pub(super) const ATTEMPTS: u32 = 4;
 
 impl OpenAiProvider {
     /// An endpoint at `base_url` (e.g. `https://api.openai.com/v1`) with `api_key`.
@@ -49,7 +49,7 @@ struct Choice {
 }
 
 /// Whether async-openai already retried this error before giving it to us.
-fn retried(error: &OpenAIError) -> bool {
+pub(super) fn retried(error: &OpenAIError) -> bool {
     match error {
         OpenAIError::ApiError(api) => {
             api.status_code.is_server_error()

@@ -1,4 +1,5 @@
 mod common;
 mod openai;
 mod replay;
+mod responses;
 mod spans;

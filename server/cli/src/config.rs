@@ -278,6 +278,9 @@ pub struct ModelSection {
     pub model: Option<String>,
     /// The environment variable holding the API key (default `OPENAI_API_KEY`).
     pub api_key_env: Option<String>,
+    /// Which API the endpoint speaks: `chat` (Chat Completions, default: every
+    /// OpenAI-compatible server) or `responses` (OpenAI's Responses API, streamed).
+    pub api: ModelApi,
     /// Most tokens a run's model turns may use; a run that reaches it stops `over_budget`
     /// (resumable with a larger `--budget`).
     pub max_tokens_per_run: Option<u64>,
@@ -286,6 +289,17 @@ pub struct ModelSection {
     /// Prices per model name (`[model.prices."gpt-4.1"] input_per_mtok = 2.0`, per million
     /// tokens), for `max_cost_per_run` and the cost a run reports.
     pub prices: std::collections::BTreeMap<String, baton_agents::Price>,
+}
+
+/// The API a model endpoint speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelApi {
+    /// Chat Completions (`POST /chat/completions`).
+    #[default]
+    Chat,
+    /// The Responses API (`POST /responses`, server-sent events).
+    Responses,
 }
 
 impl ModelSection {

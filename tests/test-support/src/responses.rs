@@ -17,6 +17,7 @@ pub struct ResponsesServer {
     /// `http://127.0.0.1:PORT/v1`, for a provider's `base_url`.
     pub base_url: String,
     requests: Arc<Mutex<Vec<Value>>>,
+    refusals: Arc<Mutex<Vec<u16>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,6 +38,8 @@ impl ResponsesServer {
         let script: Arc<Script> = Arc::new(script);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let kept = requests.clone();
+        let refusals: Arc<Mutex<Vec<u16>>> = Arc::default();
+        let refuse = refusals.clone();
         let models = axum::Json(
             json!({ "object": "list", "data": [{ "id": "scripted", "object": "model" }] }),
         );
@@ -50,17 +53,28 @@ impl ResponsesServer {
                 axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
                     let script = script.clone();
                     let kept = kept.clone();
+                    let refuse = refuse.clone();
                     async move {
+                        kept.lock().unwrap().push(body.clone());
+                        let refused = refuse.lock().unwrap().pop();
+                        if let Some(status) = refused {
+                            let error = json!({"error": {"message": "slow down",
+                                "type": "rate_limit_error", "param": null, "code": null}});
+                            let status = axum::http::StatusCode::from_u16(status).unwrap();
+                            return axum::response::IntoResponse::into_response((
+                                status,
+                                axum::Json(error),
+                            ));
+                        }
                         let n = {
-                            let mut kept = kept.lock().unwrap();
-                            kept.push(body.clone());
+                            let kept = kept.lock().unwrap();
                             kept.len()
                         };
                         let items = script(&body);
-                        (
+                        axum::response::IntoResponse::into_response((
                             [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
                             sse(&format!("resp-{n}"), &items),
-                        )
+                        ))
                     }
                 }),
             );
@@ -72,8 +86,18 @@ impl ResponsesServer {
         ResponsesServer {
             base_url: format!("http://{address}/v1"),
             requests,
+            refusals,
             task,
         }
+    }
+
+    /// Answer the next `times` requests with `status` and an OpenAI error body (a 429 to test
+    /// retries) before the script answers again.
+    pub fn refuse_next(&self, status: u16, times: usize) {
+        self.refusals
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(status, times));
     }
 
     /// Every request so far, in order.

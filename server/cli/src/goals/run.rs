@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton_agents::{
-    AgentSet, Budget, OpenAiProvider, OverBudget, Provider, ReplayProvider, RunEvent, RunOutcome,
-    Runner,
+    AgentSet, Budget, OpenAiProvider, OverBudget, Provider, ReplayProvider, ResponsesProvider,
+    RunEvent, RunOutcome, Runner,
 };
 use baton_mcp::Served;
 use baton_runs::{RunState, StoreApi as _, StoreHandle, now_millis};
@@ -121,7 +121,11 @@ fn chosen(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String),
                 .filter(|v| !v.is_empty())
                 .or_else(|| section.model.clone())
                 .unwrap_or_else(|| "gpt-4.1".into());
-            Ok((Arc::new(OpenAiProvider::new(&base, &key)), model))
+            let provider: Arc<dyn Provider> = match section.api {
+                crate::config::ModelApi::Chat => Arc::new(OpenAiProvider::new(&base, &key)),
+                crate::config::ModelApi::Responses => Arc::new(ResponsesProvider::new(&base, &key)),
+            };
+            Ok((provider, model))
         }
     }
 }

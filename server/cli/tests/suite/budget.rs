@@ -54,10 +54,10 @@ fn home(extra: &str) -> Home {
     home
 }
 
-async fn baton(home: &Home, model: &ChatServer, args: &[&str]) -> (i32, Value, String) {
+async fn baton(home: &Home, base_url: &str, args: &[&str]) -> (i32, Value, String) {
     let output = home
         .baton(args)
-        .env("OPENAI_BASE_URL", &model.base_url)
+        .env("OPENAI_BASE_URL", base_url)
         .env("OPENAI_API_KEY", "test-key")
         .env("OPENAI_MODEL", "gpt-test")
         .env("BATON_LOG", "warn")
@@ -78,7 +78,7 @@ async fn baton(home: &Home, model: &ChatServer, args: &[&str]) -> (i32, Value, S
 async fn a_run_stops_over_budget_and_resumes_with_a_larger_one() {
     let home = home("");
     let model = looping_model().await;
-    let (code, done, stderr) = read_note(&home, &model, &["--budget", "2000"]).await;
+    let (code, done, stderr) = read_note(&home, &model.base_url, &["--budget", "2000"]).await;
     assert_eq!(code, 4, "{stderr}");
     let run_id = done["run_id"].as_str().unwrap().to_owned();
     assert!(
@@ -102,7 +102,8 @@ async fn a_run_stops_over_budget_and_resumes_with_a_larger_one() {
     assert_eq!(model.requests().len(), 4, "no fifth model call");
 
     // The run's record and the audit log say so.
-    let (code, shown, _) = baton(&home, &model, &["runs", "show", &run_id, "--json"]).await;
+    let (code, shown, _) =
+        baton(&home, &model.base_url, &["runs", "show", &run_id, "--json"]).await;
     assert_eq!(code, 0);
     assert_eq!(shown["run"]["state"], "over_budget");
     assert_eq!(shown["usage"]["total"], 2400);
@@ -121,7 +122,7 @@ async fn a_run_stops_over_budget_and_resumes_with_a_larger_one() {
     // Resumed with a larger budget: four turns replayed, two asked, nothing read twice.
     let (code, done, stderr) = baton(
         &home,
-        &model,
+        &model.base_url,
         &["run", "resume", &run_id, "--budget", "10000"],
     )
     .await;
@@ -154,7 +155,7 @@ async fn audit_records(home: &Home) -> Vec<Value> {
 }
 
 /// `baton run` of the `reader` in `home`, with `extra` arguments.
-async fn read_note(home: &Home, model: &ChatServer, extra: &[&str]) -> (i32, Value, String) {
+async fn read_note(home: &Home, base_url: &str, extra: &[&str]) -> (i32, Value, String) {
     let agents = home.path().join("agents");
     let repo = home.path().join("repo");
     let mut args = vec![
@@ -170,7 +171,7 @@ async fn read_note(home: &Home, model: &ChatServer, extra: &[&str]) -> (i32, Val
         repo.to_str().unwrap(),
     ];
     args.extend(extra);
-    baton(home, model, &args).await
+    baton(home, base_url, &args).await
 }
 
 #[tokio::test]
@@ -179,7 +180,7 @@ async fn a_cost_budget_counts_at_the_configured_prices_and_refuses_what_it_canno
     let home = home(priced);
     let model = looping_model().await;
     // 500 × 2/M + 100 × 8/M = 0.0018 a turn: the third turn crosses 0.004.
-    let (code, done, stderr) = read_note(&home, &model, &[]).await;
+    let (code, done, stderr) = read_note(&home, &model.base_url, &[]).await;
     assert_eq!(code, 4, "{stderr}");
     assert_eq!(
         done["budget"]["reason"],
@@ -207,7 +208,7 @@ async fn a_cost_budget_counts_at_the_configured_prices_and_refuses_what_it_canno
         ),
     ] {
         let refused = self::home(config);
-        let (code, _, stderr) = read_note(&refused, &model, extra).await;
+        let (code, _, stderr) = read_note(&refused, &model.base_url, extra).await;
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains(error), "{stderr}");
         let runs = refused
@@ -219,4 +220,22 @@ async fn a_cost_budget_counts_at_the_configured_prices_and_refuses_what_it_canno
         assert_eq!(runs, json!([]), "no run made");
     }
     assert_eq!(model.requests().len(), 3, "no model call for a refused run");
+}
+
+#[tokio::test]
+async fn over_the_responses_api_a_run_keeps_its_budget_too() {
+    // The scripted Responses server reports 10 + 5 tokens a response.
+    let model = baton_test_support::ResponsesServer::start(|_| {
+        vec![
+            json!({"type": "function_call", "call_id": "read", "name": "repo_read",
+            "arguments": json!({"path": "NOTE.md"}).to_string()}),
+        ]
+    })
+    .await;
+    let home = home("[model]\napi = \"responses\"\n");
+    let (code, done, stderr) = read_note(&home, &model.base_url, &["--budget", "40"]).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(done["budget"]["reason"], "45 tokens used of a budget of 40");
+    assert_eq!(model.requests().len(), 3);
+    assert_eq!(model.requests()[0]["input"][0]["role"], "user");
 }

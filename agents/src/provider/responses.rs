@@ -1,0 +1,234 @@
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::openai::{ATTEMPTS, retried};
+use super::{ModelRequest, ModelResponse, Provider, Usage};
+use crate::{AgentError, FunctionCall, Message, Result, ToolCall};
+
+/// Any endpoint speaking OpenAI's Responses API (`POST /responses`, streamed as server-sent
+/// events), through `async-openai`. Each request carries the whole conversation as input items
+/// (stateless: `store` is left to the server, nothing relies on it), so any server that speaks
+/// the API works, local ones included. Retries are async-openai's, as for Chat Completions.
+#[derive(Debug, Clone)]
+pub struct ResponsesProvider {
+    client: Client<OpenAIConfig>,
+    base: String,
+}
+
+impl ResponsesProvider {
+    /// An endpoint at `base_url` (e.g. `https://api.openai.com/v1`) with `api_key`.
+    pub fn new(base_url: &str, api_key: &str) -> ResponsesProvider {
+        let config = OpenAIConfig::new()
+            .with_api_base(base_url.trim_end_matches('/'))
+            .with_api_key(api_key);
+        ResponsesProvider {
+            client: Client::with_config(config),
+            base: base_url.to_owned(),
+        }
+    }
+
+    fn failed(&self, message: String) -> AgentError {
+        AgentError::Provider {
+            provider: self.base.clone(),
+            message,
+        }
+    }
+}
+
+/// The Responses API request for `request`: the first system message as `instructions`, the
+/// rest as input items, tools as function tools, an output schema as `text.format`.
+pub(crate) fn body(request: &ModelRequest) -> Value {
+    let mut instructions = None;
+    let mut input = Vec::new();
+    for message in &request.messages {
+        match message {
+            Message::System { content } if instructions.is_none() => {
+                instructions = Some(content.clone());
+            }
+            Message::System { content } => {
+                input.push(json!({"role": "system", "content": content}));
+            }
+            Message::User { content } => input.push(json!({"role": "user", "content": content})),
+            Message::Assistant {
+                content,
+                tool_calls,
+                refusal: _,
+            } => {
+                if let Some(text) = content.as_ref().filter(|t| !t.is_empty()) {
+                    input.push(json!({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}]}));
+                }
+                for call in tool_calls {
+                    input.push(json!({"type": "function_call", "call_id": call.id,
+                        "name": call.function.name, "arguments": call.function.arguments}));
+                }
+            }
+            Message::Tool {
+                tool_call_id,
+                content,
+            } => input.push(
+                json!({"type": "function_call_output", "call_id": tool_call_id, "output": content}),
+            ),
+        }
+    }
+    let tools: Vec<Value> = request
+        .tools
+        .iter()
+        .map(|tool| {
+            json!({"type": "function", "name": tool.function.name,
+                "description": tool.function.description,
+                "parameters": tool.function.parameters, "strict": false})
+        })
+        .collect();
+    let mut body = json!({"model": request.model, "input": input, "stream": true});
+    if let Some(instructions) = instructions {
+        body["instructions"] = json!(instructions);
+    }
+    if !tools.is_empty() {
+        body["tools"] = json!(tools);
+    }
+    if let Some(temperature) = request.temperature {
+        body["temperature"] = json!(temperature);
+    }
+    if let Some(format) = &request.response_format {
+        body["text"] = json!({"format": {"type": "json_schema",
+            "name": format.json_schema.name, "schema": format.json_schema.schema,
+            "strict": format.json_schema.strict}});
+    }
+    body
+}
+
+/// A response being read from its events: the output items as they finish, and the end.
+#[derive(Default)]
+struct Reading {
+    items: Vec<Value>,
+    completed: Option<Value>,
+}
+
+impl Reading {
+    /// Take one event; an error for one that says the response failed.
+    fn take(&mut self, event: Value) -> std::result::Result<(), String> {
+        match event["type"].as_str().unwrap_or_default() {
+            "response.output_item.done" => self.items.push(event["item"].clone()),
+            "response.completed" | "response.incomplete" => {
+                self.completed = Some(event["response"].clone());
+            }
+            "response.failed" => {
+                return Err(event["response"]["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the response failed")
+                    .to_owned());
+            }
+            "error" => {
+                return Err(event["message"]
+                    .as_str()
+                    .unwrap_or("the server sent an error event")
+                    .to_owned());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The assistant's message, as the conversation keeps it.
+    fn finish(self) -> std::result::Result<ModelResponse, String> {
+        let Some(response) = self.completed else {
+            return Err("the event stream ended before `response.completed`".into());
+        };
+        let items = if self.items.is_empty() {
+            response["output"].as_array().cloned().unwrap_or_default()
+        } else {
+            self.items
+        };
+        let mut text = String::new();
+        let mut refusal = None;
+        let mut tool_calls = Vec::new();
+        for item in &items {
+            match item["type"].as_str().unwrap_or_default() {
+                "message" => {
+                    for part in item["content"].as_array().into_iter().flatten() {
+                        match part["type"].as_str().unwrap_or_default() {
+                            "output_text" => text.push_str(part["text"].as_str().unwrap_or("")),
+                            "refusal" => refusal = part["refusal"].as_str().map(str::to_owned),
+                            _ => {}
+                        }
+                    }
+                }
+                "function_call" => tool_calls.push(ToolCall {
+                    id: string(item, "call_id")?,
+                    kind: "function".into(),
+                    function: FunctionCall {
+                        name: string(item, "name")?,
+                        arguments: string(item, "arguments")?,
+                    },
+                }),
+                // Reasoning and the server's own tools' items are not part of the
+                // conversation Baton keeps (it sends the whole history, stateless).
+                _ => {}
+            }
+        }
+        let usage = response
+            .get("usage")
+            .filter(|u| u.is_object())
+            .map(|u| Usage {
+                prompt_tokens: u["input_tokens"].as_u64().unwrap_or(0),
+                completion_tokens: u["output_tokens"].as_u64().unwrap_or(0),
+            });
+        let finish_reason = match response["status"].as_str() {
+            Some("incomplete") => Some("length".to_owned()),
+            _ if !tool_calls.is_empty() => Some("tool_calls".to_owned()),
+            _ => Some("stop".to_owned()),
+        };
+        Ok(ModelResponse {
+            message: Message::Assistant {
+                content: (!text.is_empty()).then_some(text),
+                tool_calls,
+                refusal,
+            },
+            finish_reason,
+            usage,
+        })
+    }
+}
+
+fn string(item: &Value, key: &str) -> std::result::Result<String, String> {
+    item[key]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("a `{}` output item has no `{key}`", item["type"]))
+}
+
+impl Provider for ResponsesProvider {
+    fn name(&self) -> &str {
+        &self.base
+    }
+
+    fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
+        Box::pin(async move {
+            let mut events = self
+                .client
+                .responses()
+                .create_stream_byot::<Value, Value>(body(request))
+                .await
+                .map_err(|error| {
+                    if retried(&error) {
+                        self.failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
+                    } else {
+                        self.failed(error.to_string())
+                    }
+                })?;
+            let mut reading = Reading::default();
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|e| self.failed(e.to_string()))?;
+                reading.take(event).map_err(|e| self.failed(e))?;
+                if reading.completed.is_some() {
+                    break;
+                }
+            }
+            reading.finish().map_err(|e| self.failed(e))
+        })
+    }
+}

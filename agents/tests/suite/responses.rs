@@ -1,0 +1,164 @@
+//! The Responses API path against a real server on the loopback streaming server-sent events
+//! as OpenAI's does: multi-turn tool calling, a handoff, an output schema asked as
+//! `text.format` and then checked in full, and a 429 survived.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use super::common::{TextUpper, invoker};
+use baton_agents::{
+    Agent, AgentError, AgentSet, MemoryJournal, ResponsesProvider, RunOutcome, Runner,
+};
+use baton_test_support::{ResponsesServer, last_input, message};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+fn function_call(call_id: &str, name: &str, args: &Value) -> Value {
+    json!({"type": "function_call", "id": format!("fc-{call_id}"), "call_id": call_id,
+           "name": name, "arguments": args.to_string(), "status": "completed"})
+}
+
+fn runner(server: &ResponsesServer, agents: AgentSet, upper: &TextUpper) -> Runner {
+    Runner::new(
+        Arc::new(ResponsesProvider::new(&server.base_url, "test-key")),
+        invoker(upper),
+        Arc::new(agents),
+        Arc::new(MemoryJournal::default()),
+        "gpt-test",
+    )
+}
+
+fn shouter() -> AgentSet {
+    let mut agent = Agent::new(
+        "shouter",
+        "Upper-case what you are given with text_upper, then report it.",
+    );
+    agent.tools = vec!["text_upper".into()];
+    let mut set = AgentSet::default();
+    set.insert(agent).unwrap();
+    set
+}
+
+#[tokio::test]
+async fn tool_calling_over_turns_survives_a_429() {
+    let server = ResponsesServer::start(|request| {
+        let last = last_input(request);
+        if last["type"] == "function_call_output" {
+            vec![message("It says HELLO.")]
+        } else {
+            vec![function_call(
+                "call_1",
+                "text_upper",
+                &json!({"text": "hello"}),
+            )]
+        }
+    })
+    .await;
+    server.refuse_next(429, 1);
+    let upper = TextUpper::default();
+    let outcome = runner(&server, shouter(), &upper)
+        .run("run-1", "shouter", "hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("It says HELLO.".into()))
+    );
+    assert_eq!(upper.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "the 429 retried once");
+    assert_eq!(requests[0], requests[1], "a retry resends the same request");
+    assert_eq!(
+        requests[1],
+        json!({
+            "model": "gpt-test",
+            "stream": true,
+            "instructions": "Upper-case what you are given with text_upper, then report it.",
+            "input": [{"role": "user", "content": "hello"}],
+            "tools": [{"type": "function", "name": "text_upper", "description": "Upper-cases text.",
+                "parameters": requests[1]["tools"][0]["parameters"].clone(), "strict": false}],
+        })
+    );
+    assert_eq!(
+        requests[1]["tools"][0]["parameters"]["required"],
+        json!(["text"])
+    );
+    // The second turn carries the call and its output as input items.
+    assert_eq!(
+        requests[2]["input"],
+        json!([
+            {"role": "user", "content": "hello"},
+            {"type": "function_call", "call_id": "call_1", "name": "text_upper",
+             "arguments": "{\"text\":\"hello\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "{\"text\":\"HELLO\"}"}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_handoff_gives_the_conversation_to_another_agent() {
+    let server =
+        ResponsesServer::start(|request| match request["instructions"].as_str().unwrap() {
+            "Send billing questions to billing." => vec![function_call(
+                "h1",
+                "transfer_to_billing",
+                &json!({"reason": "billing"}),
+            )],
+            _ => vec![message("Your invoice is paid.")],
+        })
+        .await;
+    let mut triage = Agent::new("triage", "Send billing questions to billing.");
+    triage.handoffs = vec!["billing".into()];
+    let billing = Agent::new("billing", "Answer billing questions.");
+    let mut set = AgentSet::default();
+    set.insert(triage).unwrap();
+    set.insert(billing).unwrap();
+    let outcome = runner(&server, set, &TextUpper::default())
+        .run("run-h", "triage", "is my invoice paid?")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("Your invoice is paid.".into()))
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1]["instructions"], "Answer billing questions.");
+    assert_eq!(
+        requests[1]["input"][2],
+        json!({"type": "function_call_output", "call_id": "h1", "output": "Transferred to billing."})
+    );
+}
+
+#[tokio::test]
+async fn an_output_schema_is_asked_as_text_format_and_checked_in_full() {
+    let schema = json!({"type": "object", "additionalProperties": false, "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"type": "object",
+            "additionalProperties": false, "required": ["price"],
+            "properties": {"price": {"type": "number", "minimum": 0}}}}}});
+    let server = ResponsesServer::start(|_| {
+        vec![message(
+            &json!({"items": [{"price": 1}, {"price": -2}]}).to_string(),
+        )]
+    })
+    .await;
+    let mut agent = Agent::new("quoter", "Quote.");
+    agent.output_schema = Some(schema.clone());
+    let mut set = AgentSet::default();
+    set.insert(agent).unwrap();
+    let error = runner(&server, set, &TextUpper::default())
+        .run("run-s", "quoter", "quote")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AgentError::Output { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "agent `quoter` answered with output that does not fit its schema: \
+         at `/items/1/price`: -2 is less than the minimum of 0"
+    );
+    assert_eq!(
+        server.requests()[0]["text"],
+        json!({"format": {"type": "json_schema", "name": "quoter_output", "schema": schema, "strict": true}})
+    );
+}

@@ -9,7 +9,30 @@ pub enum RunEvent {
         /// Where it sits in the delegation.
         path: String,
     },
-    /// A model call is about to be made (or replayed from the journal).
+    /// Text the model is writing, as it streams in (never replayed: a resumed run shows the
+    /// journaled turn whole).
+    TextDelta {
+        /// The agent.
+        path: String,
+        /// Its turn, from 1.
+        turn: u32,
+        /// The next characters.
+        text: String,
+    },
+    /// Arguments of a tool call the model is writing, as they stream in.
+    ToolArgumentsDelta {
+        /// The agent.
+        path: String,
+        /// Its turn, from 1.
+        turn: u32,
+        /// The tool.
+        tool: String,
+        /// The call's id.
+        call_id: String,
+        /// The next characters of its arguments.
+        delta: String,
+    },
+    /// A model call was answered (or replayed from the journal).
     ModelCall {
         /// The agent.
         path: String,

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use crate::budget::{Budget, OverBudget, RunUsage};
 use crate::journal::{Approvals, Journal, JournalKey, Review};
-use crate::provider::{ModelRequest, ModelResponse, Provider};
+use crate::provider::{Delta, ModelRequest, ModelResponse, Provider};
 use crate::{
     Agent, AgentError, AgentSet, Message, ResponseFormat, Result, RunEvent, ToolCall, ToolSpec,
 };
@@ -394,7 +394,7 @@ impl Runner {
                         .as_ref()
                         .map(|schema| ResponseFormat::for_agent(&talk.agent.name, schema)),
                 };
-                let response = self.ask(&request).await?;
+                let response = self.ask(&request, &talk.path, talk.turn).await?;
                 let value = serde_json::to_value(&response)
                     .map_err(|e| AgentError::Journal(e.to_string()))?;
                 self.journal.record(run_id, &key, &value).await?;
@@ -419,8 +419,9 @@ impl Runner {
         Ok(Step::Answer(response))
     }
 
-    /// Ask the provider, under a `chat` span and on the runner's clock.
-    async fn ask(&self, request: &ModelRequest) -> Result<ModelResponse> {
+    /// Ask the provider, under a `chat` span and on the runner's clock, its answer streaming
+    /// into [`RunEvent`]s as it comes.
+    async fn ask(&self, request: &ModelRequest, path: &str, turn: u32) -> Result<ModelResponse> {
         let span = tracing::info_span!(
             "model_call",
             otel.name = %format_args!("chat {}", request.model),
@@ -430,8 +431,28 @@ impl Runner {
             gen_ai.usage.output_tokens = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
+        let deltas = |delta| {
+            self.emit(match delta {
+                Delta::Text(text) => RunEvent::TextDelta {
+                    path: path.to_owned(),
+                    turn,
+                    text,
+                },
+                Delta::ToolArguments {
+                    call_id,
+                    name,
+                    delta,
+                } => RunEvent::ToolArgumentsDelta {
+                    path: path.to_owned(),
+                    turn,
+                    tool: name,
+                    call_id,
+                    delta,
+                },
+            })
+        };
         let response = tokio::select! {
-            response = self.provider.complete(request).instrument(span.clone()) => response?,
+            response = self.provider.stream(request, &deltas).instrument(span.clone()) => response?,
             () = self.cancel.cancelled() => return Err(AgentError::Cancelled),
         };
         if let Some(usage) = &response.usage {

@@ -56,10 +56,39 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
+/// A piece of a model's answer as it streams in, before the whole turn is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delta {
+    /// Text the model is writing.
+    Text(String),
+    /// Arguments of a tool call the model is writing.
+    ToolArguments {
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        name: String,
+        /// The next characters of its arguments.
+        delta: String,
+    },
+}
+
+/// Where a streaming provider sends the [`Delta`]s of the answer it is reading.
+pub type Deltas<'a> = &'a (dyn Fn(Delta) + Send + Sync);
+
 /// Something that answers model requests.
 pub trait Provider: Send + Sync {
     /// A name for logs and errors.
     fn name(&self) -> &str;
     /// Answer `request`.
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>>;
+    /// Answer `request`, sending the answer's pieces to `deltas` as they come; the whole
+    /// answer is still the result. Providers that do not stream answer in one piece.
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        deltas: Deltas<'a>,
+    ) -> BoxFuture<'a, Result<ModelResponse>> {
+        let _ = deltas;
+        self.complete(request)
+    }
 }

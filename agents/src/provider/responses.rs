@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::openai::{ATTEMPTS, retried};
-use super::{ModelRequest, ModelResponse, Provider, Usage};
+use super::{Delta, Deltas, ModelRequest, ModelResponse, Provider, Usage};
 use crate::{AgentError, FunctionCall, Message, Result, ToolCall};
 
 /// Any endpoint speaking OpenAI's Responses API (`POST /responses`, streamed as server-sent
@@ -106,12 +106,36 @@ pub(crate) fn body(request: &ModelRequest) -> Value {
 struct Reading {
     items: Vec<Value>,
     completed: Option<Value>,
+    /// Function calls being written, by output item id: their call id and tool name.
+    calls: std::collections::HashMap<String, (String, String)>,
 }
 
 impl Reading {
-    /// Take one event; an error for one that says the response failed.
-    fn take(&mut self, event: Value) -> std::result::Result<(), String> {
+    /// Take one event (its pieces go to `deltas`); an error for one that says the response
+    /// failed.
+    fn take(&mut self, event: Value, deltas: Deltas<'_>) -> std::result::Result<(), String> {
+        let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
         match event["type"].as_str().unwrap_or_default() {
+            "response.output_text.delta" => deltas(Delta::Text(text("delta"))),
+            "response.output_item.added" if event["item"]["type"] == "function_call" => {
+                let item = &event["item"];
+                self.calls.insert(
+                    item["id"].as_str().unwrap_or_default().to_owned(),
+                    (
+                        item["call_id"].as_str().unwrap_or_default().to_owned(),
+                        item["name"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                );
+            }
+            "response.function_call_arguments.delta" => {
+                if let Some((call_id, name)) = self.calls.get(&text("item_id")) {
+                    deltas(Delta::ToolArguments {
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        delta: text("delta"),
+                    });
+                }
+            }
             "response.output_item.done" => self.items.push(event["item"].clone()),
             "response.completed" | "response.incomplete" => {
                 self.completed = Some(event["response"].clone());
@@ -207,6 +231,14 @@ impl Provider for ResponsesProvider {
     }
 
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
+        self.stream(request, &|_| {})
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        deltas: Deltas<'a>,
+    ) -> BoxFuture<'a, Result<ModelResponse>> {
         Box::pin(async move {
             let mut events = self
                 .client
@@ -223,7 +255,7 @@ impl Provider for ResponsesProvider {
             let mut reading = Reading::default();
             while let Some(event) = events.next().await {
                 let event = event.map_err(|e| self.failed(e.to_string()))?;
-                reading.take(event).map_err(|e| self.failed(e))?;
+                reading.take(event, deltas).map_err(|e| self.failed(e))?;
                 if reading.completed.is_some() {
                     break;
                 }

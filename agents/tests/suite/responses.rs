@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::common::{TextUpper, invoker};
 use baton_agents::{
-    Agent, AgentError, AgentSet, MemoryJournal, ResponsesProvider, RunOutcome, Runner,
+    Agent, AgentError, AgentSet, MemoryJournal, ResponsesProvider, RunEvent, RunOutcome, Runner,
 };
 use baton_test_support::{ResponsesServer, last_input, message};
 use pretty_assertions::assert_eq;
@@ -161,4 +161,75 @@ async fn an_output_schema_is_asked_as_text_format_and_checked_in_full() {
         server.requests()[0]["text"],
         json!({"format": {"type": "json_schema", "name": "quoter_output", "schema": schema, "strict": true}})
     );
+}
+
+#[tokio::test]
+async fn the_answer_streams_into_run_events_in_order() {
+    let server = ResponsesServer::start(|request| {
+        if last_input(request)["type"] == "function_call_output" {
+            vec![message("It says HELLO, loud and clear.")]
+        } else {
+            vec![function_call(
+                "call_1",
+                "text_upper",
+                &json!({"text": "hello there"}),
+            )]
+        }
+    })
+    .await;
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = runner(&server, shouter(), &TextUpper::default())
+        .with_events(events)
+        .run("run-e", "shouter", "hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("It says HELLO, loud and clear.".into()))
+    );
+    let mut seen = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        seen.push(event);
+    }
+    let arguments: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ToolArgumentsDelta {
+                path,
+                turn: 1,
+                tool,
+                call_id,
+                delta,
+            } if path == "shouter" && tool == "text_upper" && call_id == "call_1" => {
+                Some(delta.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(arguments.len() > 1, "in pieces: {arguments:?}");
+    assert_eq!(arguments.concat(), "{\"text\":\"hello there\"}");
+    let text: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::TextDelta {
+                path,
+                turn: 2,
+                text,
+            } if path == "shouter" => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(text.len() > 1, "in pieces: {text:?}");
+    assert_eq!(text.concat(), "It says HELLO, loud and clear.");
+    // The pieces come before the turn is reported done, and the turn before the tool call.
+    let position = |wanted: &dyn Fn(&RunEvent) -> bool| seen.iter().position(wanted).unwrap();
+    let first_argument = position(&|e| matches!(e, RunEvent::ToolArgumentsDelta { .. }));
+    let turn_one = position(&|e| matches!(e, RunEvent::ModelCall { turn: 1, .. }));
+    let call = position(&|e| matches!(e, RunEvent::ToolCall { .. }));
+    let last_text = seen
+        .iter()
+        .rposition(|e| matches!(e, RunEvent::TextDelta { .. }))
+        .unwrap();
+    let turn_two = position(&|e| matches!(e, RunEvent::ModelCall { turn: 2, .. }));
+    assert!(first_argument < turn_one && turn_one < call && last_text < turn_two);
 }

@@ -106,11 +106,48 @@ impl ResponsesServer {
     }
 }
 
-/// The event stream of one response made of `items`.
+/// The event stream of one response made of `items`, streamed as OpenAI's is: each message
+/// and function call announced (`response.output_item.added`), its text or arguments in
+/// pieces of a few characters (`response.output_text.delta`,
+/// `response.function_call_arguments.delta`), then done.
 fn sse(id: &str, items: &[Value]) -> String {
     let mut events = vec![json!({"type": "response.created", "response": {"id": id}})];
-    for item in items {
-        events.push(json!({"type": "response.output_item.done", "item": item}));
+    for (at, item) in items.iter().enumerate() {
+        let mut item = item.clone();
+        if item.get("id").is_none() {
+            item["id"] = json!(format!("{id}-item-{at}"));
+        }
+        let item_id = item["id"].clone();
+        match item["type"].as_str() {
+            Some("message") => {
+                let text: String = item["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|part| part["text"].as_str())
+                    .collect();
+                let mut added = item.clone();
+                added["content"] = json!([]);
+                events.push(json!({"type": "response.output_item.added", "output_index": at, "item": added}));
+                for piece in pieces(&text) {
+                    events.push(
+                        json!({"type": "response.output_text.delta", "item_id": item_id,
+                        "output_index": at, "content_index": 0, "delta": piece}),
+                    );
+                }
+            }
+            Some("function_call") => {
+                let mut added = item.clone();
+                added["arguments"] = json!("");
+                events.push(json!({"type": "response.output_item.added", "output_index": at, "item": added}));
+                for piece in pieces(item["arguments"].as_str().unwrap_or_default()) {
+                    events.push(json!({"type": "response.function_call_arguments.delta",
+                        "item_id": item_id, "output_index": at, "delta": piece}));
+                }
+            }
+            _ => {}
+        }
+        events.push(json!({"type": "response.output_item.done", "output_index": at, "item": item}));
     }
     events.push(
         json!({"type": "response.completed", "response": {"id": id, "usage": {
@@ -128,6 +165,12 @@ fn sse(id: &str, items: &[Value]) -> String {
             )
         })
         .collect()
+}
+
+/// `text` in pieces of at most 8 characters, as a model streams it.
+fn pieces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(8).map(|c| c.iter().collect()).collect()
 }
 
 /// The last item of a request's `input`.

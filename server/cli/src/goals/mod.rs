@@ -1,6 +1,7 @@
 //! Goals handed to the agents, from the shell (`baton run`) or over MCP (`agents_run` and the
 //! `runs_*` tools, which run them inside the server process).
 
+mod live;
 mod run;
 mod service;
 mod tools;

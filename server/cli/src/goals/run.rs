@@ -140,55 +140,15 @@ pub fn say(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-fn describe(event: &RunEvent) -> Option<String> {
-    match event {
-        RunEvent::AgentStarted { path } => Some(format!("[{path}] started")),
-        RunEvent::ModelCall { .. } => None,
-        RunEvent::ToolCall { path, tool } => Some(format!("[{path}] → {tool}")),
-        RunEvent::ToolResult {
-            path,
-            tool,
-            ok,
-            replayed,
-            detail,
-            denied,
-        } => Some(format!(
-            "[{path}] ← {tool} {}{}{}",
-            match (ok, denied) {
-                (true, _) => "ok",
-                (false, true) => "denied",
-                (false, false) => "error",
-            },
-            detail
-                .as_deref()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default(),
-            if *replayed { " (replayed)" } else { "" }
-        )),
-        RunEvent::ApprovalWaiting {
-            path,
-            tool,
-            approval_id,
-            reason,
-        } => Some(format!(
-            "[{path}] {tool} waits for approval {approval_id}: {reason}\n    approve: baton approvals approve {approval_id}    reject: baton approvals reject {approval_id} --reason TEXT"
-        )),
-        RunEvent::ToolStep { path, tool, step } => Some(format!(
-            "[{path}]   {tool}: {}",
-            step["summary"].as_str().unwrap_or("(a step)")
-        )),
-        RunEvent::AgentFinished { path } => Some(format!("[{path}] finished")),
-    }
-}
-
-/// Print `received` events as progress lines (prefixed by `prefix`) until the runner goes;
-/// the calls the gate denied, for the run's end state.
+/// Print `received` events as progress (prefixed by `prefix`) until the runner goes; the
+/// calls the gate denied, for the run's end state.
 fn print_events(
     mut received: tokio::sync::mpsc::UnboundedReceiver<RunEvent>,
     prefix: String,
 ) -> tokio::task::JoinHandle<Vec<serde_json::Value>> {
     tokio::spawn(async move {
         let mut denied = Vec::new();
+        let mut live = super::live::Live::new(prefix);
         while let Some(event) = received.recv().await {
             if let RunEvent::ToolResult {
                 path,
@@ -200,10 +160,9 @@ fn print_events(
             {
                 denied.push(json!({"agent": path, "tool": tool, "why": detail}));
             }
-            if let Some(line) = describe(&event) {
-                say(&format!("{prefix}{line}\n"));
-            }
+            say(&live.show(&event));
         }
+        say(&live.close());
         denied
     })
 }

@@ -932,3 +932,72 @@ async fn a_run_reads_only_its_own_repository() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn baton_run_shows_the_model_streaming_in_order_and_printable() {
+    let model = baton_test_support::ResponsesServer::start(|request| {
+        if baton_test_support::last_input(request)["type"] == "function_call_output" {
+            vec![baton_test_support::message(
+                "NOTE.md says hi.\nAll is well \u{1b}[2J here.",
+            )]
+        } else {
+            vec![
+                json!({"type": "function_call", "call_id": "r1", "name": "repo_read",
+                "arguments": json!({"path": "NOTE.md"}).to_string()}),
+            ]
+        }
+    })
+    .await;
+    let (home, repo, agents) = home_with_agent(
+        "[model]\napi = \"responses\"\n",
+        "untrusted",
+        "reader",
+        "name = \"reader\"\ninstructions = \"Read NOTE.md with repo_read.\"\ntools = [\"repo_read\"]\n",
+    );
+    std::fs::write(repo.join("NOTE.md"), "hi").unwrap();
+    let output = home
+        .baton(&[
+            "run",
+            "read the note",
+            "--agent",
+            "reader",
+            "--agents",
+            agents.to_str().unwrap(),
+            "--provider",
+            "openai",
+            "--repo",
+            repo.to_str().unwrap(),
+        ])
+        .env("OPENAI_BASE_URL", &model.base_url)
+        .env("OPENAI_API_KEY", "test-key")
+        .env("BATON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let done: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        done["output"],
+        "NOTE.md says hi.\nAll is well \u{1b}[2J here."
+    );
+    // What the terminal showed, in order: the arguments as they formed, the call, its result,
+    // the answer as it formed (its second line under the first, the escape made harmless).
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("[reader]") || l.starts_with("         "))
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            "[reader] started",
+            "[reader] → repo_read {\"path\":\"NOTE.md\"}",
+            "[reader] → repo_read",
+            "[reader] ← repo_read ok",
+            "[reader] NOTE.md says hi.",
+            "         All is well \u{fffd}[2J here.",
+            "[reader] finished",
+        ]
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}

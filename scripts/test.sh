@@ -187,4 +187,7 @@ step "/metrics parses with the Prometheus client's OpenMetrics parser; counters 
 step "Python MCP SDK hands Baton goals (agents_run, runs_get, runs_cancel) over stdio"
 "$CACHE/venv/bin/python" tests/clients/python_goals.py --baton "$BATON"
 
+step "The OpenAI Agents SDK and Baton's runner, one local Responses server: the same tool calls, results and answer"
+"$CACHE/venv/bin/python" tests/clients/python_agents_sdk.py --baton "$BATON"
+
 step "all tests passed"

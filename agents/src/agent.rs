@@ -22,6 +22,10 @@ pub struct Agent {
     /// Model name; default: the runner's.
     #[serde(default)]
     pub model: Option<String>,
+    /// The API its model is asked through (`chat` or `responses`), for a model served only
+    /// by one of them; default: the configured one.
+    #[serde(default)]
+    pub api: Option<crate::Api>,
     /// Sampling temperature.
     #[serde(default)]
     pub temperature: Option<f32>,
@@ -71,6 +75,7 @@ impl Agent {
             description: String::new(),
             instructions: instructions.into(),
             model: None,
+            api: None,
             temperature: None,
             max_turns: DEFAULT_MAX_TURNS,
             tools: Vec::new(),

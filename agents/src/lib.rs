@@ -26,7 +26,7 @@ pub use journal::{Approvals, Journal, JournalKey, MemoryJournal, Review, StepKin
 pub use message::{FunctionCall, FunctionSpec, Message, ToolCall, ToolSpec};
 pub use output::{JsonSchemaFormat, ResponseFormat, strict_allowed};
 pub use provider::{
-    Delta, Deltas, ModelRequest, ModelResponse, OpenAiProvider, Provider, ReplayProvider,
-    ResponsesProvider, Usage,
+    Api, ByApi, Delta, Deltas, ModelRequest, ModelResponse, OpenAiProvider, Provider,
+    RecordingProvider, ReplayProvider, ResponsesProvider, Usage,
 };
 pub use runner::{Interruption, RunOutcome, Runner, Timing};

@@ -393,6 +393,7 @@ impl Runner {
                         .output_schema
                         .as_ref()
                         .map(|schema| ResponseFormat::for_agent(&talk.agent.name, schema)),
+                    api: talk.agent.api,
                 };
                 let response = self.ask(&request, &talk.path, talk.turn).await?;
                 let value = serde_json::to_value(&response)

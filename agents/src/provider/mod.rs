@@ -1,15 +1,20 @@
 //! Model providers: any endpoint speaking OpenAI's Chat Completions or Responses API, and a
 //! replay of recorded responses.
 
+mod by_api;
+mod chat_stream;
 mod openai;
+mod record;
 mod replay;
 mod responses;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use by_api::ByApi;
 pub use openai::OpenAiProvider;
-pub use replay::ReplayProvider;
+pub use record::RecordingProvider;
+pub use replay::{Api, ReplayProvider};
 pub use responses::ResponsesProvider;
 
 use crate::{Message, ResponseFormat, Result, ToolSpec};
@@ -30,6 +35,10 @@ pub struct ModelRequest {
     /// The shape the final answer must have, for an agent with an output schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
+    /// The API the asking agent wants ([`crate::Agent::api`]), for [`ByApi`] to route by;
+    /// never sent.
+    #[serde(skip)]
+    pub api: Option<Api>,
 }
 
 /// The model's answer to one request.

@@ -1,10 +1,13 @@
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
-use super::{ModelRequest, ModelResponse, Provider, Usage};
+use super::chat_stream::Assembly;
+use super::{Deltas, ModelRequest, ModelResponse, Provider, Usage};
 use crate::{AgentError, Message, Result};
 
 /// Any OpenAI-compatible Chat Completions endpoint, through `async-openai`.
@@ -12,10 +15,14 @@ use crate::{AgentError, Message, Result};
 /// Retries are async-openai's own: 429 (except `insufficient_quota`, which is permanent), 5xx
 /// and failed connections are retried 3 times, waiting 100 ms, 200 ms, 400 ms (or what a
 /// `Retry-After` header says). Retrying again on top would multiply the attempts.
+///
+/// Streaming ([`OpenAiProvider::streaming`]) asks for server-sent chunks with
+/// `stream_options.include_usage`, so a streamed turn still reports its tokens.
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     client: Client<OpenAIConfig>,
     base: String,
+    streaming: bool,
 }
 
 /// Attempts async-openai makes for one request: the first and its 3 retries.
@@ -30,7 +37,54 @@ impl OpenAiProvider {
         OpenAiProvider {
             client: Client::with_config(config),
             base: base_url.to_owned(),
+            streaming: false,
         }
+    }
+
+    /// Whether [`Provider::stream`] asks for the answer streamed (`stream: true`); without,
+    /// it asks for the whole answer at once, for servers that cannot stream.
+    #[must_use]
+    pub fn streaming(mut self, on: bool) -> OpenAiProvider {
+        self.streaming = on;
+        self
+    }
+
+    fn failed(&self, error: &OpenAIError) -> AgentError {
+        let message = if retried(error) {
+            format!("{error} (gave up after {ATTEMPTS} attempts)")
+        } else {
+            error.to_string()
+        };
+        AgentError::Provider {
+            provider: self.base.clone(),
+            message,
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        request: &ModelRequest,
+        deltas: Deltas<'_>,
+    ) -> Result<ModelResponse> {
+        let broken = |message: String| AgentError::Provider {
+            provider: self.base.clone(),
+            message,
+        };
+        let mut body = serde_json::to_value(request).map_err(|e| broken(e.to_string()))?;
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let mut chunks = self
+            .client
+            .chat()
+            .create_stream_byot::<Value, Value>(body)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let mut assembly = Assembly::default();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| self.failed(&e))?;
+            assembly.take(&chunk, deltas).map_err(broken)?;
+        }
+        assembly.finish().map_err(broken)
     }
 }
 
@@ -72,18 +126,12 @@ impl Provider for OpenAiProvider {
                 provider: self.base.clone(),
                 message,
             };
-            let completion: Completion =
-                self.client
-                    .chat()
-                    .create_byot(request)
-                    .await
-                    .map_err(|error| {
-                        if retried(&error) {
-                            failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
-                        } else {
-                            failed(error.to_string())
-                        }
-                    })?;
+            let completion: Completion = self
+                .client
+                .chat()
+                .create_byot(request)
+                .await
+                .map_err(|e| self.failed(&e))?;
             let Some(choice) = completion.choices.into_iter().next() else {
                 return Err(failed("the response has no choices".into()));
             };
@@ -98,5 +146,16 @@ impl Provider for OpenAiProvider {
                 usage: completion.usage,
             })
         })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        deltas: Deltas<'a>,
+    ) -> BoxFuture<'a, Result<ModelResponse>> {
+        if !self.streaming {
+            return self.complete(request);
+        }
+        Box::pin(self.read_stream(request, deltas))
     }
 }

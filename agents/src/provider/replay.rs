@@ -2,17 +2,69 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ModelRequest, ModelResponse, Provider};
 use crate::{AgentError, Result};
 
-/// A cassette: recorded responses, each with (part of) the request body it answers.
+/// A cassette: recorded responses, each with (part of) the request body it answers, in the
+/// wire format of one API.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Cassette {
+    /// Which API's bodies the interactions hold (default `chat`).
+    #[serde(default)]
+    api: Api,
+    /// The responses are the model's words verbatim (a recording): `{{…}}` in them is text,
+    /// not a placeholder.
+    #[serde(default)]
+    literal: bool,
     interactions: Vec<Interaction>,
+}
+
+/// The model APIs a cassette can hold, and a recording be written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// Chat Completions: requests as `POST /chat/completions` bodies; responses as
+    /// `{message, finish_reason, usage}`.
+    #[default]
+    Chat,
+    /// The Responses API: requests as `POST /responses` bodies; responses as `{output,
+    /// usage}` (the `response` of `response.completed`).
+    Responses,
+}
+
+impl Api {
+    /// `request` as this API's request body.
+    pub(crate) fn body(self, request: &ModelRequest) -> Result<Value, String> {
+        match self {
+            Api::Chat => serde_json::to_value(request).map_err(|e| e.to_string()),
+            Api::Responses => Ok(super::responses::body(request)),
+        }
+    }
+
+    /// `response` as this API's wire format keeps it in a cassette.
+    pub(crate) fn recorded(self, response: &ModelResponse) -> Result<Value, String> {
+        match self {
+            Api::Chat => serde_json::to_value(response).map_err(|e| e.to_string()),
+            Api::Responses => Ok(super::responses::wire(response)),
+        }
+    }
+
+    /// The response a recorded body (already filled in) holds.
+    pub(crate) fn response(self, recorded: Value) -> Result<ModelResponse, String> {
+        match self {
+            Api::Chat => serde_json::from_value(recorded).map_err(|e| e.to_string()),
+            Api::Responses => {
+                let items = recorded["output"]
+                    .as_array()
+                    .ok_or("a recorded response has no `output` array")?;
+                super::responses::parse(&recorded, items)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -22,8 +74,8 @@ struct Interaction {
     /// matches the same number of last elements of the request's array (so `messages` can
     /// name just the latest ones), and a string ending in `*` matches any string it begins.
     request: Value,
-    /// The response to give.
-    response: ModelResponse,
+    /// The response to give, in the cassette's API.
+    response: Value,
     /// Wait this long before answering (a slow model, for demos and crash tests).
     #[serde(default)]
     delay_ms: u64,
@@ -35,6 +87,8 @@ struct Interaction {
 #[derive(Debug)]
 pub struct ReplayProvider {
     name: String,
+    api: Api,
+    literal: bool,
     interactions: Vec<Interaction>,
     used: Mutex<Vec<bool>>,
 }
@@ -75,6 +129,8 @@ impl ReplayProvider {
         let used = Mutex::new(vec![false; cassette.interactions.len()]);
         Ok(ReplayProvider {
             name: path.display().to_string(),
+            api: cassette.api,
+            literal: cassette.literal,
             interactions: cassette.interactions,
             used,
         })
@@ -191,10 +247,13 @@ impl Provider for ReplayProvider {
 
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> BoxFuture<'a, Result<ModelResponse>> {
         Box::pin(async move {
-            let body = serde_json::to_value(request).map_err(|e| AgentError::Provider {
-                provider: self.name.clone(),
-                message: e.to_string(),
-            })?;
+            let body = self
+                .api
+                .body(request)
+                .map_err(|message| AgentError::Provider {
+                    provider: self.name.clone(),
+                    message,
+                })?;
             let found = {
                 let mut used = self.used.lock().map_err(|_| AgentError::Provider {
                     provider: self.name.clone(),
@@ -226,13 +285,12 @@ impl Provider for ReplayProvider {
                     ),
                 });
             };
-            let response = fill(
-                &serde_json::to_value(&response).map_err(|e| self.broken(e))?,
-                request,
-            )
-            .map_err(|e| self.broken(e))?;
-            let response: ModelResponse =
-                serde_json::from_value(response).map_err(|e| self.broken(e))?;
+            let response = if self.literal {
+                response
+            } else {
+                fill(&response, request).map_err(|e| self.broken(e))?
+            };
+            let response = self.api.response(response).map_err(|e| self.broken(e))?;
             if delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
             }

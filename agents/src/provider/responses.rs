@@ -167,55 +167,108 @@ impl Reading {
         } else {
             self.items
         };
-        let mut text = String::new();
-        let mut refusal = None;
-        let mut tool_calls = Vec::new();
-        for item in &items {
-            match item["type"].as_str().unwrap_or_default() {
-                "message" => {
-                    for part in item["content"].as_array().into_iter().flatten() {
-                        match part["type"].as_str().unwrap_or_default() {
-                            "output_text" => text.push_str(part["text"].as_str().unwrap_or("")),
-                            "refusal" => refusal = part["refusal"].as_str().map(str::to_owned),
-                            _ => {}
-                        }
+        parse(&response, &items)
+    }
+}
+
+/// The assistant's message a response holds: `response` for its status and usage, `items`
+/// for its output.
+pub(crate) fn parse(
+    response: &Value,
+    items: &[Value],
+) -> std::result::Result<ModelResponse, String> {
+    let mut text = String::new();
+    let mut refusal = None;
+    let mut tool_calls = Vec::new();
+    for item in items {
+        match item["type"].as_str().unwrap_or_default() {
+            "message" => {
+                for part in item["content"].as_array().into_iter().flatten() {
+                    match part["type"].as_str().unwrap_or_default() {
+                        "output_text" => text.push_str(part["text"].as_str().unwrap_or("")),
+                        "refusal" => refusal = part["refusal"].as_str().map(str::to_owned),
+                        _ => {}
                     }
                 }
-                "function_call" => tool_calls.push(ToolCall {
-                    id: string(item, "call_id")?,
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: string(item, "name")?,
-                        arguments: string(item, "arguments")?,
-                    },
-                }),
-                // Reasoning and the server's own tools' items are not part of the
-                // conversation Baton keeps (it sends the whole history, stateless).
-                _ => {}
             }
+            "function_call" => tool_calls.push(ToolCall {
+                id: string(item, "call_id")?,
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: string(item, "name")?,
+                    arguments: string(item, "arguments")?,
+                },
+            }),
+            // Reasoning and the server's own tools' items are not part of the
+            // conversation Baton keeps (it sends the whole history, stateless).
+            _ => {}
         }
-        let usage = response
-            .get("usage")
-            .filter(|u| u.is_object())
-            .map(|u| Usage {
-                prompt_tokens: u["input_tokens"].as_u64().unwrap_or(0),
-                completion_tokens: u["output_tokens"].as_u64().unwrap_or(0),
-            });
-        let finish_reason = match response["status"].as_str() {
-            Some("incomplete") => Some("length".to_owned()),
-            _ if !tool_calls.is_empty() => Some("tool_calls".to_owned()),
-            _ => Some("stop".to_owned()),
-        };
-        Ok(ModelResponse {
-            message: Message::Assistant {
-                content: (!text.is_empty()).then_some(text),
-                tool_calls,
-                refusal,
-            },
-            finish_reason,
-            usage,
-        })
     }
+    let usage = response
+        .get("usage")
+        .filter(|u| u.is_object())
+        .map(|u| Usage {
+            prompt_tokens: u["input_tokens"].as_u64().unwrap_or(0),
+            completion_tokens: u["output_tokens"].as_u64().unwrap_or(0),
+        });
+    let finish_reason = match response["status"].as_str() {
+        Some("incomplete") => Some("length".to_owned()),
+        _ if !tool_calls.is_empty() => Some("tool_calls".to_owned()),
+        _ => Some("stop".to_owned()),
+    };
+    Ok(ModelResponse {
+        message: Message::Assistant {
+            content: (!text.is_empty()).then_some(text),
+            tool_calls,
+            refusal,
+        },
+        finish_reason,
+        usage,
+    })
+}
+
+/// `response` as the Responses API's `response` object holds it: a message item with its
+/// text and refusal, a `function_call` item per tool call, the status and the usage. The
+/// inverse of [`parse`].
+pub(crate) fn wire(response: &ModelResponse) -> Value {
+    let mut output = Vec::new();
+    if let Message::Assistant {
+        content,
+        tool_calls,
+        refusal,
+    } = &response.message
+    {
+        let mut parts = Vec::new();
+        if let Some(text) = content {
+            parts.push(json!({"type": "output_text", "text": text, "annotations": []}));
+        }
+        if let Some(refusal) = refusal {
+            parts.push(json!({"type": "refusal", "refusal": refusal}));
+        }
+        if !parts.is_empty() {
+            output.push(
+                json!({"type": "message", "role": "assistant", "status": "completed",
+                "content": parts}),
+            );
+        }
+        for call in tool_calls {
+            output.push(json!({"type": "function_call", "call_id": call.id,
+                "name": call.function.name, "arguments": call.function.arguments,
+                "status": "completed"}));
+        }
+    }
+    let status = if response.finish_reason.as_deref() == Some("length") {
+        "incomplete"
+    } else {
+        "completed"
+    };
+    let mut wire = json!({"status": status, "output": output});
+    if let Some(usage) = response.usage {
+        wire["usage"] = json!({"input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens});
+    }
+    wire
 }
 
 fn string(item: &Value, key: &str) -> std::result::Result<String, String> {

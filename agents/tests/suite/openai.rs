@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use baton_agents::{
     Agent, AgentError, AgentSet, Budget, MemoryJournal, OpenAiProvider, OverBudget, Price,
-    RunOutcome, RunUsage, Runner, Spent,
+    RunEvent, RunOutcome, RunUsage, Runner, Spent,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -415,4 +415,132 @@ async fn a_cost_budget_prices_every_turn_and_needs_a_price() {
     );
     assert_eq!(stop.usage.run.turns, 0);
     assert_eq!(endpoint.bodies.lock().unwrap().len(), 2);
+}
+
+fn streaming_runner(base: &str, upper: &TextUpper) -> Runner {
+    Runner::new(
+        Arc::new(OpenAiProvider::new(base, "test-key").streaming(true)),
+        invoker(upper),
+        agents(5),
+        Arc::new(MemoryJournal::default()),
+        "gpt-test",
+    )
+}
+
+#[tokio::test]
+async fn a_streamed_chat_answer_reaches_run_events_in_pieces_with_its_usage() {
+    let server = baton_test_support::ChatServer::start(|request| {
+        let last = request["messages"].as_array().unwrap().last().unwrap();
+        if last["role"] == "tool" {
+            (
+                200,
+                baton_test_support::chat_answer("It says HELLO THERE.", (11, 4)),
+            )
+        } else {
+            let args = json!({"text": "hello there"});
+            (
+                200,
+                baton_test_support::chat_tool_call("c1", "text_upper", &args, (9, 3)),
+            )
+        }
+    })
+    .await;
+    let upper = TextUpper::default();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let runner = streaming_runner(&server.base_url, &upper).with_events(events);
+    let outcome = runner.run("run-s", "shouter", "hello").await.unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("It says HELLO THERE.".into()))
+    );
+    assert_eq!(upper.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let mut arguments = Vec::new();
+    let mut text = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        match event {
+            RunEvent::ToolArgumentsDelta {
+                call_id,
+                tool,
+                delta,
+                ..
+            } => {
+                assert_eq!((call_id.as_str(), tool.as_str()), ("c1", "text_upper"));
+                arguments.push(delta);
+            }
+            RunEvent::TextDelta { text: piece, .. } => text.push(piece),
+            _ => {}
+        }
+    }
+    assert!(
+        arguments.len() > 1 && text.len() > 1,
+        "{arguments:?} {text:?}"
+    );
+    assert_eq!(arguments.concat(), "{\"text\":\"hello there\"}");
+    assert_eq!(text.concat(), "It says HELLO THERE.");
+    // The usage of the last chunk counts, as a whole answer's would.
+    let spent = runner.usage("run-s").run;
+    assert_eq!(
+        (spent.turns, spent.input_tokens, spent.output_tokens),
+        (2, 20, 7)
+    );
+    for request in server.requests() {
+        assert_eq!(request["stream"], true);
+        assert_eq!(request["stream_options"], json!({"include_usage": true}));
+    }
+}
+
+/// A server streaming `body` as its answer to every request.
+async fn raw_stream(body: &'static str) -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                body,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_malformed_chat_stream_is_refused_naming_what_was_wrong() {
+    let cases: [(&'static str, &str); 4] = [
+        (
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":7,\"id\":\"x\",\"function\":{\"name\":\"text_upper\",\"arguments\":\"{}\"}}]}}]}\n\ndata: [DONE]\n\n",
+            "tool call delta 7 arrived while only 0 calls had started",
+        ),
+        (
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half an ans\"}}]}\n\ndata: [DONE]\n\n",
+            "the stream ended before the completion finished (no `finish_reason`)",
+        ),
+        (
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
+            "streamed tool call 0 has no id or no name",
+        ),
+        (
+            "data: {\"error\":{\"message\":\"model overloaded\"}}\n\ndata: [DONE]\n\n",
+            "the stream reported an error: model overloaded",
+        ),
+    ];
+    for (body, expected) in cases {
+        let base = raw_stream(body).await;
+        let upper = TextUpper::default();
+        let error = streaming_runner(&base, &upper)
+            .run("run-m", "shouter", "hello")
+            .await
+            .unwrap_err();
+        match error {
+            AgentError::Provider { message, .. } => assert_eq!(message, expected),
+            other => panic!("{expected}: {other:?}"),
+        }
+        assert_eq!(
+            upper.runs.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{expected}"
+        );
+    }
 }

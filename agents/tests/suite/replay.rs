@@ -271,6 +271,17 @@ async fn bad_definitions_are_named() {
         error.to_string(),
         "agent `A B`: name must be lowercase letters, digits, `_` or `-`"
     );
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "name = \"a\"\ninstructions = \"x\"\napi = \"grpc\"\n",
+    )
+    .unwrap();
+    let error = AgentSet::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("a.toml")
+            && error.contains("unknown variant `grpc`, expected `chat` or `responses`"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::common::{TextUpper, invoker};
 use baton_agents::{
-    Agent, AgentError, AgentSet, MemoryJournal, ResponsesProvider, RunEvent, RunOutcome, Runner,
+    Agent, AgentError, AgentSet, Api, ByApi, MemoryJournal, OpenAiProvider, ResponsesProvider,
+    RunEvent, RunOutcome, Runner,
 };
 use baton_test_support::{ResponsesServer, last_input, message};
 use pretty_assertions::assert_eq;
@@ -232,4 +233,59 @@ async fn the_answer_streams_into_run_events_in_order() {
         .unwrap();
     let turn_two = position(&|e| matches!(e, RunEvent::ModelCall { turn: 2, .. }));
     assert!(first_argument < turn_one && turn_one < call && last_text < turn_two);
+}
+
+#[tokio::test]
+async fn each_agent_is_asked_through_the_api_it_names() {
+    // The triage agent stays on Chat Completions; billing's model is served by the Responses
+    // API only. The handoff carries the conversation from one API to the other.
+    let chat = baton_test_support::ChatServer::start(|_| {
+        let args = json!({"reason": "billing"});
+        (
+            200,
+            baton_test_support::chat_tool_call("h1", "transfer_to_billing", &args, (7, 2)),
+        )
+    })
+    .await;
+    let responses = ResponsesServer::start(|_| vec![message("Your invoice is paid.")]).await;
+    let mut triage = Agent::new("triage", "Send billing questions to billing.");
+    triage.handoffs = vec!["billing".into()];
+    let mut billing = Agent::new("billing", "Answer billing questions.");
+    billing.api = Some(Api::Responses);
+    let mut set = AgentSet::default();
+    set.insert(triage).unwrap();
+    set.insert(billing).unwrap();
+    let provider = ByApi::new(
+        Api::Chat,
+        Arc::new(OpenAiProvider::new(&chat.base_url, "test-key").streaming(true)),
+        Arc::new(ResponsesProvider::new(&responses.base_url, "test-key")),
+    );
+    let upper = TextUpper::default();
+    let outcome = Runner::new(
+        Arc::new(provider),
+        invoker(&upper),
+        Arc::new(set),
+        Arc::new(MemoryJournal::default()),
+        "gpt-test",
+    )
+    .run("run-a", "triage", "is my invoice paid?")
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("Your invoice is paid.".into()))
+    );
+    assert_eq!(chat.requests().len(), 1);
+    let asked = responses.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["instructions"], "Answer billing questions.");
+    assert_eq!(
+        asked[0]["input"],
+        json!([
+            {"role": "user", "content": "is my invoice paid?"},
+            {"type": "function_call", "call_id": "h1", "name": "transfer_to_billing",
+             "arguments": "{\"reason\":\"billing\"}"},
+            {"type": "function_call_output", "call_id": "h1", "output": "Transferred to billing."},
+        ])
+    );
 }

@@ -278,9 +278,13 @@ pub struct ModelSection {
     pub model: Option<String>,
     /// The environment variable holding the API key (default `OPENAI_API_KEY`).
     pub api_key_env: Option<String>,
-    /// Which API the endpoint speaks: `chat` (Chat Completions, default: every
-    /// OpenAI-compatible server) or `responses` (OpenAI's Responses API, streamed).
-    pub api: ModelApi,
+    /// Which API the endpoint is asked through: `chat` (Chat Completions, default: every
+    /// OpenAI-compatible server) or `responses` (OpenAI's Responses API, streamed). An agent
+    /// may name its own (`api` in its definition).
+    pub api: baton_agents::Api,
+    /// Whether answers stream in as the model writes them (default `true`; `false` for a
+    /// Chat Completions server that cannot stream). The Responses API always streams.
+    pub stream: Option<bool>,
     /// Most tokens a run's model turns may use; a run that reaches it stops `over_budget`
     /// (resumable with a larger `--budget`).
     pub max_tokens_per_run: Option<u64>,
@@ -289,17 +293,6 @@ pub struct ModelSection {
     /// Prices per model name (`[model.prices."gpt-4.1"] input_per_mtok = 2.0`, per million
     /// tokens), for `max_cost_per_run` and the cost a run reports.
     pub prices: std::collections::BTreeMap<String, baton_agents::Price>,
-}
-
-/// The API a model endpoint speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelApi {
-    /// Chat Completions (`POST /chat/completions`).
-    #[default]
-    Chat,
-    /// The Responses API (`POST /responses`, server-sent events).
-    Responses,
 }
 
 impl ModelSection {

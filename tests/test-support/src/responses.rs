@@ -168,7 +168,7 @@ fn sse(id: &str, items: &[Value]) -> String {
 }
 
 /// `text` in pieces of at most 8 characters, as a model streams it.
-fn pieces(text: &str) -> Vec<String> {
+pub(crate) fn pieces(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.chunks(8).map(|c| c.iter().collect()).collect()
 }

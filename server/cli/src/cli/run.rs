@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Failure, pretty, print};
 use crate::app::App;
 use crate::config::Config;
-use crate::goals::{ProviderKind, Setup, execute, provider, say};
+use crate::goals::{ModelSetup, ProviderKind, Setup, execute, provider, recorded_provider, say};
 use baton_mcp::sources::{Connection, connect};
 use baton_runs::Ownership;
 
@@ -64,6 +64,10 @@ pub struct RunOptions {
     /// The cassette for `--provider replay`.
     #[arg(long)]
     pub cassette: Option<PathBuf>,
+    /// Also write the model's answers to a new cassette FILE as they come, for `--cassette`
+    /// to replay later (in the format of `[model] api`).
+    #[arg(long, value_name = "FILE", conflicts_with = "cassette")]
+    pub record: Option<PathBuf>,
     /// A folder of agent definitions (`*.toml`) to use instead of the built-in roles.
     #[arg(long)]
     pub agents: Option<PathBuf>,
@@ -126,7 +130,8 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 ))
             })?;
             setup.budget = resume.budget.or(setup.budget);
-            drive(&config, &app, &run.id, &run.agent, &setup, resume.no_wait).await
+            let model = provider(&config, &setup)?;
+            drive(&app, model, &run.id, &run.agent, resume.no_wait, &setup).await
         }
         (None, Some(goal)) => {
             let options = args.options;
@@ -155,8 +160,9 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 requested_by: None,
                 budget: options.budget,
             };
-            // A budget or price that cannot hold is refused before the run is made.
-            provider(&config, &setup)?;
+            // A budget or price that cannot hold, or a recording that cannot be written, is
+            // refused before the run is made.
+            let model = recorded_provider(&config, &setup, options.record.as_deref())?;
             let (app, _sources) = build_app(&config).await?;
             let meta = serde_json::to_value(&setup).map_err(|e| Failure::runtime(e.to_string()))?;
             let run = app
@@ -166,12 +172,12 @@ pub(super) async fn run(config: Config, args: RunArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::runtime(format!("cannot start the run: {e}")))?;
             say(&format!("run {} started: {goal}\n", run.id));
             drive(
-                &config,
                 &app,
+                model,
                 &run.id,
                 &options.agent,
-                &setup,
                 options.no_wait,
+                &setup,
             )
             .await
         }
@@ -261,7 +267,7 @@ async fn parallel(
         requested_by: None,
         budget: options.budget,
     };
-    let shared = provider(&config, &template)?;
+    let shared = recorded_provider(&config, &template, options.record.as_deref())?;
     let (app, _sources) = build_app(&config).await?;
     let stamp = now_millis();
     let mut planned = Vec::new();
@@ -385,14 +391,13 @@ pub(super) async fn with_sources(
 }
 
 async fn drive(
-    config: &Config,
     app: &App,
+    model: ModelSetup,
     run_id: &str,
     agent: &str,
-    setup: &Setup,
     no_wait: bool,
+    setup: &Setup,
 ) -> Result<(), Failure> {
-    let model = provider(config, setup)?;
     // Ctrl-C or SIGTERM cancels the run: its calls end audited as cancelled, and an approval
     // one of them waits for (Codex asking) is withdrawn rather than left for a reviewer.
     let cancel = CancellationToken::new();

@@ -6,6 +6,8 @@ mod run;
 mod service;
 mod tools;
 
-pub use run::{Bindings, Fence, ProviderKind, Setup, execute, provider, say};
+pub use run::{
+    Bindings, Fence, ModelSetup, ProviderKind, Setup, execute, provider, recorded_provider, say,
+};
 pub use service::Goals;
 pub use tools::register;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton_agents::{
-    AgentSet, Budget, OpenAiProvider, OverBudget, Provider, ReplayProvider, ResponsesProvider,
-    RunEvent, RunOutcome, Runner,
+    AgentSet, Budget, ByApi, OpenAiProvider, OverBudget, Provider, RecordingProvider,
+    ReplayProvider, ResponsesProvider, RunEvent, RunOutcome, Runner,
 };
 use baton_mcp::Served;
 use baton_runs::{RunState, StoreApi as _, StoreHandle, now_millis};
@@ -97,6 +97,30 @@ pub fn provider(config: &Config, setup: &Setup) -> Result<ModelSetup, Failure> {
     })
 }
 
+/// [`provider`], with each answer also written to a new cassette at `record` when given
+/// (`--record`, in the format of `[model] api`, for `--cassette` to replay).
+pub fn recorded_provider(
+    config: &Config,
+    setup: &Setup,
+    record: Option<&std::path::Path>,
+) -> Result<ModelSetup, Failure> {
+    let model = provider(config, setup)?;
+    let Some(path) = record else {
+        return Ok(model);
+    };
+    if setup.provider == ProviderKind::Replay {
+        return Err(Failure::usage(
+            "--record writes a model endpoint's answers: it cannot record a replay",
+        ));
+    }
+    let recording = RecordingProvider::create(path, config.file.model.api, model.provider)
+        .map_err(|e| Failure::usage(format!("--record {}: {e}", path.display())))?;
+    Ok(ModelSetup {
+        provider: Arc::new(recording),
+        ..model
+    })
+}
+
 fn chosen(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String), Failure> {
     match setup.provider {
         ProviderKind::Replay => {
@@ -121,10 +145,12 @@ fn chosen(config: &Config, setup: &Setup) -> Result<(Arc<dyn Provider>, String),
                 .filter(|v| !v.is_empty())
                 .or_else(|| section.model.clone())
                 .unwrap_or_else(|| "gpt-4.1".into());
-            let provider: Arc<dyn Provider> = match section.api {
-                crate::config::ModelApi::Chat => Arc::new(OpenAiProvider::new(&base, &key)),
-                crate::config::ModelApi::Responses => Arc::new(ResponsesProvider::new(&base, &key)),
-            };
+            let chat = OpenAiProvider::new(&base, &key).streaming(section.stream.unwrap_or(true));
+            let provider: Arc<dyn Provider> = Arc::new(ByApi::new(
+                section.api,
+                Arc::new(chat),
+                Arc::new(ResponsesProvider::new(&base, &key)),
+            ));
             Ok((provider, model))
         }
     }

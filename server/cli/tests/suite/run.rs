@@ -483,9 +483,16 @@ fn task_of(repo: &Path) -> Value {
 
 #[tokio::test]
 async fn the_four_roles_take_a_goal_to_a_done_task() {
+    // The same scenario recorded in each API's wire format: Chat Completions and Responses.
+    for cassette in ["sop-feature.json", "responses/sop-feature.json"] {
+        four_roles_done(cassette).await;
+    }
+}
+
+async fn four_roles_done(cassette: &str) {
     let home = Home::new("");
     let repo = fixture_repo(&home);
-    let (out, records) = run_roles(&home, &repo, "sop-feature.json").await;
+    let (out, records) = run_roles(&home, &repo, cassette).await;
     let task = task_of(&repo);
     let alias = task["alias"].as_str().unwrap();
     assert_eq!(
@@ -537,9 +544,15 @@ async fn the_four_roles_take_a_goal_to_a_done_task() {
 
 #[tokio::test]
 async fn a_failing_test_sends_the_task_back_to_the_builder() {
+    for cassette in ["sop-feature-retry.json", "responses/sop-feature-retry.json"] {
+        builder_again(cassette).await;
+    }
+}
+
+async fn builder_again(cassette: &str) {
     let home = Home::new("");
     let repo = fixture_repo(&home);
-    let (out, records) = run_roles(&home, &repo, "sop-feature-retry.json").await;
+    let (out, records) = run_roles(&home, &repo, cassette).await;
     let task = task_of(&repo);
     assert_eq!(task["status"], "done");
     assert!(out["output"].as_str().unwrap().starts_with("Done: "));
@@ -935,21 +948,22 @@ async fn a_run_reads_only_its_own_repository() {
 
 #[tokio::test]
 async fn baton_run_shows_the_model_streaming_in_order_and_printable() {
-    let model = baton_test_support::ResponsesServer::start(|request| {
-        if baton_test_support::last_input(request)["type"] == "function_call_output" {
-            vec![baton_test_support::message(
-                "NOTE.md says hi.\nAll is well \u{1b}[2J here.",
-            )]
-        } else {
-            vec![
-                json!({"type": "function_call", "call_id": "r1", "name": "repo_read",
-                "arguments": json!({"path": "NOTE.md"}).to_string()}),
-            ]
-        }
-    })
-    .await;
+    const ANSWER: &str = "NOTE.md says hi.\nAll is well \u{1b}[2J here.";
+    let responses = reader_responses(ANSWER).await;
+    streamed_run("responses", &responses.base_url).await;
+    // The same conversation over Chat Completions, streamed as chunks.
+    let chat = reader_chat(ANSWER).await;
+    streamed_run("chat", &chat.base_url).await;
+    assert!(
+        chat.requests().iter().all(|r| r["stream"] == true),
+        "{:?}",
+        chat.requests()
+    );
+}
+
+async fn streamed_run(api: &str, base_url: &str) {
     let (home, repo, agents) = home_with_agent(
-        "[model]\napi = \"responses\"\n",
+        &format!("[model]\napi = \"{api}\"\n"),
         "untrusted",
         "reader",
         "name = \"reader\"\ninstructions = \"Read NOTE.md with repo_read.\"\ntools = [\"repo_read\"]\n",
@@ -968,7 +982,7 @@ async fn baton_run_shows_the_model_streaming_in_order_and_printable() {
             "--repo",
             repo.to_str().unwrap(),
         ])
-        .env("OPENAI_BASE_URL", &model.base_url)
+        .env("OPENAI_BASE_URL", base_url)
         .env("OPENAI_API_KEY", "test-key")
         .env("BATON_LOG", "warn")
         .output()
@@ -1000,4 +1014,109 @@ async fn baton_run_shows_the_model_streaming_in_order_and_printable() {
         ]
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_recorded_run_replays_without_the_model_on_either_api() {
+    // Braces a template engine would read: a recording keeps the model's words verbatim.
+    const ANSWER: &str = "NOTE.md says hi; {{user}} and {{x:/y}} stay as written.";
+    let responses = reader_responses(ANSWER).await;
+    let chat = reader_chat(ANSWER).await;
+    let asked_responses = || responses.requests().len();
+    record_then_replay("responses", &responses.base_url, &asked_responses, ANSWER).await;
+    let asked_chat = || chat.requests().len();
+    record_then_replay("chat", &chat.base_url, &asked_chat, ANSWER).await;
+}
+
+async fn record_then_replay(api: &str, base_url: &str, asked: &dyn Fn() -> usize, answer: &str) {
+    let (home, repo, agents) = home_with_agent(
+        &format!("[model]\napi = \"{api}\"\n"),
+        "untrusted",
+        "reader",
+        "name = \"reader\"\ninstructions = \"Read NOTE.md with repo_read.\"\ntools = [\"repo_read\"]\n",
+    );
+    std::fs::write(repo.join("NOTE.md"), "hi").unwrap();
+    let cassette = home.path().join("recorded.json");
+    let run = |extra: Vec<String>| {
+        let mut args: Vec<String> = ["run", "read the note", "--agent", "reader", "--agents"]
+            .map(String::from)
+            .into();
+        args.push(agents.to_str().unwrap().into());
+        args.extend(["--repo".into(), repo.to_str().unwrap().into()]);
+        args.extend(extra);
+        let mut command = home.baton(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        command
+            .env("OPENAI_BASE_URL", base_url)
+            .env("OPENAI_API_KEY", "test-key")
+            .env("BATON_LOG", "warn");
+        command
+    };
+    let answered = |output: std::process::Output| -> Value {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let with = |flag: &str| vec![flag.to_owned(), cassette.to_str().unwrap().to_owned()];
+    let first = answered(run(with("--record")).output().await.unwrap());
+    assert_eq!(first["output"], answer);
+    let kept: Value = serde_json::from_slice(&std::fs::read(&cassette).unwrap()).unwrap();
+    assert_eq!(
+        (kept["api"].as_str(), kept["literal"].as_bool()),
+        (Some(api), Some(true))
+    );
+    assert_eq!(
+        kept["interactions"].as_array().unwrap().len(),
+        2,
+        "{kept:#}"
+    );
+    // Played back: the same answer, and the model is not asked again.
+    let before = asked();
+    let second = answered(run(with("--cassette")).output().await.unwrap());
+    assert_eq!(second["output"], answer);
+    assert_eq!(asked(), before);
+    // A recording never overwrites a file, and a replay is not recorded.
+    let again = run(with("--record")).output().await.unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--record"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&std::fs::read(&cassette).unwrap()).unwrap(),
+        kept
+    );
+    assert_eq!(asked(), before);
+}
+
+/// A Responses server for the `reader` agent: a `repo_read` of NOTE.md, then `answer`.
+async fn reader_responses(answer: &'static str) -> baton_test_support::ResponsesServer {
+    baton_test_support::ResponsesServer::start(move |request| {
+        if baton_test_support::last_input(request)["type"] == "function_call_output" {
+            vec![baton_test_support::message(answer)]
+        } else {
+            vec![
+                json!({"type": "function_call", "call_id": "r1", "name": "repo_read",
+                "arguments": json!({"path": "NOTE.md"}).to_string()}),
+            ]
+        }
+    })
+    .await
+}
+
+/// The same conversation over Chat Completions.
+async fn reader_chat(answer: &'static str) -> baton_test_support::ChatServer {
+    baton_test_support::ChatServer::start(move |request| {
+        let last = request["messages"].as_array().unwrap().last().unwrap();
+        if last["role"] == "tool" {
+            (200, baton_test_support::chat_answer(answer, (10, 5)))
+        } else {
+            let args = json!({"path": "NOTE.md"});
+            (
+                200,
+                baton_test_support::chat_tool_call("r1", "repo_read", &args, (10, 5)),
+            )
+        }
+    })
+    .await
 }

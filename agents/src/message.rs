@@ -32,6 +32,11 @@ pub enum Message {
         /// Why the model declined to answer in the asked-for shape (structured outputs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         refusal: Option<String>,
+        /// The model's reasoning items (Responses API), kept as the server gave them so they
+        /// go back with the conversation; Chat Completions has no place for them and never
+        /// sees them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasoning: Vec<serde_json::Value>,
     },
     /// A tool's result, answering one tool call.
     Tool {

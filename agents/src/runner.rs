@@ -267,6 +267,7 @@ impl Runner {
                         content,
                         tool_calls,
                         refusal,
+                        reasoning: _,
                     } = response.message.clone()
                     else {
                         return Err(AgentError::Provider {

@@ -56,8 +56,11 @@ def response(n, body, output):
 
 
 def serve(repo):
-    """Start the scripted server; its base URL and the list of requests it keeps."""
+    """Start the scripted server; its base URL and the list of requests it keeps. Like OpenAI's,
+    it keeps each response: a request naming one (`previous_response_id`) goes on from its
+    conversation, and is kept with its whole input."""
     requests = []
+    stored = {}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -66,10 +69,24 @@ def serve(repo):
         def do_POST(self):
             check(self.path == "/v1/responses", f"unexpected {self.path}")
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            previous = body.get("previous_response_id")
+            if previous is not None:
+                if previous not in stored:
+                    data = json.dumps({"error": {"message": f"Previous response with id '{previous}' not found.",
+                                                 "type": "invalid_request_error", "param": "previous_response_id",
+                                                 "code": None}}).encode()
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                body = dict(body, input=stored[previous] + body["input"])
             requests.append(body)
             n = len(requests)
             output = script(body, repo)
             done = response(n, body, output)
+            stored[done["id"]] = body["input"] + output
             if not body.get("stream"):
                 data = json.dumps(done).encode()
                 self.send_response(200)
@@ -169,8 +186,12 @@ def main():
         kinds = [[i.get("type", i.get("role")) for i in r["input"]] for r in (sdk_requests[-1], baton_requests[-1])]
         check(kinds[0] == kinds[1], f"the conversations sent differ in shape: SDK {kinds[0]}, Baton {kinds[1]}")
         check(sdk_output == baton_output == ANSWER, f"answers: SDK {sdk_output!r}, Baton {baton_output!r}")
+        # Baton goes on from each response it got (the SDK, by default, resends everything).
+        chained = [r.get("previous_response_id") for r in baton_requests]
+        check(chained == [None, "resp_1", "resp_2"], f"Baton's requests chained: {chained}")
         print(f"Agents SDK {__import__('agents').__version__} and Baton's runner: the same 2 tool calls, "
-              f"results and answer over one Responses server ({len(sdk_requests)} requests each)")
+              f"results and answer over one Responses server ({len(sdk_requests)} requests each; "
+              f"Baton's 2nd and 3rd chained by previous_response_id)")
 
 
 if __name__ == "__main__":

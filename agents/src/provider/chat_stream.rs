@@ -116,6 +116,7 @@ impl Assembly {
                 content: (!self.text.is_empty()).then_some(self.text),
                 tool_calls: self.calls,
                 refusal: self.refusal,
+                reasoning: Vec::new(),
             },
             finish_reason: self.finish_reason,
             usage: self.usage,

@@ -70,7 +70,7 @@ impl OpenAiProvider {
             provider: self.base.clone(),
             message,
         };
-        let mut body = serde_json::to_value(request).map_err(|e| broken(e.to_string()))?;
+        let mut body = chat_body(request).map_err(|e| broken(e.to_string()))?;
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
         let mut chunks = self
@@ -102,6 +102,18 @@ struct Choice {
     finish_reason: Option<String>,
 }
 
+/// The Chat Completions body for `request`. Reasoning items are the Responses API's: Chat
+/// has no field for them, so they stay out.
+pub(crate) fn chat_body(request: &ModelRequest) -> serde_json::Result<Value> {
+    let mut body = serde_json::to_value(request)?;
+    for message in body["messages"].as_array_mut().into_iter().flatten() {
+        if let Some(fields) = message.as_object_mut() {
+            fields.remove("reasoning");
+        }
+    }
+    Ok(body)
+}
+
 /// Whether async-openai already retried this error before giving it to us.
 pub(super) fn retried(error: &OpenAIError) -> bool {
     match error {
@@ -126,10 +138,11 @@ impl Provider for OpenAiProvider {
                 provider: self.base.clone(),
                 message,
             };
+            let body = chat_body(request).map_err(|e| failed(e.to_string()))?;
             let completion: Completion = self
                 .client
                 .chat()
-                .create_byot(request)
+                .create_byot(body)
                 .await
                 .map_err(|e| self.failed(&e))?;
             let Some(choice) = completion.choices.into_iter().next() else {

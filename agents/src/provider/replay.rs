@@ -40,7 +40,7 @@ impl Api {
     /// `request` as this API's request body.
     pub(crate) fn body(self, request: &ModelRequest) -> Result<Value, String> {
         match self {
-            Api::Chat => serde_json::to_value(request).map_err(|e| e.to_string()),
+            Api::Chat => super::openai::chat_body(request).map_err(|e| e.to_string()),
             Api::Responses => Ok(super::responses::body(request)),
         }
     }

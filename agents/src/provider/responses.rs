@@ -1,5 +1,6 @@
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -9,13 +10,59 @@ use super::{Delta, Deltas, ModelRequest, ModelResponse, Provider, Usage};
 use crate::{AgentError, FunctionCall, Message, Result, ToolCall};
 
 /// Any endpoint speaking OpenAI's Responses API (`POST /responses`, streamed as server-sent
-/// events), through `async-openai`. Each request carries the whole conversation as input items
-/// (stateless: `store` is left to the server, nothing relies on it), so any server that speaks
-/// the API works, local ones included. Retries are async-openai's, as for Chat Completions.
-#[derive(Debug, Clone)]
+/// events), through `async-openai`. Retries are async-openai's, as for Chat Completions.
+///
+/// A conversation that goes on from one of this provider's answers is chained: the request
+/// names that response (`previous_response_id`) and sends only what came after it. A server
+/// that refuses a chained request (a 400 or 404: it keeps no responses, or not that one) gets
+/// it again with the whole conversation, and from then on only whole conversations, so any
+/// server that speaks the API works. A new process starts unchained, so a resumed run sends
+/// its journal's history whole.
+#[derive(Debug)]
 pub struct ResponsesProvider {
     client: Client<OpenAIConfig>,
     base: String,
+    chain: std::sync::Mutex<Chain>,
+}
+
+/// The responses a conversation can go on from, by a keyed hash of the conversation up to
+/// and including each one's answer (keyed per process, so no one can aim a collision).
+#[derive(Debug, Default)]
+struct Chain {
+    keys: std::hash::RandomState,
+    responses: std::collections::HashMap<u64, String>,
+    refused: bool,
+}
+
+impl Chain {
+    /// `None` for a conversation that cannot be serialized: it is then never chained.
+    fn key<'m>(&self, messages: impl IntoIterator<Item = &'m Message>) -> Option<u64> {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let mut hasher = self.keys.build_hasher();
+        for message in messages {
+            serde_json::to_string(message).ok()?.hash(&mut hasher);
+        }
+        Some(hasher.finish())
+    }
+
+    /// Remember `id` as the answer `answer` to `messages`.
+    fn remember(&mut self, messages: &[Message], answer: &Message, id: String) {
+        if let Some(key) = self.key(messages.iter().chain([answer])) {
+            self.responses.insert(key, id);
+        }
+    }
+
+    /// The response `messages` go on from, and the index of the first message after it.
+    fn previous(&self, messages: &[Message]) -> Option<(String, usize)> {
+        if self.refused {
+            return None;
+        }
+        let last = messages
+            .iter()
+            .rposition(|m| matches!(m, Message::Assistant { .. }))?;
+        let id = self.responses.get(&self.key(&messages[..=last])?)?;
+        (last + 1 < messages.len()).then(|| (id.clone(), last + 1))
+    }
 }
 
 impl ResponsesProvider {
@@ -27,7 +74,15 @@ impl ResponsesProvider {
         ResponsesProvider {
             client: Client::with_config(config),
             base: base_url.to_owned(),
+            chain: std::sync::Mutex::default(),
         }
+    }
+
+    fn chain(&self) -> std::sync::MutexGuard<'_, Chain> {
+        // The chain is a cache: one poisoned by a panic elsewhere is still usable.
+        self.chain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn failed(&self, message: String) -> AgentError {
@@ -41,13 +96,26 @@ impl ResponsesProvider {
 /// The Responses API request for `request`: the first system message as `instructions`, the
 /// rest as input items, tools as function tools, an output schema as `text.format`.
 pub(crate) fn body(request: &ModelRequest) -> Value {
+    body_from(request, 0)
+}
+
+/// [`body`] with only the messages from index `from` on as input items (the server has the
+/// rest, from a previous response); `instructions` are sent whatever `from` is, as the server
+/// does not carry them over.
+fn body_from(request: &ModelRequest, from: usize) -> Value {
     let mut instructions = None;
     let mut input = Vec::new();
-    for message in &request.messages {
+    for (at, message) in request.messages.iter().enumerate() {
+        if instructions.is_none()
+            && let Message::System { content } = message
+        {
+            instructions = Some(content.clone());
+            continue;
+        }
+        if at < from {
+            continue;
+        }
         match message {
-            Message::System { content } if instructions.is_none() => {
-                instructions = Some(content.clone());
-            }
             Message::System { content } => {
                 input.push(json!({"role": "system", "content": content}));
             }
@@ -56,7 +124,9 @@ pub(crate) fn body(request: &ModelRequest) -> Value {
                 content,
                 tool_calls,
                 refusal: _,
+                reasoning,
             } => {
+                input.extend(reasoning.iter().cloned());
                 if let Some(text) = content.as_ref().filter(|t| !t.is_empty()) {
                     input.push(json!({"type": "message", "role": "assistant",
                         "content": [{"type": "output_text", "text": text, "annotations": []}]}));
@@ -180,6 +250,7 @@ pub(crate) fn parse(
     let mut text = String::new();
     let mut refusal = None;
     let mut tool_calls = Vec::new();
+    let mut reasoning = Vec::new();
     for item in items {
         match item["type"].as_str().unwrap_or_default() {
             "message" => {
@@ -199,8 +270,10 @@ pub(crate) fn parse(
                     arguments: string(item, "arguments")?,
                 },
             }),
-            // Reasoning and the server's own tools' items are not part of the
-            // conversation Baton keeps (it sends the whole history, stateless).
+            // Kept as given, to go back with the conversation (the model's chain of
+            // thought across tool calls).
+            "reasoning" => reasoning.push(item.clone()),
+            // The server's own tools' items are not part of the conversation Baton keeps.
             _ => {}
         }
     }
@@ -221,6 +294,7 @@ pub(crate) fn parse(
             content: (!text.is_empty()).then_some(text),
             tool_calls,
             refusal,
+            reasoning,
         },
         finish_reason,
         usage,
@@ -236,8 +310,10 @@ pub(crate) fn wire(response: &ModelResponse) -> Value {
         content,
         tool_calls,
         refusal,
+        reasoning,
     } = &response.message
     {
+        output.extend(reasoning.iter().cloned());
         let mut parts = Vec::new();
         if let Some(text) = content {
             parts.push(json!({"type": "output_text", "text": text, "annotations": []}));
@@ -293,18 +369,34 @@ impl Provider for ResponsesProvider {
         deltas: Deltas<'a>,
     ) -> BoxFuture<'a, Result<ModelResponse>> {
         Box::pin(async move {
-            let mut events = self
-                .client
-                .responses()
-                .create_stream_byot::<Value, Value>(body(request))
-                .await
-                .map_err(|error| {
-                    if retried(&error) {
-                        self.failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
-                    } else {
-                        self.failed(error.to_string())
-                    }
-                })?;
+            let previous = self.chain().previous(&request.messages);
+            let first = match &previous {
+                Some((id, from)) => {
+                    let mut chained = body_from(request, *from);
+                    chained["previous_response_id"] = json!(id);
+                    chained
+                }
+                None => body(request),
+            };
+            let responses = self.client.responses();
+            let mut events = match responses.create_stream_byot::<Value, Value>(first).await {
+                Err(OpenAIError::ApiError(error))
+                    if previous.is_some() && matches!(error.status_code.as_u16(), 400 | 404) =>
+                {
+                    tracing::info!(server = %self.base, error = %error.api_error.message,
+                        "the server refused a chained request: sending whole conversations");
+                    self.chain().refused = true;
+                    responses.create_stream_byot(body(request)).await
+                }
+                sent => sent,
+            }
+            .map_err(|error| {
+                if retried(&error) {
+                    self.failed(format!("{error} (gave up after {ATTEMPTS} attempts)"))
+                } else {
+                    self.failed(error.to_string())
+                }
+            })?;
             let mut reading = Reading::default();
             while let Some(event) = events.next().await {
                 let event = event.map_err(|e| self.failed(e.to_string()))?;
@@ -313,7 +405,17 @@ impl Provider for ResponsesProvider {
                     break;
                 }
             }
-            reading.finish().map_err(|e| self.failed(e))
+            let id = reading
+                .completed
+                .as_ref()
+                .and_then(|r| r["id"].as_str())
+                .map(str::to_owned);
+            let response = reading.finish().map_err(|e| self.failed(e))?;
+            if let Some(id) = id {
+                self.chain()
+                    .remember(&request.messages, &response.message, id);
+            }
+            Ok(response)
         })
     }
 }

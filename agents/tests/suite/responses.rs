@@ -85,15 +85,85 @@ async fn tool_calling_over_turns_survives_a_429() {
         requests[1]["tools"][0]["parameters"]["required"],
         json!(["text"])
     );
-    // The second turn carries the call and its output as input items.
+    // The second turn goes on from the first response: only the call's output is sent, and
+    // the instructions again (the server does not carry them over).
+    assert_eq!(requests[2]["previous_response_id"], "resp-2");
+    assert_eq!(requests[2]["instructions"], requests[1]["instructions"]);
     assert_eq!(
         requests[2]["input"],
         json!([
-            {"role": "user", "content": "hello"},
-            {"type": "function_call", "call_id": "call_1", "name": "text_upper",
-             "arguments": "{\"text\":\"hello\"}"},
             {"type": "function_call_output", "call_id": "call_1", "output": "{\"text\":\"HELLO\"}"}
         ])
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_no_responses_gets_whole_conversations_with_reasoning() {
+    // Two tool calls, each after a reasoning item, then the answer.
+    let server = ResponsesServer::start(|request| {
+        let outputs = request["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["type"] == "function_call_output")
+            .count();
+        let reasoning = json!({"type": "reasoning", "id": format!("rs_{outputs}"),
+            "summary": [{"type": "summary_text", "text": format!("step {outputs}")}]});
+        match outputs {
+            0 | 1 => vec![
+                reasoning,
+                function_call(
+                    &format!("call_{outputs}"),
+                    "text_upper",
+                    &json!({"text": "hi"}),
+                ),
+            ],
+            _ => vec![message("HI, twice.")],
+        }
+    })
+    .await;
+    server.stateless();
+    let outcome = runner(&server, shouter(), &TextUpper::default())
+        .run("run-r", "shouter", "hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("HI, twice.".into()))
+    );
+    let requests = server.requests();
+    // Turn 2 was tried chained, refused with a 400, and sent again whole; turn 3 was whole
+    // from the start.
+    let chained: Vec<bool> = requests
+        .iter()
+        .map(|r| r.get("previous_response_id").is_some())
+        .collect();
+    assert_eq!(chained, [false, true, false, false]);
+    let kinds = |request: &Value| -> Vec<String> {
+        request["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["type"].as_str().unwrap_or("user").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&requests[3]),
+        [
+            "user",
+            "reasoning",
+            "function_call",
+            "function_call_output",
+            "reasoning",
+            "function_call",
+            "function_call_output"
+        ]
+    );
+    // The reasoning items go back exactly as the server gave them.
+    assert_eq!(
+        requests[3]["input"][4],
+        json!({"type": "reasoning", "id": "rs_1",
+            "summary": [{"type": "summary_text", "text": "step 1"}]})
     );
 }
 

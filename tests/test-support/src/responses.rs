@@ -18,7 +18,72 @@ pub struct ResponsesServer {
     pub base_url: String,
     requests: Arc<Mutex<Vec<Value>>>,
     refusals: Arc<Mutex<Vec<u16>>>,
+    stateless: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the server keeps between requests.
+#[derive(Clone)]
+struct State {
+    script: Arc<Script>,
+    requests: Arc<Mutex<Vec<Value>>>,
+    refusals: Arc<Mutex<Vec<u16>>>,
+    /// Each response's whole conversation: its input, then its output.
+    stored: Arc<Mutex<std::collections::HashMap<String, Vec<Value>>>>,
+    stateless: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn error(status: u16, message: &str, kind: &str) -> axum::response::Response {
+    let body = json!({"error": {"message": message, "type": kind,
+        "param": if kind == "invalid_request_error" { json!("previous_response_id") } else { Value::Null },
+        "code": null}});
+    axum::response::IntoResponse::into_response((
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        axum::Json(body),
+    ))
+}
+
+impl State {
+    fn answer(&self, mut body: Value) -> axum::response::Response {
+        let n = {
+            let mut kept = self.requests.lock().unwrap();
+            kept.push(body.clone());
+            kept.len()
+        };
+        if let Some(status) = self.refusals.lock().unwrap().pop() {
+            return error(status, "slow down", "rate_limit_error");
+        }
+        if let Some(previous) = body["previous_response_id"].as_str() {
+            if self.stateless.load(std::sync::atomic::Ordering::SeqCst) {
+                return error(
+                    400,
+                    "previous_response_id is not supported by this server",
+                    "invalid_request_error",
+                );
+            }
+            let Some(before) = self.stored.lock().unwrap().get(previous).cloned() else {
+                return error(
+                    404,
+                    &format!("Previous response with id '{previous}' not found."),
+                    "invalid_request_error",
+                );
+            };
+            let mut whole = before;
+            whole.extend(body["input"].as_array().cloned().unwrap_or_default());
+            body["input"] = Value::Array(whole);
+        }
+        let items = (self.script)(&body);
+        let id = format!("resp-{n}");
+        if !self.stateless.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut conversation = body["input"].as_array().cloned().unwrap_or_default();
+            conversation.extend(items.iter().cloned());
+            self.stored.lock().unwrap().insert(id.clone(), conversation);
+        }
+        axum::response::IntoResponse::into_response((
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            sse(&id, &items),
+        ))
+    }
 }
 
 impl Drop for ResponsesServer {
@@ -33,13 +98,22 @@ pub const INPUT_TOKENS: u64 = 10;
 pub const OUTPUT_TOKENS: u64 = 5;
 
 impl ResponsesServer {
-    /// Serve `script` on a free loopback port.
+    /// Serve `script` on a free loopback port. Like OpenAI's, the server keeps each response:
+    /// a request naming one (`previous_response_id`) goes on from its conversation, and the
+    /// script sees the whole of it; an unknown id is a 404.
     pub async fn start(script: impl Fn(&Value) -> Vec<Value> + Send + Sync + 'static) -> Self {
-        let script: Arc<Script> = Arc::new(script);
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let kept = requests.clone();
-        let refusals: Arc<Mutex<Vec<u16>>> = Arc::default();
-        let refuse = refusals.clone();
+        let state = State {
+            script: Arc::new(script),
+            requests: Arc::default(),
+            refusals: Arc::default(),
+            stored: Arc::default(),
+            stateless: Arc::default(),
+        };
+        let (requests, refusals, stateless) = (
+            state.requests.clone(),
+            state.refusals.clone(),
+            state.stateless.clone(),
+        );
         let models = axum::Json(
             json!({ "object": "list", "data": [{ "id": "scripted", "object": "model" }] }),
         );
@@ -51,31 +125,8 @@ impl ResponsesServer {
             .route(
                 "/v1/responses",
                 axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                    let script = script.clone();
-                    let kept = kept.clone();
-                    let refuse = refuse.clone();
-                    async move {
-                        kept.lock().unwrap().push(body.clone());
-                        let refused = refuse.lock().unwrap().pop();
-                        if let Some(status) = refused {
-                            let error = json!({"error": {"message": "slow down",
-                                "type": "rate_limit_error", "param": null, "code": null}});
-                            let status = axum::http::StatusCode::from_u16(status).unwrap();
-                            return axum::response::IntoResponse::into_response((
-                                status,
-                                axum::Json(error),
-                            ));
-                        }
-                        let n = {
-                            let kept = kept.lock().unwrap();
-                            kept.len()
-                        };
-                        let items = script(&body);
-                        axum::response::IntoResponse::into_response((
-                            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                            sse(&format!("resp-{n}"), &items),
-                        ))
-                    }
+                    let state = state.clone();
+                    async move { state.answer(body) }
                 }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -87,8 +138,16 @@ impl ResponsesServer {
             base_url: format!("http://{address}/v1"),
             requests,
             refusals,
+            stateless,
             task,
         }
+    }
+
+    /// Keep no responses from now on: a request naming one is refused with a 400, as by a
+    /// server that does not support `previous_response_id`.
+    pub fn stateless(&self) {
+        self.stateless
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Answer the next `times` requests with `status` and an OpenAI error body (a 429 to test

@@ -32,11 +32,13 @@ pub enum Message {
         /// Why the model declined to answer in the asked-for shape (structured outputs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         refusal: Option<String>,
-        /// The model's reasoning items (Responses API), kept as the server gave them so they
-        /// go back with the conversation; Chat Completions has no place for them and never
-        /// sees them.
+        /// The turn's output items as a Responses API server gave them, kept when they hold
+        /// reasoning: the server takes reasoning back only with the items that followed it,
+        /// ids and order intact, so a whole conversation sends these in place of the fields
+        /// above. Chat Completions never sees them (a name no Chat server sends, so a Chat
+        /// reply's own `reasoning` text is never mistaken for them).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        reasoning: Vec<serde_json::Value>,
+        responses_output: Vec<serde_json::Value>,
     },
     /// A tool's result, answering one tool call.
     Tool {

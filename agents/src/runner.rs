@@ -267,7 +267,7 @@ impl Runner {
                         content,
                         tool_calls,
                         refusal,
-                        reasoning: _,
+                        responses_output: _,
                     } = response.message.clone()
                     else {
                         return Err(AgentError::Provider {
@@ -397,6 +397,14 @@ impl Runner {
                     api: talk.agent.api,
                 };
                 let response = self.ask(&request, &talk.path, talk.turn).await?;
+                if response.usage.is_none()
+                    && (self.budget.max_tokens.is_some() || self.budget.max_cost.is_some())
+                {
+                    return Err(AgentError::Provider {
+                        provider: self.provider.name().into(),
+                        message: "the answer reported no token usage: a run held to a budget cannot go on uncounted".into(),
+                    });
+                }
                 let value = serde_json::to_value(&response)
                     .map_err(|e| AgentError::Journal(e.to_string()))?;
                 self.journal.record(run_id, &key, &value).await?;

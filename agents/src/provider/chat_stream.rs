@@ -42,7 +42,7 @@ impl Assembly {
             self.text.push_str(text);
             deltas(Delta::Text(text.to_owned()));
         }
-        if let Some(refusal) = delta["refusal"].as_str() {
+        if let Some(refusal) = delta["refusal"].as_str().filter(|r| !r.is_empty()) {
             self.refusal.get_or_insert_default().push_str(refusal);
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
@@ -55,10 +55,17 @@ impl Assembly {
     }
 
     fn call_delta(&mut self, call: &Value, deltas: Deltas<'_>) -> Result<(), String> {
-        let index = call["index"]
-            .as_u64()
-            .ok_or("a tool call delta has no `index`")?;
-        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        let id = call["id"].as_str().filter(|id| !id.is_empty());
+        let index = match call["index"].as_u64() {
+            Some(index) => usize::try_from(index).unwrap_or(usize::MAX),
+            // Some servers (Gemini's) number nothing: a new id starts a call, and a piece
+            // without one goes on with the last.
+            None => match (id, self.calls.last()) {
+                (Some(id), Some(last)) if last.id == id => self.calls.len() - 1,
+                (Some(_), _) | (None, None) => self.calls.len(),
+                (None, Some(_)) => self.calls.len() - 1,
+            },
+        };
         // Calls are numbered from 0 as they start; a gap would leave a call never written.
         if index > self.calls.len() {
             return Err(format!(
@@ -77,11 +84,25 @@ impl Assembly {
             });
         }
         let slot = &mut self.calls[index];
-        if let Some(id) = call["id"].as_str().filter(|id| !id.is_empty()) {
-            id.clone_into(&mut slot.id);
-        }
-        if let Some(name) = call["function"]["name"].as_str().filter(|n| !n.is_empty()) {
-            name.clone_into(&mut slot.function.name);
+        // An id or name is set once: a second, different one under the same index would
+        // merge two calls into one with both calls' arguments.
+        for (given, kept, what) in [
+            (id, &mut slot.id, "id"),
+            (
+                call["function"]["name"].as_str().filter(|n| !n.is_empty()),
+                &mut slot.function.name,
+                "name",
+            ),
+        ] {
+            match given {
+                Some(given) if kept.is_empty() => given.clone_into(kept),
+                Some(given) if given != kept.as_str() => {
+                    return Err(format!(
+                        "tool call {index} changed its {what} from `{kept}` to `{given}` mid-stream"
+                    ));
+                }
+                Some(_) | None => {}
+            }
         }
         if let Some(arguments) = call["function"]["arguments"].as_str() {
             slot.function.arguments.push_str(arguments);
@@ -116,7 +137,7 @@ impl Assembly {
                 content: (!self.text.is_empty()).then_some(self.text),
                 tool_calls: self.calls,
                 refusal: self.refusal,
-                reasoning: Vec::new(),
+                responses_output: Vec::new(),
             },
             finish_reason: self.finish_reason,
             usage: self.usage,

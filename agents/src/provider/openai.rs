@@ -102,13 +102,13 @@ struct Choice {
     finish_reason: Option<String>,
 }
 
-/// The Chat Completions body for `request`. Reasoning items are the Responses API's: Chat
-/// has no field for them, so they stay out.
+/// The Chat Completions body for `request`. A turn's Responses API output items (its
+/// reasoning) have no place in Chat, so they stay out.
 pub(crate) fn chat_body(request: &ModelRequest) -> serde_json::Result<Value> {
     let mut body = serde_json::to_value(request)?;
     for message in body["messages"].as_array_mut().into_iter().flatten() {
         if let Some(fields) = message.as_object_mut() {
-            fields.remove("reasoning");
+            fields.remove("responses_output");
         }
     }
     Ok(body)

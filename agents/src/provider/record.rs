@@ -12,8 +12,10 @@ use crate::{AgentError, Result};
 /// in one API's wire format, for [`super::ReplayProvider`] to play back.
 ///
 /// Each interaction is keyed by the request's last message (a replay matches the same
-/// suffix, in order), so a replay follows the recorded conversation without being tied to
-/// every byte of its history or to the model's name. The model's words are kept verbatim: the cassette is
+/// suffix, in order), and for the Responses API by the agent's instructions too, so a replay
+/// follows the recorded conversation without being tied to every byte of its history or to
+/// the model's name. Chat's instructions are its first message, which a key of the last
+/// cannot hold: two agents handed the same text at once may be answered in either order. The model's words are kept verbatim: the cassette is
 /// marked `literal`, so no `{{…}}` in them is read as a placeholder. The file is rewritten
 /// whole after each answer (written beside it, then renamed over it), so a run that stops half
 /// way leaves a valid cassette of the turns it had.
@@ -23,6 +25,9 @@ pub struct RecordingProvider {
     path: PathBuf,
     interactions: Mutex<Vec<Value>>,
 }
+
+/// Names the temporary files a recording is written to, unique in this process.
+static PARTIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl std::fmt::Debug for RecordingProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,15 +70,24 @@ impl RecordingProvider {
                 message: e.to_string(),
             })?;
         text.push('\n');
+        // A new file of a name no one else uses: never someone's file truncated.
         let mut partial = self.path.clone().into_os_string();
-        partial.push(".partial");
+        let n = PARTIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        partial.push(format!(".{}-{n}.partial", std::process::id()));
         let partial = PathBuf::from(partial);
-        std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &self.path))
-            .map_err(|source| AgentError::Io {
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()))
+            .and_then(|()| std::fs::rename(&partial, &self.path));
+        written.map_err(|source| {
+            let _ = std::fs::remove_file(&partial);
+            AgentError::Io {
                 path: self.path.clone(),
                 source,
-            })
+            }
+        })
     }
 
     fn recorded(
@@ -98,8 +112,12 @@ impl RecordingProvider {
             .cloned()
             .into_iter()
             .collect();
+        let mut key = json!({messages: last});
+        if let Some(instructions) = body.get("instructions") {
+            key["instructions"] = instructions.clone();
+        }
         let interaction = json!({
-            "request": {messages: last},
+            "request": key,
             "response": self.api.recorded(&response).map_err(broken)?,
         });
         // Saved under the lock: two answers at once must not write the file out of order.

@@ -16,8 +16,8 @@ struct Cassette {
     /// Which API's bodies the interactions hold (default `chat`).
     #[serde(default)]
     api: Api,
-    /// The responses are the model's words verbatim (a recording): `{{…}}` in them is text,
-    /// not a placeholder.
+    /// The cassette holds the model's words verbatim (a recording): `{{…}}` in its
+    /// responses is text, not a placeholder, and `*` ending a request's string is a star.
     #[serde(default)]
     literal: bool,
     interactions: Vec<Interaction>,
@@ -93,22 +93,23 @@ pub struct ReplayProvider {
     used: Mutex<Vec<bool>>,
 }
 
-/// Whether `pattern` is contained in `actual`, as [`Interaction::request`] says.
-fn matches(pattern: &Value, actual: &Value) -> bool {
+/// Whether `pattern` is contained in `actual`, as [`Interaction::request`] says; in a
+/// `literal` cassette a string ending in `*` is only itself.
+fn matches(pattern: &Value, actual: &Value, literal: bool) -> bool {
     match (pattern, actual) {
         (Value::Object(want), Value::Object(have)) => want
             .iter()
-            .all(|(key, value)| have.get(key).is_some_and(|v| matches(value, v))),
+            .all(|(key, value)| have.get(key).is_some_and(|v| matches(value, v, literal))),
         (Value::Array(want), Value::Array(have)) => {
             want.len() <= have.len()
                 && want
                     .iter()
                     .zip(&have[have.len() - want.len()..])
-                    .all(|(w, h)| matches(w, h))
+                    .all(|(w, h)| matches(w, h, literal))
         }
         (Value::String(want), Value::String(have)) => match want.strip_suffix('*') {
-            Some(prefix) => have.starts_with(prefix),
-            None => want == have,
+            Some(prefix) if !literal => have.starts_with(prefix),
+            Some(_) | None => want == have,
         },
         (want, have) => want == have,
     }
@@ -263,7 +264,9 @@ impl Provider for ReplayProvider {
                     .interactions
                     .iter()
                     .enumerate()
-                    .find(|(at, interaction)| !used[*at] && matches(&interaction.request, &body));
+                    .find(|(at, interaction)| {
+                        !used[*at] && matches(&interaction.request, &body, self.literal)
+                    });
                 if let Some((at, _)) = found {
                     used[at] = true;
                 }

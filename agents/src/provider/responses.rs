@@ -14,7 +14,8 @@ use crate::{AgentError, FunctionCall, Message, Result, ToolCall};
 ///
 /// A conversation that goes on from one of this provider's answers is chained: the request
 /// names that response (`previous_response_id`) and sends only what came after it. A server
-/// that refuses a chained request (a 400 or 404: it keeps no responses, or not that one) gets
+/// that refuses a chained request (a 404, or a 400 naming `previous_response_id`: it keeps no
+/// responses, or not that one) gets
 /// it again with the whole conversation, and from then on only whole conversations, so any
 /// server that speaks the API works. A new process starts unchained, so a resumed run sends
 /// its journal's history whole.
@@ -124,9 +125,14 @@ fn body_from(request: &ModelRequest, from: usize) -> Value {
                 content,
                 tool_calls,
                 refusal: _,
-                reasoning,
+                responses_output,
+            } if !responses_output.is_empty() => input.extend(responses_output.iter().cloned()),
+            Message::Assistant {
+                content,
+                tool_calls,
+                refusal: _,
+                responses_output: _,
             } => {
-                input.extend(reasoning.iter().cloned());
                 if let Some(text) = content.as_ref().filter(|t| !t.is_empty()) {
                     input.push(json!({"type": "message", "role": "assistant",
                         "content": [{"type": "output_text", "text": text, "annotations": []}]}));
@@ -250,7 +256,6 @@ pub(crate) fn parse(
     let mut text = String::new();
     let mut refusal = None;
     let mut tool_calls = Vec::new();
-    let mut reasoning = Vec::new();
     for item in items {
         match item["type"].as_str().unwrap_or_default() {
             "message" => {
@@ -270,10 +275,8 @@ pub(crate) fn parse(
                     arguments: string(item, "arguments")?,
                 },
             }),
-            // Kept as given, to go back with the conversation (the model's chain of
-            // thought across tool calls).
-            "reasoning" => reasoning.push(item.clone()),
-            // The server's own tools' items are not part of the conversation Baton keeps.
+            // Reasoning, and the server's own tools' items, go back only as the whole
+            // output kept below.
             _ => {}
         }
     }
@@ -294,45 +297,52 @@ pub(crate) fn parse(
             content: (!text.is_empty()).then_some(text),
             tool_calls,
             refusal,
-            reasoning,
+            responses_output: if items.iter().any(|item| item["type"] == "reasoning") {
+                items.to_vec()
+            } else {
+                Vec::new()
+            },
         },
         finish_reason,
         usage,
     })
 }
 
-/// `response` as the Responses API's `response` object holds it: a message item with its
-/// text and refusal, a `function_call` item per tool call, the status and the usage. The
-/// inverse of [`parse`].
+/// `response` as the Responses API's `response` object holds it: its kept output items, or
+/// else a message item with its text and refusal and a `function_call` item per tool call;
+/// the status and the usage. The inverse of [`parse`].
 pub(crate) fn wire(response: &ModelResponse) -> Value {
-    let mut output = Vec::new();
-    if let Message::Assistant {
-        content,
-        tool_calls,
-        refusal,
-        reasoning,
-    } = &response.message
-    {
-        output.extend(reasoning.iter().cloned());
-        let mut parts = Vec::new();
-        if let Some(text) = content {
-            parts.push(json!({"type": "output_text", "text": text, "annotations": []}));
+    let output = match &response.message {
+        Message::Assistant {
+            responses_output, ..
+        } if !responses_output.is_empty() => responses_output.clone(),
+        Message::Assistant {
+            content,
+            tool_calls,
+            refusal,
+            responses_output: _,
+        } => {
+            let mut output = Vec::new();
+            let mut parts = Vec::new();
+            if let Some(text) = content {
+                parts.push(json!({"type": "output_text", "text": text, "annotations": []}));
+            }
+            if let Some(refusal) = refusal {
+                parts.push(json!({"type": "refusal", "refusal": refusal}));
+            }
+            if !parts.is_empty() {
+                output.push(json!({"type": "message", "role": "assistant",
+                    "status": "completed", "content": parts}));
+            }
+            for call in tool_calls {
+                output.push(json!({"type": "function_call", "call_id": call.id,
+                    "name": call.function.name, "arguments": call.function.arguments,
+                    "status": "completed"}));
+            }
+            output
         }
-        if let Some(refusal) = refusal {
-            parts.push(json!({"type": "refusal", "refusal": refusal}));
-        }
-        if !parts.is_empty() {
-            output.push(
-                json!({"type": "message", "role": "assistant", "status": "completed",
-                "content": parts}),
-            );
-        }
-        for call in tool_calls {
-            output.push(json!({"type": "function_call", "call_id": call.id,
-                "name": call.function.name, "arguments": call.function.arguments,
-                "status": "completed"}));
-        }
-    }
+        Message::System { .. } | Message::User { .. } | Message::Tool { .. } => Vec::new(),
+    };
     let status = if response.finish_reason.as_deref() == Some("length") {
         "incomplete"
     } else {
@@ -352,6 +362,17 @@ fn string(item: &Value, key: &str) -> std::result::Result<String, String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("a `{}` output item has no `{key}`", item["type"]))
+}
+
+/// Whether `error`, the answer to a chained request, says the server cannot go on from the
+/// response named: it has no such response (404), or refuses the parameter itself (400
+/// naming `previous_response_id`). Any other error is the request's own, and is not retried.
+fn refused_chain(error: &async_openai::error::ApiErrorResponse) -> bool {
+    match error.status_code.as_u16() {
+        404 => true,
+        400 => error.api_error.param.as_deref() == Some("previous_response_id"),
+        _ => false,
+    }
 }
 
 impl Provider for ResponsesProvider {
@@ -381,7 +402,7 @@ impl Provider for ResponsesProvider {
             let responses = self.client.responses();
             let mut events = match responses.create_stream_byot::<Value, Value>(first).await {
                 Err(OpenAIError::ApiError(error))
-                    if previous.is_some() && matches!(error.status_code.as_u16(), 400 | 404) =>
+                    if previous.is_some() && refused_chain(&error) =>
                 {
                     tracing::info!(server = %self.base, error = %error.api_error.message,
                         "the server refused a chained request: sending whole conversations");

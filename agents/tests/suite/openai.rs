@@ -491,13 +491,23 @@ async fn a_streamed_chat_answer_reaches_run_events_in_pieces_with_its_usage() {
 
 /// A server streaming `body` as its answer to every request.
 async fn raw_stream(body: &'static str) -> String {
+    raw_streams(vec![body]).await
+}
+
+/// A server streaming `bodies` in turn, one per request, the last one again after that.
+async fn raw_streams(bodies: Vec<&'static str>) -> String {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let app = axum::Router::new().route(
         "/v1/chat/completions",
-        axum::routing::post(move || async move {
-            (
-                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                body,
-            )
+        axum::routing::post(move || {
+            let n = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = bodies[n.min(bodies.len() - 1)];
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                    body,
+                )
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -506,9 +516,61 @@ async fn raw_stream(body: &'static str) -> String {
     format!("http://{addr}/v1")
 }
 
+/// Two calls streamed with no `index` (Gemini's way), ids repeated on each piece; an empty
+/// refusal on the way.
+const UNNUMBERED_CALLS: &str = concat!(
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"refusal\":\"\",\"tool_calls\":[{\"id\":\"g1\",\"type\":\"function\",\"function\":{\"name\":\"text_upper\",\"arguments\":\"{\\\"text\\\":\"}}]}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"g1\",\"function\":{\"arguments\":\"\\\"a\\\"}\"}}]}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"g2\",\"type\":\"function\",\"function\":{\"name\":\"text_upper\",\"arguments\":\"{\\\"text\\\":\\\"b\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+const ANSWER_WITHOUT_USAGE: &str = concat!(
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A and B.\"},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: [DONE]\n\n",
+);
+
+#[tokio::test]
+async fn unnumbered_streamed_calls_are_told_apart_and_a_budget_needs_usage() {
+    let base = raw_streams(vec![UNNUMBERED_CALLS, ANSWER_WITHOUT_USAGE]).await;
+    let upper = TextUpper::default();
+    let outcome = streaming_runner(&base, &upper)
+        .run("run-g", "shouter", "a and b")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed(Value::String("A and B.".into()))
+    );
+    assert_eq!(upper.runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Held to a budget, an answer that reports no usage stops the run rather than go on
+    // uncounted (the first turn's usage is counted, the second's is missing).
+    let base = raw_streams(vec![UNNUMBERED_CALLS, ANSWER_WITHOUT_USAGE]).await;
+    let error = streaming_runner(&base, &TextUpper::default())
+        .with_budget(Budget {
+            max_tokens: Some(1000),
+            ..Budget::default()
+        })
+        .run("run-u", "shouter", "a and b")
+        .await
+        .unwrap_err();
+    match error {
+        AgentError::Provider { message, .. } => assert_eq!(
+            message,
+            "the answer reported no token usage: a run held to a budget cannot go on uncounted"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_malformed_chat_stream_is_refused_naming_what_was_wrong() {
-    let cases: [(&'static str, &str); 4] = [
+    let cases: [(&'static str, &str); 5] = [
+        (
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"text_upper\",\"arguments\":\"{}\"}}]}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
+            "tool call 0 changed its id from `a` to `b` mid-stream",
+        ),
         (
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":7,\"id\":\"x\",\"function\":{\"name\":\"text_upper\",\"arguments\":\"{}\"}}]}}]}\n\ndata: [DONE]\n\n",
             "tool call delta 7 arrived while only 0 calls had started",

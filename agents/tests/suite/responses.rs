@@ -159,12 +159,14 @@ async fn a_server_that_keeps_no_responses_gets_whole_conversations_with_reasonin
             "function_call_output"
         ]
     );
-    // The reasoning items go back exactly as the server gave them.
+    // The turns' output items go back exactly as the server gave them: the reasoning, and
+    // the call that followed it with its item id (the server takes reasoning back only so).
     assert_eq!(
         requests[3]["input"][4],
         json!({"type": "reasoning", "id": "rs_1",
             "summary": [{"type": "summary_text", "text": "step 1"}]})
     );
+    assert_eq!(requests[3]["input"][5]["id"], "fc-call_1");
 }
 
 #[tokio::test]

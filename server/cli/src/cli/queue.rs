@@ -32,11 +32,6 @@ pub(super) async fn on_workers(
         .build()?;
     let store = app.store().clone();
     let batch = new_id().to_ascii_lowercase();
-    if options.record.is_some() {
-        return Err(Failure::usage(
-            "--record records the runs of this process: it cannot record goals run --on-workers",
-        ));
-    }
     let provider = match (options.provider, &options.cassette) {
         (Some(kind), _) => kind,
         (None, Some(_)) => ProviderKind::Replay,

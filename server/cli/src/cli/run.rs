@@ -66,7 +66,7 @@ pub struct RunOptions {
     pub cassette: Option<PathBuf>,
     /// Also write the model's answers to a new cassette FILE as they come, for `--cassette`
     /// to replay later (in the format of `[model] api`).
-    #[arg(long, value_name = "FILE", conflicts_with = "cassette")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cassette", "goals"])]
     pub record: Option<PathBuf>,
     /// A folder of agent definitions (`*.toml`) to use instead of the built-in roles.
     #[arg(long)]
@@ -267,7 +267,7 @@ async fn parallel(
         requested_by: None,
         budget: options.budget,
     };
-    let shared = recorded_provider(&config, &template, options.record.as_deref())?;
+    let shared = provider(&config, &template)?;
     let (app, _sources) = build_app(&config).await?;
     let stamp = now_millis();
     let mut planned = Vec::new();

@@ -1075,6 +1075,13 @@ async fn record_then_replay(api: &str, base_url: &str, asked: &dyn Fn() -> usize
     assert_eq!(second["output"], answer);
     assert_eq!(asked(), before);
     // A recording never overwrites a file, and a replay is not recorded.
+    let batch = home
+        .baton(&["run", "--goals", "goals.toml", "--record", "batch.json"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(batch.status.code(), Some(2), "--goals cannot be recorded");
+    assert!(!home.path().join("batch.json").exists());
     let again = run(with("--record")).output().await.unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(

@@ -130,9 +130,15 @@ impl Goals {
             requested_by: Some(caller.id.clone()),
             budget: None,
         };
-        // A setup that cannot run is the caller's error now, not a failed run later.
-        provider(&self.config, &setup)
-            .map_err(|f| ToolError::invalid_args("cassette", f.message))?;
+        // A setup that cannot run is refused now, not a failed run later: a cassette the
+        // caller named is the caller's error; no model endpoint or a budget that cannot hold
+        // is this server's set-up, which the caller cannot fix.
+        provider(&self.config, &setup).map_err(|f| match setup.provider {
+            ProviderKind::Replay => ToolError::invalid_args("cassette", f.message),
+            ProviderKind::Openai => {
+                ToolError::unavailable(format!("this server's model is not set up: {}", f.message))
+            }
+        })?;
         let meta = serde_json::to_value(&setup).map_err(|e| failed(e.to_string()))?;
         let run = self
             .served()?

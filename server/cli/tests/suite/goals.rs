@@ -143,6 +143,18 @@ async fn a_caller_steers_only_the_runs_it_started() {
     )
     .await;
     assert!(!ok && text.contains("cassette"), "{text}");
+    // No model endpoint is this server's set-up, not a bad argument of the caller's.
+    let (ok, _, text) = call(
+        &server,
+        "bot-t",
+        "agents_run",
+        json!({"goal": "look", "repo": repo}),
+    )
+    .await;
+    assert!(
+        !ok && text.contains("this server's model is not set up: no model endpoint"),
+        "{text}"
+    );
 }
 
 /// Call `tool` with `args` (`key=value`) through the MCP Inspector's CLI at `url`.

@@ -238,7 +238,7 @@ fn commands_confinement() -> String {
     let host = baton_sop::host_confinement();
     match (&host.backend, &host.version, &host.unavailable) {
         (Some(_), Some(version), _) => version.clone(),
-        (Some(backend), None, _) => backend.clone(),
+        (Some(backend), None, _) => backend.name().to_owned(),
         (None, _, why) => format!(
             "refused under workspace-write (no backend: {})",
             why.as_deref().unwrap_or("unknown")

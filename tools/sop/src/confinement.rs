@@ -1,15 +1,20 @@
 //! Kernel confinement of the commands Baton starts for a tool, and the scrubbed environment
 //! every one of them gets.
 //!
-//! The backend is bubblewrap (`bwrap`), run as the child process: a mount namespace with the
-//! whole filesystem bound read-only, each writable root bound read-write over it and the
-//! root's `.git` bound read-only again over that (Landlock alone cannot do the last step: its
-//! rights are additive down a hierarchy, so a grant on `R` covers `R/.git`); a private `/tmp`
-//! and `/dev`; a PID namespace, so killing bwrap kills every process the command started, even
-//! ones that called `setsid`; no capabilities (as root bwrap keeps them unless told, and a
-//! capable root would simply remount `/` read-write); and, unless a rule grants `network`, a
-//! network namespace of its own (only a down loopback: 127.0.0.1 included, nothing answers).
-//! Running bwrap as a child needs no `unsafe` in Baton.
+//! Two backends give the same guarantees under `workspace-write`; the first this host can run
+//! is used (`BATON_CONFINE_BACKEND=landlock|bubblewrap` picks one):
+//!
+//! - `landlock` ([`crate::kernel`]): entered in-process between `fork` and `exec` — user, mount,
+//!   PID and IPC namespaces, no capabilities, Landlock for writes, signals and abstract
+//!   sockets, seccomp for the network. Needs Landlock ABI 6 (Linux 6.12).
+//! - `bubblewrap` (`bwrap`), run as the child process: a mount namespace with the whole
+//!   filesystem bound read-only, each writable root bound read-write over it and the root's
+//!   `.git` bound read-only again over that; a private `/tmp` and `/dev`; a PID namespace; no
+//!   capabilities; and, unless a rule grants `network`, a network namespace of its own.
+//!
+//! Either way: writes only under the roots (never their `.git`) and a private temp folder, no
+//! network unless a rule grants it, and everything the command started dies with it (its PID
+//! namespace), even after `setsid`.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -33,21 +38,42 @@ pub const ENV_ALLOWLIST: &[&str] = &[
 /// `PATH` for a command when the server itself has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// A way of confining commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In-process: namespaces, Landlock and seccomp entered between fork and exec.
+    Landlock,
+    /// The `bwrap` program, run as the command's parent.
+    Bubblewrap,
+}
+
+impl Backend {
+    /// Its name, as `BATON_CONFINE_BACKEND` and `baton_info` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Landlock => "landlock",
+            Backend::Bubblewrap => "bubblewrap",
+        }
+    }
+}
+
 /// What this host can enforce on the commands Baton starts (for `baton_info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HostConfinement {
-    /// The backend that confines commands under `workspace-write` (`bubblewrap`), or `None`
-    /// when there is none: such commands are then refused, never run bare.
-    pub backend: Option<String>,
-    /// The backend's version line, e.g. `bubblewrap 0.8.0`.
+    /// The backend that confines commands under `workspace-write`, or `None` when there is
+    /// none: such commands are then refused, never run bare.
+    pub backend: Option<Backend>,
+    /// The backend's version, e.g. `Landlock ABI 7 + seccomp` or `bubblewrap 0.8.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Where the backend's program is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<PathBuf>,
-    /// Writes confined to the writable roots (their `.git` read-only) and a private `/tmp`.
+    /// Writes confined to the writable roots (their `.git` read-only) and a private temp
+    /// folder.
     pub files: bool,
-    /// The network cut off (a network namespace of the command's own) unless a rule grants it.
+    /// The network cut off unless a rule grants it.
     pub network: bool,
     /// Every command's process tree killed with it (a PID namespace).
     pub process_tree: bool,
@@ -74,14 +100,82 @@ impl HostConfinement {
     }
 }
 
-/// What this host can enforce, probed once (by starting `bwrap` with the namespaces Baton
-/// uses, on `true`) and then remembered for the life of the process.
+/// What this host can enforce, probed once (by starting `true` confined, as a command would
+/// be) and then remembered for the life of the process. `BATON_CONFINE_BACKEND` picks a
+/// backend; otherwise the in-process one when the kernel has it, else bubblewrap.
 pub fn host_confinement() -> &'static HostConfinement {
     static HOST: OnceLock<HostConfinement> = OnceLock::new();
-    HOST.get_or_init(probe)
+    HOST.get_or_init(|| match std::env::var("BATON_CONFINE_BACKEND").as_deref() {
+        Ok("landlock") => probe(Backend::Landlock),
+        Ok("bubblewrap") => probe(Backend::Bubblewrap),
+        Ok(other) => HostConfinement::none(format!(
+            "BATON_CONFINE_BACKEND is `{other}`; it takes `landlock` or `bubblewrap`"
+        )),
+        Err(_) => probe_landlock().unwrap_or_else(|why| {
+            let mut host = probe_bubblewrap();
+            if let Some(also) = &mut host.unavailable {
+                *also = format!("{why}; and {also}");
+            }
+            host
+        }),
+    })
 }
 
-fn probe() -> HostConfinement {
+/// What `backend` can enforce on this host (for a benchmark comparing them; calls use
+/// [`host_confinement`]).
+pub fn probe(backend: Backend) -> HostConfinement {
+    match backend {
+        Backend::Landlock => probe_landlock().unwrap_or_else(HostConfinement::none),
+        Backend::Bubblewrap => probe_bubblewrap(),
+    }
+}
+
+/// A host whose commands `backend` confines completely.
+fn confined(backend: Backend, version: String, program: Option<PathBuf>) -> HostConfinement {
+    HostConfinement {
+        backend: Some(backend),
+        version: Some(version),
+        program,
+        files: true,
+        network: true,
+        process_tree: true,
+        env_scrubbed: true,
+        unavailable: None,
+    }
+}
+
+fn probe_landlock() -> std::result::Result<HostConfinement, String> {
+    let abi = crate::kernel::landlock_abi()?;
+    let root = tempfile::tempdir().map_err(|e| format!("no temp folder for the trial: {e}"))?;
+    let trial = (|| -> Result<std::process::ExitStatus> {
+        let layout = Layout::of(&[root.path().to_path_buf()], &[]);
+        let mut env = scrubbed_env(&[]);
+        let plan = crate::kernel::plan(&layout, root.path(), false, &["true".into()], &mut env)?;
+        let mut command = std::process::Command::new("true");
+        command
+            .env_clear()
+            .current_dir(root.path())
+            .stdin(std::process::Stdio::null());
+        crate::kernel::install(&mut command, plan.child);
+        command
+            .status()
+            .map_err(|e| SopError::Sandbox(e.to_string()))
+    })();
+    match trial {
+        Ok(status) if status.success() => Ok(confined(
+            Backend::Landlock,
+            format!("Landlock ABI {abi} + seccomp, in-process namespaces"),
+            None,
+        )),
+        Ok(status) => Err(format!("a confined `true` failed ({status})")),
+        Err(e) => Err(format!(
+            "the in-process backend cannot start a command here ({e}); are unprivileged user \
+             namespaces allowed?"
+        )),
+    }
+}
+
+fn probe_bubblewrap() -> HostConfinement {
     let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     let Some(program) = find_program("bwrap", &path) else {
         return HostConfinement::none(
@@ -94,7 +188,8 @@ fn probe() -> HostConfinement {
         .output()
         .ok()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|v| !v.is_empty());
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "bubblewrap".into());
     let trial = std::process::Command::new(&program)
         .args(base_args(false))
         .args(["--", "true"])
@@ -102,16 +197,7 @@ fn probe() -> HostConfinement {
         .stdin(std::process::Stdio::null())
         .output();
     match trial {
-        Ok(out) if out.status.success() => HostConfinement {
-            backend: Some("bubblewrap".into()),
-            version,
-            program: Some(program),
-            files: true,
-            network: true,
-            process_tree: true,
-            env_scrubbed: true,
-            unavailable: None,
-        },
+        Ok(out) if out.status.success() => confined(Backend::Bubblewrap, version, Some(program)),
         Ok(out) => HostConfinement::none(format!(
             "`{}` cannot create the namespaces it needs ({}): {}",
             program.display(),
@@ -173,9 +259,9 @@ fn base_args(network: bool) -> Vec<OsString> {
     args
 }
 
-/// How to start one command: the program to spawn, its arguments and environment, and a
-/// sentence for the audit record saying how it is confined.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to start one command: the program to spawn, its arguments and environment, what its
+/// child enters before it runs, and a sentence for the audit record saying how it is confined.
+#[derive(Debug)]
 pub(crate) struct Launch {
     /// What to spawn (bwrap, or the command itself).
     pub program: OsString,
@@ -183,6 +269,8 @@ pub(crate) struct Launch {
     pub args: Vec<OsString>,
     /// Its whole environment.
     pub env: Vec<(String, OsString)>,
+    /// The in-process confinement, for the `landlock` backend.
+    pub kernel: Option<crate::kernel::Plan>,
     /// How the command is confined, in words.
     pub confinement: String,
 }
@@ -218,47 +306,76 @@ pub(crate) fn launch(
     let extra = sandbox.map(|s| s.env.as_slice()).unwrap_or_default();
     let mut env = scrubbed_env(extra);
     let names = env_names(&env);
-    match sandbox.map(|s| s.mode) {
-        None | Some(SandboxMode::DangerFullAccess) => {
-            let why = match sandbox {
-                None => "no sandbox on the call",
-                Some(_) => "danger-full-access",
-            };
-            Ok(Launch {
-                program: program.into(),
-                args: args.iter().map(OsString::from).collect(),
-                env,
-                confinement: format!("unconfined ({why}); env scrubbed to {names}"),
-            })
-        }
-        Some(SandboxMode::ReadOnly) => Err(SopError::Sandbox(
+    let bare = |env, confinement| Launch {
+        program: program.into(),
+        args: args.iter().map(OsString::from).collect(),
+        env,
+        kernel: None,
+        confinement,
+    };
+    let Some(sandbox) = sandbox else {
+        return Ok(bare(
+            env,
+            format!("unconfined (no sandbox on the call); env scrubbed to {names}"),
+        ));
+    };
+    match sandbox.mode {
+        SandboxMode::DangerFullAccess => Ok(bare(
+            env,
+            format!("unconfined (danger-full-access); env scrubbed to {names}"),
+        )),
+        SandboxMode::ReadOnly => Err(SopError::Sandbox(
             "commands never run under read-only (the gate lets no exec tool through); refused"
                 .into(),
         )),
-        Some(SandboxMode::WorkspaceWrite) => {
-            let sandbox = sandbox.ok_or_else(|| SopError::Sandbox("no sandbox".into()))?;
-            let bwrap = host.program.as_ref().ok_or_else(|| {
-                SopError::Sandbox(format!(
-                    "commands under workspace-write need kernel confinement (bubblewrap) and \
-                     this host has none: {}; install bubblewrap (apt-get install bubblewrap), \
-                     or run the call under danger-full-access",
-                    host.unavailable.as_deref().unwrap_or("no backend")
-                ))
-            })?;
+        SandboxMode::WorkspaceWrite => {
+            let layout = Layout::of(&sandbox.writable_roots, &sandbox.protected);
             env.retain(|(name, _)| name != "TMPDIR");
-            env.push(("TMPDIR".into(), "/tmp".into()));
-            let (mut bwrap_args, confinement) = workspace_args(sandbox, cwd, &env_names(&env));
-            for (name, value) in &env {
-                bwrap_args.extend(["--setenv".into(), name.into(), value.clone()]);
+            match host.backend {
+                Some(Backend::Landlock) => {
+                    let plan = crate::kernel::plan(&layout, cwd, sandbox.network, argv, &mut env)?;
+                    let confinement = describe(
+                        Backend::Landlock,
+                        &layout,
+                        sandbox.network,
+                        &env_names(&env),
+                        cwd,
+                    );
+                    let mut launch = bare(env, confinement);
+                    launch.kernel = Some(plan);
+                    Ok(launch)
+                }
+                Some(Backend::Bubblewrap) => {
+                    let bwrap = host.program.clone().unwrap_or_else(|| "bwrap".into());
+                    env.push(("TMPDIR".into(), "/tmp".into()));
+                    let names = env_names(&env);
+                    let mut bwrap_args = workspace_args(&layout, sandbox.network);
+                    for (name, value) in &env {
+                        bwrap_args.extend(["--setenv".into(), name.into(), value.clone()]);
+                    }
+                    bwrap_args.extend(["--chdir".into(), cwd.into(), "--".into()]);
+                    bwrap_args.extend(argv.iter().map(OsString::from));
+                    Ok(Launch {
+                        program: bwrap.into(),
+                        args: bwrap_args,
+                        env: scrubbed_env(&[]),
+                        kernel: None,
+                        confinement: describe(
+                            Backend::Bubblewrap,
+                            &layout,
+                            sandbox.network,
+                            &names,
+                            cwd,
+                        ),
+                    })
+                }
+                None => Err(SopError::Sandbox(format!(
+                    "commands under workspace-write need kernel confinement (Landlock, or \
+                     bubblewrap) and this host has none: {}; install bubblewrap (apt-get \
+                     install bubblewrap), or run the call under danger-full-access",
+                    host.unavailable.as_deref().unwrap_or("no backend")
+                ))),
             }
-            bwrap_args.extend(["--chdir".into(), cwd.into(), "--".into()]);
-            bwrap_args.extend(argv.iter().map(OsString::from));
-            Ok(Launch {
-                program: bwrap.into(),
-                args: bwrap_args,
-                env: scrubbed_env(&[]),
-                confinement,
-            })
         }
     }
 }
@@ -268,44 +385,64 @@ fn env_names(env: &[(String, OsString)]) -> String {
     format!("[{}]", names.join(", "))
 }
 
-/// bwrap's options for `workspace-write` (up to `--clearenv`), and their description.
-fn workspace_args(sandbox: &Sandbox, cwd: &Path, env: &str) -> (Vec<OsString>, String) {
-    let mut args = base_args(sandbox.network);
-    let mut roots = Vec::new();
-    let mut skipped = Vec::new();
-    for root in &sandbox.writable_roots {
-        match root.canonicalize() {
-            // A root inside a `.git` would make git's own files writable: never.
-            Ok(root)
-                if root
-                    .components()
-                    .any(|c| c == Component::Normal(".git".as_ref())) =>
-            {
-                skipped.push(root);
+/// Where a `workspace-write` command may write and what it must not see, resolved once.
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    /// The writable roots that exist, canonical.
+    pub roots: Vec<PathBuf>,
+    /// Roots not writable (missing, or inside a `.git`).
+    pub skipped: Vec<PathBuf>,
+    /// Each root's `.git`, kept read-only.
+    pub gits: Vec<PathBuf>,
+    /// Baton's own files, hidden (canonical; those that exist).
+    pub hidden: Vec<PathBuf>,
+}
+
+impl Layout {
+    /// The layout for `writable_roots` and `protected` paths.
+    pub(crate) fn of(writable_roots: &[PathBuf], protected: &[PathBuf]) -> Layout {
+        let mut layout = Layout::default();
+        for root in writable_roots {
+            match root.canonicalize() {
+                // A root inside a `.git` would make git's own files writable: never.
+                Ok(root)
+                    if root
+                        .components()
+                        .any(|c| c == Component::Normal(".git".as_ref())) =>
+                {
+                    layout.skipped.push(root);
+                }
+                Ok(root) => layout.roots.push(root),
+                // A root that does not exist cannot be written under anyway.
+                Err(_) => layout.skipped.push(root.clone()),
             }
-            Ok(root) => roots.push(root),
-            // A root that does not exist cannot be written under anyway.
-            Err(_) => skipped.push(root.clone()),
         }
+        layout.gits = layout
+            .roots
+            .iter()
+            .filter_map(|root| root.join(".git").canonicalize().ok())
+            .collect();
+        layout.hidden = protected
+            .iter()
+            .filter_map(|p| p.canonicalize().ok())
+            .collect();
+        layout
     }
+}
+
+/// bwrap's options for `workspace-write` with `layout` (up to `--clearenv`).
+fn workspace_args(layout: &Layout, network: bool) -> Vec<OsString> {
+    let mut args = base_args(network);
     // Every root first, then every `.git` over them, so no later root re-exposes one.
-    let mut protected = Vec::new();
-    for root in &roots {
+    for root in &layout.roots {
         args.extend(["--bind".into(), root.into(), root.into()]);
-        if let Ok(git) = root.join(".git").canonicalize() {
-            protected.push(git);
-        }
     }
-    for git in &protected {
+    for git in &layout.gits {
         args.extend(["--ro-bind".into(), git.into(), git.into()]);
     }
     // Baton's own config, policy and data (its store socket among them) are hidden: a command
     // that could reach the store or rewrite the policy could grant itself anything.
-    for hidden in sandbox
-        .protected
-        .iter()
-        .filter_map(|p| p.canonicalize().ok())
-    {
+    for hidden in &layout.hidden {
         if hidden.is_dir() {
             args.extend(["--tmpfs".into(), hidden.into()]);
         } else {
@@ -313,6 +450,11 @@ fn workspace_args(sandbox: &Sandbox, cwd: &Path, env: &str) -> (Vec<OsString>, S
         }
     }
     args.push("--clearenv".into());
+    args
+}
+
+/// How a command is confined, in words, for the audit record.
+fn describe(backend: Backend, layout: &Layout, network: bool, env: &str, cwd: &Path) -> String {
     let list = |paths: &[PathBuf]| {
         paths
             .iter()
@@ -320,22 +462,38 @@ fn workspace_args(sandbox: &Sandbox, cwd: &Path, env: &str) -> (Vec<OsString>, S
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let (tmp, net, rest) = match backend {
+        Backend::Landlock => (
+            "a private TMPDIR",
+            "no network (seccomp: Unix sockets only; Landlock: no TCP, abstract sockets scoped)",
+            "own user, mount, PID and IPC namespaces, no capabilities, signals scoped",
+        ),
+        Backend::Bubblewrap => (
+            "a private /tmp",
+            "no network (own namespace)",
+            "own PID namespace, no capabilities",
+        ),
+    };
     let mut confinement = format!(
-        "bubblewrap: filesystem read-only except [{}] ({} .git read-only) and a private /tmp; \
-         {}; own PID namespace, no capabilities; env scrubbed to {env}; cwd {}",
-        list(&roots),
-        protected.len(),
-        if sandbox.network {
+        "{}: filesystem read-only except [{}] ({} .git read-only) and {tmp}; {}; {rest}; env \
+         scrubbed to {env}; cwd {}",
+        backend.name(),
+        list(&layout.roots),
+        layout.gits.len(),
+        if network {
             "network granted by rule"
         } else {
-            "no network (own namespace)"
+            net
         },
         cwd.display()
     );
-    if !skipped.is_empty() {
-        confinement.push_str(&format!("; roots not writable: [{}]", list(&skipped)));
+    if !layout.skipped.is_empty() {
+        confinement.push_str(&format!(
+            "; roots not writable: [{}]",
+            list(&layout.skipped)
+        ));
     }
-    (args, confinement)
+    confinement
 }
 
 #[cfg(test)]
@@ -367,7 +525,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.contains("need kernel confinement (bubblewrap) and this host has none: bubblewrap (`bwrap`) is not installed"),
+            error.contains("need kernel confinement (Landlock, or bubblewrap) and this host has none: bubblewrap (`bwrap`) is not installed"),
             "{error}"
         );
     }
@@ -389,6 +547,7 @@ mod tests {
         let mut sandbox = workspace(&root);
         sandbox.writable_roots.push(root.join(".git/hooks"));
         let host = HostConfinement {
+            backend: Some(Backend::Bubblewrap),
             program: Some("/usr/bin/bwrap".into()),
             ..HostConfinement::none("")
         };

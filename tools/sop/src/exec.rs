@@ -67,7 +67,7 @@ async fn drain(mut from: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, u64) {
 /// Run `argv` in `cwd` under `sandbox` (`None`: a tool run as a library, outside the gate),
 /// killing it and everything it started after `timeout`.
 ///
-/// Under `workspace-write` the command runs under bubblewrap (see
+/// Under `workspace-write` the command runs confined (see
 /// [`crate::confinement::host_confinement`]); where this host has no backend it is refused
 /// with [`SopError::Sandbox`], never run bare. Under `read-only` it is refused. Under
 /// `danger-full-access`, or with no sandbox, it runs unconfined. The environment is scrubbed
@@ -86,7 +86,18 @@ pub async fn run(
         }
         _ => &UNPROBED,
     };
-    let launch = crate::confinement::launch(argv, cwd, sandbox, host)?;
+    run_on(host, argv, cwd, timeout, sandbox).await
+}
+
+/// [`run`] on a host that can enforce `host` (a benchmark compares backends with it).
+pub async fn run_on(
+    host: &crate::confinement::HostConfinement,
+    argv: &[String],
+    cwd: &Path,
+    timeout: Duration,
+    sandbox: Option<&Sandbox>,
+) -> Result<ExecOutcome> {
+    let mut launch = crate::confinement::launch(argv, cwd, sandbox, host)?;
     let program = argv.first().map(String::as_str).unwrap_or_default();
     // Found here, not by the spawn (bwrap would only exit 1), so a missing program reads the
     // same confined or not.
@@ -104,7 +115,9 @@ pub async fn run(
     // The command line itself is a tool argument: it never reaches a log (it may hold a secret).
     tracing::debug!(confinement = %launch.confinement, "starting a command");
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&launch.program)
+    use std::os::unix::process::CommandExt as _;
+    let mut command = std::process::Command::new(&launch.program);
+    command
         .args(&launch.args)
         .env_clear()
         .envs(launch.env.iter().map(|(name, value)| (name, value)))
@@ -112,7 +125,13 @@ pub async fn run(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
+        .process_group(0);
+    // The private temp folder lives until the command is over (dropped on every return).
+    let _tmp = launch.kernel.take().map(|plan| {
+        crate::kernel::install(&mut command, plan.child);
+        plan.tmp
+    });
+    let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
         .spawn()
         .map_err(|error| match error.kind() {
@@ -158,7 +177,9 @@ pub async fn run(
             })
         }
         Err(_) => {
-            // The group is bwrap's (its PID namespace dies with it) or the command's own.
+            // The group holds bwrap, or the first child of the in-process backend and the
+            // command (its PID namespace's init, whose death ends every process in it), or an
+            // unconfined command and what it started.
             if let Some(group) = group {
                 let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             }

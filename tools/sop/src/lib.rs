@@ -24,6 +24,7 @@ mod fsx;
 mod gates;
 mod git;
 mod guard;
+mod kernel;
 mod mirror;
 mod model;
 mod patterns;
@@ -39,7 +40,7 @@ mod tools;
 mod worktree;
 
 pub use brief::{Brief, Requirement};
-pub use confinement::{HostConfinement, host_confinement};
+pub use confinement::{Backend, HostConfinement, host_confinement};
 pub use coordination::Coordination;
 pub use error::{Result, SopError};
 pub use exec::ExecOutcome;

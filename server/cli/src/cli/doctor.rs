@@ -269,7 +269,7 @@ fn commands_check() -> Check {
             if host.env_scrubbed {
                 what.push("see a scrubbed environment");
             }
-            let version = host.version.as_deref().unwrap_or("bubblewrap");
+            let version = host.version.as_deref().unwrap_or("confined");
             ok(
                 "commands",
                 format!(
@@ -285,7 +285,7 @@ fn commands_check() -> Check {
                 "commands under workspace-write are refused (never run bare): {}",
                 why.as_deref().unwrap_or("no confinement backend")
             ),
-            "apt-get install bubblewrap, and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+            "run Linux 6.12 or later with Landlock enabled (lsm=landlock,…), or apt-get install bubblewrap; either needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
         ),
     }
 }

@@ -2,7 +2,9 @@
 //! with root R writes only inside R (never R/.git) and a private /tmp, reaches no network
 //! unless a rule grants it, and sees none of the server's secrets; what it starts dies with
 //! it. Baton's own git runs nothing the repository controls. Real processes, real folders.
-//! These tests need bubblewrap and fail (never skip) without it.
+//! They run under the backend this host picks (Landlock in-process where the kernel has it),
+//! and again under bubblewrap (`every_test_here_passes_under_bubblewrap_too`); under the test
+//! command they fail (never skip) without a backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -26,9 +28,11 @@ struct Place {
 }
 
 impl Place {
-    /// A place for `test`; `None` (the test is skipped) without bubblewrap.
+    /// A place for `test`; `None` (the test is skipped) without a confinement backend.
     fn new(test: &str) -> Option<Place> {
-        if !baton_test_support::bubblewrap(test) {
+        let host = baton_sop::host_confinement();
+        let why = host.unavailable.as_deref().unwrap_or("no backend");
+        if !baton_test_support::needs(test, host.backend.is_some(), why) {
             return None;
         }
         let parent = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -113,7 +117,11 @@ async fn writes_stay_inside_the_root_and_out_of_its_git() {
         "ok\n"
     );
     let confinement = inside["confinement"].as_str().unwrap();
-    assert!(confinement.starts_with("bubblewrap:"), "{confinement}");
+    let backend = baton_sop::host_confinement().backend.unwrap();
+    assert!(
+        confinement.starts_with(&format!("{}:", backend.name())),
+        "{confinement}"
+    );
     assert!(confinement.contains("no network"), "{confinement}");
 
     let home = PathBuf::from(std::env::var("HOME").unwrap()).join(unique(".baton-escape"));
@@ -132,7 +140,8 @@ async fn writes_stay_inside_the_root_and_out_of_its_git() {
         "setsid -w sh -c 'echo x > ../sibling/new-session'".to_owned(),
         "mount -o remount,rw / 2>&1; echo x > ../sibling/remounted".to_owned(),
     ];
-    // Inside, /tmp is private: the write works there and never reaches the host's.
+    // Under bubblewrap /tmp is private (the write works there); under Landlock it is not
+    // writable (TMPDIR is the private folder). Either way the host's /tmp is untouched.
     let private = p
         .sh(
             &format!("echo x > {}", tmp.display()),
@@ -140,7 +149,11 @@ async fn writes_stay_inside_the_root_and_out_of_its_git() {
         )
         .await
         .unwrap();
-    assert_eq!(private["exit_code"], 0, "{private}");
+    let expected = match backend {
+        baton_sop::Backend::Bubblewrap => 0,
+        baton_sop::Backend::Landlock => 2,
+    };
+    assert_eq!(private["exit_code"], expected, "{private}");
     for script in &cases {
         let out = p.sh(script, Some(sandbox.clone())).await.unwrap();
         assert_ne!(out["exit_code"], 0, "`{script}` ran: {out}");
@@ -158,13 +171,37 @@ async fn writes_stay_inside_the_root_and_out_of_its_git() {
     let ok = p
         .sh(
             "(sleep 0.1; echo x > grandchild) & wait $! && setsid -w sh -c 'echo x > session' \
-             && echo x > /tmp/private && cat /tmp/private",
+             && echo x > \"$TMPDIR/private\" && cat \"$TMPDIR/private\"",
             Some(sandbox),
         )
         .await
         .unwrap();
     assert_eq!(ok["stdout"], "x\n", "{ok}");
     assert!(p.root.join("grandchild").exists() && p.root.join("session").exists());
+}
+
+/// What builds and tests do all day still works confined: the standard streams by path,
+/// `/dev/null`, a temp file, `/proc/self`, git reading its repository, the caller's own uid.
+#[tokio::test]
+async fn ordinary_commands_work_confined() {
+    let Some(p) = Place::new("ordinary_commands_work_confined") else {
+        return;
+    };
+    let script = "echo out > /dev/stdout && echo err > /dev/stderr && echo gone > /dev/null \
+                  && t=$(mktemp) && echo temp > \"$t\" && cat \"$t\" \
+                  && test -e /proc/self/exe && git log --format=%s && id -u \
+                  && mkdir -p build/out && echo built > build/out/a && mv build/out/a build/b \
+                  && cat build/b";
+    let out = p.sh(script, Some(p.sandbox(false, &[]))).await.unwrap();
+    let uid = rustix::process::geteuid().as_raw();
+    assert_eq!(
+        (
+            out["stdout"].as_str().unwrap(),
+            out["stderr"].as_str().unwrap()
+        ),
+        (format!("out\ntemp\ninit\n{uid}\nbuilt\n").as_str(), "err\n"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -204,6 +241,78 @@ async fn no_network_unless_a_rule_grants_it() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
     assert_eq!(text, "hi\n");
+
+    // UDP, and an abstract Unix socket of the host's (no file to hide): neither reachable
+    // without the network, both with it.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let name = format!("baton-test-{}", ulid::Ulid::new());
+    let address =
+        <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+            &name,
+        )
+        .unwrap();
+    let abstract_listener = std::os::unix::net::UnixListener::bind_addr(&address).unwrap();
+    abstract_listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "echo udp > /dev/udp/127.0.0.1/{udp_port}; u=$?; \
+         python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"\\0{name}\")' 2>/dev/null; \
+         echo \"$u $?\""
+    );
+    let argv = json!(["bash", "-c", script]);
+    let args = json!({"repo": p.root, "argv": argv});
+    let denied = exec(&p.registry, args.clone(), Some(p.sandbox(false, &[])))
+        .await
+        .unwrap();
+    // bubblewrap's own network namespace takes the datagram (sent, to nobody there);
+    // Landlock's seccomp filter refuses the socket.
+    let expected = match baton_sop::host_confinement().backend.unwrap() {
+        baton_sop::Backend::Bubblewrap => "0 1\n",
+        baton_sop::Backend::Landlock => "1 1\n",
+    };
+    assert_eq!(denied["stdout"], expected, "{denied}");
+    let mut buffer = [0u8; 16];
+    assert!(udp.recv(&mut buffer).is_err(), "a datagram arrived");
+    assert!(abstract_listener.accept().is_err(), "a connection arrived");
+    let granted = exec(&p.registry, args, Some(p.sandbox(true, &[])))
+        .await
+        .unwrap();
+    assert_eq!(granted["stdout"], "0 0\n", "{granted}");
+    assert_eq!(udp.recv(&mut buffer).unwrap(), 4);
+    assert!(
+        abstract_listener.accept().is_ok(),
+        "the granted connection did not arrive"
+    );
+}
+
+/// The suite again under bubblewrap, in a child process (the backend is chosen once per
+/// process), when this host picked the in-process backend.
+#[test]
+fn every_test_here_passes_under_bubblewrap_too() {
+    let host = baton_sop::host_confinement();
+    if std::env::var_os("BATON_CONFINE_BACKEND").is_some()
+        || host.backend != Some(baton_sop::Backend::Landlock)
+        || !baton_test_support::bubblewrap("every_test_here_passes_under_bubblewrap_too")
+    {
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["suite::confine::", "--test-threads=2"])
+        .env("BATON_CONFINE_BACKEND", "bubblewrap")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" 0 failed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passed = stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with(" ok"))
+        .count();
+    assert!(passed >= 8, "{stdout}");
 }
 
 /// Run by `the_servers_secrets_never_reach_a_command` in a child process whose environment
@@ -228,6 +337,20 @@ async fn secrets_child() {
         }
         assert!(env.contains("PATH="), "{env}");
     }
+    // Nor through /proc: the server's own environment is not readable from a command.
+    let me = std::process::id();
+    let out = p
+        .sh(
+            &format!("cat /proc/{me}/environ"),
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    assert_ne!(out["exit_code"], 0, "{out}");
+    assert!(
+        !out["stdout"].as_str().unwrap().contains("sk-test-secret"),
+        "{out}"
+    );
     // Only a variable the policy names gets through.
     let named = p
         .sh("env", Some(p.sandbox(false, &["BATON_REVIEWER_TOKEN"])))
@@ -285,6 +408,34 @@ async fn a_timeout_kills_what_the_command_started_even_in_a_new_session() {
     assert!(
         !p.root.join("late.txt").exists(),
         "the grandchild outlived the call"
+    );
+}
+
+/// A caller that goes away (its call dropped mid-command) takes the command and everything it
+/// started with it.
+#[tokio::test]
+async fn a_dropped_call_kills_what_the_command_started() {
+    let Some(p) = Place::new("a_dropped_call_kills_what_the_command_started") else {
+        return;
+    };
+    let call = p.sh(
+        "setsid sh -c 'sleep 1.5; echo late > late.txt' & (sleep 1.5; echo late > child.txt) & sleep 60",
+        Some(p.sandbox(false, &[])),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), call)
+            .await
+            .is_err(),
+        "the call ended by itself"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !p.root.join("late.txt").exists(),
+        "the setsid grandchild outlived the call"
+    );
+    assert!(
+        !p.root.join("child.txt").exists(),
+        "a child outlived the call"
     );
 }
 

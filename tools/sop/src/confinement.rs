@@ -5,8 +5,9 @@
 //! is used (`BATON_CONFINE_BACKEND=landlock|bubblewrap` picks one):
 //!
 //! - `landlock` ([`crate::kernel`]): entered in-process between `fork` and `exec` — user, mount,
-//!   PID and IPC namespaces, no capabilities, Landlock for writes, signals and abstract
-//!   sockets, seccomp for the network. Needs Landlock ABI 6 (Linux 6.12).
+//!   PID and IPC namespaces with the filesystem read-only but the roots, a private `/tmp`,
+//!   `/dev` and `/run`, no capabilities, Landlock for writes, signals and abstract sockets,
+//!   seccomp for the network. Needs Landlock ABI 6 (Linux 6.12).
 //! - `bubblewrap` (`bwrap`), run as the child process: a mount namespace with the whole
 //!   filesystem bound read-only, each writable root bound read-write over it and the root's
 //!   `.git` bound read-only again over that; a private `/tmp` and `/dev`; a PID namespace; no
@@ -430,12 +431,36 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Every folder between a root and a hidden path inside it, outermost first. Each is made a
+    /// mount point, which cannot be renamed: a command could otherwise move Baton's files
+    /// aside and put its own in their place.
+    pub(crate) fn between_roots_and_hidden(&self) -> Vec<&Path> {
+        let mut dirs = Vec::new();
+        for hidden in &self.hidden {
+            for root in self.roots.iter().filter(|r| hidden.starts_with(r)) {
+                let mut between: Vec<&Path> = hidden
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|a| a != root && a.starts_with(root))
+                    .collect();
+                between.reverse();
+                dirs.extend(between);
+            }
+        }
+        dirs
+    }
+}
+
 /// bwrap's options for `workspace-write` with `layout` (up to `--clearenv`).
 fn workspace_args(layout: &Layout, network: bool) -> Vec<OsString> {
     let mut args = base_args(network);
     // Every root first, then every `.git` over them, so no later root re-exposes one.
     for root in &layout.roots {
         args.extend(["--bind".into(), root.into(), root.into()]);
+    }
+    for dir in layout.between_roots_and_hidden() {
+        args.extend(["--bind".into(), dir.into(), dir.into()]);
     }
     for git in &layout.gits {
         args.extend(["--ro-bind".into(), git.into(), git.into()]);
@@ -464,9 +489,10 @@ fn describe(backend: Backend, layout: &Layout, network: bool, env: &str, cwd: &P
     };
     let (tmp, net, rest) = match backend {
         Backend::Landlock => (
-            "a private TMPDIR",
-            "no network (seccomp: Unix sockets only; Landlock: no TCP, abstract sockets scoped)",
-            "own user, mount, PID and IPC namespaces, no capabilities, signals scoped",
+            "a private /tmp",
+            "no network (seccomp: Unix sockets only; Landlock: no TCP)",
+            "own user, mount, PID and IPC namespaces, a private /dev and /run, no \
+             capabilities, signals and abstract sockets scoped",
         ),
         Backend::Bubblewrap => (
             "a private /tmp",

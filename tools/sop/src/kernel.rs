@@ -1,13 +1,16 @@
 //! The in-process backend (`landlock`): the command's own user, mount, PID and IPC namespaces,
-//! no capabilities, Landlock for files, signals and abstract sockets, and seccomp for the
+//! no capabilities, Landlock for writes, signals and abstract sockets, and seccomp for the
 //! network, all entered between `fork` and `exec` — no helper program to start, which is what
 //! makes it cheap (bubblewrap's own start-up was most of its cost).
 //!
-//! Landlock rights are additive down a hierarchy, so a grant on a root also covers its `.git`;
-//! the mount namespace is what keeps `.git` read-only (bound over itself read-only) and hides
-//! Baton's own files, and Landlock, enforced after those mounts, keeps the command from undoing
-//! them. The parent builds everything (the ruleset with its rules, the seccomp program, the
-//! C strings); the child only makes system calls.
+//! Landlock covers what a command may write into, not metadata (`chmod`, `chown`, times,
+//! extended attributes), and its rights are additive down a hierarchy, so a grant on a root
+//! also covers its `.git`. The mount namespace does the rest, as bubblewrap did: the whole
+//! filesystem read-only, each root bound writable again and its `.git` read-only over that,
+//! Baton's own files covered, and a private `/tmp`, `/dev` and `/run`. Landlock, enforced after
+//! those mounts, keeps the command from undoing them. The parent builds everything (the
+//! ruleset with its rules, the seccomp program, the mount list, the C strings); the children
+//! only make system calls.
 
 mod child;
 
@@ -28,7 +31,7 @@ use seccompiler::{
 };
 
 pub(crate) use child::install;
-use child::{ChildPlan, Mount, Strings};
+use child::{ChildPlan, Mount, Stack, Strings};
 
 use crate::confinement::Layout;
 use crate::{Result, SopError};
@@ -37,8 +40,11 @@ use crate::{Result, SopError};
 /// signals (Linux 6.12).
 pub(crate) const NEEDED_ABI: ABI = ABI::V6;
 
-/// Devices every command may write to.
-const DEVICES: [&str; 3] = ["/dev/null", "/dev/zero", "/dev/full"];
+/// The host's devices a command gets in its own `/dev` (under `/dev`).
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
+
+/// Stack size of the init, and of the command until it executes.
+const STACK: usize = 128 * 1024;
 
 /// One command's confinement: what its child enters, and its private temp folder (removed
 /// when this is dropped, after the command).
@@ -46,7 +52,8 @@ const DEVICES: [&str; 3] = ["/dev/null", "/dev/zero", "/dev/full"];
 pub(crate) struct Plan {
     /// What the child enters.
     pub child: ChildPlan,
-    /// The command's `TMPDIR`, the one writable place outside its roots.
+    /// The command's own folders (its `/tmp`, its `/dev/shm`), the only writable places
+    /// outside its roots.
     pub tmp: tempfile::TempDir,
 }
 
@@ -65,8 +72,99 @@ fn c_string(what: &'static str, text: &[u8]) -> Result<CString> {
     CString::new(text).map_err(|_| SopError::invalid(what, "holds a NUL byte"))
 }
 
+/// The executable `argv` names: PID 2 executes it directly, with no search, so a bare name is
+/// found here, in the command's `PATH`.
+fn program(argv: &[String], env: &[(String, OsString)]) -> Result<PathBuf> {
+    let program = argv
+        .first()
+        .ok_or_else(|| SopError::invalid("argv", "is empty; give the program and its arguments"))?;
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    let path = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    crate::confinement::find_program(program, &path)
+        .ok_or_else(|| SopError::NotFound(format!("program `{program}`")))
+}
+
+/// Folders made once per process: an empty one (to cover what a command must not see), and
+/// the skeleton of a command's `/dev` (mount points for the devices, `pts`, `shm`, links).
+#[derive(Debug)]
+struct Skeleton {
+    _dir: tempfile::TempDir,
+    empty: PathBuf,
+    dev: PathBuf,
+}
+
+fn skeleton() -> Result<&'static Skeleton> {
+    static SKELETON: OnceLock<std::result::Result<Skeleton, String>> = OnceLock::new();
+    let make = || -> std::io::Result<Skeleton> {
+        let dir = tempfile::Builder::new()
+            .prefix("baton-skeleton-")
+            .tempdir()?;
+        let empty = dir.path().join("empty");
+        let dev = dir.path().join("dev");
+        std::fs::create_dir(&empty)?;
+        std::fs::create_dir(&dev)?;
+        for device in DEVICES {
+            std::fs::File::create(dev.join(device))?;
+        }
+        for sub in ["pts", "shm"] {
+            std::fs::create_dir(dev.join(sub))?;
+        }
+        let links = [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ];
+        for (name, target) in links {
+            std::os::unix::fs::symlink(target, dev.join(name))?;
+        }
+        Ok(Skeleton {
+            _dir: dir,
+            empty,
+            dev,
+        })
+    };
+    SKELETON
+        .get_or_init(|| make().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| sandbox_error("the skeleton of /dev", e))
+}
+
+/// Where the mounts go before `/tmp` and `/run` are covered: a path under one of them is
+/// staged inside the folder that will cover it, so it shows through the cover.
+struct Stage {
+    covers: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Stage {
+    fn at(&self, path: &Path) -> Result<PathBuf> {
+        for (covered, with) in &self.covers {
+            if let Ok(rest) = path.strip_prefix(covered) {
+                let staged = with.join(rest);
+                // The mount point must exist in the cover.
+                if path.is_dir() {
+                    std::fs::create_dir_all(&staged)
+                } else {
+                    std::fs::create_dir_all(staged.parent().unwrap_or(with))
+                        .and_then(|()| std::fs::File::create(&staged).map(drop))
+                }
+                .map_err(|e| sandbox_error("a mount point", e))?;
+                return Ok(staged);
+            }
+        }
+        Ok(path.to_path_buf())
+    }
+}
+
 /// The plan for `argv` in `cwd` with `layout`, the network cut off unless `network`, its
-/// environment `env` plus `TMPDIR` (added here: the private folder is made here).
+/// environment `env` (with `TMPDIR` set to the private `/tmp`).
 pub(crate) fn plan(
     layout: &Layout,
     cwd: &Path,
@@ -74,26 +172,33 @@ pub(crate) fn plan(
     argv: &[String],
     env: &mut Vec<(String, OsString)>,
 ) -> Result<Plan> {
-    let program = argv
-        .first()
-        .ok_or_else(|| SopError::invalid("argv", "is empty; give the program and its arguments"))?;
-    // PID 1 executes the program itself, with no search: find it here, in the command's PATH.
-    let program = if program.contains('/') {
-        PathBuf::from(program)
-    } else {
-        let path = env
-            .iter()
-            .find(|(name, _)| name == "PATH")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default();
-        crate::confinement::find_program(program, &path)
-            .ok_or_else(|| SopError::NotFound(format!("program `{program}`")))?
-    };
-    let tmp = tempfile::Builder::new()
+    let program = program(argv, env)?;
+    // Baton's private folders for commands (each one's /tmp, the /dev skeleton) live there: a
+    // root over them would let one command reach another's, or what every command sees.
+    let area = std::env::temp_dir();
+    if let Some(root) = layout.roots.iter().find(|root| area.starts_with(root)) {
+        return Err(SopError::Sandbox(format!(
+            "the writable root {} holds {}, where Baton keeps commands' private folders; give \
+             a narrower root (each command has a private /tmp of its own)",
+            root.display(),
+            area.display()
+        )));
+    }
+    env.retain(|(name, _)| name != "TMPDIR");
+    env.push(("TMPDIR".into(), "/tmp".into()));
+    let skeleton = skeleton()?;
+    let own = tempfile::Builder::new()
         .prefix("baton-exec-")
         .tempdir()
         .map_err(|e| sandbox_error("its private temp folder", e))?;
-    env.push(("TMPDIR".into(), tmp.path().into()));
+    let (tmp, shm, run) = (
+        own.path().join("tmp"),
+        own.path().join("shm"),
+        own.path().join("run"),
+    );
+    for dir in [&tmp, &shm, &run] {
+        std::fs::create_dir(dir).map_err(|e| sandbox_error("its private temp folder", e))?;
+    }
     let argv = argv
         .iter()
         .map(|arg| c_string("argv", arg.as_bytes()))
@@ -106,52 +211,100 @@ pub(crate) fn plan(
             c_string("env", &entry)
         })
         .collect::<Result<Vec<_>>>()?;
-    let ruleset = ruleset(layout, tmp.path(), network)?;
-    let mut mounts = Vec::new();
-    for git in &layout.gits {
-        mounts.push(Mount::ReadOnly(c_path(git)?));
-    }
-    for hidden in &layout.hidden {
-        mounts.push(if hidden.is_dir() {
-            Mount::HideDir(c_path(hidden)?)
-        } else {
-            Mount::HideFile(c_path(hidden)?)
-        });
-    }
-    // Local services' sockets (D-Bus, Docker) live under /run; without the network a command
-    // has no business with them either — unless it works there.
-    let run = Path::new("/run");
-    let under_run = layout.roots.iter().any(|r| r.starts_with(run)) || cwd.starts_with(run);
-    if !network && run.is_dir() && !under_run {
-        // An empty folder bound read-only: a bind mount costs far less than a new tmpfs.
-        let empty = tmp.path().join(".run");
-        std::fs::create_dir(&empty).map_err(|e| sandbox_error("an empty /run", e))?;
-        mounts.push(Mount::Cover {
-            from: c_path(&empty)?,
-            to: c_path(run)?,
-        });
-    }
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
     let child = ChildPlan {
         program: c_path(&program)?,
         argv: Strings::new(argv),
         envp: Strings::new(envp),
-        stack: vec![0; child::STACK],
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
-        mounts,
+        mounts: mounts(layout, skeleton, &tmp, &shm, &run)?,
         cwd: c_path(cwd)?,
-        ruleset,
+        ruleset: ruleset(layout, &[&tmp, &shm], network)?,
+        pts_access: (AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev).bits(),
         seccomp: if network { None } else { Some(no_network()?) },
+        init_stack: Stack::new(STACK),
+        command_stack: Stack::new(STACK),
     };
-    Ok(Plan { child, tmp })
+    Ok(Plan { child, tmp: own })
+}
+
+/// The mounts, in order: the filesystem read-only; each root writable again, the folders
+/// between it and a hidden path, its `.git` read-only, the hidden paths covered (all staged
+/// inside the covers when under /tmp or /run); the private /dev; /run; /tmp last.
+fn mounts(
+    layout: &Layout,
+    skeleton: &Skeleton,
+    tmp: &Path,
+    shm: &Path,
+    run: &Path,
+) -> Result<Vec<Mount>> {
+    let stage = Stage {
+        covers: vec![("/tmp".into(), tmp.into()), ("/run".into(), run.into())],
+    };
+    let bind = |from: &Path, to: &Path, writable: bool| -> Result<Mount> {
+        Ok(Mount::Bind {
+            from: c_path(from)?,
+            to: c_path(&stage.at(to)?)?,
+            writable,
+        })
+    };
+    let mut mounts = vec![Mount::ReadOnlyTree(c"/".into())];
+    for root in &layout.roots {
+        mounts.push(bind(root, root, true)?);
+    }
+    for dir in layout.between_roots_and_hidden() {
+        mounts.push(bind(dir, dir, true)?);
+    }
+    for git in &layout.gits {
+        mounts.push(bind(git, git, false)?);
+    }
+    for hidden in &layout.hidden {
+        let cover = if hidden.is_dir() {
+            skeleton.empty.as_path()
+        } else {
+            Path::new("/dev/null")
+        };
+        mounts.push(bind(cover, hidden, false)?);
+    }
+    // The covers are not staged: they are what the staging is for. A device is written
+    // through its own bind mount (Landlock decides which).
+    let cover = |from: &Path, to: &Path, writable: bool| -> Result<Mount> {
+        Ok(Mount::Bind {
+            from: c_path(from)?,
+            to: c_path(to)?,
+            writable,
+        })
+    };
+    for device in DEVICES {
+        let host = Path::new("/dev").join(device);
+        mounts.push(cover(&host, &skeleton.dev.join(device), true)?);
+    }
+    mounts.push(cover(&skeleton.dev, Path::new("/dev"), false)?);
+    mounts.push(cover(shm, Path::new("/dev/shm"), true)?);
+    mounts.push(Mount::Devpts(c"/dev/pts".into()));
+    if Path::new("/run").is_dir() {
+        // Local services' sockets (Docker's, D-Bus's, the user's agents) live under /run.
+        let run_cover = if layout.roots.iter().any(|r| r.starts_with("/run")) {
+            run
+        } else {
+            skeleton.empty.as_path()
+        };
+        mounts.push(Mount::Cover {
+            from: c_path(run_cover)?,
+            to: c"/run".into(),
+        });
+    }
+    // Last: the folders bound above live under the host's /tmp.
+    mounts.push(cover(tmp, Path::new("/tmp"), true)?);
+    Ok(mounts)
 }
 
 /// Writes only under the roots, the private temp folder and the harmless devices; without the
 /// network no TCP bind or connect and no abstract Unix socket outside; never a signal to a
 /// process outside. Every right must be enforced, or the plan fails (never a partial sandbox).
-fn ruleset(layout: &Layout, tmp: &Path, network: bool) -> Result<OwnedFd> {
+fn ruleset(layout: &Layout, own: &[&Path], network: bool) -> Result<OwnedFd> {
     let write = AccessFs::from_write(NEEDED_ABI);
     let error = |e| sandbox_error("Landlock", e);
     let mut ruleset = Ruleset::default()
@@ -159,21 +312,30 @@ fn ruleset(layout: &Layout, tmp: &Path, network: bool) -> Result<OwnedFd> {
         .handle_access(write)
         .map_err(error)?
         .scope(Scope::Signal)
+        .map_err(error)?
+        // Abstract sockets are local services (D-Bus, container shims), not the network: a
+        // network rule does not open them.
+        .scope(Scope::AbstractUnixSocket)
         .map_err(error)?;
     if !network {
         ruleset = ruleset
             .handle_access(AccessNet::from_all(NEEDED_ABI))
-            .map_err(error)?
-            .scope(Scope::AbstractUnixSocket)
             .map_err(error)?;
     }
-    let writable = layout.roots.iter().map(|r| r.as_path()).chain([tmp]);
+    let writable = layout
+        .roots
+        .iter()
+        .map(|r| r.as_path())
+        .chain(own.iter().copied());
     let created = ruleset
         .create()
         .map_err(error)?
         .add_rules(path_beneath_rules(writable, write))
         .map_err(error)?
-        .add_rules(path_beneath_rules(DEVICES, write))
+        .add_rules(path_beneath_rules(
+            DEVICES.map(|device| Path::new("/dev").join(device)),
+            write,
+        ))
         .map_err(error)?;
     Option::<OwnedFd>::from(created)
         .ok_or_else(|| sandbox_error("Landlock", "this kernel does not enforce it"))

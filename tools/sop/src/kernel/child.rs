@@ -1,40 +1,88 @@
 //! What runs in the forked child between `fork` and `exec`: new user, mount, PID and IPC
-//! namespaces, the mounts of the plan, no capabilities, then Landlock and seccomp.
+//! namespaces, an init of Baton's own as the namespace's PID 1, the mounts of the plan, then
+//! the command as PID 2 with no capabilities, under Landlock and seccomp.
 //!
 //! Between `fork` and `exec` in a multi-threaded program only async-signal-safe calls are
 //! allowed: everything here is a raw system call on data prepared by the parent (no allocation,
 //! no lock). That is also why this is the one place in the crate with `unsafe`: `pre_exec`
 //! itself is unsafe, and so is every libc call.
+//!
+//! Three processes: the forked child (outside the new PID namespace: it waits, and is what the
+//! server kills), the namespace's init (never executes anything, dies with the forked child,
+//! reaps orphans, and its death ends every process in the namespace), and the command. The
+//! init and the command are started with `CLONE_VM` on stacks of their own (the command with
+//! `CLONE_VFORK` too, as `posix_spawn` does): no page table is copied, so a large server pays
+//! for one fork, as it would for any command. A command cannot outlive its call by clearing
+//! its parent-death signal or calling `setsid`: the init, which it can neither signal nor
+//! trace (Landlock scopes both), holds the namespace.
 #![allow(unsafe_code)]
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-/// A mount made inside the command's mount namespace before it runs.
+/// A mount made inside the command's mount namespace before it runs, in order.
 #[derive(Debug)]
 pub(crate) enum Mount {
-    /// The path bound over itself read-only (a root's `.git`).
-    ReadOnly(CString),
-    /// An empty read-only tmpfs over a folder (Baton's own data, hidden).
-    HideDir(CString),
-    /// `/dev/null` bound read-only over a file (Baton's own config, hidden).
-    HideFile(CString),
-    /// An empty folder bound read-only over another (`/run` without the network: local
-    /// services' sockets).
-    Cover {
-        /// The empty folder.
+    /// Every mount under the path made read-only (the whole filesystem, first).
+    ReadOnlyTree(CString),
+    /// `from` bound at `to` (with what is mounted under it), writable or read-only.
+    Bind {
+        /// What is bound.
         from: CString,
-        /// What it covers.
+        /// Where.
+        to: CString,
+        /// Whether writes are allowed through it (Landlock decides what else may be written).
+        writable: bool,
+    },
+    /// `from` bound read-only over `to`, with what is mounted under it keeping its own flags
+    /// (`/run` covered, with a root under it still writable).
+    Cover {
+        /// What is bound.
+        from: CString,
+        /// Where.
         to: CString,
     },
+    /// A new instance of devpts (ptys of the command's own).
+    Devpts(CString),
+}
+
+/// A stack for a process started with `CLONE_VM`, written only by that process.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    bytes: UnsafeCell<Box<[u8]>>,
+    len: usize,
+}
+
+// SAFETY: the bytes are only touched by the process that runs on them, never through `&self`
+// in Rust code.
+unsafe impl Sync for Stack {}
+
+impl Stack {
+    /// A stack of `size` bytes.
+    pub(crate) fn new(size: usize) -> Stack {
+        Stack {
+            bytes: UnsafeCell::new(vec![0u8; size].into_boxed_slice()),
+            len: size,
+        }
+    }
+
+    /// Its top, 16-byte aligned (stacks grow down).
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: the box is never moved or reborrowed elsewhere; the result is one past the
+        // end of its allocation and is not dereferenced here.
+        let end = unsafe { (&mut *self.bytes.get()).as_mut_ptr().add(self.len) };
+        (end as usize & !15) as *mut libc::c_void
+    }
 }
 
 /// Everything the child needs, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct ChildPlan {
     /// The program to execute: a path (resolved by the parent when the command named only a
-    /// program, since PID 1 executes it itself, with no search).
+    /// program, since it is executed directly, with no search).
     pub program: CString,
     /// Its arguments, the program first.
     pub argv: Strings,
@@ -46,14 +94,18 @@ pub(crate) struct ChildPlan {
     pub gid_map: Vec<u8>,
     /// Mounts, in order.
     pub mounts: Vec<Mount>,
-    /// The working folder, entered again after the mounts so it resolves through them.
+    /// The working folder, entered after the mounts so it resolves through them.
     pub cwd: CString,
-    /// The Landlock ruleset to enforce.
+    /// The Landlock ruleset to enforce (its rule for `/dev/pts` is added once that exists).
     pub ruleset: OwnedFd,
+    /// The rights granted on the command's own `/dev/pts`.
+    pub pts_access: u64,
     /// The seccomp filter, when there is one (none when the network is granted).
     pub seccomp: Option<&'static seccompiler::BpfProgram>,
-    /// The stack PID 1 runs on until it executes the command.
-    pub stack: Vec<u8>,
+    /// The init's stack.
+    pub init_stack: Stack,
+    /// The command's stack until it executes.
+    pub command_stack: Stack,
 }
 
 /// `mount_setattr(2)`'s argument (not in the libc crate).
@@ -67,9 +119,18 @@ struct MountAttr {
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
+/// `landlock_add_rule(2)`'s path rule (packed, as the kernel declares it).
+#[repr(C, packed)]
+struct PathBeneath {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+
 /// Arrange for `command` to enter `plan` between its fork and its exec.
-/// (The standard library's own exec after this closure never happens: this process either
-/// reports an error or waits for PID 1 and exits.)
+/// (The standard library's own exec after this closure never happens: the forked child
+/// either reports an error or waits for the init and exits.)
 pub(crate) fn install(command: &mut std::process::Command, plan: ChildPlan) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: the closure only makes raw system calls on memory it owns (see `enter`).
@@ -95,16 +156,6 @@ fn write_file(path: &CStr, content: &[u8]) -> io::Result<()> {
         libc::close(fd);
         check(written as libc::c_long)
     }
-}
-
-/// Stack of the namespace's PID 1 until it executes the command.
-pub(crate) const STACK: usize = 256 * 1024;
-
-/// What PID 1 is handed.
-struct Start<'a> {
-    plan: &'a ChildPlan,
-    /// The write end of the pipe on which PID 1 reports why it could not start.
-    report: libc::c_int,
 }
 
 /// C strings and the NUL-terminated array of pointers to them that `execve` takes.
@@ -133,14 +184,28 @@ impl Strings {
     }
 }
 
-/// In the forked child: the namespaces, then PID 1 of the new PID namespace, which becomes
-/// the command; this process stays outside it and only waits, so everything the command
-/// starts (even after `setsid`) dies with it. PID 1 shares this process's memory until it
-/// executes the command (`CLONE_VM | CLONE_VFORK`, as `posix_spawn` does), so starting it
-/// copies no page table — a second fork of a large server would cost milliseconds.
+/// What the init and the command are handed (on the forked child's stack, which both share).
+struct Start<'a> {
+    plan: &'a ChildPlan,
+    /// The write end of the pipe on which the init reports: 0 once the command runs, else the
+    /// error number of what failed.
+    report: libc::c_int,
+    /// A pidfd of the forked child.
+    parent: libc::c_int,
+    /// The command's error number when it could not start (0: it executed).
+    failed: AtomicI32,
+}
+
+/// In the forked child: no core dump (this is a copy of the server, its secrets included), the
+/// namespaces, then the init; wait for its report, and then for its end.
 fn enter(plan: &ChildPlan) -> io::Result<()> {
     // SAFETY: raw system calls with valid arguments; see each comment.
     unsafe {
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        check(libc::setrlimit(libc::RLIMIT_CORE, &no_core).into())?;
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0).into())?;
         check(
             libc::unshare(
@@ -151,45 +216,135 @@ fn enter(plan: &ChildPlan) -> io::Result<()> {
         write_file(c"/proc/self/uid_map", &plan.uid_map)?;
         write_file(c"/proc/self/setgroups", b"deny")?;
         write_file(c"/proc/self/gid_map", &plan.gid_map)?;
+        // Only now: a process that is not dumpable may not write its own maps (its /proc
+        // files belong to root).
+        check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0).into())?;
+        // The server's signal handlers must not run in these copies of it; the command
+        // unblocks signals before it executes.
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        // The init watches this process through a pidfd: should it die before the init's own
+        // parent-death signal is set, the init sees it and ends.
+        let me = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0u32);
+        check(me)?;
         let mut pipe = [0; 2];
         check(libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC).into())?;
         let start = Start {
             plan,
             report: pipe[1],
+            parent: me as libc::c_int,
+            failed: AtomicI32::new(0),
         };
-        let top = plan.stack.as_ptr().add(plan.stack.len()) as usize & !15;
-        let pid = libc::clone(
-            pid_one,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        let init = libc::clone(
+            init_main,
+            plan.init_stack.top(),
+            libc::CLONE_VM | libc::SIGCHLD,
             (&start as *const Start).cast_mut().cast(),
         );
-        check(pid.into())?;
+        check(init.into())?;
         libc::close(pipe[1]);
-        // PID 1 has executed the command (the pipe closed with it) or failed (said why).
-        let mut errno = 0i32;
-        let read = libc::read(pipe[0], (&mut errno as *mut i32).cast(), 4);
-        if read == 4 {
-            let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
-            return Err(io::Error::from_raw_os_error(errno));
+        let mut errno = libc::EIO;
+        let mut read = libc::read(pipe[0], (&mut errno as *mut i32).cast(), 4);
+        while read < 0 && *libc::__errno_location() == libc::EINTR {
+            read = libc::read(pipe[0], (&mut errno as *mut i32).cast(), 4);
         }
-        wait_and_exit(pid)
+        if read != 4 || errno != 0 {
+            let mut status = 0;
+            libc::waitpid(init, &mut status, 0);
+            return Err(io::Error::from_raw_os_error(if read == 4 {
+                errno
+            } else {
+                libc::EIO
+            }));
+        }
+        wait_and_exit(init)
     }
 }
 
-/// PID 1, on its own stack in the forked child's memory: confine itself, execute the command;
-/// on failure report the error number and exit.
-extern "C" fn pid_one(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `Start` of `enter`, alive while this runs (the parent is
-    // suspended until this executes or exits).
+/// The forked child once the command runs: hold nothing (the spawn's error pipe above all, or
+/// the parent would wait for the whole command), wait for the init, exit as it did.
+fn wait_and_exit(init: libc::pid_t) -> ! {
+    // SAFETY: raw system calls; `status` is a valid out-pointer.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        let mut status = 0;
+        while libc::waitpid(init, &mut status, 0) != init {
+            if *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+        libc::_exit(exit_code(status))
+    }
+}
+
+/// The exit code a shell would show for `status`: the code, or 128 + the signal.
+fn exit_code(status: libc::c_int) -> libc::c_int {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+/// The init, PID 1 of the new namespace: dies with the forked child, makes the mounts, starts
+/// the command, reports, then reaps until the command ends and exits as it did — which ends
+/// every other process in the namespace.
+extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Start` of `enter`, alive while the forked child waits.
     let start = unsafe { &*arg.cast::<Start>() };
-    // Killed with the first child (a call dropped kills only that one, directly).
-    // SAFETY: prctl with integer arguments.
-    let dies = check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) }.into());
-    let result: io::Result<()> = dies.and_then(|()| confine(start.plan)).and_then(|()| {
-        // SAFETY: NUL-terminated arrays of C strings that outlive the call.
+    let command = set_up(start.plan, start.parent).and_then(|()| {
+        // SAFETY: the command's own stack; `start` outlives it (this process is suspended
+        // until the command executes or exits).
+        let pid = unsafe {
+            libc::clone(
+                command_main,
+                start.plan.command_stack.top(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (start as *const Start).cast_mut().cast(),
+            )
+        };
+        check(pid.into())?;
+        match start.failed.load(Ordering::SeqCst) {
+            0 => Ok(pid),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    });
+    let errno = match &command {
+        Ok(_) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+    };
+    // SAFETY: raw system calls; `status` is a valid out-pointer.
+    unsafe {
+        libc::write(start.report, (&errno as *const i32).cast(), 4);
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        let Ok(command) = command else {
+            libc::_exit(127)
+        };
+        let mut status = 0;
+        loop {
+            let pid = libc::waitpid(-1, &mut status, 0);
+            if pid == command {
+                libc::_exit(exit_code(status));
+            }
+            if pid < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+    }
+}
+
+/// The command: confine itself, execute; on failure leave the error number and exit.
+extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Start` of `enter` (see `init_main`).
+    let start = unsafe { &*arg.cast::<Start>() };
+    let result: io::Result<()> = confine(start.plan).and_then(|()| {
+        // SAFETY: an empty signal set of this frame; NUL-terminated arrays of C strings that
+        // outlive the call.
         unsafe {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             libc::execve(
                 start.plan.program.as_ptr(),
                 start.plan.argv.pointers.as_ptr(),
@@ -202,46 +357,26 @@ extern "C" fn pid_one(arg: *mut libc::c_void) -> libc::c_int {
         .err()
         .and_then(|e| e.raw_os_error())
         .unwrap_or(libc::EIO);
-    // SAFETY: a write of 4 bytes from a local, then exit without unwinding.
-    unsafe {
-        libc::write(start.report, (&errno as *const i32).cast(), 4);
-        libc::_exit(127)
-    }
+    start.failed.store(errno, Ordering::SeqCst);
+    // SAFETY: exit without unwinding.
+    unsafe { libc::_exit(127) }
 }
 
-/// The first child: hold nothing (the spawn's error pipe above all, or the parent would wait
-/// for the whole command), wait for PID 1, and end the way it ended.
-fn wait_and_exit(pid: libc::pid_t) -> ! {
-    // SAFETY: raw system calls; `status` is a valid out-pointer.
+/// In the init: the mounts (before Landlock, which forbids mounting), a fresh `/proc` for the
+/// new PID namespace, the working folder through them.
+fn set_up(plan: &ChildPlan, parent: libc::c_int) -> io::Result<()> {
+    // SAFETY: raw system calls on C strings owned by `plan`, and a pollfd of this frame.
     unsafe {
-        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
-        let mut status = 0;
-        loop {
-            let rc = libc::waitpid(pid, &mut status, 0);
-            if rc == pid {
-                break;
-            }
-            if rc < 0 && *libc::__errno_location() != libc::EINTR {
-                libc::_exit(127);
-            }
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0).into())?;
+        let mut gone = libc::pollfd {
+            fd: parent,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut gone, 1, 0) != 0 {
+            // Died before the signal was set: nobody would ever end this namespace.
+            libc::_exit(127);
         }
-        if libc::WIFSIGNALED(status) {
-            let signal = libc::WTERMSIG(status);
-            libc::signal(signal, libc::SIG_DFL);
-            libc::kill(libc::getpid(), signal);
-            libc::_exit(128 + signal);
-        }
-        libc::_exit(libc::WEXITSTATUS(status));
-    }
-}
-
-/// PID 1 of the new namespace: the mounts, a fresh `/proc`, the working folder again, no
-/// capabilities, then Landlock and seccomp. Landlock comes after the mounts because a
-/// Landlock-restricted process may not mount anything (which is also what keeps the command
-/// from undoing them).
-fn confine(plan: &ChildPlan) -> io::Result<()> {
-    // SAFETY: raw system calls on C strings and structs owned by `plan` or this frame.
-    unsafe {
         check(
             libc::mount(
                 std::ptr::null(),
@@ -265,9 +400,39 @@ fn confine(plan: &ChildPlan) -> io::Result<()> {
             )
             .into(),
         )?;
-        check(libc::chdir(plan.cwd.as_ptr()).into())?;
-        drop_capabilities()?;
+        // As uid 0 only Landlock would keep a command off the sysctls: read-only too.
+        apply(&Mount::Bind {
+            from: c"/proc/sys".into(),
+            to: c"/proc/sys".into(),
+            writable: false,
+        })?;
+        check(libc::chdir(plan.cwd.as_ptr()).into())
+    }
+}
+
+/// In the command, before it executes: no capabilities, no new privileges, the command's own
+/// ptys added to the ruleset, Landlock, seccomp.
+fn confine(plan: &ChildPlan) -> io::Result<()> {
+    drop_capabilities()?;
+    // SAFETY: raw system calls on a descriptor and structs owned by `plan` or this frame.
+    unsafe {
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
+        let pts = libc::open(c"/dev/pts".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+        if pts >= 0 {
+            let rule = PathBeneath {
+                allowed_access: plan.pts_access,
+                parent_fd: pts,
+            };
+            let added = libc::syscall(
+                libc::SYS_landlock_add_rule,
+                plan.ruleset.as_raw_fd(),
+                LANDLOCK_RULE_PATH_BENEATH,
+                &rule as *const PathBeneath,
+                0u32,
+            );
+            libc::close(pts);
+            check(added)?;
+        }
         check(libc::syscall(
             libc::SYS_landlock_restrict_self,
             plan.ruleset.as_raw_fd(),
@@ -285,59 +450,68 @@ unsafe fn apply(mount: &Mount) -> io::Result<()> {
     // SAFETY (for the caller): C strings owned by `mount`.
     unsafe {
         match mount {
-            Mount::ReadOnly(path) => {
+            Mount::ReadOnlyTree(path) => set_read_only(path, true),
+            Mount::Bind { from, to, writable } => {
                 check(
                     libc::mount(
-                        path.as_ptr(),
-                        path.as_ptr(),
+                        from.as_ptr(),
+                        to.as_ptr(),
                         null,
                         libc::MS_BIND | libc::MS_REC,
                         null.cast(),
                     )
                     .into(),
                 )?;
-                read_only(path)
+                // Read-only reaches every mount under it; writable only this one, so a
+                // `.git` staged inside a cover keeps its own read-only mount.
+                set_read_only(to, !writable)
             }
-            Mount::HideDir(path) => check(
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    path.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-                    c"mode=0555".as_ptr().cast(),
-                )
-                .into(),
-            ),
-            Mount::HideFile(path) => {
+            Mount::Cover { from, to } => {
                 check(
                     libc::mount(
-                        c"/dev/null".as_ptr(),
-                        path.as_ptr(),
+                        from.as_ptr(),
+                        to.as_ptr(),
                         null,
-                        libc::MS_BIND,
+                        libc::MS_BIND | libc::MS_REC,
                         null.cast(),
                     )
                     .into(),
                 )?;
-                read_only(path)
+                set_attr(to, MOUNT_ATTR_RDONLY, 0, 0)
             }
-            Mount::Cover { from, to } => {
-                check(
-                    libc::mount(from.as_ptr(), to.as_ptr(), null, libc::MS_BIND, null.cast())
-                        .into(),
-                )?;
-                read_only(to)
-            }
+            Mount::Devpts(path) => check(
+                libc::mount(
+                    c"devpts".as_ptr(),
+                    path.as_ptr(),
+                    c"devpts".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    c"newinstance,ptmxmode=0666,mode=620".as_ptr().cast(),
+                )
+                .into(),
+            ),
         }
     }
 }
 
-/// Make the mount at `path` (and those under it) read-only. `mount_setattr` sets only that
-/// flag, where a remount would have to repeat the locked ones (nosuid, nodev…) to be allowed.
-unsafe fn read_only(path: &CStr) -> io::Result<()> {
+/// Make every mount at and under `path` read-only, or the one at `path` writable.
+/// `mount_setattr` changes only that flag, where a remount would have to repeat the locked
+/// ones (nosuid, nodev…).
+unsafe fn set_read_only(path: &CStr, read_only: bool) -> io::Result<()> {
+    // SAFETY (for the caller): as `set_attr`'s.
+    unsafe {
+        if read_only {
+            set_attr(path, MOUNT_ATTR_RDONLY, 0, libc::AT_RECURSIVE)
+        } else {
+            set_attr(path, 0, MOUNT_ATTR_RDONLY, 0)
+        }
+    }
+}
+
+/// `mount_setattr` on `path`: `set` and `clear` those attributes, `flags` (`AT_RECURSIVE`).
+unsafe fn set_attr(path: &CStr, set: u64, clear: u64, flags: libc::c_int) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };
@@ -347,7 +521,7 @@ unsafe fn read_only(path: &CStr) -> io::Result<()> {
             libc::SYS_mount_setattr,
             libc::AT_FDCWD,
             path.as_ptr(),
-            libc::AT_RECURSIVE as libc::c_uint,
+            flags as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

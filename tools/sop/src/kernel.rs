@@ -31,7 +31,7 @@ use seccompiler::{
 };
 
 pub(crate) use child::install;
-use child::{ChildPlan, Mount, Stack, Strings};
+use child::{Access, ChildPlan, Mount, Stack, Strings};
 
 use crate::confinement::Layout;
 use crate::{Result, SopError};
@@ -243,22 +243,22 @@ fn mounts(
     let stage = Stage {
         covers: vec![("/tmp".into(), tmp.into()), ("/run".into(), run.into())],
     };
-    let bind = |from: &Path, to: &Path, writable: bool| -> Result<Mount> {
+    let bind = |from: &Path, to: &Path, access: Access| -> Result<Mount> {
         Ok(Mount::Bind {
             from: c_path(from)?,
             to: c_path(&stage.at(to)?)?,
-            writable,
+            access,
         })
     };
     let mut mounts = vec![Mount::ReadOnlyTree(c"/".into())];
     for root in &layout.roots {
-        mounts.push(bind(root, root, true)?);
+        mounts.push(bind(root, root, Access::Writable)?);
     }
     for dir in layout.between_roots_and_hidden() {
-        mounts.push(bind(dir, dir, true)?);
+        mounts.push(bind(dir, dir, Access::Keep)?);
     }
     for git in &layout.gits {
-        mounts.push(bind(git, git, false)?);
+        mounts.push(bind(git, git, Access::ReadOnly)?);
     }
     for hidden in &layout.hidden {
         let cover = if hidden.is_dir() {
@@ -266,23 +266,23 @@ fn mounts(
         } else {
             Path::new("/dev/null")
         };
-        mounts.push(bind(cover, hidden, false)?);
+        mounts.push(bind(cover, hidden, Access::Keep)?);
     }
     // The covers are not staged: they are what the staging is for. A device is written
     // through its own bind mount (Landlock decides which).
-    let cover = |from: &Path, to: &Path, writable: bool| -> Result<Mount> {
+    let cover = |from: &Path, to: &Path, access: Access| -> Result<Mount> {
         Ok(Mount::Bind {
             from: c_path(from)?,
             to: c_path(to)?,
-            writable,
+            access,
         })
     };
     for device in DEVICES {
         let host = Path::new("/dev").join(device);
-        mounts.push(cover(&host, &skeleton.dev.join(device), true)?);
+        mounts.push(cover(&host, &skeleton.dev.join(device), Access::Keep)?);
     }
-    mounts.push(cover(&skeleton.dev, Path::new("/dev"), false)?);
-    mounts.push(cover(shm, Path::new("/dev/shm"), true)?);
+    mounts.push(cover(&skeleton.dev, Path::new("/dev"), Access::Keep)?);
+    mounts.push(cover(shm, Path::new("/dev/shm"), Access::Writable)?);
     mounts.push(Mount::Devpts(c"/dev/pts".into()));
     if Path::new("/run").is_dir() {
         // Local services' sockets (Docker's, D-Bus's, the user's agents) live under /run.
@@ -291,13 +291,10 @@ fn mounts(
         } else {
             skeleton.empty.as_path()
         };
-        mounts.push(Mount::Cover {
-            from: c_path(run_cover)?,
-            to: c"/run".into(),
-        });
+        mounts.push(cover(run_cover, Path::new("/run"), Access::Keep)?);
     }
     // Last: the folders bound above live under the host's /tmp.
-    mounts.push(cover(tmp, Path::new("/tmp"), true)?);
+    mounts.push(cover(tmp, Path::new("/tmp"), Access::Writable)?);
     Ok(mounts)
 }
 

@@ -28,25 +28,29 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub(crate) enum Mount {
     /// Every mount under the path made read-only (the whole filesystem, first).
     ReadOnlyTree(CString),
-    /// `from` bound at `to` (with what is mounted under it), writable or read-only.
+    /// `from` bound at `to` (with what is mounted under it).
     Bind {
         /// What is bound.
         from: CString,
         /// Where.
         to: CString,
         /// Whether writes are allowed through it (Landlock decides what else may be written).
-        writable: bool,
-    },
-    /// `from` bound read-only over `to`, with what is mounted under it keeping its own flags
-    /// (`/run` covered, with a root under it still writable).
-    Cover {
-        /// What is bound.
-        from: CString,
-        /// Where.
-        to: CString,
+        access: Access,
     },
     /// A new instance of devpts (ptys of the command's own).
     Devpts(CString),
+}
+
+/// What a bind mount lets through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Access {
+    /// As the mount it was bound from (read-only everywhere once the whole tree is; device
+    /// files are written whatever the mount says).
+    Keep,
+    /// Read-only, with every mount under it.
+    ReadOnly,
+    /// Writable, this mount only: one staged under it keeps its own read-only flag.
+    Writable,
 }
 
 /// A stack for a process started with `CLONE_VM`, written only by that process.
@@ -400,12 +404,6 @@ fn set_up(plan: &ChildPlan, parent: libc::c_int) -> io::Result<()> {
             )
             .into(),
         )?;
-        // As uid 0 only Landlock would keep a command off the sysctls: read-only too.
-        apply(&Mount::Bind {
-            from: c"/proc/sys".into(),
-            to: c"/proc/sys".into(),
-            writable: false,
-        })?;
         check(libc::chdir(plan.cwd.as_ptr()).into())
     }
 }
@@ -450,8 +448,8 @@ unsafe fn apply(mount: &Mount) -> io::Result<()> {
     // SAFETY (for the caller): C strings owned by `mount`.
     unsafe {
         match mount {
-            Mount::ReadOnlyTree(path) => set_read_only(path, true),
-            Mount::Bind { from, to, writable } => {
+            Mount::ReadOnlyTree(path) => set_attr(path, MOUNT_ATTR_RDONLY, 0, libc::AT_RECURSIVE),
+            Mount::Bind { from, to, access } => {
                 check(
                     libc::mount(
                         from.as_ptr(),
@@ -462,22 +460,11 @@ unsafe fn apply(mount: &Mount) -> io::Result<()> {
                     )
                     .into(),
                 )?;
-                // Read-only reaches every mount under it; writable only this one, so a
-                // `.git` staged inside a cover keeps its own read-only mount.
-                set_read_only(to, !writable)
-            }
-            Mount::Cover { from, to } => {
-                check(
-                    libc::mount(
-                        from.as_ptr(),
-                        to.as_ptr(),
-                        null,
-                        libc::MS_BIND | libc::MS_REC,
-                        null.cast(),
-                    )
-                    .into(),
-                )?;
-                set_attr(to, MOUNT_ATTR_RDONLY, 0, 0)
+                match access {
+                    Access::Keep => Ok(()),
+                    Access::ReadOnly => set_attr(to, MOUNT_ATTR_RDONLY, 0, libc::AT_RECURSIVE),
+                    Access::Writable => set_attr(to, 0, MOUNT_ATTR_RDONLY, 0),
+                }
             }
             Mount::Devpts(path) => check(
                 libc::mount(
@@ -489,20 +476,6 @@ unsafe fn apply(mount: &Mount) -> io::Result<()> {
                 )
                 .into(),
             ),
-        }
-    }
-}
-
-/// Make every mount at and under `path` read-only, or the one at `path` writable.
-/// `mount_setattr` changes only that flag, where a remount would have to repeat the locked
-/// ones (nosuid, nodev…).
-unsafe fn set_read_only(path: &CStr, read_only: bool) -> io::Result<()> {
-    // SAFETY (for the caller): as `set_attr`'s.
-    unsafe {
-        if read_only {
-            set_attr(path, MOUNT_ATTR_RDONLY, 0, libc::AT_RECURSIVE)
-        } else {
-            set_attr(path, 0, MOUNT_ATTR_RDONLY, 0)
         }
     }
 }

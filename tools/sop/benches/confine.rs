@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
         protected: Vec::new(),
     };
     let unconfined = HostConfinement::none("unconfined");
+    // An unconfined command is started with posix_spawn, which copies nothing of the parent.
     let mut variants = vec![("unconfined".to_owned(), &unconfined, None)];
     for (backend, host) in &hosts {
         for (network, name) in [(false, "no_network"), (true, "network_granted")] {

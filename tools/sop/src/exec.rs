@@ -2,6 +2,7 @@
 //! kernel under `workspace-write` (see [`crate::confinement`]), a scrubbed environment always,
 //! a time limit that kills everything it started, output captured up to a bound.
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,14 @@ async fn drain(mut from: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, u64) {
     (kept, dropped)
 }
 
+/// The exit code the in-process backend's init reports on `status`, once nothing the command
+/// started runs; `None` without one (no such pipe, or the init died before it answered).
+async fn reported(status: Option<tokio::net::unix::pipe::Receiver>) -> Option<i32> {
+    let mut code = [0u8; 4];
+    status?.read_exact(&mut code).await.ok()?;
+    Some(i32::from_ne_bytes(code)).filter(|code| (0..=255).contains(code))
+}
+
 /// Run `argv` in `cwd` under `sandbox` (`None`: a tool run as a library, outside the gate),
 /// killing it and everything it started after `timeout`.
 ///
@@ -89,6 +98,51 @@ pub async fn run(
     run_on(host, argv, cwd, timeout, sandbox).await
 }
 
+/// The process to start for `launch` of `program` in `cwd`, its output piped, in a process
+/// group of its own.
+fn command(
+    launch: &crate::confinement::Launch,
+    program: &str,
+    cwd: &Path,
+) -> Result<std::process::Command> {
+    use std::os::unix::process::CommandExt as _;
+    // Found here, not by the spawn (bwrap would only exit 1), so a missing program reads the
+    // same confined or not.
+    let mut found = None;
+    if !program.contains('/') {
+        let path = launch
+            .env
+            .iter()
+            .find(|(name, _)| name == "PATH")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        found = Some(
+            crate::confinement::find_program(program, &path)
+                .ok_or_else(|| SopError::NotFound(format!("program `{program}`")))?,
+        );
+    }
+    // An unconfined command is started by its path: by name, with a PATH other than the
+    // server's, the standard library forks the whole server instead of using posix_spawn.
+    let mut command = match found.filter(|_| launch.program == *program) {
+        Some(path) => {
+            let mut command = std::process::Command::new(path);
+            command.arg0(program);
+            command
+        }
+        None => std::process::Command::new(&launch.program),
+    };
+    command
+        .args(&launch.args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    Ok(command)
+}
+
 /// [`run`] on a host that can enforce `host` (a benchmark compares backends with it).
 pub async fn run_on(
     host: &crate::confinement::HostConfinement,
@@ -99,37 +153,13 @@ pub async fn run_on(
 ) -> Result<ExecOutcome> {
     let mut launch = crate::confinement::launch(argv, cwd, sandbox, host)?;
     let program = argv.first().map(String::as_str).unwrap_or_default();
-    // Found here, not by the spawn (bwrap would only exit 1), so a missing program reads the
-    // same confined or not.
-    if !program.contains('/') {
-        let path = launch
-            .env
-            .iter()
-            .find(|(name, _)| name == "PATH")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default();
-        if crate::confinement::find_program(program, &path).is_none() {
-            return Err(SopError::NotFound(format!("program `{program}`")));
-        }
-    }
     // The command line itself is a tool argument: it never reaches a log (it may hold a secret).
     tracing::debug!(confinement = %launch.confinement, "starting a command");
     let started = Instant::now();
-    use std::os::unix::process::CommandExt as _;
-    let mut command = std::process::Command::new(&launch.program);
-    command
-        .args(&launch.args)
-        .env_clear()
-        .envs(launch.env.iter().map(|(name, value)| (name, value)))
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    // The private temp folder lives until the command is over (dropped on every return).
-    let _tmp = launch.kernel.take().map(|plan| {
+    let mut command = command(&launch, program, cwd)?;
+    let status = launch.kernel.take().map(|plan| {
         crate::kernel::install(&mut command, plan.child);
-        plan.tmp
+        plan.status
     });
     let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
@@ -142,9 +172,13 @@ pub async fn run_on(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .and_then(rustix::process::Pid::from_raw);
+    let status = status
+        .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
+        .transpose()
+        .map_err(|e| SopError::Sandbox(format!("cannot watch the confined command: {e}")))?;
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);
-    let collect = async {
+    let collect = async move {
         // Both at once: a child blocked on a full stderr pipe never closes stdout.
         let (out, err) = tokio::join!(
             async {
@@ -160,7 +194,15 @@ pub async fn run_on(
                 }
             }
         );
-        let status = child.wait().await;
+        let status = match reported(status).await {
+            // Everything the command started is gone: answer now, reap the rest (the
+            // namespaces' teardown) in the background.
+            Some(code) => {
+                tokio::spawn(async move { child.wait().await });
+                Ok(std::process::ExitStatus::from_raw(code << 8))
+            }
+            None => child.wait().await,
+        };
         (out, err, status)
     };
     match tokio::time::timeout(timeout, collect).await {

@@ -12,6 +12,7 @@
 //! ruleset with its rules, the seccomp program, the mount list, the C strings); the children
 //! only make system calls.
 
+mod area;
 mod child;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use seccompiler::{
     SeccompRule,
 };
 
+use area::{Area, DEVICES};
 pub(crate) use child::install;
 use child::{Access, ChildPlan, Mount, Stack, Strings};
 
@@ -40,21 +42,17 @@ use crate::{Result, SopError};
 /// signals (Linux 6.12).
 pub(crate) const NEEDED_ABI: ABI = ABI::V6;
 
-/// The host's devices a command gets in its own `/dev` (under `/dev`).
-const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
-
 /// Stack size of the init, and of the command until it executes.
 const STACK: usize = 128 * 1024;
 
-/// One command's confinement: what its child enters, and its private temp folder (removed
-/// when this is dropped, after the command).
+/// One command's confinement: what its child enters, and where it answers.
 #[derive(Debug)]
 pub(crate) struct Plan {
     /// What the child enters.
     pub child: ChildPlan,
-    /// The command's own folders (its `/tmp`, its `/dev/shm`), the only writable places
-    /// outside its roots.
-    pub tmp: tempfile::TempDir,
+    /// The read end of the status pipe: four bytes, the command's exit code, once nothing it
+    /// started runs (end of file without them: the init died first).
+    pub status: OwnedFd,
 }
 
 fn sandbox_error(what: &str, error: impl std::fmt::Display) -> SopError {
@@ -90,79 +88,6 @@ fn program(argv: &[String], env: &[(String, OsString)]) -> Result<PathBuf> {
         .ok_or_else(|| SopError::NotFound(format!("program `{program}`")))
 }
 
-/// Folders made once per process: an empty one (to cover what a command must not see), and
-/// the skeleton of a command's `/dev` (mount points for the devices, `pts`, `shm`, links).
-#[derive(Debug)]
-struct Skeleton {
-    _dir: tempfile::TempDir,
-    empty: PathBuf,
-    dev: PathBuf,
-}
-
-fn skeleton() -> Result<&'static Skeleton> {
-    static SKELETON: OnceLock<std::result::Result<Skeleton, String>> = OnceLock::new();
-    let make = || -> std::io::Result<Skeleton> {
-        let dir = tempfile::Builder::new()
-            .prefix("baton-skeleton-")
-            .tempdir()?;
-        let empty = dir.path().join("empty");
-        let dev = dir.path().join("dev");
-        std::fs::create_dir(&empty)?;
-        std::fs::create_dir(&dev)?;
-        for device in DEVICES {
-            std::fs::File::create(dev.join(device))?;
-        }
-        for sub in ["pts", "shm"] {
-            std::fs::create_dir(dev.join(sub))?;
-        }
-        let links = [
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-            ("ptmx", "pts/ptmx"),
-        ];
-        for (name, target) in links {
-            std::os::unix::fs::symlink(target, dev.join(name))?;
-        }
-        Ok(Skeleton {
-            _dir: dir,
-            empty,
-            dev,
-        })
-    };
-    SKELETON
-        .get_or_init(|| make().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| sandbox_error("the skeleton of /dev", e))
-}
-
-/// Where the mounts go before `/tmp` and `/run` are covered: a path under one of them is
-/// staged inside the folder that will cover it, so it shows through the cover.
-struct Stage {
-    covers: Vec<(PathBuf, PathBuf)>,
-}
-
-impl Stage {
-    fn at(&self, path: &Path) -> Result<PathBuf> {
-        for (covered, with) in &self.covers {
-            if let Ok(rest) = path.strip_prefix(covered) {
-                let staged = with.join(rest);
-                // The mount point must exist in the cover.
-                if path.is_dir() {
-                    std::fs::create_dir_all(&staged)
-                } else {
-                    std::fs::create_dir_all(staged.parent().unwrap_or(with))
-                        .and_then(|()| std::fs::File::create(&staged).map(drop))
-                }
-                .map_err(|e| sandbox_error("a mount point", e))?;
-                return Ok(staged);
-            }
-        }
-        Ok(path.to_path_buf())
-    }
-}
-
 /// The plan for `argv` in `cwd` with `layout`, the network cut off unless `network`, its
 /// environment `env` (with `TMPDIR` set to the private `/tmp`).
 pub(crate) fn plan(
@@ -173,32 +98,36 @@ pub(crate) fn plan(
     env: &mut Vec<(String, OsString)>,
 ) -> Result<Plan> {
     let program = program(argv, env)?;
-    // Baton's private folders for commands (each one's /tmp, the /dev skeleton) live there: a
-    // root over them would let one command reach another's, or what every command sees.
-    let area = std::env::temp_dir();
-    if let Some(root) = layout.roots.iter().find(|root| area.starts_with(root)) {
+    let area = area::area()?;
+    // The skeleton every command's /dev is bound from lives there: a root holding it, or
+    // inside it, would let one command change what the next one sees.
+    if let Some(root) = layout
+        .roots
+        .iter()
+        .find(|root| area.dir.starts_with(root) || root.starts_with(&area.dir))
+    {
         return Err(SopError::Sandbox(format!(
-            "the writable root {} holds {}, where Baton keeps commands' private folders; give \
-             a narrower root (each command has a private /tmp of its own)",
+            "the writable root {} holds or is inside {}, where Baton keeps what commands' \
+             /dev and /tmp are made from; give a narrower root (each command has a private \
+             /tmp of its own)",
             root.display(),
-            area.display()
+            area.dir.display()
+        )));
+    }
+    // What is bound from there is bound after /dev and /run are covered.
+    if let Some(covered) = ["/dev", "/proc", "/run"]
+        .into_iter()
+        .find(|covered| area.dir.starts_with(covered))
+    {
+        return Err(SopError::Sandbox(format!(
+            "Baton keeps what commands' /dev and /tmp are made from in the temp folder \
+             ({}), which a command's own {covered} covers; set TMPDIR to a folder outside \
+             /dev, /proc and /run",
+            area.dir.display()
         )));
     }
     env.retain(|(name, _)| name != "TMPDIR");
     env.push(("TMPDIR".into(), "/tmp".into()));
-    let skeleton = skeleton()?;
-    let own = tempfile::Builder::new()
-        .prefix("baton-exec-")
-        .tempdir()
-        .map_err(|e| sandbox_error("its private temp folder", e))?;
-    let (tmp, shm, run) = (
-        own.path().join("tmp"),
-        own.path().join("shm"),
-        own.path().join("run"),
-    );
-    for dir in [&tmp, &shm, &run] {
-        std::fs::create_dir(dir).map_err(|e| sandbox_error("its private temp folder", e))?;
-    }
     let argv = argv
         .iter()
         .map(|arg| c_string("argv", arg.as_bytes()))
@@ -211,6 +140,8 @@ pub(crate) fn plan(
             c_string("env", &entry)
         })
         .collect::<Result<Vec<_>>>()?;
+    let (status, status_write) =
+        std::io::pipe().map_err(|e| sandbox_error("the status pipe", e))?;
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
     let child = ChildPlan {
@@ -219,89 +150,165 @@ pub(crate) fn plan(
         envp: Strings::new(envp),
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
-        mounts: mounts(layout, skeleton, &tmp, &shm, &run)?,
+        mounts: mounts(layout, area)?,
         cwd: c_path(cwd)?,
-        ruleset: ruleset(layout, &[&tmp, &shm], network)?,
-        pts_access: (AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev).bits(),
+        ruleset: ruleset(layout, network)?,
+        own: vec![
+            (
+                c"/dev/pts".into(),
+                (AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev).bits(),
+            ),
+            (c"/tmp".into(), AccessFs::from_write(NEEDED_ABI).bits()),
+            (c"/dev/shm".into(), AccessFs::from_write(NEEDED_ABI).bits()),
+        ],
         seccomp: if network { None } else { Some(no_network()?) },
         init_stack: Stack::new(STACK),
         command_stack: Stack::new(STACK),
+        status: status_write.into(),
     };
-    Ok(Plan { child, tmp: own })
+    Ok(Plan {
+        child,
+        status: status.into(),
+    })
 }
 
-/// The mounts, in order: the filesystem read-only; each root writable again, the folders
-/// between it and a hidden path, its `.git` read-only, the hidden paths covered (all staged
-/// inside the covers when under /tmp or /run); the private /dev; /run; /tmp last.
-fn mounts(
-    layout: &Layout,
-    skeleton: &Skeleton,
-    tmp: &Path,
-    shm: &Path,
-    run: &Path,
-) -> Result<Vec<Mount>> {
-    let stage = Stage {
-        covers: vec![("/tmp".into(), tmp.into()), ("/run".into(), run.into())],
+/// The mounts, in order: the filesystem read-only; the command's own `/tmp` (and `/run`, when
+/// a root is under the host's) made on a stage of the area, so that a root under the host's
+/// shows through; each root writable again, the folders between it and a hidden path, its
+/// `.git` read-only, the hidden paths covered; the private /dev; /run; /tmp moved into place.
+fn mounts(layout: &Layout, area: &Area) -> Result<Vec<Mount>> {
+    let stages = [
+        (Path::new("/tmp"), area.stage_tmp.as_path()),
+        (Path::new("/run"), area.stage_run.as_path()),
+    ];
+    let staged = |path: &Path| {
+        stages
+            .iter()
+            .find_map(|(covered, stage)| Some(stage.join(path.strip_prefix(covered).ok()?)))
     };
+    let mut roots: Vec<&PathBuf> = layout.roots.iter().collect();
+    // An enclosing root first: one inside it is then bound over it, never hidden by it.
+    roots.sort_by_key(|root| root.components().count());
+    let run_staged = roots.iter().any(|root| root.starts_with("/run"));
+    let mut mounts = vec![
+        Mount::ReadOnlyTree(c"/".into()),
+        Mount::Tmpfs {
+            at: c_path(&area.stage_tmp)?,
+            options: c"mode=1777",
+        },
+    ];
+    if run_staged {
+        mounts.push(Mount::Tmpfs {
+            at: c_path(&area.stage_run)?,
+            options: c"mode=755",
+        });
+    }
     let bind = |from: &Path, to: &Path, access: Access| -> Result<Mount> {
-        Ok(Mount::Bind {
-            from: c_path(from)?,
-            to: c_path(&stage.at(to)?)?,
-            access,
-        })
-    };
-    let mut mounts = vec![Mount::ReadOnlyTree(c"/".into())];
-    for root in &layout.roots {
-        mounts.push(bind(root, root, Access::Writable)?);
-    }
-    for dir in layout.between_roots_and_hidden() {
-        mounts.push(bind(dir, dir, Access::Keep)?);
-    }
-    for git in &layout.gits {
-        mounts.push(bind(git, git, Access::ReadOnly)?);
-    }
-    for hidden in &layout.hidden {
-        let cover = if hidden.is_dir() {
-            skeleton.empty.as_path()
-        } else {
-            Path::new("/dev/null")
-        };
-        mounts.push(bind(cover, hidden, Access::Keep)?);
-    }
-    // The covers are not staged: they are what the staging is for. A device is written
-    // through its own bind mount (Landlock decides which).
-    let cover = |from: &Path, to: &Path, access: Access| -> Result<Mount> {
         Ok(Mount::Bind {
             from: c_path(from)?,
             to: c_path(to)?,
             access,
         })
     };
+    for (i, root) in roots.iter().enumerate() {
+        let Some(at) = staged(root) else {
+            mounts.push(bind(root, root, Access::Writable)?);
+            continue;
+        };
+        // Its mount point is made in the stage's tmpfs, unless an enclosing root bound there
+        // already shows it (then it must not be made: that would write in the root).
+        if !roots[..i].iter().any(|outer| root.starts_with(outer)) {
+            let (covered, stage) = stages
+                .iter()
+                .find(|(covered, _)| root.starts_with(covered))
+                .map_or((Path::new("/"), Path::new("/")), |(c, s)| (*c, *s));
+            let mut level = stage.to_path_buf();
+            for part in root.strip_prefix(covered).unwrap_or(root).components() {
+                level.push(part);
+                mounts.push(Mount::MakeDir(c_path(&level)?));
+            }
+        }
+        mounts.push(bind(root, &at, Access::Writable)?);
+    }
+    // Inside a root: where the root is bound. Under /tmp or /run outside every root: not
+    // visible through the command's own, nothing to do.
+    let target = |path: &Path| -> Option<PathBuf> {
+        match staged(path) {
+            None => Some(path.to_path_buf()),
+            Some(at) => roots
+                .iter()
+                .any(|root| path.starts_with(root))
+                .then_some(at),
+        }
+    };
+    for dir in layout.between_roots_and_hidden() {
+        if let Some(at) = target(dir) {
+            mounts.push(bind(dir, &at, Access::Keep)?);
+        }
+    }
+    for git in &layout.gits {
+        if let Some(at) = target(git) {
+            mounts.push(bind(git, &at, Access::ReadOnly)?);
+        }
+    }
+    for hidden in &layout.hidden {
+        let cover = if hidden.is_dir() {
+            area.empty.as_path()
+        } else {
+            Path::new("/dev/null")
+        };
+        if let Some(at) = target(hidden) {
+            mounts.push(bind(cover, &at, Access::Keep)?);
+        }
+    }
+    mounts.extend(private_dev_run_tmp(area, run_staged)?);
+    Ok(mounts)
+}
+
+/// The command's own `/dev` (the host's harmless devices, a tmpfs `/dev/shm`, its ptys), its
+/// `/run` (empty, or the stage where roots under the host's are bound) and its `/tmp`, moved
+/// into place last: the area they are bound from is usually under the host's `/tmp`.
+fn private_dev_run_tmp(area: &Area, run_staged: bool) -> Result<Vec<Mount>> {
+    let bind = |from: &Path, to: &Path| -> Result<Mount> {
+        Ok(Mount::Bind {
+            from: c_path(from)?,
+            to: c_path(to)?,
+            access: Access::Keep,
+        })
+    };
+    let mut mounts = Vec::new();
+    // A device is written through its own bind mount (Landlock decides which).
     for device in DEVICES {
         let host = Path::new("/dev").join(device);
-        mounts.push(cover(&host, &skeleton.dev.join(device), Access::Keep)?);
+        mounts.push(bind(&host, &area.dev.join(device))?);
     }
-    mounts.push(cover(&skeleton.dev, Path::new("/dev"), Access::Keep)?);
-    mounts.push(cover(shm, Path::new("/dev/shm"), Access::Writable)?);
+    mounts.push(bind(&area.dev, Path::new("/dev"))?);
+    mounts.push(Mount::Tmpfs {
+        at: c"/dev/shm".into(),
+        options: c"mode=1777",
+    });
     mounts.push(Mount::Devpts(c"/dev/pts".into()));
-    if Path::new("/run").is_dir() {
-        // Local services' sockets (Docker's, D-Bus's, the user's agents) live under /run.
-        let run_cover = if layout.roots.iter().any(|r| r.starts_with("/run")) {
-            run
-        } else {
-            skeleton.empty.as_path()
-        };
-        mounts.push(cover(run_cover, Path::new("/run"), Access::Keep)?);
+    // Local services' sockets (Docker's, D-Bus's, the user's agents) live under /run.
+    if run_staged {
+        mounts.push(Mount::Move {
+            from: c_path(&area.stage_run)?,
+            to: c"/run".into(),
+        });
+        mounts.push(Mount::ReadOnly(c"/run".into()));
+    } else if Path::new("/run").is_dir() {
+        mounts.push(bind(&area.empty, Path::new("/run"))?);
     }
-    // Last: the folders bound above live under the host's /tmp.
-    mounts.push(cover(tmp, Path::new("/tmp"), Access::Writable)?);
+    mounts.push(Mount::Move {
+        from: c_path(&area.stage_tmp)?,
+        to: c"/tmp".into(),
+    });
     Ok(mounts)
 }
 
 /// Writes only under the roots, the private temp folder and the harmless devices; without the
 /// network no TCP bind or connect and no abstract Unix socket outside; never a signal to a
 /// process outside. Every right must be enforced, or the plan fails (never a partial sandbox).
-fn ruleset(layout: &Layout, own: &[&Path], network: bool) -> Result<OwnedFd> {
+fn ruleset(layout: &Layout, network: bool) -> Result<OwnedFd> {
     let write = AccessFs::from_write(NEEDED_ABI);
     let error = |e| sandbox_error("Landlock", e);
     let mut ruleset = Ruleset::default()
@@ -319,15 +326,10 @@ fn ruleset(layout: &Layout, own: &[&Path], network: bool) -> Result<OwnedFd> {
             .handle_access(AccessNet::from_all(NEEDED_ABI))
             .map_err(error)?;
     }
-    let writable = layout
-        .roots
-        .iter()
-        .map(|r| r.as_path())
-        .chain(own.iter().copied());
     let created = ruleset
         .create()
         .map_err(error)?
-        .add_rules(path_beneath_rules(writable, write))
+        .add_rules(path_beneath_rules(&layout.roots, write))
         .map_err(error)?
         .add_rules(path_beneath_rules(
             DEVICES.map(|device| Path::new("/dev").join(device)),

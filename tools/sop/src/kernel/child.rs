@@ -39,6 +39,25 @@ pub(crate) enum Mount {
     },
     /// A new instance of devpts (ptys of the command's own).
     Devpts(CString),
+    /// A new tmpfs (a file system of the command's own, gone with it), with these options.
+    Tmpfs {
+        /// Where.
+        at: CString,
+        /// Its options (`mode=…`).
+        options: &'static CStr,
+    },
+    /// A folder made (a mount point inside a tmpfs of the command's own; one that exists
+    /// already is fine).
+    MakeDir(CString),
+    /// The mount at `from`, with everything mounted under it, moved to `to`.
+    Move {
+        /// What is moved.
+        from: CString,
+        /// Where.
+        to: CString,
+    },
+    /// This mount only made read-only (those under it keep their own flag).
+    ReadOnly(CString),
 }
 
 /// What a bind mount lets through.
@@ -100,16 +119,22 @@ pub(crate) struct ChildPlan {
     pub mounts: Vec<Mount>,
     /// The working folder, entered after the mounts so it resolves through them.
     pub cwd: CString,
-    /// The Landlock ruleset to enforce (its rule for `/dev/pts` is added once that exists).
+    /// The Landlock ruleset to enforce (the rules for the command's own folders are added
+    /// once they exist).
     pub ruleset: OwnedFd,
-    /// The rights granted on the command's own `/dev/pts`.
-    pub pts_access: u64,
+    /// The command's own folders (made in its namespace: its ptys, `/tmp`, `/dev/shm`), with
+    /// the rights granted beneath each.
+    pub own: Vec<(CString, u64)>,
     /// The seccomp filter, when there is one (none when the network is granted).
     pub seccomp: Option<&'static seccompiler::BpfProgram>,
     /// The init's stack.
     pub init_stack: Stack,
     /// The command's stack until it executes.
     pub command_stack: Stack,
+    /// The write end of the pipe on which the init gives the command's exit code, once
+    /// nothing of the command's runs any more: the server answers from it, without waiting
+    /// for the namespaces to be torn down.
+    pub status: OwnedFd,
 }
 
 /// `mount_setattr(2)`'s argument (not in the libc crate).
@@ -267,7 +292,8 @@ fn enter(plan: &ChildPlan) -> io::Result<()> {
 }
 
 /// The forked child once the command runs: hold nothing (the spawn's error pipe above all, or
-/// the parent would wait for the whole command), wait for the init, exit as it did.
+/// the parent would wait for the whole command; the status pipe, or its end would wait for
+/// this process), wait for the init, exit as it did.
 fn wait_and_exit(init: libc::pid_t) -> ! {
     // SAFETY: raw system calls; `status` is a valid out-pointer.
     unsafe {
@@ -318,23 +344,36 @@ extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
         Ok(_) => 0,
         Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
     };
+    let status_fd = start.plan.status.as_raw_fd();
     // SAFETY: raw system calls; `status` is a valid out-pointer.
     unsafe {
         libc::write(start.report, (&errno as *const i32).cast(), 4);
-        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        if status_fd > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, status_fd as u32 - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, status_fd as u32 + 1, u32::MAX, 0u32);
         let Ok(command) = command else {
             libc::_exit(127)
         };
         let mut status = 0;
-        loop {
+        let code = loop {
             let pid = libc::waitpid(-1, &mut status, 0);
             if pid == command {
-                libc::_exit(exit_code(status));
+                break exit_code(status);
             }
             if pid < 0 && *libc::__errno_location() != libc::EINTR {
-                libc::_exit(127);
+                break 127;
             }
-        }
+        };
+        // Nothing the command started may outlive the answer: end every other process of the
+        // namespace (a fork racing this is cancelled by the kernel) and reap them all, then
+        // answer. Tearing the namespaces down, which is slow, happens after.
+        libc::kill(-1, libc::SIGKILL);
+        while libc::waitpid(-1, std::ptr::null_mut(), 0) > 0
+            || *libc::__errno_location() == libc::EINTR
+        {}
+        libc::write(status_fd, (&code as *const i32).cast(), 4);
+        libc::_exit(code)
     }
 }
 
@@ -409,17 +448,18 @@ fn set_up(plan: &ChildPlan, parent: libc::c_int) -> io::Result<()> {
 }
 
 /// In the command, before it executes: no capabilities, no new privileges, the command's own
-/// ptys added to the ruleset, Landlock, seccomp.
+/// folders added to the ruleset, Landlock, seccomp.
 fn confine(plan: &ChildPlan) -> io::Result<()> {
     drop_capabilities()?;
     // SAFETY: raw system calls on a descriptor and structs owned by `plan` or this frame.
     unsafe {
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
-        let pts = libc::open(c"/dev/pts".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
-        if pts >= 0 {
+        for (path, access) in &plan.own {
+            let dir = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            check(dir.into())?;
             let rule = PathBeneath {
-                allowed_access: plan.pts_access,
-                parent_fd: pts,
+                allowed_access: *access,
+                parent_fd: dir,
             };
             let added = libc::syscall(
                 libc::SYS_landlock_add_rule,
@@ -428,7 +468,7 @@ fn confine(plan: &ChildPlan) -> io::Result<()> {
                 &rule as *const PathBeneath,
                 0u32,
             );
-            libc::close(pts);
+            libc::close(dir);
             check(added)?;
         }
         check(libc::syscall(
@@ -466,6 +506,29 @@ unsafe fn apply(mount: &Mount) -> io::Result<()> {
                     Access::Writable => set_attr(to, 0, MOUNT_ATTR_RDONLY, 0),
                 }
             }
+            Mount::Tmpfs { at, options } => check(
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    at.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                )
+                .into(),
+            ),
+            Mount::MakeDir(path) => {
+                if libc::mkdir(path.as_ptr(), 0o755) == 0
+                    || *libc::__errno_location() == libc::EEXIST
+                {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            }
+            Mount::Move { from, to } => check(
+                libc::mount(from.as_ptr(), to.as_ptr(), null, libc::MS_MOVE, null.cast()).into(),
+            ),
+            Mount::ReadOnly(path) => set_attr(path, MOUNT_ATTR_RDONLY, 0, 0),
             Mount::Devpts(path) => check(
                 libc::mount(
                     c"devpts".as_ptr(),

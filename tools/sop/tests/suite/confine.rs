@@ -325,6 +325,58 @@ fn every_test_here_passes_under_bubblewrap_too() {
     assert!(passed >= 8, "{stdout}");
 }
 
+/// Run by `a_temp_folder_a_command_covers_is_refused_by_name` in a child process whose
+/// TMPDIR is under a folder every command gets its own of; a no-op otherwise.
+#[test]
+fn tmpdir_child() {
+    let Some(tmpdir) = std::env::var_os("BATON_TMPDIR_CHILD") else {
+        return;
+    };
+    let host = baton_sop::host_confinement();
+    assert_eq!(host.backend, None, "{host:?}");
+    let why = host.unavailable.as_deref().unwrap();
+    assert!(
+        why.contains(&format!(
+            "in the temp folder ({}/baton-confine-",
+            tmpdir.display()
+        )) && why.contains("set TMPDIR to a folder outside /dev, /proc and /run"),
+        "{why}"
+    );
+    println!("tmpdir-child-checked");
+}
+
+/// The in-process backend binds each command's private folders from the temp folder after
+/// covering /dev and /run: a TMPDIR under one of them is refused naming it (a plain "no such
+/// file" before), never half-applied.
+#[test]
+fn a_temp_folder_a_command_covers_is_refused_by_name() {
+    if baton_sop::host_confinement().backend != Some(baton_sop::Backend::Landlock) {
+        return;
+    }
+    // A folder under /run where this user may make one (as root here; not as others).
+    let under_run = tempfile::tempdir_in("/run").ok();
+    let dirs = [
+        Some(Path::new("/dev/shm")),
+        under_run.as_ref().map(|d| d.path()),
+    ];
+    for tmpdir in dirs.into_iter().flatten() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["suite::confine::tmpdir_child", "--exact", "--nocapture"])
+            .env("BATON_TMPDIR_CHILD", tmpdir)
+            .env("TMPDIR", tmpdir)
+            .env("BATON_CONFINE_BACKEND", "landlock")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("tmpdir-child-checked"),
+            "{}: {stdout}\n{}",
+            tmpdir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Run by `the_servers_secrets_never_reach_a_command` in a child process whose environment
 /// holds the secrets (setting them here would need `unsafe`); a no-op otherwise.
 #[tokio::test]
@@ -527,7 +579,10 @@ async fn a_root_under_tmp_works_and_keeps_its_git_read_only() {
     match baton_sop::host_confinement().backend.unwrap() {
         baton_sop::Backend::Landlock => {
             let error = result.unwrap_err().to_string();
-            assert!(error.contains("holds /tmp"), "{error}");
+            assert!(
+                error.contains("the writable root /tmp holds or is inside /tmp/"),
+                "{error}"
+            );
         }
         baton_sop::Backend::Bubblewrap => assert_eq!(result.unwrap()["exit_code"], 0),
     }
@@ -556,6 +611,153 @@ async fn a_service_socket_in_the_hosts_tmp_is_out_of_reach() {
     }
     assert!(listener.accept().is_err(), "a connection arrived");
     std::fs::remove_file(&path).unwrap();
+}
+
+/// A command's /tmp and /dev/shm are its own: what one command leaves there (files, a link
+/// out, a fifo, a folder locked up) is gone for the next, and the link's target is untouched.
+#[tokio::test]
+async fn what_a_command_leaves_in_its_tmp_is_gone_for_the_next() {
+    let Some(p) = Place::new("what_a_command_leaves_in_its_tmp_is_gone_for_the_next") else {
+        return;
+    };
+    let target = p.sibling.join("target");
+    std::fs::write(&target, "kept").unwrap();
+    let script = format!(
+        "find /tmp /dev/shm -mindepth 1; echo s > /tmp/secret && echo s > /dev/shm/segment \
+         && ln -s {} /tmp/link && mkfifo /tmp/fifo && mkdir -p /tmp/d/e && echo x > /tmp/d/e/f \
+         && chmod 000 /tmp/d/e /tmp/d",
+        target.display()
+    );
+    for run in 0..3 {
+        let out = p.sh(&script, Some(p.sandbox(false, &[]))).await.unwrap();
+        assert_eq!(
+            (&out["stdout"], &out["exit_code"]),
+            (&json!(""), &json!(0)),
+            "run {run}: {out}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+}
+
+/// A command cannot look into a later command's /tmp: A passes a descriptor of its own /tmp
+/// to B, running beside it, over a socket in the root and ends; C then writes a secret in its
+/// /tmp while B, still running, lists what the descriptor shows.
+#[tokio::test]
+async fn a_descriptor_of_one_commands_tmp_shows_nothing_of_the_next() {
+    let Some(p) = Place::new("a_descriptor_of_one_commands_tmp_shows_nothing_of_the_next") else {
+        return;
+    };
+    let p = Arc::new(p);
+    let wait_for = |name: &str| format!("while [ ! -e {name} ]; do sleep 0.02; done");
+    let b = {
+        let p = Arc::clone(&p);
+        let script = format!(
+            "{}; python3 -c 'import array, os, socket, time\n\
+             s = socket.socket(socket.AF_UNIX); s.connect(\"a.sock\")\n\
+             fds = array.array(\"i\")\n\
+             msg, anc, flags, addr = s.recvmsg(1, socket.CMSG_SPACE(4))\n\
+             fds.frombytes(anc[0][2][:4])\n\
+             open(\"b-ready\", \"w\").close()\n\
+             while not os.path.exists(\"c-ready\"): time.sleep(0.02)\n\
+             print(sorted(os.listdir(fds[0])))\n\
+             open(\"b-done\", \"w\").close()'",
+            wait_for("a.sock")
+        );
+        tokio::spawn(async move { p.sh(&script, Some(p.sandbox(false, &[]))).await })
+    };
+    let a = p
+        .sh(
+            &format!(
+                "echo a > /tmp/from-a && python3 -c 'import os, socket\n\
+                 s = socket.socket(socket.AF_UNIX); s.bind(\"a.sock.new\"); s.listen(1)\n\
+                 os.rename(\"a.sock.new\", \"a.sock\")\n\
+                 c, _ = s.accept(); fd = os.open(\"/tmp\", os.O_RDONLY)\n\
+                 c.sendmsg([b\"x\"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, \"little\"))])' \
+                 && {}",
+                wait_for("b-ready")
+            ),
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a["exit_code"], 0, "{a}");
+    let c = p
+        .sh(
+            &format!(
+                "echo secret > /tmp/secret-of-c && touch c-ready && {}",
+                wait_for("b-done")
+            ),
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c["exit_code"], 0, "{c}");
+    let b = b.await.unwrap().unwrap();
+    assert_eq!(b["exit_code"], 0, "{b}");
+    let listed = b["stdout"].as_str().unwrap();
+    assert!(!listed.contains("secret-of-c"), "B saw C's /tmp: {listed}");
+}
+
+/// A command that exits leaving a process behind gets its answer only once that process is
+/// gone: nothing the command started writes after the answer.
+#[tokio::test]
+async fn nothing_a_command_started_writes_after_its_answer() {
+    let Some(p) = Place::new("nothing_a_command_started_writes_after_its_answer") else {
+        return;
+    };
+    let out = p
+        .sh(
+            "(while :; do echo x >> behind.txt; done) >/dev/null 2>&1 & sleep 0.3; exit 3",
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["exit_code"], 3, "{out}");
+    let size = std::fs::metadata(p.root.join("behind.txt")).unwrap().len();
+    assert!(size > 0, "the process behind never ran");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        std::fs::metadata(p.root.join("behind.txt")).unwrap().len(),
+        size,
+        "written after the answer"
+    );
+}
+
+/// A command under a root in the host's /tmp renames the folder that leads to its root in its
+/// private /tmp and leaves a link to a folder outside in its place: the next command still
+/// finds its root, and nothing is made through the link.
+#[tokio::test]
+async fn a_folder_swapped_for_a_link_in_the_private_tmp_leads_nowhere() {
+    let test = "a_folder_swapped_for_a_link_in_the_private_tmp_leads_nowhere";
+    let Some(p) = Place::in_dir(test, Path::new("/tmp")) else {
+        return;
+    };
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let parent = p.root.parent().unwrap();
+    let swap = p
+        .sh(
+            &format!(
+                "mv {parent} /tmp/moved && ln -s {} {parent}",
+                outside.path().display(),
+                parent = parent.display()
+            ),
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    if baton_sop::host_confinement().backend == Some(baton_sop::Backend::Landlock) {
+        assert_eq!(swap["exit_code"], 0, "the attack did not happen: {swap}");
+    }
+    let next = p
+        .sh("echo ok > inside.txt", Some(p.sandbox(false, &[])))
+        .await
+        .unwrap();
+    assert_eq!(next["exit_code"], 0, "{next}");
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("inside.txt")).unwrap(),
+        "ok\n"
+    );
+    assert_eq!(ls(outside.path()), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::{FilterExt as _, Targets, filter_fn};
+use tracing_subscriber::filter::{FilterExt as _, Targets, dynamic_filter_fn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -62,7 +62,13 @@ pub fn init(default: &str, otlp: Option<String>) -> Telemetry {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter);
-    let (provider, failed) = match otlp.as_deref().map(provider) {
+    let var = |name| std::env::var(name).ok();
+    let sampling = baton_gate::trace::Sampling::parse(
+        var("OTEL_TRACES_SAMPLER").as_deref(),
+        var("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+    );
+    let sampled = sampling.clone().unwrap_or(baton_gate::trace::Sampling::ALL);
+    let (provider, failed) = match otlp.as_deref().map(|url| provider(url, sampled)) {
         Some(Ok(provider)) => (Some(provider), None),
         Some(Err(error)) => (None, Some(error)),
         None => (None, None),
@@ -89,8 +95,14 @@ pub fn init(default: &str, otlp: Option<String>) -> Telemetry {
             .with_threads(false)
             .with_tracked_inactivity(false)
             .with_context_activation(false)
-            .with_filter(ours.and(filter_fn(|meta| meta.is_span())))
+            // A trace not sampled makes no span at all (see baton_gate::trace): asked per
+            // span, where the rest is decided once per call site.
+            .with_filter(
+                ours.and(filter_fn(|meta| meta.is_span()))
+                    .and(dynamic_filter_fn(|_, _| baton_gate::trace::recording())),
+            )
     });
+
     let _ = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
@@ -100,10 +112,19 @@ pub fn init(default: &str, otlp: Option<String>) -> Telemetry {
     } else if let Some(url) = &otlp {
         tracing::debug!(%url, "exporting traces");
     }
+    if provider.is_some() {
+        baton_gate::trace::set_sampling(sampled);
+        if let Err(error) = sampling {
+            tracing::warn!(%error, "every trace is sampled");
+        }
+    }
     Telemetry { provider }
 }
 
-fn provider(url: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+fn provider(
+    url: &str,
+    sampling: baton_gate::trace::Sampling,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(url)
@@ -115,7 +136,16 @@ fn provider(url: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::Exporter
             env!("CARGO_PKG_VERSION"),
         ))
         .build();
+    // Sampled before any span is made (baton_gate::trace): what is made is exported, with
+    // a caller's decision on spans continuing its trace when the sampling follows callers.
+    use opentelemetry_sdk::trace::Sampler;
+    let sampler = if sampling.follow_parent {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    } else {
+        Sampler::AlwaysOn
+    };
     Ok(SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())

@@ -323,7 +323,7 @@ impl Gate {
             }
             // A heavy read runs on blocking threads that cannot be dropped: it goes on by
             // itself, holding its heavy slot until it ends.
-            let work = tokio::spawn(work);
+            let work = tokio::spawn(crate::trace::carried(work));
             tokio::select! {
                 joined = work => joined.map_err(|e| {
                     ToolError::failed(format!("the call stopped abnormally: {e}"))

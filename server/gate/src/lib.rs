@@ -15,6 +15,7 @@ mod limits;
 mod media;
 mod metrics;
 mod oversight;
+pub mod trace;
 
 pub use approvals::{
     ApprovalView, ApprovalsDecide, ApprovalsList, DecideArgs, DecideResult, ListArgs, ListResult,

@@ -475,9 +475,14 @@ impl ServerHandler for BatonMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         // Only a registered tool's name goes into the span: the name is the caller's to choose.
         let known = self.served.gate.registry().get(&request.name).is_some();
-        let tool = if known { &*request.name } else { "unknown" };
-        let span = crate::trace::call_span(tool, &context.meta);
-        self.call(request, context).instrument(span).await
+        // Whether this call's spans are made at all, decided before the first of them.
+        let recorded = baton_gate::trace::decide(context.meta.get_traceparent());
+        baton_gate::trace::scoped(recorded, async move {
+            let tool = if known { &*request.name } else { "unknown" };
+            let span = crate::trace::call_span(tool, &context.meta);
+            self.call(request, context).instrument(span).await
+        })
+        .await
     }
 
     async fn get_task(

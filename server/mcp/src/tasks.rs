@@ -244,14 +244,16 @@ impl Tasks {
             .with_poll_interval_ms(POLL_MS);
         // The task runs on after the request answered, still under the request's span.
         let span = tracing::Span::current();
+        let traced = baton_gate::trace::current();
         let task = self.manager.spawn(options, move |context| {
-            Box::pin(
+            Box::pin(baton_gate::trace::scoped(
+                traced,
                 async move {
                     let _ = recorded.await;
                     run(context, store, kept, call).await
                 }
                 .instrument(span),
-            )
+            ))
         });
         let mut first = record;
         first.detailed =

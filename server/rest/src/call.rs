@@ -36,6 +36,23 @@ pub(crate) async fn call(
 ) -> Response {
     // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent. Only
     // a registered tool's name goes into the span: the path is the caller's to choose.
+    // Whether this call's spans are made at all, decided before the first of them.
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok());
+    let recorded = baton_gate::trace::decide(traceparent);
+    baton_gate::trace::scoped(recorded, traced_call(rest, name, principal, query, request)).await
+}
+
+/// [`call`], its span made under the sampling decision.
+async fn traced_call(
+    rest: Rest,
+    name: String,
+    principal: Arc<Principal>,
+    query: Result<Query<CallQuery>, QueryRejection>,
+    request: Request,
+) -> Response {
     let known = rest.served.gate.registry().get(&name).is_some();
     let tool = if known { name.as_str() } else { "unknown" };
     let span = tracing::debug_span!(
@@ -124,8 +141,10 @@ async fn answer_now(
         approval_id,
         context: ToolContext::new(cancel.clone()),
     };
-    // On its own task, still under this request's span.
-    let mut running = tokio::spawn(async move { gate.call(invocation).await }.in_current_span());
+    // On its own task, still under this request's span and its sampling.
+    let mut running = tokio::spawn(baton_gate::trace::carried(
+        async move { gate.call(invocation).await }.in_current_span(),
+    ));
     let joined = match tokio::time::timeout(rest.request_timeout, &mut running).await {
         Ok(joined) => joined,
         Err(_) => {

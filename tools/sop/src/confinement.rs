@@ -244,6 +244,9 @@ fn base_args(network: bool) -> Vec<OsString> {
         "--ro-bind",
         "/proc/sys",
         "/proc/sys",
+        // In memory, so bounded as the in-process backend bounds it.
+        "--size",
+        "2147483648",
         "--tmpfs",
         "/tmp",
     ]
@@ -418,6 +421,32 @@ impl Layout {
                 Err(_) => layout.skipped.push(root.clone()),
             }
         }
+        // A link on the way to a root, inside another root, may be a command's: followed, it
+        // would make its target writable (`/etc`, for a command running as root).
+        let linked: BTreeSet<PathBuf> = writable_roots
+            .iter()
+            .filter_map(|root| {
+                let canonical = root.canonicalize().ok()?;
+                let inside_another = |dir: &Path| {
+                    layout
+                        .roots
+                        .iter()
+                        .any(|other| *other != canonical && dir.starts_with(other))
+                };
+                root.ancestors()
+                    .any(|step| {
+                        step.symlink_metadata()
+                            .is_ok_and(|meta| meta.file_type().is_symlink())
+                            && step
+                                .parent()
+                                .and_then(|dir| dir.canonicalize().ok())
+                                .is_some_and(|dir| inside_another(&dir))
+                    })
+                    .then_some(canonical)
+            })
+            .collect();
+        layout.roots.retain(|root| !linked.contains(root));
+        layout.skipped.extend(linked);
         layout.gits = layout
             .roots
             .iter()

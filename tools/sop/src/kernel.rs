@@ -16,7 +16,7 @@ mod area;
 mod child;
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,13 @@ use crate::{Result, SopError};
 /// The Landlock ABI this backend needs: 6, the first to scope abstract Unix sockets and
 /// signals (Linux 6.12).
 pub(crate) const NEEDED_ABI: ABI = ABI::V6;
+
+/// A command's own `/tmp`: in memory (charged to the server's memory, not the command's),
+/// so bounded. A command that needs more writes under its root.
+const TMP: &CStr = c"mode=1777,size=2g,nr_inodes=1048576";
+
+/// A command's own `/dev/shm`, bounded the same way.
+const SHM: &CStr = c"mode=1777,size=512m,nr_inodes=65536";
 
 /// Stack size of the init, and of the command until it executes.
 const STACK: usize = 128 * 1024;
@@ -194,7 +201,7 @@ fn mounts(layout: &Layout, area: &Area) -> Result<Vec<Mount>> {
         Mount::ReadOnlyTree(c"/".into()),
         Mount::Tmpfs {
             at: c_path(&area.stage_tmp)?,
-            options: c"mode=1777",
+            options: TMP,
         },
     ];
     if run_staged {
@@ -241,9 +248,11 @@ fn mounts(layout: &Layout, area: &Area) -> Result<Vec<Mount>> {
                 .then_some(at),
         }
     };
+    // Bound onto themselves where the root shows them (a staged one through the stage: the
+    // host's path is read-only), so they keep the root's access.
     for dir in layout.between_roots_and_hidden() {
         if let Some(at) = target(dir) {
-            mounts.push(bind(dir, &at, Access::Keep)?);
+            mounts.push(bind(&at, &at, Access::Keep)?);
         }
     }
     for git in &layout.gits {
@@ -261,14 +270,15 @@ fn mounts(layout: &Layout, area: &Area) -> Result<Vec<Mount>> {
             mounts.push(bind(cover, &at, Access::Keep)?);
         }
     }
-    mounts.extend(private_dev_run_tmp(area, run_staged)?);
+    let run_root = roots.iter().any(|root| root.as_path() == Path::new("/run"));
+    mounts.extend(private_dev_run_tmp(area, run_staged, run_root)?);
     Ok(mounts)
 }
 
 /// The command's own `/dev` (the host's harmless devices, a tmpfs `/dev/shm`, its ptys), its
 /// `/run` (empty, or the stage where roots under the host's are bound) and its `/tmp`, moved
 /// into place last: the area they are bound from is usually under the host's `/tmp`.
-fn private_dev_run_tmp(area: &Area, run_staged: bool) -> Result<Vec<Mount>> {
+fn private_dev_run_tmp(area: &Area, run_staged: bool, run_root: bool) -> Result<Vec<Mount>> {
     let bind = |from: &Path, to: &Path| -> Result<Mount> {
         Ok(Mount::Bind {
             from: c_path(from)?,
@@ -285,7 +295,7 @@ fn private_dev_run_tmp(area: &Area, run_staged: bool) -> Result<Vec<Mount>> {
     mounts.push(bind(&area.dev, Path::new("/dev"))?);
     mounts.push(Mount::Tmpfs {
         at: c"/dev/shm".into(),
-        options: c"mode=1777",
+        options: SHM,
     });
     mounts.push(Mount::Devpts(c"/dev/pts".into()));
     // Local services' sockets (Docker's, D-Bus's, the user's agents) live under /run.
@@ -294,7 +304,9 @@ fn private_dev_run_tmp(area: &Area, run_staged: bool) -> Result<Vec<Mount>> {
             from: c_path(&area.stage_run)?,
             to: c"/run".into(),
         });
-        mounts.push(Mount::ReadOnly(c"/run".into()));
+        if !run_root {
+            mounts.push(Mount::ReadOnly(c"/run".into()));
+        }
     } else if Path::new("/run").is_dir() {
         mounts.push(bind(&area.empty, Path::new("/run"))?);
     }

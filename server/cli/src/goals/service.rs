@@ -263,13 +263,18 @@ impl Goals {
         }
         let this = self.clone();
         // The run goes on after the call that started it answered: its span is a child of
-        // that call's (and so of the client's trace, when the client sent one).
-        let span = tracing::info_span!(
-            "run",
-            otel.name = %format_args!("run {agent}"),
-            baton.run_id = %run_id,
-        );
-        tokio::spawn(
+        // that call's (and so of the client's trace, when the client sent one), and sampled
+        // with it.
+        let traced = baton_gate::trace::current();
+        let span = baton_gate::trace::in_scope(traced, || {
+            tracing::info_span!(
+                "run",
+                otel.name = %format_args!("run {agent}"),
+                baton.run_id = %run_id,
+            )
+        });
+        tokio::spawn(baton_gate::trace::scoped(
+            traced,
             async move {
                 let outcome = this.execute(&run_id, &agent, &setup, token).await;
                 if let Ok(served) = this.served() {
@@ -286,7 +291,7 @@ impl Goals {
                 }
             }
             .instrument(span),
-        );
+        ));
         Ok(())
     }
 

@@ -240,3 +240,71 @@ async fn a_rest_call_continues_the_trace_its_traceparent_header_names() {
         Some("/v1/tools/{name}")
     );
 }
+
+/// Sampled before any span is made (`OTEL_TRACES_SAMPLER`): a call whose trace is not
+/// recorded makes no span, and under a parent-based sampler the caller decides for its calls.
+#[tokio::test]
+async fn an_unsampled_call_makes_no_span_and_a_caller_decides_for_its_trace() {
+    const CALLER_ON: &str = "0af7651916cd43dd8448eb211c80319c";
+    const CALLER_OFF: &str = "5c3ff3b6e2a41c0f9b7c8d2a1e4f6a70";
+    let otlp = OtlpReceiver::start().await;
+    let home = Home::new(&format!(
+        "[telemetry]\notlp_endpoint = \"{}\"\n",
+        otlp.endpoint
+    ));
+    let call = |server: &HttpServer, traceparent: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/v1/tools/dsp_response", server.addr))
+            .json(
+                &json!({ "sample_rate": 48000, "chain": [{ "type": "lowpass", "freq_hz": 1000 }] }),
+            );
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let env = [
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_off"),
+    ];
+    let server = HttpServer::start_with_env(&home, &[], &env).await;
+    // Not recorded: none of their spans may arrive, before or with the recorded one's.
+    call(&server, None).await;
+    call(&server, Some(format!("00-{CALLER_OFF}-{CLIENT_SPAN}-00"))).await;
+    call(&server, Some(format!("00-{CALLER_ON}-{CLIENT_SPAN}-01"))).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !otlp
+        .spans()
+        .iter()
+        .any(|s| s.trace_id == CALLER_ON && s.name == "gate dsp_response")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sampled call's spans never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let traces: std::collections::BTreeSet<String> =
+        otlp.spans().into_iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces, [CALLER_ON.to_owned()].into());
+    drop(server);
+
+    // A sampler that is not parent-based records by its own ratio, whatever the caller says.
+    let env = [
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1"),
+    ];
+    let server = HttpServer::start_with_env(&home, &[], &env).await;
+    call(&server, Some(format!("00-{CALLER_OFF}-{CLIENT_SPAN}-00"))).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !otlp
+        .spans()
+        .iter()
+        .any(|s| s.trace_id == CALLER_OFF && s.name == "gate dsp_response")
+    {
+        assert!(Instant::now() < deadline, "the call's spans never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

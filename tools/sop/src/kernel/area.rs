@@ -4,13 +4,14 @@
 //!
 //! Nothing of a command's is ever written here: its `/tmp` and `/dev/shm` are file systems of
 //! its own (tmpfs), made in its mount namespace and gone with it. An area outlives its process
-//! (statics are never dropped), so each one holds a lock for its process's life, and the first
-//! command of a later process removes the areas whose lock nobody holds.
+//! (statics are never dropped), so each one is locked (`flock` on the folder itself, which
+//! `systemd-tmpfiles` also honours) for its process's life, and the first command of a later
+//! process removes the areas whose lock nobody holds.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::sandbox_error;
@@ -22,8 +23,9 @@ pub(crate) const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urando
 /// The start of an area's name in the temp folder.
 const PREFIX: &str = "baton-confine-";
 
-/// The lock file in an area, held by its process.
-const LOCK: &str = ".lock";
+/// How old an unlocked area must be to be taken for a dead process's: one is locked right
+/// after it is made.
+const GRACE: Duration = Duration::from_secs(60);
 
 /// This process's area.
 #[derive(Debug)]
@@ -39,41 +41,44 @@ pub(crate) struct Area {
     pub stage_tmp: PathBuf,
     /// The same for `/run`, when a root is under the host's `/run`.
     pub stage_run: PathBuf,
-    /// Holds the lock while this process lives.
+    /// The area, open and locked while this process lives.
     _lock: File,
 }
 
-/// This process's area, made (and the areas of dead processes removed) on first use.
+/// This process's area, made (and the areas of dead processes removed) on first use; a
+/// failure is not kept: the next command tries again.
 pub(crate) fn area() -> Result<&'static Area> {
-    static AREA: OnceLock<std::result::Result<Area, String>> = OnceLock::new();
-    AREA.get_or_init(|| make_in(&std::env::temp_dir()).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| sandbox_error("Baton's folder for commands", e))
+    static AREA: OnceLock<Area> = OnceLock::new();
+    static MAKING: Mutex<()> = Mutex::new(());
+    if let Some(area) = AREA.get() {
+        return Ok(area);
+    }
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(area) = AREA.get() {
+        return Ok(area);
+    }
+    let area = make_in(&std::env::temp_dir())
+        .map_err(|e| sandbox_error("Baton's folder for commands", e))?;
+    Ok(AREA.get_or_init(|| area))
 }
 
-/// A new area in `parent`, the areas of dead processes there removed first. It is made under a
-/// name the sweep ignores, locked, then renamed: a sweep never sees it unlocked.
+/// A new area in `parent`, the areas of dead processes there removed first. Made under a new
+/// name (`mkdir` fails on one that exists, and another is drawn), then locked.
 fn make_in(parent: &Path) -> std::io::Result<Area> {
     use std::os::unix::fs::PermissionsExt as _;
     // Once per process, before its first command: a short-lived process (a CLI call, a test)
     // would not finish a sweep in the background.
     sweep(parent);
     let dir = tempfile::Builder::new()
-        .prefix(&format!(".{PREFIX}"))
+        .prefix(PREFIX)
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(parent)?
         .keep();
-    let lock = File::create(dir.join(LOCK))?;
+    let lock = open_nofollow(&dir)?;
     lock.try_lock()?;
-    let name = dir
-        .file_name()
-        .and_then(|name| name.to_str())
-        .and_then(|name| name.strip_prefix('.'))
-        .unwrap_or(PREFIX)
-        .to_owned();
-    let final_dir = dir.with_file_name(name);
-    std::fs::rename(&dir, &final_dir)?;
-    let dir = final_dir.canonicalize()?;
+    let dir = dir.canonicalize()?;
     let [empty, dev, stage_tmp, stage_run] =
         ["empty", "dev", "stage-tmp", "stage-run"].map(|sub| dir.join(sub));
     for sub in [&empty, &dev, &stage_tmp, &stage_run] {
@@ -105,8 +110,7 @@ fn make_in(parent: &Path) -> std::io::Result<Area> {
     })
 }
 
-/// Remove the areas of this user whose process is gone (their lock is free), and those left
-/// without a lock by a process that died making one (older than a minute).
+/// Remove the areas of this user whose process is gone: unlocked, and older than [`GRACE`].
 fn sweep(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -122,15 +126,20 @@ fn sweep(parent: &Path) {
         if !ours || !meta.is_dir() || meta.uid() != me {
             continue;
         }
-        let gone = match open_nofollow(&path.join(LOCK)) {
-            Ok(lock) => lock.try_lock().is_ok(),
-            Err(_) => meta
-                .modified()
-                .ok()
-                .and_then(|at| at.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(60)),
-        };
-        if gone && let Err(error) = std::fs::remove_dir_all(&path) {
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > GRACE);
+        // Held until the folder is removed: its process cannot come back, but another sweep
+        // must not remove a new area that took the name meanwhile.
+        let lock = open_nofollow(&path)
+            .ok()
+            .filter(|lock| lock.try_lock().is_ok());
+        if old
+            && lock.is_some()
+            && let Err(error) = std::fs::remove_dir_all(&path)
+        {
             tracing::debug!(%error, area = %path.display(), "cannot remove a dead process's area");
         }
     }
@@ -154,69 +163,55 @@ mod tests {
 
     use super::*;
 
-    /// Every path under `dir`, relative, sorted, a `/` after folders.
-    fn tree(dir: &Path) -> Vec<String> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.strip_prefix(dir).unwrap().display().to_string();
-            if path.symlink_metadata().unwrap().is_dir() {
-                found.push(format!("{name}/"));
-                found.extend(tree(&path).into_iter().map(|sub| format!("{name}/{sub}")));
-            } else {
-                found.push(name);
-            }
-        }
-        found.sort();
-        found
-    }
-
-    /// An area is removed by a later process once the lock of the process that made it is
-    /// free; one still locked, one being made (no lock yet, fresh), a link and others' folders
-    /// are left alone.
+    /// An area is removed by a later process once nobody holds its lock and it is older than
+    /// the grace; one still locked, one just made (not locked yet), a link and others'
+    /// folders are left alone.
     #[test]
     fn areas_of_dead_processes_are_swept() {
         let parent = tempfile::tempdir().unwrap();
         let p = parent.path();
-        let area = |name: &str| {
-            std::fs::create_dir(p.join(name)).unwrap();
-            File::create(p.join(name).join(LOCK)).unwrap()
+        let aged = |name: &str| {
+            File::open(p.join(name))
+                .unwrap()
+                .set_modified(std::time::SystemTime::now() - GRACE * 10)
+                .unwrap();
         };
-        drop(area("baton-confine-dead"));
-        let alive = area("baton-confine-alive");
+        std::fs::create_dir_all(p.join("baton-confine-dead/dev/pts")).unwrap();
+        aged("baton-confine-dead");
+        std::fs::create_dir(p.join("baton-confine-alive")).unwrap();
+        aged("baton-confine-alive");
+        let alive = File::open(p.join("baton-confine-alive")).unwrap();
         alive.try_lock().unwrap();
-        std::fs::create_dir(p.join("baton-confine-being-made")).unwrap();
-        std::fs::create_dir(p.join("baton-confine-crashed")).unwrap();
-        File::open(p.join("baton-confine-crashed"))
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() - Duration::from_secs(600))
-            .unwrap();
+        std::fs::create_dir(p.join("baton-confine-just-made")).unwrap();
         std::fs::create_dir(p.join("someone-else")).unwrap();
+        aged("someone-else");
         let kept_outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(kept_outside.path(), p.join("baton-confine-link")).unwrap();
-        std::fs::create_dir_all(p.join("baton-confine-dead/dev/pts")).unwrap();
 
         let made = make_in(p).unwrap();
-        let mut left: Vec<String> = tree(p)
-            .into_iter()
-            .filter(|path| {
-                !path.contains('/') || path.ends_with('/') && path.matches('/').count() == 1
-            })
+        let own = made.dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut left: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().to_owned())
+            .filter(|name| *name != own)
             .collect();
-        let own = format!("{}/", made.dir.file_name().unwrap().to_str().unwrap());
-        left.retain(|path| *path != own);
+        left.sort();
         assert_eq!(
             left,
             [
-                "baton-confine-alive/",
-                "baton-confine-being-made/",
+                "baton-confine-alive",
+                "baton-confine-just-made",
                 "baton-confine-link",
-                "someone-else/"
+                "someone-else"
             ]
         );
         assert!(own.starts_with(PREFIX), "{own}");
         let mode = std::fs::metadata(&made.dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "only this user reads the area");
+        assert!(
+            File::open(&made.dir).unwrap().try_lock().is_err(),
+            "the new area is locked"
+        );
         assert!(kept_outside.path().exists());
     }
 }

@@ -889,6 +889,74 @@ async fn batons_own_files_are_hidden_from_commands() {
     assert_eq!(ls(&p.root.join(".baton")), ["secret"]);
 }
 
+/// A command's /tmp (and, in-process, its /dev/shm) lives in memory, charged to the server:
+/// bounded, 2 GiB and 512 MiB.
+#[tokio::test]
+async fn a_commands_tmp_is_bounded() {
+    let Some(p) = Place::new("a_commands_tmp_is_bounded") else {
+        return;
+    };
+    let out = p
+        .sh(
+            "df -k --output=size /tmp /dev/shm | tail -n +2",
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    let sizes: Vec<&str> = out["stdout"].as_str().unwrap().split_whitespace().collect();
+    assert_eq!(sizes.first(), Some(&"2097152"), "{out}");
+    if baton_sop::host_confinement().backend == Some(baton_sop::Backend::Landlock) {
+        assert_eq!(sizes.get(1), Some(&"524288"), "{out}");
+    }
+}
+
+/// A second root reached through a link inside the first (which a command confined there may
+/// have made) is not writable: followed, it would open its target (here the sibling; `/etc`
+/// just as well) to every later command.
+#[tokio::test]
+async fn a_root_reached_through_a_link_inside_another_root_is_not_writable() {
+    let Some(p) = Place::new("a_root_reached_through_a_link_inside_another_root_is_not_writable")
+    else {
+        return;
+    };
+    std::os::unix::fs::symlink(&p.sibling, p.root.join("second")).unwrap();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.writable_roots.push(p.root.join("second"));
+    let out = p
+        .sh("echo x > second/planted; echo x > inside", Some(sandbox))
+        .await
+        .unwrap();
+    assert_eq!(ls(&p.sibling), Vec::<String>::new(), "{out}");
+    assert!(p.root.join("inside").exists(), "{out}");
+}
+
+/// Under a root in the host's /tmp, the folders leading to Baton's files stay part of the
+/// root (writable) and still cannot be renamed.
+#[tokio::test]
+async fn a_root_under_tmp_keeps_the_folders_around_batons_files_writable() {
+    let test = "a_root_under_tmp_keeps_the_folders_around_batons_files_writable";
+    let Some(p) = Place::in_dir(test, Path::new("/tmp")) else {
+        return;
+    };
+    std::fs::create_dir_all(p.root.join("conf")).unwrap();
+    std::fs::write(p.root.join("conf/policy.toml"), "sandbox = \"read-only\"\n").unwrap();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.protected.push(p.root.join("conf/policy.toml"));
+    let out = p
+        .sh(
+            "echo x > conf/notes && mv conf moved; echo $?; cat conf/policy.toml",
+            Some(sandbox),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["stdout"], "1\n", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("conf/notes")).unwrap(),
+        "x\n"
+    );
+    assert!(p.root.join("conf/policy.toml").exists());
+}
+
 /// A host with Landlock ABI 6 runs commands in-process: only the kernel may be why not (a
 /// failure to start would otherwise fall back to bubblewrap unseen).
 #[test]

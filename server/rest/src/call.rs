@@ -34,49 +34,41 @@ pub(crate) async fn call(
     query: Result<Query<CallQuery>, QueryRejection>,
     request: Request,
 ) -> Response {
-    // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent. Only
-    // a registered tool's name goes into the span: the path is the caller's to choose.
     // Whether this call's spans are made at all, decided before the first of them.
     let traceparent = request
         .headers()
         .get("traceparent")
         .and_then(|value| value.to_str().ok());
     let recorded = baton_gate::trace::decide(traceparent);
-    baton_gate::trace::scoped(recorded, traced_call(rest, name, principal, query, request)).await
-}
-
-/// [`call`], its span made under the sampling decision.
-async fn traced_call(
-    rest: Rest,
-    name: String,
-    principal: Arc<Principal>,
-    query: Result<Query<CallQuery>, QueryRejection>,
-    request: Request,
-) -> Response {
-    let known = rest.served.gate.registry().get(&name).is_some();
-    let tool = if known { name.as_str() } else { "unknown" };
-    let span = tracing::debug_span!(
-        "POST /v1/tools",
-        otel.name = %format_args!("POST /v1/tools/{tool}"),
-        otel.kind = "server",
-        http.request.method = "POST",
-        http.route = "/v1/tools/{name}",
-        gen_ai.tool.name = tool,
-    );
-    {
-        // Scoped: a borrow of the request must not live across the await below (the body is
-        // not `Sync`).
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-        };
-        baton_mcp::trace::child_of(&span, header("traceparent"), header("tracestate"));
-    }
-    handle(rest, name, principal, query, request)
-        .instrument(span)
-        .await
+    baton_gate::trace::scoped(recorded, async move {
+        // OpenTelemetry's HTTP server conventions; a W3C `traceparent` header is the parent.
+        // Only a registered tool's name goes into the span: the path is the caller's to choose.
+        let known = rest.served.gate.registry().get(&name).is_some();
+        let tool = if known { name.as_str() } else { "unknown" };
+        let span = tracing::debug_span!(
+            "POST /v1/tools",
+            otel.name = %format_args!("POST /v1/tools/{tool}"),
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/v1/tools/{name}",
+            gen_ai.tool.name = tool,
+        );
+        {
+            // Scoped: a borrow of the request must not live across the await below (the body
+            // is not `Sync`).
+            let header = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+            };
+            baton_mcp::trace::child_of(&span, header("traceparent"), header("tracestate"));
+        }
+        handle(rest, name, principal, query, request)
+            .instrument(span)
+            .await
+    })
+    .await
 }
 
 /// [`call`], inside its span.

@@ -275,6 +275,9 @@ pub(crate) struct Launch {
     pub env: Vec<(String, OsString)>,
     /// The in-process confinement, for the `landlock` backend.
     pub kernel: Option<crate::kernel::Plan>,
+    /// Whether `program` is bwrap, whose monitor exits as soon as the command does: its init,
+    /// which ends what the command left running, is watched as well (see [`crate::exec`]).
+    pub bwrap: bool,
     /// How the command is confined, in words.
     pub confinement: String,
 }
@@ -315,6 +318,7 @@ pub(crate) fn launch(
         args: args.iter().map(OsString::from).collect(),
         env,
         kernel: None,
+        bwrap: false,
         confinement,
     };
     let Some(sandbox) = sandbox else {
@@ -364,6 +368,7 @@ pub(crate) fn launch(
                         args: bwrap_args,
                         env: scrubbed_env(&[]),
                         kernel: None,
+                        bwrap: true,
                         confinement: describe(
                             Backend::Bubblewrap,
                             &layout,

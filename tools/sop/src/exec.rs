@@ -98,12 +98,40 @@ pub async fn run(
     run_on(host, argv, cwd, timeout, sandbox).await
 }
 
+/// The process ID of bwrap's init, from what bwrap writes on its `--info-fd` (`None` when it
+/// wrote none: it failed before it made the namespaces).
+async fn bwrap_init(info: tokio::net::unix::pipe::Receiver) -> Option<rustix::process::Pid> {
+    #[derive(Deserialize)]
+    struct Info {
+        #[serde(rename = "child-pid")]
+        child_pid: i32,
+    }
+    let mut text = Vec::new();
+    // Bounded: only bwrap holds the other end, and it writes a few lines.
+    info.take(64 * 1024).read_to_end(&mut text).await.ok()?;
+    let info: Info = serde_json::from_slice(&text).ok()?;
+    rustix::process::Pid::from_raw(info.child_pid)
+}
+
+/// Wait until `init` (bwrap's init, watched by a pidfd) has exited: the kernel ends every
+/// other process of its PID namespace before it reports its init's exit.
+async fn gone(init: Option<std::os::fd::OwnedFd>) {
+    let Some(init) = init else { return };
+    match crate::kernel::watch(init) {
+        Ok(init) => {
+            let _ = init.readable().await;
+        }
+        Err(error) => tracing::warn!(%error, "cannot watch bwrap's init; answering without"),
+    }
+}
+
 /// The process to start for `launch` of `program` in `cwd`, its output piped, in a process
-/// group of its own.
+/// group of its own; `info`, for bwrap, the pipe it reports its init's process ID on.
 fn command(
     launch: &crate::confinement::Launch,
     program: &str,
     cwd: &Path,
+    info: Option<&std::io::PipeWriter>,
 ) -> Result<std::process::Command> {
     use std::os::unix::process::CommandExt as _;
     // Found here, not by the spawn (bwrap would only exit 1), so a missing program reads the
@@ -131,6 +159,11 @@ fn command(
         }
         None => std::process::Command::new(&launch.program),
     };
+    if let Some(info) = info {
+        use std::os::fd::AsRawFd as _;
+        command.arg("--info-fd").arg(info.as_raw_fd().to_string());
+        crate::kernel::keep_open(&mut command, info.as_raw_fd());
+    }
     command
         .args(&launch.args)
         .env_clear()
@@ -156,7 +189,15 @@ pub async fn run_on(
     // The command line itself is a tool argument: it never reaches a log (it may hold a secret).
     tracing::debug!(confinement = %launch.confinement, "starting a command");
     let started = Instant::now();
-    let mut command = command(&launch, program, cwd)?;
+    // bwrap's monitor exits as soon as the command does, before its init has ended what the
+    // command left running (the init closes our pipes before the kernel kills the rest): the
+    // answer also waits for that init, by its process ID from `--info-fd`.
+    let info = launch
+        .bwrap
+        .then(std::io::pipe)
+        .transpose()
+        .map_err(|e| SopError::Sandbox(format!("cannot watch the confined command: {e}")))?;
+    let mut command = command(&launch, program, cwd, info.as_ref().map(|(_, w)| w))?;
     let status = launch.kernel.take().map(|plan| {
         crate::kernel::install(&mut command, plan.child);
         plan.status
@@ -176,11 +217,28 @@ pub async fn run_on(
         .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
         .transpose()
         .map_err(|e| SopError::Sandbox(format!("cannot watch the confined command: {e}")))?;
+    let init = match info {
+        Some((reader, writer)) => {
+            drop(writer);
+            let reader =
+                tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).map_err(|e| {
+                    SopError::Sandbox(format!("cannot watch the confined command: {e}"))
+                })?;
+            Some(reader)
+        }
+        None => None,
+    };
+    let init = async move {
+        let pid = bwrap_init(init?).await?;
+        // Open while the init lives: it exits only after the command does.
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()
+    };
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);
     let collect = async move {
         // Both at once: a child blocked on a full stderr pipe never closes stdout.
-        let (out, err) = tokio::join!(
+        let (init, out, err) = tokio::join!(
+            init,
             async {
                 match stdout {
                     Some(f) => f.await,
@@ -203,6 +261,7 @@ pub async fn run_on(
             }
             None => child.wait().await,
         };
+        gone(init).await;
         (out, err, status)
     };
     match tokio::time::timeout(timeout, collect).await {

@@ -32,8 +32,8 @@ use seccompiler::{
 };
 
 use area::{Area, DEVICES};
-pub(crate) use child::install;
 use child::{Access, ChildPlan, Mount, Stack, Strings};
+pub(crate) use child::{install, keep_open, watch};
 
 use crate::confinement::Layout;
 use crate::{Result, SopError};

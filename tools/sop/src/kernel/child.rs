@@ -5,7 +5,8 @@
 //! Between `fork` and `exec` in a multi-threaded program only async-signal-safe calls are
 //! allowed: everything here is a raw system call on data prepared by the parent (no allocation,
 //! no lock). That is also why this is the one place in the crate with `unsafe`: `pre_exec`
-//! itself is unsafe, and so is every libc call.
+//! itself is unsafe, and so is every libc call. (The bwrap backend's two unsafe calls, a
+//! descriptor kept across its exec and its init's pidfd registered with tokio, live here too.)
 //!
 //! Three processes: the forked child (outside the new PID namespace: it waits, and is what the
 //! server kills), the namespace's init (never executes anything, dies with the forked child,
@@ -166,6 +167,32 @@ pub(crate) fn install(command: &mut std::process::Command, plan: ChildPlan) {
     unsafe {
         command.pre_exec(move || enter(&plan));
     }
+}
+
+/// Keep `fd` open across `command`'s exec (bwrap's `--info-fd`), without leaking it into any
+/// other process the server starts meanwhile, as clearing close-on-exec in the parent would.
+pub(crate) fn keep_open(command: &mut std::process::Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: fcntl is async-signal-safe; `fd` is open in the parent until the spawn returns.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `pidfd`, registered with tokio's reactor to wait for its process's exit.
+pub(crate) fn watch(
+    pidfd: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    // SAFETY: the `AsyncFd` owns the descriptor, so it stays open and the same for its life.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|error| error.into_parts().1)
 }
 
 fn check(rc: libc::c_long) -> io::Result<()> {

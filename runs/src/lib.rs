@@ -52,7 +52,7 @@ pub use postgres::{CopyReport, PgStore};
 pub use query::{AuditQuery, AuditSlice};
 pub use runs::{AgentTokens, Run, RunState, Step, TokenUsage, agent_of_key};
 pub use salvage::salvage_audit;
-pub use shared::{Ownership, StoreHandle, WAIT};
+pub use shared::{Ownership, StoreHandle, WAIT, answer_taken};
 pub use stats::{HistogramSnapshot, StoreStats};
 pub use store::Store;
 pub use time::{now_millis, rfc3339};

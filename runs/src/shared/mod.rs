@@ -17,3 +17,4 @@ mod service;
 pub(crate) use client::Client;
 pub(crate) use handle::Direct;
 pub use handle::{Ownership, StoreHandle, WAIT};
+pub use service::answer_taken;

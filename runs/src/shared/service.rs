@@ -1,14 +1,33 @@
 //! The owner's side: serve the store on a Unix socket.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::client::Answer;
 use crate::Store;
 use crate::api::{StoreError, StoreResult};
+
+/// The requests this process's store services have read and not yet answered, and the
+/// signal to read no more: a client whose request was applied must get its answer, or it
+/// retries it against the next owner (an approval rejected twice: "already rejected").
+static TAKEN: LazyLock<(TaskTracker, CancellationToken)> =
+    LazyLock::new(|| (TaskTracker::new(), CancellationToken::new()));
+
+/// Before this process exits: take no more requests from other `baton` processes and answer
+/// those already taken, waiting up to `limit`. Whether every one was answered.
+pub async fn answer_taken(limit: Duration) -> bool {
+    let (taken, stop) = &*TAKEN;
+    stop.cancel();
+    taken.close();
+    tokio::time::timeout(limit, taken.wait()).await.is_ok()
+}
 
 /// The running socket service; dropping it stops serving and removes the socket.
 pub(crate) struct Service {
@@ -64,8 +83,16 @@ impl Service {
 async fn serve_connection(store: Store, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
+    let (taken, stop) = &*TAKEN;
     loop {
-        let line = match lines.next_line().await {
+        // A request not read is not applied: the client may send it to the next owner.
+        let line = tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            line = lines.next_line() => line,
+        };
+        let _taken = taken.token();
+        let line = match line {
             Ok(Some(line)) => line,
             Ok(None) => return,
             Err(error) => {

@@ -177,7 +177,15 @@ pub fn main() -> ExitCode {
             )));
         }
     };
-    let outcome = runtime.block_on(run(cli));
+    let outcome = runtime.block_on(async {
+        let outcome = run(cli).await;
+        // Requests other `baton` processes handed this one's store are answered first: one
+        // applied and unanswered would be retried against the next owner.
+        if !baton_runs::answer_taken(std::time::Duration::from_secs(5)).await {
+            tracing::warn!("exiting before answering every request to the store");
+        }
+        outcome
+    });
     // A blocking read of stdin (the stdio transport's) never returns while the client holds
     // stdin open: do not wait for it, or a signalled server would live until the client goes.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

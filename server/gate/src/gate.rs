@@ -393,6 +393,15 @@ impl Gate {
         if !self.enforce {
             return execute.await.map(Outcome::Completed);
         }
+        if let Some(face) = crate::trace::face_span() {
+            face.record(
+                "baton.principal",
+                tracing::field::display(principal.audited()),
+            );
+            return self
+                .pass(deciding, principal, descriptor, args, approval_id, execute)
+                .await;
+        }
         // Named as OpenTelemetry's GenAI conventions name a tool's execution; the arguments
         // appear only as their digest.
         let span = tracing::debug_span!(

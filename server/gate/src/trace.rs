@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 tokio::task_local! {
     static RECORDED: bool;
+    /// The span a face made for one pass through the gate, until the gate takes it.
+    static FACE: std::cell::Cell<Option<tracing::span::Id>>;
 }
 
 /// Share of the traces started here that are recorded, as `f64` bits (1.0 at first).
@@ -134,9 +136,11 @@ pub fn current() -> bool {
     RECORDED.try_with(|r| *r).unwrap_or_else(|_| decide(None))
 }
 
-/// `work`, handed to another task, under [`current`]'s decision.
+/// `work`, handed to another task, under [`current`]'s decision, and with the face's span
+/// for the gate (see [`gate_on`]) when this task has not used it: it moves with the work.
 pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    RECORDED.scope(current(), work)
+    let face = FACE.try_with(std::cell::Cell::take).ok().flatten();
+    RECORDED.scope(current(), FACE.scope(std::cell::Cell::new(face), work))
 }
 
 /// `make` (a span's creation, in the task that starts work) under the decision `recorded`.
@@ -147,6 +151,26 @@ pub fn in_scope<R>(recorded: bool, make: impl FnOnce() -> R) -> R {
 /// Whether a span made here and now belongs to a recorded trace (outside any decision: yes).
 pub fn recording() -> bool {
     RECORDED.try_with(|r| *r).unwrap_or(true)
+}
+
+/// `handling` — a face's handling of one call, inside `span` — with `span` as the gate's
+/// span for the first pass through the gate in it: `span` declares the gate's fields
+/// (`baton.principal`, `baton.args_digest`, `baton.decision`, `baton.outcome`,
+/// `baton.audit.seq`) and the gate records them there instead of making a span of its own.
+/// One span fewer per call, where each costs as much as a light tool's work. A later pass
+/// in `handling` (a call run again once approved) makes its own, as do passes in other tasks.
+pub fn gate_on<F: Future>(
+    span: &tracing::Span,
+    handling: F,
+) -> impl Future<Output = F::Output> + use<F> {
+    FACE.scope(std::cell::Cell::new(span.id()), handling)
+}
+
+/// The span [`gate_on`] gave this pass, when it is the current one (taken: once per face).
+pub(crate) fn face_span() -> Option<tracing::Span> {
+    let face = FACE.try_with(std::cell::Cell::take).ok().flatten()?;
+    let current = tracing::Span::current();
+    (current.id() == Some(face) && current.field("baton.audit.seq").is_some()).then_some(current)
 }
 
 #[cfg(test)]

@@ -45,8 +45,10 @@ pub fn child_of(span: &tracing::Span, traceparent: Option<&str>, tracestate: Opt
     }
 }
 
-/// The span of a call of `tool` (OpenTelemetry's RPC conventions, `rpc.system = mcp`), a child
-/// of the client's span when `meta` names one (SEP-414).
+/// The span of a call of `tool` (OpenTelemetry's RPC conventions, `rpc.system = mcp`; its
+/// MCP conventions name a `tools/call` an `execute_tool` operation), a child of the client's
+/// span when `meta` names one (SEP-414). It is also the gate's span for the call: it declares
+/// the fields the gate records (see `baton_gate::trace::gate_on`).
 pub(crate) fn call_span(tool: &str, meta: &RequestMetaObject) -> tracing::Span {
     let span = tracing::debug_span!(
         "tools/call",
@@ -54,7 +56,13 @@ pub(crate) fn call_span(tool: &str, meta: &RequestMetaObject) -> tracing::Span {
         otel.kind = "server",
         rpc.system = "mcp",
         rpc.method = "tools/call",
+        gen_ai.operation.name = "execute_tool",
         gen_ai.tool.name = tool,
+        baton.principal = tracing::field::Empty,
+        baton.args_digest = tracing::field::Empty,
+        baton.decision = tracing::field::Empty,
+        baton.outcome = tracing::field::Empty,
+        baton.audit.seq = tracing::field::Empty,
     );
     child_of(&span, meta.get_traceparent(), meta.get_tracestate());
     span

@@ -51,7 +51,14 @@ pub(crate) async fn call(
             otel.kind = "server",
             http.request.method = "POST",
             http.route = "/v1/tools/{name}",
+            gen_ai.operation.name = "execute_tool",
             gen_ai.tool.name = tool,
+            // The gate records these: this span is its span too (`trace::gate_on`).
+            baton.principal = tracing::field::Empty,
+            baton.args_digest = tracing::field::Empty,
+            baton.decision = tracing::field::Empty,
+            baton.outcome = tracing::field::Empty,
+            baton.audit.seq = tracing::field::Empty,
         );
         {
             // Scoped: a borrow of the request must not live across the await below (the body
@@ -64,7 +71,7 @@ pub(crate) async fn call(
             };
             baton_mcp::trace::child_of(&span, header("traceparent"), header("tracestate"));
         }
-        handle(rest, name, principal, query, request)
+        baton_gate::trace::gate_on(&span, handle(rest, name, principal, query, request))
             .instrument(span)
             .await
     })

@@ -154,8 +154,8 @@ impl Drop for Inner {
 /// Longest a `changes` wait may last: a waiter asks again rather than hold a connection.
 pub(crate) const LONGEST_WAIT_MS: u64 = 60_000;
 
-/// `counter` once it differs from `seen`, or after `timeout` (at most [`LONGEST_WAIT_MS`]) —
-/// whichever is first: how every backend's `changes` waits.
+/// `counter` once it differs from `seen`, or after `timeout` (at most [`LONGEST_WAIT_MS`]), or
+/// as this process begins to exit — whichever is first: how every backend's `changes` waits.
 pub(crate) async fn changes_after(
     counter: &tokio::sync::watch::Sender<u64>,
     seen: u64,
@@ -167,7 +167,10 @@ pub(crate) async fn changes_after(
     if current != seen {
         return current;
     }
-    let _ = tokio::time::timeout(timeout, receiver.changed()).await;
+    tokio::select! {
+        _ = tokio::time::timeout(timeout, receiver.changed()) => {}
+        () = crate::shared::stopping().cancelled() => {}
+    }
     *receiver.borrow()
 }
 

@@ -18,3 +18,4 @@ pub(crate) use client::Client;
 pub(crate) use handle::Direct;
 pub use handle::{Ownership, StoreHandle, WAIT};
 pub use service::answer_taken;
+pub(crate) use service::stopping;

@@ -29,6 +29,12 @@ pub async fn answer_taken(limit: Duration) -> bool {
     tokio::time::timeout(limit, taken.wait()).await.is_ok()
 }
 
+/// Cancelled once this process is exiting (see [`answer_taken`]): a `changes` wait ends then
+/// rather than hold the exit up.
+pub(crate) fn stopping() -> &'static CancellationToken {
+    &TAKEN.1
+}
+
 /// The running socket service; dropping it stops serving and removes the socket.
 pub(crate) struct Service {
     path: PathBuf,
@@ -60,9 +66,22 @@ impl Service {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
         tracing::info!(socket = %path.display(), "serving the store to other baton processes");
+        let socket = path.to_owned();
         let task = tokio::spawn(async move {
             loop {
-                match listener.accept().await {
+                let accepted = tokio::select! {
+                    biased;
+                    () = stopping().cancelled() => {
+                        // Exiting: the socket goes now, so a client turns to the store itself
+                        // (and waits for its lock) instead of reaching a server that answers
+                        // nothing more.
+                        drop(listener);
+                        let _ = std::fs::remove_file(&socket);
+                        return;
+                    }
+                    accepted = listener.accept() => accepted,
+                };
+                match accepted {
                     Ok((stream, _)) => {
                         tokio::spawn(serve_connection(store.clone(), stream));
                     }
@@ -85,13 +104,15 @@ async fn serve_connection(store: Store, stream: UnixStream) {
     let mut lines = BufReader::new(read).lines();
     let (taken, stop) = &*TAKEN;
     loop {
+        // Held from before the read, so an exit that begins as a line arrives still waits for
+        // its answer; an idle connection lets go as soon as the exit begins.
+        let _taken = taken.token();
         // A request not read is not applied: the client may send it to the next owner.
         let line = tokio::select! {
             biased;
             () = stop.cancelled() => return,
             line = lines.next_line() => line,
         };
-        let _taken = taken.token();
         let line = match line {
             Ok(Some(line)) => line,
             Ok(None) => return,

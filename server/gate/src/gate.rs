@@ -393,7 +393,7 @@ impl Gate {
         if !self.enforce {
             return execute.await.map(Outcome::Completed);
         }
-        if let Some(face) = crate::trace::face_span() {
+        if let Some(face) = crate::trace::face_span(&descriptor.name) {
             face.record(
                 "baton.principal",
                 tracing::field::display(principal.audited()),

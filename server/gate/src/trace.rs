@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 tokio::task_local! {
     static RECORDED: bool;
-    /// The span a face made for one pass through the gate, until the gate takes it.
-    static FACE: std::cell::Cell<Option<tracing::span::Id>>;
+    /// The span a face made for one pass through the gate, and that pass's tool, until the
+    /// gate takes it.
+    static FACE: std::cell::Cell<Option<(tracing::span::Id, Box<str>)>>;
 }
 
 /// Share of the traces started here that are recorded, as `f64` bits (1.0 at first).
@@ -153,24 +154,33 @@ pub fn recording() -> bool {
     RECORDED.try_with(|r| *r).unwrap_or(true)
 }
 
-/// `handling` — a face's handling of one call, inside `span` — with `span` as the gate's
-/// span for the first pass through the gate in it: `span` declares the gate's fields
-/// (`baton.principal`, `baton.args_digest`, `baton.decision`, `baton.outcome`,
+/// `handling` — a face's handling of one call of `tool`, inside `span` — with `span` as the
+/// gate's span for the first pass of `tool` through the gate in it: `span` declares the
+/// gate's fields (`baton.principal`, `baton.args_digest`, `baton.decision`, `baton.outcome`,
 /// `baton.audit.seq`) and the gate records them there instead of making a span of its own.
-/// One span fewer per call, where each costs as much as a light tool's work. A later pass
-/// in `handling` (a call run again once approved) makes its own, as do passes in other tasks.
+/// One span fewer per call. Another tool's pass on the way (an approval decided before the
+/// call resumes), a later pass of `tool` (a call run again once approved), and passes in
+/// other tasks make their own.
 pub fn gate_on<F: Future>(
     span: &tracing::Span,
+    tool: Box<str>,
     handling: F,
 ) -> impl Future<Output = F::Output> + use<F> {
-    FACE.scope(std::cell::Cell::new(span.id()), handling)
+    let face = span.id().map(|id| (id, tool));
+    FACE.scope(std::cell::Cell::new(face), handling)
 }
 
-/// The span [`gate_on`] gave this pass, when it is the current one (taken: once per face).
-pub(crate) fn face_span() -> Option<tracing::Span> {
-    let face = FACE.try_with(std::cell::Cell::take).ok().flatten()?;
+/// The span [`gate_on`] gave this pass of `tool`, when it is the current one (taken: once
+/// per face).
+pub(crate) fn face_span(tool: &str) -> Option<tracing::Span> {
+    let (id, named) = FACE.try_with(std::cell::Cell::take).ok().flatten()?;
+    if *named != *tool {
+        // Another tool's pass: the face's span waits for its own tool's.
+        let _ = FACE.try_with(|face| face.set(Some((id, named))));
+        return None;
+    }
     let current = tracing::Span::current();
-    (current.id() == Some(face) && current.field("baton.audit.seq").is_some()).then_some(current)
+    (current.id() == Some(id) && current.field("baton.audit.seq").is_some()).then_some(current)
 }
 
 #[cfg(test)]

@@ -480,7 +480,8 @@ impl ServerHandler for BatonMcp {
         baton_gate::trace::scoped(recorded, async move {
             let tool = if known { &*request.name } else { "unknown" };
             let span = crate::trace::call_span(tool, &context.meta);
-            baton_gate::trace::gate_on(&span, self.call(request, context))
+            let tool = Box::from(tool);
+            baton_gate::trace::gate_on(&span, tool, self.call(request, context))
                 .instrument(span)
                 .await
         })

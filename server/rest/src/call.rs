@@ -71,7 +71,8 @@ pub(crate) async fn call(
             };
             baton_mcp::trace::child_of(&span, header("traceparent"), header("tracestate"));
         }
-        baton_gate::trace::gate_on(&span, handle(rest, name, principal, query, request))
+        let tool = Box::from(tool);
+        baton_gate::trace::gate_on(&span, tool, handle(rest, name, principal, query, request))
             .instrument(span)
             .await
     })

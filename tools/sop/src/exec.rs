@@ -259,9 +259,13 @@ pub async fn run_on(
                 tokio::spawn(async move { child.wait().await });
                 Ok(std::process::ExitStatus::from_raw(code << 8))
             }
-            None => child.wait().await,
+            // bwrap's init first: its monitor, unreaped until then, keeps the process
+            // group a timeout kills from being another's.
+            None => {
+                gone(init).await;
+                child.wait().await
+            }
         };
-        gone(init).await;
         (out, err, status)
     };
     match tokio::time::timeout(timeout, collect).await {

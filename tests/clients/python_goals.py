@@ -98,7 +98,10 @@ async def main():
             "goal": "write the note", "agent": "builder", "repo": repo,
             "cassette": os.path.join(root, "write.json")})
         run_id = started.structured_content["run_id"]
-        waiting = await follow(client, run_id, lambda r: r["pending_approvals"], "write run")
+        # The approval is recorded a moment before the run's state says it waits for it.
+        waiting = await follow(
+            client, run_id,
+            lambda r: r["pending_approvals"] and r["state"] != "running", "write run")
         check(waiting["state"] == "waiting_approval", f"write run: {waiting}")
         approval = waiting["pending_approvals"][0]
         check(approval["tool"] == "repo_write", f"write run: {approval}")

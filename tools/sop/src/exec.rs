@@ -192,11 +192,13 @@ pub async fn run_on(
     // bwrap's monitor exits as soon as the command does, before its init has ended what the
     // command left running (the init closes our pipes before the kernel kills the rest): the
     // answer also waits for that init, by its process ID from `--info-fd`.
+    let unwatched =
+        |e: std::io::Error| SopError::Sandbox(format!("cannot watch the confined command: {e}"));
     let info = launch
         .bwrap
         .then(std::io::pipe)
         .transpose()
-        .map_err(|e| SopError::Sandbox(format!("cannot watch the confined command: {e}")))?;
+        .map_err(unwatched)?;
     let mut command = command(&launch, program, cwd, info.as_ref().map(|(_, w)| w))?;
     let status = launch.kernel.take().map(|plan| {
         crate::kernel::install(&mut command, plan.child);
@@ -216,18 +218,12 @@ pub async fn run_on(
     let status = status
         .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
         .transpose()
-        .map_err(|e| SopError::Sandbox(format!("cannot watch the confined command: {e}")))?;
-    let init = match info {
-        Some((reader, writer)) => {
-            drop(writer);
-            let reader =
-                tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).map_err(|e| {
-                    SopError::Sandbox(format!("cannot watch the confined command: {e}"))
-                })?;
-            Some(reader)
-        }
-        None => None,
-    };
+        .map_err(unwatched)?;
+    // Our copy of the writer goes now: bwrap's is then the only one, and its close ends the read.
+    let init = info
+        .map(|(reader, _writer)| tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()))
+        .transpose()
+        .map_err(unwatched)?;
     let init = async move {
         let pid = bwrap_init(init?).await?;
         // Open while the init lives: it exits only after the command does.

@@ -281,6 +281,10 @@ pub struct Row {
     pub bare_range: (f64, f64),
     /// Lowest and highest calls/s over Baton's runs.
     pub baton_range: (f64, f64),
+    /// The bare server's CPU per call, µs (median over its runs; HTTP only).
+    pub bare_cpu: Option<f64>,
+    /// Baton's CPU per call, µs (median over its runs; HTTP only).
+    pub baton_cpu: Option<f64>,
 }
 
 impl Row {
@@ -328,25 +332,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 // Alternate servers within a round so drift on a noisy machine hits both.
                 for (is_subject, server) in [(false, reference), (true, subject)] {
                     let era = args.compare.era(is_subject, era)?;
-                    let samples = match era {
+                    let (samples, cpu) = match era {
                         Some(era) => {
                             let (mut child, addr) = spawn_http(&exe, server, &home).await?;
-                            let result =
-                                http_load::run(addr, era, concurrency, warmup, window, None).await;
+                            let (result, cpu) = tokio::join!(
+                                http_load::run(addr, era, concurrency, warmup, window, None),
+                                server_cpu(child.id(), warmup, window)
+                            );
                             let _ = child.kill().await;
-                            result?
+                            (result?, cpu)
                         }
                         None => {
-                            stdio_load::run(
+                            let samples = stdio_load::run(
                                 server.command(&exe, &home, None),
                                 concurrency,
                                 warmup,
                                 window,
                             )
-                            .await?
+                            .await?;
+                            (samples, None)
                         }
                     };
-                    let measured = Measured::from_samples(samples, window);
+                    let measured = Measured::from_samples(samples, window).with_server_cpu(cpu);
                     tracing::info!(
                         label,
                         concurrency,
@@ -361,9 +368,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            let cpu = |runs: &[Measured]| {
+                stats::median_of(runs.iter().filter_map(|r| r.cpu_us_per_call).collect())
+            };
             rows.push(Row {
                 transport: label,
                 concurrency,
+                bare_cpu: cpu(&bare_runs),
+                baton_cpu: cpu(&baton_runs),
                 bare_range: range(&bare_runs),
                 baton_range: range(&baton_runs),
                 bare: median(bare_runs),
@@ -546,6 +558,15 @@ fn range(runs: &[Measured]) -> (f64, f64) {
         })
 }
 
+/// The CPU process `pid` spends over the `window` that follows `warmup` from now.
+async fn server_cpu(pid: Option<u32>, warmup: Duration, window: Duration) -> Option<f64> {
+    let pid = pid?;
+    tokio::time::sleep(warmup).await;
+    let before = stats::cpu_seconds(pid)?;
+    tokio::time::sleep(window).await;
+    Some(stats::cpu_seconds(pid)? - before)
+}
+
 fn median(mut runs: Vec<Measured>) -> Measured {
     runs.sort_by(|a, b| a.calls_per_s.total_cmp(&b.calls_per_s));
     let middle = runs.len() / 2;
@@ -564,7 +585,8 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     let _ = writeln!(
         out,
         "Measured by `baton-bench run --compare {} --seconds {} --rounds {}` on {cores} cores (load generator and server \
-         share them); median of {} runs per cell.\n",
+         share them); median of {} runs per cell. CPU per call: the server process's user and system CPU over \
+         the measured window divided by the calls answered in it (median over the runs; HTTP only).\n",
         args.compare.name(),
         args.seconds,
         args.rounds,
@@ -581,18 +603,27 @@ fn render(rows: &[Row], args: &BenchArgs) -> String {
     };
     let _ = writeln!(
         out,
-        "| transport | concurrency | {reference} calls/s | {subject} calls/s | cost | {reference} p50 ms | {subject} p50 ms | {reference} p99 ms | {subject} p99 ms | {reference} runs | {subject} runs |"
+        "| transport | concurrency | {reference} calls/s | {subject} calls/s | cost | {reference} CPU µs/call | {subject} CPU µs/call | CPU cost | {reference} p50 ms | {subject} p50 ms | {reference} p99 ms | {subject} p99 ms | {reference} runs | {subject} runs |"
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let cpu = |us: Option<f64>| us.map_or_else(|| "—".to_owned(), |us| format!("{us:.0}"));
     for row in rows {
+        let cpu_cost = match (row.bare_cpu, row.baton_cpu) {
+            (Some(bare), Some(baton)) if bare > 0.0 => {
+                format!("{:+.1} %", (baton / bare - 1.0) * 100.0)
+            }
+            _ => "—".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.0} | {:+.1} % | {} | {} | {} | {} | {:.0}–{:.0} | {:.0}–{:.0} |",
+            "| {} | {} | {:.0} | {:.0} | {:+.1} % | {} | {} | {cpu_cost} | {} | {} | {} | {} | {:.0}–{:.0} | {:.0}–{:.0} |",
             row.transport,
             row.concurrency,
             row.bare.calls_per_s,
             row.baton.calls_per_s,
             row.cost_percent(),
+            cpu(row.bare_cpu),
+            cpu(row.baton_cpu),
             stats::ms(row.bare.p50),
             stats::ms(row.baton.p50),
             stats::ms(row.bare.p99),

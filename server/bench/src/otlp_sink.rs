@@ -17,6 +17,8 @@ pub(crate) struct Sink {
     pub(crate) endpoint: String,
     /// Spans in the exports decoded.
     spans: Arc<AtomicU64>,
+    /// Bytes of the exports decoded.
+    decoded: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
     exports: Arc<AtomicU64>,
 }
@@ -25,17 +27,21 @@ impl Sink {
     /// Receive on a free loopback port, for as long as this process runs.
     pub(crate) async fn start() -> anyhow::Result<Sink> {
         let spans = Arc::new(AtomicU64::new(0));
+        let decoded = Arc::new(AtomicU64::new(0));
         let bytes = Arc::new(AtomicU64::new(0));
         let exports = Arc::new(AtomicU64::new(0));
         let (counted, sized, seen) = (spans.clone(), bytes.clone(), exports.clone());
+        let read = decoded.clone();
         let app = axum::Router::new().route(
             "/v1/traces",
             axum::routing::post(move |body: bytes::Bytes| {
                 let (counted, sized, exports) = (counted.clone(), sized.clone(), seen.clone());
+                let read = read.clone();
                 async move {
                     sized.fetch_add(body.len() as u64, Relaxed);
                     let export = exports.fetch_add(1, Relaxed);
                     if export % 100 == 0 {
+                        read.fetch_add(body.len() as u64, Relaxed);
                         let Ok(request) = ExportTraceServiceRequest::decode(body) else {
                             return http::StatusCode::BAD_REQUEST;
                         };
@@ -63,6 +69,7 @@ impl Sink {
         Ok(Sink {
             endpoint: format!("http://{address}"),
             spans,
+            decoded,
             bytes,
             exports,
         })
@@ -83,13 +90,16 @@ impl Sink {
     /// (estimated from the exports decoded).
     pub(crate) fn summary(&self) -> String {
         let exports = self.exports.load(Relaxed);
-        let spans = match exports.div_ceil(100) {
+        let bytes = self.bytes.load(Relaxed);
+        // Scaled by bytes, not by exports: batches differ in size (the last of each server's
+        // run is short), spans of one shape do not.
+        let spans = match self.decoded.load(Relaxed) {
             0 => 0,
-            decoded => self.spans.load(Relaxed) * exports / decoded,
+            decoded => (self.spans.load(Relaxed) as u128 * bytes as u128 / decoded as u128) as u64,
         };
         format!(
             "\nThe receiver (in the load generator's process) took {exports} exports, {:.1} MB of OTLP protobuf, about {spans} spans, over the run.\n",
-            self.bytes.load(Relaxed) as f64 / 1e6
+            bytes as f64 / 1e6
         )
     }
 }

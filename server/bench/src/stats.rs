@@ -11,6 +11,10 @@ pub struct Measured {
     pub p99: Duration,
     /// Calls measured.
     pub calls: usize,
+    /// The server process's CPU (user + system) over the measured window per call, in
+    /// microseconds: what a call costs whatever the machine's load. `None` where the load
+    /// generator starts the server itself (stdio).
+    pub cpu_us_per_call: Option<f64>,
 }
 
 impl Measured {
@@ -29,8 +33,36 @@ impl Measured {
             p50: at(0.50),
             p99: at(0.99),
             calls: samples.len(),
+            cpu_us_per_call: None,
         }
     }
+
+    /// With `cpu_seconds` of the server's CPU spent over the window.
+    pub fn with_server_cpu(mut self, cpu_seconds: Option<f64>) -> Measured {
+        self.cpu_us_per_call = cpu_seconds
+            .filter(|_| self.calls > 0)
+            .map(|cpu| cpu * 1e6 / self.calls as f64);
+        self
+    }
+}
+
+/// CPU seconds process `pid` has used so far (`/proc/<pid>/stat` utime + stime, all its
+/// threads); `None` when it cannot be read.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name, in
+    // USER_HZ ticks (100 a second on Linux, whatever the kernel's own tick).
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The median of `values` (the lower middle one of an even count); `None` when empty.
+pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len().saturating_sub(1) / 2).copied()
 }
 
 /// Milliseconds with two decimals.

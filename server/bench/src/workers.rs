@@ -74,24 +74,6 @@ fn photos(dir: &Path, n: usize) -> anyhow::Result<usize> {
     Ok(sources.len().min(n))
 }
 
-/// CPU seconds process `pid` has used so far (`/proc/<pid>/stat` utime + stime).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// The home of the run: configs (with and without workers), a policy, the photos; and how
 /// many distinct shots the photos are.
 fn home(args: &WorkersArgs) -> anyhow::Result<(tempfile::TempDir, usize)> {
@@ -211,11 +193,17 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
     for &n in &args.workers {
         let mut children = start_workers(&args, root, n).await?;
         let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
-        let before: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
+        let before: f64 = pids
+            .iter()
+            .map(|p| crate::stats::cpu_seconds(*p).unwrap_or(0.0))
+            .sum();
         let started = Instant::now();
         let answer = batch(&args, root, "workers.toml", &format!("out-{n}")).await?;
         let wall = started.elapsed();
-        let after: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
+        let after: f64 = pids
+            .iter()
+            .map(|p| crate::stats::cpu_seconds(*p).unwrap_or(0.0))
+            .sum();
         for child in &mut children {
             child.start_kill()?;
         }

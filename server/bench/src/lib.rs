@@ -369,7 +369,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             }
             let cpu = |runs: &[Measured]| {
-                stats::median_of(runs.iter().filter_map(|r| r.cpu_us_per_call).collect())
+                let values = runs.iter().filter_map(|r| r.cpu_us_per_call).collect();
+                stats::median_by(values, |us| *us)
             };
             rows.push(Row {
                 transport: label,
@@ -378,8 +379,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 baton_cpu: cpu(&baton_runs),
                 bare_range: range(&bare_runs),
                 baton_range: range(&baton_runs),
-                bare: median(bare_runs),
-                baton: median(baton_runs),
+                bare: stats::median_by(bare_runs, |r| r.calls_per_s).context("no runs")?,
+                baton: stats::median_by(baton_runs, |r| r.calls_per_s).context("no runs")?,
             });
         }
     }
@@ -565,12 +566,6 @@ async fn server_cpu(pid: Option<u32>, warmup: Duration, window: Duration) -> Opt
     let before = stats::cpu_seconds(pid)?;
     tokio::time::sleep(window).await;
     Some(stats::cpu_seconds(pid)? - before)
-}
-
-fn median(mut runs: Vec<Measured>) -> Measured {
-    runs.sort_by(|a, b| a.calls_per_s.total_cmp(&b.calls_per_s));
-    let middle = runs.len() / 2;
-    runs.swap_remove(middle)
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -41,10 +41,11 @@ impl Sink {
                     sized.fetch_add(body.len() as u64, Relaxed);
                     let export = exports.fetch_add(1, Relaxed);
                     if export % 100 == 0 {
-                        read.fetch_add(body.len() as u64, Relaxed);
+                        let size = body.len() as u64;
                         let Ok(request) = ExportTraceServiceRequest::decode(body) else {
                             return http::StatusCode::BAD_REQUEST;
                         };
+                        read.fetch_add(size, Relaxed);
                         let n: usize = request
                             .resource_spans
                             .iter()

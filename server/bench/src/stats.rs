@@ -59,10 +59,12 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// The median of `values` (the lower middle one of an even count); `None` when empty.
-pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len().saturating_sub(1) / 2).copied()
+/// The median of `items` by `key` (the upper middle one of an even count), whole: a run
+/// keeps its own latencies beside its calls/s. `None` when empty.
+pub fn median_by<T>(mut items: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
+    items.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let middle = items.len() / 2;
+    (middle < items.len()).then(|| items.swap_remove(middle))
 }
 
 /// Milliseconds with two decimals.

@@ -99,6 +99,12 @@ impl AppBuilder {
             self.allow_full_access,
         )?);
         let data_dir = config.data_dir();
+        // Made now, not when the store first opens: a folder is hidden from commands only
+        // where it exists, and a command that made it first could plant a store of its own
+        // (commands are refused while it is missing inside a writable root).
+        if let Err(error) = std::fs::create_dir_all(&data_dir) {
+            tracing::warn!(%error, dir = %data_dir.display(), "the data folder cannot be made");
+        }
         let store = StoreHandle::new(data_dir.clone(), self.ownership)
             .with_options(config.store_options()?);
         let status = Arc::new(Status {
@@ -154,11 +160,8 @@ impl AppBuilder {
         // Set once, here, before anyone can call `baton_info`.
         let _ = status.packs.set(packs);
 
-        // What no tool may write, even inside a writable root: a call that rewrote the policy,
-        // the config or the store could grant itself anything.
-        let mut protected = vec![config.policy_file(), config.data_dir()];
-        protected.extend(config.path.clone());
-        let protected = protected
+        let protected = config
+            .own_files()
             .into_iter()
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect();

@@ -564,16 +564,38 @@ impl Config {
         }
     }
 
+    /// Baton's own files, which no tool may write and no command may see, even inside a
+    /// writable root: a call that rewrote the policy, the config (the one read, or without one
+    /// the `./baton.toml` the next start would read) or the store could grant itself anything;
+    /// one that read the checkpoint key could sign a history of its own.
+    pub fn own_files(&self) -> Vec<PathBuf> {
+        let config = (self.path.clone()).unwrap_or_else(|| self.base_dir.join("baton.toml"));
+        let mut own = vec![self.policy_file(), self.data_dir(), config];
+        own.extend(self.checkpoint_key());
+        let checkpoints = self.file.audit.checkpoint_file.as_ref();
+        own.extend(checkpoints.map(|file| self.base_dir.join(file)));
+        own
+    }
+
+    /// The checkpoint signing key's file: `BATON_AUDIT_KEY`, else `[audit] checkpoint_key`.
+    pub fn checkpoint_key(&self) -> Option<PathBuf> {
+        match std::env::var_os("BATON_AUDIT_KEY").filter(|k| !k.is_empty()) {
+            Some(key) => Some(PathBuf::from(key)),
+            None => self
+                .file
+                .audit
+                .checkpoint_key
+                .as_ref()
+                .map(|key| self.base_dir.join(key)),
+        }
+    }
+
     /// Checkpoint signing: `BATON_AUDIT_KEY` or `[audit] checkpoint_key` names the key file;
     /// `None` when neither does.
     pub fn checkpoints(&self) -> Result<Option<baton_runs::CheckpointConfig>, ConfigError> {
         let audit = &self.file.audit;
-        let key = match std::env::var_os("BATON_AUDIT_KEY").filter(|k| !k.is_empty()) {
-            Some(key) => PathBuf::from(key),
-            None => match &audit.checkpoint_key {
-                Some(key) => self.base_dir.join(key),
-                None => return Ok(None),
-            },
+        let Some(key) = self.checkpoint_key() else {
+            return Ok(None);
         };
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             path: self

@@ -42,7 +42,7 @@ pub use json::{clip, duplicate_key, json_kind};
 pub use oversight::{NestedAction, Oversight, StepSink, Verdict};
 pub use principal::{Acting, Principal, Role};
 pub use registry::{Registry, RegistryError};
-pub use sandbox::{Sandbox, SandboxMode};
+pub use sandbox::{Exposure, Sandbox, SandboxMode};
 pub use schema::{
     JsonObject, any_object, any_object_or_null, any_objects, object_or_text, objects_or_texts,
     schema_for,

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,9 @@ pub struct Sandbox {
     /// (`PATH`, `HOME`, `LANG`, …); never the server's secrets unless named here.
     pub env: Vec<String>,
     /// Paths that stay read-only even inside a writable root, and hidden from commands:
-    /// Baton's own configuration, policy file and data folder (a call that could rewrite the
-    /// policy or the store could grant itself anything).
+    /// Baton's own configuration, policy file, data folder and checkpoint key (a call that
+    /// could rewrite the policy or the store could grant itself anything). Where one is
+    /// missing or reached through a link, see [`Sandbox::own_files_in`].
     pub protected: Vec<PathBuf>,
 }
 
@@ -67,4 +68,63 @@ impl Sandbox {
             protected: Vec::new(),
         }
     }
+}
+
+/// How a writer confined to a folder could reach one of Baton's own files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exposure {
+    /// The file is in the folder: a sandbox that can hide it keeps it out of reach.
+    Inside,
+    /// The file is not there, and would be made in the folder: the writer could make it first.
+    Missing,
+    /// The file is reached through this link in the folder (the file itself, or a folder on
+    /// its way): the writer could replace the link with a file or folder of its own.
+    Link(PathBuf),
+}
+
+impl Sandbox {
+    /// Baton's own files (`protected`) that a writer confined to `folder` (canonical) could
+    /// reach, each with how. Whether a missing file would be made there is decided from its
+    /// nearest existing folder, resolved; a link, from where the link itself is.
+    pub fn own_files_in<'a>(
+        &'a self,
+        folder: &'a Path,
+    ) -> impl Iterator<Item = (&'a Path, Exposure)> + 'a {
+        self.protected
+            .iter()
+            .filter_map(move |own| Some((own.as_path(), exposure(own, folder)?)))
+    }
+}
+
+/// How `own` is exposed in `folder`, if it is.
+fn exposure(own: &Path, folder: &Path) -> Option<Exposure> {
+    let links = own.ancestors().filter(|step| {
+        step.symlink_metadata()
+            .is_ok_and(|meta| meta.file_type().is_symlink())
+    });
+    for link in links {
+        let dir = link.parent().and_then(|dir| dir.canonicalize().ok());
+        if let Some(at) = dir.zip(link.file_name()).map(|(dir, name)| dir.join(name))
+            && at.starts_with(folder)
+        {
+            return Some(Exposure::Link(at));
+        }
+    }
+    let mut missing = Vec::new();
+    for step in own.ancestors() {
+        if let Ok(real) = step.canonicalize() {
+            let place = missing
+                .iter()
+                .rev()
+                .fold(real, |path: PathBuf, name| path.join(name));
+            let how = if missing.is_empty() {
+                Exposure::Inside
+            } else {
+                Exposure::Missing
+            };
+            return place.starts_with(folder).then_some(how);
+        }
+        missing.extend(step.file_name());
+    }
+    None
 }

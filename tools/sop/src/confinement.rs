@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use baton_kit::{Sandbox, SandboxMode};
+use baton_kit::{Exposure, Sandbox, SandboxMode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -338,6 +338,7 @@ pub(crate) fn launch(
         )),
         SandboxMode::WorkspaceWrite => {
             let layout = Layout::of(&sandbox.writable_roots, &sandbox.protected);
+            layout.guards(sandbox)?;
             env.retain(|(name, _)| name != "TMPDIR");
             match host.backend {
                 Some(Backend::Landlock) => {
@@ -466,6 +467,42 @@ impl Layout {
 }
 
 impl Layout {
+    /// Whether Baton's own files (`sandbox.protected`) are out of a command's reach: a file
+    /// can only be hidden where it exists, and a link only by its target. One missing in a
+    /// writable root could be created by the command, a link there (the file's or a folder's
+    /// on its way) replaced by the command's own file, and Baton would load the command's
+    /// file: its policy at once, its config or store at the next start. Such a command is
+    /// refused, naming the file and how to put it out of reach.
+    pub(crate) fn guards(&self, sandbox: &Sandbox) -> Result<()> {
+        for root in &self.roots {
+            for (own, exposure) in sandbox.own_files_in(root) {
+                let own = own.display();
+                let root = root.display();
+                match exposure {
+                    Exposure::Inside => {}
+                    Exposure::Missing => {
+                        return Err(SopError::Sandbox(format!(
+                            "Baton's own file {own} does not exist, and it would be in the \
+                             writable root {root}: a command could create it, and Baton would \
+                             load it; create it (an empty file will do for a config), or keep \
+                             it outside the writable roots; refused"
+                        )));
+                    }
+                    Exposure::Link(link) => {
+                        return Err(SopError::Sandbox(format!(
+                            "Baton's own file {own} is reached through the link {} in the \
+                             writable root {root}: a command could put its own file in its \
+                             place, and Baton would load it; name the file itself in the \
+                             config, or keep it outside the writable roots; refused",
+                            link.display()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every folder between a root and a hidden path inside it, outermost first. Each is made a
     /// mount point, which cannot be renamed: a command could otherwise move Baton's files
     /// aside and put its own in their place.

@@ -415,3 +415,59 @@ async fn the_guard_finds_old_and_outdated_specs_and_fails_the_hook() {
         "2 spec(s) checked, 0 finding(s), none blocking\n"
     );
 }
+
+/// Without a config file, the `./baton.toml` the next start would read is Baton's own: a
+/// command whose writable root holds that folder is refused, since it could plant one (and
+/// with it another policy, store or data folder); once the file exists the command runs, and
+/// neither it nor the checkpoint signing key can be read or rewritten.
+#[tokio::test]
+async fn a_command_cannot_plant_the_config_the_next_start_reads_nor_read_the_key() {
+    let host = baton_sop::host_confinement();
+    if !baton_test_support::needs(
+        "sop::a_command_cannot_plant_the_config_the_next_start_reads_nor_read_the_key",
+        host.backend.is_some(),
+        host.unavailable.as_deref().unwrap_or("no backend"),
+    ) {
+        return;
+    }
+    let home = Home::new("");
+    std::fs::remove_file(home.config()).unwrap();
+    git(home.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "sandbox = \"workspace-write\"\napproval = \"never\"\nwritable_roots = [\".\"]\n",
+    )
+    .unwrap();
+    let key = home.path().join("audit.key");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    let exec = |script: &str| {
+        let args = json!({"repo": home.path(), "argv": [script], "shell": true});
+        let mut command = home.baton(&["tools", "call", "repo_exec", "--args", &args.to_string()]);
+        command
+            .env_remove("BATON_CONFIG")
+            .env("BATON_AUDIT_KEY", &key)
+            .env("BATON_LOG", "warn");
+        command
+    };
+    let plant = "printf '[policy]\\nfile = \"mine.toml\"\\n' > baton.toml; cat audit.key";
+    let output = exec(plant).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let config = home.path().join("baton.toml");
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "Baton's own file {} does not exist, and it would be in the writable root",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!config.exists());
+
+    std::fs::write(&config, "").unwrap();
+    let output = exec(&format!("{plant}; echo ran")).output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["stdout"], "ran\n", "{out}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "ab".repeat(32));
+}

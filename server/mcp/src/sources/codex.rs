@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use baton_kit::{Effect, NestedAction, Sandbox, SandboxMode, ToolError, Verdict, clip, json_kind};
+use baton_kit::{
+    Effect, Exposure, NestedAction, Sandbox, SandboxMode, ToolError, Verdict, clip, json_kind,
+};
 use serde_json::{Map, Value, json};
 
 use super::wire::CallScope;
@@ -218,6 +220,29 @@ impl Threads {
                         real.display()
                     ),
                 });
+            }
+            if mode == SandboxMode::WorkspaceWrite {
+                let exposed = sandbox.and_then(|s| s.own_files_in(&real).next());
+                if let Some((own, exposure)) = exposed {
+                    let how = match exposure {
+                        Exposure::Inside => "is in".to_owned(),
+                        Exposure::Missing => "would be made in".to_owned(),
+                        Exposure::Link(link) => {
+                            format!("is reached through the link `{}` in", link.display())
+                        }
+                    };
+                    return Err(ToolError::Denied {
+                        rule: "sandbox.workspace-write.protected".into(),
+                        reason: format!(
+                            "Baton's own file `{}` {how} `{}`, where Codex would write: \
+                             Codex's sandbox cannot hide a file, so Codex could put its own in \
+                             its place (the policy that decides its requests among them); start \
+                             Codex in a folder that holds none of Baton's files",
+                            own.display(),
+                            real.display()
+                        ),
+                    });
+                }
             }
             args.insert("cwd".into(), json!(real.display().to_string()));
         }
@@ -620,4 +645,71 @@ pub(crate) fn step(msg: &Value) -> Option<Value> {
     step["type"] = json!(kind);
     step["summary"] = json!(one_line(&summary));
     Some(step)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Codex's sandbox can make a folder writable but hide nothing in it: a Codex started where
+    /// one of Baton's files is, would be, or is reached through a link, could rewrite Baton's
+    /// policy. Refused before Codex starts; a folder holding none of them is fine.
+    #[test]
+    fn codex_never_starts_in_a_folder_holding_batons_files() {
+        let base = std::env::temp_dir().join(format!("baton-codex-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("repo/sub")).unwrap();
+        let repo = base.join("repo").canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("elsewhere")).unwrap();
+        std::fs::write(base.join("elsewhere/policy.toml"), "").unwrap();
+        std::os::unix::fs::symlink(base.join("elsewhere/policy.toml"), repo.join("link.toml"))
+            .unwrap();
+        std::os::unix::fs::symlink(base.join("elsewhere"), repo.join("conf")).unwrap();
+        let start = |cwd: &Path, own: std::path::PathBuf| {
+            let sandbox = Sandbox {
+                mode: SandboxMode::WorkspaceWrite,
+                writable_roots: vec![base.clone()],
+                network: false,
+                env: Vec::new(),
+                protected: vec![own],
+            };
+            let args = json!({"prompt": "hi", "cwd": cwd});
+            let args = args.as_object().cloned().unwrap();
+            Threads::default().arguments("codex", args, "alice", Effect::Exec, Some(&sandbox))
+        };
+        std::fs::write(repo.join("baton.toml"), "").unwrap();
+        let link = |name: &str| {
+            format!(
+                "is reached through the link `{}` in",
+                repo.join(name).display()
+            )
+        };
+        for (own, how) in [
+            (repo.join("baton.toml"), "is in".to_owned()),
+            (repo.join("policy.toml"), "would be made in".to_owned()),
+            (repo.join("sub/.baton/store"), "would be made in".to_owned()),
+            (repo.join("link.toml"), link("link.toml")),
+            (repo.join("conf/policy.toml"), link("conf")),
+        ] {
+            match start(&repo, own.clone()) {
+                Err(ToolError::Denied { rule, reason }) => {
+                    assert_eq!(rule, "sandbox.workspace-write.protected");
+                    let named = format!(
+                        "Baton's own file `{}` {how} `{}`,",
+                        own.display(),
+                        repo.display()
+                    );
+                    assert!(reason.starts_with(&named), "{reason}");
+                }
+                other => panic!("{} let Codex start: {other:?}", own.display()),
+            }
+        }
+        for own in [base.join("policy.toml"), base.join("elsewhere/policy.toml")] {
+            assert!(start(&repo, own).is_ok());
+        }
+        assert!(start(&repo.join("sub"), repo.join("policy.toml")).is_ok());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -50,6 +50,11 @@ impl Place {
         std::fs::write(root.join("README.md"), "# demo\n").unwrap();
         git(&root, &["add", "."]);
         git(&root, &["commit", "-q", "-m", "init"]);
+        // Baton's own files, which `sandbox` protects, are there (a missing one in a root is
+        // refused) and out of git's way.
+        std::fs::create_dir_all(root.join(".baton")).unwrap();
+        std::fs::write(root.join("policy.toml"), "sandbox = \"workspace-write\"\n").unwrap();
+        std::fs::write(root.join(".git/info/exclude"), ".baton/\npolicy.toml\n").unwrap();
         let mut registry = Registry::new();
         baton_sop::register(&mut registry, "sop").unwrap();
         Some(Place {
@@ -899,6 +904,95 @@ async fn batons_own_files_are_hidden_from_commands() {
         "sandbox = \"workspace-write\"\n"
     );
     assert_eq!(ls(&p.root.join(".baton")), ["secret"]);
+}
+
+/// One of Baton's files missing inside a writable root (the folder it would be in too) could
+/// be created by the command and then loaded as Baton's own: the command is refused, naming
+/// the file, and nothing is created. Missing outside the roots, it is no one's to create here.
+#[tokio::test]
+async fn a_command_that_could_create_a_missing_baton_file_is_refused() {
+    let Some(p) = Place::new("a_command_that_could_create_a_missing_baton_file_is_refused") else {
+        return;
+    };
+    std::fs::remove_file(p.root.join("policy.toml")).unwrap();
+    let plant = "echo 'sandbox = \"danger-full-access\"' > policy.toml; \
+                 mkdir -p conf && echo x > conf/policy.toml";
+    let error = p.sh(plant, Some(p.sandbox(false, &[]))).await.unwrap_err();
+    let policy = p.root.join("policy.toml");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "denied by rule `sop.sandbox`: Baton's own file {} does not exist, and it would be \
+             in the writable root {}: a command could create it, and Baton would load it; \
+             create it (an empty file will do for a config), or keep it outside the writable \
+             roots; refused",
+            policy.display(),
+            p.root.display()
+        )
+    );
+    assert!(!policy.exists());
+
+    std::fs::write(&policy, "").unwrap();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.protected.push(p.root.join("conf/policy.toml"));
+    let error = p.sh(plant, Some(sandbox)).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("conf/policy.toml does not exist"),
+        "{error}"
+    );
+    assert!(!p.root.join("conf").exists());
+
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.protected.push(p.sibling.join("policy.toml"));
+    let out = p.sh("echo ran", Some(sandbox)).await.unwrap();
+    assert_eq!(out["stdout"], "ran\n");
+}
+
+/// One of Baton's files reached through a link in a writable root — the file itself a link,
+/// or a linked folder on its way — could have the link replaced by the command's own file,
+/// which Baton would then load (the policy at once, through its watcher): refused, and the
+/// link left as it was.
+#[tokio::test]
+async fn a_command_that_could_replace_a_link_to_a_baton_file_is_refused() {
+    let Some(p) = Place::new("a_command_that_could_replace_a_link_to_a_baton_file_is_refused")
+    else {
+        return;
+    };
+    let real = p.sibling.join("policy.toml");
+    std::fs::write(&real, "sandbox = \"workspace-write\"\n").unwrap();
+    std::fs::remove_file(p.root.join("policy.toml")).unwrap();
+    std::os::unix::fs::symlink(&real, p.root.join("policy.toml")).unwrap();
+    let swap = "rm -f policy.toml conf; echo 'sandbox = \"danger-full-access\"' > policy.toml";
+    let error = p.sh(swap, Some(p.sandbox(false, &[]))).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("policy.toml is reached through the link"),
+        "{error}"
+    );
+    assert!(p.root.join("policy.toml").is_symlink());
+
+    std::fs::remove_file(p.root.join("policy.toml")).unwrap();
+    std::fs::write(p.root.join("policy.toml"), "").unwrap();
+    std::os::unix::fs::symlink(&p.sibling, p.root.join("conf")).unwrap();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.protected.push(p.root.join("conf/policy.toml"));
+    let error = p.sh(swap, Some(sandbox)).await.unwrap_err();
+    let link = p.root.join("conf");
+    assert!(
+        error.to_string().contains(&format!(
+            "through the link {} in the writable root",
+            link.display()
+        )),
+        "{error}"
+    );
+    assert!(link.is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&real).unwrap(),
+        "sandbox = \"workspace-write\"\n"
+    );
 }
 
 /// A command's /tmp (and, in-process, its /dev/shm) lives in memory, charged to the server:

@@ -567,13 +567,15 @@ impl Config {
     /// Baton's own files, which no tool may write and no command may see, even inside a
     /// writable root: a call that rewrote the policy, the config (the one read, or without one
     /// the `./baton.toml` the next start would read) or the store could grant itself anything;
-    /// one that read the checkpoint key could sign a history of its own.
+    /// one that read the checkpoint key could sign a history of its own, and one that replaced
+    /// the ONNX Runtime library (loaded on the first vision call) would run its code in Baton.
     pub fn own_files(&self) -> Vec<PathBuf> {
         let config = (self.path.clone()).unwrap_or_else(|| self.base_dir.join("baton.toml"));
         let mut own = vec![self.policy_file(), self.data_dir(), config];
         own.extend(self.checkpoint_key());
         let checkpoints = self.file.audit.checkpoint_file.as_ref();
         own.extend(checkpoints.map(|file| self.base_dir.join(file)));
+        own.extend(self.onnx().ok().and_then(|onnx| onnx.runtime));
         own
     }
 

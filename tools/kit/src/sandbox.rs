@@ -77,54 +77,114 @@ pub enum Exposure {
     Inside,
     /// The file is not there, and would be made in the folder: the writer could make it first.
     Missing,
-    /// The file is reached through this link in the folder (the file itself, or a folder on
-    /// its way): the writer could replace the link with a file or folder of its own.
-    Link(PathBuf),
+    /// The file is reached through this entry of the folder — a link (the file itself, a
+    /// folder on its way, or a link a link leads to), or a folder its path leaves by `..`:
+    /// the writer could put a link or a file of its own in the entry's place.
+    Through(PathBuf),
 }
 
 impl Sandbox {
     /// Baton's own files (`protected`) that a writer confined to `folder` (canonical) could
-    /// reach, each with how. Whether a missing file would be made there is decided from its
-    /// nearest existing folder, resolved; a link, from where the link itself is.
+    /// reach, each with how. Each is resolved as the kernel resolves it when Baton opens it,
+    /// link by link; a missing file is placed by its nearest existing folder.
     pub fn own_files_in<'a>(
         &'a self,
         folder: &'a Path,
     ) -> impl Iterator<Item = (&'a Path, Exposure)> + 'a {
-        self.protected
-            .iter()
-            .filter_map(move |own| Some((own.as_path(), exposure(own, folder)?)))
+        self.protected.iter().filter_map(move |own| {
+            let Some(resolved) = Resolved::of(own) else {
+                // Too many links, or no working directory for a relative path: nowhere Baton
+                // could open it either, but a link chain in the folder may be why.
+                return Some((own.as_path(), Exposure::Through(own.clone())));
+            };
+            let how = match resolved
+                .through
+                .into_iter()
+                .find(|at| at.starts_with(folder))
+            {
+                Some(at) => Exposure::Through(at),
+                None if !resolved.place.starts_with(folder) => return None,
+                None if resolved.exists => Exposure::Inside,
+                None => Exposure::Missing,
+            };
+            Some((own.as_path(), how))
+        })
     }
 }
 
-/// How `own` is exposed in `folder`, if it is.
-fn exposure(own: &Path, folder: &Path) -> Option<Exposure> {
-    let links = own.ancestors().filter(|step| {
-        step.symlink_metadata()
-            .is_ok_and(|meta| meta.file_type().is_symlink())
-    });
-    for link in links {
-        let dir = link.parent().and_then(|dir| dir.canonicalize().ok());
-        if let Some(at) = dir.zip(link.file_name()).map(|(dir, name)| dir.join(name))
-            && at.starts_with(folder)
-        {
-            return Some(Exposure::Link(at));
+/// A path resolved component by component, as the kernel would open it.
+struct Resolved {
+    /// Where it is (every link followed), or, missing, where it would be made.
+    place: PathBuf,
+    /// Whether it exists.
+    exists: bool,
+    /// Every entry whose replacement would send the resolution elsewhere: the links met (where
+    /// each link itself is) and the folders left by `..`.
+    through: Vec<PathBuf>,
+}
+
+impl Resolved {
+    /// The kernel's limit on links followed in one resolution.
+    const MAX_LINKS: usize = 40;
+
+    /// `path` (relative to the working directory when not absolute) resolved; `None` past
+    /// [`Resolved::MAX_LINKS`] links or without a working directory.
+    fn of(path: &Path) -> Option<Resolved> {
+        let mut todo: std::collections::VecDeque<std::ffi::OsString> = std::path::absolute(path)
+            .ok()?
+            .components()
+            .map(|c| c.as_os_str().to_owned())
+            .collect();
+        let mut done = PathBuf::new();
+        let mut through = Vec::new();
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            if name == "." {
+                continue;
+            }
+            if name == ".." {
+                through.push(done.clone());
+                done.pop();
+                continue;
+            }
+            let next = done.join(&name);
+            match next.symlink_metadata() {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    let target = std::fs::read_link(&next)
+                        .ok()
+                        .filter(|_| links <= Self::MAX_LINKS)?;
+                    through.push(next);
+                    for part in target.components().rev() {
+                        todo.push_front(part.as_os_str().to_owned());
+                    }
+                    if target.is_absolute() {
+                        done = PathBuf::new();
+                    }
+                }
+                Ok(_) => done = next,
+                Err(_) => {
+                    // Missing: the rest as named (the kernel would go no further).
+                    let mut place = next;
+                    for name in todo {
+                        if name == ".." {
+                            place.pop();
+                        } else if name != "." {
+                            place.push(name);
+                        }
+                    }
+                    return Some(Resolved {
+                        place,
+                        exists: false,
+                        through,
+                    });
+                }
+            }
         }
+        Some(Resolved {
+            place: done,
+            exists: true,
+            through,
+        })
     }
-    let mut missing = Vec::new();
-    for step in own.ancestors() {
-        if let Ok(real) = step.canonicalize() {
-            let place = missing
-                .iter()
-                .rev()
-                .fold(real, |path: PathBuf, name| path.join(name));
-            let how = if missing.is_empty() {
-                Exposure::Inside
-            } else {
-                Exposure::Missing
-            };
-            return place.starts_with(folder).then_some(how);
-        }
-        missing.extend(step.file_name());
-    }
-    None
 }

@@ -470,7 +470,8 @@ impl Layout {
     /// Whether Baton's own files (`sandbox.protected`) are out of a command's reach: a file
     /// can only be hidden where it exists, and a link only by its target. One missing in a
     /// writable root could be created by the command, a link there (the file's or a folder's
-    /// on its way) replaced by the command's own file, and Baton would load the command's
+    /// on its way, or a folder its path leaves by `..`) replaced by the command's own, and
+    /// Baton would load the command's
     /// file: its policy at once, its config or store at the next start. Such a command is
     /// refused, naming the file and how to put it out of reach.
     pub(crate) fn guards(&self, sandbox: &Sandbox) -> Result<()> {
@@ -488,13 +489,14 @@ impl Layout {
                              it outside the writable roots; refused"
                         )));
                     }
-                    Exposure::Link(link) => {
+                    Exposure::Through(at) => {
                         return Err(SopError::Sandbox(format!(
-                            "Baton's own file {own} is reached through the link {} in the \
-                             writable root {root}: a command could put its own file in its \
-                             place, and Baton would load it; name the file itself in the \
-                             config, or keep it outside the writable roots; refused",
-                            link.display()
+                            "Baton's own file {own} is reached through {} in the writable root \
+                             {root} (a link, or a folder its path leaves by `..`): a command \
+                             could put a link or a file of its own in its place, and Baton would \
+                             load it; name the file by its real path in the config, or keep it \
+                             outside the writable roots; refused",
+                            at.display()
                         )));
                     }
                 }

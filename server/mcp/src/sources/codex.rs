@@ -4,7 +4,7 @@
 //! Other servers' elicitations are decided the same way, as `<source>:elicitation`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use baton_kit::{
@@ -94,6 +94,8 @@ pub(crate) fn agent_schema(tool: &str, listed: &Map<String, Value>) -> Map<Strin
 struct Thread {
     principal: String,
     cwd: String,
+    /// `cwd` with its links resolved when the thread started: where Codex writes.
+    real: String,
     mode: SandboxMode,
     network: bool,
     /// When it started, in threads started by this server (the oldest go first past
@@ -125,6 +127,62 @@ fn mode_for(effect: Effect, sandbox: Option<&Sandbox>) -> (SandboxMode, bool) {
         (Effect::Read, _) | (_, None) => (SandboxMode::ReadOnly, false),
         (Effect::Write | Effect::Exec | Effect::Network, Some(s)) => (s.mode, s.network),
     }
+}
+
+/// The folder Codex may write in under `mode`: where `cwd` really is (a link in the worktree
+/// must not make somewhere else writable), inside the writable roots, and in a root that holds
+/// none of Baton's own files. Codex's sandbox makes its folder writable but hides nothing in
+/// it, and commands in the same root can move folders, so a root holding the policy could
+/// become Codex's folder; the whole root is checked, not only `cwd`.
+fn codex_folder(
+    cwd: &str,
+    mode: SandboxMode,
+    sandbox: Option<&Sandbox>,
+) -> baton_kit::Result<PathBuf> {
+    let real = std::fs::canonicalize(cwd)
+        .map_err(|e| ToolError::invalid_args("/cwd", format!("`{cwd}`: {e}")))?;
+    if mode != SandboxMode::WorkspaceWrite {
+        return Ok(real);
+    }
+    let Some(sandbox) = sandbox else {
+        return Ok(real);
+    };
+    let roots: Vec<PathBuf> = (sandbox.writable_roots.iter())
+        .map(|root| std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+        .filter(|root| real.starts_with(root))
+        .collect();
+    if roots.is_empty() {
+        return Err(ToolError::Denied {
+            rule: "sandbox.workspace-write.outside-roots".into(),
+            reason: format!(
+                "`{cwd}` is `{}`, outside the writable roots",
+                real.display()
+            ),
+        });
+    }
+    let exposed = roots
+        .iter()
+        .find_map(|root| Some((root, sandbox.own_files_in(root).next()?)));
+    let Some((root, (own, exposure))) = exposed else {
+        return Ok(real);
+    };
+    let how = match exposure {
+        Exposure::Inside => "is in".to_owned(),
+        Exposure::Missing => "would be made in".to_owned(),
+        Exposure::Through(at) => format!("is reached through `{}` in", at.display()),
+    };
+    Err(ToolError::Denied {
+        rule: "sandbox.workspace-write.protected".into(),
+        reason: format!(
+            "Baton's own file `{}` {how} `{}`, the writable root Codex's folder `{}` is in: \
+             Codex's sandbox cannot hide a file, and commands in that root can move folders, \
+             so Codex could put its own file in its place (the policy that decides its requests \
+             among them); keep Baton's files out of the roots Codex works in",
+            own.display(),
+            root.display(),
+            real.display()
+        ),
+    })
 }
 
 /// Refuse any argument the agent may not set to `tool`.
@@ -187,6 +245,20 @@ impl Threads {
                     format!("thread `{id}` works in `{}`", thread.cwd),
                 ));
             }
+            // Codex opens its folder by path at each command: it must still be where it was,
+            // and still hold none of Baton's files.
+            let real = codex_folder(&thread.real, thread.mode, sandbox)?;
+            if real.as_os_str() != thread.real.as_str() {
+                return Err(ToolError::Denied {
+                    rule: "codex.thread".into(),
+                    reason: format!(
+                        "thread `{id}` works in `{}`, which now leads to `{}`: a link was put in \
+                         its place; start a new thread with `codex`",
+                        thread.real,
+                        real.display()
+                    ),
+                });
+            }
             if width(thread.mode) > width(mode) || (thread.network && !network) {
                 return Err(ToolError::Denied {
                     rule: "codex.thread".into(),
@@ -201,49 +273,8 @@ impl Threads {
             }
             return Ok(args);
         }
-        // The folder Codex may write in is where `cwd` really is: a link in the worktree must
-        // not make somewhere else writable.
         if let Some(Value::String(cwd)) = args.get("cwd") {
-            let real = std::fs::canonicalize(cwd)
-                .map_err(|e| ToolError::invalid_args("/cwd", format!("`{cwd}`: {e}")))?;
-            let roots = sandbox
-                .map(|s| s.writable_roots.as_slice())
-                .unwrap_or_default();
-            let inside = roots.iter().any(|root| {
-                real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
-            });
-            if mode == SandboxMode::WorkspaceWrite && !inside {
-                return Err(ToolError::Denied {
-                    rule: "sandbox.workspace-write.outside-roots".into(),
-                    reason: format!(
-                        "`{cwd}` is `{}`, outside the writable roots",
-                        real.display()
-                    ),
-                });
-            }
-            if mode == SandboxMode::WorkspaceWrite {
-                let exposed = sandbox.and_then(|s| s.own_files_in(&real).next());
-                if let Some((own, exposure)) = exposed {
-                    let how = match exposure {
-                        Exposure::Inside => "is in".to_owned(),
-                        Exposure::Missing => "would be made in".to_owned(),
-                        Exposure::Link(link) => {
-                            format!("is reached through the link `{}` in", link.display())
-                        }
-                    };
-                    return Err(ToolError::Denied {
-                        rule: "sandbox.workspace-write.protected".into(),
-                        reason: format!(
-                            "Baton's own file `{}` {how} `{}`, where Codex would write: \
-                             Codex's sandbox cannot hide a file, so Codex could put its own in \
-                             its place (the policy that decides its requests among them); start \
-                             Codex in a folder that holds none of Baton's files",
-                            own.display(),
-                            real.display()
-                        ),
-                    });
-                }
-            }
+            let real = codex_folder(cwd, mode, sandbox)?;
             args.insert("cwd".into(), json!(real.display().to_string()));
         }
         args.insert("sandbox".into(), json!(mode.as_str()));
@@ -263,13 +294,13 @@ impl Threads {
         Ok(args)
     }
 
-    /// A `codex` call by `principal` in `cwd` under `sandbox` answered with `result`: its
-    /// thread is theirs.
+    /// A `codex` call by `principal` in `folder` (`cwd` as given, and as Codex got it) under
+    /// `sandbox` answered with `result`: its thread is theirs.
     pub(crate) fn started(
         &self,
         result: &Value,
         principal: &str,
-        cwd: &str,
+        (cwd, real): (&str, &str),
         effect: Effect,
         sandbox: Option<&Sandbox>,
     ) {
@@ -283,6 +314,7 @@ impl Threads {
             let thread = Thread {
                 principal: principal.to_owned(),
                 cwd: cwd.to_owned(),
+                real: real.to_owned(),
                 mode,
                 network,
                 order: *next,
@@ -653,47 +685,65 @@ mod tests {
 
     use super::*;
 
-    /// Codex's sandbox can make a folder writable but hide nothing in it: a Codex started where
-    /// one of Baton's files is, would be, or is reached through a link, could rewrite Baton's
-    /// policy. Refused before Codex starts; a folder holding none of them is fine.
-    #[test]
-    fn codex_never_starts_in_a_folder_holding_batons_files() {
-        let base = std::env::temp_dir().join(format!("baton-codex-own-{}", std::process::id()));
+    /// A fresh folder `base` holding a writable root `repo` with a folder `sub`, and
+    /// `elsewhere/policy.toml` outside it; canonical paths.
+    fn scene(test: &str) -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("baton-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("repo/sub")).unwrap();
-        let repo = base.join("repo").canonicalize().unwrap();
         std::fs::create_dir_all(base.join("elsewhere")).unwrap();
         std::fs::write(base.join("elsewhere/policy.toml"), "").unwrap();
-        std::os::unix::fs::symlink(base.join("elsewhere/policy.toml"), repo.join("link.toml"))
-            .unwrap();
-        std::os::unix::fs::symlink(base.join("elsewhere"), repo.join("conf")).unwrap();
-        let start = |cwd: &Path, own: std::path::PathBuf| {
-            let sandbox = Sandbox {
-                mode: SandboxMode::WorkspaceWrite,
-                writable_roots: vec![base.clone()],
-                network: false,
-                env: Vec::new(),
-                protected: vec![own],
-            };
-            let args = json!({"prompt": "hi", "cwd": cwd});
+        let base = base.canonicalize().unwrap();
+        let repo = base.join("repo");
+        (base, repo)
+    }
+
+    /// `workspace-write` in `repo`, protecting `own`.
+    fn sandbox(repo: &Path, own: &Path) -> Sandbox {
+        Sandbox {
+            mode: SandboxMode::WorkspaceWrite,
+            writable_roots: vec![repo.to_owned()],
+            network: false,
+            env: Vec::new(),
+            protected: vec![own.to_owned()],
+        }
+    }
+
+    fn link(to: &Path, at: &Path) {
+        std::os::unix::fs::symlink(to, at).unwrap();
+    }
+
+    /// Codex's sandbox can make a folder writable but hide nothing in it, and commands in the
+    /// same root can move folders: a Codex started in a root where one of Baton's files is,
+    /// would be made, or is reached through a replaceable entry could rewrite Baton's policy.
+    /// Refused before Codex starts, naming how; a root holding none of them is fine.
+    #[test]
+    fn codex_never_starts_in_a_root_holding_batons_files() {
+        let (base, repo) = scene("codex-root");
+        let sub = repo.join("sub");
+        std::fs::write(repo.join("baton.toml"), "").unwrap();
+        link(&base.join("elsewhere/policy.toml"), &repo.join("link.toml"));
+        link(&base.join("elsewhere"), &repo.join("conf"));
+        link(&repo.join("baton.toml"), &base.join("outside.toml"));
+        link(&repo.join("absent.toml"), &base.join("dangling.toml"));
+        let start = |own: &Path| {
+            let args = json!({"prompt": "hi", "cwd": sub});
             let args = args.as_object().cloned().unwrap();
+            let sandbox = sandbox(&repo, own);
             Threads::default().arguments("codex", args, "alice", Effect::Exec, Some(&sandbox))
         };
-        std::fs::write(repo.join("baton.toml"), "").unwrap();
-        let link = |name: &str| {
-            format!(
-                "is reached through the link `{}` in",
-                repo.join(name).display()
-            )
-        };
+        let through = |at: &str| format!("is reached through `{}` in", repo.join(at).display());
         for (own, how) in [
             (repo.join("baton.toml"), "is in".to_owned()),
+            (base.join("outside.toml"), "is in".to_owned()),
             (repo.join("policy.toml"), "would be made in".to_owned()),
-            (repo.join("sub/.baton/store"), "would be made in".to_owned()),
-            (repo.join("link.toml"), link("link.toml")),
-            (repo.join("conf/policy.toml"), link("conf")),
+            (sub.join(".baton/store"), "would be made in".to_owned()),
+            (base.join("dangling.toml"), "would be made in".to_owned()),
+            (repo.join("link.toml"), through("link.toml")),
+            (repo.join("conf/policy.toml"), through("conf")),
+            (sub.join("../../elsewhere/policy.toml"), through("sub")),
         ] {
-            match start(&repo, own.clone()) {
+            match start(&own) {
                 Err(ToolError::Denied { rule, reason }) => {
                     assert_eq!(rule, "sandbox.workspace-write.protected");
                     let named = format!(
@@ -707,9 +757,63 @@ mod tests {
             }
         }
         for own in [base.join("policy.toml"), base.join("elsewhere/policy.toml")] {
-            assert!(start(&repo, own).is_ok());
+            assert!(start(&own).is_ok());
         }
-        assert!(start(&repo.join("sub"), repo.join("policy.toml")).is_ok());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Codex opens its folder by path at each command: a thread whose folder a command has
+    /// since swapped for a link (inside the root or out of it) cannot go on.
+    #[test]
+    fn a_codex_thread_whose_folder_was_swapped_cannot_go_on() {
+        let (base, repo) = scene("codex-swap");
+        let sub = repo.join("sub");
+        let own = base.join("policy.toml");
+        let sandbox = sandbox(&repo, &own);
+        let threads = Threads::default();
+        let args = json!({"prompt": "hi", "cwd": sub})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let sent = threads.arguments("codex", args, "alice", Effect::Exec, Some(&sandbox));
+        let cwd = sub.display().to_string();
+        let real = sent.unwrap()["cwd"].as_str().unwrap().to_owned();
+        let started = json!({"threadId": "t1"});
+        threads.started(
+            &started,
+            "alice",
+            (&cwd, &real),
+            Effect::Exec,
+            Some(&sandbox),
+        );
+        let reply = || {
+            let args = json!({"threadId": "t1", "prompt": "go on", "cwd": cwd});
+            let args = args.as_object().cloned().unwrap();
+            threads.arguments("codex-reply", args, "alice", Effect::Exec, Some(&sandbox))
+        };
+        assert!(reply().is_ok());
+        std::fs::rename(&sub, repo.join("moved")).unwrap();
+        for (to, refused) in [
+            (repo.join("moved"), "codex.thread"),
+            (
+                base.join("elsewhere"),
+                "sandbox.workspace-write.outside-roots",
+            ),
+        ] {
+            let _ = std::fs::remove_file(&sub);
+            link(&to, &sub);
+            match reply() {
+                Err(ToolError::Denied { rule, reason }) => {
+                    assert_eq!(rule, refused, "{reason}");
+                    let moved = format!("now leads to `{}`", to.display());
+                    assert!(
+                        rule != "codex.thread" || reason.contains(&moved),
+                        "{reason}"
+                    );
+                }
+                other => panic!("a swapped folder let the thread go on: {other:?}"),
+            }
+        }
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -138,13 +138,19 @@ impl DynTool for McpTool {
                 )?),
                 (None, args) => args,
             };
+            // Where Codex was sent: `cwd` with its links resolved.
+            let real = (arguments.as_ref())
+                .and_then(|a| a.get("cwd"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
             let result = self.call(arguments, &ctx).await?;
-            if let (Some(threads), Some(structured), Some(cwd)) =
-                (&self.codex, &result.structured_content, &cwd)
+            if let (Some(threads), Some(structured), Some(cwd), Some(real)) =
+                (&self.codex, &result.structured_content, &cwd, &real)
                 && self.remote == "codex"
                 && result.is_error != Some(true)
             {
-                threads.started(structured, &principal, cwd, effect, ctx.sandbox());
+                let folder = (cwd.as_str(), real.as_str());
+                threads.started(structured, &principal, folder, effect, ctx.sandbox());
             }
             let text: Vec<String> = result
                 .content

@@ -967,9 +967,10 @@ async fn a_command_that_could_replace_a_link_to_a_baton_file_is_refused() {
     let swap = "rm -f policy.toml conf; echo 'sandbox = \"danger-full-access\"' > policy.toml";
     let error = p.sh(swap, Some(p.sandbox(false, &[]))).await.unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("policy.toml is reached through the link"),
+        error.to_string().contains(&format!(
+            "policy.toml is reached through {}/policy.toml in",
+            p.root.display()
+        )),
         "{error}"
     );
     assert!(p.root.join("policy.toml").is_symlink());
@@ -982,13 +983,27 @@ async fn a_command_that_could_replace_a_link_to_a_baton_file_is_refused() {
     let error = p.sh(swap, Some(sandbox)).await.unwrap_err();
     let link = p.root.join("conf");
     assert!(
-        error.to_string().contains(&format!(
-            "through the link {} in the writable root",
-            link.display()
-        )),
+        error
+            .to_string()
+            .contains(&format!("through {} in the writable root", link.display())),
         "{error}"
     );
     assert!(link.is_symlink());
+
+    // Named through a folder of the root its path then leaves (`sub/..`): the command could
+    // swap that folder for a link, and `..` would lead elsewhere.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::create_dir(p.root.join("sub")).unwrap();
+    let mut sandbox = p.sandbox(false, &[]);
+    sandbox.protected = vec![p.root.join("sub/../policy.toml")];
+    let error = p.sh("echo ran", Some(sandbox)).await.unwrap_err();
+    let sub = p.root.join("sub");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("through {} in", sub.display())),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read_to_string(&real).unwrap(),
         "sandbox = \"workspace-write\"\n"

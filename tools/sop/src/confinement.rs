@@ -404,7 +404,7 @@ pub(crate) struct Layout {
     pub skipped: Vec<PathBuf>,
     /// Each root's `.git`, kept read-only.
     pub gits: Vec<PathBuf>,
-    /// Baton's own files, hidden (canonical; those that exist).
+    /// Baton's own files and the host's secrets, hidden (canonical; those that exist).
     pub hidden: Vec<PathBuf>,
 }
 
@@ -461,9 +461,41 @@ impl Layout {
         layout.hidden = protected
             .iter()
             .filter_map(|p| p.canonicalize().ok())
+            .chain(host_secrets())
             .collect();
         layout
     }
+}
+
+/// Host files no command needs and one run as root (their owner) could otherwise read: the
+/// password hashes and the SSH host keys. Hidden as Baton's own files are, where they exist.
+fn host_secrets() -> Vec<PathBuf> {
+    let mut secrets: Vec<PathBuf> = [
+        "/etc/shadow",
+        "/etc/shadow-",
+        "/etc/gshadow",
+        "/etc/gshadow-",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
+    let host_key = |path: &Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("ssh_host_") && name.ends_with("_key"))
+    };
+    if let Ok(entries) = std::fs::read_dir("/etc/ssh") {
+        secrets.extend(
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|p| host_key(p)),
+        );
+    }
+    secrets
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect()
 }
 
 impl Layout {

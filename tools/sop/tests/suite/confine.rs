@@ -1010,6 +1010,28 @@ async fn a_command_that_could_replace_a_link_to_a_baton_file_is_refused() {
     );
 }
 
+/// A command run as root owns the host's password hashes and SSH host keys, and reads them
+/// unless they are hidden: they are, as Baton's own files are.
+#[tokio::test]
+async fn the_hosts_password_hashes_are_hidden_from_commands() {
+    let test = "the_hosts_password_hashes_are_hidden_from_commands";
+    let shadow = std::fs::read_to_string("/etc/shadow").unwrap_or_default();
+    if !baton_test_support::needs(test, !shadow.is_empty(), "/etc/shadow is not readable here") {
+        return;
+    }
+    let Some(p) = Place::new(test) else {
+        return;
+    };
+    let out = p
+        .sh(
+            "cat /etc/shadow /etc/gshadow /etc/ssh/ssh_host_*_key 2>/dev/null; echo done",
+            Some(p.sandbox(false, &[])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["stdout"], "done\n", "{out}");
+}
+
 /// A command's /tmp (and, in-process, its /dev/shm) lives in memory, charged to the server:
 /// bounded, 2 GiB and 512 MiB.
 #[tokio::test]

@@ -84,30 +84,25 @@ pub enum Exposure {
 }
 
 impl Sandbox {
-    /// Baton's own files (`protected`) that a writer confined to `folder` (canonical) could
-    /// reach, each with how. Each is resolved as the kernel resolves it when Baton opens it,
-    /// link by link; a missing file is placed by its nearest existing folder.
+    /// Baton's own files (`protected`) that a writer confined to one of `folders` (canonical)
+    /// could reach, with each such folder and how. Each file is resolved once, as the
+    /// kernel resolves it when Baton opens it, link by link; a missing file is placed by its
+    /// nearest existing folder.
     pub fn own_files_in<'a>(
         &'a self,
-        folder: &'a Path,
-    ) -> impl Iterator<Item = (&'a Path, Exposure)> + 'a {
-        self.protected.iter().filter_map(move |own| {
-            let Some(resolved) = Resolved::of(own) else {
-                // Too many links, or no working directory for a relative path: nowhere Baton
-                // could open it either, but a link chain in the folder may be why.
-                return Some((own.as_path(), Exposure::Through(own.clone())));
-            };
-            let how = match resolved
-                .through
-                .into_iter()
-                .find(|at| at.starts_with(folder))
-            {
-                Some(at) => Exposure::Through(at),
-                None if !resolved.place.starts_with(folder) => return None,
-                None if resolved.exists => Exposure::Inside,
-                None => Exposure::Missing,
-            };
-            Some((own.as_path(), how))
+        folders: &'a [PathBuf],
+    ) -> impl Iterator<Item = (&'a Path, &'a Path, Exposure)> + 'a {
+        self.protected.iter().flat_map(move |own| {
+            let resolved = Resolved::of(own);
+            folders.iter().filter_map(move |folder| {
+                let how = match &resolved {
+                    // Too many links, or no working directory for a relative path: nowhere
+                    // Baton could open it either, but a link chain in the folder may be why.
+                    None => Exposure::Through(own.clone()),
+                    Some(resolved) => resolved.exposure_in(folder)?,
+                };
+                Some((own.as_path(), folder.as_path(), how))
+            })
         })
     }
 }
@@ -124,6 +119,16 @@ struct Resolved {
 }
 
 impl Resolved {
+    /// How a writer confined to `folder` could reach it, if it could.
+    fn exposure_in(&self, folder: &Path) -> Option<Exposure> {
+        match self.through.iter().find(|at| at.starts_with(folder)) {
+            Some(at) => Some(Exposure::Through(at.clone())),
+            None if !self.place.starts_with(folder) => None,
+            None if self.exists => Some(Exposure::Inside),
+            None => Some(Exposure::Missing),
+        }
+    }
+
     /// The kernel's limit on links followed in one resolution.
     const MAX_LINKS: usize = 40;
 

@@ -507,30 +507,28 @@ impl Layout {
     /// file: its policy at once, its config or store at the next start. Such a command is
     /// refused, naming the file and how to put it out of reach.
     pub(crate) fn guards(&self, sandbox: &Sandbox) -> Result<()> {
-        for root in &self.roots {
-            for (own, exposure) in sandbox.own_files_in(root) {
-                let own = own.display();
-                let root = root.display();
-                match exposure {
-                    Exposure::Inside => {}
-                    Exposure::Missing => {
-                        return Err(SopError::Sandbox(format!(
-                            "Baton's own file {own} does not exist, and it would be in the \
+        for (own, root, exposure) in sandbox.own_files_in(&self.roots) {
+            let own = own.display();
+            let root = root.display();
+            match exposure {
+                Exposure::Inside => {}
+                Exposure::Missing => {
+                    return Err(SopError::Sandbox(format!(
+                        "Baton's own file {own} does not exist, and it would be in the \
                              writable root {root}: a command could create it, and Baton would \
                              load it; create it (an empty file will do for a config), or keep \
                              it outside the writable roots; refused"
-                        )));
-                    }
-                    Exposure::Through(at) => {
-                        return Err(SopError::Sandbox(format!(
-                            "Baton's own file {own} is reached through {} in the writable root \
+                    )));
+                }
+                Exposure::Through(at) => {
+                    return Err(SopError::Sandbox(format!(
+                        "Baton's own file {own} is reached through {} in the writable root \
                              {root} (a link, or a folder its path leaves by `..`): a command \
                              could put a link or a file of its own in its place, and Baton would \
                              load it; name the file by its real path in the config, or keep it \
                              outside the writable roots; refused",
-                            at.display()
-                        )));
-                    }
+                        at.display()
+                    )));
                 }
             }
         }

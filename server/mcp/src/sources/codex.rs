@@ -160,10 +160,7 @@ fn codex_folder(
             ),
         });
     }
-    let exposed = roots
-        .iter()
-        .find_map(|root| Some((root, sandbox.own_files_in(root).next()?)));
-    let Some((root, (own, exposure))) = exposed else {
+    let Some((own, root, exposure)) = sandbox.own_files_in(&roots).next() else {
         return Ok(real);
     };
     let how = match exposure {
